@@ -1,0 +1,285 @@
+use super::*;
+
+fn flow(slot: u32) -> FlowId {
+    FlowId {
+        node: 1,
+        worker: 0,
+        slot,
+        generation: 1,
+        outbound: true,
+    }
+}
+
+fn contact(
+    uri: &str,
+    expires: Option<u32>,
+    instance: Option<&str>,
+    reg_id: Option<u32>,
+) -> ContactUpdate {
+    ContactUpdate {
+        uri: uri.into(),
+        expires,
+        instance: instance.map(Into::into),
+        reg_id,
+    }
+}
+
+fn reg(
+    action: RegisterAction,
+    expires: Option<u32>,
+    call_id: &str,
+    cseq: u32,
+    slot: u32,
+) -> Register {
+    Register {
+        aor: normalize_aor("alice", "Example.COM"),
+        action,
+        expires_header: expires,
+        call_id: call_id.into(),
+        cseq,
+        flow: flow(slot),
+    }
+}
+
+const T0: Timestamp = Timestamp(1_000);
+
+#[test]
+fn aor_host_is_case_insensitive_user_is_not() {
+    assert_eq!(normalize_aor("alice", "Example.COM"), "alice@example.com");
+    assert_ne!(
+        normalize_aor("Alice", "example.com"),
+        normalize_aor("alice", "example.com")
+    );
+}
+
+#[test]
+fn register_refresh_and_unregister() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let c = contact(
+        "sip:a@x.invalid;transport=ws",
+        None,
+        Some("urn:uuid:1"),
+        Some(1),
+    );
+    let b = r
+        .register(
+            &reg(
+                RegisterAction::Update(vec![c.clone()]),
+                Some(600),
+                "c1",
+                1,
+                17,
+            ),
+            T0,
+        )
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].expires_in(T0), 600);
+    // Refresh from a new flow with the same instance + reg-id replaces the binding (RFC 5626 §6).
+    let b = r
+        .register(
+            &reg(
+                RegisterAction::Update(vec![c.clone()]),
+                Some(300),
+                "c1",
+                2,
+                18,
+            ),
+            T0,
+        )
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].flow.slot, 18);
+    assert_eq!(b[0].expires_in(T0), 300);
+    // Contact expires param wins over the Expires header; 0 removes.
+    let gone = contact(
+        "sip:a@x.invalid;transport=ws",
+        Some(0),
+        Some("urn:uuid:1"),
+        Some(1),
+    );
+    let b = r
+        .register(
+            &reg(RegisterAction::Update(vec![gone]), Some(600), "c1", 3, 18),
+            T0,
+        )
+        .unwrap();
+    assert!(b.is_empty());
+    assert_eq!(r.aor_count(), 0);
+}
+
+#[test]
+fn bindings_without_instance_are_keyed_by_uri() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let a = contact("sip:a@one.invalid;transport=ws", None, None, None);
+    let b = contact("sip:a@two.invalid;transport=ws", None, None, None);
+    r.register(
+        &reg(RegisterAction::Update(vec![a.clone()]), None, "c1", 1, 1),
+        T0,
+    )
+    .unwrap();
+    let list = r
+        .register(
+            &reg(RegisterAction::Update(vec![b]), None, "c2", 1, 2),
+            Timestamp(2_000),
+        )
+        .unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(
+        list[0].expires_in(T0),
+        600,
+        "default expiry applies when none is given"
+    );
+    assert_eq!(list[1].expires_in(T0), 601, "registered one second later");
+    let found = r.lookup("alice@example.com", Timestamp(3_000));
+    assert_eq!(
+        found[0].uri, "sip:a@two.invalid;transport=ws",
+        "newest first"
+    );
+}
+
+#[test]
+fn wildcard_requires_expires_zero() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let c = contact("sip:a@x.invalid", None, None, None);
+    r.register(&reg(RegisterAction::Update(vec![c]), None, "c1", 1, 1), T0)
+        .unwrap();
+    let err = r
+        .register(&reg(RegisterAction::RemoveAll, Some(60), "c1", 2, 1), T0)
+        .unwrap_err();
+    assert_eq!(err, RegisterError::BadWildcard);
+    assert_eq!(err.status(), 400);
+    assert!(
+        r.register(&reg(RegisterAction::RemoveAll, Some(0), "c1", 2, 1), T0)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn out_of_order_cseq_is_500_and_changes_nothing() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let c = contact("sip:a@x.invalid", None, None, None);
+    r.register(
+        &reg(
+            RegisterAction::Update(vec![c.clone()]),
+            Some(600),
+            "c1",
+            5,
+            1,
+        ),
+        T0,
+    )
+    .unwrap();
+    let err = r
+        .register(
+            &reg(RegisterAction::Update(vec![c]), Some(0), "c1", 5, 1),
+            T0,
+        )
+        .unwrap_err();
+    assert_eq!(err.status(), 500);
+    assert_eq!(r.binding_count(), 1);
+}
+
+#[test]
+fn too_brief_is_423_with_min_expires() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let c = contact("sip:a@x.invalid", Some(10), None, None);
+    let err = r
+        .register(&reg(RegisterAction::Update(vec![c]), None, "c1", 1, 1), T0)
+        .unwrap_err();
+    assert_eq!(err, RegisterError::IntervalTooBrief { min_expires: 60 });
+    assert_eq!(err.status(), 423);
+}
+
+#[test]
+fn long_expiry_is_shortened() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let c = contact("sip:a@x.invalid", Some(999_999), None, None);
+    let b = r
+        .register(&reg(RegisterAction::Update(vec![c]), None, "c1", 1, 1), T0)
+        .unwrap();
+    assert_eq!(b[0].expires_in(T0), 3600);
+}
+
+#[test]
+fn binding_cap_per_aor() {
+    let cfg = RegistrarConfig {
+        max_bindings_per_aor: 2,
+        ..RegistrarConfig::default()
+    };
+    let mut r = Registrar::new(cfg);
+    for i in 0..2 {
+        let c = contact(&format!("sip:a@{i}.invalid"), None, None, None);
+        r.register(
+            &reg(
+                RegisterAction::Update(vec![c]),
+                None,
+                &format!("c{i}"),
+                1,
+                i,
+            ),
+            T0,
+        )
+        .unwrap();
+    }
+    let c = contact("sip:a@9.invalid", None, None, None);
+    let err = r
+        .register(&reg(RegisterAction::Update(vec![c]), None, "c9", 1, 9), T0)
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
+    assert_eq!(r.binding_count(), 2);
+}
+
+#[test]
+fn expiry_by_timer_and_fetch() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let c = contact("sip:a@x.invalid", Some(60), None, None);
+    r.register(&reg(RegisterAction::Update(vec![c]), None, "c1", 1, 1), T0)
+        .unwrap();
+    assert_eq!(r.next_expiry(), Some(Timestamp(61_000)));
+    assert_eq!(r.expire(Timestamp(60_999)), 0);
+    assert_eq!(
+        r.register(&reg(RegisterAction::Fetch, None, "c1", 2, 1), T0)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(r.expire(Timestamp(61_000)), 1);
+    assert!(r.lookup("alice@example.com", Timestamp(61_000)).is_empty());
+    assert_eq!(r.aor_count(), 0);
+}
+
+#[test]
+fn refreshed_binding_survives_its_old_expiry_entry() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let c = contact("sip:a@x.invalid", Some(60), None, None);
+    r.register(
+        &reg(RegisterAction::Update(vec![c.clone()]), None, "c1", 1, 1),
+        T0,
+    )
+    .unwrap();
+    r.register(
+        &reg(RegisterAction::Update(vec![c]), None, "c1", 2, 1),
+        Timestamp(50_000),
+    )
+    .unwrap();
+    assert_eq!(r.expire(Timestamp(61_000)), 0);
+    assert_eq!(r.binding_count(), 1);
+    assert_eq!(r.expire(Timestamp(110_000)), 1);
+}
+
+#[test]
+fn closed_flow_removes_its_bindings_only() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let a = contact("sip:a@one.invalid", None, None, None);
+    let b = contact("sip:a@two.invalid", None, None, None);
+    r.register(&reg(RegisterAction::Update(vec![a]), None, "c1", 1, 1), T0)
+        .unwrap();
+    r.register(&reg(RegisterAction::Update(vec![b]), None, "c2", 1, 2), T0)
+        .unwrap();
+    assert_eq!(r.remove_flow("alice@example.com", &flow(1)), 1);
+    let left = r.lookup("alice@example.com", T0);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].flow.slot, 2);
+}
