@@ -1,0 +1,406 @@
+//! The daemon's TOML configuration: built-in defaults (`default.toml`), a file, and command-line overrides.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The documented default configuration, printed by `--print-default-config`; parsing it gives [`Config::default`].
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// Everything sipedged is configured with.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// WebSocket listeners.
+    pub listen: Vec<Listener>,
+    /// The SIP core; `None` runs standalone.
+    pub core: Option<Core>,
+    /// SIP identity of the node.
+    pub sip: Sip,
+    /// Threads and I/O backend.
+    pub runtime: Runtime,
+    /// Protocol and abuse limits.
+    pub limits: Limits,
+    /// Standalone registrar settings.
+    pub registrar: Registrar,
+    /// Admin / metrics endpoint.
+    pub admin: Admin,
+    /// Logging.
+    pub log: Log,
+}
+
+/// One WebSocket listener.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// Address and port to listen on.
+    pub address: SocketAddr,
+    /// URL path the upgrade is accepted on.
+    #[serde(default = "default_path")]
+    pub path: String,
+}
+
+fn default_path() -> String {
+    "/".into()
+}
+
+/// The SIP core behind the edge.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Core {
+    /// A SIP URI such as `sip:core.example.net:5060;transport=udp`.
+    pub uri: String,
+}
+
+/// SIP identity.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sip {
+    /// Domains served (empty: any).
+    pub domains: Vec<String>,
+    /// Node id in flow tokens.
+    pub node_id: u32,
+    /// Flow-token HMAC secret (empty: random per start).
+    pub flow_token_secret: String,
+}
+
+/// I/O backend choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Io {
+    /// io_uring when the kernel allows it, else epoll.
+    Auto,
+    /// io_uring only.
+    Uring,
+    /// epoll only.
+    Epoll,
+}
+
+/// Threads and I/O.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Runtime {
+    /// Worker threads (0: one per core).
+    pub workers: usize,
+    /// Backend.
+    pub io: Io,
+}
+
+/// Limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest WebSocket message.
+    pub max_message_size: usize,
+    /// Largest WebSocket frame.
+    pub max_frame_size: usize,
+    /// Connections per node (0: kernel limit).
+    pub max_connections: usize,
+    /// Connections per source IP (0: unlimited).
+    pub max_connections_per_ip: usize,
+    /// Upgrade deadline.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Idle deadline.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Keepalive ping interval.
+    #[serde(with = "humantime_serde")]
+    pub ping_interval: Duration,
+    /// Allowed Origin values (empty: any).
+    pub allowed_origins: Vec<String>,
+}
+
+/// Standalone registrar settings (seconds).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Registrar {
+    /// Expiry when none is requested.
+    pub default_expires: u32,
+    /// Smallest accepted expiry (423 below).
+    pub min_expires: u32,
+    /// Largest granted expiry.
+    pub max_expires: u32,
+}
+
+/// Admin endpoint.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// Address of the metrics endpoint (`None`/empty: disabled).
+    #[serde(deserialize_with = "optional_addr")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// Output format.
+    pub format: LogFormat,
+    /// Filter, as in RUST_LOG.
+    pub level: String,
+}
+
+fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        s.parse().map(Some).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: vec![Listener {
+                address: SocketAddr::from(([127, 0, 0, 1], 8080)),
+                path: default_path(),
+            }],
+            core: None,
+            sip: Sip::default(),
+            runtime: Runtime::default(),
+            limits: Limits::default(),
+            registrar: Registrar::default(),
+            admin: Admin::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+impl Default for Sip {
+    fn default() -> Self {
+        Self {
+            domains: Vec::new(),
+            node_id: 1,
+            flow_token_secret: String::new(),
+        }
+    }
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            io: Io::Auto,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_size: 65536,
+            max_frame_size: 65536,
+            max_connections: 0,
+            max_connections_per_ip: 0,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            ping_interval: Duration::from_secs(30),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl Default for Registrar {
+    fn default() -> Self {
+        Self {
+            default_expires: 600,
+            min_expires: 60,
+            max_expires: 3600,
+        }
+    }
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Self {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// A configuration that cannot be used, with what is wrong in it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, an unknown key, or a value of the wrong type.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message (with line and column).
+        source: Box<toml::de::Error>,
+    },
+    /// Parsed, but inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Parse a TOML document (keys not given take their defaults) and validate it.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.into(),
+            source: Box::new(e),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Read and parse a configuration file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::from_toml(&text, &shown)
+    }
+
+    /// Check the rules that types alone do not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.listen.is_empty() {
+            return bad("at least one [[listen]] entry is needed".into());
+        }
+        for l in &self.listen {
+            if !l.path.starts_with('/') {
+                return bad(format!("listen path {:?} must start with '/'", l.path));
+            }
+        }
+        if let Some(core) = &self.core {
+            let u = core.uri.to_ascii_lowercase();
+            if !(u.starts_with("sip:") || u.starts_with("sips:")) {
+                return bad(format!(
+                    "core uri {:?} must be a sip: or sips: URI",
+                    core.uri
+                ));
+            }
+        }
+        let l = &self.limits;
+        if l.max_message_size < 1024 {
+            return bad(format!(
+                "limits.max_message_size = {} is below 1024 bytes",
+                l.max_message_size
+            ));
+        }
+        if l.max_frame_size == 0 {
+            return bad("limits.max_frame_size must be > 0".into());
+        }
+        if l.handshake_timeout.is_zero() || l.ping_interval.is_zero() || l.idle_timeout.is_zero() {
+            return bad(
+                "limits.handshake_timeout, idle_timeout and ping_interval must be > 0".into(),
+            );
+        }
+        let r = &self.registrar;
+        if !(r.min_expires <= r.default_expires && r.default_expires <= r.max_expires) {
+            return bad(format!(
+                "registrar: need min_expires ({}) <= default_expires ({}) <= max_expires ({})",
+                r.min_expires, r.default_expires, r.max_expires
+            ));
+        }
+        if self.runtime.workers > 1024 {
+            return bad(format!(
+                "runtime.workers = {} is more than 1024",
+                self.runtime.workers
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_default_is_the_builtin_default() {
+        assert_eq!(
+            Config::from_toml(DEFAULT_TOML, "default.toml").unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(Config::from_toml("", "empty").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn partial_file_overrides_only_what_it_names() {
+        let c = Config::from_toml(
+            "[core]\nuri = \"sip:10.0.0.1;transport=udp\"\n[limits]\nping_interval = \"5s\"",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.core.unwrap().uri, "sip:10.0.0.1;transport=udp");
+        assert_eq!(c.limits.ping_interval, Duration::from_secs(5));
+        assert_eq!(c.limits.max_message_size, 65536);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let e = Config::from_toml("[limits]\nmax_mesage_size = 1", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_mesage_size"), "{e}");
+    }
+
+    #[test]
+    fn inconsistent_values_are_refused() {
+        for (doc, needle) in [
+            ("listen = []", "listen"),
+            ("[core]\nuri = \"http://x\"", "sip:"),
+            ("[limits]\nmax_message_size = 10", "max_message_size"),
+            ("[registrar]\nmin_expires = 900", "min_expires"),
+            (
+                "[[listen]]\naddress = \"127.0.0.1:1\"\npath = \"ws\"",
+                "path",
+            ),
+        ] {
+            let e = Config::from_toml(doc, "t").unwrap_err().to_string();
+            assert!(e.contains(needle), "{doc}: {e}");
+        }
+    }
+
+    #[test]
+    fn admin_can_be_disabled() {
+        assert_eq!(
+            Config::from_toml("[admin]\nlisten = \"\"", "t")
+                .unwrap()
+                .admin
+                .listen,
+            None
+        );
+    }
+}
