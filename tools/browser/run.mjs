@@ -1,0 +1,146 @@
+// End-to-end test of real browser SIP stacks against a SIP-over-WebSocket server (sipedge, or Kamailio as the
+// reference): for each stack, two users in two Chromium pages register, exchange a UTF-8 MESSAGE, complete a call
+// (INVITE / 200 / ACK, then BYE) and unregister. Each step asserts what the user would see.
+//
+//   node run.mjs --ws ws://127.0.0.1:8080 [--domain example.test] [--stacks jssip,sipjs] [--label sipedge]
+//
+// Chromium is Debian's (/usr/bin/chromium, or $CHROMIUM); no browser is downloaded. Prints one line per step and
+// a closing "N passed, N failed" line; exits non-zero when any step failed.
+import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { values: opts } = parseArgs({
+  options: {
+    ws: { type: 'string', default: 'ws://127.0.0.1:8080' },
+    domain: { type: 'string', default: 'example.test' },
+    stacks: { type: 'string', default: 'jssip,sipjs' },
+    label: { type: 'string', default: 'server' },
+    timeout: { type: 'string', default: '15000' },
+  },
+});
+const stepTimeout = Number(opts.timeout);
+const text = 'héllo ✓ 日本 — Grüße 🎉';
+
+const server = createServer(async (req, res) => {
+  if (req.url === '/') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><meta charset="utf-8"><title>sipedge browser test</title>');
+    return;
+  }
+  const m = req.url.match(/^\/(jssip|sipjs)-client\.js$/);
+  if (!m) {
+    res.writeHead(404).end();
+    return;
+  }
+  try {
+    const body = await readFile(join(here, 'dist', `${m[1]}-client.js`));
+    res.writeHead(200, { 'content-type': 'text/javascript' }).end(body);
+  } catch {
+    res.writeHead(500).end('bundle missing: run `node build.mjs`');
+  }
+});
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+// playwright gives the browser a fresh, empty profile directory of its own.
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+  ],
+});
+
+let passed = 0;
+let failed = 0;
+const report = (ok, what, why = '') => {
+  if (ok) passed++;
+  else failed++;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${opts.label} ${what}${why ? `: ${why}` : ''}`);
+  return ok;
+};
+
+async function openUser(stack, name) {
+  const context = await browser.newContext();
+  await context.grantPermissions(['microphone'], { origin });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.log(`  [${name}] page error: ${e.message}`));
+  await page.goto(`${origin}/`);
+  await page.addScriptTag({ url: `${origin}/${stack}-client.js` });
+  await page.waitForFunction(() => window.sipTest !== undefined, null, { timeout: stepTimeout });
+  return { name, page, context };
+}
+
+async function waitEvent(user, type, detail) {
+  try {
+    await user.page.waitForFunction(
+      ([t, d]) => window.sipTest.events.some((e) => e.type === t && (d === null || e.detail === d)),
+      [type, detail ?? null],
+      { timeout: stepTimeout, polling: 50 },
+    );
+    return null;
+  } catch {
+    const seen = await user.page.evaluate(() => window.sipTest.events.map((e) => `${e.type}(${e.detail})`));
+    return `${user.name} did not see ${type}${detail ? ` "${detail}"` : ''}; saw: ${seen.join(', ')}`;
+  }
+}
+
+async function step(what, fn) {
+  try {
+    const why = await fn();
+    return report(!why, what, why || '');
+  } catch (e) {
+    return report(false, what, e.message);
+  }
+}
+
+async function scenario(stack) {
+  const tag = Math.random().toString(36).slice(2, 8);
+  const alice = await openUser(stack, `alice${tag}`);
+  const bob = await openUser(stack, `bob${tag}`);
+  const uri = (u) => `sip:${u.name}@${opts.domain}`;
+  try {
+    const registered = await step(`${stack}: both users register`, async () => {
+      for (const u of [alice, bob]) await u.page.evaluate(([w, n, d]) => window.sipTest.start(w, n, d), [opts.ws, u.name, opts.domain]);
+      return (await waitEvent(alice, 'registered')) || (await waitEvent(bob, 'registered'));
+    });
+    if (!registered) return;
+    await step(`${stack}: UTF-8 MESSAGE alice -> bob`, async () => {
+      await alice.page.evaluate(([t, m]) => window.sipTest.message(t, m), [uri(bob), text]);
+      return (await waitEvent(bob, 'message:received', text)) || (await waitEvent(alice, 'message:sent'));
+    });
+    const answered = await step(`${stack}: call alice -> bob is answered`, async () => {
+      await alice.page.evaluate((t) => window.sipTest.call(t), uri(bob));
+      return (await waitEvent(bob, 'call:incoming')) || (await waitEvent(alice, 'call:confirmed')) || (await waitEvent(bob, 'call:confirmed'));
+    });
+    if (answered) {
+      await step(`${stack}: alice hangs up, both calls end`, async () => {
+        await alice.page.evaluate(() => window.sipTest.hangup());
+        return (await waitEvent(alice, 'call:ended')) || (await waitEvent(bob, 'call:ended'));
+      });
+    }
+    await step(`${stack}: both users unregister`, async () => {
+      for (const u of [alice, bob]) await u.page.evaluate(() => window.sipTest.stop());
+      return (await waitEvent(alice, 'unregistered')) || (await waitEvent(bob, 'unregistered'));
+    });
+  } finally {
+    await alice.context.close();
+    await bob.context.close();
+  }
+}
+
+try {
+  for (const stack of opts.stacks.split(',')) await scenario(stack.trim());
+} finally {
+  await browser.close();
+  server.close();
+}
+console.log(`browser ${opts.label}: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);
