@@ -16,4 +16,5 @@
 
 pub mod flow_token;
 pub mod registrar;
+pub mod stamp;
 pub mod time;
