@@ -34,8 +34,9 @@ enum Step {
 impl Connection {
     /// Feed received bytes. Returns how many were consumed and at most one event.
     ///
-    /// Call again with `&mut bytes[consumed..]` until all input is consumed; an event borrows the
-    /// input or the connection, so handle it first. Masked payloads are unmasked in place: a message
+    /// Handle the event (it borrows the input or the connection), then call again with
+    /// `&mut bytes[consumed..]`, until a call returns no event: that call has consumed all input and
+    /// released the reassembly buffer, so an idle connection holds no heap. Masked payloads are unmasked in place: a message
     /// that is one whole frame inside `bytes` is delivered without a copy; otherwise it is copied
     /// once into the reassembly buffer. Text is checked for UTF-8 as bytes arrive, so invalid text
     /// fails (1007) as soon as the bad bytes do, even in an unfinished frame.
@@ -221,7 +222,11 @@ impl Connection {
         let kind = self.message.unwrap_or(MessageKind::Binary);
         let avail = bytes.len().saturating_sub(*pos);
         let remaining = frame.len - frame.done;
-        if frame.opcode != OpCode::Continuation && frame.fin && avail as u64 >= frame.len {
+        if frame.done == 0
+            && frame.opcode != OpCode::Continuation
+            && frame.fin
+            && avail as u64 >= frame.len
+        {
             // The whole message is one frame inside the input: unmask in place, no copy.
             let range = *pos..*pos + frame.len as usize;
             let payload = bytes.get_mut(range.clone()).unwrap_or_default();
