@@ -1,0 +1,309 @@
+//! Deferred edits ("lumps") applied in one pass: untouched bytes are copied, never
+//! re-serialized.
+
+use crate::lex;
+use crate::scan::Message;
+use crate::views::scalar;
+use crate::{HeaderName, ViewError};
+
+/// Why an edit cannot be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    /// Max-Forwards is 0: answer `483 Too Many Hops` (RFC 3261 §16.3 step 2).
+    #[error("Max-Forwards reached 0 (RFC 3261 §16.3: 483 Too Many Hops)")]
+    TooManyHops,
+    /// Max-Forwards is malformed.
+    #[error("malformed Max-Forwards: {0}")]
+    MaxForwards(ViewError),
+    /// The header index does not exist.
+    #[error("no header at that index")]
+    NoSuchHeader,
+    /// Two recorded edits touch the same bytes.
+    #[error("overlapping edits")]
+    Overlap,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Piece<'e> {
+    Delete,
+    Bytes(&'e [u8]),
+    Header(&'e str, &'e [u8]),
+    Number(u32),
+    Param(&'e str, Option<&'e [u8]>),
+    EqValue(&'e [u8]),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Edit<'e> {
+    start: u32,
+    end: u32,
+    piece: Piece<'e>,
+}
+
+/// Records edits against a scanned [`Message`] and writes the result in one pass.
+#[derive(Debug)]
+pub struct Editor<'e> {
+    msg: &'e Message<'e>,
+    edits: Vec<Edit<'e>>,
+}
+
+impl<'e> Editor<'e> {
+    /// An editor with no edits.
+    pub fn new(msg: &'e Message<'e>) -> Self {
+        Editor {
+            msg,
+            edits: Vec::with_capacity(8),
+        }
+    }
+
+    fn push(&mut self, start: usize, end: usize, piece: Piece<'e>) {
+        self.edits.push(Edit {
+            start: start as u32,
+            end: end as u32,
+            piece,
+        });
+    }
+
+    /// Insert `name: value` as the first header line (top Via, first Record-Route, Path).
+    pub fn insert_first(&mut self, name: HeaderName, value: &'e [u8]) {
+        let at = self.msg.start_line_span().end as usize;
+        self.push(at, at, Piece::Header(name.as_str(), value));
+    }
+
+    /// Insert `name: value` before header line `index` (or before the blank line when
+    /// `index == header_count()`).
+    pub fn insert_before(
+        &mut self,
+        index: usize,
+        name: &'e str,
+        value: &'e [u8],
+    ) -> Result<(), EditError> {
+        let at = match self.msg.header(index) {
+            Some(h) => h.line_span().start as usize,
+            None if index == self.msg.header_count() => self.msg.headers_end(),
+            None => return Err(EditError::NoSuchHeader),
+        };
+        self.push(at, at, Piece::Header(name, value));
+        Ok(())
+    }
+
+    /// Remove header line `index` (with its continuation lines).
+    pub fn remove(&mut self, index: usize) -> Result<(), EditError> {
+        let h = self.msg.header(index).ok_or(EditError::NoSuchHeader)?;
+        let s = h.line_span();
+        self.push(s.start as usize, s.end as usize, Piece::Delete);
+        Ok(())
+    }
+
+    /// Replace the value of header line `index`.
+    pub fn replace_value(&mut self, index: usize, value: &'e [u8]) -> Result<(), EditError> {
+        let h = self.msg.header(index).ok_or(EditError::NoSuchHeader)?;
+        let s = h.value_span();
+        self.push(s.start as usize, s.end as usize, Piece::Bytes(value));
+        Ok(())
+    }
+
+    /// Remove the first value of the first `name` header (pop a Route): the whole line
+    /// when it holds one value, else the value and its comma.
+    /// Returns the index of the header touched.
+    pub fn pop_first(&mut self, name: HeaderName) -> Option<usize> {
+        let h = self.msg.get(name)?;
+        let mut els = h.elements();
+        let first = els.next()?;
+        match els.next() {
+            Some(second) => {
+                self.push(
+                    first.span.start as usize,
+                    second.span.start as usize,
+                    Piece::Delete,
+                );
+            }
+            None => {
+                let s = h.line_span();
+                self.push(s.start as usize, s.end as usize, Piece::Delete);
+            }
+        }
+        Some(h.index())
+    }
+
+    /// Decrement Max-Forwards (adding `Max-Forwards: 70` when absent, RFC 3261 §16.6
+    /// step 3); returns the new value.
+    pub fn decrement_max_forwards(&mut self) -> Result<u8, EditError> {
+        match self.msg.get(HeaderName::MaxForwards) {
+            Some(h) => {
+                let v = scalar::parse_max_forwards(h.value()).map_err(EditError::MaxForwards)?;
+                if v == 0 {
+                    return Err(EditError::TooManyHops);
+                }
+                let s = h.value_span();
+                self.push(
+                    s.start as usize,
+                    s.end as usize,
+                    Piece::Number(u32::from(v - 1)),
+                );
+                Ok(v - 1)
+            }
+            None => {
+                let at = self.msg.headers_end();
+                self.push(at, at, Piece::Header("Max-Forwards", b"70"));
+                Ok(70)
+            }
+        }
+    }
+
+    /// Set Content-Length to `n` (replacing its value, or adding the field).
+    pub fn set_content_length(&mut self, n: u32) {
+        match self.msg.get(HeaderName::ContentLength) {
+            Some(h) => {
+                let s = h.value_span();
+                self.push(s.start as usize, s.end as usize, Piece::Number(n));
+            }
+            None => {
+                let at = self.msg.headers_end();
+                self.push(at, at, Piece::Bytes(b"Content-Length: "));
+                self.push(at, at, Piece::Number(n));
+                self.push(at, at, Piece::Bytes(b"\r\n"));
+            }
+        }
+    }
+
+    /// Add or replace header parameter `name` on the first value of header line `index`
+    /// (e.g. `received`/`rport` on a Via, `expires` on a Contact); `None` = no value.
+    pub fn set_param(
+        &mut self,
+        index: usize,
+        name: &'e str,
+        value: Option<&'e [u8]>,
+    ) -> Result<(), EditError> {
+        let h = self.msg.header(index).ok_or(EditError::NoSuchHeader)?;
+        let el = h.elements().next().ok_or(EditError::NoSuchHeader)?;
+        let base = el.span.start as usize;
+        let s = el.bytes;
+        let mut i = params_start(s);
+        while i < s.len() && s[i] == b';' {
+            let ns = lex::skip_lws(s, i + 1);
+            let ne = lex::token_end(s, ns);
+            if ne == ns {
+                break;
+            }
+            let mut j = lex::skip_lws(s, ne);
+            let mut val: Option<(usize, usize)> = None;
+            if j < s.len() && s[j] == b'=' {
+                let vs = lex::skip_lws(s, j + 1);
+                let ve = if s.get(vs) == Some(&b'"') {
+                    lex::quoted_end(s, vs).unwrap_or(s.len())
+                } else {
+                    let mut k = vs;
+                    while k < s.len() && (lex::is_token(s[k]) || matches!(s[k], b':' | b'[' | b']'))
+                    {
+                        k += 1;
+                    }
+                    k
+                };
+                val = Some((vs, ve));
+                j = ve;
+            }
+            if s[ns..ne].eq_ignore_ascii_case(name.as_bytes()) {
+                match (val, value) {
+                    (Some((vs, ve)), Some(v)) => self.push(base + vs, base + ve, Piece::Bytes(v)),
+                    (None, Some(v)) => self.push(base + ne, base + ne, Piece::EqValue(v)),
+                    (Some(_), None) => self.push(base + ne, base + j, Piece::Delete),
+                    (None, None) => {}
+                }
+                return Ok(());
+            }
+            i = lex::skip_lws(s, j);
+        }
+        let end = base + s.len();
+        self.push(end, end, Piece::Param(name, value));
+        Ok(())
+    }
+
+    /// Number of recorded edits.
+    pub fn len(&self) -> usize {
+        self.edits.len()
+    }
+
+    /// Whether no edit is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.edits.is_empty()
+    }
+
+    /// Append the edited message to `out` (leading keep-alive CRLFs and bytes after the
+    /// body are dropped); returns the number of bytes written.
+    pub fn write_into(&mut self, out: &mut Vec<u8>) -> Result<usize, EditError> {
+        let buf = self.msg.as_bytes();
+        self.edits.sort_by_key(|e| e.start);
+        let before = out.len();
+        let end = self.msg.body_span().end as usize;
+        out.reserve(end + self.edits.len() * 64);
+        let mut cursor = self.msg.start_line_span().start as usize;
+        for e in &self.edits {
+            let (s, t) = (e.start as usize, e.end as usize);
+            if s < cursor {
+                return Err(EditError::Overlap);
+            }
+            out.extend_from_slice(buf.get(cursor..s).ok_or(EditError::Overlap)?);
+            match e.piece {
+                Piece::Delete => {}
+                Piece::Bytes(b) => out.extend_from_slice(b),
+                Piece::Header(n, v) => {
+                    out.extend_from_slice(n.as_bytes());
+                    out.extend_from_slice(b": ");
+                    out.extend_from_slice(v);
+                    out.extend_from_slice(b"\r\n");
+                }
+                Piece::Number(n) => push_u32(out, n),
+                Piece::Param(n, v) => {
+                    out.push(b';');
+                    out.extend_from_slice(n.as_bytes());
+                    if let Some(v) = v {
+                        out.push(b'=');
+                        out.extend_from_slice(v);
+                    }
+                }
+                Piece::EqValue(v) => {
+                    out.push(b'=');
+                    out.extend_from_slice(v);
+                }
+            }
+            cursor = t;
+        }
+        out.extend_from_slice(buf.get(cursor..end).ok_or(EditError::Overlap)?);
+        Ok(out.len() - before)
+    }
+}
+
+/// Where the header parameters of one element start: after `>` for name-addr,
+/// else at the first `;` outside a quoted-string.
+fn params_start(s: &[u8]) -> usize {
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'"' => i = lex::quoted_end(s, i).unwrap_or(s.len()),
+            b'<' => {
+                return s[i..]
+                    .iter()
+                    .position(|&b| b == b'>')
+                    .map_or(s.len(), |p| lex::skip_lws(s, i + p + 1));
+            }
+            b';' => return i,
+            _ => i += 1,
+        }
+    }
+    s.len()
+}
+
+fn push_u32(out: &mut Vec<u8>, mut n: u32) {
+    let mut tmp = [0u8; 10];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&tmp[i..]);
+}

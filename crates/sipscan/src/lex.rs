@@ -1,0 +1,86 @@
+//! Character classes and small lexing helpers of the RFC 3261 §25.1 grammar.
+
+/// `token` characters: alphanum / `-.!%*_+`'~`.
+#[inline]
+pub(crate) fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+/// Linear white space inside a header value. The scanner guarantees CR/LF only occur
+/// there as part of a fold (CRLF followed by SP/HT), so they count as LWS.
+#[inline]
+pub(crate) fn is_lws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Skip LWS from `i`.
+#[inline]
+pub(crate) fn skip_lws(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && is_lws(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// `s` without leading and trailing LWS.
+#[inline]
+pub(crate) fn trim(s: &[u8]) -> &[u8] {
+    let start = skip_lws(s, 0);
+    let mut end = s.len();
+    while end > start && is_lws(s[end - 1]) {
+        end -= 1;
+    }
+    &s[start..end]
+}
+
+/// End of the token starting at `i`.
+#[inline]
+pub(crate) fn token_end(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && is_token(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// With `s[i] == b'"'`, the index just past the closing quote (quoted-pairs skipped).
+pub(crate) fn quoted_end(s: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    while j < s.len() {
+        match s[j] {
+            b'\\' => j += 2,
+            b'"' => return Some(j + 1),
+            _ => j += 1,
+        }
+    }
+    None
+}
+
+/// Parse `1*DIGIT` (leading zeros allowed) into a u64, `None` on overflow/empty/non-digit.
+pub(crate) fn digits_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(v)
+}
+
+/// Like [`digits_u64`] but tells "not digits" from "too large".
+pub(crate) fn number(s: &[u8], max: u64) -> Result<u64, crate::ViewError> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return Err(crate::ViewError::Number);
+    }
+    match digits_u64(s) {
+        Some(v) if v <= max => Ok(v),
+        _ => Err(crate::ViewError::OutOfRange),
+    }
+}
