@@ -156,11 +156,11 @@ pub(crate) fn hostport(s: &[u8], i: usize) -> Result<(Host<'_>, Option<u16>, usi
 
 /// Parse a URI (no surrounding LWS).
 pub fn parse_uri(s: &[u8]) -> Result<Uri<'_>, ViewError> {
-    if !crate::scan::has_scheme(s) {
-        return Err(ViewError::Scheme);
-    }
     if s.iter().any(|&b| lex::is_lws(b)) {
         return Err(ViewError::LwsInUri);
+    }
+    if !crate::scan::has_scheme(s) {
+        return Err(ViewError::Scheme);
     }
     let colon = s.iter().position(|&b| b == b':').ok_or(ViewError::Scheme)?;
     let (scheme, rest) = (&s[..colon], &s[colon + 1..]);
