@@ -1,18 +1,63 @@
-//! WebSocket masking kernel (RFC 6455 §5.3). PLACEHOLDER API — being implemented (issue 2).
+//! WebSocket unmasking (RFC 6455 §5.3) at memory speed, with fused streaming UTF-8 validation.
 //!
-//! The signatures here are the contract other crates code against:
+//! Every frame a browser sends is XOR-masked with a 4-byte key and must be unmasked before the
+//! SIP scanner can read it; text frames must also be valid UTF-8 (RFC 6455 §8.1). This crate
+//! does both with hand-written SIMD kernels, touching each byte once:
+//!
+//! - [`unmask`] / [`unmask_copy`]: XOR in place or while copying out of a receive buffer. The
+//!   `offset` argument is the payload position of the first byte, so a payload split over
+//!   several receive buffers is unmasked piece by piece.
+//! - [`Utf8Stream`]: unmask + validate chunk by chunk; a code point split across chunks (or
+//!   across the frames of a fragmented message) is carried over, and the verdict equals
+//!   `std::str::from_utf8` on the whole payload, with the position of the first invalid byte.
+//! - [`Implementation`]: AVX-512 (F + BW), AVX2, SSE2 on x86-64; NEON on aarch64; portable
+//!   scalar everywhere. The best one is detected once at runtime and cached (or fixed at compile
+//!   time when `target_feature` already enables it); inputs under 16 bytes take the scalar path.
+//!   Each one is callable on its own for tests and benches.
+//!
+//! The NEON kernels are type-checked with `cargo check --target aarch64-unknown-linux-gnu`;
+//! this build machine cannot execute aarch64 code, so their tests run only on aarch64 hosts.
+//! `unsafe` lives only in `src/arch/`.
+//!
 //! ```
-//! let key = [1, 2, 3, 4];
-//! let mut buf = *b"hello";
-//! wsmask::unmask(&mut buf, key, 0);
-//! wsmask::unmask(&mut buf, key, 0);
-//! assert_eq!(&buf, b"hello");
+//! let key = [0x37, 0xfa, 0x21, 0x3d];
+//! // RFC 6455 §5.7: "Hello", masked.
+//! let mut frame_payload = [0x7f, 0x9f, 0x4d, 0x51, 0x58];
+//! wsmask::unmask(&mut frame_payload, key, 0);
+//! assert_eq!(&frame_payload, b"Hello");
+//!
+//! // A text message in two chunks, "é" (C3 A9) split between them.
+//! let mut masked = "héllo".as_bytes().to_vec();
+//! wsmask::unmask(&mut masked, key, 0); // masking is its own inverse
+//! let (first, second) = masked.split_at_mut(2);
+//! let mut utf8 = wsmask::Utf8Stream::new();
+//! utf8.unmask_validate(first, key, 0).unwrap();
+//! assert!(utf8.is_incomplete());
+//! utf8.unmask_validate(second, key, 2).unwrap();
+//! utf8.finish().unwrap();
+//! assert_eq!([&first[..], &second[..]].concat(), "héllo".as_bytes());
 //! ```
 
+mod arch;
+mod implementation;
+mod key;
+mod scalar;
+mod stream;
+mod utf8_tables;
+
+pub use implementation::Implementation;
+pub use stream::{Utf8Error, Utf8Stream};
+
+/// Inputs shorter than this go to the scalar path: a vector kernel's setup costs more.
+const SHORT: usize = 16;
+
 /// XOR `buf` with the mask `key`, where `buf[0]` is payload byte number `offset`.
+#[inline]
 pub fn unmask(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    for (i, b) in buf.iter_mut().enumerate() {
-        *b ^= key[(offset + i) & 3];
+    if buf.len() < SHORT {
+        scalar::unmask(buf, key, offset);
+    } else {
+        arch::Detected::best().unmask(buf, key, offset);
     }
 }
 
@@ -20,107 +65,12 @@ pub fn unmask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 ///
 /// # Panics
 /// If `src.len() != dst.len()` (a caller bug, never input-derived).
+#[inline]
 pub fn unmask_copy(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) {
     assert_eq!(src.len(), dst.len(), "unmask_copy: length mismatch");
-    for (i, (d, s)) in dst.iter_mut().zip(src).enumerate() {
-        *d = *s ^ key[(offset + i) & 3];
-    }
-}
-
-/// The first invalid UTF-8 byte of a message, as a position in the whole (multi-chunk) payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Utf8Error {
-    /// Number of leading bytes of the whole payload that are valid UTF-8.
-    pub valid_up_to: usize,
-}
-
-impl core::fmt::Display for Utf8Error {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "invalid UTF-8 at payload byte {}", self.valid_up_to)
-    }
-}
-
-impl std::error::Error for Utf8Error {}
-
-/// Streaming fused unmask + UTF-8 validation over the chunks of one message.
-#[derive(Debug, Default, Clone)]
-pub struct Utf8Stream {
-    pending: [u8; 4],
-    pending_len: u8,
-    consumed: usize,
-}
-
-impl Utf8Stream {
-    /// A validator at the start of a message.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Unmask `buf` in place (payload position `offset`) and validate it as the next chunk.
-    pub fn unmask_validate(
-        &mut self,
-        buf: &mut [u8],
-        key: [u8; 4],
-        offset: usize,
-    ) -> Result<(), Utf8Error> {
-        unmask(buf, key, offset);
-        self.validate(buf)
-    }
-
-    /// Copy + unmask `src` into `dst` and validate it as the next chunk.
-    pub fn unmask_copy_validate(
-        &mut self,
-        src: &[u8],
-        dst: &mut [u8],
-        key: [u8; 4],
-        offset: usize,
-    ) -> Result<(), Utf8Error> {
-        unmask_copy(src, dst, key, offset);
-        self.validate(dst)
-    }
-
-    /// Validate an already-unmasked chunk.
-    pub fn validate(&mut self, chunk: &[u8]) -> Result<(), Utf8Error> {
-        let mut joined = self.pending[..self.pending_len as usize].to_vec();
-        joined.extend_from_slice(chunk);
-        let start = self.consumed - self.pending_len as usize;
-        match std::str::from_utf8(&joined) {
-            Ok(_) => {
-                self.pending_len = 0;
-                self.consumed += chunk.len();
-                Ok(())
-            }
-            Err(e) if e.error_len().is_none() => {
-                let tail = joined.len() - e.valid_up_to();
-                self.pending[..tail].copy_from_slice(&joined[e.valid_up_to()..]);
-                self.pending_len = tail as u8;
-                self.consumed += chunk.len();
-                Ok(())
-            }
-            Err(e) => Err(Utf8Error {
-                valid_up_to: start + e.valid_up_to(),
-            }),
-        }
-    }
-
-    /// End of message: an incomplete trailing code point is an error.
-    pub fn finish(&self) -> Result<(), Utf8Error> {
-        if self.pending_len == 0 {
-            Ok(())
-        } else {
-            Err(Utf8Error {
-                valid_up_to: self.consumed - self.pending_len as usize,
-            })
-        }
-    }
-
-    /// Whether the stream ends in the middle of a code point.
-    pub fn is_incomplete(&self) -> bool {
-        self.pending_len != 0
-    }
-
-    /// Reset for a new message.
-    pub fn reset(&mut self) {
-        *self = Self::default();
+    if src.len() < SHORT {
+        scalar::unmask_copy(src, dst, key, offset);
+    } else {
+        arch::Detected::best().unmask_copy(src, dst, key, offset);
     }
 }

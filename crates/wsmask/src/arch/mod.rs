@@ -1,0 +1,255 @@
+//! The only home of `unsafe`: the per-architecture kernels and the dispatcher that calls them.
+//!
+//! A [`Detected`] value is the proof that its implementation's CPU features are present: it is
+//! only built after runtime detection (cached once in an atomic) or when the features are
+//! enabled at compile time, which lets the safe dispatch functions call the
+//! `#[target_feature]` kernels.
+
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod aarch64;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86_64;
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use crate::Implementation;
+use crate::key::rotated_key_word;
+use crate::scalar;
+
+/// An implementation whose CPU features are known to be present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Detected(Implementation);
+
+/// 0 = not detected yet, otherwise `1 + index into Implementation::ALL`.
+static BEST: AtomicU8 = AtomicU8::new(0);
+
+/// Whether the running CPU has `imp`'s features (std caches the CPUID probes).
+pub(crate) fn runtime_has(imp: Implementation) -> bool {
+    match imp {
+        #[cfg(target_arch = "x86_64")]
+        Implementation::Avx512 => {
+            std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw")
+        }
+        #[cfg(target_arch = "x86_64")]
+        Implementation::Avx2 => std::is_x86_feature_detected!("avx2"),
+        #[cfg(target_arch = "x86_64")]
+        Implementation::Sse2 => std::is_x86_feature_detected!("sse2"),
+        #[cfg(target_arch = "aarch64")]
+        Implementation::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+        Implementation::Scalar => true,
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
+impl Detected {
+    /// `imp` if this CPU has it.
+    pub(crate) fn get(imp: Implementation) -> Option<Self> {
+        runtime_has(imp).then_some(Self(imp))
+    }
+
+    /// The fastest implementation this CPU has, known at compile time when possible.
+    #[inline]
+    pub(crate) fn best() -> Self {
+        #[cfg(all(
+            target_arch = "x86_64",
+            target_feature = "avx512f",
+            target_feature = "avx512bw"
+        ))]
+        {
+            Self(Implementation::Avx512)
+        }
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        {
+            Self(Implementation::Neon)
+        }
+        #[cfg(not(any(
+            all(
+                target_arch = "x86_64",
+                target_feature = "avx512f",
+                target_feature = "avx512bw"
+            ),
+            all(target_arch = "aarch64", target_feature = "neon")
+        )))]
+        {
+            Self::cached()
+        }
+    }
+
+    #[cfg_attr(
+        any(
+            all(
+                target_arch = "x86_64",
+                target_feature = "avx512f",
+                target_feature = "avx512bw"
+            ),
+            all(target_arch = "aarch64", target_feature = "neon")
+        ),
+        allow(dead_code)
+    )]
+    #[inline]
+    fn cached() -> Self {
+        let n = BEST.load(Ordering::Relaxed);
+        if let Some(imp) = usize::from(n)
+            .checked_sub(1)
+            .and_then(|i| Implementation::ALL.get(i))
+        {
+            // Only `detect_best` stores into BEST, after checking the features.
+            return Self(*imp);
+        }
+        Self::detect_best()
+    }
+
+    #[cold]
+    fn detect_best() -> Self {
+        let (i, imp) = Implementation::ALL
+            .iter()
+            .enumerate()
+            .find(|(_, imp)| runtime_has(**imp))
+            .map_or(
+                (Implementation::ALL.len() - 1, Implementation::Scalar),
+                |(i, imp)| (i, *imp),
+            );
+        BEST.store(u8::try_from(i + 1).unwrap_or(0), Ordering::Relaxed);
+        Self(imp)
+    }
+
+    pub(crate) fn implementation(self) -> Implementation {
+        self.0
+    }
+
+    /// Unmask `buf` in place; `buf[0]` is payload byte `offset`.
+    #[inline]
+    pub(crate) fn unmask(self, buf: &mut [u8], key: [u8; 4], offset: usize) {
+        let k = rotated_key_word(key, offset);
+        let (len, p) = (buf.len(), buf.as_mut_ptr());
+        match self.0 {
+            // SAFETY: `Detected` proves AVX-512 F+BW; `p` is valid for `len` reads and writes
+            // and the kernel is allowed `src == dst`.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Avx512 => unsafe { x86_64::avx512::xor(p, p, len, k) },
+            // SAFETY: as above, AVX2 is present.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Avx2 => unsafe { x86_64::avx2::xor(p, p, len, k) },
+            // SAFETY: as above, SSE2 is present.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Sse2 => unsafe { x86_64::sse2::xor(p, p, len, k) },
+            // SAFETY: as above, NEON is present.
+            #[cfg(target_arch = "aarch64")]
+            Implementation::Neon => unsafe { aarch64::neon::xor(p, p, len, k) },
+            _ => scalar::unmask(buf, key, offset),
+        }
+    }
+
+    /// Unmask `src` into `dst` (the common prefix of both); `src[0]` is payload byte `offset`.
+    #[inline]
+    pub(crate) fn unmask_copy(self, src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) {
+        let k = rotated_key_word(key, offset);
+        let len = src.len().min(dst.len());
+        let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+        match self.0 {
+            // SAFETY: `Detected` proves the features; `s` is valid for `len` reads, `d` for
+            // `len` writes, and a shared and a mutable slice cannot overlap.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Avx512 => unsafe { x86_64::avx512::xor(s, d, len, k) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Avx2 => unsafe { x86_64::avx2::xor(s, d, len, k) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Sse2 => unsafe { x86_64::sse2::xor(s, d, len, k) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "aarch64")]
+            Implementation::Neon => unsafe { aarch64::neon::xor(s, d, len, k) },
+            _ => scalar::unmask_copy(src, dst, key, offset),
+        }
+    }
+
+    /// Fused unmask-in-place + UTF-8 check. Returns `n` such that `buf[..n]` holds no invalid
+    /// byte except possibly a code point cut off at `n` (0 = nothing proven).
+    #[inline]
+    pub(crate) fn unmask_validate(self, buf: &mut [u8], key: [u8; 4], offset: usize) -> usize {
+        let k = rotated_key_word(key, offset);
+        let (len, p) = (buf.len(), buf.as_mut_ptr());
+        match self.0 {
+            // SAFETY: `Detected` proves the features; `p` is valid for `len` reads and writes
+            // and the kernel is allowed `src == dst`.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Avx512 => unsafe { x86_64::avx512::xor_validate::<true>(p, p, len, k) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Avx2 => unsafe { x86_64::avx2::xor_validate::<true>(p, p, len, k) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Sse2 => unsafe { x86_64::sse2::xor_validate::<true>(p, p, len, k) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "aarch64")]
+            Implementation::Neon => unsafe { aarch64::neon::xor_validate::<true>(p, p, len, k) },
+            _ => {
+                scalar::unmask(buf, key, offset);
+                0
+            }
+        }
+    }
+
+    /// Fused unmask-copy + UTF-8 check of `dst`; see [`Detected::unmask_validate`].
+    #[inline]
+    pub(crate) fn unmask_copy_validate(
+        self,
+        src: &[u8],
+        dst: &mut [u8],
+        key: [u8; 4],
+        offset: usize,
+    ) -> usize {
+        let k = rotated_key_word(key, offset);
+        let len = src.len().min(dst.len());
+        let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+        match self.0 {
+            // SAFETY: `Detected` proves the features; `s` is valid for `len` reads, `d` for
+            // `len` writes, and a shared and a mutable slice cannot overlap.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Avx512 => unsafe { x86_64::avx512::xor_validate::<true>(s, d, len, k) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Avx2 => unsafe { x86_64::avx2::xor_validate::<true>(s, d, len, k) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Sse2 => unsafe { x86_64::sse2::xor_validate::<true>(s, d, len, k) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "aarch64")]
+            Implementation::Neon => unsafe { aarch64::neon::xor_validate::<true>(s, d, len, k) },
+            _ => {
+                scalar::unmask_copy(src, dst, key, offset);
+                0
+            }
+        }
+    }
+
+    /// UTF-8 check of already unmasked bytes; see [`Detected::unmask_validate`].
+    #[inline]
+    pub(crate) fn validate(self, chunk: &[u8]) -> usize {
+        let (len, s) = (chunk.len(), chunk.as_ptr());
+        let d = core::ptr::null_mut();
+        match self.0 {
+            // SAFETY: `Detected` proves the features; `s` is valid for `len` reads; with
+            // `STORE = false` the kernel never touches `d`.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Avx512 => unsafe {
+                x86_64::avx512::xor_validate::<false>(s, d, len, 0)
+            },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Avx2 => unsafe { x86_64::avx2::xor_validate::<false>(s, d, len, 0) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Sse2 => unsafe { x86_64::sse2::xor_validate::<false>(s, d, len, 0) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "aarch64")]
+            Implementation::Neon => unsafe { aarch64::neon::xor_validate::<false>(s, d, len, 0) },
+            _ => {
+                let _ = (len, s, d);
+                0
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! AVX-512 (F + BW) kernels.
+//!
+//! Unmask: a masked head store up to the first 64-byte aligned destination address, an aligned
+//! body of 4 × 64-byte load/xor/store per iteration, and a masked tail — no scalar loop at all.
+//! Fused unmask + UTF-8: the same 64-byte blocks, each unmasked block is stored and, while still in
+//! a register, checked for "all ASCII" (one `vpmovb2m`); non-ASCII blocks go through the lookup
+//! algorithm (three `vpshufb` table lookups plus the 3rd/4th-byte check).
+
+use core::arch::x86_64::*;
+
+use crate::key::{advance, retreat};
+use crate::utf8_tables::{
+    BYTE_1_HIGH, BYTE_1_LOW, BYTE_2_HIGH, FOURTH_BYTE_BIAS, THIRD_BYTE_BIAS, words,
+};
+
+const LANE: usize = 64;
+
+/// Mask with the low `n` bits set (`n` may be 64).
+#[inline]
+fn low_bits(n: usize) -> u64 {
+    if n >= LANE { u64::MAX } else { (1u64 << n) - 1 }
+}
+
+/// XOR `len` bytes from `src` into `dst` with the rotated key word `key`.
+///
+/// # Safety
+/// The CPU supports AVX-512 F and BW; `src` is valid for `len` reads and `dst` for `len` writes;
+/// `src` and `dst` are either the same pointer or the ranges do not overlap.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
+    let mut k = key;
+    let mut i = 0usize;
+    let misalign = (dst as usize) & (LANE - 1);
+    if misalign != 0 {
+        let head = (LANE - misalign).min(len);
+        let m = low_bits(head);
+        // SAFETY: only the `head <= len` low lanes are read and written; masked lanes are not
+        // accessed (AVX-512 masked loads/stores suppress faults on disabled lanes).
+        unsafe {
+            let v = _mm512_maskz_loadu_epi8(m, src.cast());
+            let x = _mm512_xor_si512(v, _mm512_set1_epi32(k as i32));
+            _mm512_mask_storeu_epi8(dst.cast(), m, x);
+        }
+        i = head;
+        k = advance(k, head);
+    }
+    let kv = _mm512_set1_epi32(k as i32);
+    while len - i >= 4 * LANE {
+        // SAFETY: `i + 256 <= len`; `dst + i` is 64-byte aligned (head above), as the aligned
+        // stores need. Loads happen before stores, so `src == dst` is fine.
+        unsafe {
+            let s = src.add(i);
+            let d = dst.add(i);
+            let a = _mm512_loadu_si512(s.cast());
+            let b = _mm512_loadu_si512(s.add(LANE).cast());
+            let c = _mm512_loadu_si512(s.add(2 * LANE).cast());
+            let e = _mm512_loadu_si512(s.add(3 * LANE).cast());
+            _mm512_store_si512(d.cast(), _mm512_xor_si512(a, kv));
+            _mm512_store_si512(d.add(LANE).cast(), _mm512_xor_si512(b, kv));
+            _mm512_store_si512(d.add(2 * LANE).cast(), _mm512_xor_si512(c, kv));
+            _mm512_store_si512(d.add(3 * LANE).cast(), _mm512_xor_si512(e, kv));
+        }
+        i += 4 * LANE;
+    }
+    while len - i >= LANE {
+        // SAFETY: `i + 64 <= len`; `dst + i` is 64-byte aligned.
+        unsafe {
+            let v = _mm512_loadu_si512(src.add(i).cast());
+            _mm512_store_si512(dst.add(i).cast(), _mm512_xor_si512(v, kv));
+        }
+        i += LANE;
+    }
+    if i < len {
+        let m = low_bits(len - i);
+        // SAFETY: only the `len - i` in-bounds low lanes are accessed.
+        unsafe {
+            let v = _mm512_maskz_loadu_epi8(m, src.add(i).cast());
+            _mm512_mask_storeu_epi8(dst.add(i).cast(), m, _mm512_xor_si512(v, kv));
+        }
+    }
+}
+
+/// Carried state of the lookup validator between 64-byte blocks.
+struct Utf8Blocks {
+    /// The previous (unmasked) block: its last 3 bytes precede the current one.
+    prev: __m512i,
+    /// Non-zero where the previous block ends inside a multi-byte sequence.
+    prev_incomplete: __m512i,
+    /// OR of all error bytes so far.
+    error: __m512i,
+    byte_1_high: __m512i,
+    byte_1_low: __m512i,
+    byte_2_high: __m512i,
+    /// `vpsubusb` thresholds that leave a non-zero byte where the block ends mid-sequence.
+    incomplete_max: __m512i,
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+fn table(t: &[u8; 16]) -> __m512i {
+    let [a, b, c, d] = words(t);
+    _mm512_set4_epi32(d, c, b, a)
+}
+
+impl Utf8Blocks {
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn new() -> Self {
+        let mut max = [0xFFu8; LANE];
+        max[LANE - 3] = 0xF0 - 1;
+        max[LANE - 2] = 0xE0 - 1;
+        max[LANE - 1] = 0xC0 - 1;
+        let mut q = [0i64; 8];
+        for (w, c) in q.iter_mut().zip(max.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            *w = i64::from_ne_bytes(b);
+        }
+        Self {
+            prev: _mm512_setzero_si512(),
+            prev_incomplete: _mm512_setzero_si512(),
+            error: _mm512_setzero_si512(),
+            byte_1_high: table(&BYTE_1_HIGH),
+            byte_1_low: table(&BYTE_1_LOW),
+            byte_2_high: table(&BYTE_2_HIGH),
+            incomplete_max: _mm512_set_epi64(q[7], q[6], q[5], q[4], q[3], q[2], q[1], q[0]),
+        }
+    }
+
+    /// Error bytes of `input` given the block before it (non-zero = invalid).
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    fn lookup(&self, input: __m512i) -> __m512i {
+        // 128-bit lanes of `shifted`: [prev.3, input.0, input.1, input.2], so that a per-lane
+        // byte align against `input` yields the bytes 1, 2 and 3 positions back.
+        let shifted = _mm512_alignr_epi64::<6>(input, self.prev);
+        let prev1 = _mm512_alignr_epi8::<15>(input, shifted);
+        let prev2 = _mm512_alignr_epi8::<14>(input, shifted);
+        let prev3 = _mm512_alignr_epi8::<13>(input, shifted);
+        let nibble = _mm512_set1_epi8(0x0F);
+        let p1_high = _mm512_and_si512(_mm512_srli_epi16::<4>(prev1), nibble);
+        let p1_low = _mm512_and_si512(prev1, nibble);
+        let in_high = _mm512_and_si512(_mm512_srli_epi16::<4>(input), nibble);
+        let special = _mm512_and_si512(
+            _mm512_and_si512(
+                _mm512_shuffle_epi8(self.byte_1_high, p1_high),
+                _mm512_shuffle_epi8(self.byte_1_low, p1_low),
+            ),
+            _mm512_shuffle_epi8(self.byte_2_high, in_high),
+        );
+        let third = _mm512_subs_epu8(prev2, _mm512_set1_epi8(THIRD_BYTE_BIAS as i8));
+        let fourth = _mm512_subs_epu8(prev3, _mm512_set1_epi8(FOURTH_BYTE_BIAS as i8));
+        let must_be_cont = _mm512_and_si512(
+            _mm512_or_si512(third, fourth),
+            _mm512_set1_epi8(0x80u8 as i8),
+        );
+        _mm512_xor_si512(must_be_cont, special)
+    }
+
+    /// Check one block; error bytes outside `real` (padding lanes) are ignored.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    fn block(&mut self, input: __m512i, real: u64) {
+        if _mm512_movepi8_mask(input) == 0 {
+            self.error = _mm512_or_si512(self.error, self.prev_incomplete);
+        } else {
+            let e = _mm512_maskz_mov_epi8(real, self.lookup(input));
+            self.error = _mm512_or_si512(self.error, e);
+            self.prev_incomplete = _mm512_subs_epu8(input, self.incomplete_max);
+        }
+        self.prev = input;
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn has_error(&self) -> bool {
+        _mm512_test_epi8_mask(self.error, self.error) != 0
+    }
+}
+
+/// XOR `len` bytes from `src` with `key` (storing them to `dst` when `STORE`) and validate the
+/// unmasked bytes as UTF-8. Returns `len` if no byte is invalid except for a code point that
+/// may be cut off by the end, and `0` when an error was seen (the caller locates it).
+///
+/// # Safety
+/// As for [`xor`]; when `STORE` is false `dst` is not used.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) unsafe fn xor_validate<const STORE: bool>(
+    src: *const u8,
+    dst: *mut u8,
+    len: usize,
+    key: u32,
+) -> usize {
+    let mut st = Utf8Blocks::new();
+    let mut k = key;
+    let mut i = 0usize;
+    let anchor = if STORE { dst as usize } else { src as usize };
+    let misalign = anchor & (LANE - 1);
+    if misalign != 0 && len != 0 {
+        // The head goes in the HIGH lanes of a block whose low lanes read as zero (ASCII), so the
+        // block boundary afterwards is 64-byte aligned and no padding follows real bytes.
+        let head = (LANE - misalign).min(len);
+        let pad = LANE - head;
+        let m = !low_bits(pad);
+        let kv = _mm512_set1_epi32(retreat(k, pad) as i32);
+        // SAFETY: lane `j >= pad` addresses `src + (j - pad)`, inside the `head <= len` first
+        // bytes; the other lanes are masked off and never accessed.
+        let v = unsafe {
+            _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src.wrapping_sub(pad).cast()), kv)
+        };
+        if STORE {
+            // SAFETY: the same in-bounds lanes of `dst`.
+            unsafe { _mm512_mask_storeu_epi8(dst.wrapping_sub(pad).cast(), m, v) };
+        }
+        st.block(_mm512_maskz_mov_epi8(m, v), u64::MAX);
+        i = head;
+        k = advance(k, head);
+    }
+    let kv = _mm512_set1_epi32(k as i32);
+    while len - i >= LANE {
+        // SAFETY: `i + 64 <= len`; when storing, `dst + i` is 64-byte aligned.
+        let v = unsafe { _mm512_xor_si512(_mm512_loadu_si512(src.add(i).cast()), kv) };
+        if STORE {
+            // SAFETY: as above.
+            unsafe { _mm512_store_si512(dst.add(i).cast(), v) };
+        }
+        st.block(v, u64::MAX);
+        i += LANE;
+    }
+    if i < len {
+        let m = low_bits(len - i);
+        // SAFETY: only the `len - i` in-bounds low lanes are accessed.
+        let v = unsafe { _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src.add(i).cast()), kv) };
+        if STORE {
+            // SAFETY: as above.
+            unsafe { _mm512_mask_storeu_epi8(dst.add(i).cast(), m, v) };
+        }
+        // Zero padding after the last byte would read as "missing continuation": mask it out;
+        // the caller re-checks the last code point.
+        st.block(_mm512_maskz_mov_epi8(m, v), m);
+    }
+    if st.has_error() { 0 } else { len }
+}
