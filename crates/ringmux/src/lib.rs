@@ -1,1 +1,74 @@
-//! placeholder
+//! ringmux: a thread-per-core connection multiplexer on io_uring, with an epoll (`mio`) fallback.
+//!
+//! ringmux knows nothing of WebSocket or SIP. It runs N worker threads; each owns one io_uring ring (or one
+//! epoll instance), its SO_REUSEPORT listener, its connections (a slab of small slots with generation
+//! counters), one provided-buffer ring for receives, one hashed timer wheel, and a mailbox for messages from
+//! other workers. The protocol layer implements [`Handler`] (open / data / writable / timer / closed,
+//! messages, datagrams) and acts through [`Ctx`]: queue bytes (bounded per connection, with a
+//! slow-consumer policy), close, arm timers, post to other workers, open outbound TCP and UDP sockets. The
+//! same handler runs on both backends; [`select_backend`] probes io_uring at start and falls back to epoll
+//! (or obeys `RINGMUX_IO=uring|epoll`).
+//!
+//! An idle connection costs one slot (see [`per_connection_bytes`]): no receive buffer (receives come from
+//! the worker's buffer ring) and no send buffer (queues allocate only while bytes are queued).
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::time::Duration;
+//! use ringmux::{Config, Conn, Ctx, Handler, Origin, Server};
+//!
+//! struct Echo;
+//! impl Handler for Echo {
+//!     type State = ();
+//!     type Message = ();
+//!     fn open(&mut self, _: &mut Ctx<'_, ()>, _: Conn, _: Origin) {}
+//!     fn data(&mut self, ctx: &mut Ctx<'_, ()>, conn: Conn, _: &mut (), bytes: &[u8]) {
+//!         let _ = ctx.send(conn, bytes);
+//!     }
+//! }
+//!
+//! let cfg = Config { listen: Some("127.0.0.1:0".parse().unwrap()), workers: 1, ..Config::default() };
+//! let server = Server::start(cfg, |_| Echo).unwrap();
+//! let mut client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+//! client.write_all(b"ping").unwrap();
+//! let mut reply = [0; 4];
+//! client.read_exact(&mut reply).unwrap();
+//! assert_eq!(&reply, b"ping");
+//! server.shutdown(Duration::from_secs(1));
+//! assert_eq!(server.join().unwrap()[0].accepted, 1);
+//! ```
+
+mod config;
+mod conn;
+mod ctx;
+mod engine;
+mod epoll;
+mod error;
+mod handler;
+mod sendq;
+mod server;
+mod shared;
+pub mod slab;
+mod stats;
+mod sys;
+mod uring;
+pub mod wheel;
+
+pub use config::{Backend, Config, IoChoice};
+pub use conn::{CloseReason, Conn, Origin, SendError, Udp};
+pub use ctx::Ctx;
+pub use error::{Error, Result};
+pub use handler::Handler;
+pub use server::{IO_ENV, Server, select_backend};
+pub use stats::Stats;
+pub use wheel::TimerId;
+
+/// Bytes ringmux keeps per connection on `backend` while the connection is idle, with `S` as the handler's
+/// per-connection state: the slab slot, the slot in the state table and the backend's per-slot entry.
+pub fn per_connection_bytes<S>(backend: Backend) -> usize {
+    let backend_extra = match backend {
+        Backend::Uring => 0,
+        Backend::Epoll => std::mem::size_of::<Option<mio::net::TcpStream>>(),
+    };
+    slab::Slab::<ctx::ConnIo>::SLOT_BYTES + std::mem::size_of::<Option<S>>() + backend_extra
+}

@@ -1,0 +1,85 @@
+//! Server configuration and the choice of I/O backend.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Which I/O backend the workers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// io_uring: multishot accept into direct descriptors, multishot recv from a provided buffer ring.
+    Uring,
+    /// epoll through `mio`.
+    Epoll,
+}
+
+/// What the configuration asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IoChoice {
+    /// `RINGMUX_IO=uring|epoll` if set, else io_uring when the probe succeeds, else epoll.
+    #[default]
+    Auto,
+    /// io_uring or fail.
+    Uring,
+    /// epoll.
+    Epoll,
+}
+
+impl std::str::FromStr for IoChoice {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "uring" | "io_uring" => Ok(Self::Uring),
+            "epoll" | "mio" => Ok(Self::Epoll),
+            other => Err(crate::Error::UnknownBackend(other.to_owned())),
+        }
+    }
+}
+
+/// Server settings. [`Config::default`] gives working values; fields are public to tune.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address every worker listens on (SO_REUSEPORT, one listener per worker). `None`: no listener
+    /// (workers only make outbound connections and UDP sockets).
+    pub listen: Option<SocketAddr>,
+    /// Number of worker threads (default: available cores).
+    pub workers: usize,
+    /// Backend selection.
+    pub io: IoChoice,
+    /// Most connections one worker holds. With io_uring this also sizes the direct-descriptor table, capped
+    /// by RLIMIT_NOFILE (the kernel's cap per ring). Beyond it new connections are shed.
+    pub max_connections_per_worker: u32,
+    /// Bound on queued, unwritten bytes per connection; reaching it runs the slow-consumer policy.
+    pub send_queue_limit: usize,
+    /// Entries in each worker's provided-buffer ring (io_uring; power of two, at most 32768).
+    pub buf_ring_entries: u16,
+    /// Size of each receive buffer (both backends).
+    pub buf_size: u32,
+    /// Timer wheel granularity.
+    pub tick: Duration,
+    /// Timer wheel buckets.
+    pub wheel_buckets: usize,
+    /// Listen backlog.
+    pub backlog: i32,
+    /// Submission queue entries per ring.
+    pub ring_entries: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            io: IoChoice::Auto,
+            max_connections_per_worker: 20_000,
+            send_queue_limit: 1 << 20,
+            buf_ring_entries: 1024,
+            buf_size: 16 * 1024,
+            tick: Duration::from_millis(10),
+            wheel_buckets: 4096,
+            backlog: 4096,
+            ring_entries: 4096,
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! Worker-local state shared by both backends, and [`Ctx`], the handler's view of it.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::Error;
+use crate::conn::{CloseReason, Conn, SendError, Udp};
+use crate::sendq::{BufPool, SendQueue};
+use crate::shared::{Shared, Wake};
+use crate::slab::Slab;
+use crate::stats::Stats;
+use crate::wheel::{TimerId, TimerWheel};
+
+/// Flags of a connection slot.
+pub(crate) mod flag {
+    /// The handler holds state for it (open was called).
+    pub const OPENED: u16 = 1;
+    /// Graceful close asked: closes once the send queue is written.
+    pub const CLOSING: u16 = 2;
+    /// Torn down and the handler told; the slot waits for in-flight I/O before it is freed.
+    pub const CLOSED: u16 = 4;
+    /// Listed in `Core::dirty`.
+    pub const DIRTY: u16 = 8;
+    /// Listed in `Core::overflowed`.
+    pub const OVERFLOWED: u16 = 16;
+    /// Call `Handler::writable` when the queue drains.
+    pub const NOTIFY_DRAINED: u16 = 32;
+    /// An outbound connect is in progress.
+    pub const CONNECTING: u16 = 64;
+    /// `fd` is a plain descriptor, not an io_uring direct descriptor.
+    pub const RAW: u16 = 128;
+    /// io_uring: a multishot recv is armed.
+    pub const RECV_ARMED: u16 = 256;
+    /// io_uring: a send is in flight.
+    pub const SEND_INFLIGHT: u16 = 512;
+    /// io_uring: the recv must be re-armed once buffers return.
+    pub const REARM: u16 = 1024;
+}
+
+/// ringmux's part of one connection slot (the handler's state sits in a parallel table).
+#[derive(Debug)]
+pub(crate) struct ConnIo {
+    pub(crate) send: SendQueue,
+    /// io_uring: the direct-descriptor index, or a raw fd when `RAW` is set. Unused by epoll.
+    pub(crate) fd: i32,
+    pub(crate) flags: u16,
+    /// io_uring: operations in flight that still name this slot.
+    pub(crate) ops: u8,
+    /// Why it closes, once a close was asked.
+    pub(crate) reason: Option<CloseReason>,
+}
+
+impl ConnIo {
+    pub(crate) fn new(fd: i32, flags: u16) -> Self {
+        Self {
+            send: SendQueue::default(),
+            fd,
+            flags,
+            ops: 0,
+            reason: None,
+        }
+    }
+
+    pub(crate) fn has(&self, f: u16) -> bool {
+        self.flags & f != 0
+    }
+}
+
+/// A pending close: the connection, why, and whether queued bytes are written first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CloseOrder {
+    pub(crate) conn: Conn,
+    pub(crate) reason: CloseReason,
+    pub(crate) graceful: bool,
+}
+
+/// Worker-local state common to both backends.
+pub(crate) struct Core<M> {
+    pub(crate) worker: usize,
+    pub(crate) conns: Slab<ConnIo>,
+    pub(crate) wheel: TimerWheel<(Conn, u64)>,
+    pub(crate) epoch: Instant,
+    pub(crate) tick: Duration,
+    pub(crate) send_limit: usize,
+    pub(crate) pool: BufPool,
+    /// Connections with bytes to write this iteration.
+    pub(crate) dirty: Vec<Conn>,
+    pub(crate) to_close: VecDeque<CloseOrder>,
+    pub(crate) overflowed: Vec<Conn>,
+    /// Outbound connects started, for the backend to watch.
+    pub(crate) outbound: Vec<(Conn, Socket)>,
+    pub(crate) udp: Vec<UdpSocket>,
+    /// UDP sockets bound since the backend last looked.
+    pub(crate) udp_new: Vec<Udp>,
+    /// Rings to wake with MSG_RING (io_uring backend only).
+    pub(crate) ring_wakes: Vec<RawFd>,
+    pub(crate) is_ring: bool,
+    pub(crate) shared: Arc<Shared<M>>,
+    pub(crate) stopping: bool,
+    pub(crate) stats: Stats,
+}
+
+impl<M> Core<M> {
+    pub(crate) fn new(
+        worker: usize,
+        cfg: &crate::Config,
+        shared: Arc<Shared<M>>,
+        is_ring: bool,
+    ) -> Self {
+        Self {
+            worker,
+            conns: Slab::new(),
+            wheel: TimerWheel::new(cfg.wheel_buckets),
+            epoch: Instant::now(),
+            tick: cfg.tick.max(Duration::from_micros(100)),
+            send_limit: cfg.send_queue_limit,
+            pool: BufPool::default(),
+            dirty: Vec::new(),
+            to_close: VecDeque::new(),
+            overflowed: Vec::new(),
+            outbound: Vec::new(),
+            udp: Vec::new(),
+            udp_new: Vec::new(),
+            ring_wakes: Vec::new(),
+            is_ring,
+            shared,
+            stopping: false,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The tick `t` falls in (rounded down).
+    pub(crate) fn tick_of(&self, t: Instant) -> u64 {
+        (t.saturating_duration_since(self.epoch).as_nanos() / self.tick.as_nanos()) as u64
+    }
+
+    /// When tick `tick` begins.
+    pub(crate) fn instant_of(&self, tick: u64) -> Instant {
+        self.epoch
+            + self
+                .tick
+                .saturating_mul(u32::try_from(tick).unwrap_or(u32::MAX))
+    }
+
+    /// Marks `conn` as having bytes to write this iteration.
+    pub(crate) fn mark_dirty(&mut self, conn: Conn) {
+        if let Some(io) = self.conns.get_mut(conn.key()) {
+            if !io.has(flag::DIRTY) {
+                io.flags |= flag::DIRTY;
+                self.dirty.push(conn);
+            }
+        }
+    }
+
+    /// Live: the handle names a connection that is not torn down.
+    pub(crate) fn live(&self, conn: Conn) -> Option<&ConnIo> {
+        self.conns
+            .get(conn.key())
+            .filter(|io| !io.has(flag::CLOSED))
+    }
+}
+
+/// The handler's view of its worker: queue bytes, close, arm timers, post to other workers, open sockets.
+pub struct Ctx<'a, M> {
+    pub(crate) core: &'a mut Core<M>,
+}
+
+impl<M> std::fmt::Debug for Core<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("worker", &self.worker)
+            .field("connections", &self.conns.len())
+            .field("timers", &self.wheel.len())
+            .field("stopping", &self.stopping)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M> std::fmt::Debug for Ctx<'_, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx").field("core", &self.core).finish()
+    }
+}
+
+impl<M> Ctx<'_, M> {
+    /// This worker's index.
+    pub fn worker(&self) -> usize {
+        self.core.worker
+    }
+
+    /// How many workers the server runs.
+    pub fn workers(&self) -> usize {
+        self.core.shared.mailboxes.len()
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// `true` once graceful shutdown began.
+    pub fn is_shutting_down(&self) -> bool {
+        self.core.stopping
+    }
+
+    /// Connections this worker holds (including ones finishing their close).
+    pub fn connections(&self) -> usize {
+        self.core.conns.len()
+    }
+
+    /// Queues `bytes` on `conn`. Writes go out at the end of the loop iteration, in order.
+    ///
+    /// When the queued total would pass the configured bound, nothing is queued, `QueueFull` is returned and
+    /// [`Handler::slow_consumer`](crate::Handler::slow_consumer) decides how the connection closes.
+    pub fn send(&mut self, conn: Conn, bytes: &[u8]) -> Result<(), SendError> {
+        let limit = self.core.send_limit;
+        let core = &mut *self.core;
+        let io = core
+            .conns
+            .get_mut(conn.key())
+            .filter(|io| !io.has(flag::CLOSED))
+            .ok_or(SendError::Gone)?;
+        if io.has(flag::CLOSING) {
+            return Err(SendError::Closing);
+        }
+        if io.send.len() + bytes.len() > limit {
+            if !io.has(flag::OVERFLOWED) {
+                io.flags |= flag::OVERFLOWED;
+                core.overflowed.push(conn);
+            }
+            return Err(SendError::QueueFull { limit });
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        io.send.push(bytes, &mut core.pool);
+        if !io.has(flag::DIRTY) {
+            io.flags |= flag::DIRTY;
+            core.dirty.push(conn);
+        }
+        Ok(())
+    }
+
+    /// Bytes queued on `conn` and not yet written (`None` if it is gone).
+    pub fn queued(&self, conn: Conn) -> Option<usize> {
+        self.core.live(conn).map(|io| io.send.len())
+    }
+
+    /// Asks for [`Handler::writable`](crate::Handler::writable) once `conn`'s queue is fully written.
+    pub fn notify_drained(&mut self, conn: Conn) {
+        if let Some(io) = self.core.conns.get_mut(conn.key()) {
+            io.flags |= flag::NOTIFY_DRAINED;
+        }
+    }
+
+    /// Closes `conn` after its queued bytes are written. `reason` reaches
+    /// [`Handler::closed`](crate::Handler::closed).
+    pub fn close(&mut self, conn: Conn, reason: CloseReason) {
+        if self.core.live(conn).is_some() {
+            self.core.to_close.push_back(CloseOrder {
+                conn,
+                reason,
+                graceful: true,
+            });
+        }
+    }
+
+    /// Closes `conn` now, dropping queued bytes.
+    pub fn abort(&mut self, conn: Conn, reason: CloseReason) {
+        if self.core.live(conn).is_some() {
+            self.core.to_close.push_back(CloseOrder {
+                conn,
+                reason,
+                graceful: false,
+            });
+        }
+    }
+
+    /// Arms a timer on `conn`: [`Handler::timer`](crate::Handler::timer) gets `token` after `after` (rounded
+    /// up to the worker's tick) unless cancelled or the connection is gone by then.
+    pub fn arm_timer(&mut self, conn: Conn, after: Duration, token: u64) -> TimerId {
+        let core = &mut *self.core;
+        let since = Instant::now().saturating_duration_since(core.epoch) + after;
+        let tick = core.tick.as_nanos();
+        let deadline = since.as_nanos().div_ceil(tick) as u64;
+        core.wheel.insert(deadline, (conn, token))
+    }
+
+    /// Disarms a timer; `true` if it had not fired yet.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.core.wheel.cancel(id).is_some()
+    }
+
+    /// Sends `msg` to worker `worker` ([`Handler::message`](crate::Handler::message) there).
+    pub fn post(&mut self, worker: usize, msg: M) -> Result<(), Error> {
+        let mb = self
+            .core
+            .shared
+            .mailboxes
+            .get(worker)
+            .ok_or(Error::NoSuchWorker(worker))?;
+        if let Wake::MsgRing(fd) = mb.post(msg, self.core.is_ring) {
+            self.core.ring_wakes.push(fd);
+        }
+        Ok(())
+    }
+
+    /// Opens an outbound TCP connection on this worker. [`Handler::open`](crate::Handler::open) runs with
+    /// [`Origin::Connected`](crate::Origin::Connected) once it connects, or
+    /// [`Handler::connect_failed`](crate::Handler::connect_failed) if it does not. Bytes may be queued at once.
+    pub fn connect(&mut self, addr: SocketAddr) -> Result<Conn, Error> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+            .and_then(|s| {
+                s.set_nonblocking(true)?;
+                s.set_tcp_nodelay(true)?;
+                s.set_cloexec(true)?;
+                Ok(s)
+            })
+            .map_err(|source| Error::Socket {
+                what: "outbound tcp",
+                source,
+            })?;
+        match sock.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(source) => {
+                return Err(Error::Socket {
+                    what: "outbound tcp",
+                    source,
+                });
+            }
+        }
+        let io = ConnIo::new(sock.as_raw_fd(), flag::CONNECTING | flag::RAW);
+        let key = self.core.conns.insert(io).ok_or(Error::TableFull)?;
+        let conn = Conn::from_key(key);
+        self.core.outbound.push((conn, sock));
+        Ok(conn)
+    }
+
+    /// Binds a UDP socket on this worker; datagrams arrive through
+    /// [`Handler::datagram`](crate::Handler::datagram).
+    pub fn bind_udp(&mut self, addr: SocketAddr) -> Result<Udp, Error> {
+        let sock = UdpSocket::bind(addr)
+            .and_then(|s| s.set_nonblocking(true).map(|()| s))
+            .map_err(|source| Error::Socket {
+                what: "udp",
+                source,
+            })?;
+        let id = Udp(u32::try_from(self.core.udp.len()).map_err(|_| Error::TableFull)?);
+        self.core.udp.push(sock);
+        self.core.udp_new.push(id);
+        Ok(id)
+    }
+
+    /// The local address of a bound UDP socket.
+    pub fn udp_local_addr(&self, udp: Udp) -> io::Result<SocketAddr> {
+        self.udp_socket(udp)?.local_addr()
+    }
+
+    /// Sends one datagram now (a plain non-blocking `sendto`: UDP sends never wait for the peer, so the
+    /// datagram is in the kernel when this returns).
+    pub fn send_to(&mut self, udp: Udp, to: SocketAddr, bytes: &[u8]) -> io::Result<usize> {
+        self.udp_socket(udp)?.send_to(bytes, to)
+    }
+
+    fn udp_socket(&self, udp: Udp) -> io::Result<&UdpSocket> {
+        self.core
+            .udp
+            .get(udp.0 as usize)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such UDP socket"))
+    }
+}

@@ -1,0 +1,252 @@
+//! The backend-independent half of a worker: calling the handler and carrying out what it asked.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::Handler;
+use crate::conn::{CloseReason, Conn, Origin, Udp};
+use crate::ctx::{CloseOrder, Core, Ctx, flag};
+
+/// What a backend does when a connection is torn down.
+pub(crate) trait Teardown<M> {
+    /// Stops I/O on `conn` and releases its descriptor. The backend frees the slot (now, or once its
+    /// in-flight operations complete). The handler is told right after.
+    fn teardown(&mut self, core: &mut Core<M>, conn: Conn);
+}
+
+/// Handler, core state and the handler's per-connection states (indexed by slot).
+pub(crate) struct Engine<H: Handler> {
+    pub(crate) handler: H,
+    pub(crate) core: Core<H::Message>,
+    states: Vec<Option<H::State>>,
+    fired: Vec<(Conn, u64)>,
+    mail: Vec<H::Message>,
+}
+
+impl<H: Handler> std::fmt::Debug for Engine<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("core", &self.core)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Handler> Engine<H> {
+    pub(crate) fn new(handler: H, core: Core<H::Message>) -> Self {
+        Self {
+            handler,
+            core,
+            states: Vec::new(),
+            fired: Vec::new(),
+            mail: Vec::new(),
+        }
+    }
+
+    fn ctx(core: &mut Core<H::Message>) -> Ctx<'_, H::Message> {
+        Ctx { core }
+    }
+
+    /// Runs `f` with the handler, a context and `conn`'s state, if `conn` is live and opened.
+    fn with_state<R>(
+        &mut self,
+        conn: Conn,
+        f: impl FnOnce(&mut H, &mut Ctx<'_, H::Message>, &mut H::State) -> R,
+    ) -> Option<R> {
+        let io = self.core.live(conn)?;
+        if !io.has(flag::OPENED) {
+            return None;
+        }
+        let state = self.states.get_mut(conn.slot as usize)?.as_mut()?;
+        Some(f(
+            &mut self.handler,
+            &mut Ctx {
+                core: &mut self.core,
+            },
+            state,
+        ))
+    }
+
+    pub(crate) fn start(&mut self) {
+        self.handler.start(&mut Self::ctx(&mut self.core));
+    }
+
+    /// A connection is ready: the handler opens it.
+    pub(crate) fn open(&mut self, conn: Conn, origin: Origin) {
+        let Some(io) = self.core.conns.get_mut(conn.key()) else {
+            return;
+        };
+        io.flags = (io.flags | flag::OPENED) & !flag::CONNECTING;
+        let state = self
+            .handler
+            .open(&mut Self::ctx(&mut self.core), conn, origin);
+        let slot = conn.slot as usize;
+        if self.states.len() <= slot {
+            self.states.resize_with(slot + 1, || None);
+        }
+        self.states[slot] = Some(state);
+        if origin == Origin::Accepted {
+            self.core.stats.accepted += 1;
+        }
+        // Bytes queued before the connect completed can go now.
+        if self.core.live(conn).is_some_and(|io| !io.send.is_empty()) {
+            self.core.mark_dirty(conn);
+        }
+    }
+
+    pub(crate) fn data(&mut self, conn: Conn, bytes: &[u8]) {
+        self.core.stats.bytes_in += bytes.len() as u64;
+        self.with_state(conn, |h, ctx, st| h.data(ctx, conn, st, bytes));
+    }
+
+    pub(crate) fn datagram(&mut self, udp: Udp, from: SocketAddr, bytes: &[u8]) {
+        self.handler
+            .datagram(&mut Self::ctx(&mut self.core), udp, from, bytes);
+    }
+
+    /// `conn`'s send queue is fully written.
+    pub(crate) fn drained(&mut self, conn: Conn) {
+        let Some(io) = self.core.conns.get_mut(conn.key()) else {
+            return;
+        };
+        if io.has(flag::CLOSED) {
+            return;
+        }
+        if io.has(flag::CLOSING) {
+            let reason = io.reason.unwrap_or(CloseReason::Shutdown);
+            self.core.to_close.push_back(CloseOrder {
+                conn,
+                reason,
+                graceful: false,
+            });
+        } else if io.has(flag::NOTIFY_DRAINED) {
+            io.flags &= !flag::NOTIFY_DRAINED;
+            self.with_state(conn, |h, ctx, st| h.writable(ctx, conn, st));
+        }
+    }
+
+    /// Fires every timer due by `now`.
+    pub(crate) fn fire_timers(&mut self, now: Instant) {
+        let tick = self.core.tick_of(now);
+        let fired = &mut self.fired;
+        self.core.wheel.advance(tick, |_, v| fired.push(v));
+        let mut fired = std::mem::take(&mut self.fired);
+        for (conn, token) in fired.drain(..) {
+            self.core.stats.timers_fired += 1;
+            self.with_state(conn, |h, ctx, st| h.timer(ctx, conn, st, token));
+        }
+        self.fired = fired;
+    }
+
+    /// When the next timer may be due.
+    pub(crate) fn next_timer(&self) -> Option<Instant> {
+        self.core
+            .wheel
+            .next_expiry()
+            .map(|t| self.core.instant_of(t))
+    }
+
+    /// Delivers the messages posted to this worker.
+    pub(crate) fn drain_mail(&mut self) {
+        let shared = self.core.shared.clone();
+        let Some(mb) = shared.mailboxes.get(self.core.worker) else {
+            return;
+        };
+        mb.drain_into(&mut self.mail);
+        let mut mail = std::mem::take(&mut self.mail);
+        for msg in mail.drain(..) {
+            self.core.stats.messages += 1;
+            self.handler.message(&mut Self::ctx(&mut self.core), msg);
+        }
+        self.mail = mail;
+    }
+
+    /// Graceful shutdown begins: every open connection hears about it.
+    pub(crate) fn begin_shutdown(&mut self) {
+        self.core.stopping = true;
+        let keys: Vec<_> = self.core.conns.keys().map(Conn::from_key).collect();
+        for conn in keys {
+            let opened = self.core.live(conn).map(|io| io.has(flag::OPENED));
+            match opened {
+                Some(true) => {
+                    self.with_state(conn, |h, ctx, st| h.shutdown(ctx, conn, st));
+                }
+                Some(false) => self.core.to_close.push_back(CloseOrder {
+                    conn,
+                    reason: CloseReason::Shutdown,
+                    graceful: false,
+                }),
+                None => {}
+            }
+        }
+    }
+
+    /// Aborts every live connection (shutdown deadline).
+    pub(crate) fn abort_all(&mut self, reason: CloseReason) {
+        let keys: Vec<_> = self.core.conns.keys().map(Conn::from_key).collect();
+        for conn in keys {
+            if self.core.live(conn).is_some() {
+                self.core.stats.aborted_at_deadline += 1;
+                self.core.to_close.push_back(CloseOrder {
+                    conn,
+                    reason,
+                    graceful: false,
+                });
+            }
+        }
+    }
+
+    /// Carries out slow-consumer decisions and closes until nothing is left to do.
+    pub(crate) fn settle(&mut self, io: &mut impl Teardown<H::Message>) {
+        loop {
+            if let Some(conn) = self.core.overflowed.pop() {
+                let reason = self.with_state(conn, |h, ctx, st| h.slow_consumer(ctx, conn, st));
+                if let Some(reason) = reason {
+                    self.core.stats.slow_consumers += 1;
+                    self.core.to_close.push_back(CloseOrder {
+                        conn,
+                        reason,
+                        graceful: false,
+                    });
+                }
+                continue;
+            }
+            let Some(order) = self.core.to_close.pop_front() else {
+                break;
+            };
+            let conn = order.conn;
+            let Some(c) = self.core.conns.get_mut(conn.key()) else {
+                continue;
+            };
+            if c.has(flag::CLOSED) {
+                continue;
+            }
+            if order.graceful && !c.send.is_empty() {
+                c.flags |= flag::CLOSING;
+                c.reason.get_or_insert(order.reason);
+                continue;
+            }
+            let opened = c.has(flag::OPENED);
+            c.flags |= flag::CLOSED;
+            c.send.release(&mut self.core.pool);
+            io.teardown(&mut self.core, conn);
+            self.core.stats.closed += 1;
+            let state = self
+                .states
+                .get_mut(conn.slot as usize)
+                .and_then(Option::take);
+            let ctx = &mut Self::ctx(&mut self.core);
+            match (opened, state) {
+                (true, Some(state)) => self.handler.closed(ctx, conn, state, order.reason),
+                _ => {
+                    let errno = match order.reason {
+                        CloseReason::ConnectFailed(e) | CloseReason::Io(e) => e,
+                        _ => libc::ECANCELED,
+                    };
+                    self.handler
+                        .connect_failed(ctx, conn, io::Error::from_raw_os_error(errno));
+                }
+            }
+        }
+    }
+}

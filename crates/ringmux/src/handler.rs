@@ -1,0 +1,107 @@
+//! The trait the protocol layer implements. The same handler runs on both backends.
+
+use std::io;
+use std::net::SocketAddr;
+
+use crate::conn::{CloseReason, Conn, Origin, Udp};
+use crate::ctx::Ctx;
+
+/// Protocol logic driven by one worker. A server makes one handler per worker (through the factory given to
+/// [`Server::start`](crate::Server::start)); it lives on that worker's thread and needs not be `Send`.
+///
+/// Callbacks get a [`Ctx`] to act: queue bytes, close, arm timers, post to other workers, open outbound
+/// TCP connections and UDP sockets. Actions take effect when the callback returns (writes are batched per
+/// loop iteration).
+pub trait Handler: 'static {
+    /// Per-connection state, created by [`open`](Self::open). Keep it small: it is what an idle connection
+    /// costs beyond ringmux's own slot.
+    type State;
+    /// What workers send each other.
+    type Message: Send + 'static;
+
+    /// The worker started (bind UDP sockets, open outbound connections here).
+    fn start(&mut self, ctx: &mut Ctx<'_, Self::Message>) {
+        let _ = ctx;
+    }
+
+    /// A connection opened (accepted, or an outbound connect completed).
+    fn open(&mut self, ctx: &mut Ctx<'_, Self::Message>, conn: Conn, origin: Origin)
+    -> Self::State;
+
+    /// Bytes arrived. The slice lives in a shared receive buffer that goes back to the pool when this returns:
+    /// copy what must outlive the call.
+    fn data(
+        &mut self,
+        ctx: &mut Ctx<'_, Self::Message>,
+        conn: Conn,
+        state: &mut Self::State,
+        bytes: &[u8],
+    );
+
+    /// The send queue drained, after [`Ctx::notify_drained`] asked for it.
+    fn writable(&mut self, ctx: &mut Ctx<'_, Self::Message>, conn: Conn, state: &mut Self::State) {
+        let _ = (ctx, conn, state);
+    }
+
+    /// A timer armed with [`Ctx::arm_timer`] fired.
+    fn timer(
+        &mut self,
+        ctx: &mut Ctx<'_, Self::Message>,
+        conn: Conn,
+        state: &mut Self::State,
+        token: u64,
+    ) {
+        let _ = (ctx, conn, state, token);
+    }
+
+    /// The connection is gone; `state` is handed back for the last time.
+    fn closed(
+        &mut self,
+        ctx: &mut Ctx<'_, Self::Message>,
+        conn: Conn,
+        state: Self::State,
+        reason: CloseReason,
+    ) {
+        let _ = (ctx, conn, state, reason);
+    }
+
+    /// Another worker (or the server handle) posted a message to this worker.
+    fn message(&mut self, ctx: &mut Ctx<'_, Self::Message>, msg: Self::Message) {
+        let _ = (ctx, msg);
+    }
+
+    /// A datagram arrived on a UDP socket bound with [`Ctx::bind_udp`].
+    fn datagram(
+        &mut self,
+        ctx: &mut Ctx<'_, Self::Message>,
+        udp: Udp,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let _ = (ctx, udp, from, bytes);
+    }
+
+    /// An outbound connect from [`Ctx::connect`] failed; the handle is dead.
+    fn connect_failed(&mut self, ctx: &mut Ctx<'_, Self::Message>, conn: Conn, error: io::Error) {
+        let _ = (ctx, conn, error);
+    }
+
+    /// The connection's send queue hit its bound. Return the reason it closes with (the queued bytes are
+    /// dropped, the connection aborted); others are unaffected.
+    fn slow_consumer(
+        &mut self,
+        ctx: &mut Ctx<'_, Self::Message>,
+        conn: Conn,
+        state: &mut Self::State,
+    ) -> CloseReason {
+        let _ = (ctx, conn, state);
+        CloseReason::SlowConsumer
+    }
+
+    /// Graceful shutdown began: say goodbye (a WebSocket server sends close 1001) and close. The default
+    /// closes after the queued bytes are written.
+    fn shutdown(&mut self, ctx: &mut Ctx<'_, Self::Message>, conn: Conn, state: &mut Self::State) {
+        let _ = state;
+        ctx.close(conn, CloseReason::Shutdown);
+    }
+}

@@ -1,0 +1,184 @@
+//! Starting workers, choosing the backend, posting to workers, shutting down.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::{Backend, Config, IoChoice};
+use crate::shared::Shared;
+use crate::{Error, Handler, Stats};
+
+/// Environment variable that picks the backend when the configuration says [`IoChoice::Auto`].
+pub const IO_ENV: &str = "RINGMUX_IO";
+
+/// Decides which backend runs: the configuration, else `RINGMUX_IO`, else io_uring if the probe succeeds.
+pub fn select_backend(choice: IoChoice) -> Result<Backend, Error> {
+    let choice = match choice {
+        IoChoice::Auto => match std::env::var(IO_ENV) {
+            Ok(v) if !v.is_empty() => v.parse()?,
+            _ => IoChoice::Auto,
+        },
+        other => other,
+    };
+    match choice {
+        IoChoice::Epoll => Ok(Backend::Epoll),
+        IoChoice::Uring => crate::uring::probe()
+            .map(|()| Backend::Uring)
+            .map_err(Error::UringUnavailable),
+        IoChoice::Auto => match crate::uring::probe() {
+            Ok(()) => Ok(Backend::Uring),
+            Err(e) => {
+                tracing::warn!(error = %e, "io_uring unavailable, falling back to epoll");
+                Ok(Backend::Epoll)
+            }
+        },
+    }
+}
+
+fn listener(addr: SocketAddr, backlog: i32) -> Result<TcpListener, Error> {
+    let wrap = |source| Error::Socket {
+        what: "listener",
+        source,
+    };
+    let s =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(wrap)?;
+    s.set_reuse_address(true).map_err(wrap)?;
+    s.set_reuse_port(true).map_err(wrap)?;
+    s.set_nonblocking(true).map_err(wrap)?;
+    s.set_tcp_nodelay(true).map_err(wrap)?;
+    s.bind(&addr.into()).map_err(wrap)?;
+    s.listen(backlog).map_err(wrap)?;
+    Ok(s.into())
+}
+
+/// A running server: its worker threads and the handle to post to them and stop them.
+#[derive(Debug)]
+pub struct Server<M: Send + 'static> {
+    shared: Arc<Shared<M>>,
+    threads: Vec<JoinHandle<Result<Stats, Error>>>,
+    backend: Backend,
+    local_addr: Option<SocketAddr>,
+}
+
+impl<M: Send + 'static> Server<M> {
+    /// Starts `cfg.workers` workers, each running the handler `factory(worker_index)` makes on its own
+    /// thread. Every worker gets its own SO_REUSEPORT listener on `cfg.listen` (port 0: the first bind picks
+    /// the port, the others share it).
+    pub fn start<H, F>(cfg: Config, factory: F) -> Result<Self, Error>
+    where
+        H: Handler<Message = M>,
+        F: Fn(usize) -> H + Send + Sync + 'static,
+    {
+        let backend = select_backend(cfg.io)?;
+        let workers = cfg.workers.max(1);
+        tracing::info!(?backend, workers, listen = ?cfg.listen, "ringmux starting");
+        let mut listeners = Vec::new();
+        let mut local_addr = None;
+        if let Some(mut addr) = cfg.listen {
+            for _ in 0..workers {
+                let l = listener(addr, cfg.backlog)?;
+                let bound = l.local_addr().map_err(|source| Error::Socket {
+                    what: "listener",
+                    source,
+                })?;
+                addr = bound;
+                local_addr = Some(bound);
+                listeners.push(Some(l));
+            }
+        } else {
+            listeners.resize_with(workers, || None);
+        }
+        let shared = Arc::new(Shared::new(workers));
+        let factory = Arc::new(factory);
+        let cfg = Arc::new(cfg);
+        let mut threads = Vec::with_capacity(workers);
+        for (i, l) in listeners.into_iter().enumerate() {
+            let (shared, factory, cfg) = (shared.clone(), factory.clone(), cfg.clone());
+            let t = std::thread::Builder::new()
+                .name(format!("ringmux-{i}"))
+                .spawn(move || -> Result<Stats, Error> {
+                    let handler = factory(i);
+                    let r = match backend {
+                        Backend::Uring => {
+                            crate::uring::Worker::new(&cfg, shared.clone(), i, handler, l)
+                                .and_then(crate::uring::Worker::run)
+                        }
+                        Backend::Epoll => {
+                            crate::epoll::Worker::new(&cfg, shared.clone(), i, handler, l)
+                                .and_then(crate::epoll::Worker::run)
+                        }
+                    };
+                    if let Err(e) = &r {
+                        tracing::error!(worker = i, error = %e, "worker stopped");
+                        // Let the others stop too rather than run short-handed.
+                        shared.request_shutdown(Instant::now() + Duration::from_secs(1));
+                    }
+                    r
+                })
+                .map_err(|e| Error::Thread(e.to_string()))?;
+            threads.push(t);
+        }
+        Ok(Self {
+            shared,
+            threads,
+            backend,
+            local_addr,
+        })
+    }
+
+    /// The backend the workers run.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The address the workers listen on.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Sends `msg` to worker `worker` from outside the workers.
+    pub fn post(&self, worker: usize, msg: M) -> Result<(), Error> {
+        self.shared
+            .mailboxes
+            .get(worker)
+            .ok_or(Error::NoSuchWorker(worker))?
+            .post(msg, false);
+        Ok(())
+    }
+
+    /// Begins graceful shutdown: workers stop accepting, every handler's
+    /// [`shutdown`](crate::Handler::shutdown) runs for each connection, and connections still open after
+    /// `grace` are aborted with [`CloseReason::ShutdownDeadline`](crate::CloseReason::ShutdownDeadline).
+    pub fn shutdown(&self, grace: Duration) {
+        self.shared.request_shutdown(Instant::now() + grace);
+    }
+
+    /// Waits for every worker to finish and returns what each did.
+    pub fn join(self) -> Result<Vec<Stats>, Error> {
+        let mut out = Vec::with_capacity(self.threads.len());
+        let mut first_err = None;
+        for t in self.threads {
+            match t.join() {
+                Ok(Ok(s)) => out.push(s),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(Error::Thread("worker panicked".into()));
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+}

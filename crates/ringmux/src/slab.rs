@@ -1,0 +1,214 @@
+//! A slab of slots with generation counters.
+//!
+//! Every slot carries a generation that is bumped when the slot is freed, so a [`Key`] taken for one
+//! occupant can never reach the next occupant of the same index.
+
+/// A reference to one occupant of a [`Slab`]: the slot index plus the generation it was inserted with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    /// Index of the slot.
+    pub index: u32,
+    /// Generation of the occupant.
+    pub generation: u32,
+}
+
+const NO_FREE: u32 = u32::MAX;
+
+#[derive(Debug)]
+enum Entry<T> {
+    Occupied { generation: u32, value: T },
+    Vacant { generation: u32, next_free: u32 },
+}
+
+/// A slab with O(1) insert/remove/lookup and generation-checked keys.
+#[derive(Debug)]
+pub struct Slab<T> {
+    entries: Vec<Entry<T>>,
+    free_head: u32,
+    len: usize,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Slab<T> {
+    /// Bytes one slot takes in the slab, occupied or not.
+    pub const SLOT_BYTES: usize = std::mem::size_of::<Entry<T>>();
+
+    /// An empty slab.
+    pub const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            free_head: NO_FREE,
+            len: 0,
+        }
+    }
+
+    /// Number of occupied slots.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` when no slot is occupied.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of slots ever allocated (occupied or vacant).
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Stores `value`, reusing the most recently freed slot first. `None` when the index space
+    /// (`u32::MAX - 1` slots) is exhausted.
+    pub fn insert(&mut self, value: T) -> Option<Key> {
+        if self.free_head != NO_FREE {
+            let index = self.free_head;
+            let entry = self.entries.get_mut(index as usize)?;
+            let Entry::Vacant {
+                generation,
+                next_free,
+            } = *entry
+            else {
+                return None;
+            };
+            self.free_head = next_free;
+            *entry = Entry::Occupied { generation, value };
+            self.len += 1;
+            return Some(Key { index, generation });
+        }
+        let index = u32::try_from(self.entries.len())
+            .ok()
+            .filter(|&i| i != NO_FREE)?;
+        self.entries.push(Entry::Occupied {
+            generation: 0,
+            value,
+        });
+        self.len += 1;
+        Some(Key {
+            index,
+            generation: 0,
+        })
+    }
+
+    /// The occupant named by `key`, if it is still there.
+    pub fn get(&self, key: Key) -> Option<&T> {
+        match self.entries.get(key.index as usize)? {
+            Entry::Occupied { generation, value } if *generation == key.generation => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The occupant named by `key`, mutably, if it is still there.
+    pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
+        match self.entries.get_mut(key.index as usize)? {
+            Entry::Occupied { generation, value } if *generation == key.generation => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The key of whatever occupies `index` now.
+    pub fn key_at(&self, index: u32) -> Option<Key> {
+        match self.entries.get(index as usize)? {
+            Entry::Occupied { generation, .. } => Some(Key {
+                index,
+                generation: *generation,
+            }),
+            Entry::Vacant { .. } => None,
+        }
+    }
+
+    /// Frees the slot named by `key` and returns its occupant; the slot's generation moves on.
+    pub fn remove(&mut self, key: Key) -> Option<T> {
+        let entry = self.entries.get_mut(key.index as usize)?;
+        match entry {
+            Entry::Occupied { generation, .. } if *generation == key.generation => {}
+            _ => return None,
+        }
+        let vacant = Entry::Vacant {
+            generation: key.generation.wrapping_add(1),
+            next_free: self.free_head,
+        };
+        let Entry::Occupied { value, .. } = std::mem::replace(entry, vacant) else {
+            return None;
+        };
+        self.free_head = key.index;
+        self.len -= 1;
+        Some(value)
+    }
+
+    /// Keys of all occupied slots, in index order.
+    pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                Entry::Occupied { generation, .. } => Some(Key {
+                    index: i as u32,
+                    generation: *generation,
+                }),
+                Entry::Vacant { .. } => None,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_key_cannot_reach_new_occupant() {
+        let mut slab = Slab::new();
+        let a = slab.insert("a").unwrap();
+        assert_eq!(slab.remove(a), Some("a"));
+        let b = slab.insert("b").unwrap();
+        assert_eq!(a.index, b.index, "slot is reused");
+        assert_ne!(a.generation, b.generation);
+        assert_eq!(slab.get(a), None);
+        assert_eq!(slab.get_mut(a), None);
+        assert_eq!(slab.remove(a), None);
+        assert_eq!(slab.get(b), Some(&"b"));
+        assert_eq!(slab.len(), 1);
+    }
+
+    #[test]
+    fn free_list_is_lifo_and_len_tracks() {
+        let mut slab = Slab::new();
+        let keys: Vec<_> = (0..4).map(|i| slab.insert(i).unwrap()).collect();
+        slab.remove(keys[1]);
+        slab.remove(keys[3]);
+        assert_eq!(slab.len(), 2);
+        assert_eq!(slab.insert(9).unwrap().index, 3);
+        assert_eq!(slab.insert(8).unwrap().index, 1);
+        assert_eq!(slab.insert(7).unwrap().index, 4);
+        assert_eq!(slab.capacity(), 5);
+        assert_eq!(slab.keys().count(), 5);
+        assert_eq!(slab.key_at(2), Some(keys[2]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn model_check(ops in proptest::collection::vec((0u8..3, 0usize..16), 0..200)) {
+            let mut slab = Slab::new();
+            let mut live: Vec<(Key, usize)> = Vec::new();
+            let mut dead: Vec<Key> = Vec::new();
+            for (n, (op, pick)) in ops.into_iter().enumerate() {
+                match op {
+                    0 => { let k = slab.insert(n).unwrap(); live.push((k, n)); }
+                    _ if !live.is_empty() => {
+                        let (k, v) = live.swap_remove(pick % live.len());
+                        proptest::prop_assert_eq!(slab.remove(k), Some(v));
+                        dead.push(k);
+                    }
+                    _ => {}
+                }
+                for (k, v) in &live { proptest::prop_assert_eq!(slab.get(*k), Some(v)); }
+                for k in &dead { proptest::prop_assert_eq!(slab.get(*k), None); }
+                proptest::prop_assert_eq!(slab.len(), live.len());
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Per-worker counters, returned by [`Server::join`](crate::Server::join).
+
+/// What one worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections accepted and handed to the handler.
+    pub accepted: u64,
+    /// Connections refused because the table was full (ENFILE / EMFILE / the configured cap).
+    pub shed: u64,
+    /// Times a multishot receive stopped because the buffer ring was empty (then re-armed).
+    pub enobufs: u64,
+    /// Connections closed by the slow-consumer policy.
+    pub slow_consumers: u64,
+    /// Connections closed (for any reason).
+    pub closed: u64,
+    /// Bytes received on connections.
+    pub bytes_in: u64,
+    /// Bytes written on connections.
+    pub bytes_out: u64,
+    /// Timers fired.
+    pub timers_fired: u64,
+    /// Cross-worker messages delivered.
+    pub messages: u64,
+    /// Connections still open when the shutdown deadline passed.
+    pub aborted_at_deadline: u64,
+}

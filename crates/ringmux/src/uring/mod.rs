@@ -1,0 +1,638 @@
+//! The io_uring backend: one ring per worker (SINGLE_ISSUER + DEFER_TASKRUN).
+//!
+//! - Accept: one multishot accept on the worker's SO_REUSEPORT listener, into direct descriptors (a sparse
+//!   fixed-file table sized from the configuration and RLIMIT_NOFILE). A full table fails the accept with
+//!   ENFILE after the kernel accepted the connection, so it is closed at once: counted as shed; the accept is
+//!   re-armed.
+//! - Receive: one multishot recv per connection, taking buffers from the worker's provided-buffer ring; each
+//!   buffer goes back right after the handler saw its bytes. ENOBUFS ends the recv with the bytes still in the
+//!   socket; it is re-armed on the next loop iteration, after the batch has returned its buffers.
+//! - Send: one send in flight per connection, from the connection's queue; queued bytes are submitted once
+//!   per loop iteration together with everything else.
+//! - Timers: one timeout op, moved with a timeout update when an earlier timer is armed, wakes the loop
+//!   for the timer wheel.
+//! - Messages: MSG_RING from another worker's ring; an eventfd polled by the ring for other threads.
+//! - Outbound TCP and UDP sockets are plain descriptors on the same ring (connect completion and UDP
+//!   readiness through poll ops; datagrams read and sent with non-blocking calls).
+
+mod bufring;
+mod op;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::net::{Shutdown, TcpListener};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+use socket2::Socket;
+
+use self::bufring::BufRing;
+use self::op::{Op, gen_matches, pack, pack_plain, unpack};
+use crate::conn::{CloseReason, Conn, Origin, Udp};
+use crate::ctx::{CloseOrder, ConnIo, Core, flag};
+use crate::engine::{Engine, Teardown};
+use crate::shared::{Shared, Waker};
+use crate::{Config, Error, Handler, Stats};
+
+/// Checks that this kernel and process may use io_uring the way the workers do.
+pub(crate) fn probe() -> io::Result<()> {
+    let ring = builder().build(8)?;
+    ring.submitter().register_files_sparse(1)?;
+    let br = BufRing::new(1, 64, 0)?;
+    br.register(&ring)?;
+    let mut p = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut p)?;
+    for code in [
+        opcode::AcceptMulti::CODE,
+        opcode::RecvMulti::CODE,
+        opcode::MsgRingData::CODE,
+    ] {
+        if !p.is_supported(code) {
+            return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+        }
+    }
+    Ok(())
+}
+
+fn builder() -> io_uring::Builder {
+    let mut b = IoUring::builder();
+    b.setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_submit_all();
+    b
+}
+
+/// The ring and what teardown needs beside it. Declared first in the worker so it drops first: the
+/// kernel lets go of buffers before their memory is freed.
+struct RingIo {
+    ring: IoUring,
+    /// Sockets behind raw-descriptor connections (outbound TCP), by slot.
+    raw: HashMap<u32, Socket>,
+    timespec: types::Timespec,
+}
+
+impl RingIo {
+    fn push(&mut self, sqe: &squeue::Entry) {
+        for _ in 0..64 {
+            // SAFETY: every entry pushed here names memory that outlives the operation: send buffers sit in a
+            // connection slot, which is freed only once no operation names it (`ConnIo::ops`); the timespec
+            // lives in `self` and the kernel reads it during submission; everything else passes no pointer.
+            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                return;
+            }
+            if let Err(e) = self.ring.submit() {
+                tracing::warn!(error = %e, "io_uring submit failed while the queue was full");
+            }
+        }
+        tracing::error!("submission queue stuck full; dropped one entry");
+    }
+
+    fn arm_recv(&mut self, c: &mut ConnIo, conn: Conn, bgid: u16) {
+        let ud = pack(Op::Recv, conn);
+        let sqe = if c.has(flag::RAW) {
+            opcode::RecvMulti::new(types::Fd(c.fd), bgid).build()
+        } else {
+            opcode::RecvMulti::new(types::Fixed(c.fd as u32), bgid).build()
+        };
+        self.push(&sqe.user_data(ud));
+        c.flags |= flag::RECV_ARMED;
+        c.ops += 1;
+    }
+
+    fn free_if_done<M>(&mut self, core: &mut Core<M>, conn: Conn) {
+        let done = core
+            .conns
+            .get(conn.key())
+            .is_some_and(|c| c.has(flag::CLOSED) && c.ops == 0);
+        if done {
+            core.conns.remove(conn.key());
+            self.raw.remove(&conn.slot);
+        }
+    }
+}
+
+impl<M> Teardown<M> for RingIo {
+    fn teardown(&mut self, core: &mut Core<M>, conn: Conn) {
+        let Some(c) = core.conns.get_mut(conn.key()) else {
+            return;
+        };
+        if c.has(flag::RECV_ARMED) {
+            self.push(
+                &opcode::AsyncCancel::new(pack(Op::Recv, conn))
+                    .build()
+                    .user_data(pack(Op::Cancel, conn)),
+            );
+            c.ops += 1;
+        }
+        if c.has(flag::CONNECTING) {
+            let sqe = opcode::AsyncCancel::new(pack(Op::ConnectPoll, conn)).build();
+            self.push(&sqe.user_data(pack(Op::Cancel, conn)));
+            c.ops += 1;
+        }
+        if c.has(flag::RAW) {
+            if let Some(s) = self.raw.get(&conn.slot) {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        } else {
+            let sqe = opcode::Close::new(types::Fixed(c.fd as u32)).build();
+            self.push(&sqe.user_data(pack(Op::Close, conn)));
+            c.ops += 1;
+        }
+        self.free_if_done(core, conn);
+    }
+}
+
+/// One io_uring worker.
+pub(crate) struct Worker<H: Handler> {
+    io: RingIo,
+    bufring: BufRing,
+    engine: Engine<H>,
+    listener: Option<TcpListener>,
+    accept_armed: bool,
+    event: File,
+    event_armed: bool,
+    timeout_at: Option<Instant>,
+    rearm: Vec<Conn>,
+    cqes: Vec<(u64, i32, u32)>,
+    scratch: Vec<u8>,
+    max_conns: usize,
+    deadline: Option<Instant>,
+    aborted: bool,
+}
+
+impl<H: Handler> Worker<H> {
+    pub(crate) fn new(
+        cfg: &Config,
+        shared: Arc<Shared<H::Message>>,
+        worker: usize,
+        handler: H,
+        listener: Option<TcpListener>,
+    ) -> Result<Self, Error> {
+        let setup = |what| move |source| Error::RingSetup { what, source };
+        let ring = builder()
+            .setup_cqsize(cfg.ring_entries.saturating_mul(4))
+            .build(cfg.ring_entries)
+            .map_err(setup("create ring"))?;
+        let nofile = crate::sys::nofile_limit().map_err(setup("getrlimit"))?;
+        let table = u64::from(cfg.max_connections_per_worker.max(1))
+            .min(nofile)
+            .max(1) as u32;
+        ring.submitter()
+            .register_files_sparse(table)
+            .map_err(setup("register file table"))?;
+        let bufring = BufRing::new(cfg.buf_ring_entries, cfg.buf_size, 0)
+            .map_err(setup("map buffer ring"))?;
+        bufring
+            .register(&ring)
+            .map_err(setup("register buffer ring"))?;
+        let event = crate::sys::eventfd().map_err(setup("eventfd"))?;
+        let waker = Waker::Ring {
+            ring_fd: ring.as_raw_fd(),
+            event: event.try_clone().map_err(setup("eventfd"))?,
+        };
+        shared.mailboxes[worker].set_waker(Some(waker));
+        tracing::debug!(worker, table, "io_uring worker ready");
+        let core = Core::new(worker, cfg, shared, true);
+        Ok(Self {
+            io: RingIo {
+                ring,
+                raw: HashMap::new(),
+                timespec: types::Timespec::new(),
+            },
+            bufring,
+            engine: Engine::new(handler, core),
+            listener,
+            accept_armed: false,
+            event,
+            event_armed: false,
+            timeout_at: None,
+            rearm: Vec::new(),
+            cqes: Vec::with_capacity(1024),
+            scratch: vec![0; 65536],
+            max_conns: table as usize,
+            deadline: None,
+            aborted: false,
+        })
+    }
+
+    pub(crate) fn run(mut self) -> Result<Stats, Error> {
+        self.engine.start();
+        self.engine.drain_mail();
+        loop {
+            let now = Instant::now();
+            if self.shutdown_step(now) {
+                break;
+            }
+            self.engine.fire_timers(now);
+            self.engine.settle(&mut self.io);
+            self.prepare();
+            self.engine.settle(&mut self.io);
+            self.flush();
+            self.arm_timeout(now);
+            match self.io.ring.submit_and_wait(1) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                    ) => {}
+                Err(e) => {
+                    return Err(Error::RingSetup {
+                        what: "submit",
+                        source: e,
+                    });
+                }
+            }
+            self.reap();
+        }
+        let core = &self.engine.core;
+        core.shared.mailboxes[core.worker].set_waker(None);
+        Ok(core.stats)
+    }
+
+    /// Handles shutdown; `true` when the worker is done.
+    fn shutdown_step(&mut self, now: Instant) -> bool {
+        if self.deadline.is_none() {
+            let Some(deadline) = self.engine.core.shared.shutdown_deadline() else {
+                return false;
+            };
+            self.deadline = Some(deadline);
+            if self.accept_armed {
+                let sqe = opcode::AsyncCancel::new(pack_plain(Op::Accept, 0)).build();
+                self.io.push(&sqe.user_data(pack_plain(Op::Ignore, 0)));
+            }
+            self.engine.begin_shutdown();
+        }
+        let Some(deadline) = self.deadline else {
+            return false;
+        };
+        if self.engine.core.conns.is_empty() {
+            return true;
+        }
+        if now >= deadline && !self.aborted {
+            self.aborted = true;
+            self.engine.abort_all(CloseReason::ShutdownDeadline);
+        }
+        if now >= deadline + Duration::from_secs(2) {
+            // Operations still name slots: keep their memory alive for the kernel rather than free it.
+            tracing::warn!(
+                left = self.engine.core.conns.len(),
+                "io_uring worker exits with I/O in flight"
+            );
+            std::mem::forget(std::mem::take(&mut self.engine.core.conns));
+            return true;
+        }
+        false
+    }
+
+    /// Arms what is not armed: accept, the eventfd poll, recvs after ENOBUFS, outbound connects, UDP
+    /// sockets, MSG_RING wake-ups.
+    fn prepare(&mut self) {
+        let core = &mut self.engine.core;
+        if !self.accept_armed && !core.stopping {
+            if let Some(l) = &self.listener {
+                let sqe = opcode::AcceptMulti::new(types::Fd(l.as_raw_fd()))
+                    .allocate_file_index(true)
+                    .build();
+                self.io.push(&sqe.user_data(pack_plain(Op::Accept, 0)));
+                self.accept_armed = true;
+            }
+        }
+        if !self.event_armed {
+            let sqe = opcode::PollAdd::new(types::Fd(self.event.as_raw_fd()), libc::POLLIN as u32)
+                .multi(true)
+                .build();
+            self.io.push(&sqe.user_data(pack_plain(Op::Event, 0)));
+            self.event_armed = true;
+        }
+        for conn in self.rearm.drain(..) {
+            if let Some(c) = core.conns.get_mut(conn.key()) {
+                c.flags &= !flag::REARM;
+                if !c.has(flag::CLOSED | flag::RECV_ARMED) {
+                    self.io.arm_recv(c, conn, self.bufring.bgid);
+                }
+            }
+        }
+        for (conn, sock) in std::mem::take(&mut core.outbound) {
+            if let Some(c) = core.conns.get_mut(conn.key()) {
+                let sqe =
+                    opcode::PollAdd::new(types::Fd(sock.as_raw_fd()), libc::POLLOUT as u32).build();
+                self.io.push(&sqe.user_data(pack(Op::ConnectPoll, conn)));
+                c.ops += 1;
+                self.io.raw.insert(conn.slot, sock);
+            }
+        }
+        for udp in std::mem::take(&mut core.udp_new) {
+            if let Some(s) = core.udp.get(udp.0 as usize) {
+                let sqe = opcode::PollAdd::new(types::Fd(s.as_raw_fd()), libc::POLLIN as u32)
+                    .multi(true)
+                    .build();
+                self.io.push(&sqe.user_data(pack_plain(Op::UdpPoll, udp.0)));
+            }
+        }
+        for fd in std::mem::take(&mut core.ring_wakes) {
+            let sqe =
+                opcode::MsgRingData::new(types::Fd(fd), 0, pack_plain(Op::Mail, 0), None).build();
+            self.io.push(&sqe.user_data(pack_plain(Op::MailSent, 0)));
+        }
+    }
+
+    /// Submits one send for every connection with queued bytes and none in flight.
+    fn flush(&mut self) {
+        let core = &mut self.engine.core;
+        let dirty = std::mem::take(&mut core.dirty);
+        for &conn in &dirty {
+            let Some(c) = core.conns.get_mut(conn.key()) else {
+                continue;
+            };
+            c.flags &= !flag::DIRTY;
+            if c.has(flag::CLOSED | flag::CONNECTING | flag::SEND_INFLIGHT) {
+                continue;
+            }
+            let chunk = c.send.next_chunk(&mut core.pool);
+            if chunk.is_empty() {
+                continue;
+            }
+            let (ptr, len) = (
+                chunk.as_ptr(),
+                u32::try_from(chunk.len()).unwrap_or(u32::MAX),
+            );
+            let sqe = if c.has(flag::RAW) {
+                opcode::Send::new(types::Fd(c.fd), ptr, len)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build()
+            } else {
+                opcode::Send::new(types::Fixed(c.fd as u32), ptr, len)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build()
+            };
+            self.io.push(&sqe.user_data(pack(Op::Send, conn)));
+            c.ops += 1;
+            c.flags |= flag::SEND_INFLIGHT;
+        }
+        let mut dirty = dirty;
+        dirty.clear();
+        if core.dirty.is_empty() {
+            core.dirty = dirty;
+        }
+    }
+
+    fn arm_timeout(&mut self, now: Instant) {
+        let mut want = self.engine.next_timer();
+        if let Some(d) = self.deadline {
+            let d = if self.aborted {
+                d + Duration::from_secs(2)
+            } else {
+                d
+            };
+            want = Some(want.map_or(d, |w| w.min(d)));
+        }
+        let Some(want) = want else { return };
+        if self.timeout_at.is_some_and(|at| at <= want) {
+            return;
+        }
+        self.io.timespec = types::Timespec::from(want.saturating_duration_since(now));
+        let ts: *const types::Timespec = &self.io.timespec;
+        let sqe = if self.timeout_at.is_some() {
+            opcode::TimeoutUpdate::new(pack_plain(Op::Timeout, 0), ts)
+                .build()
+                .user_data(pack_plain(Op::TimeoutUpdate, 0))
+        } else {
+            opcode::Timeout::new(ts)
+                .build()
+                .user_data(pack_plain(Op::Timeout, 0))
+        };
+        self.io.push(&sqe);
+        self.timeout_at = Some(want);
+    }
+
+    fn reap(&mut self) {
+        self.cqes.clear();
+        for e in self.io.ring.completion() {
+            self.cqes.push((e.user_data(), e.result(), e.flags()));
+        }
+        let cqes = std::mem::take(&mut self.cqes);
+        for &(ud, res, flags) in &cqes {
+            self.complete(ud, res, flags);
+        }
+        self.cqes = cqes;
+    }
+
+    fn conn_at(&self, slot: u32, gen_bits: u32) -> Option<Conn> {
+        let key = self.engine.core.conns.key_at(slot)?;
+        let conn = Conn::from_key(key);
+        gen_matches(conn, gen_bits).then_some(conn)
+    }
+
+    fn close_later(&mut self, conn: Conn, reason: CloseReason, graceful: bool) {
+        self.engine.core.to_close.push_back(CloseOrder {
+            conn,
+            reason,
+            graceful,
+        });
+    }
+
+    fn complete(&mut self, ud: u64, res: i32, flags: u32) {
+        let Some((op, index, gen_bits)) = unpack(ud) else {
+            return;
+        };
+        let more = cqueue::more(flags);
+        match op {
+            Op::Accept => self.on_accept(res, more),
+            Op::Recv => self.on_recv(index, gen_bits, res, flags),
+            Op::Send => self.on_send(index, gen_bits, res),
+            Op::Close | Op::Cancel => {
+                if let Some(conn) = self.conn_at(index, gen_bits) {
+                    if let Some(c) = self.engine.core.conns.get_mut(conn.key()) {
+                        c.ops = c.ops.saturating_sub(1);
+                    }
+                    self.io.free_if_done(&mut self.engine.core, conn);
+                }
+            }
+            Op::ConnectPoll => self.on_connect(index, gen_bits, res),
+            Op::Timeout => self.timeout_at = None,
+            Op::TimeoutUpdate | Op::Ignore => {}
+            Op::MailSent => {
+                if res < 0 {
+                    tracing::debug!(errno = -res, "MSG_RING failed");
+                }
+            }
+            Op::Mail => self.engine.drain_mail(),
+            Op::Event => {
+                let mut b = [0u8; 8];
+                let _ = (&self.event).read(&mut b);
+                self.event_armed = more;
+                self.engine.drain_mail();
+            }
+            Op::UdpPoll => self.on_udp(index, more),
+        }
+        self.engine.settle(&mut self.io);
+    }
+
+    fn on_accept(&mut self, res: i32, more: bool) {
+        if !more {
+            self.accept_armed = false;
+        }
+        let core = &mut self.engine.core;
+        if res >= 0 {
+            if core.stopping || core.conns.len() >= self.max_conns {
+                core.stats.shed += 1;
+                let sqe = opcode::Close::new(types::Fixed(res as u32)).build();
+                self.io.push(&sqe.user_data(pack_plain(Op::Ignore, 0)));
+                return;
+            }
+            let Some(key) = core.conns.insert(ConnIo::new(res, 0)) else {
+                return;
+            };
+            let conn = Conn::from_key(key);
+            if let Some(c) = core.conns.get_mut(key) {
+                self.io.arm_recv(c, conn, self.bufring.bgid);
+            }
+            self.engine.open(conn, Origin::Accepted);
+            return;
+        }
+        match -res {
+            libc::ENFILE | libc::EMFILE => core.stats.shed += 1,
+            libc::ECANCELED => {}
+            e => tracing::warn!(errno = e, "multishot accept failed"),
+        }
+    }
+
+    fn on_recv(&mut self, slot: u32, gen_bits: u32, res: i32, flags: u32) {
+        let more = cqueue::more(flags);
+        let bid = cqueue::buffer_select(flags);
+        let Some(conn) = self.conn_at(slot, gen_bits) else {
+            if let Some(bid) = bid {
+                self.bufring.recycle(bid);
+            }
+            return;
+        };
+        let core = &mut self.engine.core;
+        let Some(c) = core.conns.get_mut(conn.key()) else {
+            return;
+        };
+        if !more {
+            c.flags &= !flag::RECV_ARMED;
+            c.ops = c.ops.saturating_sub(1);
+        }
+        let closed = c.has(flag::CLOSED);
+        let mut rearm = !more && !closed;
+        if res > 0 {
+            if let Some(bid) = bid {
+                self.engine
+                    .data(conn, self.bufring.filled(bid, res as usize));
+                self.bufring.recycle(bid);
+            }
+        } else if res == 0 {
+            rearm = false;
+            if !closed {
+                self.close_later(conn, CloseReason::PeerClosed, true);
+            }
+        } else {
+            match -res {
+                libc::ENOBUFS => self.engine.core.stats.enobufs += 1,
+                libc::ECANCELED => rearm = false,
+                e => {
+                    rearm = false;
+                    if !closed {
+                        self.close_later(conn, CloseReason::Io(e), false);
+                    }
+                }
+            }
+        }
+        if rearm {
+            if let Some(c) = self.engine.core.conns.get_mut(conn.key()) {
+                if !c.has(flag::REARM) {
+                    c.flags |= flag::REARM;
+                    self.rearm.push(conn);
+                }
+            }
+        }
+        self.io.free_if_done(&mut self.engine.core, conn);
+    }
+
+    fn on_send(&mut self, slot: u32, gen_bits: u32, res: i32) {
+        let Some(conn) = self.conn_at(slot, gen_bits) else {
+            return;
+        };
+        let core = &mut self.engine.core;
+        let Some(c) = core.conns.get_mut(conn.key()) else {
+            return;
+        };
+        c.ops = c.ops.saturating_sub(1);
+        c.flags &= !flag::SEND_INFLIGHT;
+        if c.has(flag::CLOSED) {
+            self.io.free_if_done(core, conn);
+            return;
+        }
+        if res < 0 {
+            self.close_later(conn, CloseReason::Io(-res), false);
+            return;
+        }
+        c.send.advance(res as usize, &mut core.pool);
+        core.stats.bytes_out += res as u64;
+        if c.send.is_empty() {
+            self.engine.drained(conn);
+        } else {
+            core.mark_dirty(conn);
+        }
+    }
+
+    fn on_connect(&mut self, slot: u32, gen_bits: u32, res: i32) {
+        let Some(conn) = self.conn_at(slot, gen_bits) else {
+            return;
+        };
+        let core = &mut self.engine.core;
+        let Some(c) = core.conns.get_mut(conn.key()) else {
+            return;
+        };
+        c.ops = c.ops.saturating_sub(1);
+        if c.has(flag::CLOSED) {
+            self.io.free_if_done(core, conn);
+            return;
+        }
+        let outcome = if res < 0 {
+            Err(-res)
+        } else {
+            match self.io.raw.get(&slot).map(Socket::take_error) {
+                Some(Ok(None)) => Ok(()),
+                Some(Ok(Some(e)) | Err(e)) => Err(e.raw_os_error().unwrap_or(libc::EIO)),
+                None => Err(libc::EBADF),
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                c.flags &= !flag::CONNECTING;
+                self.io.arm_recv(c, conn, self.bufring.bgid);
+                self.engine.open(conn, Origin::Connected);
+            }
+            Err(e) => {
+                c.flags &= !flag::CONNECTING;
+                self.close_later(conn, CloseReason::ConnectFailed(e), false);
+            }
+        }
+    }
+
+    fn on_udp(&mut self, index: u32, more: bool) {
+        let udp = Udp(index);
+        loop {
+            let Some(sock) = self.engine.core.udp.get(index as usize) else {
+                return;
+            };
+            match sock.recv_from(&mut self.scratch) {
+                Ok((n, from)) => {
+                    let bytes = self.scratch.get(..n).unwrap_or_default();
+                    self.engine.datagram(udp, from, bytes);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        if !more {
+            self.engine.core.udp_new.push(udp);
+        }
+    }
+}
