@@ -219,6 +219,16 @@ impl<'e> Editor<'e> {
         Ok(())
     }
 
+    /// Remove the bytes of `span` (e.g. the leading elements of a Route line, with their comma).
+    pub fn remove_span(&mut self, span: crate::Span) {
+        self.push(span.start as usize, span.end as usize, Piece::Delete);
+    }
+
+    /// Replace the bytes of `span` with `value` (e.g. the Request-URI of a retargeted request).
+    pub fn replace_span(&mut self, span: crate::Span, value: &'e [u8]) {
+        self.push(span.start as usize, span.end as usize, Piece::Bytes(value));
+    }
+
     /// Number of recorded edits.
     pub fn len(&self) -> usize {
         self.edits.len()
