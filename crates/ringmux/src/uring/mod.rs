@@ -127,6 +127,12 @@ impl<M> Teardown<M> for RingIo {
             );
             c.ops += 1;
         }
+        if c.has(flag::SEND_INFLIGHT) {
+            // A send waiting for a peer that does not read holds the socket open: cancel it.
+            let sqe = opcode::AsyncCancel::new(pack(Op::Send, conn)).build();
+            self.push(&sqe.user_data(pack(Op::Cancel, conn)));
+            c.ops += 1;
+        }
         if c.has(flag::CONNECTING) {
             let sqe = opcode::AsyncCancel::new(pack(Op::ConnectPoll, conn)).build();
             self.push(&sqe.user_data(pack(Op::Cancel, conn)));

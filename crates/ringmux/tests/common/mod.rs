@@ -1,0 +1,67 @@
+//! Helpers shared by the integration tests: the both-backends test macro and loopback clients.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use ringmux::{Backend, Config, IoChoice};
+
+/// Runs each test body once per backend: `mod name { fn uring(); fn epoll(); }`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(fn $name:ident($b:ident: Backend) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn run($b: ringmux::Backend) $body
+            #[test]
+            fn uring() { run(ringmux::Backend::Uring) }
+            #[test]
+            fn epoll() { run(ringmux::Backend::Epoll) }
+        }
+    )*};
+}
+
+/// One worker on 127.0.0.1:<any>, the given backend.
+pub fn config(b: Backend) -> Config {
+    Config {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        workers: 1,
+        io: match b {
+            Backend::Uring => IoChoice::Uring,
+            Backend::Epoll => IoChoice::Epoll,
+        },
+        tick: Duration::from_millis(1),
+        ..Config::default()
+    }
+}
+
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+/// Sends `msg` and reads the same number of bytes back.
+pub fn echo_once(s: &mut TcpStream, msg: &[u8]) -> Vec<u8> {
+    s.write_all(msg).unwrap();
+    let mut back = vec![0; msg.len()];
+    s.read_exact(&mut back).unwrap();
+    back
+}
+
+/// `true` when the server closed `s` (EOF or reset) within `within`.
+pub fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut b = [0u8; 1024];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
