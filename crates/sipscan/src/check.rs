@@ -38,10 +38,8 @@ impl<'a> Message<'a> {
             .cseq()
             .ok_or(Violation::Missing(HeaderName::CSeq))?
             .map_err(|e| Violation::Invalid(HeaderName::CSeq, e))?;
-        if let Some(m) = self.method() {
-            if m != cseq.method {
-                return Err(Violation::CSeqMethodMismatch);
-            }
+        if self.method().is_some_and(|m| m != cseq.method) {
+            return Err(Violation::CSeqMethodMismatch);
         }
         if !is_request {
             return Ok(());
@@ -50,12 +48,11 @@ impl<'a> Message<'a> {
             mf.map_err(|e| Violation::Invalid(HeaderName::MaxForwards, e))?;
         }
         for c in self.contacts() {
-            if let addr::Contact::Addr(a) =
-                c.map_err(|e| Violation::Invalid(HeaderName::Contact, e))?
+            let c = c.map_err(|e| Violation::Invalid(HeaderName::Contact, e))?;
+            if let addr::Contact::Addr(a) = c
+                && let Some(Err(e)) = a.expires()
             {
-                if let Some(Err(e)) = a.expires() {
-                    return Err(Violation::Invalid(HeaderName::Contact, e));
-                }
+                return Err(Violation::Invalid(HeaderName::Contact, e));
             }
         }
         if let Some(e) = first_err(self.routes()) {

@@ -1,13 +1,26 @@
 //! Character classes and small lexing helpers of the RFC 3261 §25.1 grammar.
 
+const fn token_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+}
+
+static TOKEN: [bool; 256] = token_table();
+
 /// `token` characters: alphanum / `-.!%*_+`'~`.
-#[inline]
+#[inline(always)]
 pub(crate) fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN[b as usize]
 }
 
 /// Linear white space inside a header value. The scanner guarantees CR/LF only occur
@@ -38,7 +51,7 @@ pub(crate) fn trim(s: &[u8]) -> &[u8] {
 }
 
 /// End of the token starting at `i`.
-#[inline]
+#[inline(always)]
 pub(crate) fn token_end(s: &[u8], mut i: usize) -> usize {
     while i < s.len() && is_token(s[i]) {
         i += 1;
