@@ -34,6 +34,14 @@ pub struct FlowId {
     pub outbound: bool,
 }
 
+impl FlowId {
+    /// Whether `self` and `other` name the same connection (whatever their `outbound` flags say).
+    pub fn same_connection(&self, other: &FlowId) -> bool {
+        (self.node, self.worker, self.slot, self.generation)
+            == (other.node, other.worker, other.slot, other.generation)
+    }
+}
+
 /// Why a flow token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FlowTokenError {

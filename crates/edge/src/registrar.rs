@@ -269,7 +269,7 @@ impl Registrar {
             return 0;
         };
         let before = list.len();
-        list.retain(|b| b.flow != *flow);
+        list.retain(|b| !b.flow.same_connection(flow));
         let removed = before - list.len();
         if list.is_empty() {
             self.aors.remove(aor);

@@ -1,0 +1,562 @@
+//! The per-worker edge: what to do with each SIP message from a browser's flow or from the core.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use sipscan::{HeaderName, Kind, Message, Method, Span};
+
+use crate::action::{Action, DropReason};
+use crate::config::{EdgeConfig, Mode};
+use crate::flow_token::{FlowId, FlowTokenKey};
+use crate::registrar::Registrar;
+use crate::response;
+use crate::routes::{Deletion, OwnRoutes, leading_own};
+use crate::stamp::{VIA_FLOW_PARAM, stateless_branch};
+use crate::time::Timestamp;
+
+/// The prefix of every branch the edge writes: a response whose top Via lacks it is not ours.
+pub const BRANCH_PREFIX: &str = "z9hG4bK-se";
+
+/// Methods that the edge Record-Routes: those that form a dialog or refresh its target (RFC 3261 §12, §16.6).
+fn record_routes(method: &Method<'_>) -> bool {
+    matches!(
+        method,
+        Method::Invite
+            | Method::Subscribe
+            | Method::Notify
+            | Method::Refer
+            | Method::Update
+            | Method::Prack
+    )
+}
+
+/// A browser's WebSocket flow, as the runtime knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientFlow {
+    /// The flow (worker, slot, generation).
+    pub id: FlowId,
+    /// The browser's address (for Via `received`).
+    pub peer: IpAddr,
+}
+
+/// One worker's edge logic and, in standalone mode, its registrar shard.
+#[derive(Debug)]
+pub struct Edge {
+    cfg: EdgeConfig,
+    key: FlowTokenKey,
+    registrar: Registrar,
+    /// Standalone: the AoRs each flow registered in this shard (to drop them when the flow closes).
+    flow_aors: HashMap<FlowId, Vec<String>>,
+}
+
+/// Where a forwarded request goes.
+enum Target {
+    Flow(FlowId),
+    Core,
+}
+
+/// The edits of a forwarded request, owned so the editor can borrow them.
+struct Forward<'m> {
+    via: String,
+    received: Option<String>,
+    record_route: Option<String>,
+    path: Option<String>,
+    request_uri: Option<(Span, String)>,
+    own: OwnRoutes<'m>,
+}
+
+impl Edge {
+    /// An edge for one worker, sealing flow tokens with `key`.
+    pub fn new(cfg: EdgeConfig, key: FlowTokenKey) -> Self {
+        let registrar = Registrar::new(cfg.registrar);
+        Self {
+            cfg,
+            key,
+            registrar,
+            flow_aors: HashMap::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EdgeConfig {
+        &self.cfg
+    }
+
+    /// The registrar shard (standalone mode).
+    pub fn registrar(&self) -> &Registrar {
+        &self.registrar
+    }
+
+    /// The flow token of `flow`.
+    pub fn token(&self, flow: &FlowId) -> String {
+        self.key.seal(flow)
+    }
+
+    /// One WebSocket message from a browser.
+    pub fn from_client(
+        &mut self,
+        src: &ClientFlow,
+        bytes: &[u8],
+        now: Timestamp,
+        out: &mut Vec<Action>,
+    ) {
+        if bytes.iter().all(|&b| b == b'\r' || b == b'\n') {
+            // RFC 5626 §4.4.1: a CRLFCRLF ping is answered with a CRLF pong; a lone CRLF is a pong itself.
+            if bytes.ends_with(b"\r\n\r\n") {
+                out.push(Action::ToFlow {
+                    flow: src.id,
+                    bytes: b"\r\n".to_vec(),
+                    if_gone: None,
+                });
+            }
+            return;
+        }
+        if bytes.len() > self.cfg.max_message_size {
+            self.reply_unparsed(bytes, 513, "Message Too Large", Target::Flow(src.id), out);
+            return;
+        }
+        let msg = match Message::parse(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.reply_unparsed(
+                    bytes,
+                    e.status_code(),
+                    e.reason_phrase(),
+                    Target::Flow(src.id),
+                    out,
+                );
+                return;
+            }
+        };
+        match msg.kind() {
+            Kind::Response { .. } => self.client_response(&msg, out),
+            Kind::Request { method, .. } => self.client_request(src, &msg, method, now, out),
+        }
+    }
+
+    /// One SIP message from the core (edge mode).
+    pub fn from_core(&mut self, bytes: &[u8], out: &mut Vec<Action>) {
+        if bytes.iter().all(|&b| b == b'\r' || b == b'\n' || b == 0) {
+            return; // keepalive datagram
+        }
+        let msg = match Message::parse(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.reply_unparsed(bytes, e.status_code(), e.reason_phrase(), Target::Core, out);
+                return;
+            }
+        };
+        match msg.kind() {
+            Kind::Response { .. } => self.core_response(&msg, out),
+            Kind::Request { method, .. } => self.core_request(&msg, method, out),
+        }
+    }
+
+    /// A flow closed: forget the registrations it made in this shard (standalone).
+    pub fn flow_closed(&mut self, flow: &FlowId) -> usize {
+        let Some(aors) = self.flow_aors.remove(flow) else {
+            return 0;
+        };
+        aors.iter()
+            .map(|aor| self.registrar.remove_flow(aor, flow))
+            .sum()
+    }
+
+    /// Drop the registrations whose time has come; returns how many.
+    pub fn expire(&mut self, now: Timestamp) -> usize {
+        self.registrar.expire(now)
+    }
+
+    fn reply_unparsed(
+        &self,
+        bytes: &[u8],
+        code: u16,
+        reason: &str,
+        to: Target,
+        out: &mut Vec<Action>,
+    ) {
+        match response::build_from_unparsed(bytes, code, reason) {
+            Some(r) => out.push(self.send(to, r, None)),
+            None => out.push(Action::Drop(DropReason::Malformed)),
+        }
+    }
+
+    fn reply(
+        &self,
+        req: &Message<'_>,
+        code: u16,
+        reason: &str,
+        extra: &[&str],
+        to: Target,
+        out: &mut Vec<Action>,
+    ) {
+        if matches!(req.method(), Some(Method::Ack)) {
+            out.push(Action::Drop(DropReason::UnroutableAck));
+            return;
+        }
+        out.push(self.send(to, response::build(req, code, reason, extra), None));
+    }
+
+    fn send(&self, to: Target, bytes: Vec<u8>, if_gone: Option<Box<Action>>) -> Action {
+        match to {
+            Target::Flow(flow) => Action::ToFlow {
+                flow,
+                bytes,
+                if_gone,
+            },
+            Target::Core => Action::ToCore { bytes },
+        }
+    }
+
+    /// A response from a browser: to a request we forwarded to it. Pop our Via; the flow token in it (if any)
+    /// names the flow the request came from, otherwise it came from the core.
+    fn client_response(&self, msg: &Message<'_>, out: &mut Vec<Action>) {
+        let Some(origin) = self.pop_own_via(msg, out) else {
+            return;
+        };
+        match origin {
+            (Some(flow), bytes) => out.push(Action::ToFlow {
+                flow,
+                bytes,
+                if_gone: None,
+            }),
+            (None, bytes) if self.cfg.mode == Mode::Edge => out.push(Action::ToCore { bytes }),
+            (None, _) => out.push(Action::Drop(DropReason::UnroutableResponse)),
+        }
+    }
+
+    /// A response from the core: to a request a browser sent through us.
+    fn core_response(&self, msg: &Message<'_>, out: &mut Vec<Action>) {
+        let Some(origin) = self.pop_own_via(msg, out) else {
+            return;
+        };
+        match origin {
+            (Some(flow), bytes) => out.push(Action::ToFlow {
+                flow,
+                bytes,
+                if_gone: None,
+            }),
+            (None, _) => out.push(Action::Drop(DropReason::UnroutableResponse)),
+        }
+    }
+
+    /// Check that the top Via is ours and pop it; returns the origin flow named in it and the new bytes.
+    fn pop_own_via(
+        &self,
+        msg: &Message<'_>,
+        out: &mut Vec<Action>,
+    ) -> Option<(Option<FlowId>, Vec<u8>)> {
+        let via = match msg.top_via() {
+            Some(Ok(v))
+                if v.branch()
+                    .is_some_and(|b| b.starts_with(BRANCH_PREFIX.as_bytes())) =>
+            {
+                v
+            }
+            _ => {
+                out.push(Action::Drop(DropReason::NotOurVia));
+                return None;
+            }
+        };
+        let origin = match via.params.get(VIA_FLOW_PARAM).flatten() {
+            Some(tok) => match std::str::from_utf8(tok)
+                .ok()
+                .and_then(|t| self.key.open(t).ok())
+            {
+                Some(flow) => Some(flow),
+                None => {
+                    out.push(Action::Drop(DropReason::BadFlowToken));
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let mut ed = sipscan::Editor::new(msg);
+        ed.pop_first(HeaderName::Via);
+        let mut bytes = Vec::with_capacity(msg.as_bytes().len());
+        if ed.write_into(&mut bytes).is_err() {
+            out.push(Action::Drop(DropReason::Malformed));
+            return None;
+        }
+        Some((origin, bytes))
+    }
+
+    /// Answer 400/483 for a request that must not be forwarded; `true` when answered.
+    fn sanity(&self, msg: &Message<'_>, to: impl Fn() -> Target, out: &mut Vec<Action>) -> bool {
+        if let Err(v) = msg.check() {
+            self.reply(msg, 400, v.reason_phrase(), &[], to(), out);
+            return true;
+        }
+        match msg.max_forwards() {
+            Some(Ok(0)) => {
+                self.reply(msg, 483, "Too Many Hops", &[], to(), out);
+                true
+            }
+            Some(Err(_)) => {
+                self.reply(msg, 400, "Bad Max-Forwards", &[], to(), out);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The flow named by our Route values, other than `except`. `Err(())` when a token does not verify.
+    fn route_flow(
+        &self,
+        own: &OwnRoutes<'_>,
+        except: Option<&FlowId>,
+    ) -> Result<Option<FlowId>, ()> {
+        let mut found = None;
+        for tok in &own.tokens {
+            let flow = std::str::from_utf8(tok)
+                .ok()
+                .and_then(|t| self.key.open(t).ok())
+                .ok_or(())?;
+            if !except.is_some_and(|e| e.same_connection(&flow)) && found.is_none() {
+                found = Some(flow);
+            }
+        }
+        Ok(found)
+    }
+
+    fn client_request(
+        &mut self,
+        src: &ClientFlow,
+        msg: &Message<'_>,
+        method: Method<'_>,
+        now: Timestamp,
+        out: &mut Vec<Action>,
+    ) {
+        let back = || Target::Flow(src.id);
+        if self.sanity(msg, back, out) {
+            return;
+        }
+        let own = leading_own(msg, &self.cfg.own_addresses);
+        if own.malformed {
+            self.reply(msg, 400, "Bad Route", &[], back(), out);
+            return;
+        }
+        let routed = match self.route_flow(&own, Some(&src.id)) {
+            Ok(f) => f,
+            Err(()) => {
+                self.reply(msg, 403, "Invalid Flow Token", &[], back(), out);
+                out.push(Action::Drop(DropReason::BadFlowToken));
+                return;
+            }
+        };
+        if let Some(target) = routed {
+            self.forward_to_flow(src, msg, &method, own, target, None, out);
+            return;
+        }
+        match self.cfg.mode {
+            Mode::Edge => self.forward_to_core(src, msg, &method, own, out),
+            Mode::Standalone => self.standalone_request(src, msg, method, own, now, out),
+        }
+    }
+
+    fn core_request(&self, msg: &Message<'_>, method: Method<'_>, out: &mut Vec<Action>) {
+        if self.sanity(msg, || Target::Core, out) {
+            return;
+        }
+        let own = leading_own(msg, &self.cfg.own_addresses);
+        let target = match self.route_flow(&own, None) {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                self.reply(msg, 404, "No Such Flow", &[], Target::Core, out);
+                return;
+            }
+            Err(()) => {
+                self.reply(msg, 403, "Invalid Flow Token", &[], Target::Core, out);
+                out.push(Action::Drop(DropReason::BadFlowToken));
+                return;
+            }
+        };
+        let token = self.key.seal(&target);
+        let branch = self.branch(msg, "ws");
+        let fwd = Forward {
+            via: self.cfg.ws_hop.via(&branch),
+            received: None,
+            record_route: record_routes(&method).then(|| {
+                format!(
+                    "{}, {}",
+                    self.cfg.ws_hop.route_entry(Some(&token), target.outbound),
+                    self.cfg.core_hop.route_entry(None, false)
+                )
+            }),
+            path: None,
+            request_uri: None,
+            own,
+        };
+        let if_gone = self.flow_failed(msg, &target, Target::Core);
+        match self.edit(msg, &fwd) {
+            Some(bytes) => out.push(Action::ToFlow {
+                flow: target,
+                bytes,
+                if_gone,
+            }),
+            None => self.reply(msg, 483, "Too Many Hops", &[], Target::Core, out),
+        }
+    }
+
+    /// RFC 5626 §5.3: a request for a flow that is gone gets 430 Flow Failed when the client registered with
+    /// outbound, else 480.
+    fn flow_failed(&self, msg: &Message<'_>, target: &FlowId, back: Target) -> Option<Box<Action>> {
+        if matches!(msg.method(), Some(Method::Ack)) {
+            return None;
+        }
+        let (code, reason) = if target.outbound {
+            (430, "Flow Failed")
+        } else {
+            (480, "Temporarily Unavailable")
+        };
+        Some(Box::new(self.send(
+            back,
+            response::build(msg, code, reason, &[]),
+            None,
+        )))
+    }
+
+    fn branch(&self, msg: &Message<'_>, hop: &str) -> String {
+        let (b, sent_by) = match msg.top_via() {
+            Some(Ok(v)) => (v.branch().unwrap_or_default(), v.host.as_bytes()),
+            _ => (&[][..], &[][..]),
+        };
+        stateless_branch(
+            self.cfg.branch_salt,
+            std::str::from_utf8(b).unwrap_or_default(),
+            std::str::from_utf8(sent_by).unwrap_or_default(),
+            hop,
+        )
+    }
+
+    /// Whether the client does outbound (RFC 5626): `reg-id` on a REGISTER's Contact, `;ob` on a dialog's.
+    fn wants_outbound(msg: &Message<'_>) -> bool {
+        msg.contacts().any(|c| match c {
+            Ok(sipscan::Contact::Addr(a)) => {
+                a.params.get("reg-id").is_some() || a.uri.sip().is_some_and(|s| s.ob())
+            }
+            _ => false,
+        })
+    }
+
+    fn forward_to_core(
+        &self,
+        src: &ClientFlow,
+        msg: &Message<'_>,
+        method: &Method<'_>,
+        own: OwnRoutes<'_>,
+        out: &mut Vec<Action>,
+    ) {
+        let mut flow = src.id;
+        flow.outbound = Self::wants_outbound(msg);
+        let token = self.key.seal(&flow);
+        let branch = self.branch(msg, "core");
+        let fwd = Forward {
+            via: format!(
+                "{};rport;{VIA_FLOW_PARAM}={token}",
+                self.cfg.core_hop.via(&branch)
+            ),
+            received: Some(src.peer.to_string()),
+            record_route: record_routes(method).then(|| {
+                format!(
+                    "{}, {}",
+                    self.cfg.core_hop.route_entry(None, false),
+                    self.cfg.ws_hop.route_entry(Some(&token), flow.outbound)
+                )
+            }),
+            path: matches!(method, Method::Register)
+                .then(|| self.cfg.core_hop.route_entry(Some(&token), flow.outbound)),
+            request_uri: None,
+            own,
+        };
+        match self.edit(msg, &fwd) {
+            Some(bytes) => out.push(Action::ToCore { bytes }),
+            None => self.reply(msg, 483, "Too Many Hops", &[], Target::Flow(src.id), out),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward_to_flow(
+        &self,
+        src: &ClientFlow,
+        msg: &Message<'_>,
+        method: &Method<'_>,
+        own: OwnRoutes<'_>,
+        target: FlowId,
+        request_uri: Option<(Span, String)>,
+        out: &mut Vec<Action>,
+    ) {
+        let mut origin = src.id;
+        origin.outbound = Self::wants_outbound(msg) || origin.outbound;
+        let src_token = self.key.seal(&origin);
+        let dst_token = self.key.seal(&target);
+        let branch = self.branch(msg, "ws");
+        let fwd = Forward {
+            via: format!(
+                "{};{VIA_FLOW_PARAM}={src_token}",
+                self.cfg.ws_hop.via(&branch)
+            ),
+            received: Some(src.peer.to_string()),
+            record_route: record_routes(method).then(|| {
+                format!(
+                    "{}, {}",
+                    self.cfg
+                        .ws_hop
+                        .route_entry(Some(&dst_token), target.outbound),
+                    self.cfg
+                        .ws_hop
+                        .route_entry(Some(&src_token), origin.outbound)
+                )
+            }),
+            path: None,
+            request_uri,
+            own,
+        };
+        let if_gone = self.flow_failed(msg, &target, Target::Flow(src.id));
+        match self.edit(msg, &fwd) {
+            Some(bytes) => out.push(Action::ToFlow {
+                flow: target,
+                bytes,
+                if_gone,
+            }),
+            None => self.reply(msg, 483, "Too Many Hops", &[], Target::Flow(src.id), out),
+        }
+    }
+
+    /// Apply the forwarding edits in one pass; `None` when Max-Forwards is exhausted.
+    fn edit(&self, msg: &Message<'_>, fwd: &Forward<'_>) -> Option<Vec<u8>> {
+        let mut ed = sipscan::Editor::new(msg);
+        if let (Some(received), Some(via)) = (&fwd.received, msg.get(HeaderName::Via)) {
+            // RFC 3261 §18.2.1: the browser's sent-by is a .invalid name (RFC 7118 §5.2), never its address.
+            ed.set_param(via.index(), "received", Some(received.as_bytes()))
+                .ok()?;
+        }
+        // Inserted at the same place, in this order: Path, Record-Route, then our Via just above the others.
+        if let Some(path) = &fwd.path {
+            ed.insert_first(HeaderName::Path, path.as_bytes());
+        }
+        if let Some(rr) = &fwd.record_route {
+            ed.insert_first(HeaderName::RecordRoute, rr.as_bytes());
+        }
+        ed.insert_first(HeaderName::Via, fwd.via.as_bytes());
+        for d in &fwd.own.deletions {
+            match *d {
+                Deletion::Line(i) => ed.remove(i).ok()?,
+                Deletion::Span(s) => ed.remove_span(s),
+            }
+        }
+        if let Some((span, uri)) = &fwd.request_uri {
+            ed.replace_span(*span, uri.as_bytes());
+        }
+        if msg.get(HeaderName::MaxForwards).is_some() {
+            ed.decrement_max_forwards().ok()?;
+        } else {
+            ed.insert_first(HeaderName::MaxForwards, b"70");
+        }
+        let mut bytes = Vec::with_capacity(msg.as_bytes().len() + 256);
+        ed.write_into(&mut bytes).ok()?;
+        Some(bytes)
+    }
+}
+
+mod standalone;
