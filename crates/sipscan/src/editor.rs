@@ -65,6 +65,7 @@ impl<'e> Editor<'e> {
     }
 
     /// Insert `name: value` as the first header line (top Via, first Record-Route, Path).
+    /// Several inserts at the same place are written in the order they were recorded.
     pub fn insert_first(&mut self, name: HeaderName, value: &'e [u8]) {
         let at = self.msg.start_line_span().end as usize;
         self.push(at, at, Piece::Header(name.as_str(), value));
@@ -243,7 +244,10 @@ impl<'e> Editor<'e> {
     /// body are dropped); returns the number of bytes written.
     pub fn write_into(&mut self, out: &mut Vec<u8>) -> Result<usize, EditError> {
         let buf = self.msg.as_bytes();
-        self.edits.sort_by_key(|e| e.start);
+        // Stable: edits at one position keep their recorded order, except that a value
+        // given to a valueless parameter (`;rport` -> `;rport=n`) precedes appended params.
+        self.edits
+            .sort_by_key(|e| (e.start, !matches!(e.piece, Piece::EqValue(_))));
         let before = out.len();
         let end = self.msg.body_span().end as usize;
         out.reserve(end + self.edits.len() * 64);
