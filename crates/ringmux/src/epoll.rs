@@ -265,6 +265,13 @@ impl<H: Handler> Worker<H> {
                     let core = &mut self.engine.core;
                     if core.stopping || core.conns.len() >= self.max_conns {
                         core.stats.shed += 1;
+                        if core.stats.shed.is_power_of_two() && !core.stopping {
+                            tracing::warn!(
+                                cap = self.max_conns,
+                                shed = core.stats.shed,
+                                "connection cap reached, shedding"
+                            );
+                        }
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
@@ -287,7 +294,16 @@ impl<H: Handler> Worker<H> {
                         e.raw_os_error()
                     {
                         // Out of descriptors: the connection stays in the backlog until one frees up.
-                        self.engine.core.stats.shed += 1;
+                        let stats = &mut self.engine.core.stats;
+                        stats.shed += 1;
+                        if stats.shed.is_power_of_two() {
+                            tracing::warn!(
+                                error = %e,
+                                open = self.engine.core.conns.len(),
+                                shed = stats.shed,
+                                "epoll worker refuses connections: out of file descriptors"
+                            );
+                        }
                         return;
                     }
                 }

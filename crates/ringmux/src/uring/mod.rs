@@ -501,7 +501,16 @@ impl<H: Handler> Worker<H> {
             return;
         }
         match -res {
-            libc::ENFILE | libc::EMFILE => core.stats.shed += 1,
+            libc::ENFILE | libc::EMFILE => {
+                core.stats.shed += 1;
+                if core.stats.shed.is_power_of_two() {
+                    tracing::warn!(
+                        table = self.max_conns,
+                        shed = core.stats.shed,
+                        "direct-descriptor table full, shedding"
+                    );
+                }
+            }
             libc::ECANCELED => {}
             e => tracing::warn!(errno = e, "multishot accept failed"),
         }
