@@ -66,15 +66,16 @@ impl Connection {
                     event: None,
                 };
             }
-            let step = match self.frame {
-                Some(frame) => self.read_payload(frame, bytes, &mut pos),
-                None => self.read_header(bytes, &mut pos).map(|started| {
-                    if started {
-                        Step::Continue
-                    } else {
-                        Step::NeedMore
-                    }
-                }),
+            // The frame travels by value from its header to its payload: no round trip through
+            // `self.frame` (a store-to-load stall on the hot path) unless it spans reads.
+            let frame = match self.frame.take() {
+                Some(frame) => Ok(Some(frame)),
+                None => self.read_header(bytes, &mut pos),
+            };
+            let step = match frame {
+                Ok(Some(frame)) => self.read_payload(frame, bytes, &mut pos),
+                Ok(None) => Ok(Step::NeedMore),
+                Err(error) => Err(error),
             };
             match step {
                 Ok(Step::Continue) => {}
@@ -121,8 +122,12 @@ impl Connection {
         }
     }
 
-    /// Parse (or continue parsing) a frame header. `Ok(true)` once a frame has started.
-    fn read_header(&mut self, bytes: &[u8], pos: &mut usize) -> Result<bool, ProtocolError> {
+    /// Parse (or continue parsing) a frame header; the frame once its header is complete.
+    fn read_header(
+        &mut self,
+        bytes: &[u8],
+        pos: &mut usize,
+    ) -> Result<Option<Frame>, ProtocolError> {
         let input = bytes.get(*pos..).unwrap_or(&[]);
         let have = usize::from(self.header_len);
         let decoded = if have == 0 {
@@ -137,8 +142,7 @@ impl Connection {
             Some((header, used)) => {
                 *pos += used;
                 self.header_len = 0;
-                self.start_frame(header)?;
-                Ok(true)
+                self.start_frame(header).map(Some)
             }
             None => {
                 // Shorter than the header it announces, so shorter than MAX_HEADER_LEN: keep it all.
@@ -146,13 +150,13 @@ impl Connection {
                 self.header[have..have + take].copy_from_slice(&input[..take]);
                 self.header_len = (have + take) as u8;
                 *pos += take;
-                Ok(false)
+                Ok(None)
             }
         }
     }
 
     /// Rules that need connection state: masking by role (§5.1), continuation (§5.4), limits (§10.4).
-    fn start_frame(&mut self, header: FrameHeader) -> Result<(), ProtocolError> {
+    fn start_frame(&mut self, header: FrameHeader) -> Result<Frame, ProtocolError> {
         match (self.role, header.mask) {
             (Role::Server, None) => return Err(ProtocolError::UnmaskedClientFrame),
             (Role::Client, Some(_)) => return Err(ProtocolError::MaskedServerFrame),
@@ -190,14 +194,13 @@ impl Connection {
             }
         }
         self.control.len = 0;
-        self.frame = Some(Frame {
+        Ok(Frame {
             opcode: header.opcode,
             fin: header.fin,
             mask: header.mask,
             len: header.payload_len,
             done: 0,
-        });
-        Ok(())
+        })
     }
 
     fn read_payload(
@@ -235,7 +238,6 @@ impl Connection {
                 self.finish_text()?;
             }
             *pos = range.end;
-            self.frame = None;
             self.message = None;
             return Ok(Step::Ready(Ready::Message(kind, Source::Input(range))));
         }
@@ -258,7 +260,6 @@ impl Connection {
             self.frame = Some(frame);
             return Ok(Step::NeedMore);
         }
-        self.frame = None;
         if !frame.fin {
             return Ok(Step::Continue);
         }
@@ -339,7 +340,6 @@ impl Connection {
             }
             Source::Control(0..len)
         };
-        self.frame = None;
         let payload = match &source {
             Source::Input(r) => bytes.get(r.clone()).unwrap_or_default(),
             _ => self.control.as_slice(),
