@@ -28,8 +28,8 @@ pub enum Action {
         worker: u16,
         /// The flow the message came from.
         from: FlowId,
-        /// The browser's IP address.
-        peer: IpAddr,
+        /// The browser's IP address, if known.
+        peer: Option<IpAddr>,
         /// The message, untouched.
         bytes: Vec<u8>,
     },

@@ -35,8 +35,8 @@ fn record_routes(method: &Method<'_>) -> bool {
 pub struct ClientFlow {
     /// The flow (worker, slot, generation).
     pub id: FlowId,
-    /// The browser's address (for Via `received`).
-    pub peer: IpAddr,
+    /// The browser's address (for Via `received`), when the runtime knows it.
+    pub peer: Option<IpAddr>,
 }
 
 /// One worker's edge logic and, in standalone mode, its registrar shard.
@@ -456,7 +456,7 @@ impl Edge {
                 "{};rport;{VIA_FLOW_PARAM}={token}",
                 self.cfg.core_hop.via(&branch)
             ),
-            received: Some(src.peer.to_string()),
+            received: src.peer.map(|p| p.to_string()),
             record_route: record_routes(method).then(|| {
                 format!(
                     "{}, {}",
@@ -496,7 +496,7 @@ impl Edge {
                 "{};{VIA_FLOW_PARAM}={src_token}",
                 self.cfg.ws_hop.via(&branch)
             ),
-            received: Some(src.peer.to_string()),
+            received: src.peer.map(|p| p.to_string()),
             record_route: record_routes(method).then(|| {
                 format!(
                     "{}, {}",

@@ -177,13 +177,12 @@ impl Registrar {
                 if req.expires_header != Some(0) {
                     return Err(RegisterError::BadWildcard);
                 }
-                if let Some(list) = self.aors.get(&req.aor) {
-                    if list
+                if let Some(list) = self.aors.get(&req.aor)
+                    && list
                         .iter()
                         .any(|b| b.call_id == req.call_id && req.cseq <= b.cseq)
-                    {
-                        return Err(RegisterError::OutOfOrder);
-                    }
+                {
+                    return Err(RegisterError::OutOfOrder);
                 }
                 self.aors.remove(&req.aor);
             }

@@ -93,10 +93,8 @@ pub fn leading_own<'a>(msg: &Message<'a>, own: &[String]) -> OwnRoutes<'a> {
             }
         }
     }
-    if !stopped {
-        if let Some((line, _, _)) = current_line {
-            r.deletions.push(Deletion::Line(line));
-        }
+    if !stopped && let Some((line, _, _)) = current_line {
+        r.deletions.push(Deletion::Line(line));
     }
     r
 }

@@ -40,6 +40,18 @@ pub struct Listener {
     /// URL path the upgrade is accepted on.
     #[serde(default = "default_path")]
     pub path: String,
+    /// `host:port` written in the Via and Record-Route entries browsers see (default: `address`).
+    #[serde(default)]
+    pub advertise: Option<String>,
+}
+
+impl Listener {
+    /// What browsers are told this hop is.
+    pub fn advertised(&self) -> String {
+        self.advertise
+            .clone()
+            .unwrap_or_else(|| self.address.to_string())
+    }
 }
 
 fn default_path() -> String {
@@ -52,6 +64,76 @@ fn default_path() -> String {
 pub struct Core {
     /// A SIP URI such as `sip:core.example.net:5060;transport=udp`.
     pub uri: String,
+    /// Where the edge's sockets toward the core are bound: worker `w` binds port `port + w`, so that answers
+    /// and requests routed by our Path / Record-Route reach the worker that owns the flow.
+    #[serde(default = "default_core_local")]
+    pub local_address: SocketAddr,
+    /// `host` written in our Via / Path / Record-Route toward the core (default: the local address's IP).
+    #[serde(default)]
+    pub advertise_host: Option<String>,
+}
+
+fn default_core_local() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5070))
+}
+
+/// The transport toward the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoreTransport {
+    /// UDP, one socket per worker.
+    Udp,
+    /// TCP, one connection per worker.
+    Tcp,
+}
+
+impl Core {
+    /// The default local address of the sockets toward the core.
+    pub fn default_local() -> SocketAddr {
+        default_core_local()
+    }
+
+    /// The core's socket address and transport, from its URI (`sip:HOST[:PORT][;transport=udp|tcp]`; the host
+    /// is an IP literal or a name resolved now).
+    pub fn target(&self) -> Result<(SocketAddr, CoreTransport), String> {
+        let uri = self.uri.trim();
+        let rest = uri
+            .strip_prefix("sip:")
+            .or_else(|| uri.strip_prefix("SIP:"))
+            .ok_or_else(|| format!("core uri {uri:?} must be a sip: URI"))?;
+        let (hostport, params) = rest.split_once(';').unwrap_or((rest, ""));
+        let hostport = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
+        let mut transport = CoreTransport::Udp;
+        for p in params.split(';') {
+            match p.to_ascii_lowercase().as_str() {
+                "transport=udp" | "" => {}
+                "transport=tcp" => transport = CoreTransport::Tcp,
+                other if other.starts_with("transport=") => {
+                    return Err(format!(
+                        "core uri {uri:?}: unsupported {other} (udp or tcp)"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let with_port = if hostport.starts_with('[') {
+            if hostport.contains("]:") {
+                hostport.to_string()
+            } else {
+                format!("{hostport}:5060")
+            }
+        } else if hostport.contains(':') {
+            hostport.to_string()
+        } else {
+            format!("{hostport}:5060")
+        };
+        use std::net::ToSocketAddrs;
+        let addr = with_port
+            .to_socket_addrs()
+            .map_err(|e| format!("core uri {uri:?}: cannot resolve {with_port}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("core uri {uri:?}: {with_port} has no address"))?;
+        Ok((addr, transport))
+    }
 }
 
 /// SIP identity.
@@ -86,6 +168,9 @@ pub struct Runtime {
     pub workers: usize,
     /// Backend.
     pub io: Io,
+    /// On SIGTERM: stop accepting, send WebSocket close 1001, and wait at most this long for clients to go.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
 }
 
 /// Limits.
@@ -169,6 +254,7 @@ impl Default for Config {
             listen: vec![Listener {
                 address: SocketAddr::from(([127, 0, 0, 1], 8080)),
                 path: default_path(),
+                advertise: None,
             }],
             core: None,
             sip: Sip::default(),
@@ -196,6 +282,7 @@ impl Default for Runtime {
         Self {
             workers: 0,
             io: Io::Auto,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }

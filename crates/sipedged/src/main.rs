@@ -1,17 +1,27 @@
-//! sipedged: the sipedge daemon (SIP over WebSocket edge gateway).
+//! sipedged: the sipedge daemon, a SIP-over-WebSocket edge gateway (RFC 7118) for browsers running JsSIP or
+//! SIP.js.
 //!
-//! Today it reads and checks its configuration; the gateway itself is not wired up yet and the binary says so.
+//! It wires the crates together: `ringmux` workers accept connections, `wsproto` terminates the WebSocket,
+//! `edge` decides what happens to each SIP message, and each worker's UDP socket talks to the SIP core. With no
+//! core configured it runs standalone, with an embedded registrar.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod config;
+mod gateway;
+mod metrics;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 
 use config::{Config, DEFAULT_TOML};
+use edge::flow_token::FlowTokenKey;
+use edge::stamp::{Hop, Transport};
 
 /// sipedge: SIP-over-WebSocket edge gateway (RFC 7118) for browsers running JsSIP or SIP.js.
 ///
@@ -37,6 +47,9 @@ struct Args {
     /// SIP core to front, e.g. "sip:127.0.0.1:5060;transport=udp" (switches from standalone to edge mode).
     #[arg(long, value_name = "URI")]
     upstream: Option<String>,
+    /// Admin (metrics) listen address; "" disables it.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<String>,
 }
 
 fn load(args: &Args) -> Result<Config, config::ConfigError> {
@@ -48,16 +61,210 @@ fn load(args: &Args) -> Result<Config, config::ConfigError> {
         cfg.listen = vec![config::Listener {
             address: addr,
             path: "/".into(),
+            advertise: None,
         }];
     }
     if let Some(n) = args.workers {
         cfg.runtime.workers = n;
     }
     if let Some(uri) = &args.upstream {
-        cfg.core = Some(config::Core { uri: uri.clone() });
+        let local_address = cfg
+            .core
+            .as_ref()
+            .map_or(config::Core::default_local(), |c| c.local_address);
+        cfg.core = Some(config::Core {
+            uri: uri.clone(),
+            local_address,
+            advertise_host: None,
+        });
+    }
+    if let Some(admin) = &args.admin {
+        cfg.admin.listen = if admin.is_empty() {
+            None
+        } else {
+            Some(
+                admin
+                    .parse()
+                    .map_err(|e| config::ConfigError::Invalid(format!("--admin {admin:?}: {e}")))?,
+            )
+        };
     }
     cfg.validate()?;
     Ok(cfg)
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cfg.log.format {
+        config::LogFormat::Json => builder.json().init(),
+        config::LogFormat::Text => builder.init(),
+    }
+}
+
+fn flow_key(cfg: &Config) -> FlowTokenKey {
+    if cfg.sip.flow_token_secret.is_empty() {
+        let mut secret = [0u8; 32];
+        if getrandom::fill(&mut secret).is_err() {
+            // No OS randomness: fall back to time and pid (tokens still die with the process).
+            let t = Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id());
+            secret[..16].copy_from_slice(&t.to_le_bytes());
+        }
+        FlowTokenKey::from_secret(&secret)
+    } else {
+        FlowTokenKey::from_secret(cfg.sip.flow_token_secret.as_bytes())
+    }
+}
+
+fn run(cfg: Config) -> Result<(), String> {
+    let workers = if cfg.runtime.workers == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        cfg.runtime.workers
+    };
+    let listener = cfg.listen.first().ok_or("no listener configured")?.clone();
+    if cfg.listen.len() > 1 {
+        tracing::warn!("only the first [[listen]] entry is served in this version");
+    }
+    let core = match &cfg.core {
+        Some(c) => {
+            let (addr, transport) = c.target()?;
+            if transport != config::CoreTransport::Udp {
+                return Err("core transport=tcp is not supported yet; use transport=udp".into());
+            }
+            // Fail now, with a clear message, if a worker's port toward the core is taken.
+            for w in 0..workers {
+                let a = SocketAddr::new(c.local_address.ip(), c.local_address.port() + w as u16);
+                std::net::UdpSocket::bind(a)
+                    .map_err(|e| format!("cannot bind {a} toward the core: {e}"))?;
+            }
+            Some((addr, c.clone()))
+        }
+        None => None,
+    };
+    let core_local = core.as_ref().map(|(_, c)| c.local_address);
+    let core_host = core.as_ref().map_or("127.0.0.1".to_string(), |(_, c)| {
+        c.advertise_host
+            .clone()
+            .unwrap_or_else(|| c.local_address.ip().to_string())
+    });
+    let core_port = core_local.map_or(5070, |a| a.port());
+    let ws_hop = Hop {
+        host_port: listener.advertised(),
+        transport: Transport::Ws,
+    };
+    let mut own = vec![listener.advertised(), listener.address.to_string()];
+    for w in 0..workers {
+        own.push(format!("{core_host}:{}", core_port as usize + w));
+    }
+    let metrics: Vec<_> = (0..workers)
+        .map(|_| Arc::new(metrics::WorkerMetrics::default()))
+        .collect();
+    let mode = if core.is_some() {
+        edge::Mode::Edge
+    } else {
+        edge::Mode::Standalone
+    };
+    let edge_cfg = edge::EdgeConfig {
+        mode,
+        node: cfg.sip.node_id,
+        worker: 0,
+        workers: workers as u16,
+        ws_hop,
+        core_hop: Hop {
+            host_port: format!("{core_host}:{core_port}"),
+            transport: Transport::Udp,
+        },
+        own_addresses: own,
+        domains: cfg.sip.domains.clone(),
+        max_message_size: cfg.limits.max_message_size,
+        branch_salt: {
+            let mut b = [0u8; 8];
+            let _ = getrandom::fill(&mut b);
+            u64::from_le_bytes(b)
+        },
+        registrar: edge::registrar::RegistrarConfig {
+            default_expires: cfg.registrar.default_expires,
+            min_expires: cfg.registrar.min_expires,
+            max_expires: cfg.registrar.max_expires,
+            ..Default::default()
+        },
+    };
+    let shared = Arc::new(gateway::Shared {
+        edge: edge_cfg,
+        key: flow_key(&cfg),
+        path: listener.path.clone(),
+        allowed_origins: cfg.limits.allowed_origins.clone(),
+        ws: wsproto::Config {
+            max_message_size: cfg.limits.max_message_size,
+            max_frame_size: cfg.limits.max_frame_size,
+            keepalive: Some(wsproto::Keepalive {
+                interval: cfg.limits.ping_interval,
+                pong_timeout: cfg.limits.ping_interval,
+            }),
+        },
+        handshake_timeout: cfg.limits.handshake_timeout,
+        core: core.as_ref().map(|(a, _)| *a),
+        core_local,
+        metrics: metrics.clone(),
+        epoch: Instant::now(),
+    });
+    let rm = ringmux::Config {
+        listen: Some(listener.address),
+        workers,
+        io: match cfg.runtime.io {
+            config::Io::Auto => ringmux::IoChoice::Auto,
+            config::Io::Uring => ringmux::IoChoice::Uring,
+            config::Io::Epoll => ringmux::IoChoice::Epoll,
+        },
+        max_connections_per_worker: if cfg.limits.max_connections == 0 {
+            ringmux::Config::default().max_connections_per_worker
+        } else {
+            (cfg.limits.max_connections.div_ceil(workers)) as u32
+        },
+        ..ringmux::Config::default()
+    };
+    let server = ringmux::Server::start(rm, {
+        let shared = shared.clone();
+        move |w| gateway::Worker::new(shared.clone(), w)
+    })
+    .map_err(|e| format!("cannot start on {}: {e}", listener.address))?;
+    let local = server.local_addr().unwrap_or(listener.address);
+    if let Some(admin) = cfg.admin.listen {
+        match admin::spawn(admin, metrics) {
+            Ok(a) => tracing::info!("metrics on http://{a}/metrics"),
+            Err(e) => return Err(format!("cannot bind the admin endpoint {admin}: {e}")),
+        }
+    }
+    let what = match &core {
+        Some((addr, _)) => format!("edge mode, SIP core at {addr} over UDP"),
+        None => "standalone mode (embedded registrar)".into(),
+    };
+    tracing::info!(backend = ?server.backend(), workers, "sipedge {} listening on ws://{local}{} — {what}", env!("CARGO_PKG_VERSION"), listener.path);
+    println!(
+        "sipedge listening on ws://{local}{} ({what}, {workers} workers, {:?} backend)",
+        listener.path,
+        server.backend()
+    );
+    println!(
+        "Point JsSIP at it:  new JsSIP.UA({{ sockets: [new JsSIP.WebSocketInterface('ws://{local}{}')], uri: 'sip:alice@example.test' }})",
+        listener.path
+    );
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    if let Some(sig) = signals.forever().next() {
+        tracing::info!(signal = sig, grace = ?cfg.runtime.shutdown_grace, "draining: closing WebSockets with 1001");
+    }
+    server.shutdown(cfg.runtime.shutdown_grace.max(Duration::from_millis(100)));
+    server.join().map_err(|e| format!("worker failed: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -74,22 +281,22 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
+        if let Some(core) = &cfg.core
+            && let Err(e) = core.target()
+        {
+            eprintln!("sipedged: {e}");
+            return ExitCode::from(2);
+        }
         println!("sipedged: configuration is valid");
         return ExitCode::SUCCESS;
     }
-    println!("sipedged {}", env!("CARGO_PKG_VERSION"));
-    let mode = if cfg.core.is_some() {
-        "edge"
-    } else {
-        "standalone"
-    };
-    println!(
-        "configured: {mode} mode, listening on {:?}",
-        cfg.listen.iter().map(|l| l.address).collect::<Vec<_>>()
-    );
-    eprintln!(
-        "sipedged: the gateway is not built yet (the WebSocket, SIP and io_uring kernels are being written); \
-         nothing is listening. See README.md for what works today."
-    );
-    ExitCode::SUCCESS
+    init_logging(&cfg);
+    match run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("sipedged: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -110,7 +110,7 @@ pub fn flow(slot: u32) -> ClientFlow {
             generation: 1,
             outbound: false,
         },
-        peer: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
+        peer: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))),
     }
 }
 

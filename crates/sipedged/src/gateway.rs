@@ -1,0 +1,593 @@
+//! The worker: ringmux's [`Handler`] that terminates WebSockets (wsproto), runs the edge logic (edge) and talks
+//! UDP to the core. One per worker thread; workers share nothing but the read-only [`Shared`] and talk by
+//! message ([`Msg`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use edge::flow_token::{FlowId, FlowTokenKey};
+use edge::time::Timestamp;
+use edge::{Action, ClientFlow, Edge, EdgeConfig};
+use ringmux::{CloseReason, Conn, Ctx, Handler, Origin, TimerId, Udp};
+use wsproto::{Connection, Event, Role, ServerConfig, ServerHandshake};
+
+use crate::metrics::{Counter, WorkerMetrics};
+
+const TIMER_HANDSHAKE: u64 = 1;
+const TIMER_KEEPALIVE: u64 = 2;
+
+/// What every worker reads and nobody writes after start.
+#[derive(Debug)]
+pub struct Shared {
+    /// The edge configuration template (worker fields are filled per worker).
+    pub edge: EdgeConfig,
+    /// Flow-token key.
+    pub key: FlowTokenKey,
+    /// The WebSocket path accepted.
+    pub path: String,
+    /// Allowed Origins (empty: any).
+    pub allowed_origins: Vec<String>,
+    /// WebSocket limits and keepalive.
+    pub ws: wsproto::Config,
+    /// Largest handshake request.
+    pub handshake_timeout: Duration,
+    /// The core's address (edge mode).
+    pub core: Option<SocketAddr>,
+    /// Local address of worker 0's socket toward the core; worker `w` uses port + `w`.
+    pub core_local: Option<SocketAddr>,
+    /// Per-worker counters.
+    pub metrics: Vec<Arc<WorkerMetrics>>,
+    /// The clock's zero for [`Timestamp`]s.
+    pub epoch: Instant,
+}
+
+/// A message between workers.
+#[derive(Debug)]
+pub enum Msg {
+    /// Deliver a SIP message on a flow this worker owns.
+    ToFlow {
+        /// The flow.
+        flow: FlowId,
+        /// The message.
+        bytes: Vec<u8>,
+        /// What to do if the flow is gone.
+        if_gone: Option<Box<Action>>,
+    },
+    /// Standalone: a message for this worker's registrar shard.
+    ToShard {
+        /// Where it came from.
+        from: ClientFlow,
+        /// The SIP message.
+        bytes: Vec<u8>,
+    },
+    /// A flow closed: drop its registrations in this shard.
+    FlowClosed(FlowId),
+}
+
+/// Per-connection state.
+#[derive(Debug)]
+pub enum State {
+    /// Waiting for the HTTP upgrade request.
+    Handshake {
+        /// The incremental parser.
+        hs: Box<ServerHandshake>,
+        /// The handshake deadline.
+        timer: TimerId,
+    },
+    /// A WebSocket carrying SIP.
+    Open {
+        /// The codec.
+        ws: Box<Connection>,
+        /// The keepalive timer, if armed.
+        timer: Option<TimerId>,
+    },
+    /// Closing: input is ignored.
+    Closing,
+}
+
+/// One worker.
+#[derive(Debug)]
+pub struct Worker {
+    shared: Arc<Shared>,
+    index: usize,
+    edge: Edge,
+    metrics: Arc<WorkerMetrics>,
+    udp: Option<Udp>,
+    scratch: Vec<u8>,
+    frame: Vec<u8>,
+    actions: Vec<Action>,
+    last_expire: Timestamp,
+}
+
+impl Worker {
+    /// The worker with index `index`, its edge configured from `shared`.
+    pub fn new(shared: Arc<Shared>, index: usize) -> Self {
+        let mut cfg = shared.edge.clone();
+        cfg.worker = index as u16;
+        if let Some(local) = shared.core_local {
+            cfg.core_hop.host_port =
+                core_hop_host_port(&cfg.core_hop.host_port, local.port(), index);
+        }
+        let edge = Edge::new(cfg, shared.key.clone());
+        let metrics = shared.metrics[index].clone();
+        Self {
+            shared,
+            index,
+            edge,
+            metrics,
+            udp: None,
+            scratch: Vec::with_capacity(16 * 1024),
+            frame: Vec::with_capacity(16 * 1024),
+            actions: Vec::with_capacity(8),
+            last_expire: Timestamp(0),
+        }
+    }
+
+    fn now(&self, ctx: &Ctx<'_, Msg>) -> Timestamp {
+        Timestamp(
+            ctx.now()
+                .saturating_duration_since(self.shared.epoch)
+                .as_millis() as u64,
+        )
+    }
+
+    fn flow_of(&self, conn: Conn) -> FlowId {
+        FlowId {
+            node: self.shared.edge.node,
+            worker: self.index as u16,
+            slot: conn.slot,
+            generation: conn.generation,
+            outbound: false,
+        }
+    }
+
+    fn count_sip(&self, bytes: &[u8]) {
+        if let Some(rest) = bytes.strip_prefix(b"SIP/2.0 ") {
+            let code = rest
+                .get(..3)
+                .and_then(|c| std::str::from_utf8(c).ok()?.parse::<u16>().ok());
+            if let Some(code) = code {
+                self.metrics.response(code);
+            }
+        } else if let Some(sp) = bytes.iter().position(|&b| b == b' ') {
+            self.metrics.request(&bytes[..sp]);
+        }
+    }
+
+    fn handshake(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut State, bytes: &[u8]) {
+        let State::Handshake { hs, timer } = state else {
+            return;
+        };
+        let timer = *timer;
+        let reject =
+            |ctx: &mut Ctx<'_, Msg>, m: &WorkerMetrics, reason: &str, response: Vec<u8>| {
+                m.handshake_rejected(reason);
+                let _ = ctx.send(conn, &response);
+                ctx.close(conn, CloseReason::Local(0));
+            };
+        match hs.feed(bytes) {
+            Ok(None) => {}
+            Ok(Some(req)) => {
+                ctx.cancel_timer(timer);
+                let path = req.path.split('?').next().unwrap_or_default();
+                if path != self.shared.path {
+                    *state = State::Closing;
+                    reject(
+                        ctx,
+                        &self.metrics,
+                        "wrong_path",
+                        http_response(404, "Not Found", "no WebSocket endpoint at this path\n"),
+                    );
+                    return;
+                }
+                if !self.shared.allowed_origins.is_empty()
+                    && !req
+                        .origin
+                        .as_ref()
+                        .is_some_and(|o| self.shared.allowed_origins.iter().any(|a| a == o))
+                {
+                    *state = State::Closing;
+                    reject(
+                        ctx,
+                        &self.metrics,
+                        "origin",
+                        http_response(403, "Forbidden", "Origin not allowed\n"),
+                    );
+                    return;
+                }
+                if req.subprotocol.as_deref() != Some("sip") {
+                    *state = State::Closing;
+                    reject(
+                        ctx,
+                        &self.metrics,
+                        "no_sip_subprotocol",
+                        http_response(
+                            400,
+                            "Bad Request",
+                            "Sec-WebSocket-Protocol must offer \"sip\" (RFC 7118)\n",
+                        ),
+                    );
+                    return;
+                }
+                self.frame.clear();
+                req.write_accept(&mut self.frame);
+                let _ = ctx.send(conn, &self.frame);
+                let mut ws = Box::new(Connection::new(Role::Server, self.shared.ws));
+                ws.start_keepalive(ctx.now());
+                let timer = ws.poll_timeout().map(|at| {
+                    ctx.arm_timer(
+                        conn,
+                        at.saturating_duration_since(ctx.now()),
+                        TIMER_KEEPALIVE,
+                    )
+                });
+                self.metrics.add(Counter::Upgraded, 1);
+                *state = State::Open { ws, timer };
+                if !req.leftover.is_empty() {
+                    let leftover = req.leftover.clone();
+                    self.websocket(ctx, conn, state, &leftover);
+                }
+            }
+            Err(e) => {
+                ctx.cancel_timer(timer);
+                *state = State::Closing;
+                let mut out = Vec::new();
+                e.write_response(&mut out);
+                let reason = if e.status() == 431 {
+                    "too_large"
+                } else {
+                    "bad_request"
+                };
+                reject(ctx, &self.metrics, reason, out);
+            }
+        }
+    }
+
+    fn websocket(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut State, bytes: &[u8]) {
+        let State::Open { ws, .. } = state else {
+            return;
+        };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(bytes);
+        let flow = ClientFlow {
+            id: self.flow_of(conn),
+            peer: None,
+        };
+        let now = self.now(ctx);
+        let mut off = 0;
+        let mut close = false;
+        while off < scratch.len() {
+            let got = ws.receive(&mut scratch[off..]);
+            off += got.consumed;
+            match got.event {
+                None => {
+                    if got.consumed == 0 {
+                        break;
+                    }
+                }
+                Some(Event::Message { payload, .. }) => {
+                    self.metrics.add(Counter::WsMessagesIn, 1);
+                    self.metrics.add(Counter::WsBytesIn, payload.len() as u64);
+                    self.count_sip(payload);
+                    self.edge
+                        .from_client(&flow, payload, now, &mut self.actions);
+                }
+                Some(Event::Ping(_)) | Some(Event::Pong(_)) => {}
+                Some(Event::Close { .. }) => close = true,
+                Some(Event::ProtocolError { code, error }) => {
+                    tracing::debug!(worker = self.index, slot = conn.slot, code, %error, "WebSocket protocol error");
+                    self.metrics.add(Counter::WsProtocolErrors, 1);
+                    close = true;
+                }
+            }
+            if close {
+                break;
+            }
+        }
+        self.frame.clear();
+        while let Ok(true) = ws.poll_transmit(&mut self.frame, None) {}
+        if !self.frame.is_empty() {
+            let _ = ctx.send(conn, &self.frame);
+        }
+        if close || ws.is_closed() {
+            *state = State::Closing;
+            ctx.close(conn, CloseReason::Local(1000));
+        }
+        self.scratch = scratch;
+        self.run_actions(ctx);
+    }
+
+    fn run_actions(&mut self, ctx: &mut Ctx<'_, Msg>) {
+        let mut actions = std::mem::take(&mut self.actions);
+        for a in actions.drain(..) {
+            self.run(ctx, a);
+        }
+        self.actions = actions;
+    }
+
+    fn run(&mut self, ctx: &mut Ctx<'_, Msg>, action: Action) {
+        match action {
+            Action::ToFlow {
+                flow,
+                bytes,
+                if_gone,
+            } => {
+                if flow.worker as usize != self.index && (flow.worker as usize) < ctx.workers() {
+                    if ctx
+                        .post(
+                            flow.worker as usize,
+                            Msg::ToFlow {
+                                flow,
+                                bytes,
+                                if_gone,
+                            },
+                        )
+                        .is_err()
+                    {
+                        self.metrics.routing_failed("flow_gone");
+                    }
+                } else {
+                    self.deliver(ctx, flow, &bytes, if_gone);
+                }
+            }
+            Action::ToCore { bytes } => self.send_to_core(ctx, &bytes),
+            Action::ToShard {
+                worker,
+                from,
+                peer,
+                bytes,
+            } => {
+                let from = ClientFlow { id: from, peer };
+                if ctx
+                    .post(worker as usize, Msg::ToShard { from, bytes })
+                    .is_err()
+                {
+                    self.metrics.routing_failed("flow_gone");
+                }
+            }
+            Action::Drop(reason) => {
+                tracing::debug!(
+                    worker = self.index,
+                    reason = reason.label(),
+                    "message dropped"
+                );
+                self.metrics.routing_failed(reason.label());
+            }
+        }
+    }
+
+    /// Frame `bytes` and queue them on the local connection `flow`, or carry out `if_gone`.
+    fn deliver(
+        &mut self,
+        ctx: &mut Ctx<'_, Msg>,
+        flow: FlowId,
+        bytes: &[u8],
+        if_gone: Option<Box<Action>>,
+    ) {
+        let conn = Conn {
+            slot: flow.slot,
+            generation: flow.generation,
+        };
+        let opcode = if simdutf8::basic::from_utf8(bytes).is_ok() {
+            wsproto::OpCode::Text
+        } else {
+            wsproto::OpCode::Binary
+        };
+        self.frame.clear();
+        wsproto::writer::write_frame(&mut self.frame, true, opcode, bytes, None);
+        let sent = flow.node == self.shared.edge.node && ctx.send(conn, &self.frame).is_ok();
+        if sent {
+            self.metrics.add(Counter::WsMessagesOut, 1);
+            self.metrics.add(Counter::WsBytesOut, bytes.len() as u64);
+        } else {
+            self.metrics.add(Counter::FlowGone, 1);
+            self.metrics.routing_failed("flow_gone");
+            if let Some(a) = if_gone {
+                self.run(ctx, *a);
+            }
+        }
+    }
+
+    fn send_to_core(&mut self, ctx: &mut Ctx<'_, Msg>, bytes: &[u8]) {
+        match (self.udp, self.shared.core) {
+            (Some(udp), Some(core)) => match ctx.send_to(udp, core, bytes) {
+                Ok(_) => self.metrics.add(Counter::CoreMessagesOut, 1),
+                Err(e) => {
+                    tracing::warn!(worker = self.index, %core, error = %e, "send to core failed");
+                    self.metrics.routing_failed("core_send_failed");
+                }
+            },
+            _ => self.metrics.routing_failed("core_send_failed"),
+        }
+    }
+
+    fn expire(&mut self, now: Timestamp) {
+        if now.0 >= self.last_expire.0 + 1000 {
+            self.last_expire = now;
+            self.edge.expire(now);
+            self.metrics.bindings.store(
+                self.edge.registrar().binding_count() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+}
+
+/// The core-side hop of worker `index`: the configured host with port `base + index`.
+fn core_hop_host_port(template: &str, base: u16, index: usize) -> String {
+    let host = template.rsplit_once(':').map_or(template, |(h, _)| h);
+    format!("{host}:{}", base as usize + index)
+}
+
+/// A short HTTP/1.1 answer that closes the connection.
+pub fn http_response(code: u16, reason: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+impl Handler for Worker {
+    type State = State;
+    type Message = Msg;
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Msg>) {
+        if let Some(local) = self.shared.core_local {
+            let addr = SocketAddr::new(local.ip(), local.port() + self.index as u16);
+            match ctx.bind_udp(addr) {
+                Ok(udp) => self.udp = Some(udp),
+                Err(e) => {
+                    tracing::error!(worker = self.index, %addr, error = %e, "cannot bind the UDP socket toward the core")
+                }
+            }
+        }
+    }
+
+    fn open(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, _origin: Origin) -> State {
+        self.metrics.add(Counter::Accepted, 1);
+        self.metrics
+            .open
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let timer = ctx.arm_timer(conn, self.shared.handshake_timeout, TIMER_HANDSHAKE);
+        let hs = ServerHandshake::new(ServerConfig {
+            subprotocols: vec!["sip".into()],
+            ..ServerConfig::default()
+        });
+        State::Handshake {
+            hs: Box::new(hs),
+            timer,
+        }
+    }
+
+    fn data(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut State, bytes: &[u8]) {
+        match state {
+            State::Handshake { .. } => self.handshake(ctx, conn, state, bytes),
+            State::Open { .. } => {
+                let now = self.now(ctx);
+                self.websocket(ctx, conn, state, bytes);
+                self.expire(now);
+            }
+            State::Closing => {}
+        }
+    }
+
+    fn timer(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut State, token: u64) {
+        match (token, &mut *state) {
+            (TIMER_HANDSHAKE, State::Handshake { .. }) => {
+                self.metrics.handshake_rejected("timeout");
+                *state = State::Closing;
+                let _ = ctx.send(
+                    conn,
+                    &http_response(
+                        408,
+                        "Request Timeout",
+                        "WebSocket handshake took too long\n",
+                    ),
+                );
+                ctx.close(conn, CloseReason::Local(0));
+            }
+            (TIMER_KEEPALIVE, State::Open { ws, timer }) => {
+                self.frame.clear();
+                match ws.on_timeout(ctx.now(), &mut self.frame, None) {
+                    Ok(wsproto::Timeout::PongMissing) => {
+                        self.metrics.add(Counter::PongMissing, 1);
+                        *state = State::Closing;
+                        ctx.abort(conn, CloseReason::Local(1001));
+                        return;
+                    }
+                    Ok(_) => {
+                        if !self.frame.is_empty() {
+                            let _ = ctx.send(conn, &self.frame);
+                        }
+                    }
+                    Err(_) => {}
+                }
+                *timer = ws.poll_timeout().map(|at| {
+                    ctx.arm_timer(
+                        conn,
+                        at.saturating_duration_since(ctx.now()),
+                        TIMER_KEEPALIVE,
+                    )
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn closed(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: State, reason: CloseReason) {
+        self.metrics.add(Counter::Closed, 1);
+        self.metrics
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if reason == CloseReason::SlowConsumer {
+            self.metrics.add(Counter::SlowConsumers, 1);
+        }
+        let was_open = matches!(state, State::Open { .. } | State::Closing);
+        if was_open && self.shared.core.is_none() {
+            let flow = self.flow_of(conn);
+            self.edge.flow_closed(&flow);
+            for w in 0..ctx.workers() {
+                if w != self.index {
+                    let _ = ctx.post(w, Msg::FlowClosed(flow));
+                }
+            }
+        }
+    }
+
+    fn message(&mut self, ctx: &mut Ctx<'_, Msg>, msg: Msg) {
+        match msg {
+            Msg::ToFlow {
+                flow,
+                bytes,
+                if_gone,
+            } => self.deliver(ctx, flow, &bytes, if_gone),
+            Msg::ToShard { from, bytes } => {
+                let now = self.now(ctx);
+                self.edge.from_client(&from, &bytes, now, &mut self.actions);
+                self.run_actions(ctx);
+                self.expire(now);
+            }
+            Msg::FlowClosed(flow) => {
+                self.edge.flow_closed(&flow);
+            }
+        }
+    }
+
+    fn datagram(&mut self, ctx: &mut Ctx<'_, Msg>, _udp: Udp, from: SocketAddr, bytes: &[u8]) {
+        self.metrics.add(Counter::CoreMessagesIn, 1);
+        if self.shared.core.is_none() {
+            tracing::debug!(%from, "datagram in standalone mode ignored");
+            return;
+        }
+        self.count_sip(bytes);
+        self.edge.from_core(bytes, &mut self.actions);
+        self.run_actions(ctx);
+    }
+
+    fn slow_consumer(
+        &mut self,
+        _ctx: &mut Ctx<'_, Msg>,
+        _conn: Conn,
+        state: &mut State,
+    ) -> CloseReason {
+        *state = State::Closing;
+        CloseReason::SlowConsumer
+    }
+
+    fn shutdown(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut State) {
+        if let State::Open { ws, .. } = state {
+            self.frame.clear();
+            if ws
+                .close(1001, "server shutting down", &mut self.frame, None)
+                .is_ok()
+            {
+                let _ = ctx.send(conn, &self.frame);
+            }
+        }
+        *state = State::Closing;
+        ctx.close(conn, CloseReason::Local(1001));
+    }
+}

@@ -1,0 +1,331 @@
+//! Counters, one set per worker (each worker writes only its own, relaxed atomics: nothing shared on the hot
+//! path), rendered in the Prometheus text format by the admin endpoint.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A counter's meaning; the index into a worker's counter array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// Connections accepted.
+    Accepted,
+    /// WebSocket handshakes completed.
+    Upgraded,
+    /// Connections closed (any state).
+    Closed,
+    /// WebSocket messages received.
+    WsMessagesIn,
+    /// WebSocket message payload bytes received.
+    WsBytesIn,
+    /// WebSocket messages sent.
+    WsMessagesOut,
+    /// WebSocket message payload bytes sent.
+    WsBytesOut,
+    /// Datagrams / messages received from the core.
+    CoreMessagesIn,
+    /// Messages sent to the core.
+    CoreMessagesOut,
+    /// WebSocket protocol errors (we closed with 1002/1007/1009).
+    WsProtocolErrors,
+    /// Keepalive pings that got no pong.
+    PongMissing,
+    /// Connections closed because their send queue was full.
+    SlowConsumers,
+    /// Messages for a flow that was gone.
+    FlowGone,
+}
+
+const COUNTERS: usize = 13;
+
+/// SIP request methods counted by name; others go to `other`.
+pub const METHODS: [&str; 15] = [
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "REGISTER",
+    "OPTIONS",
+    "INFO",
+    "UPDATE",
+    "PRACK",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "REFER",
+    "MESSAGE",
+    "PUBLISH",
+    "other",
+];
+
+/// Handshake rejection reasons.
+pub const HANDSHAKE_REJECTIONS: [&str; 6] = [
+    "bad_request",
+    "wrong_path",
+    "origin",
+    "no_sip_subprotocol",
+    "timeout",
+    "too_large",
+];
+
+/// Routing failure reasons (edge drops plus runtime ones).
+pub const ROUTING_FAILURES: [&str; 7] = [
+    "malformed",
+    "not_our_via",
+    "bad_flow_token",
+    "unroutable_ack",
+    "unroutable_response",
+    "flow_gone",
+    "core_send_failed",
+];
+
+/// One worker's counters.
+#[derive(Debug)]
+pub struct WorkerMetrics {
+    counters: [AtomicU64; COUNTERS],
+    requests: [AtomicU64; METHODS.len()],
+    responses: [AtomicU64; 6],
+    handshake_rejections: [AtomicU64; HANDSHAKE_REJECTIONS.len()],
+    routing_failures: [AtomicU64; ROUTING_FAILURES.len()],
+    /// Connections currently open on the worker (WebSocket or not).
+    pub open: AtomicU64,
+    /// Bindings in the worker's registrar shard.
+    pub bindings: AtomicU64,
+}
+
+impl Default for WorkerMetrics {
+    fn default() -> Self {
+        Self {
+            counters: std::array::from_fn(|_| AtomicU64::new(0)),
+            requests: std::array::from_fn(|_| AtomicU64::new(0)),
+            responses: std::array::from_fn(|_| AtomicU64::new(0)),
+            handshake_rejections: std::array::from_fn(|_| AtomicU64::new(0)),
+            routing_failures: std::array::from_fn(|_| AtomicU64::new(0)),
+            open: AtomicU64::new(0),
+            bindings: AtomicU64::new(0),
+        }
+    }
+}
+
+impl WorkerMetrics {
+    /// Add `n` to a counter.
+    pub fn add(&self, c: Counter, n: u64) {
+        self.counters[c as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Count a SIP request by method.
+    pub fn request(&self, method: &[u8]) {
+        let i = METHODS
+            .iter()
+            .position(|m| m.as_bytes() == method)
+            .unwrap_or(METHODS.len() - 1);
+        self.requests[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a SIP response by class (1xx..6xx).
+    pub fn response(&self, code: u16) {
+        let class = usize::from(code / 100).clamp(1, 6) - 1;
+        self.responses[class].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a handshake rejection (`reason` from [`HANDSHAKE_REJECTIONS`]).
+    pub fn handshake_rejected(&self, reason: &str) {
+        if let Some(i) = HANDSHAKE_REJECTIONS.iter().position(|r| *r == reason) {
+            self.handshake_rejections[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Count a routing failure (`reason` from [`ROUTING_FAILURES`]).
+    pub fn routing_failed(&self, reason: &str) {
+        if let Some(i) = ROUTING_FAILURES.iter().position(|r| *r == reason) {
+            self.routing_failures[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn get(&self, c: Counter) -> u64 {
+        self.counters[c as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// Render all workers' counters as Prometheus text.
+pub fn render(workers: &[std::sync::Arc<WorkerMetrics>]) -> String {
+    let mut s = String::with_capacity(8192);
+    let simple: [(&str, &str, Counter); 12] = [
+        (
+            "sipedge_connections_accepted_total",
+            "TCP connections accepted",
+            Counter::Accepted,
+        ),
+        (
+            "sipedge_websocket_upgrades_total",
+            "WebSocket handshakes completed",
+            Counter::Upgraded,
+        ),
+        (
+            "sipedge_connections_closed_total",
+            "Connections closed",
+            Counter::Closed,
+        ),
+        (
+            "sipedge_ws_messages_in_total",
+            "WebSocket messages received",
+            Counter::WsMessagesIn,
+        ),
+        (
+            "sipedge_ws_bytes_in_total",
+            "WebSocket payload bytes received",
+            Counter::WsBytesIn,
+        ),
+        (
+            "sipedge_ws_messages_out_total",
+            "WebSocket messages sent",
+            Counter::WsMessagesOut,
+        ),
+        (
+            "sipedge_ws_bytes_out_total",
+            "WebSocket payload bytes sent",
+            Counter::WsBytesOut,
+        ),
+        (
+            "sipedge_core_messages_in_total",
+            "SIP messages received from the core",
+            Counter::CoreMessagesIn,
+        ),
+        (
+            "sipedge_core_messages_out_total",
+            "SIP messages sent to the core",
+            Counter::CoreMessagesOut,
+        ),
+        (
+            "sipedge_ws_protocol_errors_total",
+            "WebSocket protocol errors (closed 1002/1007/1009)",
+            Counter::WsProtocolErrors,
+        ),
+        (
+            "sipedge_keepalive_pong_missing_total",
+            "Keepalive pings without a pong",
+            Counter::PongMissing,
+        ),
+        (
+            "sipedge_slow_consumers_total",
+            "Connections closed for a full send queue",
+            Counter::SlowConsumers,
+        ),
+    ];
+    let _ = writeln!(
+        s,
+        "# HELP sipedge_connections Connections open\n# TYPE sipedge_connections gauge"
+    );
+    for (w, m) in workers.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "sipedge_connections{{worker=\"{w}\"}} {}",
+            m.open.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "# HELP sipedge_registrations Bindings in the standalone registrar\n# TYPE sipedge_registrations gauge"
+    );
+    for (w, m) in workers.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "sipedge_registrations{{worker=\"{w}\"}} {}",
+            m.bindings.load(Ordering::Relaxed)
+        );
+    }
+    for (name, help, c) in simple {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (w, m) in workers.iter().enumerate() {
+            let _ = writeln!(s, "{name}{{worker=\"{w}\"}} {}", m.get(c));
+        }
+    }
+    let sum = |f: &dyn Fn(&WorkerMetrics) -> u64| workers.iter().map(|m| f(m)).sum::<u64>();
+    let _ = writeln!(
+        s,
+        "# HELP sipedge_sip_requests_total SIP requests by method\n# TYPE sipedge_sip_requests_total counter"
+    );
+    for (i, m) in METHODS.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "sipedge_sip_requests_total{{method=\"{m}\"}} {}",
+            sum(&|w| w.requests[i].load(Ordering::Relaxed))
+        );
+    }
+    let _ = writeln!(
+        s,
+        "# HELP sipedge_sip_responses_total SIP responses by class\n# TYPE sipedge_sip_responses_total counter"
+    );
+    for class in 0..6 {
+        let _ = writeln!(
+            s,
+            "sipedge_sip_responses_total{{class=\"{}xx\"}} {}",
+            class + 1,
+            sum(&|w| w.responses[class].load(Ordering::Relaxed))
+        );
+    }
+    let _ = writeln!(
+        s,
+        "# HELP sipedge_handshake_rejections_total WebSocket handshakes refused, by reason\n# TYPE sipedge_handshake_rejections_total counter"
+    );
+    for (i, r) in HANDSHAKE_REJECTIONS.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "sipedge_handshake_rejections_total{{reason=\"{r}\"}} {}",
+            sum(&|w| w.handshake_rejections[i].load(Ordering::Relaxed))
+        );
+    }
+    let _ = writeln!(
+        s,
+        "# HELP sipedge_routing_failures_total Messages not forwarded, by reason\n# TYPE sipedge_routing_failures_total counter"
+    );
+    for (i, r) in ROUTING_FAILURES.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "sipedge_routing_failures_total{{reason=\"{r}\"}} {}",
+            sum(&|w| w.routing_failures[i].load(Ordering::Relaxed))
+        );
+    }
+    let _ = writeln!(
+        s,
+        "# HELP sipedge_flow_token_rejections_total Flow tokens that did not verify\n# TYPE sipedge_flow_token_rejections_total counter"
+    );
+    let _ = writeln!(
+        s,
+        "sipedge_flow_token_rejections_total {}",
+        sum(&|w| w.routing_failures[2].load(Ordering::Relaxed))
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn renders_per_worker_and_labelled_counters() {
+        let a = Arc::new(WorkerMetrics::default());
+        let b = Arc::new(WorkerMetrics::default());
+        a.add(Counter::Accepted, 3);
+        b.add(Counter::Accepted, 4);
+        a.request(b"INVITE");
+        b.request(b"FOO");
+        a.response(200);
+        b.response(487);
+        a.handshake_rejected("origin");
+        b.routing_failed("bad_flow_token");
+        let t = render(&[a, b]);
+        for line in [
+            "sipedge_connections_accepted_total{worker=\"0\"} 3",
+            "sipedge_connections_accepted_total{worker=\"1\"} 4",
+            "sipedge_sip_requests_total{method=\"INVITE\"} 1",
+            "sipedge_sip_requests_total{method=\"other\"} 1",
+            "sipedge_sip_responses_total{class=\"2xx\"} 1",
+            "sipedge_sip_responses_total{class=\"4xx\"} 1",
+            "sipedge_handshake_rejections_total{reason=\"origin\"} 1",
+            "sipedge_routing_failures_total{reason=\"bad_flow_token\"} 1",
+            "sipedge_flow_token_rejections_total 1",
+        ] {
+            assert!(t.lines().any(|l| l == line), "missing {line:?} in\n{t}");
+        }
+    }
+}
