@@ -60,7 +60,17 @@ impl HeaderName {
     #[inline]
     pub fn parse(name: &[u8]) -> HeaderName {
         use HeaderName::*;
-        let eq = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
+        // Field-names are tokens; OR-ing 0x20 lower-cases letters and leaves the other
+        // token characters of the known names ('-', digits) unchanged, so comparing
+        // 16-byte words is exact for them ('_' becomes DEL, which no known name has).
+        let folded = fold16(name);
+        let eq = |s: &str| {
+            if s.len() <= 16 {
+                folded == Some(fold16(s.as_bytes()).unwrap_or(0))
+            } else {
+                name.eq_ignore_ascii_case(s.as_bytes())
+            }
+        };
         let Some(&first) = name.first() else {
             return Other;
         };
@@ -141,6 +151,20 @@ impl HeaderName {
     }
 }
 
+/// `name` (at most 16 bytes) zero-padded into a little-endian word with 0x20 OR-ed into
+/// every byte that is present.
+#[inline(always)]
+fn fold16(name: &[u8]) -> Option<u128> {
+    let mut w = [0u8; 16];
+    w.get_mut(..name.len())?.copy_from_slice(name);
+    let mask = if name.len() == 16 {
+        u128::MAX
+    } else {
+        (1u128 << (name.len() * 8)) - 1
+    };
+    Some(u128::from_le_bytes(w) | (0x2020_2020_2020_2020_2020_2020_2020_2020 & mask))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +180,15 @@ mod tests {
         assert_eq!(HeaderName::parse(b"C%6Fntact"), HeaderName::Other);
         assert_eq!(HeaderName::parse(b"Record-Route"), HeaderName::RecordRoute);
         assert_eq!(HeaderName::parse(b"Record-Routes"), HeaderName::Other);
+        assert_eq!(HeaderName::parse(b"Record_Route"), HeaderName::Other);
+        assert_eq!(
+            HeaderName::parse(b"PROXY-AUTHORIZATION"),
+            HeaderName::ProxyAuthorization
+        );
+        assert_eq!(
+            HeaderName::parse(b"WWW-authenticate"),
+            HeaderName::WwwAuthenticate
+        );
         for h in [
             HeaderName::Via,
             HeaderName::Path,
