@@ -1,0 +1,20 @@
+//! (b) sipedge in edge mode in front of Kamailio (deploy/kamailio/core.cfg): registrations stored in Kamailio with
+//! our Path, and the INVITE to the callee arriving from Kamailio along the flow token.
+
+mod common;
+
+#[test]
+fn register_message_call_and_big_message_through_kamailio() {
+    let core = common::Kamailio::start_core();
+    let local = common::free_udp_pair();
+    let gw = common::Gateway::start(&format!(
+        "[core]\nuri = \"sip:127.0.0.1:{};transport=udp\"\nlocal_address = \"127.0.0.1:{local}\"\n",
+        core.port
+    ));
+    common::scenario::run(gw.port);
+    assert!(
+        gw.metric("sipedge_core_messages_in_total{worker=\"0\"}")
+            + gw.metric("sipedge_core_messages_in_total{worker=\"1\"}")
+            > 0
+    );
+}
