@@ -27,6 +27,8 @@ pub struct Config {
     pub registrar: Registrar,
     /// Admin / metrics endpoint.
     pub admin: Admin,
+    /// Static web content (the web phone) on the WebSocket port.
+    pub web: Web,
     /// Logging.
     pub log: Log,
 }
@@ -219,6 +221,15 @@ pub struct Admin {
     pub listen: Option<SocketAddr>,
 }
 
+/// Static web content served on the WebSocket port.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Web {
+    /// Directory served at `/phone/` (the built web phone); empty: `deploy/webphone/dist` beside the binary's
+    /// source tree when it exists.
+    pub phone_dir: String,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -262,6 +273,7 @@ impl Default for Config {
             limits: Limits::default(),
             registrar: Registrar::default(),
             admin: Admin::default(),
+            web: Web::default(),
             log: Log::default(),
         }
     }

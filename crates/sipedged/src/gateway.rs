@@ -38,6 +38,8 @@ pub struct Shared {
     pub core_local: Option<SocketAddr>,
     /// Per-worker counters.
     pub metrics: Vec<Arc<WorkerMetrics>>,
+    /// Plain HTTP content on the WebSocket port.
+    pub web: crate::web::WebConfig,
     /// The clock's zero for [`Timestamp`]s.
     pub epoch: Instant,
 }
@@ -160,6 +162,13 @@ impl Worker {
             return;
         };
         let timer = *timer;
+        if let Some(response) = crate::web::respond(bytes, &self.shared.web) {
+            ctx.cancel_timer(timer);
+            *state = State::Closing;
+            let _ = ctx.send(conn, &response);
+            ctx.close(conn, CloseReason::Local(0));
+            return;
+        }
         let reject =
             |ctx: &mut Ctx<'_, Msg>, m: &WorkerMetrics, reason: &str, response: Vec<u8>| {
                 m.handshake_rejected(reason);

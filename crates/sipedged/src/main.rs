@@ -10,6 +10,7 @@ mod admin;
 mod config;
 mod gateway;
 mod metrics;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -119,6 +120,15 @@ fn flow_key(cfg: &Config) -> FlowTokenKey {
     }
 }
 
+/// The web phone's directory: configured, or the source tree's built `deploy/webphone/dist`.
+fn phone_dir(cfg: &Config) -> Option<PathBuf> {
+    if !cfg.web.phone_dir.is_empty() {
+        return Some(PathBuf::from(&cfg.web.phone_dir));
+    }
+    let built = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/webphone/dist");
+    built.is_dir().then_some(built)
+}
+
 fn run(cfg: Config) -> Result<(), String> {
     let workers = if cfg.runtime.workers == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -210,6 +220,9 @@ fn run(cfg: Config) -> Result<(), String> {
         core: core.as_ref().map(|(a, _)| *a),
         core_local,
         metrics: metrics.clone(),
+        web: web::WebConfig {
+            phone_dir: phone_dir(&cfg),
+        },
         epoch: Instant::now(),
     });
     let rm = ringmux::Config {
