@@ -113,14 +113,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{conns} conns, {size} B messages: {msgs} echoes in {elapsed:.1} s = {:.0} msgs/s",
         msgs as f64 / elapsed
     );
-    if let (Some(p), Some(c0)) = (pid, cpu0) {
-        if let Some(c1) = cpu_seconds(p) {
-            let cpu = c1 - c0;
-            println!(
-                "server CPU {cpu:.2} s = {:.0} msgs per server CPU-second",
-                msgs as f64 / cpu.max(0.01)
-            );
-        }
+    if let (Some(p), Some(c0)) = (pid, cpu0)
+        && let Some(c1) = cpu_seconds(p)
+    {
+        let cpu = c1 - c0;
+        println!(
+            "server CPU {cpu:.2} s = {:.0} msgs per server CPU-second",
+            msgs as f64 / cpu.max(0.01)
+        );
     }
     Ok(())
 }

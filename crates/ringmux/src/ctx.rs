@@ -54,16 +54,19 @@ pub(crate) struct ConnIo {
     pub(crate) ops: u8,
     /// Why it closes, once a close was asked.
     pub(crate) reason: Option<CloseReason>,
+    /// The remote address (accepted: as the accept reported it; outbound: the address connected to).
+    pub(crate) peer: Option<SocketAddr>,
 }
 
 impl ConnIo {
-    pub(crate) fn new(fd: i32, flags: u16) -> Self {
+    pub(crate) fn new(fd: i32, flags: u16, peer: Option<SocketAddr>) -> Self {
         Self {
             send: SendQueue::default(),
             fd,
             flags,
             ops: 0,
             reason: None,
+            peer,
         }
     }
 
@@ -150,11 +153,11 @@ impl<M> Core<M> {
 
     /// Marks `conn` as having bytes to write this iteration.
     pub(crate) fn mark_dirty(&mut self, conn: Conn) {
-        if let Some(io) = self.conns.get_mut(conn.key()) {
-            if !io.has(flag::DIRTY) {
-                io.flags |= flag::DIRTY;
-                self.dirty.push(conn);
-            }
+        if let Some(io) = self.conns.get_mut(conn.key())
+            && !io.has(flag::DIRTY)
+        {
+            io.flags |= flag::DIRTY;
+            self.dirty.push(conn);
         }
     }
 
@@ -213,6 +216,13 @@ impl<M> Ctx<'_, M> {
     /// Connections this worker holds (including ones finishing their close).
     pub fn connections(&self) -> usize {
         self.core.conns.len()
+    }
+
+    /// The remote address of `conn`: the peer an accepted connection came from, or the address an outbound
+    /// connection was opened to. `None` once the connection is gone, or if the kernel reported an address
+    /// family other than IPv4/IPv6.
+    pub fn peer_addr(&self, conn: Conn) -> Option<SocketAddr> {
+        self.core.live(conn)?.peer
     }
 
     /// Queues `bytes` on `conn`. Writes go out at the end of the loop iteration, in order.
@@ -337,7 +347,7 @@ impl<M> Ctx<'_, M> {
                 });
             }
         }
-        let io = ConnIo::new(sock.as_raw_fd(), flag::CONNECTING | flag::RAW);
+        let io = ConnIo::new(sock.as_raw_fd(), flag::CONNECTING | flag::RAW, Some(addr));
         let key = self.core.conns.insert(io).ok_or(Error::TableFull)?;
         let conn = Conn::from_key(key);
         self.core.outbound.push((conn, sock));

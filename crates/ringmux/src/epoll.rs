@@ -139,10 +139,10 @@ impl<H: Handler> Worker<H> {
             self.flush();
             self.engine.settle(&mut self.io);
             let timeout = self.timeout(now);
-            if let Err(e) = self.io.poll.poll(&mut self.events, timeout) {
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(Error::Poll(e));
-                }
+            if let Err(e) = self.io.poll.poll(&mut self.events, timeout)
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                return Err(Error::Poll(e));
             }
             self.ready.clear();
             self.ready.extend(self.events.iter().map(|e| {
@@ -261,7 +261,7 @@ impl<H: Handler> Worker<H> {
         loop {
             let Some(l) = &self.listener else { return };
             match l.accept() {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     let core = &mut self.engine.core;
                     if core.stopping || core.conns.len() >= self.max_conns {
                         core.stats.shed += 1;
@@ -275,7 +275,7 @@ impl<H: Handler> Worker<H> {
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    let Some(key) = core.conns.insert(ConnIo::new(-1, 0)) else {
+                    let Some(key) = core.conns.insert(ConnIo::new(-1, 0, Some(peer))) else {
                         continue;
                     };
                     let conn = Conn::from_key(key);

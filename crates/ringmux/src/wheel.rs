@@ -177,10 +177,10 @@ impl<T> TimerWheel<T> {
                     break;
                 };
                 let (deadline, next) = (node.deadline, node.next);
-                if deadline <= at {
-                    if let Some(node) = self.unlink(key) {
-                        fire(TimerId(key), node.value);
-                    }
+                if deadline <= at
+                    && let Some(node) = self.unlink(key)
+                {
+                    fire(TimerId(key), node.value);
                 }
                 cursor = next;
             }

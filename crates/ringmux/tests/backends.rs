@@ -441,6 +441,7 @@ impl Handler for Dialer {
 
     fn open(&mut self, ctx: &mut Ctx<'_, ()>, conn: Conn, origin: Origin) {
         assert_eq!(origin, Origin::Connected);
+        assert_eq!(ctx.peer_addr(conn), Some(self.target));
         ctx.send(conn, b"hello").unwrap();
     }
 
@@ -489,6 +490,59 @@ both_backends! {
         assert_eq!(got, b"queued before connect;hello");
         s.write_all(b"200 OK").unwrap();
         assert_eq!(wait(&hrx), b"200 OK");
+        server.shutdown(Duration::from_secs(1));
+        server.join().unwrap();
+    }
+}
+
+/// Reports each accepted connection's peer address as the handler sees it in `open`.
+struct PeerReporter {
+    peers: Sender<Option<std::net::SocketAddr>>,
+}
+
+impl Handler for PeerReporter {
+    type State = ();
+    type Message = ();
+
+    fn open(&mut self, ctx: &mut Ctx<'_, ()>, conn: Conn, _: Origin) {
+        self.peers.send(ctx.peer_addr(conn)).unwrap();
+    }
+
+    fn data(&mut self, ctx: &mut Ctx<'_, ()>, conn: Conn, _: &mut (), bytes: &[u8]) {
+        // Echo the peer address as the handler still sees it while the connection lives.
+        let text = format!("{:?}", ctx.peer_addr(conn));
+        let _ = bytes;
+        ctx.send(conn, text.as_bytes()).unwrap();
+    }
+}
+
+both_backends! {
+    fn peer_addr_of_accepted_connections(b: Backend) {
+        let (tx, rx) = channel();
+        let server = Server::start(config(b), move |_| PeerReporter { peers: tx.clone() }).unwrap();
+        let addr = server.local_addr().unwrap();
+        // Several source addresses and more connections than accepts kept in flight, so every accept
+        // buffer is used (and reused) at least once.
+        let mut clients = Vec::new();
+        for i in 0..40u8 {
+            let src: std::net::SocketAddr = format!("127.0.0.{}:0", 2 + i % 5).parse().unwrap();
+            let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            sock.bind(&src.into()).unwrap();
+            sock.connect(&addr.into()).unwrap();
+            let s: std::net::TcpStream = sock.into();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            clients.push(s);
+        }
+        let mut seen: Vec<_> = (0..clients.len()).map(|_| wait(&rx).expect("peer address")).collect();
+        let mut want: Vec<_> = clients.iter().map(|c| c.local_addr().unwrap()).collect();
+        seen.sort();
+        want.sort();
+        assert_eq!(seen, want);
+        let c = &mut clients[7];
+        c.write_all(b"?").unwrap();
+        let mut got = vec![0; 64];
+        let n = c.read(&mut got).unwrap();
+        assert_eq!(&got[..n], format!("Some({})", c.local_addr().unwrap()).as_bytes());
         server.shutdown(Duration::from_secs(1));
         server.join().unwrap();
     }

@@ -1,6 +1,7 @@
 //! The io_uring backend: one ring per worker (SINGLE_ISSUER + DEFER_TASKRUN).
 //!
-//! - Accept: one multishot accept on the worker's SO_REUSEPORT listener, into direct descriptors (a sparse
+//! - Accept: a few single-shot accepts in flight on the worker's SO_REUSEPORT listener, each with its own
+//!   address buffer (so the handler learns the peer's address), into direct descriptors (a sparse
 //!   fixed-file table sized from the configuration and RLIMIT_NOFILE). A full table fails the accept with
 //!   ENFILE after the kernel accepted the connection, so it is closed at once: counted as shed; the accept is
 //!   re-armed.
@@ -15,6 +16,7 @@
 //! - Outbound TCP and UDP sockets are plain descriptors on the same ring (connect completion and UDP
 //!   readiness through poll ops; datagrams read and sent with non-blocking calls).
 
+mod accept;
 mod bufring;
 mod op;
 
@@ -29,6 +31,7 @@ use std::time::{Duration, Instant};
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use socket2::Socket;
 
+use self::accept::AcceptSlots;
 use self::bufring::BufRing;
 use self::op::{Op, gen_matches, pack, pack_plain, unpack};
 use crate::conn::{CloseReason, Conn, Origin, Udp};
@@ -46,7 +49,7 @@ pub(crate) fn probe() -> io::Result<()> {
     let mut p = io_uring::Probe::new();
     ring.submitter().register_probe(&mut p)?;
     for code in [
-        opcode::AcceptMulti::CODE,
+        opcode::Accept::CODE,
         opcode::RecvMulti::CODE,
         opcode::MsgRingData::CODE,
     ] {
@@ -72,6 +75,8 @@ struct RingIo {
     /// Sockets behind raw-descriptor connections (outbound TCP), by slot.
     raw: HashMap<u32, Socket>,
     timespec: types::Timespec,
+    /// Address buffers of the accepts in flight (after `ring`: dropped once the ring is gone).
+    accepts: AcceptSlots,
 }
 
 impl RingIo {
@@ -79,7 +84,8 @@ impl RingIo {
         for _ in 0..64 {
             // SAFETY: every entry pushed here names memory that outlives the operation: send buffers sit in a
             // connection slot, which is freed only once no operation names it (`ConnIo::ops`); the timespec
-            // lives in `self` and the kernel reads it during submission; everything else passes no pointer.
+            // lives in `self` and the kernel reads it during submission; accept address buffers are boxed in
+            // `self.accepts`, which is dropped after the ring; everything else passes no pointer.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
                 return;
             }
@@ -157,7 +163,8 @@ pub(crate) struct Worker<H: Handler> {
     bufring: BufRing,
     engine: Engine<H>,
     listener: Option<TcpListener>,
-    accept_armed: bool,
+    /// Set when the listener fails in a way re-arming cannot fix.
+    accept_broken: bool,
     event: File,
     event_armed: bool,
     timeout_at: Option<Instant>,
@@ -207,11 +214,12 @@ impl<H: Handler> Worker<H> {
                 ring,
                 raw: HashMap::new(),
                 timespec: types::Timespec::new(),
+                accepts: AcceptSlots::default(),
             },
             bufring,
             engine: Engine::new(handler, core),
             listener,
-            accept_armed: false,
+            accept_broken: false,
             event,
             event_armed: false,
             timeout_at: None,
@@ -266,8 +274,9 @@ impl<H: Handler> Worker<H> {
                 return false;
             };
             self.deadline = Some(deadline);
-            if self.accept_armed {
-                let sqe = opcode::AsyncCancel::new(pack_plain(Op::Accept, 0)).build();
+            let armed: Vec<usize> = self.io.accepts.in_flight().collect();
+            for i in armed {
+                let sqe = opcode::AsyncCancel::new(pack_plain(Op::Accept, i as u32)).build();
                 self.io.push(&sqe.user_data(pack_plain(Op::Ignore, 0)));
             }
             self.engine.begin_shutdown();
@@ -298,13 +307,21 @@ impl<H: Handler> Worker<H> {
     /// sockets, MSG_RING wake-ups.
     fn prepare(&mut self) {
         let core = &mut self.engine.core;
-        if !self.accept_armed && !core.stopping {
-            if let Some(l) = &self.listener {
-                let sqe = opcode::AcceptMulti::new(types::Fd(l.as_raw_fd()))
-                    .allocate_file_index(true)
+        if !core.stopping
+            && !self.accept_broken
+            && let Some(l) = &self.listener
+        {
+            let fd = types::Fd(l.as_raw_fd());
+            let idle: Vec<usize> = self.io.accepts.idle().collect();
+            for i in idle {
+                let Some((addr, len)) = self.io.accepts.arm(i) else {
+                    continue;
+                };
+                let sqe = opcode::Accept::new(fd, addr, len)
+                    .file_index(Some(types::DestinationSlot::auto_target()))
                     .build();
-                self.io.push(&sqe.user_data(pack_plain(Op::Accept, 0)));
-                self.accept_armed = true;
+                self.io
+                    .push(&sqe.user_data(pack_plain(Op::Accept, i as u32)));
             }
         }
         if !self.event_armed {
@@ -447,7 +464,7 @@ impl<H: Handler> Worker<H> {
         };
         let more = cqueue::more(flags);
         match op {
-            Op::Accept => self.on_accept(res, more),
+            Op::Accept => self.on_accept(index as usize, res),
             Op::Recv => self.on_recv(index, gen_bits, res, flags),
             Op::Send => self.on_send(index, gen_bits, res),
             Op::Close | Op::Cancel => {
@@ -478,10 +495,8 @@ impl<H: Handler> Worker<H> {
         self.engine.settle(&mut self.io);
     }
 
-    fn on_accept(&mut self, res: i32, more: bool) {
-        if !more {
-            self.accept_armed = false;
-        }
+    fn on_accept(&mut self, index: usize, res: i32) {
+        let peer = self.io.accepts.complete(index);
         let core = &mut self.engine.core;
         if res >= 0 {
             if core.stopping || core.conns.len() >= self.max_conns {
@@ -490,7 +505,7 @@ impl<H: Handler> Worker<H> {
                 self.io.push(&sqe.user_data(pack_plain(Op::Ignore, 0)));
                 return;
             }
-            let Some(key) = core.conns.insert(ConnIo::new(res, 0)) else {
+            let Some(key) = core.conns.insert(ConnIo::new(res, 0, peer)) else {
                 return;
             };
             let conn = Conn::from_key(key);
@@ -512,7 +527,14 @@ impl<H: Handler> Worker<H> {
                 }
             }
             libc::ECANCELED => {}
-            e => tracing::warn!(errno = e, "multishot accept failed"),
+            e @ (libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EOPNOTSUPP) => {
+                self.accept_broken = true;
+                tracing::error!(
+                    errno = e,
+                    "accept failed for good; this worker accepts no more"
+                );
+            }
+            e => tracing::warn!(errno = e, "accept failed"),
         }
     }
 
@@ -558,13 +580,12 @@ impl<H: Handler> Worker<H> {
                 }
             }
         }
-        if rearm {
-            if let Some(c) = self.engine.core.conns.get_mut(conn.key()) {
-                if !c.has(flag::REARM) {
-                    c.flags |= flag::REARM;
-                    self.rearm.push(conn);
-                }
-            }
+        if rearm
+            && let Some(c) = self.engine.core.conns.get_mut(conn.key())
+            && !c.has(flag::REARM)
+        {
+            c.flags |= flag::REARM;
+            self.rearm.push(conn);
         }
         self.io.free_if_done(&mut self.engine.core, conn);
     }
