@@ -38,6 +38,7 @@ impl FrameHeader {
     /// Returns `Ok(None)` when `bytes` is too short, else the header and its length. Rules that need no
     /// connection state are checked here: RSV bits, reserved opcodes, control frame fragmentation and
     /// size, and the 64-bit length's most significant bit.
+    #[inline]
     pub fn decode(bytes: &[u8]) -> Result<Option<(Self, usize)>, ProtocolError> {
         let (b0, b1) = match bytes {
             [b0, b1, ..] => (*b0, *b1),
