@@ -85,7 +85,20 @@ pub enum State {
         timer: Option<TimerId>,
     },
     /// Closing: input is ignored.
-    Closing,
+    Closing {
+        /// Whether it had been a WebSocket (its flow existed).
+        websocket: bool,
+    },
+}
+
+impl State {
+    /// Whether the connection completed the WebSocket handshake (its flow exists or existed).
+    pub fn is_websocket(&self) -> bool {
+        matches!(
+            self,
+            State::Open { .. } | State::Closing { websocket: true }
+        )
+    }
 }
 
 /// One worker.
@@ -164,7 +177,7 @@ impl Worker {
         let timer = *timer;
         if let Some(response) = crate::web::respond(bytes, &self.shared.web) {
             ctx.cancel_timer(timer);
-            *state = State::Closing;
+            *state = State::Closing { websocket: false };
             let _ = ctx.send(conn, &response);
             ctx.close(conn, CloseReason::Local(0));
             return;
@@ -181,7 +194,7 @@ impl Worker {
                 ctx.cancel_timer(timer);
                 let path = req.path.split('?').next().unwrap_or_default();
                 if path != self.shared.path {
-                    *state = State::Closing;
+                    *state = State::Closing { websocket: false };
                     reject(
                         ctx,
                         &self.metrics,
@@ -196,7 +209,7 @@ impl Worker {
                         .as_ref()
                         .is_some_and(|o| self.shared.allowed_origins.iter().any(|a| a == o))
                 {
-                    *state = State::Closing;
+                    *state = State::Closing { websocket: false };
                     reject(
                         ctx,
                         &self.metrics,
@@ -206,7 +219,7 @@ impl Worker {
                     return;
                 }
                 if req.subprotocol.as_deref() != Some("sip") {
-                    *state = State::Closing;
+                    *state = State::Closing { websocket: false };
                     reject(
                         ctx,
                         &self.metrics,
@@ -232,6 +245,9 @@ impl Worker {
                     )
                 });
                 self.metrics.add(Counter::Upgraded, 1);
+                self.metrics
+                    .websockets
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 *state = State::Open { ws, timer };
                 if !req.leftover.is_empty() {
                     let leftover = req.leftover.clone();
@@ -240,7 +256,7 @@ impl Worker {
             }
             Err(e) => {
                 ctx.cancel_timer(timer);
-                *state = State::Closing;
+                *state = State::Closing { websocket: false };
                 let mut out = Vec::new();
                 e.write_response(&mut out);
                 let reason = if e.status() == 431 {
@@ -301,7 +317,7 @@ impl Worker {
             let _ = ctx.send(conn, &self.frame);
         }
         if close || ws.is_closed() {
-            *state = State::Closing;
+            *state = State::Closing { websocket: true };
             ctx.close(conn, CloseReason::Local(1000));
         }
         self.scratch = scratch;
@@ -479,7 +495,7 @@ impl Handler for Worker {
                 self.websocket(ctx, conn, state, bytes);
                 self.expire(now);
             }
-            State::Closing => {}
+            State::Closing { .. } => {}
         }
     }
 
@@ -487,7 +503,7 @@ impl Handler for Worker {
         match (token, &mut *state) {
             (TIMER_HANDSHAKE, State::Handshake { .. }) => {
                 self.metrics.handshake_rejected("timeout");
-                *state = State::Closing;
+                *state = State::Closing { websocket: false };
                 let _ = ctx.send(
                     conn,
                     &http_response(
@@ -503,7 +519,7 @@ impl Handler for Worker {
                 match ws.on_timeout(ctx.now(), &mut self.frame, None) {
                     Ok(wsproto::Timeout::PongMissing) => {
                         self.metrics.add(Counter::PongMissing, 1);
-                        *state = State::Closing;
+                        *state = State::Closing { websocket: true };
                         ctx.abort(conn, CloseReason::Local(1001));
                         return;
                     }
@@ -534,7 +550,15 @@ impl Handler for Worker {
         if reason == CloseReason::SlowConsumer {
             self.metrics.add(Counter::SlowConsumers, 1);
         }
-        let was_open = matches!(state, State::Open { .. } | State::Closing);
+        let was_open = matches!(
+            state,
+            State::Open { .. } | State::Closing { websocket: true }
+        );
+        if was_open {
+            self.metrics
+                .websockets
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if was_open && self.shared.core.is_none() {
             let flow = self.flow_of(conn);
             self.edge.flow_closed(&flow);
@@ -582,7 +606,12 @@ impl Handler for Worker {
         _conn: Conn,
         state: &mut State,
     ) -> CloseReason {
-        *state = State::Closing;
+        *state = State::Closing {
+            websocket: matches!(
+                state,
+                State::Open { .. } | State::Closing { websocket: true }
+            ),
+        };
         CloseReason::SlowConsumer
     }
 
@@ -596,7 +625,12 @@ impl Handler for Worker {
                 let _ = ctx.send(conn, &self.frame);
             }
         }
-        *state = State::Closing;
+        *state = State::Closing {
+            websocket: matches!(
+                state,
+                State::Open { .. } | State::Closing { websocket: true }
+            ),
+        };
         ctx.close(conn, CloseReason::Local(1001));
     }
 }

@@ -87,6 +87,8 @@ pub struct WorkerMetrics {
     routing_failures: [AtomicU64; ROUTING_FAILURES.len()],
     /// Connections currently open on the worker (WebSocket or not).
     pub open: AtomicU64,
+    /// Of those, the ones with a completed WebSocket handshake.
+    pub websockets: AtomicU64,
     /// Bindings in the worker's registrar shard.
     pub bindings: AtomicU64,
 }
@@ -100,6 +102,7 @@ impl Default for WorkerMetrics {
             handshake_rejections: std::array::from_fn(|_| AtomicU64::new(0)),
             routing_failures: std::array::from_fn(|_| AtomicU64::new(0)),
             open: AtomicU64::new(0),
+            websockets: AtomicU64::new(0),
             bindings: AtomicU64::new(0),
         }
     }
@@ -212,13 +215,19 @@ pub fn render(workers: &[std::sync::Arc<WorkerMetrics>]) -> String {
     ];
     let _ = writeln!(
         s,
-        "# HELP sipedge_connections Connections open\n# TYPE sipedge_connections gauge"
+        "# HELP sipedge_connections Connections open, by state\n# TYPE sipedge_connections gauge"
     );
     for (w, m) in workers.iter().enumerate() {
+        let open = m.open.load(Ordering::Relaxed);
+        let ws = m.websockets.load(Ordering::Relaxed).min(open);
         let _ = writeln!(
             s,
-            "sipedge_connections{{worker=\"{w}\"}} {}",
-            m.open.load(Ordering::Relaxed)
+            "sipedge_connections{{worker=\"{w}\",state=\"websocket\"}} {ws}"
+        );
+        let _ = writeln!(
+            s,
+            "sipedge_connections{{worker=\"{w}\",state=\"handshake\"}} {}",
+            open - ws
         );
     }
     let _ = writeln!(
