@@ -550,10 +550,7 @@ impl Handler for Worker {
         if reason == CloseReason::SlowConsumer {
             self.metrics.add(Counter::SlowConsumers, 1);
         }
-        let was_open = matches!(
-            state,
-            State::Open { .. } | State::Closing { websocket: true }
-        );
+        let was_open = state.is_websocket();
         if was_open {
             self.metrics
                 .websockets
@@ -607,10 +604,7 @@ impl Handler for Worker {
         state: &mut State,
     ) -> CloseReason {
         *state = State::Closing {
-            websocket: matches!(
-                state,
-                State::Open { .. } | State::Closing { websocket: true }
-            ),
+            websocket: state.is_websocket(),
         };
         CloseReason::SlowConsumer
     }
@@ -626,10 +620,7 @@ impl Handler for Worker {
             }
         }
         *state = State::Closing {
-            websocket: matches!(
-                state,
-                State::Open { .. } | State::Closing { websocket: true }
-            ),
+            websocket: state.is_websocket(),
         };
         ctx.close(conn, CloseReason::Local(1001));
     }
