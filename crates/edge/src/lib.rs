@@ -25,6 +25,7 @@
 pub mod action;
 pub mod config;
 pub mod flow_token;
+pub mod framer;
 mod proxy;
 pub mod registrar;
 pub mod response;

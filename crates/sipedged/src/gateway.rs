@@ -34,8 +34,13 @@ pub struct Shared {
     pub handshake_timeout: Duration,
     /// The core's address (edge mode).
     pub core: Option<SocketAddr>,
-    /// Local address of worker 0's socket toward the core; worker `w` uses port + `w`.
+    /// Local address of worker 0's socket toward the core; worker `w` uses port + `w` (UDP).
     pub core_local: Option<SocketAddr>,
+    /// The core is reached over TCP (one connection per worker; the core's own requests arrive on the
+    /// WebSocket port, recognised by their SIP start line).
+    pub core_tcp: bool,
+    /// Largest SIP message on a stream from the core.
+    pub max_message_size: usize,
     /// Per-worker counters.
     pub metrics: Vec<Arc<WorkerMetrics>>,
     /// Plain HTTP content on the WebSocket port.
@@ -84,6 +89,11 @@ pub enum State {
         /// The keepalive timer, if armed.
         timer: Option<TimerId>,
     },
+    /// SIP over TCP with the core (our connection to it, or its connection to us).
+    SipStream {
+        /// Cuts the stream into messages (RFC 3261 §18.3).
+        framer: Box<edge::framer::StreamFramer>,
+    },
     /// Closing: input is ignored.
     Closing {
         /// Whether it had been a WebSocket (its flow existed).
@@ -101,6 +111,27 @@ impl State {
     }
 }
 
+/// This worker's TCP connection to the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upstream {
+    /// Never connected, or closed cleanly: connect on the next message.
+    Idle,
+    /// Connecting; messages wait in the queue.
+    Connecting(Conn),
+    /// Connected.
+    Up(Conn),
+    /// The last attempt failed: answer 503 until `retry_at`, then try again.
+    Down {
+        retry_at: Instant,
+        backoff: Duration,
+    },
+}
+
+/// Messages that may wait for the TCP connection to the core (beyond: 503).
+const UPSTREAM_QUEUE_MESSAGES: usize = 1024;
+const UPSTREAM_QUEUE_BYTES: usize = 4 << 20;
+const UPSTREAM_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
 /// One worker.
 #[derive(Debug)]
 pub struct Worker {
@@ -113,6 +144,9 @@ pub struct Worker {
     frame: Vec<u8>,
     actions: Vec<Action>,
     last_expire: Timestamp,
+    upstream: Upstream,
+    queue: std::collections::VecDeque<Vec<u8>>,
+    queue_bytes: usize,
 }
 
 impl Worker {
@@ -136,6 +170,9 @@ impl Worker {
             frame: Vec::with_capacity(16 * 1024),
             actions: Vec::with_capacity(8),
             last_expire: Timestamp(0),
+            upstream: Upstream::Idle,
+            queue: std::collections::VecDeque::new(),
+            queue_bytes: 0,
         }
     }
 
@@ -175,6 +212,16 @@ impl Worker {
             return;
         };
         let timer = *timer;
+        if self.shared.core_tcp && looks_like_sip(bytes) {
+            // The core's own TCP connection to us (it routes along our Path / Record-Route).
+            ctx.cancel_timer(timer);
+            let framer = Box::new(edge::framer::StreamFramer::new(
+                self.shared.max_message_size,
+            ));
+            *state = State::SipStream { framer };
+            self.sip_stream(ctx, conn, state, bytes);
+            return;
+        }
         if let Some(response) = crate::web::respond(bytes, &self.shared.web) {
             ctx.cancel_timer(timer);
             *state = State::Closing { websocket: false };
@@ -357,7 +404,7 @@ impl Worker {
                     self.deliver(ctx, flow, &bytes, if_gone);
                 }
             }
-            Action::ToCore { bytes } => self.send_to_core(ctx, &bytes),
+            Action::ToCore { bytes } => self.send_to_core(ctx, bytes),
             Action::ToShard {
                 worker,
                 from,
@@ -415,9 +462,13 @@ impl Worker {
         }
     }
 
-    fn send_to_core(&mut self, ctx: &mut Ctx<'_, Msg>, bytes: &[u8]) {
+    fn send_to_core(&mut self, ctx: &mut Ctx<'_, Msg>, bytes: Vec<u8>) {
+        if self.shared.core_tcp {
+            self.send_to_core_tcp(ctx, bytes);
+            return;
+        }
         match (self.udp, self.shared.core) {
-            (Some(udp), Some(core)) => match ctx.send_to(udp, core, bytes) {
+            (Some(udp), Some(core)) => match ctx.send_to(udp, core, &bytes) {
                 Ok(_) => self.metrics.add(Counter::CoreMessagesOut, 1),
                 Err(e) => {
                     tracing::warn!(worker = self.index, %core, error = %e, "send to core failed");
@@ -425,6 +476,105 @@ impl Worker {
                 }
             },
             _ => self.metrics.routing_failed("core_send_failed"),
+        }
+    }
+
+    fn send_to_core_tcp(&mut self, ctx: &mut Ctx<'_, Msg>, bytes: Vec<u8>) {
+        let Some(core) = self.shared.core else { return };
+        match self.upstream {
+            Upstream::Up(conn) => match ctx.send(conn, &bytes) {
+                Ok(()) => self.metrics.add(Counter::CoreMessagesOut, 1),
+                Err(e) => {
+                    tracing::warn!(worker = self.index, %core, error = %e, "send to core failed");
+                    self.core_unavailable(ctx, &bytes);
+                }
+            },
+            Upstream::Connecting(_) => self.enqueue(ctx, bytes),
+            Upstream::Down { retry_at, .. } if ctx.now() < retry_at => {
+                self.core_unavailable(ctx, &bytes)
+            }
+            Upstream::Idle | Upstream::Down { .. } => match ctx.connect(core) {
+                Ok(conn) => {
+                    tracing::info!(worker = self.index, %core, "connecting to the core over TCP");
+                    self.upstream = Upstream::Connecting(conn);
+                    self.enqueue(ctx, bytes);
+                }
+                Err(e) => {
+                    tracing::warn!(worker = self.index, %core, error = %e, "cannot connect to the core");
+                    self.upstream_failed(ctx);
+                    self.core_unavailable(ctx, &bytes);
+                }
+            },
+        }
+    }
+
+    fn enqueue(&mut self, ctx: &mut Ctx<'_, Msg>, bytes: Vec<u8>) {
+        if self.queue.len() >= UPSTREAM_QUEUE_MESSAGES
+            || self.queue_bytes + bytes.len() > UPSTREAM_QUEUE_BYTES
+        {
+            self.core_unavailable(ctx, &bytes);
+            return;
+        }
+        self.queue_bytes += bytes.len();
+        self.queue.push_back(bytes);
+    }
+
+    /// The connection to the core failed: back off, and answer 503 to everything that waited.
+    fn upstream_failed(&mut self, ctx: &mut Ctx<'_, Msg>) {
+        let backoff = match self.upstream {
+            Upstream::Down { backoff, .. } => (backoff * 2).min(UPSTREAM_BACKOFF_MAX),
+            _ => Duration::from_secs(1),
+        };
+        self.upstream = Upstream::Down {
+            retry_at: ctx.now() + backoff,
+            backoff,
+        };
+        self.queue_bytes = 0;
+        for bytes in std::mem::take(&mut self.queue) {
+            self.core_unavailable(ctx, &bytes);
+        }
+    }
+
+    /// A message for the core cannot go: a request is answered `503 Service Unavailable` (RFC 3261 §16.7:
+    /// as if from the core, so it takes the way back through our Via), anything else is dropped.
+    fn core_unavailable(&mut self, ctx: &mut Ctx<'_, Msg>, bytes: &[u8]) {
+        self.metrics.routing_failed("core_send_failed");
+        let Ok(msg) = sipscan::Message::parse(bytes) else {
+            return;
+        };
+        if !matches!(msg.kind(), sipscan::Kind::Request { .. })
+            || msg.method() == Some(sipscan::Method::Ack)
+        {
+            return;
+        }
+        let answer = edge::response::build(&msg, 503, "Service Unavailable", &["Retry-After: 5"]);
+        self.edge.from_core(&answer, &mut self.actions);
+        self.run_actions(ctx);
+    }
+
+    /// SIP bytes from the core over TCP (our connection or its own).
+    fn sip_stream(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut State, bytes: &[u8]) {
+        let State::SipStream { framer } = state else {
+            return;
+        };
+        framer.push(bytes);
+        loop {
+            match framer.next_message() {
+                Ok(Some(msg)) => {
+                    self.metrics.add(Counter::CoreMessagesIn, 1);
+                    self.count_sip(&msg);
+                    self.edge.from_core(&msg, &mut self.actions);
+                    self.run_actions(ctx);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(worker = self.index, error = %e, "closing a SIP stream from the core");
+                    self.metrics.routing_failed("malformed");
+                    *state = State::Closing { websocket: false };
+                    ctx.close(conn, CloseReason::Local(0));
+                    break;
+                }
+            }
         }
     }
 
@@ -438,6 +588,18 @@ impl Worker {
             );
         }
     }
+}
+
+/// Whether the first bytes of a connection are a SIP start line (`... SIP/2.0` or `SIP/2.0 ...`), not HTTP.
+fn looks_like_sip(bytes: &[u8]) -> bool {
+    let start = bytes
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(bytes.len());
+    let line = &bytes[start..];
+    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    line.starts_with(b"SIP/2.0 ") || line.ends_with(b" SIP/2.0")
 }
 
 /// The core-side hop of worker `index`: the configured host with port `base + index`.
@@ -471,7 +633,22 @@ impl Handler for Worker {
         }
     }
 
-    fn open(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, _origin: Origin) -> State {
+    fn open(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, origin: Origin) -> State {
+        if origin == Origin::Connected {
+            tracing::info!(worker = self.index, "connected to the core over TCP");
+            self.upstream = Upstream::Up(conn);
+            self.queue_bytes = 0;
+            for bytes in std::mem::take(&mut self.queue) {
+                match ctx.send(conn, &bytes) {
+                    Ok(()) => self.metrics.add(Counter::CoreMessagesOut, 1),
+                    Err(_) => self.core_unavailable(ctx, &bytes),
+                }
+            }
+            let framer = Box::new(edge::framer::StreamFramer::new(
+                self.shared.max_message_size,
+            ));
+            return State::SipStream { framer };
+        }
         self.metrics.add(Counter::Accepted, 1);
         self.metrics
             .open
@@ -495,6 +672,7 @@ impl Handler for Worker {
                 self.websocket(ctx, conn, state, bytes);
                 self.expire(now);
             }
+            State::SipStream { .. } => self.sip_stream(ctx, conn, state, bytes),
             State::Closing { .. } => {}
         }
     }
@@ -543,6 +721,15 @@ impl Handler for Worker {
     }
 
     fn closed(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: State, reason: CloseReason) {
+        if matches!(self.upstream, Upstream::Up(c) | Upstream::Connecting(c) if c == conn) {
+            tracing::warn!(
+                worker = self.index,
+                ?reason,
+                "TCP connection to the core closed"
+            );
+            self.upstream = Upstream::Idle;
+            return;
+        }
         self.metrics.add(Counter::Closed, 1);
         self.metrics
             .open
@@ -595,6 +782,13 @@ impl Handler for Worker {
         self.count_sip(bytes);
         self.edge.from_core(bytes, &mut self.actions);
         self.run_actions(ctx);
+    }
+
+    fn connect_failed(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, error: std::io::Error) {
+        if self.upstream == Upstream::Connecting(conn) {
+            tracing::warn!(worker = self.index, %error, "cannot connect to the core over TCP");
+            self.upstream_failed(ctx);
+        }
     }
 
     fn slow_consumer(

@@ -142,21 +142,27 @@ fn run(cfg: Config) -> Result<(), String> {
     let core = match &cfg.core {
         Some(c) => {
             let (addr, transport) = c.target()?;
-            if transport != config::CoreTransport::Udp {
-                return Err("core transport=tcp is not supported yet; use transport=udp".into());
+            if transport == config::CoreTransport::Udp {
+                // Fail now, with a clear message, if a worker's port toward the core is taken.
+                for w in 0..workers {
+                    let a =
+                        SocketAddr::new(c.local_address.ip(), c.local_address.port() + w as u16);
+                    std::net::UdpSocket::bind(a)
+                        .map_err(|e| format!("cannot bind {a} toward the core: {e}"))?;
+                }
             }
-            // Fail now, with a clear message, if a worker's port toward the core is taken.
-            for w in 0..workers {
-                let a = SocketAddr::new(c.local_address.ip(), c.local_address.port() + w as u16);
-                std::net::UdpSocket::bind(a)
-                    .map_err(|e| format!("cannot bind {a} toward the core: {e}"))?;
-            }
-            Some((addr, c.clone()))
+            Some((addr, transport, c.clone()))
         }
         None => None,
     };
-    let core_local = core.as_ref().map(|(_, c)| c.local_address);
-    let core_host = core.as_ref().map_or("127.0.0.1".to_string(), |(_, c)| {
+    let core_tcp = matches!(core, Some((_, config::CoreTransport::Tcp, _)));
+    // UDP: worker w's socket toward the core is local_address + w. TCP: the core reaches us on the WebSocket
+    // port (its SIP is told apart from HTTP by the start line).
+    let core_local = core
+        .as_ref()
+        .filter(|_| !core_tcp)
+        .map(|(_, _, c)| c.local_address);
+    let core_host = core.as_ref().map_or("127.0.0.1".to_string(), |(_, _, c)| {
         c.advertise_host
             .clone()
             .unwrap_or_else(|| c.local_address.ip().to_string())
@@ -165,6 +171,17 @@ fn run(cfg: Config) -> Result<(), String> {
     let ws_hop = Hop {
         host_port: listener.advertised(),
         transport: Transport::Ws,
+    };
+    let core_hop = if core_tcp {
+        Hop {
+            host_port: listener.advertised(),
+            transport: Transport::Tcp,
+        }
+    } else {
+        Hop {
+            host_port: format!("{core_host}:{core_port}"),
+            transport: Transport::Udp,
+        }
     };
     let mut own = vec![listener.advertised(), listener.address.to_string()];
     for w in 0..workers {
@@ -184,10 +201,7 @@ fn run(cfg: Config) -> Result<(), String> {
         worker: 0,
         workers: workers as u16,
         ws_hop,
-        core_hop: Hop {
-            host_port: format!("{core_host}:{core_port}"),
-            transport: Transport::Udp,
-        },
+        core_hop,
         own_addresses: own,
         domains: cfg.sip.domains.clone(),
         max_message_size: cfg.limits.max_message_size,
@@ -217,8 +231,10 @@ fn run(cfg: Config) -> Result<(), String> {
             }),
         },
         handshake_timeout: cfg.limits.handshake_timeout,
-        core: core.as_ref().map(|(a, _)| *a),
+        core: core.as_ref().map(|(a, _, _)| *a),
         core_local,
+        core_tcp,
+        max_message_size: cfg.limits.max_message_size,
         metrics: metrics.clone(),
         web: web::WebConfig {
             phone_dir: phone_dir(&cfg),
@@ -253,7 +269,14 @@ fn run(cfg: Config) -> Result<(), String> {
         }
     }
     let what = match &core {
-        Some((addr, _)) => format!("edge mode, SIP core at {addr} over UDP"),
+        Some((addr, t, _)) => format!(
+            "edge mode, SIP core at {addr} over {}",
+            if *t == config::CoreTransport::Tcp {
+                "TCP"
+            } else {
+                "UDP"
+            }
+        ),
         None => "standalone mode (embedded registrar)".into(),
     };
     tracing::info!(backend = ?server.backend(), workers, "sipedge {} listening on ws://{local}{} — {what}", env!("CARGO_PKG_VERSION"), listener.path);

@@ -18,3 +18,15 @@ fn register_message_call_and_big_message_through_kamailio() {
             > 0
     );
 }
+
+/// The same over TCP: our connection carries requests to the core and its answers; the core's own requests (to the
+/// callee, along our Path) arrive on its TCP connection to our WebSocket port.
+#[test]
+fn register_message_call_and_big_message_through_kamailio_over_tcp() {
+    let core = common::Kamailio::start_core_with(true);
+    let gw = common::Gateway::start(&format!(
+        "[core]\nuri = \"sip:127.0.0.1:{};transport=tcp\"\n",
+        core.port
+    ));
+    common::scenario::run(gw.port);
+}

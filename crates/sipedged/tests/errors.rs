@@ -151,3 +151,31 @@ Call-ID: core-{n}\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@127.0.0.1:{core_port}
     let (n, _) = core.recv_from(&mut buf).unwrap();
     assert_eq!(status(&buf[..n]), 430, "{}", text(&buf[..n]));
 }
+
+/// TCP toward a core that is down: requests are answered 503 with Retry-After (connect refused, then backoff).
+#[test]
+fn core_down_over_tcp_is_503() {
+    let dead = free_tcp_port(); // nothing listens there
+    let gw = Gateway::start(&format!(
+        "[core]\nuri = \"sip:127.0.0.1:{dead};transport=tcp\"\n"
+    ));
+    let mut ua = Ua::new("alice", gw.port);
+    for i in 0..3 {
+        let m = ua.request(
+            "MESSAGE",
+            "sip:bob@example.test",
+            "<sip:bob@example.test>",
+            &format!("down-{i}"),
+            "",
+            "x",
+        );
+        ua.ws.send(&m);
+        let r = ua.ws.recv();
+        assert_eq!(status(&r), 503, "{}", text(&r));
+        assert_eq!(header(&r, "Retry-After").as_deref(), Some("5"));
+        assert_eq!(
+            header(&r, "Call-ID").as_deref(),
+            Some(format!("down-{i}").as_str())
+        );
+    }
+}

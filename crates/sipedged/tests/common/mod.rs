@@ -140,7 +140,17 @@ pub struct Kamailio {
 
 impl Kamailio {
     pub fn start_core() -> Self {
-        let port = free_udp_pair();
+        Self::start_core_with(false)
+    }
+
+    /// The core on UDP and, with `tcp`, on TCP at the same port number.
+    pub fn start_core_with(tcp: bool) -> Self {
+        let port = loop {
+            let p = free_udp_pair();
+            if !tcp || TcpListener::bind(("127.0.0.1", p)).is_ok() {
+                break p;
+            }
+        };
         let dir = TempDir::new("kamailio");
         let pid_file = dir.0.join("kamailio.pid");
         let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kamailio/core.cfg");
@@ -151,6 +161,14 @@ impl Kamailio {
             .arg(&pid_file)
             .arg("-A")
             .arg(format!("CORE_LISTEN=udp:127.0.0.1:{port}"))
+            .args(if tcp {
+                vec![
+                    "-A".to_string(),
+                    format!("CORE_LISTEN_TCP=tcp:127.0.0.1:{port}"),
+                ]
+            } else {
+                vec![]
+            })
             .arg("-E")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

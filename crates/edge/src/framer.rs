@@ -1,0 +1,183 @@
+//! Framing SIP messages on a stream transport (TCP toward the core): RFC 3261 §18.3 — a message ends
+//! `Content-Length` bytes after the blank line that ends its headers; CRLFs between messages are keepalives.
+
+/// Why a stream cannot be framed any further (the connection should close).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FramingError {
+    /// RFC 3261 §18.3: on a stream, every message must carry Content-Length.
+    #[error("message without Content-Length on a stream transport (RFC 3261 §18.3)")]
+    MissingContentLength,
+    /// Content-Length is not a number.
+    #[error("malformed Content-Length (RFC 3261 §20.14)")]
+    BadContentLength,
+    /// The message (or its header block) exceeds the configured maximum.
+    #[error("message larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+/// Accumulates stream bytes and cuts them into SIP messages.
+#[derive(Debug)]
+pub struct StreamFramer {
+    buf: Vec<u8>,
+    max: usize,
+    failed: Option<FramingError>,
+}
+
+impl StreamFramer {
+    /// A framer accepting messages up to `max` bytes.
+    pub fn new(max: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            max,
+            failed: None,
+        }
+    }
+
+    /// Append received bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.failed.is_none() {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// Bytes held for an incomplete message.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next complete message, `Ok(None)` when more bytes are needed, or the error that ends the stream.
+    pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, FramingError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let skip = self
+            .buf
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
+        if skip > 0 {
+            self.buf.drain(..skip);
+        }
+        let Some(head_end) = self
+            .buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|p| p + 4)
+        else {
+            if self.buf.len() > self.max {
+                return self.fail(FramingError::TooLarge(self.max));
+            }
+            return Ok(None);
+        };
+        let body_len = match content_length(&self.buf[..head_end]) {
+            Ok(n) => n,
+            Err(e) => return self.fail(e),
+        };
+        let total = head_end.saturating_add(body_len);
+        if total > self.max {
+            return self.fail(FramingError::TooLarge(self.max));
+        }
+        if self.buf.len() < total {
+            return Ok(None);
+        }
+        let rest = self.buf.split_off(total);
+        let msg = std::mem::replace(&mut self.buf, rest);
+        if self.buf.is_empty() {
+            self.buf = Vec::new(); // an idle stream keeps no buffer
+        }
+        Ok(Some(msg))
+    }
+
+    fn fail(&mut self, e: FramingError) -> Result<Option<Vec<u8>>, FramingError> {
+        self.failed = Some(e);
+        self.buf = Vec::new();
+        Err(e)
+    }
+}
+
+/// The Content-Length (or compact `l`) value of a header block.
+fn content_length(head: &[u8]) -> Result<usize, FramingError> {
+    for line in head.split(|&b| b == b'\n').skip(1) {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = line[..colon].trim_ascii();
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            let v = line[colon + 1..].trim_ascii();
+            if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
+                return Err(FramingError::BadContentLength);
+            }
+            return std::str::from_utf8(v)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .ok_or(FramingError::BadContentLength);
+        }
+    }
+    Err(FramingError::MissingContentLength)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const A: &[u8] = b"OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/TCP x;branch=z9hG4bK1\r\nContent-Length: 4\r\n\r\nbody";
+    const B: &[u8] = b"SIP/2.0 200 OK\r\nl: 0\r\n\r\n";
+
+    #[test]
+    fn cuts_messages_and_skips_keepalives() {
+        let mut f = StreamFramer::new(65536);
+        let mut stream = b"\r\n\r\n".to_vec();
+        stream.extend_from_slice(A);
+        stream.extend_from_slice(b"\r\n");
+        stream.extend_from_slice(B);
+        f.push(&stream);
+        assert_eq!(f.next_message().unwrap().unwrap(), A);
+        assert_eq!(f.next_message().unwrap().unwrap(), B);
+        assert_eq!(f.next_message().unwrap(), None);
+        assert_eq!(f.buffered(), 0);
+    }
+
+    #[test]
+    fn missing_or_bad_content_length_ends_the_stream() {
+        let mut f = StreamFramer::new(65536);
+        f.push(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n");
+        assert_eq!(f.next_message(), Err(FramingError::MissingContentLength));
+        assert_eq!(f.next_message(), Err(FramingError::MissingContentLength));
+        let mut f = StreamFramer::new(65536);
+        f.push(b"SIP/2.0 200 OK\r\nContent-Length: -1\r\n\r\n");
+        assert_eq!(f.next_message(), Err(FramingError::BadContentLength));
+    }
+
+    #[test]
+    fn too_large_is_refused_before_buffering_it() {
+        let mut f = StreamFramer::new(100);
+        f.push(b"SIP/2.0 200 OK\r\nContent-Length: 1000\r\n\r\n");
+        assert_eq!(f.next_message(), Err(FramingError::TooLarge(100)));
+        let mut f = StreamFramer::new(100);
+        f.push(&[b'a'; 200]);
+        assert_eq!(f.next_message(), Err(FramingError::TooLarge(100)));
+    }
+
+    proptest! {
+        #[test]
+        fn any_cut_gives_the_same_messages(cuts in proptest::collection::vec(0usize..200, 0..8)) {
+            let mut stream = A.to_vec();
+            stream.extend_from_slice(B);
+            stream.extend_from_slice(A);
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c % (stream.len() + 1)).collect();
+            points.sort_unstable();
+            let mut f = StreamFramer::new(65536);
+            let mut got = Vec::new();
+            let mut last = 0;
+            for p in points.into_iter().chain([stream.len()]) {
+                f.push(&stream[last..p]);
+                last = p;
+                while let Some(m) = f.next_message().unwrap() {
+                    got.push(m);
+                }
+            }
+            prop_assert_eq!(got, vec![A.to_vec(), B.to_vec(), A.to_vec()]);
+        }
+    }
+}
