@@ -1,30 +1,30 @@
 //! The masking key (RFC 6455 §5.3) rotated to a payload position.
 
 /// The key bytes in the order they apply from payload position `offset` on.
+#[inline]
 pub(crate) fn rotated_key_bytes(key: [u8; 4], offset: usize) -> [u8; 4] {
-    let mut k = key;
-    k.rotate_left(offset & 3);
-    k
+    // Little-endian view: moving byte 1 into position 0 is a right rotation.
+    let shift = 8 * (offset & 3) as u32;
+    u32::from_le_bytes(key).rotate_right(shift).to_le_bytes()
 }
 
 /// The rotated key as one 32-bit lane in memory order (broadcast it into a vector).
+#[inline]
 pub(crate) fn rotated_key_word(key: [u8; 4], offset: usize) -> u32 {
     u32::from_ne_bytes(rotated_key_bytes(key, offset))
 }
 
 /// Move a key word (see [`rotated_key_word`]) forward by `n` payload bytes.
+#[inline]
 pub(crate) fn advance(word: u32, n: usize) -> u32 {
-    let mut k = word.to_ne_bytes();
-    k.rotate_left(n & 3);
-    u32::from_ne_bytes(k)
+    u32::from_ne_bytes(rotated_key_bytes(word.to_ne_bytes(), n))
 }
 
 /// Move a key word back by `n` payload bytes.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[inline]
 pub(crate) fn retreat(word: u32, n: usize) -> u32 {
-    let mut k = word.to_ne_bytes();
-    k.rotate_right(n & 3);
-    u32::from_ne_bytes(k)
+    advance(word, 4 - (n & 3))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! point split across chunks, re-checks the last code point of the proven stretch and the
 //! unproven rest with `std::str::from_utf8`, and turns positions into whole-payload positions.
 
-use crate::arch::Detected;
+use crate::arch::{Detected, Proof};
 use crate::{Implementation, scalar};
 
 /// Inputs shorter than this skip the vector kernels.
@@ -155,6 +155,10 @@ impl Utf8Stream {
         offset: usize,
         short: usize,
     ) -> Result<(), Utf8Error> {
+        if self.at_boundary() && buf.len() >= short {
+            let proof = imp.unmask_validate(buf, key, offset);
+            return self.check_rest(buf, proof);
+        }
         let take = self.completion_len(buf.len());
         let (head, rest) = buf.split_at_mut(take);
         scalar::unmask(head, key, offset);
@@ -165,7 +169,7 @@ impl Utf8Stream {
         }
         let proven = if rest.len() < short {
             scalar::unmask(rest, key, offset);
-            0
+            Proof::NONE
         } else {
             imp.unmask_validate(rest, key, offset)
         };
@@ -186,6 +190,11 @@ impl Utf8Stream {
             dst.len(),
             "unmask_copy_validate: length mismatch"
         );
+        if self.at_boundary() && src.len() >= short {
+            // The common case: no code point carried over, nothing wrong so far.
+            let proof = imp.unmask_copy_validate(src, dst, key, offset);
+            return self.check_rest(dst, proof);
+        }
         let take = self.completion_len(src.len());
         let (src_head, src_rest) = src.split_at(take);
         let (head, rest) = dst.split_at_mut(take);
@@ -197,7 +206,7 @@ impl Utf8Stream {
         }
         let proven = if rest.len() < short {
             scalar::unmask_copy(src_rest, rest, key, offset);
-            0
+            Proof::NONE
         } else {
             imp.unmask_copy_validate(src_rest, rest, key, offset)
         };
@@ -211,11 +220,17 @@ impl Utf8Stream {
             return self.result();
         }
         let proven = if rest.len() < short {
-            0
+            Proof::NONE
         } else {
             imp.validate(rest)
         };
         self.check_rest(rest, proven)
+    }
+
+    /// No pending code point and no error: a chunk can go straight to the kernel.
+    #[inline]
+    fn at_boundary(&self) -> bool {
+        self.pending_len == 0 && self.error.is_none()
     }
 
     fn result(&self) -> Result<(), Utf8Error> {
@@ -285,10 +300,20 @@ impl Utf8Stream {
         e
     }
 
-    /// `rest[..proven]` was checked by a kernel except for a code point cut off at `proven`;
-    /// re-check from that code point's start to the end with std.
-    fn check_rest(&mut self, rest: &[u8], proven: usize) -> Result<(), Utf8Error> {
-        let proven = proven.min(rest.len());
+    /// `rest[..proof.proven]` was checked by a kernel except for a code point cut off at
+    /// `proven`; re-check from that code point's start to the end with std.
+    #[inline]
+    fn check_rest(&mut self, rest: &[u8], proof: Proof) -> Result<(), Utf8Error> {
+        if proof.ends_complete && proof.proven == rest.len() {
+            self.verified += rest.len();
+            return Ok(());
+        }
+        self.check_rest_slow(rest, proof)
+    }
+
+    #[inline(never)]
+    fn check_rest_slow(&mut self, rest: &[u8], proof: Proof) -> Result<(), Utf8Error> {
+        let proven = proof.proven.min(rest.len());
         // Walk back over at most 3 continuation bytes to the start of the last code point.
         let mut start = proven;
         for i in (proven.saturating_sub(3)..proven).rev() {

@@ -16,6 +16,23 @@ use crate::Implementation;
 use crate::key::rotated_key_word;
 use crate::scalar;
 
+/// What a fused kernel proved about the bytes it unmasked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Proof {
+    /// `buf[..proven]` holds no invalid byte, except possibly a code point cut off at `proven`
+    /// (0 = nothing proven: an error was seen, or the kernel cannot validate).
+    pub(crate) proven: usize,
+    /// When `proven` is the whole input: it also ends on a code point boundary.
+    pub(crate) ends_complete: bool,
+}
+
+impl Proof {
+    pub(crate) const NONE: Proof = Proof {
+        proven: 0,
+        ends_complete: false,
+    };
+}
+
 /// An implementation whose CPU features are known to be present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Detected(Implementation);
@@ -165,10 +182,9 @@ impl Detected {
         }
     }
 
-    /// Fused unmask-in-place + UTF-8 check. Returns `n` such that `buf[..n]` holds no invalid
-    /// byte except possibly a code point cut off at `n` (0 = nothing proven).
+    /// Fused unmask-in-place + UTF-8 check; see [`Proof`].
     #[inline]
-    pub(crate) fn unmask_validate(self, buf: &mut [u8], key: [u8; 4], offset: usize) -> usize {
+    pub(crate) fn unmask_validate(self, buf: &mut [u8], key: [u8; 4], offset: usize) -> Proof {
         let k = rotated_key_word(key, offset);
         let (len, p) = (buf.len(), buf.as_mut_ptr());
         match self.0 {
@@ -187,7 +203,7 @@ impl Detected {
             Implementation::Neon => unsafe { aarch64::neon::xor_validate::<true>(p, p, len, k) },
             _ => {
                 scalar::unmask(buf, key, offset);
-                0
+                Proof::NONE
             }
         }
     }
@@ -200,7 +216,7 @@ impl Detected {
         dst: &mut [u8],
         key: [u8; 4],
         offset: usize,
-    ) -> usize {
+    ) -> Proof {
         let k = rotated_key_word(key, offset);
         let len = src.len().min(dst.len());
         let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
@@ -220,14 +236,14 @@ impl Detected {
             Implementation::Neon => unsafe { aarch64::neon::xor_validate::<true>(s, d, len, k) },
             _ => {
                 scalar::unmask_copy(src, dst, key, offset);
-                0
+                Proof::NONE
             }
         }
     }
 
     /// UTF-8 check of already unmasked bytes; see [`Detected::unmask_validate`].
     #[inline]
-    pub(crate) fn validate(self, chunk: &[u8]) -> usize {
+    pub(crate) fn validate(self, chunk: &[u8]) -> Proof {
         let (len, s) = (chunk.len(), chunk.as_ptr());
         let d = core::ptr::null_mut();
         match self.0 {
@@ -248,8 +264,47 @@ impl Detected {
             Implementation::Neon => unsafe { aarch64::neon::xor_validate::<false>(s, d, len, 0) },
             _ => {
                 let _ = (len, s, d);
-                0
+                Proof::NONE
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lookup kernels must prove valid text valid by themselves (no fallback to std).
+    #[test]
+    fn lookup_kernels_prove_valid_mixed_text_without_fallback() {
+        let unit =
+            "MESSAGE sip:bob@example.test SIP/2.0\r\n\r\nhéllo ✓ 日本 — Grüße 🎉 \u{10FFFF}\r\n";
+        let text = unit.repeat(40);
+        let bytes = text.as_bytes();
+        for imp in [Implementation::Avx512, Implementation::Avx2] {
+            let Some(d) = Detected::get(imp) else {
+                continue;
+            };
+            for start in (0..70).filter(|s| text.is_char_boundary(*s)) {
+                let chunk = &bytes[start..];
+                let full = Proof {
+                    proven: chunk.len(),
+                    ends_complete: true,
+                };
+                assert_eq!(d.validate(chunk), full, "{imp} from {start}");
+                let cut = &chunk[..chunk.len() - 1];
+                if !text.is_char_boundary(start + cut.len()) {
+                    let proof = d.validate(cut);
+                    assert_eq!((proof.proven, proof.ends_complete), (cut.len(), false));
+                }
+                let mut buf = chunk.to_vec();
+                d.unmask(&mut buf, [1, 2, 3, 4], 0);
+                assert_eq!(d.unmask_validate(&mut buf, [1, 2, 3, 4], 0), full);
+                assert_eq!(buf, chunk);
+            }
+            let mut bad = bytes.to_vec();
+            bad[700] = 0xC0;
+            assert_eq!(d.validate(&bad), Proof::NONE, "{imp} must flag C0");
         }
     }
 }

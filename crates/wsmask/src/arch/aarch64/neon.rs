@@ -5,6 +5,7 @@
 //! Built and type-checked with `cargo check --target aarch64-unknown-linux-gnu`; this machine
 //! cannot run aarch64 code, so its tests run only on aarch64 hosts.
 
+use crate::arch::Proof;
 use core::arch::aarch64::*;
 
 const LANE: usize = 16;
@@ -100,7 +101,10 @@ pub(crate) unsafe fn xor_validate<const STORE: bool>(
     dst: *mut u8,
     len: usize,
     key: u32,
-) -> usize {
-    // SAFETY: forwarded contract.
-    unsafe { xor_impl::<STORE, true>(src, dst, len, key) }
+) -> Proof {
+    Proof {
+        // SAFETY: forwarded contract.
+        proven: unsafe { xor_impl::<STORE, true>(src, dst, len, key) },
+        ends_complete: false,
+    }
 }

@@ -5,6 +5,7 @@
 use core::arch::x86_64::*;
 
 use super::xor_bytes;
+use crate::arch::Proof;
 use crate::key::advance;
 use crate::utf8_tables::{
     BYTE_1_HIGH, BYTE_1_LOW, BYTE_2_HIGH, FOURTH_BYTE_BIAS, THIRD_BYTE_BIAS, words,
@@ -119,23 +120,43 @@ impl Utf8Blocks {
         _mm256_xor_si256(must_be_cont, special)
     }
 
-    /// Check one block; error bytes where `real` is zero (padding) are ignored.
+    /// Check one full block.
     #[target_feature(enable = "avx2")]
     #[inline]
-    fn block(&mut self, input: __m256i, real: __m256i) {
+    fn block(&mut self, input: __m256i) {
         if _mm256_movemask_epi8(input) == 0 {
             self.error = _mm256_or_si256(self.error, self.prev_incomplete);
         } else {
-            let e = _mm256_and_si256(self.lookup(input), real);
-            self.error = _mm256_or_si256(self.error, e);
+            self.error = _mm256_or_si256(self.error, self.lookup(input));
             self.prev_incomplete = _mm256_subs_epu8(input, self.incomplete_max);
         }
         self.prev = input;
     }
 
+    /// Check the last, zero-padded block: errors in the `real` lanes (0xFF) are errors; errors
+    /// in the padding lanes mean the input ends inside a code point.
     #[target_feature(enable = "avx2")]
-    fn has_error(&self) -> bool {
-        _mm256_testz_si256(self.error, self.error) == 0
+    #[inline]
+    fn last_block(&mut self, input: __m256i, real: __m256i) {
+        if _mm256_movemask_epi8(input) == 0 {
+            self.error = _mm256_or_si256(self.error, self.prev_incomplete);
+            self.prev_incomplete = _mm256_setzero_si256();
+        } else {
+            let e = self.lookup(input);
+            self.error = _mm256_or_si256(self.error, _mm256_and_si256(e, real));
+            self.prev_incomplete = _mm256_andnot_si256(real, e);
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn proof(&self, len: usize) -> Proof {
+        if _mm256_testz_si256(self.error, self.error) == 0 {
+            return Proof::NONE;
+        }
+        Proof {
+            proven: len,
+            ends_complete: _mm256_testz_si256(self.prev_incomplete, self.prev_incomplete) == 1,
+        }
     }
 }
 
@@ -149,10 +170,9 @@ pub(crate) unsafe fn xor_validate<const STORE: bool>(
     dst: *mut u8,
     len: usize,
     key: u32,
-) -> usize {
+) -> Proof {
     let mut st = Utf8Blocks::new();
     let kv = _mm256_set1_epi32(key as i32);
-    let all = _mm256_set1_epi8(-1);
     let mut i = 0usize;
     while len - i >= LANE {
         // SAFETY: `i + 32 <= len`.
@@ -161,7 +181,7 @@ pub(crate) unsafe fn xor_validate<const STORE: bool>(
             // SAFETY: as above.
             unsafe { _mm256_storeu_si256(dst.add(i).cast(), v) };
         }
-        st.block(v, all);
+        st.block(v);
         i += LANE;
     }
     let rest = len - i;
@@ -186,7 +206,7 @@ pub(crate) unsafe fn xor_validate<const STORE: bool>(
                 _mm256_loadu_si256(real.as_ptr().cast()),
             )
         };
-        st.block(v, r);
+        st.last_block(v, r);
     }
-    if st.has_error() { 0 } else { len }
+    st.proof(len)
 }

@@ -8,6 +8,7 @@
 
 use core::arch::x86_64::*;
 
+use crate::arch::Proof;
 use crate::key::{advance, retreat};
 use crate::utf8_tables::{
     BYTE_1_HIGH, BYTE_1_LOW, BYTE_2_HIGH, FOURTH_BYTE_BIAS, THIRD_BYTE_BIAS, words,
@@ -155,29 +156,59 @@ impl Utf8Blocks {
         _mm512_xor_si512(must_be_cont, special)
     }
 
-    /// Check one block; error bytes outside `real` (padding lanes) are ignored.
+    /// Check one full block.
     #[target_feature(enable = "avx512f,avx512bw")]
     #[inline]
-    fn block(&mut self, input: __m512i, real: u64) {
+    fn block(&mut self, input: __m512i) {
         if _mm512_movepi8_mask(input) == 0 {
+            // An incomplete previous block is an error now; after it, stale `prev_incomplete`
+            // bits only repeat an error already recorded.
             self.error = _mm512_or_si512(self.error, self.prev_incomplete);
         } else {
-            let e = _mm512_maskz_mov_epi8(real, self.lookup(input));
-            self.error = _mm512_or_si512(self.error, e);
+            self.error = _mm512_or_si512(self.error, self.lookup(input));
             self.prev_incomplete = _mm512_subs_epu8(input, self.incomplete_max);
         }
         self.prev = input;
     }
 
+    /// Several all-ASCII blocks, `last` the final one.
     #[target_feature(enable = "avx512f,avx512bw")]
-    fn has_error(&self) -> bool {
-        _mm512_test_epi8_mask(self.error, self.error) != 0
+    #[inline]
+    fn ascii_run(&mut self, last: __m512i) {
+        self.error = _mm512_or_si512(self.error, self.prev_incomplete);
+        self.prev = last;
+    }
+
+    /// Check the last, zero-padded block: errors in the `real` lanes are errors; errors in the
+    /// padding lanes mean the input ends inside a code point (or on a byte that can only lead).
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    fn last_block(&mut self, input: __m512i, real: u64) {
+        if _mm512_movepi8_mask(input) == 0 {
+            self.error = _mm512_or_si512(self.error, self.prev_incomplete);
+            self.prev_incomplete = _mm512_setzero_si512();
+        } else {
+            let e = self.lookup(input);
+            self.error = _mm512_or_si512(self.error, _mm512_maskz_mov_epi8(real, e));
+            self.prev_incomplete = _mm512_maskz_mov_epi8(!real, e);
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn proof(&self, len: usize) -> Proof {
+        if _mm512_test_epi8_mask(self.error, self.error) != 0 {
+            return Proof::NONE;
+        }
+        Proof {
+            proven: len,
+            ends_complete: _mm512_test_epi8_mask(self.prev_incomplete, self.prev_incomplete) == 0,
+        }
     }
 }
 
 /// XOR `len` bytes from `src` with `key` (storing them to `dst` when `STORE`) and validate the
-/// unmasked bytes as UTF-8. Returns `len` if no byte is invalid except for a code point that
-/// may be cut off by the end, and `0` when an error was seen (the caller locates it).
+/// unmasked bytes as UTF-8. Proves all `len` bytes unless an error was seen (the caller then
+/// locates it).
 ///
 /// # Safety
 /// As for [`xor`]; when `STORE` is false `dst` is not used.
@@ -187,7 +218,7 @@ pub(crate) unsafe fn xor_validate<const STORE: bool>(
     dst: *mut u8,
     len: usize,
     key: u32,
-) -> usize {
+) -> Proof {
     let mut st = Utf8Blocks::new();
     let mut k = key;
     let mut i = 0usize;
@@ -209,11 +240,45 @@ pub(crate) unsafe fn xor_validate<const STORE: bool>(
             // SAFETY: the same in-bounds lanes of `dst`.
             unsafe { _mm512_mask_storeu_epi8(dst.wrapping_sub(pad).cast(), m, v) };
         }
-        st.block(_mm512_maskz_mov_epi8(m, v), u64::MAX);
+        st.block(_mm512_maskz_mov_epi8(m, v));
         i = head;
         k = advance(k, head);
     }
     let kv = _mm512_set1_epi32(k as i32);
+    // SIP text is mostly ASCII: one "all ASCII?" test per 256 bytes while the data is in
+    // registers; only a stretch with a non-ASCII byte goes block by block through the lookups.
+    while len - i >= 4 * LANE {
+        // SAFETY: `i + 256 <= len`; when storing, `dst + i` is 64-byte aligned.
+        let (a, b, c, d) = unsafe {
+            let s = src.add(i);
+            (
+                _mm512_xor_si512(_mm512_loadu_si512(s.cast()), kv),
+                _mm512_xor_si512(_mm512_loadu_si512(s.add(LANE).cast()), kv),
+                _mm512_xor_si512(_mm512_loadu_si512(s.add(2 * LANE).cast()), kv),
+                _mm512_xor_si512(_mm512_loadu_si512(s.add(3 * LANE).cast()), kv),
+            )
+        };
+        if STORE {
+            // SAFETY: as above.
+            unsafe {
+                let o = dst.add(i);
+                _mm512_store_si512(o.cast(), a);
+                _mm512_store_si512(o.add(LANE).cast(), b);
+                _mm512_store_si512(o.add(2 * LANE).cast(), c);
+                _mm512_store_si512(o.add(3 * LANE).cast(), d);
+            }
+        }
+        let any = _mm512_or_si512(_mm512_or_si512(a, b), _mm512_or_si512(c, d));
+        if _mm512_movepi8_mask(any) == 0 {
+            st.ascii_run(d);
+        } else {
+            st.block(a);
+            st.block(b);
+            st.block(c);
+            st.block(d);
+        }
+        i += 4 * LANE;
+    }
     while len - i >= LANE {
         // SAFETY: `i + 64 <= len`; when storing, `dst + i` is 64-byte aligned.
         let v = unsafe { _mm512_xor_si512(_mm512_loadu_si512(src.add(i).cast()), kv) };
@@ -221,7 +286,7 @@ pub(crate) unsafe fn xor_validate<const STORE: bool>(
             // SAFETY: as above.
             unsafe { _mm512_store_si512(dst.add(i).cast(), v) };
         }
-        st.block(v, u64::MAX);
+        st.block(v);
         i += LANE;
     }
     if i < len {
@@ -232,9 +297,7 @@ pub(crate) unsafe fn xor_validate<const STORE: bool>(
             // SAFETY: as above.
             unsafe { _mm512_mask_storeu_epi8(dst.add(i).cast(), m, v) };
         }
-        // Zero padding after the last byte would read as "missing continuation": mask it out;
-        // the caller re-checks the last code point.
-        st.block(_mm512_maskz_mov_epi8(m, v), m);
+        st.last_block(_mm512_maskz_mov_epi8(m, v), m);
     }
-    if st.has_error() { 0 } else { len }
+    st.proof(len)
 }

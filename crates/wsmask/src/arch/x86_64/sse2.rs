@@ -3,6 +3,7 @@
 //! path only proves "all ASCII" per 64 bytes while unmasking; from the first non-ASCII block on
 //! it just unmasks and leaves the validation of that stretch to the caller.
 
+use crate::arch::Proof;
 use core::arch::x86_64::*;
 
 use super::xor_bytes;
@@ -119,7 +120,10 @@ pub(crate) unsafe fn xor_validate<const STORE: bool>(
     dst: *mut u8,
     len: usize,
     key: u32,
-) -> usize {
-    // SAFETY: forwarded contract.
-    unsafe { xor_impl::<STORE, true>(src, dst, len, key) }
+) -> Proof {
+    Proof {
+        // SAFETY: forwarded contract.
+        proven: unsafe { xor_impl::<STORE, true>(src, dst, len, key) },
+        ends_complete: false,
+    }
 }
