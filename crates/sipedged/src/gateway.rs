@@ -325,7 +325,7 @@ impl Worker {
         scratch.extend_from_slice(bytes);
         let flow = ClientFlow {
             id: self.flow_of(conn),
-            peer: None,
+            peer: ctx.peer_addr(conn).map(|a| a.ip()),
         };
         let now = self.now(ctx);
         let mut off = 0;
