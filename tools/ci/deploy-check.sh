@@ -28,4 +28,30 @@ while IFS= read -r line; do
   if [ -e "/proc/sys/${key//.//}" ]; then :; else echo "FAIL sysctl key $key does not exist"; fail=1; fi
 done < deploy/sysctl/90-sipedge.conf
 [ $fail -eq 0 ] && echo "ok   deploy/sysctl/90-sipedge.conf keys exist"
+for cfg in deploy/config/*.toml; do
+  if out=$("$bin" --check --config "$cfg" 2>&1); then
+    echo "ok   sipedged --check $cfg"
+  else
+    echo "FAIL sipedged --check $cfg: $out"; fail=1
+  fi
+done
+py=python3
+if ! $py -c 'import yaml' 2>/dev/null; then
+  venv=$HOME/.cache/sipedge/pyyaml-venv
+  [ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q pyyaml; }
+  py=$venv/bin/python
+fi
+for m in deploy/kubernetes/*.yaml; do
+  if out=$($py -c '
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+for d in docs:
+    assert "apiVersion" in d and "kind" in d and "metadata" in d, d
+print(len(docs), "documents:", ", ".join(d["kind"] for d in docs))
+' "$m" 2>&1); then
+    echo "ok   $m parses ($out)"
+  else
+    echo "FAIL $m: $out"; fail=1
+  fi
+done
 exit $fail
