@@ -161,7 +161,11 @@ mod tests {
         let _ = std::fs::remove_dir_all(&base);
         let dist = base.join("dist");
         std::fs::create_dir_all(dist.join("sub")).unwrap();
-        std::fs::write(dist.join("index.html"), "<!doctype html><title>phone</title>").unwrap();
+        std::fs::write(
+            dist.join("index.html"),
+            "<!doctype html><title>phone</title>",
+        )
+        .unwrap();
         std::fs::write(dist.join("app.js"), "console.log('☎');").unwrap();
         std::fs::write(dist.join("style.css"), "body{}").unwrap();
         std::fs::write(base.join("secret.txt"), "secret").unwrap();
@@ -193,14 +197,23 @@ mod tests {
         let (base, cfg) = phone_tree("files");
         let index = get("/phone/", &cfg).unwrap();
         assert!(index.starts_with("HTTP/1.1 200 OK\r\n"), "{index}");
-        assert_eq!(header(&index, "Content-Type"), Some("text/html; charset=utf-8"));
+        assert_eq!(
+            header(&index, "Content-Type"),
+            Some("text/html; charset=utf-8")
+        );
         assert_eq!(body(&index), "<!doctype html><title>phone</title>");
         let js = get("/phone/app.js?v=2", &cfg).unwrap();
-        assert_eq!(header(&js, "Content-Type"), Some("text/javascript; charset=utf-8"));
+        assert_eq!(
+            header(&js, "Content-Type"),
+            Some("text/javascript; charset=utf-8")
+        );
         assert_eq!(header(&js, "Content-Length"), Some("19"));
         assert_eq!(body(&js), "console.log('☎');");
         let css = get("/phone/style.css", &cfg).unwrap();
-        assert_eq!(header(&css, "Content-Type"), Some("text/css; charset=utf-8"));
+        assert_eq!(
+            header(&css, "Content-Type"),
+            Some("text/css; charset=utf-8")
+        );
         assert_eq!(header(&css, "Connection"), Some("close"));
         let _ = std::fs::remove_dir_all(base);
     }
@@ -219,7 +232,8 @@ mod tests {
     #[test]
     fn upgrades_and_other_paths_go_to_the_handshake() {
         let (base, cfg) = phone_tree("upgrade");
-        let upgrade = b"GET /phone/ HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        let upgrade =
+            b"GET /phone/ HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
         assert_eq!(respond(upgrade, &cfg), None);
         assert_eq!(get("/", &cfg), None);
@@ -249,7 +263,10 @@ mod tests {
         ] {
             let r = get(path, &cfg).unwrap();
             assert!(r.starts_with("HTTP/1.1 400 "), "{path}: {r}");
-            assert!(!r.contains("secret\n") && !body(&r).ends_with("secret"), "{path}");
+            assert!(
+                !r.contains("secret\n") && !body(&r).ends_with("secret"),
+                "{path}"
+            );
         }
         let _ = std::fs::remove_dir_all(base);
     }
@@ -269,7 +286,11 @@ mod tests {
     #[test]
     fn missing_files_and_directories_are_404() {
         let (base, cfg) = phone_tree("missing");
-        assert!(get("/phone/nope.js", &cfg).unwrap().starts_with("HTTP/1.1 404 "));
+        assert!(
+            get("/phone/nope.js", &cfg)
+                .unwrap()
+                .starts_with("HTTP/1.1 404 ")
+        );
         let r = get("/phone/sub", &cfg).unwrap();
         assert!(r.starts_with("HTTP/1.1 404 "), "{r}");
         let _ = std::fs::remove_dir_all(base);
@@ -297,7 +318,9 @@ mod tests {
             let r = get("/phone/", &cfg).unwrap();
             assert!(r.starts_with("HTTP/1.1 404 "), "{r}");
             assert_eq!(header(&r, "Content-Type"), Some("text/html; charset=utf-8"));
-            assert!(body(&r).contains("cd deploy/webphone &amp;&amp; npm ci &amp;&amp; npm run build"));
+            assert!(
+                body(&r).contains("cd deploy/webphone &amp;&amp; npm ci &amp;&amp; npm run build")
+            );
             let js = get("/phone/app.js", &cfg).unwrap();
             assert!(js.starts_with("HTTP/1.1 404 "));
             assert!(!body(&js).contains("npm"));

@@ -35,16 +35,20 @@ pub fn parse(head: &[u8]) -> Option<Request<'_>> {
     };
     let target = request_line.next()?;
     let version = request_line.next()?;
-    if request_line.next().is_some() || !target.starts_with('/') || !version.starts_with("HTTP/1.") {
+    if request_line.next().is_some() || !target.starts_with('/') || !version.starts_with("HTTP/1.")
+    {
         return None;
     }
     let mut websocket_upgrade = false;
     for line in lines {
         let (name, value) = line.split_once(':')?;
         if name.trim().eq_ignore_ascii_case("upgrade")
-            && value
-                .split(',')
-                .any(|p| p.trim().split('/').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("websocket")))
+            && value.split(',').any(|p| {
+                p.trim()
+                    .split('/')
+                    .next()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("websocket"))
+            })
         {
             websocket_upgrade = true;
         }

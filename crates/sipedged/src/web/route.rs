@@ -71,8 +71,14 @@ fn segment(raw: &str) -> Result<String, PathError> {
     let mut it = raw.bytes();
     while let Some(b) = it.next() {
         if b == b'%' {
-            let hi = it.next().and_then(hex).ok_or(PathError::BadPercentEncoding)?;
-            let lo = it.next().and_then(hex).ok_or(PathError::BadPercentEncoding)?;
+            let hi = it
+                .next()
+                .and_then(hex)
+                .ok_or(PathError::BadPercentEncoding)?;
+            let lo = it
+                .next()
+                .and_then(hex)
+                .ok_or(PathError::BadPercentEncoding)?;
             bytes.push(hi << 4 | lo);
         } else {
             bytes.push(b);
@@ -92,7 +98,9 @@ fn segment(raw: &str) -> Result<String, PathError> {
 }
 
 fn hex(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 #[cfg(test)]
@@ -147,11 +155,20 @@ mod tests {
 
     #[test]
     fn malformed_and_hidden_are_refused() {
-        assert_eq!(route("/phone/%2"), Route::Refused(PathError::BadPercentEncoding));
-        assert_eq!(route("/phone/%zz"), Route::Refused(PathError::BadPercentEncoding));
+        assert_eq!(
+            route("/phone/%2"),
+            Route::Refused(PathError::BadPercentEncoding)
+        );
+        assert_eq!(
+            route("/phone/%zz"),
+            Route::Refused(PathError::BadPercentEncoding)
+        );
         assert_eq!(route("/phone/%ff"), Route::Refused(PathError::NotUtf8));
         assert_eq!(route("/phone/.env"), Route::Refused(PathError::Hidden));
-        assert_eq!(route("/phone//etc/passwd"), Route::Refused(PathError::Hidden));
+        assert_eq!(
+            route("/phone//etc/passwd"),
+            Route::Refused(PathError::Hidden)
+        );
     }
 
     #[test]
