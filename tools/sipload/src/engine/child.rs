@@ -1,0 +1,210 @@
+//! A worker process: open this worker's share of the connections, report `up`, wait for `go`, run the
+//! traffic, report the statistics.
+
+use std::io::{BufRead, Write};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+
+use super::{CONNECT_TIMEOUT, Plan, ProcReport, Recorder, SLACK, Scenario};
+use crate::cli::EngineArgs;
+use crate::error::{LoadError, RunError};
+use crate::target::{ChildSpec, Target};
+use crate::ws::WsClient;
+
+/// A line a worker prints on stdout for the parent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum ChildLine {
+    /// Every connection of this worker was tried; this many opened and failed.
+    Up {
+        /// Opened.
+        ok: u64,
+        /// Failed.
+        failed: u64,
+    },
+    /// The traffic phase is over.
+    Done(ProcReport),
+}
+
+fn say(line: &ChildLine) {
+    if let Ok(text) = serde_json::to_string(line) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+}
+
+/// Runs worker `spec` of the run described by `args`.
+pub fn run_child<S: Scenario>(
+    args: &EngineArgs,
+    spec: ChildSpec,
+    scenario: S,
+) -> Result<(), RunError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
+    rt.block_on(child_main(args.clone(), spec, Arc::new(scenario)))
+}
+
+/// Waits for the parent's `go` on stdin (`false` if stdin closed or said something else).
+fn wait_for_go() -> oneshot::Receiver<bool> {
+    let (tx, rx) = oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let go = matches!(std::io::stdin().lock().read_line(&mut line), Ok(n) if n > 0)
+            && line.trim() == "go";
+        let _ = tx.send(go);
+    });
+    rx
+}
+
+async fn child_main<S: Scenario>(
+    args: EngineArgs,
+    spec: ChildSpec,
+    scenario: Arc<S>,
+) -> Result<(), RunError> {
+    let total = args.connections;
+    let mine = spec.share(total);
+    let first: u64 = (0..spec.index)
+        .map(|index| ChildSpec { index, ..spec }.share(total))
+        .sum();
+    let sources: Vec<IpAddr> = args
+        .sources
+        .map(|r| r.slice(spec.index, spec.count))
+        .unwrap_or_default();
+    let rate = (args.ramp.0 / spec.count as f64).max(0.001);
+    let target = Arc::new(args.target.clone());
+    let rec = Arc::new(Recorder::default());
+    let (go_tx, go_rx) = watch::channel(None::<Instant>);
+    let (up_tx, mut up_rx) = mpsc::unbounded_channel::<bool>();
+    let mut tasks = JoinSet::new();
+
+    let started = tokio::time::Instant::now();
+    let go_deadline = Instant::now()
+        + Duration::from_secs_f64(args.ramp_secs())
+        + Duration::from_secs(args.hold)
+        + SLACK;
+    for k in 0..mine {
+        tokio::time::sleep_until(started + Duration::from_secs_f64(k as f64 / rate)).await;
+        let source = sources.get(k as usize % sources.len().max(1)).copied();
+        tasks.spawn(connection(
+            Arc::clone(&scenario),
+            Arc::clone(&target),
+            source,
+            first + k,
+            up_tx.clone(),
+            go_rx.clone(),
+            Arc::clone(&rec),
+            (args.duration, total),
+        ));
+    }
+    drop(up_tx);
+    let (mut ok, mut failed) = (0, 0);
+    while let Some(up) = up_rx.recv().await {
+        if up {
+            ok += 1;
+        } else {
+            failed += 1;
+        }
+        if ok + failed == mine {
+            break;
+        }
+    }
+    say(&ChildLine::Up { ok, failed });
+
+    let go = tokio::time::timeout_at(go_deadline.into(), wait_for_go()).await;
+    if !matches!(go, Ok(Ok(true))) {
+        // The parent is gone or gave up: stop quietly.
+        tasks.abort_all();
+        return Err(RunError::Worker {
+            index: spec.index,
+            what: "no `go` from the parent".into(),
+        });
+    }
+    let traffic_start = Instant::now();
+    let _ = go_tx.send(Some(traffic_start));
+    let traffic_deadline = traffic_start
+        + Duration::from_secs(args.duration)
+        + super::EXCHANGE_TIMEOUT
+        + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(traffic_deadline.into(), tasks.join_next()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => {
+                let left = tasks.len();
+                tasks.abort_all();
+                let mut c = rec.lock();
+                c.messages_failed += left as u64;
+                *c.errors
+                    .entry("timeout: traffic phase overran".into())
+                    .or_default() += left as u64;
+                break;
+            }
+        }
+    }
+    let secs = traffic_start.elapsed().as_secs_f64();
+    let report = ProcReport::from_counts(&rec.lock(), secs);
+    say(&ChildLine::Done(report));
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn connection<S: Scenario>(
+    scenario: Arc<S>,
+    target: Arc<Target>,
+    source: Option<IpAddr>,
+    index: u64,
+    up: mpsc::UnboundedSender<bool>,
+    mut go: watch::Receiver<Option<Instant>>,
+    rec: Arc<Recorder>,
+    (duration, connections): (u64, u64),
+) {
+    let opened = async {
+        let mut ws = WsClient::connect(
+            &target,
+            source,
+            scenario.subprotocols(),
+            scenario.read_buffer(),
+            CONNECT_TIMEOUT,
+        )
+        .await?;
+        scenario.setup(&mut ws, index).await?;
+        Ok::<_, LoadError>(ws)
+    }
+    .await;
+    let mut ws = match opened {
+        Ok(ws) => {
+            rec.connection_ok();
+            let _ = up.send(true);
+            ws
+        }
+        Err(e) => {
+            rec.connection_failed(&e);
+            let _ = up.send(false);
+            return;
+        }
+    };
+    drop(up);
+    let Ok(start) = go.wait_for(Option::is_some).await.map(|s| *s) else {
+        return;
+    };
+    let Some(start) = start else { return };
+    let plan = Plan {
+        end: start + Duration::from_secs(duration),
+        once: duration == 0,
+        index,
+        connections,
+    };
+    if let Err(e) = scenario.traffic(&mut ws, &plan, &rec).await {
+        rec.exchange_failed(&e);
+    }
+    ws.close().await;
+}

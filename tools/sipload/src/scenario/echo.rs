@@ -1,0 +1,130 @@
+//! WebSocket echo: send a message, wait for the same bytes back, record the round trip.
+
+use std::time::{Duration, Instant};
+
+use wsproto::MessageKind;
+
+use crate::cli::EchoArgs;
+use crate::engine::{EXCHANGE_TIMEOUT, Plan, Recorder, Scenario};
+use crate::error::LoadError;
+use crate::ws::WsClient;
+
+/// How messages are paced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// Next message as soon as the echo arrived.
+    FlatOut,
+    /// This many messages per second for the whole run.
+    Rate(f64),
+}
+
+/// The echo scenario.
+#[derive(Debug, Clone)]
+pub struct Echo {
+    payload: Vec<u8>,
+    kind: MessageKind,
+    pace: Pace,
+}
+
+impl Echo {
+    /// From the flags (flat out unless --rate is given).
+    pub fn new(args: &EchoArgs) -> Self {
+        let payload = (0..args.size as usize)
+            .map(|i| b'!' + (i % 94) as u8)
+            .collect();
+        Self {
+            payload,
+            kind: if args.binary {
+                MessageKind::Binary
+            } else {
+                MessageKind::Text
+            },
+            pace: match args.rate {
+                Some(r) => Pace::Rate(r.0),
+                None => Pace::FlatOut,
+            },
+        }
+    }
+
+    /// One exchange: send, wait for the echo, compare.
+    async fn exchange(&self, ws: &mut WsClient, rec: &Recorder) -> Result<(), LoadError> {
+        let t0 = Instant::now();
+        let sent = &self.payload;
+        let kind = self.kind;
+        let same = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
+            ws.send(kind, sent).await?;
+            ws.recv(|k, p| k == kind && p == sent.as_slice()).await
+        })
+        .await
+        .map_err(|_| LoadError::Timeout("waiting for the echo"))??;
+        if !same {
+            return Err(LoadError::EchoMismatch);
+        }
+        rec.exchange_ok(t0.elapsed());
+        Ok(())
+    }
+}
+
+impl Scenario for Echo {
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+
+    fn read_buffer(&self) -> usize {
+        (self.payload.len() + 14).clamp(4096, 64 * 1024)
+    }
+
+    async fn traffic(
+        &self,
+        ws: &mut WsClient,
+        plan: &Plan,
+        rec: &Recorder,
+    ) -> Result<(), LoadError> {
+        if plan.once {
+            return self.exchange(ws, rec).await;
+        }
+        match self.pace {
+            Pace::FlatOut => {
+                while Instant::now() < plan.end {
+                    self.exchange(ws, rec).await?;
+                }
+            }
+            Pace::Rate(rate) => {
+                // Each connection sends every connections/rate seconds, phase-shifted by its index so
+                // the sends spread evenly over the period.
+                let period = Duration::from_secs_f64(plan.connections as f64 / rate);
+                let offset = period.mul_f64(
+                    (plan.index % plan.connections.max(1)) as f64 / plan.connections.max(1) as f64,
+                );
+                let mut next = tokio::time::Instant::now() + offset;
+                let end = tokio::time::Instant::from_std(plan.end);
+                while next < end {
+                    tokio::time::sleep_until(next).await;
+                    self.exchange(ws, rec).await?;
+                    next += period;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_is_printable_text_of_the_asked_size() {
+        let e = Echo::new(&EchoArgs {
+            size: 1024,
+            binary: false,
+            rate: None,
+            flat_out: true,
+        });
+        assert_eq!(e.payload.len(), 1024);
+        assert!(std::str::from_utf8(&e.payload).is_ok());
+        assert!(e.payload.iter().all(|b| (b'!'..=b'~').contains(b)));
+        assert_eq!(e.pace, Pace::FlatOut);
+        assert_eq!(e.read_buffer(), 4096);
+    }
+}

@@ -1,0 +1,3 @@
+//! Scenarios plugged into the engine.
+
+pub mod echo;

@@ -1,0 +1,179 @@
+//! One client WebSocket connection on tokio, driven by `wsproto` in the client role: every frame sent
+//! carries a fresh random mask key (RFC 6455 §5.3).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use wsproto::{ClientHandshake, Config, Connection, Event, MessageKind, Role};
+
+use crate::error::LoadError;
+use crate::target::Target;
+
+/// A connected, upgraded WebSocket.
+#[derive(Debug)]
+pub struct WsClient {
+    stream: TcpStream,
+    conn: Connection,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    out: Vec<u8>,
+    rng: fastrand::Rng,
+    /// The subprotocol the server chose (the SIP scenarios check for `sip`).
+    #[allow(dead_code)]
+    pub subprotocol: Option<String>,
+}
+
+async fn open_tcp(to: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, LoadError> {
+    let sock = match to {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(LoadError::Connect)?;
+    if let Some(ip) = source {
+        sock.bind(SocketAddr::new(ip, 0)).map_err(LoadError::Bind)?;
+    }
+    let stream = sock.connect(to).await.map_err(LoadError::Connect)?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+impl WsClient {
+    /// Connects from `source` (any local address if `None`), sends the Upgrade request offering
+    /// `subprotocols` and checks the answer; all within `within`. `read_buf` sizes the read buffer.
+    pub async fn connect(
+        target: &Target,
+        source: Option<IpAddr>,
+        subprotocols: &[&str],
+        read_buf: usize,
+        within: Duration,
+    ) -> Result<Self, LoadError> {
+        let mut stream = tokio::time::timeout(within, open_tcp(target.addr, source))
+            .await
+            .map_err(|_| LoadError::Timeout("connecting"))??;
+        let mut nonce = [0u8; 16];
+        if getrandom::fill(&mut nonce).is_err() {
+            // No kernel entropy: a per-process generator still gives distinct keys.
+            nonce = fastrand::u128(..).to_ne_bytes();
+        }
+        let mut hs = ClientHandshake::new(nonce, subprotocols);
+        let mut out = Vec::with_capacity(256);
+        hs.write_request(&target.host, &target.path, None, &mut out);
+        let mut buf = vec![0u8; read_buf.max(1024)];
+        let response = tokio::time::timeout(within, async {
+            stream.write_all(&out).await?;
+            loop {
+                let n = stream.read(&mut buf).await?;
+                if n == 0 {
+                    return Err(LoadError::ServerClosedTcp);
+                }
+                if let Some(r) = hs.feed(buf.get(..n).unwrap_or_default())? {
+                    return Ok(r);
+                }
+            }
+        })
+        .await
+        .map_err(|_| LoadError::Timeout("waiting for the 101"))??;
+        let leftover = response.leftover.len().min(buf.len());
+        buf.get_mut(..leftover)
+            .unwrap_or_default()
+            .copy_from_slice(response.leftover.get(..leftover).unwrap_or_default());
+        out.clear();
+        Ok(Self {
+            stream,
+            conn: Connection::new(Role::Client, Config::default()),
+            buf,
+            start: 0,
+            end: leftover,
+            out,
+            rng: fastrand::Rng::new(),
+            subprotocol: response.subprotocol,
+        })
+    }
+
+    fn mask(&mut self) -> Option<[u8; 4]> {
+        Some(self.rng.u32(..).to_ne_bytes())
+    }
+
+    /// Sends one message as one masked frame.
+    pub async fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), LoadError> {
+        self.out.clear();
+        let mask = self.mask();
+        self.conn.send(kind, payload, &mut self.out, mask)?;
+        self.stream.write_all(&self.out).await?;
+        Ok(())
+    }
+
+    /// Waits for the next data message and hands it to `f` (answering pings on the way).
+    pub async fn recv<R>(
+        &mut self,
+        f: impl FnOnce(MessageKind, &[u8]) -> R,
+    ) -> Result<R, LoadError> {
+        let mut f = Some(f);
+        loop {
+            let mut answer_ping = false;
+            while self.start < self.end {
+                let input = self.buf.get_mut(self.start..self.end).unwrap_or_default();
+                let got = self.conn.receive(input);
+                if got.consumed == 0 && got.event.is_none() {
+                    // The codec keeps partial frames itself; nothing consumed means nothing to do.
+                    break;
+                }
+                self.start += got.consumed.min(self.end - self.start);
+                match got.event {
+                    Some(Event::Message { kind, payload }) => {
+                        if let Some(f) = f.take() {
+                            return Ok(f(kind, payload));
+                        }
+                    }
+                    Some(Event::Ping(_)) => answer_ping = true,
+                    Some(Event::Pong(_)) | None => {}
+                    Some(Event::Close { code, .. }) => return Err(LoadError::ServerClose(code)),
+                    Some(Event::ProtocolError { error, .. }) => {
+                        return Err(LoadError::Protocol(error));
+                    }
+                }
+            }
+            if answer_ping {
+                self.flush_replies().await?;
+            }
+            self.start = 0;
+            self.end = 0;
+            let n = self.stream.read(&mut self.buf).await?;
+            if n == 0 {
+                return Err(LoadError::ServerClosedTcp);
+            }
+            self.end = n;
+        }
+    }
+
+    async fn flush_replies(&mut self) -> Result<(), LoadError> {
+        self.out.clear();
+        loop {
+            let mask = self.mask();
+            if !self.conn.poll_transmit(&mut self.out, mask)? {
+                break;
+            }
+        }
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends Close 1000 and shuts the write side; does not wait for the server's reply.
+    pub async fn close(&mut self) {
+        self.out.clear();
+        let mask = self.mask();
+        if self
+            .conn
+            .close(wsproto::close_code::NORMAL, "", &mut self.out, mask)
+            .is_ok()
+        {
+            let _ = self.stream.write_all(&self.out).await;
+        }
+        let _ = self.stream.shutdown().await;
+    }
+}
