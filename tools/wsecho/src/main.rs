@@ -1,49 +1,178 @@
-//! `wsecho`: a WebSocket echo server over the sans-io `wsproto` codec, one thread per connection on
-//! plain `std::net`. It echoes text and binary messages, chooses the `sip` subprotocol when offered
-//! (else none), and is what Autobahn|Testsuite drives (`tools/autobahn/wsecho.sh`).
+//! `wsecho`: a WebSocket echo server on the ringmux multiplexer (io_uring, or epoll) and the sans-io `wsproto`
+//! codec. It echoes text and binary messages, chooses the `sip` subprotocol when offered (else none), and is what
+//! Autobahn|Testsuite drives (`tools/autobahn/wsecho.sh`) and what the load runs measure (`tools/scale/`).
 #![forbid(unsafe_code)]
 
-mod session;
-
-use std::net::TcpListener;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::Parser;
+use ringmux::{CloseReason, Conn, Ctx, Handler, IoChoice, Origin};
+use wsproto::writer::write_frame;
+use wsproto::{Connection, Event, MessageKind, OpCode, Role, ServerConfig, ServerHandshake};
 
-/// WebSocket echo server (RFC 6455) over wsproto.
+/// WebSocket echo server (RFC 6455) on ringmux + wsproto.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Address to listen on.
+    /// Address to listen on (every worker listens on it with SO_REUSEPORT).
     #[arg(long, default_value = "127.0.0.1:9001")]
-    listen: String,
+    listen: SocketAddr,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// I/O backend: auto (io_uring when available), uring or epoll.
+    #[arg(long, default_value = "auto")]
+    io: String,
     /// Largest message echoed; larger ones close with 1009 (Autobahn sends up to 16 MiB).
     #[arg(long, default_value_t = 16 << 20)]
     max_message_size: usize,
+    /// Most connections per worker (io_uring: also the direct-descriptor table size, capped by RLIMIT_NOFILE).
+    #[arg(long)]
+    max_connections_per_worker: Option<u32>,
+    /// Stop after this many seconds (default: run until killed).
+    #[arg(long, value_name = "SECS")]
+    run_for: Option<u64>,
 }
 
-fn main() -> std::io::Result<()> {
+/// One connection: opening handshake, then frames.
+#[derive(Debug)]
+enum WsConn {
+    Handshake(Box<ServerHandshake>),
+    Open(Box<Connection>),
+}
+
+/// The echo handler: per-worker scratch buffers, nothing shared.
+#[derive(Debug)]
+struct WsEcho {
+    limits: wsproto::Config,
+    input: Vec<u8>,
+    out: Vec<u8>,
+}
+
+/// Feed `input` to `ws`, echoing every data message into `out`; a pong or Close reply goes out right after the
+/// event that caused it.
+fn echo(ws: &mut Connection, input: &mut [u8], out: &mut Vec<u8>) {
+    let mut pos = 0;
+    loop {
+        let got = ws.receive(input.get_mut(pos..).unwrap_or_default());
+        pos += got.consumed;
+        match got.event {
+            None => break,
+            Some(Event::Message { kind, payload }) => {
+                let opcode = match kind {
+                    MessageKind::Text => OpCode::Text,
+                    MessageKind::Binary => OpCode::Binary,
+                };
+                write_frame(out, true, opcode, payload, None);
+            }
+            Some(
+                Event::Ping(_) | Event::Pong(_) | Event::Close { .. } | Event::ProtocolError { .. },
+            ) => {}
+        }
+        // Server role: unmasked, so this cannot fail.
+        while let Ok(true) = ws.poll_transmit(out, None) {}
+    }
+}
+
+impl Handler for WsEcho {
+    type State = WsConn;
+    type Message = ();
+
+    fn open(&mut self, _: &mut Ctx<'_, ()>, _: Conn, _: Origin) -> WsConn {
+        WsConn::Handshake(Box::new(ServerHandshake::new(ServerConfig {
+            subprotocols: vec!["sip".to_owned()],
+            ..ServerConfig::default()
+        })))
+    }
+
+    fn data(&mut self, ctx: &mut Ctx<'_, ()>, conn: Conn, state: &mut WsConn, bytes: &[u8]) {
+        self.out.clear();
+        match state {
+            WsConn::Handshake(hs) => match hs.feed(bytes) {
+                Ok(None) => return,
+                Ok(Some(request)) => {
+                    request.write_accept(&mut self.out);
+                    let mut ws = Box::new(Connection::new(Role::Server, self.limits));
+                    let mut leftover = request.leftover;
+                    echo(&mut ws, &mut leftover, &mut self.out);
+                    *state = WsConn::Open(ws);
+                }
+                Err(e) => {
+                    e.write_response(&mut self.out);
+                    let _ = ctx.send(conn, &self.out);
+                    ctx.close(conn, CloseReason::Local(e.status()));
+                    return;
+                }
+            },
+            WsConn::Open(ws) => {
+                self.input.clear();
+                self.input.extend_from_slice(bytes);
+                echo(ws, &mut self.input, &mut self.out);
+            }
+        }
+        // A peer that does not read its echoes is a slow consumer: ringmux's default policy closes it.
+        let _ = ctx.send(conn, &self.out);
+        if let WsConn::Open(ws) = state
+            && ws.is_closed()
+        {
+            ctx.close(conn, CloseReason::Local(wsproto::close_code::NORMAL));
+        }
+    }
+
+    fn shutdown(&mut self, ctx: &mut Ctx<'_, ()>, conn: Conn, state: &mut WsConn) {
+        self.out.clear();
+        if let WsConn::Open(ws) = state {
+            let _ = ws.close(wsproto::close_code::GOING_AWAY, "", &mut self.out, None);
+            let _ = ctx.send(conn, &self.out);
+        }
+        ctx.close(conn, CloseReason::Shutdown);
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let listener = TcpListener::bind(&args.listen)?;
-    eprintln!("wsecho: listening on {}", listener.local_addr()?);
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let io: IoChoice = args.io.parse()?;
+    let defaults = ringmux::Config::default();
+    let cfg = ringmux::Config {
+        listen: Some(args.listen),
+        workers: args.workers.unwrap_or(defaults.workers),
+        io,
+        max_connections_per_worker: args
+            .max_connections_per_worker
+            .unwrap_or(defaults.max_connections_per_worker),
+        // Echoing a 16 MiB message queues 16 MiB at once.
+        send_queue_limit: defaults
+            .send_queue_limit
+            .max(2 * args.max_message_size + 4096),
+        ..defaults
+    };
     let limits = wsproto::Config {
         max_message_size: args.max_message_size,
         max_frame_size: args.max_message_size,
         keepalive: None,
     };
-    for stream in listener.incoming() {
-        let stream = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("wsecho: accept: {e}");
-                continue;
-            }
-        };
-        std::thread::spawn(move || {
-            let peer = stream.peer_addr().ok();
-            if let Err(e) = session::serve(stream, limits) {
-                eprintln!("wsecho: {peer:?}: {e}");
-            }
-        });
+    let server = ringmux::Server::start(cfg, move |_| WsEcho {
+        limits,
+        input: Vec::new(),
+        out: Vec::new(),
+    })?;
+    eprintln!(
+        "wsecho: listening on {} ({:?} backend, {} workers)",
+        server.local_addr().unwrap_or(args.listen),
+        server.backend(),
+        server.workers()
+    );
+    match args.run_for {
+        Some(secs) => std::thread::sleep(Duration::from_secs(secs)),
+        None => loop {
+            std::thread::park();
+        },
     }
+    server.shutdown(Duration::from_secs(2));
+    server.join()?;
     Ok(())
 }
