@@ -57,56 +57,13 @@ pub(crate) const COUNT: usize = HeaderName::Other as usize + 1;
 
 impl HeaderName {
     /// Recognize a field-name (ASCII case-insensitive; compact forms of RFC 3261 §7.3.3).
-    #[inline]
     pub fn parse(name: &[u8]) -> HeaderName {
-        use HeaderName::*;
-        // Field-names are tokens; OR-ing 0x20 lower-cases letters and leaves the other
-        // token characters of the known names ('-', digits) unchanged, so comparing
-        // 16-byte words is exact for them ('_' becomes DEL, which no known name has).
-        let folded = fold16(name);
-        let eq = |s: &str| {
-            if s.len() <= 16 {
-                folded == Some(fold16(s.as_bytes()).unwrap_or(0))
-            } else {
-                name.eq_ignore_ascii_case(s.as_bytes())
-            }
-        };
-        let Some(&first) = name.first() else {
-            return Other;
-        };
-        match (name.len(), first | 0x20) {
-            (1, b'v') => Via,
-            (1, b'm') => Contact,
-            (1, b'f') => From,
-            (1, b't') => To,
-            (1, b'i') => CallId,
-            (1, b'l') => ContentLength,
-            (1, b'c') => ContentType,
-            (1, b'k') => Supported,
-            (2, b't') if eq("to") => To,
-            (3, b'v') if eq("via") => Via,
-            (4, b'f') if eq("from") => From,
-            (4, b'p') if eq("path") => Path,
-            (4, b'c') if eq("cseq") => CSeq,
-            (5, b'r') if eq("route") => Route,
-            (5, b'a') if eq("allow") => Allow,
-            (7, b'c') if eq("contact") => Contact,
-            (7, b'c') if eq("call-id") => CallId,
-            (7, b'r') if eq("require") => Require,
-            (7, b'e') if eq("expires") => Expires,
-            (9, b's') if eq("supported") => Supported,
-            (10, b'f') if eq("flow-timer") => FlowTimer,
-            (10, b'u') if eq("user-agent") => UserAgent,
-            (12, b'r') if eq("record-route") => RecordRoute,
-            (12, b'm') if eq("max-forwards") => MaxForwards,
-            (12, b'c') if eq("content-type") => ContentType,
-            (13, b'a') if eq("authorization") => Authorization,
-            (13, b'p') if eq("proxy-require") => ProxyRequire,
-            (14, b'c') if eq("content-length") => ContentLength,
-            (16, b'w') if eq("www-authenticate") => WwwAuthenticate,
-            (19, b'p') if eq("proxy-authorization") => ProxyAuthorization,
-            _ => Other,
+        let mut window = [0u8; WINDOW];
+        match window.get_mut(..name.len()) {
+            Some(w) => w.copy_from_slice(name),
+            None => return HeaderName::Other,
         }
+        lookup(&window, name.len()).unwrap_or(HeaderName::Other)
     }
 
     /// The canonical (long) spelling, used when the editor inserts a field.
@@ -151,18 +108,128 @@ impl HeaderName {
     }
 }
 
-/// `name` (at most 16 bytes) zero-padded into a little-endian word with 0x20 OR-ed into
-/// every byte that is present.
+/// Bytes of a field-name window: the scanner hands [`lookup`] the 32 bytes at the start
+/// of a header line; names of known fields are all shorter.
+pub(crate) const WINDOW: usize = 32;
+
+/// Every spelling the index knows, lower-cased: long forms and the compact forms of
+/// RFC 3261 §7.3.3 that map to a [`HeaderName`].
+const SPELLINGS: [(&str, HeaderName); 30] = {
+    use HeaderName::*;
+    [
+        ("v", Via),
+        ("m", Contact),
+        ("f", From),
+        ("t", To),
+        ("i", CallId),
+        ("l", ContentLength),
+        ("c", ContentType),
+        ("k", Supported),
+        ("to", To),
+        ("via", Via),
+        ("from", From),
+        ("path", Path),
+        ("cseq", CSeq),
+        ("route", Route),
+        ("allow", Allow),
+        ("contact", Contact),
+        ("call-id", CallId),
+        ("require", Require),
+        ("expires", Expires),
+        ("supported", Supported),
+        ("flow-timer", FlowTimer),
+        ("user-agent", UserAgent),
+        ("record-route", RecordRoute),
+        ("max-forwards", MaxForwards),
+        ("content-type", ContentType),
+        ("authorization", Authorization),
+        ("proxy-require", ProxyRequire),
+        ("content-length", ContentLength),
+        ("www-authenticate", WwwAuthenticate),
+        ("proxy-authorization", ProxyAuthorization),
+    ]
+};
+
+/// Perfect hash of a field-name on (length, first byte | 0x20, last byte | 0x20): no two
+/// [`SPELLINGS`] share a slot (checked when [`TABLE`] is built, at compile time).
 #[inline(always)]
-fn fold16(name: &[u8]) -> Option<u128> {
-    let mut w = [0u8; 16];
-    w.get_mut(..name.len())?.copy_from_slice(name);
-    let mask = if name.len() == 16 {
-        u128::MAX
-    } else {
-        (1u128 << (name.len() * 8)) - 1
-    };
-    Some(u128::from_le_bytes(w) | (0x2020_2020_2020_2020_2020_2020_2020_2020 & mask))
+const fn slot(len: usize, first: u8, last: u8) -> usize {
+    ((first | 0x20) as usize + 41 * (last | 0x20) as usize + 37 * len) & (SLOTS - 1)
+}
+
+const SLOTS: usize = 64;
+
+/// One slot: the spelling as two little-endian 16-byte words, the 0x20 bits to OR into
+/// the input before comparing (set on letters only, so a `-` in the spelling never matches CR, 0x0d | 0x20),
+/// and the mask of the bytes that belong to the name.
+#[derive(Clone, Copy)]
+struct Entry {
+    pattern: [u128; 2],
+    fold: [u128; 2],
+    mask: [u128; 2],
+    len: u8,
+    name: HeaderName,
+}
+
+const EMPTY: Entry = Entry {
+    pattern: [0; 2],
+    fold: [0; 2],
+    mask: [0; 2],
+    len: 0,
+    name: HeaderName::Other,
+};
+
+static TABLE: [Entry; SLOTS] = build_table();
+
+const fn build_table() -> [Entry; SLOTS] {
+    let mut t = [EMPTY; SLOTS];
+    let mut k = 0;
+    while k < SPELLINGS.len() {
+        let (s, name) = SPELLINGS[k];
+        let b = s.as_bytes();
+        assert!(!b.is_empty() && b.len() < WINDOW);
+        let mut e = Entry {
+            len: b.len() as u8,
+            name,
+            ..EMPTY
+        };
+        let mut i = 0;
+        while i < b.len() {
+            let (w, shift) = (i / 16, (i % 16) * 8);
+            e.pattern[w] |= (b[i] as u128) << shift;
+            e.mask[w] |= 0xff << shift;
+            if b[i].is_ascii_lowercase() {
+                e.fold[w] |= 0x20 << shift;
+            }
+            i += 1;
+        }
+        let h = slot(b.len(), b[0], b[b.len() - 1]);
+        assert!(t[h].len == 0, "field-name perfect hash collision");
+        t[h] = e;
+        k += 1;
+    }
+    t
+}
+
+/// The known field whose name is the first `len` bytes of `window`, if any.
+/// `len` must be at least 1 (a field-name is a non-empty token).
+#[inline(always)]
+pub(crate) fn lookup(window: &[u8; WINDOW], len: usize) -> Option<HeaderName> {
+    let (words, _) = window.as_chunks::<16>();
+    let lo = u128::from_le_bytes(*words.first()?);
+    let first = (lo & 0xff) as u8;
+    let last = *window.get(len.checked_sub(1)?)?;
+    let e = TABLE.get(slot(len, first, last))?;
+    if usize::from(e.len) != len || (lo | e.fold[0]) & e.mask[0] != e.pattern[0] {
+        return None;
+    }
+    if len > 16 {
+        let hi = u128::from_le_bytes(*words.get(1)?);
+        if (hi | e.fold[1]) & e.mask[1] != e.pattern[1] {
+            return None;
+        }
+    }
+    Some(e.name)
 }
 
 #[cfg(test)]
@@ -198,6 +265,62 @@ mod tests {
             HeaderName::Allow,
         ] {
             assert_eq!(HeaderName::parse(h.as_str().as_bytes()), h);
+        }
+        assert_eq!(HeaderName::parse(b"Record\rRoute"), HeaderName::Other);
+        assert_eq!(HeaderName::parse(b""), HeaderName::Other);
+        assert_eq!(HeaderName::parse(&[b'v'; 40]), HeaderName::Other);
+    }
+
+    /// Linear search over the spellings with `eq_ignore_ascii_case`.
+    fn reference(name: &[u8]) -> HeaderName {
+        SPELLINGS
+            .iter()
+            .find(|(s, _)| s.as_bytes().eq_ignore_ascii_case(name))
+            .map_or(HeaderName::Other, |&(_, n)| n)
+    }
+
+    #[test]
+    fn every_spelling_in_every_case_and_every_one_byte_change() {
+        for &(s, name) in &SPELLINGS {
+            let lower = s.as_bytes().to_vec();
+            let upper = s.to_ascii_uppercase().into_bytes();
+            let mixed: Vec<u8> = lower
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    if i % 2 == 0 {
+                        b.to_ascii_uppercase()
+                    } else {
+                        *b
+                    }
+                })
+                .collect();
+            for spelled in [&lower, &upper, &mixed] {
+                assert_eq!(HeaderName::parse(spelled), name, "{s}");
+            }
+            for i in 0..lower.len() {
+                for b in 0..=255u8 {
+                    let mut v = mixed.clone();
+                    v[i] = b;
+                    assert_eq!(HeaderName::parse(&v), reference(&v), "{v:?}");
+                }
+            }
+            for extra in [&b"x"[..], b"-", b"\r", b" "] {
+                let mut longer = lower.clone();
+                longer.extend_from_slice(extra);
+                assert_eq!(HeaderName::parse(&longer), reference(&longer));
+                assert_eq!(
+                    HeaderName::parse(&lower[..lower.len() - 1]),
+                    reference(&lower[..lower.len() - 1])
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matches_linear_search(name in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24)) {
+            proptest::prop_assert_eq!(HeaderName::parse(&name), reference(&name));
         }
     }
 }

@@ -14,19 +14,23 @@ pub const INLINE_HEADERS: usize = 32;
 
 const NONE: u8 = u8::MAX;
 
-/// One indexed header line (with its continuation lines).
-#[derive(Debug, Clone, Copy, Default)]
+/// One indexed header line (with its continuation lines): 12 bytes. The line ends where
+/// the next one starts (or at the blank line); the field-name ends at the colon less any
+/// SP/HT; the field-value is trimmed when asked for.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Line {
     /// Start of the line (and of the field-name).
-    pub(crate) start: u32,
-    /// End of the field-name.
-    pub(crate) name_end: u32,
-    /// The field-value, trimmed; may span folded lines.
-    pub(crate) value: Span,
-    /// One past the CRLF that ends the last continuation line.
-    pub(crate) end: u32,
-    pub(crate) name: Option<HeaderName>,
+    start: u32,
+    /// The `:` after the field-name.
+    colon: u32,
+    name: HeaderName,
 }
+
+const NO_LINE: Line = Line {
+    start: 0,
+    colon: 0,
+    name: HeaderName::Other,
+};
 
 /// Start line of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,33 +72,47 @@ pub struct Message<'a> {
 pub struct Header<'a> {
     buf: &'a [u8],
     line: Line,
+    /// One past the CRLF that ends the last continuation line.
+    end: u32,
     index: usize,
 }
 
 impl<'a> Header<'a> {
     /// The recognized name ([`HeaderName::Other`] for the rest).
     pub fn name(&self) -> HeaderName {
-        self.line.name.unwrap_or(HeaderName::Other)
+        self.line.name
     }
     /// The field-name as written (e.g. `v`, `VIA`).
     pub fn raw_name(&self) -> &'a [u8] {
-        self.buf
-            .get(self.line.start as usize..self.line.name_end as usize)
-            .unwrap_or(&[])
+        let (start, colon) = (self.line.start as usize, self.line.colon as usize);
+        let name = self.buf.get(start..colon).unwrap_or(&[]);
+        let trailing_ws = name
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        name.get(..name.len() - trailing_ws).unwrap_or(&[])
     }
     /// The field-value, trimmed; folded lines keep their CRLF + whitespace.
     pub fn value(&self) -> &'a [u8] {
-        self.buf.get(self.line.value.range()).unwrap_or(&[])
+        self.buf.get(self.value_span().range()).unwrap_or(&[])
     }
-    /// Where the value lies in the message.
+    /// Where the value lies in the message: from the first non-LWS byte after the colon
+    /// to the last one before the final CRLF (empty right after the colon's SP/HT when
+    /// the value is empty).
     pub fn value_span(&self) -> Span {
-        self.line.value
+        let from = self.line.colon as usize + 1;
+        // The scanner guarantees the line(s) end in CRLF after the colon.
+        let to = (self.end as usize).saturating_sub(2).max(from);
+        let v = self.buf.get(from..to).unwrap_or(&[]);
+        let (s, e) = trim_value(v);
+        Span::new(from + s, from + e)
     }
     /// The whole header line(s) including the final CRLF.
     pub fn line_span(&self) -> Span {
         Span {
             start: self.line.start,
-            end: self.line.end,
+            end: self.end,
         }
     }
     /// Position of this header among all header lines.
@@ -103,7 +121,7 @@ impl<'a> Header<'a> {
     }
     /// The comma-separated elements of the value (one element for non-list fields).
     pub fn elements(&self) -> impl Iterator<Item = Element<'a>> + use<'a> {
-        let base = self.line.value.start as usize;
+        let base = self.value_span().start as usize;
         let index = self.index;
         let value = self.value();
         let split = self.name().is_list();
@@ -162,7 +180,7 @@ impl<'a> Message<'a> {
             start: start as u32,
             start_line_end: pos as u32,
             kind,
-            inline: [Line::default(); INLINE_HEADERS],
+            inline: [NO_LINE; INLINE_HEADERS],
             len: 0,
             spill: Vec::new(),
             first: [NONE; name::COUNT],
@@ -182,35 +200,18 @@ impl<'a> Message<'a> {
             }
             let first = buf[pos];
             if first == b' ' || first == b'\t' {
-                let last = msg.last_mut().ok_or(ScanError::LeadingFold)?;
-                let (vs, ve) = trim_sp_ht(buf, pos, cr);
-                if vs < ve {
-                    if last.value.is_empty() {
-                        last.value.start = vs as u32;
-                    }
-                    last.value.end = ve as u32;
+                if msg.len == 0 {
+                    return Err(ScanError::LeadingFold);
                 }
-                last.end = (lf + 1) as u32;
             } else {
-                let name_end = lex::token_end(&buf[..cr], pos);
-                let mut i = name_end;
-                while i < cr && (buf[i] == b' ' || buf[i] == b'\t') {
-                    i += 1;
-                }
-                if name_end == pos || (i < cr && buf[i] != b':' && i == name_end) {
-                    return Err(ScanError::HeaderName);
-                }
-                if i >= cr || buf[i] != b':' {
-                    return Err(ScanError::HeaderColon);
-                }
-                let (vs, ve) = trim_sp_ht(buf, i + 1, cr);
-                let name = HeaderName::parse(&buf[pos..name_end]);
+                let (colon, name) = match field_name(buf, pos, cr) {
+                    Some(found) => found,
+                    None => field_name_slow(buf, pos, cr)?,
+                };
                 msg.push(Line {
                     start: pos as u32,
-                    name_end: name_end as u32,
-                    value: Span::new(vs, ve),
-                    end: (lf + 1) as u32,
-                    name: Some(name),
+                    colon: colon as u32,
+                    name,
                 });
             }
             pos = lf + 1;
@@ -245,31 +246,23 @@ impl<'a> Message<'a> {
         Ok(())
     }
 
+    #[inline(always)]
     fn push(&mut self, line: Line) {
         let i = self.len;
-        if let Some(k) = line.name {
-            let slot = &mut self.first[k as usize];
-            if *slot == NONE && i < NONE as usize {
-                *slot = i as u8;
-            }
+        if let Some(slot) = self.first.get_mut(line.name as usize)
+            && *slot == NONE
+            && i < NONE as usize
+        {
+            *slot = i as u8;
         }
-        if i < INLINE_HEADERS {
-            self.inline[i] = line;
-        } else {
-            self.spill.push(line);
+        match self.inline.get_mut(i) {
+            Some(entry) => *entry = line,
+            None => self.spill.push(line),
         }
         self.len += 1;
     }
 
-    fn last_mut(&mut self) -> Option<&mut Line> {
-        match self.len {
-            0 => None,
-            n if n <= INLINE_HEADERS => self.inline.get_mut(n - 1),
-            _ => self.spill.last_mut(),
-        }
-    }
-
-    pub(crate) fn line(&self, i: usize) -> Option<Line> {
+    fn line(&self, i: usize) -> Option<Line> {
         if i >= self.len {
             None
         } else if i < INLINE_HEADERS {
@@ -321,9 +314,12 @@ impl<'a> Message<'a> {
     }
     /// Header number `i`.
     pub fn header(&self, i: usize) -> Option<Header<'a>> {
-        self.line(i).map(|line| Header {
+        let line = self.line(i)?;
+        let end = self.line(i + 1).map_or(self.headers_end, |next| next.start);
+        Some(Header {
             buf: self.buf,
             line,
+            end,
             index: i,
         })
     }
@@ -387,14 +383,104 @@ impl<'a> Message<'a> {
     }
 }
 
-fn trim_sp_ht(buf: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
-    while s < e && (buf[s] == b' ' || buf[s] == b'\t') {
-        s += 1;
+/// The trimmed field-value inside `v` (the bytes between the colon and the final CRLF):
+/// SP/HT and fold CRLFs are skipped at both ends; a stray CR stays. An empty value sits
+/// right after the SP/HT that follow the colon.
+fn trim_value(v: &[u8]) -> (usize, usize) {
+    let is_sp = |b: &u8| *b == b' ' || *b == b'\t';
+    let first_line = v.iter().take_while(|b| is_sp(b)).count();
+    let mut s = first_line;
+    // Inside a header's lines every CRLF is a fold (followed by SP/HT).
+    while let Some(b"\r\n") = v.get(s..s + 2) {
+        s += 2;
+        s += v
+            .get(s..)
+            .unwrap_or(&[])
+            .iter()
+            .take_while(|b| is_sp(b))
+            .count();
     }
-    while e > s && (buf[e - 1] == b' ' || buf[e - 1] == b'\t') {
-        e -= 1;
+    let mut e = v.len();
+    while e > s {
+        match v.get(..e) {
+            Some([.., b' ' | b'\t']) => e -= 1,
+            Some([.., b'\r', b'\n']) => e = (e - 2).max(s),
+            _ => break,
+        }
     }
-    (s, e)
+    if s == e {
+        (first_line, first_line)
+    } else {
+        (s, e)
+    }
+}
+
+/// Fast path for the field-name: the first `:` within [`name::WINDOW`] bytes of the line
+/// start, before its CR, with a known name (perfect hash) or an all-`token` one before
+/// it. Anything else (whitespace before the colon, long names, errors) goes the slow way.
+#[inline(always)]
+fn field_name(buf: &[u8], pos: usize, cr: usize) -> Option<(usize, HeaderName)> {
+    let rest = buf.get(pos..)?;
+    let window = match rest.first_chunk::<{ name::WINDOW }>() {
+        Some(w) => *w,
+        None => {
+            let mut w = [0u8; name::WINDOW];
+            w.get_mut(..rest.len())?.copy_from_slice(rest);
+            w
+        }
+    };
+    let len = first_colon(&window)?;
+    if len == 0 || pos + len >= cr {
+        return None;
+    }
+    if let Some(known) = name::lookup(&window, len) {
+        return Some((pos + len, known));
+    }
+    let name = window.get(..len)?;
+    name.iter()
+        .all(|&b| lex::is_token(b))
+        .then_some((pos + len, HeaderName::Other))
+}
+
+/// Offset of the first `:` in `window` (SWAR: a zero byte of `word ^ ':'`; the lowest
+/// flagged byte is exact, borrows only flag bytes above it).
+#[inline(always)]
+fn first_colon(window: &[u8; name::WINDOW]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let (words, _) = window.as_chunks::<8>();
+    for (i, w) in words.iter().enumerate() {
+        let x = u64::from_le_bytes(*w) ^ (ONES * u64::from(b':'));
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(i * 8 + (zero.trailing_zeros() / 8) as usize);
+        }
+    }
+    None
+}
+
+/// `field-name = token`, then `*(SP / HT) ":"` (RFC 3261 §7.3.1, §25.1), with the error
+/// that names what is wrong; returns the colon and the recognized name.
+#[cold]
+fn field_name_slow(buf: &[u8], pos: usize, cr: usize) -> Result<(usize, HeaderName), ScanError> {
+    let line = buf.get(..cr).unwrap_or(&[]);
+    let name_end = lex::token_end(line, pos);
+    let colon = name_end
+        + line
+            .get(name_end..)
+            .unwrap_or(&[])
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+    let at = line.get(colon).copied();
+    if name_end == pos || (at.is_some() && at != Some(b':') && colon == name_end) {
+        return Err(ScanError::HeaderName);
+    }
+    if at != Some(b':') {
+        return Err(ScanError::HeaderColon);
+    }
+    let name = HeaderName::parse(line.get(pos..name_end).unwrap_or(&[]));
+    Ok((colon, name))
 }
 
 fn parse_start_line(line: &[u8]) -> Result<Kind<'_>, ScanError> {
