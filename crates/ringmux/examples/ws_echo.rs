@@ -118,6 +118,15 @@ impl Handler for WsEcho {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // ringmux's warnings (shedding, descriptor limits) on stderr; RUST_LOG overrides.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let mut cfg = ringmux::Config {
         listen: Some("127.0.0.1:9001".parse()?),
         ..Default::default()
