@@ -100,6 +100,16 @@ try {
   });
   if (!loaded) throw new Error('phone not loaded');
 
+  await step('registering against a server that is not there fails visibly', async () => {
+    await alice.page.fill('#server', 'ws://127.0.0.1:1/');
+    await alice.page.fill('#user', alice.name);
+    await alice.page.click('#register');
+    const why = await shows(alice, '#registration-status', /^(server unreachable: ws:\/\/127\.0\.0\.1:1\/|registration failed: )/);
+    if (why) return why;
+    const state = await alice.page.getAttribute('#registration-status', 'data-state');
+    return state === 'error' ? null : `registration status state is "${state}", not "error"`;
+  });
+
   const registered = await step('both users register through the form', async () => {
     for (const u of users) {
       if (opts.ws) await u.page.fill('#server', opts.ws);
