@@ -26,6 +26,7 @@ pub mod action;
 pub mod config;
 pub mod flow_token;
 pub mod framer;
+pub mod identity;
 mod proxy;
 pub mod registrar;
 pub mod response;
@@ -35,4 +36,5 @@ pub mod time;
 
 pub use action::{Action, DropReason};
 pub use config::{EdgeConfig, Mode};
+pub use identity::Identity;
 pub use proxy::{BRANCH_PREFIX, ClientFlow, Edge};

@@ -8,6 +8,7 @@ use sipscan::{HeaderName, Kind, Message, Method, Span};
 use crate::action::{Action, DropReason};
 use crate::config::{EdgeConfig, Mode};
 use crate::flow_token::{FlowId, FlowTokenKey};
+use crate::identity::Identity;
 use crate::registrar::Registrar;
 use crate::response;
 use crate::routes::{Deletion, OwnRoutes, leading_own};
@@ -16,6 +17,31 @@ use crate::time::Timestamp;
 
 /// The prefix of every branch the edge writes: a response whose top Via lacks it is not ours.
 pub const BRANCH_PREFIX: &str = "z9hG4bK-se";
+
+/// Why a request may not be sent by `identity` (RFC 7118 §7), as a 403 reason phrase; `None` when it may.
+fn identity_violation(
+    msg: &Message<'_>,
+    method: &Method<'_>,
+    identity: &Identity,
+    now: Timestamp,
+) -> Option<&'static str> {
+    let (header, reason) = if *method == Method::Register {
+        if identity.expired(now) {
+            return Some("Credential Expired");
+        }
+        (msg.to(), "To Does Not Match Identity")
+    } else {
+        (msg.from(), "From Does Not Match Identity")
+    };
+    let Some(Ok(addr)) = header else {
+        return Some(reason);
+    };
+    let Some(sip) = addr.uri.sip() else {
+        return Some(reason);
+    };
+    let user = sip.user.unwrap_or_default();
+    (!identity.permits(user, sip.host.as_bytes())).then_some(reason)
+}
 
 /// Methods that the edge Record-Routes: those that form a dialog or refresh its target (RFC 3261 §12, §16.6).
 fn record_routes(method: &Method<'_>) -> bool {
@@ -32,11 +58,24 @@ fn record_routes(method: &Method<'_>) -> bool {
 
 /// A browser's WebSocket flow, as the runtime knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientFlow {
+pub struct ClientFlow<'a> {
     /// The flow (worker, slot, generation).
     pub id: FlowId,
     /// The browser's address (for Via `received`), when the runtime knows it.
     pub peer: Option<IpAddr>,
+    /// The identity the handshake authenticated, if the listener requires one (RFC 7118 §7).
+    pub identity: Option<&'a Identity>,
+}
+
+impl ClientFlow<'_> {
+    /// A flow with no authenticated identity.
+    pub fn anonymous(id: FlowId, peer: Option<IpAddr>) -> ClientFlow<'static> {
+        ClientFlow {
+            id,
+            peer,
+            identity: None,
+        }
+    }
 }
 
 /// One worker's edge logic and, in standalone mode, its registrar shard.
@@ -95,7 +134,7 @@ impl Edge {
     /// One WebSocket message from a browser.
     pub fn from_client(
         &mut self,
-        src: &ClientFlow,
+        src: &ClientFlow<'_>,
         bytes: &[u8],
         now: Timestamp,
         out: &mut Vec<Action>,
@@ -321,7 +360,7 @@ impl Edge {
 
     fn client_request(
         &mut self,
-        src: &ClientFlow,
+        src: &ClientFlow<'_>,
         msg: &Message<'_>,
         method: Method<'_>,
         now: Timestamp,
@@ -329,6 +368,12 @@ impl Edge {
     ) {
         let back = || Target::Flow(src.id);
         if self.sanity(msg, back, out) {
+            return;
+        }
+        if let Some(identity) = src.identity
+            && let Some(reason) = identity_violation(msg, &method, identity, now)
+        {
+            self.reply(msg, 403, reason, &[], back(), out);
             return;
         }
         let own = leading_own(msg, &self.cfg.own_addresses);
@@ -441,7 +486,7 @@ impl Edge {
 
     fn forward_to_core(
         &self,
-        src: &ClientFlow,
+        src: &ClientFlow<'_>,
         msg: &Message<'_>,
         method: &Method<'_>,
         own: OwnRoutes<'_>,
@@ -478,7 +523,7 @@ impl Edge {
     #[allow(clippy::too_many_arguments)]
     fn forward_to_flow(
         &self,
-        src: &ClientFlow,
+        src: &ClientFlow<'_>,
         msg: &Message<'_>,
         method: &Method<'_>,
         own: OwnRoutes<'_>,

@@ -29,6 +29,8 @@ pub struct Config {
     pub admin: Admin,
     /// Static web content (the web phone) on the WebSocket port.
     pub web: Web,
+    /// Handshake authentication (RFC 7118 §7).
+    pub auth: Auth,
     /// Logging.
     pub log: Log,
 }
@@ -198,6 +200,28 @@ pub struct Limits {
     pub ping_interval: Duration,
     /// Allowed Origin values (empty: any).
     pub allowed_origins: Vec<String>,
+    /// New connections per second from one source address (0: unlimited).
+    pub handshakes_per_ip_per_second: u32,
+    /// Burst allowed above that rate.
+    pub handshake_burst: u32,
+    /// SIP requests per second on one connection (0: unlimited).
+    pub requests_per_second: u32,
+    /// Burst allowed above that rate.
+    pub request_burst: u32,
+    /// What a connection over its request rate gets.
+    pub over_request_rate: OverRate,
+    /// Proxies whose `X-Forwarded-For` is believed (their own address is not the client's).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// What a connection over its SIP request rate gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverRate {
+    /// `503 Service Unavailable` with `Retry-After`.
+    Reject,
+    /// WebSocket close 1008 (policy violation).
+    Close,
 }
 
 /// Standalone registrar settings (seconds).
@@ -228,6 +252,72 @@ pub struct Web {
     /// Directory served at `/phone/` (the built web phone); empty: `deploy/webphone/dist` beside the binary's
     /// source tree when it exists.
     pub phone_dir: String,
+}
+
+/// Where the handshake credential is looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// No authentication: SIP digest (by the core) as usual.
+    None,
+    /// A cookie (named by `cookie`) holding a JWT.
+    Cookie,
+    /// `Authorization: Bearer <JWT>`, or `?access_token=<JWT>` on the WebSocket URL.
+    Bearer,
+}
+
+/// What happens when a flow's token expires while it is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExpiry {
+    /// Close the WebSocket with 1008 (policy violation); the browser reconnects with a fresh token.
+    Close,
+    /// Keep the flow, but answer new REGISTERs 403.
+    RefuseRegister,
+}
+
+/// Handshake authentication (RFC 7118 §7).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// none, cookie or bearer.
+    pub mode: AuthMode,
+    /// The cookie's name (mode = cookie).
+    pub cookie: String,
+    /// HS256, RS256 or ES256.
+    pub algorithm: String,
+    /// The HMAC secret (HS256).
+    pub secret: String,
+    /// A PEM public key file (RS256 / ES256).
+    pub public_key: String,
+    /// Required `aud` value (empty: not checked).
+    pub audience: String,
+    /// Claim naming the SIP identity: `sip:user@domain`, `user@domain` or `user`.
+    pub identity_claim: String,
+    /// Claim listing the domains the identity may use (a string or an array; optional).
+    pub domains_claim: String,
+    /// Clock skew allowed on `exp` / `nbf`.
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+    /// What expiry during a session does.
+    pub on_expiry: OnExpiry,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::None,
+            cookie: "sipedge_token".into(),
+            algorithm: "HS256".into(),
+            secret: String::new(),
+            public_key: String::new(),
+            audience: String::new(),
+            identity_claim: "sip_aor".into(),
+            domains_claim: "sip_domains".into(),
+            leeway: Duration::from_secs(30),
+            on_expiry: OnExpiry::Close,
+        }
+    }
 }
 
 /// Log output format.
@@ -274,6 +364,7 @@ impl Default for Config {
             registrar: Registrar::default(),
             admin: Admin::default(),
             web: Web::default(),
+            auth: Auth::default(),
             log: Log::default(),
         }
     }
@@ -310,6 +401,12 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(300),
             ping_interval: Duration::from_secs(30),
             allowed_origins: Vec::new(),
+            handshakes_per_ip_per_second: 0,
+            handshake_burst: 20,
+            requests_per_second: 0,
+            request_burst: 50,
+            over_request_rate: OverRate::Reject,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -427,6 +524,9 @@ impl Config {
                 "registrar: need min_expires ({}) <= default_expires ({}) <= max_expires ({})",
                 r.min_expires, r.default_expires, r.max_expires
             ));
+        }
+        if let Err(e) = crate::auth::Authenticator::new(&self.auth) {
+            return bad(e);
         }
         if self.runtime.workers > 1024 {
             return bad(format!(

@@ -2,7 +2,8 @@
 //! UDP to the core. One per worker thread; workers share nothing but the read-only [`Shared`] and talk by
 //! message ([`Msg`]).
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,18 @@ pub struct Shared {
     pub core_tcp: bool,
     /// Largest SIP message on a stream from the core.
     pub max_message_size: usize,
+    /// Handshake authentication (RFC 7118 §7).
+    pub auth: crate::auth::Authenticator,
+    /// What a token's expiry during a session does.
+    pub on_expiry: crate::config::OnExpiry,
+    /// Per-source-IP connection caps and handshake rates.
+    pub ip_limits: crate::limits::IpLimits,
+    /// Proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// SIP requests per second per connection (0: unlimited), burst, and what happens beyond.
+    pub request_rate: (u32, u32, crate::config::OverRate),
+    /// A WebSocket with no bytes from the browser for this long (not even a pong) is closed.
+    pub idle_timeout: Duration,
     /// Per-worker counters.
     pub metrics: Vec<Arc<WorkerMetrics>>,
     /// Plain HTTP content on the WebSocket port.
@@ -61,10 +74,10 @@ pub enum Msg {
         /// What to do if the flow is gone.
         if_gone: Option<Box<Action>>,
     },
-    /// Standalone: a message for this worker's registrar shard.
+    /// Standalone: a message for this worker's registrar shard (identity already checked by the sender).
     ToShard {
         /// Where it came from.
-        from: ClientFlow,
+        from: ClientFlow<'static>,
         /// The SIP message.
         bytes: Vec<u8>,
     },
@@ -88,6 +101,14 @@ pub enum State {
         ws: Box<Connection>,
         /// The keepalive timer, if armed.
         timer: Option<TimerId>,
+        /// Who the handshake authenticated (RFC 7118 §7), when the listener requires it.
+        identity: Option<Box<edge::Identity>>,
+        /// The browser's address (X-Forwarded-For from a trusted proxy, else the TCP peer).
+        peer: Option<IpAddr>,
+        /// Its SIP request rate.
+        bucket: crate::limits::RequestBucket,
+        /// When the browser last sent anything (edge clock, ms).
+        last_rx_ms: u64,
     },
     /// SIP over TCP with the core (our connection to it, or its connection to us).
     SipStream {
@@ -147,6 +168,8 @@ pub struct Worker {
     upstream: Upstream,
     queue: std::collections::VecDeque<Vec<u8>>,
     queue_bytes: usize,
+    /// Connections counted against a per-IP limit, to release at close (only while limits are on).
+    admitted: HashMap<Conn, IpAddr>,
 }
 
 impl Worker {
@@ -173,6 +196,7 @@ impl Worker {
             upstream: Upstream::Idle,
             queue: std::collections::VecDeque::new(),
             queue_bytes: 0,
+            admitted: HashMap::new(),
         }
     }
 
@@ -265,6 +289,71 @@ impl Worker {
                     );
                     return;
                 }
+                // The client's address: X-Forwarded-For from a trusted proxy (its last entry), else the TCP peer.
+                let tcp_peer = ctx.peer_addr(conn).map(|a| a.ip());
+                let via_proxy = tcp_peer.is_some_and(|p| self.shared.trusted_proxies.contains(&p));
+                let peer = if via_proxy {
+                    req.x_forwarded_for
+                        .as_deref()
+                        .and_then(|x| x.rsplit(',').next())
+                        .and_then(|x| x.trim().parse::<IpAddr>().ok())
+                        .or(tcp_peer)
+                } else {
+                    tcp_peer
+                };
+                if via_proxy && let Some(ip) = peer {
+                    if let Err(r) = self.shared.ip_limits.admit(ip, ctx.now()) {
+                        *state = State::Closing { websocket: false };
+                        reject(
+                            ctx,
+                            &self.metrics,
+                            r.label(),
+                            http_response(
+                                503,
+                                "Service Unavailable",
+                                "too many connections from your address\n",
+                            ),
+                        );
+                        return;
+                    }
+                    self.admitted.insert(conn, ip);
+                }
+                let identity = match self.shared.auth.authenticate(&req) {
+                    Ok(a) => a.map(|a| {
+                        let now = self.now(ctx);
+                        let left = a.exp.map(|exp| exp.saturating_sub(crate::auth::unix_now()));
+                        Box::new(edge::Identity {
+                            user: a.user,
+                            domains: a.domains,
+                            expires_at: left
+                                .map(|s| Timestamp(now.0.saturating_add(s.saturating_mul(1000)))),
+                        })
+                    }),
+                    Err(e) => {
+                        *state = State::Closing { websocket: false };
+                        let reason = if e.status() == 401 {
+                            "Unauthorized"
+                        } else {
+                            "Forbidden"
+                        };
+                        let mut response = http_response(e.status(), reason, &format!("{e}\n"));
+                        if e.status() == 401 {
+                            // RFC 6750 §3: tell the client which scheme to use.
+                            let at = response
+                                .windows(2)
+                                .position(|w| w == b"\r\n")
+                                .map_or(0, |p| p + 2);
+                            response.splice(
+                                at..at,
+                                b"WWW-Authenticate: Bearer realm=\"sipedge\"\r\n"
+                                    .iter()
+                                    .copied(),
+                            );
+                        }
+                        reject(ctx, &self.metrics, e.label(), response);
+                        return;
+                    }
+                };
                 if req.subprotocol.as_deref() != Some("sip") {
                     *state = State::Closing { websocket: false };
                     reject(
@@ -295,7 +384,15 @@ impl Worker {
                 self.metrics
                     .websockets
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                *state = State::Open { ws, timer };
+                let last_rx_ms = self.now(ctx).0;
+                *state = State::Open {
+                    ws,
+                    timer,
+                    identity,
+                    peer,
+                    bucket: crate::limits::RequestBucket::default(),
+                    last_rx_ms,
+                };
                 if !req.leftover.is_empty() {
                     let leftover = req.leftover.clone();
                     self.websocket(ctx, conn, state, &leftover);
@@ -317,20 +414,39 @@ impl Worker {
     }
 
     fn websocket(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut State, bytes: &[u8]) {
-        let State::Open { ws, .. } = state else {
+        let now = self.now(ctx);
+        let State::Open {
+            ws,
+            identity,
+            peer,
+            bucket,
+            last_rx_ms,
+            ..
+        } = state
+        else {
             return;
         };
+        *last_rx_ms = now.0;
+        let mut policy_close: Option<&'static str> = None;
+        if identity.as_ref().is_some_and(|i| i.expired(now))
+            && self.shared.on_expiry == crate::config::OnExpiry::Close
+        {
+            self.metrics.routing_failed("credential_expired");
+            policy_close = Some("credential expired");
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         scratch.extend_from_slice(bytes);
         let flow = ClientFlow {
             id: self.flow_of(conn),
-            peer: ctx.peer_addr(conn).map(|a| a.ip()),
+            peer: *peer,
+            identity: identity.as_deref(),
         };
-        let now = self.now(ctx);
+        let (rate, burst, over) = self.shared.request_rate;
         let mut off = 0;
         let mut close = false;
-        while off < scratch.len() {
+        self.frame.clear();
+        while off < scratch.len() && policy_close.is_none() {
             let got = ws.receive(&mut scratch[off..]);
             off += got.consumed;
             match got.event {
@@ -343,6 +459,36 @@ impl Worker {
                     self.metrics.add(Counter::WsMessagesIn, 1);
                     self.metrics.add(Counter::WsBytesIn, payload.len() as u64);
                     self.count_sip(payload);
+                    let is_request = !payload.starts_with(b"SIP/2.0 ")
+                        && !payload.iter().all(|&b| b == b'\r' || b == b'\n');
+                    if rate > 0 && is_request && !bucket.take(now.0, rate, burst) {
+                        self.metrics.routing_failed("rate_limited");
+                        match over {
+                            crate::config::OverRate::Close => {
+                                policy_close = Some("request rate exceeded")
+                            }
+                            crate::config::OverRate::Reject => {
+                                if let Ok(m) = sipscan::Message::parse(payload)
+                                    && m.method() != Some(sipscan::Method::Ack)
+                                {
+                                    let r = edge::response::build(
+                                        &m,
+                                        503,
+                                        "Service Unavailable",
+                                        &["Retry-After: 1"],
+                                    );
+                                    wsproto::writer::write_frame(
+                                        &mut self.frame,
+                                        true,
+                                        wsproto::OpCode::Text,
+                                        &r,
+                                        None,
+                                    );
+                                }
+                            }
+                        }
+                        continue;
+                    }
                     self.edge
                         .from_client(&flow, payload, now, &mut self.actions);
                 }
@@ -358,14 +504,20 @@ impl Worker {
                 break;
             }
         }
-        self.frame.clear();
+        if let Some(reason) = policy_close {
+            // RFC 6455 §7.4.1: 1008, policy violation.
+            let _ = ws.close(1008, reason, &mut self.frame, None);
+        }
         while let Ok(true) = ws.poll_transmit(&mut self.frame, None) {}
         if !self.frame.is_empty() {
             let _ = ctx.send(conn, &self.frame);
         }
-        if close || ws.is_closed() {
+        if close || policy_close.is_some() || ws.is_closed() {
             *state = State::Closing { websocket: true };
-            ctx.close(conn, CloseReason::Local(1000));
+            ctx.close(
+                conn,
+                CloseReason::Local(if policy_close.is_some() { 1008 } else { 1000 }),
+            );
         }
         self.scratch = scratch;
         self.run_actions(ctx);
@@ -411,7 +563,7 @@ impl Worker {
                 peer,
                 bytes,
             } => {
-                let from = ClientFlow { id: from, peer };
+                let from = ClientFlow::anonymous(from, peer);
                 if ctx
                     .post(worker as usize, Msg::ToShard { from, bytes })
                     .is_err()
@@ -653,6 +805,30 @@ impl Handler for Worker {
         self.metrics
             .open
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(ip) = ctx.peer_addr(conn).map(|a| a.ip())
+            && !self.shared.trusted_proxies.contains(&ip)
+        {
+            match self.shared.ip_limits.admit(ip, ctx.now()) {
+                Ok(()) => {
+                    if self.shared.ip_limits.is_active() {
+                        self.admitted.insert(conn, ip);
+                    }
+                }
+                Err(r) => {
+                    self.metrics.handshake_rejected(r.label());
+                    let _ = ctx.send(
+                        conn,
+                        &http_response(
+                            503,
+                            "Service Unavailable",
+                            "too many connections from your address\n",
+                        ),
+                    );
+                    ctx.close(conn, CloseReason::Local(0));
+                    return State::Closing { websocket: false };
+                }
+            }
+        }
         let timer = ctx.arm_timer(conn, self.shared.handshake_timeout, TIMER_HANDSHAKE);
         let hs = ServerHandshake::new(ServerConfig {
             subprotocols: vec!["sip".into()],
@@ -692,7 +868,24 @@ impl Handler for Worker {
                 );
                 ctx.close(conn, CloseReason::Local(0));
             }
-            (TIMER_KEEPALIVE, State::Open { ws, timer }) => {
+            (
+                TIMER_KEEPALIVE,
+                State::Open {
+                    ws,
+                    timer,
+                    last_rx_ms,
+                    ..
+                },
+            ) => {
+                let idle = Duration::from_millis(self.now(ctx).0.saturating_sub(*last_rx_ms));
+                if idle >= self.shared.idle_timeout {
+                    self.frame.clear();
+                    let _ = ws.close(1001, "idle", &mut self.frame, None);
+                    let _ = ctx.send(conn, &self.frame);
+                    *state = State::Closing { websocket: true };
+                    ctx.close(conn, CloseReason::Local(1001));
+                    return;
+                }
                 self.frame.clear();
                 match ws.on_timeout(ctx.now(), &mut self.frame, None) {
                     Ok(wsproto::Timeout::PongMissing) => {
@@ -729,6 +922,9 @@ impl Handler for Worker {
             );
             self.upstream = Upstream::Idle;
             return;
+        }
+        if let Some(ip) = self.admitted.remove(&conn) {
+            self.shared.ip_limits.release(ip);
         }
         self.metrics.add(Counter::Closed, 1);
         self.metrics

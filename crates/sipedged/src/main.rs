@@ -7,8 +7,10 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod auth;
 mod config;
 mod gateway;
+mod limits;
 mod metrics;
 mod web;
 
@@ -235,12 +237,32 @@ fn run(cfg: Config) -> Result<(), String> {
         core_local,
         core_tcp,
         max_message_size: cfg.limits.max_message_size,
+        auth: auth::Authenticator::new(&cfg.auth)?,
+        on_expiry: cfg.auth.on_expiry,
+        ip_limits: limits::IpLimits::new(
+            cfg.limits
+                .max_connections_per_ip
+                .try_into()
+                .unwrap_or(u32::MAX),
+            cfg.limits.handshakes_per_ip_per_second,
+            cfg.limits.handshake_burst,
+        ),
+        trusted_proxies: cfg.limits.trusted_proxies.clone(),
+        request_rate: (
+            cfg.limits.requests_per_second,
+            cfg.limits.request_burst,
+            cfg.limits.over_request_rate,
+        ),
+        idle_timeout: cfg.limits.idle_timeout,
         metrics: metrics.clone(),
         web: web::WebConfig {
             phone_dir: phone_dir(&cfg),
         },
         epoch: Instant::now(),
     });
+    if shared.auth.required() {
+        tracing::info!(mode = ?cfg.auth.mode, algorithm = %cfg.auth.algorithm, "handshake authentication on (RFC 7118 §7)");
+    }
     let rm = ringmux::Config {
         listen: Some(listener.address),
         workers,

@@ -57,17 +57,24 @@ pub const METHODS: [&str; 15] = [
 ];
 
 /// Handshake rejection reasons.
-pub const HANDSHAKE_REJECTIONS: [&str; 6] = [
+pub const HANDSHAKE_REJECTIONS: [&str; 13] = [
     "bad_request",
     "wrong_path",
     "origin",
     "no_sip_subprotocol",
     "timeout",
     "too_large",
+    "ip_connection_cap",
+    "ip_handshake_rate",
+    "auth_missing",
+    "auth_invalid",
+    "auth_expired",
+    "auth_audience",
+    "auth_identity",
 ];
 
 /// Routing failure reasons (edge drops plus runtime ones).
-pub const ROUTING_FAILURES: [&str; 7] = [
+pub const ROUTING_FAILURES: [&str; 9] = [
     "malformed",
     "not_our_via",
     "bad_flow_token",
@@ -75,6 +82,8 @@ pub const ROUTING_FAILURES: [&str; 7] = [
     "unroutable_response",
     "flow_gone",
     "core_send_failed",
+    "rate_limited",
+    "credential_expired",
 ];
 
 /// One worker's counters.

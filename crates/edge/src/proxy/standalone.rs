@@ -33,7 +33,7 @@ impl Edge {
     /// Hand the message to the shard owner when that is another worker; `true` when handed over.
     fn to_shard(
         &self,
-        src: &ClientFlow,
+        src: &ClientFlow<'_>,
         msg: &Message<'_>,
         aor: &str,
         out: &mut Vec<Action>,
@@ -53,7 +53,7 @@ impl Edge {
 
     pub(super) fn standalone_request(
         &mut self,
-        src: &ClientFlow,
+        src: &ClientFlow<'_>,
         msg: &Message<'_>,
         method: Method<'_>,
         own: OwnRoutes<'_>,
@@ -111,7 +111,7 @@ impl Edge {
 
     fn register(
         &mut self,
-        src: &ClientFlow,
+        src: &ClientFlow<'_>,
         msg: &Message<'_>,
         now: Timestamp,
         out: &mut Vec<Action>,
@@ -209,7 +209,7 @@ fn request_uri_span(msg: &Message<'_>) -> Option<Span> {
 fn register_request(
     msg: &Message<'_>,
     aor: &str,
-    src: &ClientFlow,
+    src: &ClientFlow<'_>,
 ) -> Result<Register, &'static str> {
     let mut contacts = Vec::new();
     let mut star = false;

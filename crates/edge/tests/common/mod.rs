@@ -101,7 +101,7 @@ pub fn edge(mode: Mode) -> Edge {
     Edge::new(config(mode), key())
 }
 
-pub fn flow(slot: u32) -> ClientFlow {
+pub fn flow(slot: u32) -> ClientFlow<'static> {
     ClientFlow {
         id: FlowId {
             node: 1,
@@ -111,6 +111,7 @@ pub fn flow(slot: u32) -> ClientFlow {
             outbound: false,
         },
         peer: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))),
+        identity: None,
     }
 }
 

@@ -32,6 +32,17 @@ pub fn free_udp_pair() -> u16 {
     }
 }
 
+fn wait_tcp_quiet(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
 fn wait_tcp(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -88,14 +99,23 @@ impl Gateway {
             ),
         )
         .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sipedged"))
+        let log = dir.0.join("sipedged.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sipedged"))
             .arg("--config")
             .arg(&cfg)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start sipedged");
-        wait_tcp(port);
+        for p in [port, admin] {
+            if !wait_tcp_quiet(p) {
+                let _ = child.kill();
+                panic!(
+                    "sipedged did not come up on {p}: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        }
         Self {
             child,
             port,
@@ -211,7 +231,29 @@ impl WsSip {
 
     /// Connect offering `protocols`; `Err(status line)` when the server refuses.
     pub fn connect_with(port: u16, protocols: &[&str]) -> Result<Self, String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        Self::connect_full(port, protocols, "/", "", None)
+    }
+
+    /// Connect from `source` (a loopback address; default 127.0.0.1) to `path`, adding `extra` header lines
+    /// (each ending in CRLF) to the upgrade request; `Err(status line)` when the server refuses.
+    pub fn connect_full(
+        port: u16,
+        protocols: &[&str],
+        path: &str,
+        extra: &str,
+        source: Option<std::net::Ipv4Addr>,
+    ) -> Result<Self, String> {
+        let mut stream = match source {
+            None => TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?,
+            Some(ip) => {
+                let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                    .unwrap();
+                s.bind(&std::net::SocketAddr::from((ip, 0)).into()).unwrap();
+                s.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+                    .map_err(|e| e.to_string())?;
+                s.into()
+            }
+        };
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
@@ -220,8 +262,13 @@ impl WsSip {
         getrandom::fill(&mut nonce).unwrap();
         let mut hs = ClientHandshake::new(nonce, protocols);
         let mut req = Vec::new();
-        hs.write_request("127.0.0.1", "/", Some("http://127.0.0.1"), &mut req);
-        stream.write_all(&req).unwrap();
+        hs.write_request("127.0.0.1", path, Some("http://127.0.0.1"), &mut req);
+        if !extra.is_empty() {
+            req.truncate(req.len() - 2);
+            req.extend_from_slice(extra.as_bytes());
+            req.extend_from_slice(b"\r\n");
+        }
+        stream.write_all(&req).map_err(|e| e.to_string())?;
         let mut head = Vec::new();
         let mut b = [0u8; 4096];
         loop {
@@ -419,6 +466,11 @@ CSeq: {cseq} {method}\r\n{extra}Content-Length: {len}\r\n\r\n{body}",
             cseq = self.cseq,
             len = body.len(),
         )
+    }
+
+    /// Take the WebSocket (to speak as another user on the same flow).
+    pub fn ws_take(self) -> WsSip {
+        self.ws
     }
 
     pub fn register(&mut self, expires: u32) -> Vec<u8> {

@@ -1,0 +1,210 @@
+use super::*;
+use crate::config::{Auth, AuthMode};
+use jsonwebtoken::{EncodingKey, Header, encode};
+use serde_json::json;
+
+const SECRET: &str = "unit-test-secret";
+
+fn cfg(mode: AuthMode) -> Auth {
+    Auth {
+        mode,
+        secret: SECRET.into(),
+        audience: "sipedge".into(),
+        ..Auth::default()
+    }
+}
+
+fn hs256(claims: serde_json::Value) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn request(path: &str, cookie: Option<&str>, authorization: Option<&str>) -> wsproto::Request {
+    wsproto::Request {
+        path: path.into(),
+        host: "edge".into(),
+        origin: None,
+        cookie: cookie.map(Into::into),
+        authorization: authorization.map(Into::into),
+        x_forwarded_for: None,
+        offered_subprotocols: vec!["sip".into()],
+        subprotocol: Some("sip".into()),
+        accept: String::new(),
+        leftover: Vec::new(),
+    }
+}
+
+fn valid_claims() -> serde_json::Value {
+    json!({"sip_aor": "sip:alice@example.com", "aud": "sipedge", "exp": unix_now() + 600})
+}
+
+#[test]
+fn bearer_header_and_query_parameter() {
+    let a = Authenticator::new(&cfg(AuthMode::Bearer)).unwrap();
+    let t = hs256(valid_claims());
+    let id = a
+        .authenticate(&request("/", None, Some(&format!("Bearer {t}"))))
+        .unwrap()
+        .unwrap();
+    assert_eq!(id.user, "alice");
+    assert_eq!(id.domains, vec!["example.com".to_string()]);
+    let id = a
+        .authenticate(&request(&format!("/?x=1&access_token={t}"), None, None))
+        .unwrap()
+        .unwrap();
+    assert_eq!(id.user, "alice");
+    // A cookie does not count in bearer mode.
+    let err = a
+        .authenticate(&request("/", Some(&format!("sipedge_token={t}")), None))
+        .unwrap_err();
+    assert_eq!(err.status(), 401);
+}
+
+#[test]
+fn cookie_mode_reads_the_named_cookie_only() {
+    let a = Authenticator::new(&cfg(AuthMode::Cookie)).unwrap();
+    let t = hs256(valid_claims());
+    let ok = a.authenticate(&request(
+        "/",
+        Some(&format!("theme=dark; sipedge_token={t}; x=y")),
+        None,
+    ));
+    assert_eq!(ok.unwrap().unwrap().user, "alice");
+    let err = a
+        .authenticate(&request("/", None, Some(&format!("Bearer {t}"))))
+        .unwrap_err();
+    assert_eq!(err, AuthError::Missing("a session cookie"));
+}
+
+#[test]
+fn expired_wrong_audience_forged_and_missing_identity() {
+    let a = Authenticator::new(&cfg(AuthMode::Bearer)).unwrap();
+    let bearer = |t: String| request("/", None, Some(&format!("Bearer {t}")));
+    let expired = hs256(json!({"sip_aor": "alice", "aud": "sipedge", "exp": unix_now() - 3600}));
+    assert_eq!(
+        a.authenticate(&bearer(expired)).unwrap_err(),
+        AuthError::Expired
+    );
+    let not_yet = hs256(
+        json!({"sip_aor": "alice", "aud": "sipedge", "exp": unix_now() + 7200, "nbf": unix_now() + 3600}),
+    );
+    assert_eq!(
+        a.authenticate(&bearer(not_yet)).unwrap_err(),
+        AuthError::Expired
+    );
+    let other_aud =
+        hs256(json!({"sip_aor": "alice", "aud": "someone-else", "exp": unix_now() + 600}));
+    let e = a.authenticate(&bearer(other_aud)).unwrap_err();
+    assert_eq!((e.clone(), e.status()), (AuthError::Audience, 403));
+    let forged = encode(
+        &Header::new(Algorithm::HS256),
+        &valid_claims(),
+        &EncodingKey::from_secret(b"guess"),
+    )
+    .unwrap();
+    let e = a.authenticate(&bearer(forged)).unwrap_err();
+    assert!(
+        matches!(e, AuthError::Invalid(_)) && e.status() == 401,
+        "{e:?}"
+    );
+    let no_id = hs256(json!({"aud": "sipedge", "exp": unix_now() + 600}));
+    assert_eq!(a.authenticate(&bearer(no_id)).unwrap_err().status(), 403);
+    let garbage = a.authenticate(&bearer("not.a.jwt".into())).unwrap_err();
+    assert_eq!(garbage.status(), 401);
+}
+
+#[test]
+fn user_only_identity_with_domains_claim() {
+    let a = Authenticator::new(&cfg(AuthMode::Bearer)).unwrap();
+    let t = hs256(
+        json!({"sip_aor": "bob", "sip_domains": ["a.test", "b.test"], "aud": "sipedge", "exp": unix_now() + 60}),
+    );
+    let id = a
+        .authenticate(&request("/", None, Some(&format!("Bearer {t}"))))
+        .unwrap()
+        .unwrap();
+    assert_eq!((id.user.as_str(), id.domains.len()), ("bob", 2));
+}
+
+fn key_path(name: &str) -> String {
+    format!("{}/src/auth/testkeys/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn es256_and_rs256_with_pem_keys() {
+    for (alg, private, public) in [
+        (Algorithm::ES256, "ec-private.pem", "ec-public.pem"),
+        (Algorithm::RS256, "rsa-private.pem", "rsa-public.pem"),
+    ] {
+        let name = if alg == Algorithm::ES256 {
+            "ES256"
+        } else {
+            "RS256"
+        };
+        let c = Auth {
+            algorithm: name.into(),
+            public_key: key_path(public),
+            secret: String::new(),
+            ..cfg(AuthMode::Bearer)
+        };
+        let a = Authenticator::new(&c).unwrap();
+        let pem = std::fs::read(key_path(private)).unwrap();
+        let key = if alg == Algorithm::ES256 {
+            EncodingKey::from_ec_pem(&pem)
+        } else {
+            EncodingKey::from_rsa_pem(&pem)
+        }
+        .unwrap();
+        let t = encode(&Header::new(alg), &valid_claims(), &key).unwrap();
+        let id = a
+            .authenticate(&request("/", None, Some(&format!("Bearer {t}"))))
+            .unwrap()
+            .unwrap();
+        assert_eq!(id.user, "alice", "{name}");
+        // An HS256 token made with the public key as secret (algorithm confusion) is refused.
+        let confused = encode(
+            &Header::new(Algorithm::HS256),
+            &valid_claims(),
+            &EncodingKey::from_secret(&std::fs::read(key_path(public)).unwrap()),
+        )
+        .unwrap();
+        assert!(
+            a.authenticate(&request("/", None, Some(&format!("Bearer {confused}"))))
+                .is_err(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn bad_configuration_is_explained() {
+    assert!(
+        Authenticator::new(&Auth {
+            secret: String::new(),
+            ..cfg(AuthMode::Bearer)
+        })
+        .unwrap_err()
+        .contains("secret")
+    );
+    assert!(
+        Authenticator::new(&Auth {
+            algorithm: "none".into(),
+            ..cfg(AuthMode::Bearer)
+        })
+        .unwrap_err()
+        .contains("algorithm")
+    );
+    assert!(
+        Authenticator::new(&Auth {
+            algorithm: "ES256".into(),
+            ..cfg(AuthMode::Bearer)
+        })
+        .unwrap_err()
+        .contains("public_key")
+    );
+    assert!(!Authenticator::new(&Auth::default()).unwrap().required());
+}

@@ -1,0 +1,234 @@
+//! Abuse limits that act before a connection costs anything: per-source-IP connection caps and handshake rates
+//! (lock-free tables shared by the workers: a fixed array of atomics indexed by a keyed hash of the address, so a
+//! flood never takes a lock and never allocates), and a per-connection SIP request rate.
+
+use std::hash::{BuildHasher, Hash};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Buckets in the per-IP tables. Addresses that collide share a bucket (the limits then err on the strict side).
+const SLOTS: usize = 1 << 16;
+
+/// Why a new connection is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The source address holds `max_connections_per_ip` already.
+    ConnectionCap,
+    /// The source address opens connections faster than `handshakes_per_ip_per_second`.
+    HandshakeRate,
+}
+
+impl Refusal {
+    /// The metrics label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ConnectionCap => "ip_connection_cap",
+            Self::HandshakeRate => "ip_handshake_rate",
+        }
+    }
+}
+
+/// Per-source-IP limits shared by all workers.
+pub struct IpLimits {
+    conns: Box<[AtomicU32]>,
+    buckets: Box<[AtomicU64]>,
+    max_conns: u32,
+    rate_per_sec: u32,
+    burst: u32,
+    hasher: std::collections::hash_map::RandomState,
+    epoch: Instant,
+}
+
+impl std::fmt::Debug for IpLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IpLimits")
+            .field("max_conns", &self.max_conns)
+            .field("rate_per_sec", &self.rate_per_sec)
+            .finish()
+    }
+}
+
+impl IpLimits {
+    /// `max_conns` connections per address (0: no cap), `rate_per_sec` new connections per second per address
+    /// with bursts of `burst` (0: no rate limit).
+    pub fn new(max_conns: u32, rate_per_sec: u32, burst: u32) -> Self {
+        let active = max_conns > 0 || rate_per_sec > 0;
+        let n = if active { SLOTS } else { 0 };
+        Self {
+            conns: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            buckets: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            max_conns,
+            rate_per_sec,
+            burst: burst.max(1),
+            hasher: Default::default(),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Whether any per-IP limit is on.
+    pub fn is_active(&self) -> bool {
+        !self.conns.is_empty()
+    }
+
+    fn slot(&self, ip: IpAddr) -> usize {
+        let mut h = self.hasher.build_hasher();
+        ip.hash(&mut h);
+        (std::hash::Hasher::finish(&h) as usize) & (SLOTS - 1)
+    }
+
+    /// Count a new connection from `ip`, or refuse it. A counted connection must be [`released`](Self::release).
+    pub fn admit(&self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+        if self.conns.is_empty() {
+            return Ok(());
+        }
+        let slot = self.slot(ip);
+        if self.rate_per_sec > 0 && !self.take_token(slot, now) {
+            return Err(Refusal::HandshakeRate);
+        }
+        if self.max_conns > 0 {
+            let c = &self.conns[slot];
+            let mut cur = c.load(Ordering::Relaxed);
+            loop {
+                if cur >= self.max_conns {
+                    return Err(Refusal::ConnectionCap);
+                }
+                match c.compare_exchange_weak(cur, cur + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => break,
+                    Err(x) => cur = x,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A connection admitted for `ip` closed.
+    pub fn release(&self, ip: IpAddr) {
+        if self.max_conns > 0 && !self.conns.is_empty() {
+            let _ =
+                self.conns[self.slot(ip)]
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_sub(1));
+        }
+    }
+
+    /// Token bucket packed in one word: high 32 bits the last refill (ms since epoch, wrapping), low 32 bits the
+    /// tokens in thousandths.
+    fn take_token(&self, slot: usize, now: Instant) -> bool {
+        let now_ms = now.saturating_duration_since(self.epoch).as_millis() as u32;
+        let cap = u64::from(self.burst) * 1000;
+        let b = &self.buckets[slot];
+        let mut cur = b.load(Ordering::Relaxed);
+        loop {
+            let (last, tokens) = ((cur >> 32) as u32, cur & 0xffff_ffff);
+            let tokens = if cur == 0 {
+                cap
+            } else {
+                let elapsed = u64::from(now_ms.wrapping_sub(last));
+                (tokens + elapsed * u64::from(self.rate_per_sec)).min(cap)
+            };
+            if tokens < 1000 {
+                return false;
+            }
+            let next = (u64::from(now_ms) << 32) | (tokens - 1000).max(1);
+            match b.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(x) => cur = x,
+            }
+        }
+    }
+}
+
+/// A per-connection SIP request rate (token bucket, 8 bytes).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestBucket {
+    last_ms: u32,
+    milli_tokens: u32,
+}
+
+impl RequestBucket {
+    /// Take one token at `now_ms`, refilling `rate` per second up to `burst`; `false` when the request is over
+    /// the rate.
+    pub fn take(&mut self, now_ms: u64, rate: u32, burst: u32) -> bool {
+        let now = now_ms as u32;
+        let cap = burst.max(1).saturating_mul(1000);
+        if self.last_ms == 0 && self.milli_tokens == 0 {
+            self.milli_tokens = cap;
+        } else {
+            let elapsed = now.wrapping_sub(self.last_ms);
+            self.milli_tokens = self
+                .milli_tokens
+                .saturating_add(elapsed.saturating_mul(rate))
+                .min(cap);
+        }
+        self.last_ms = now.max(1);
+        if self.milli_tokens < 1000 {
+            return false;
+        }
+        self.milli_tokens -= 1000;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::from([127, 0, 0, n])
+    }
+
+    #[test]
+    fn connection_cap_per_ip_and_release() {
+        let l = IpLimits::new(2, 0, 0);
+        let t = Instant::now();
+        assert_eq!(l.admit(ip(2), t), Ok(()));
+        assert_eq!(l.admit(ip(2), t), Ok(()));
+        assert_eq!(l.admit(ip(2), t), Err(Refusal::ConnectionCap));
+        assert_eq!(
+            l.admit(ip(3), t),
+            Ok(()),
+            "other addresses are not affected"
+        );
+        l.release(ip(2));
+        assert_eq!(l.admit(ip(2), t), Ok(()));
+    }
+
+    #[test]
+    fn handshake_rate_refills_over_time() {
+        let l = IpLimits::new(0, 10, 3);
+        let t = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(l.admit(ip(2), t), Ok(()));
+        }
+        assert_eq!(l.admit(ip(2), t), Err(Refusal::HandshakeRate));
+        assert_eq!(l.admit(ip(3), t), Ok(()));
+        // 10/s: after 100 ms one more.
+        assert_eq!(l.admit(ip(2), t + Duration::from_millis(110)), Ok(()));
+        assert_eq!(
+            l.admit(ip(2), t + Duration::from_millis(110)),
+            Err(Refusal::HandshakeRate)
+        );
+    }
+
+    #[test]
+    fn disabled_limits_cost_nothing() {
+        let l = IpLimits::new(0, 0, 0);
+        assert!(l.conns.is_empty());
+        for _ in 0..1000 {
+            assert_eq!(l.admit(ip(2), Instant::now()), Ok(()));
+        }
+    }
+
+    #[test]
+    fn request_bucket() {
+        let mut b = RequestBucket::default();
+        let mut ok = 0;
+        for _ in 0..10 {
+            ok += usize::from(b.take(1_000, 5, 4));
+        }
+        assert_eq!(ok, 4, "burst");
+        assert!(!b.take(1_100, 5, 4), "5/s: 100 ms gives half a token");
+        assert!(b.take(1_300, 5, 4), "300 ms gives 1.5 tokens");
+    }
+}
