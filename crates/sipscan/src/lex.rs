@@ -17,6 +17,31 @@ const fn token_table() -> [bool; 256] {
 
 static TOKEN: [bool; 256] = token_table();
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Bit 7 of byte `k` set when byte `k` of `word` equals `needle`. Exact for the lowest
+/// flagged byte (borrows only flag bytes above a match), so take `trailing_zeros() / 8`.
+#[inline(always)]
+pub(crate) fn eq_bytes(word: [u8; 8], needle: u8) -> u64 {
+    let x = u64::from_le_bytes(word) ^ (ONES * u64::from(needle));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Position of the first `needle` in `hay`, eight bytes at a time.
+#[inline]
+pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    let (words, tail) = hay.as_chunks::<8>();
+    for (i, w) in words.iter().enumerate() {
+        let m = eq_bytes(*w, needle);
+        if m != 0 {
+            return Some(i * 8 + (m.trailing_zeros() / 8) as usize);
+        }
+    }
+    let p = tail.iter().position(|&b| b == needle)?;
+    Some(words.len() * 8 + p)
+}
+
 /// `token` characters: alphanum / `-.!%*_+`'~`.
 #[inline(always)]
 pub(crate) fn is_token(b: u8) -> bool {
@@ -95,5 +120,21 @@ pub(crate) fn number(s: &[u8], max: u64) -> Result<u64, crate::ViewError> {
     match digits_u64(s) {
         Some(v) if v <= max => Ok(v),
         _ => Err(crate::ViewError::OutOfRange),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn find_byte_matches_position(
+            hay in proptest::collection::vec(prop_oneof![Just(b' '), Just(b':'), Just(0u8), Just(0xffu8), any::<u8>()], 0..40),
+            needle in prop_oneof![Just(b' '), Just(b':'), Just(0u8), any::<u8>()],
+        ) {
+            prop_assert_eq!(find_byte(&hay, needle), hay.iter().position(|&b| b == needle));
+        }
     }
 }

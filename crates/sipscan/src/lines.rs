@@ -1,59 +1,58 @@
-//! Sequential search for line feeds, 64 bytes at a time with the selected kernel.
+//! Sequential search for line feeds, 64 bytes at a time with the selected kernel
+//! (masks for [`arch::BATCH`] blocks per kernel call).
 
-use crate::arch::{self, LfMaskFn};
+use crate::arch::{self, BATCH, Kernel, LfMasksFn};
 
 /// Yields the positions of `\n` in `buf` at or after a start offset, in order.
 pub(crate) struct LineFeeds<'a> {
     buf: &'a [u8],
-    f: LfMaskFn,
-    /// Offset of the block `mask` describes.
-    base: usize,
+    f: LfMasksFn,
+    /// Masks of the [`BATCH`] blocks from `batch` on (0 past the end of `buf`).
+    masks: [u64; BATCH],
+    /// Offset of the first block of `masks`.
+    batch: usize,
+    /// Index of the current block in `masks`.
+    block: usize,
     /// Remaining `\n` bits of the current block.
     mask: u64,
 }
 
 impl<'a> LineFeeds<'a> {
-    pub(crate) fn new(buf: &'a [u8], start: usize, f: LfMaskFn) -> Self {
-        let mut s = LineFeeds {
+    pub(crate) fn new(buf: &'a [u8], start: usize, kernel: Kernel) -> Self {
+        let mut masks = [0; BATCH];
+        (kernel.lf_masks)(buf.get(start..).unwrap_or(&[]), &mut masks);
+        LineFeeds {
             buf,
-            f,
-            base: start,
-            mask: 0,
-        };
-        s.load();
-        s
-    }
-
-    fn load(&mut self) {
-        let rest = self.buf.get(self.base..).unwrap_or(&[]);
-        self.mask = match rest.first_chunk::<64>() {
-            Some(block) => (self.f)(block),
-            None if rest.is_empty() => 0,
-            None => arch::lf_mask_partial(self.f, rest),
-        };
+            f: kernel.lf_masks,
+            masks,
+            batch: start,
+            block: 0,
+            mask: masks[0],
+        }
     }
 
     /// The next `\n` position, or `None` at the end of the buffer.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_lf(&mut self) -> Option<usize> {
-        loop {
-            if self.mask != 0 {
-                let bit = self.mask.trailing_zeros() as usize;
-                self.mask &= self.mask - 1;
-                return Some(self.base + bit);
+        while self.mask == 0 {
+            self.block += 1;
+            if self.block == BATCH {
+                self.batch += 64 * BATCH;
+                let rest = self.buf.get(self.batch..).filter(|r| !r.is_empty())?;
+                (self.f)(rest, &mut self.masks);
+                self.block = 0;
             }
-            self.base += 64;
-            if self.base >= self.buf.len() {
-                return None;
-            }
-            self.load();
+            self.mask = *self.masks.get(self.block)?;
         }
+        let bit = self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some(self.batch + 64 * self.block + bit)
     }
 }
 
 /// Count the lines feeds of `buf` with the selected kernel (used by benches and tests).
 pub fn count_line_feeds(buf: &[u8]) -> usize {
-    let mut lf = LineFeeds::new(buf, 0, arch::selected().lf_mask);
+    let mut lf = LineFeeds::new(buf, 0, arch::selected());
     let mut n = 0;
     while lf.next_lf().is_some() {
         n += 1;
@@ -66,21 +65,21 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn positions(buf: &[u8], start: usize, f: LfMaskFn) -> Vec<usize> {
-        let mut lf = LineFeeds::new(buf, start, f);
+    fn positions(buf: &[u8], start: usize, k: Kernel) -> Vec<usize> {
+        let mut lf = LineFeeds::new(buf, start, k);
         std::iter::from_fn(|| lf.next_lf()).collect()
     }
 
     proptest! {
         #[test]
         fn every_kernel_matches_naive_search(
-            buf in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), any::<u8>()], 0..300),
-            start in 0usize..300,
+            buf in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), any::<u8>()], 0..1300),
+            start in 0usize..1300,
         ) {
             let start = start.min(buf.len());
             let naive: Vec<usize> = (start..buf.len()).filter(|&i| buf[i] == b'\n').collect();
             for k in arch::available() {
-                prop_assert_eq!(&positions(&buf, start, k.lf_mask), &naive, "kernel {}", k.name);
+                prop_assert_eq!(&positions(&buf, start, k), &naive, "kernel {}", k.name);
             }
         }
     }
@@ -98,10 +97,10 @@ mod tests {
         for offset in 0..64 {
             for len in 0..=200 {
                 let slice = &data[offset..offset + len];
-                let want = positions(slice, 0, crate::arch::scalar::lf_mask);
+                let want = positions(slice, 0, arch::available().pop().unwrap());
                 for k in arch::available() {
                     assert_eq!(
-                        positions(slice, 0, k.lf_mask),
+                        positions(slice, 0, k),
                         want,
                         "{} off {offset} len {len}",
                         k.name

@@ -59,11 +59,19 @@ impl HeaderName {
     /// Recognize a field-name (ASCII case-insensitive; compact forms of RFC 3261 §7.3.3).
     pub fn parse(name: &[u8]) -> HeaderName {
         let mut window = [0u8; WINDOW];
-        match window.get_mut(..name.len()) {
-            Some(w) => w.copy_from_slice(name),
-            None => return HeaderName::Other,
+        let last = match (window.get_mut(..name.len()), name.last()) {
+            (Some(w), Some(&last)) => {
+                w.copy_from_slice(name);
+                last
+            }
+            _ => return HeaderName::Other,
+        };
+        let (chunks, _) = window.as_chunks::<8>();
+        let mut words = [0u64; 3];
+        for (w, c) in words.iter_mut().zip(chunks) {
+            *w = u64::from_le_bytes(*c);
         }
-        lookup(&window, name.len()).unwrap_or(HeaderName::Other)
+        lookup(&words, name.len(), last).unwrap_or(HeaderName::Other)
     }
 
     /// The canonical (long) spelling, used when the editor inserts a field.
@@ -108,9 +116,9 @@ impl HeaderName {
     }
 }
 
-/// Bytes of a field-name window: the scanner hands [`lookup`] the 32 bytes at the start
-/// of a header line; names of known fields are all shorter.
-pub(crate) const WINDOW: usize = 32;
+/// Field-names up to this many bytes are compared as three 8-byte words; every known
+/// spelling is shorter.
+pub(crate) const WINDOW: usize = 24;
 
 /// Every spelling the index knows, lower-cased: long forms and the compact forms of
 /// RFC 3261 §7.3.3 that map to a [`HeaderName`].
@@ -159,22 +167,22 @@ const fn slot(len: usize, first: u8, last: u8) -> usize {
 
 const SLOTS: usize = 64;
 
-/// One slot: the spelling as two little-endian 16-byte words, the 0x20 bits to OR into
-/// the input before comparing (set on letters only, so a `-` in the spelling never matches CR, 0x0d | 0x20),
-/// and the mask of the bytes that belong to the name.
+/// One slot: the spelling as little-endian 8-byte words, the 0x20 bits to OR into the
+/// input before comparing (set on letters only, so a `-` in the spelling never matches
+/// CR, 0x0d | 0x20), and the mask of the bytes that belong to the name.
 #[derive(Clone, Copy)]
 struct Entry {
-    pattern: [u128; 2],
-    fold: [u128; 2],
-    mask: [u128; 2],
+    pattern: [u64; 3],
+    fold: [u64; 3],
+    mask: [u64; 3],
     len: u8,
     name: HeaderName,
 }
 
 const EMPTY: Entry = Entry {
-    pattern: [0; 2],
-    fold: [0; 2],
-    mask: [0; 2],
+    pattern: [0; 3],
+    fold: [0; 3],
+    mask: [0; 3],
     len: 0,
     name: HeaderName::Other,
 };
@@ -187,7 +195,7 @@ const fn build_table() -> [Entry; SLOTS] {
     while k < SPELLINGS.len() {
         let (s, name) = SPELLINGS[k];
         let b = s.as_bytes();
-        assert!(!b.is_empty() && b.len() < WINDOW);
+        assert!(!b.is_empty() && b.len() <= WINDOW);
         let mut e = Entry {
             len: b.len() as u8,
             name,
@@ -195,8 +203,8 @@ const fn build_table() -> [Entry; SLOTS] {
         };
         let mut i = 0;
         while i < b.len() {
-            let (w, shift) = (i / 16, (i % 16) * 8);
-            e.pattern[w] |= (b[i] as u128) << shift;
+            let (w, shift) = (i / 8, (i % 8) * 8);
+            e.pattern[w] |= (b[i] as u64) << shift;
             e.mask[w] |= 0xff << shift;
             if b[i].is_ascii_lowercase() {
                 e.fold[w] |= 0x20 << shift;
@@ -211,23 +219,14 @@ const fn build_table() -> [Entry; SLOTS] {
     t
 }
 
-/// The known field whose name is the first `len` bytes of `window`, if any.
-/// `len` must be at least 1 (a field-name is a non-empty token).
+/// The known field whose name is `len` bytes long (1 ≤ `len` ≤ [`WINDOW`]), given as
+/// little-endian words (bytes past `len` are ignored) and its last byte.
 #[inline(always)]
-pub(crate) fn lookup(window: &[u8; WINDOW], len: usize) -> Option<HeaderName> {
-    let (words, _) = window.as_chunks::<16>();
-    let lo = u128::from_le_bytes(*words.first()?);
-    let first = (lo & 0xff) as u8;
-    let last = *window.get(len.checked_sub(1)?)?;
-    let e = TABLE.get(slot(len, first, last))?;
-    if usize::from(e.len) != len || (lo | e.fold[0]) & e.mask[0] != e.pattern[0] {
+pub(crate) fn lookup(words: &[u64; 3], len: usize, last: u8) -> Option<HeaderName> {
+    let e = TABLE.get(slot(len, words[0] as u8, last))?;
+    let eq = |i: usize| (words[i] | e.fold[i]) & e.mask[i] == e.pattern[i];
+    if usize::from(e.len) != len || !eq(0) || (len > 8 && !eq(1)) || (len > 16 && !eq(2)) {
         return None;
-    }
-    if len > 16 {
-        let hi = u128::from_le_bytes(*words.get(1)?);
-        if (hi | e.fold[1]) & e.mask[1] != e.pattern[1] {
-            return None;
-        }
     }
     Some(e.name)
 }

@@ -26,10 +26,11 @@ pub(crate) struct Line {
     name: HeaderName,
 }
 
+/// Filler for unused inline slots (all zero bytes, so the array is cheap to set).
 const NO_LINE: Line = Line {
     start: 0,
     colon: 0,
-    name: HeaderName::Other,
+    name: HeaderName::Via,
 };
 
 /// Start line of a message.
@@ -168,7 +169,7 @@ impl<'a> Message<'a> {
             return Err(ScanError::Empty);
         }
         let start = pos;
-        let mut lfs = LineFeeds::new(buf, pos, kernel.lf_mask);
+        let mut lfs = LineFeeds::new(buf, pos, kernel);
         let lf = lfs.next_lf().ok_or(ScanError::UnterminatedStartLine)?;
         if lf == pos || buf[lf - 1] != b'\r' {
             return Err(ScanError::BareLf);
@@ -188,9 +189,13 @@ impl<'a> Message<'a> {
             body: Span::default(),
             content_length: None,
         };
+        let mut cl = ContentLength::Absent;
+        let mut last = HeaderName::Other;
         let body_start = loop {
             let lf = lfs.next_lf().ok_or(ScanError::UnterminatedHeaders)?;
-            if lf == pos || buf[lf - 1] != b'\r' {
+            // `pos` follows the start line's LF, so `lf - 1` is in bounds; for an empty
+            // line ending in a bare LF it is the previous LF.
+            if buf.get(lf - 1) != Some(&b'\r') {
                 return Err(ScanError::BareLf);
             }
             let cr = lf - 1;
@@ -198,41 +203,54 @@ impl<'a> Message<'a> {
                 msg.headers_end = pos as u32;
                 break lf + 1;
             }
-            let first = buf[pos];
-            if first == b' ' || first == b'\t' {
-                if msg.len == 0 {
-                    return Err(ScanError::LeadingFold);
+            match buf.get(pos) {
+                Some(b' ' | b'\t') => {
+                    if msg.len == 0 {
+                        return Err(ScanError::LeadingFold);
+                    }
+                    if last == HeaderName::ContentLength {
+                        cl = ContentLength::Folded;
+                    }
                 }
-            } else {
-                let (colon, name) = match field_name(buf, pos, cr) {
-                    Some(found) => found,
-                    None => field_name_slow(buf, pos, cr)?,
-                };
-                msg.push(Line {
-                    start: pos as u32,
-                    colon: colon as u32,
-                    name,
-                });
+                _ => {
+                    let (colon, name) = match field_name(buf, pos, cr) {
+                        Some(found) => found,
+                        None => field_name_slow(buf, pos, cr)?,
+                    };
+                    if name == HeaderName::ContentLength {
+                        cl = cl.and(simple_digits(buf, colon, cr));
+                    }
+                    last = name;
+                    msg.push(Line {
+                        start: pos as u32,
+                        colon: colon as u32,
+                        name,
+                    });
+                }
             }
             pos = lf + 1;
         };
-        msg.frame_body(body_start)?;
+        msg.frame_body(body_start, cl)?;
         Ok(msg)
     }
 
-    fn frame_body(&mut self, body_start: usize) -> Result<(), ScanError> {
-        let mut cl: Option<u64> = None;
-        for h in self.get_all(HeaderName::ContentLength) {
-            let v = lex::trim(h.value());
-            if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
-                return Err(ScanError::ContentLength);
+    fn frame_body(&mut self, body_start: usize, seen: ContentLength) -> Result<(), ScanError> {
+        let cl = match seen {
+            ContentLength::Absent => None,
+            ContentLength::Value(n) => Some(n),
+            ContentLength::Conflict => return Err(ScanError::ContentLengthConflict),
+            ContentLength::Folded => {
+                let mut cl: Option<u64> = None;
+                for h in self.get_all(HeaderName::ContentLength) {
+                    let n = content_length_value(h)?;
+                    match cl {
+                        Some(prev) if prev != n => return Err(ScanError::ContentLengthConflict),
+                        _ => cl = Some(n),
+                    }
+                }
+                cl
             }
-            let n = lex::digits_u64(v).unwrap_or(u64::MAX);
-            match cl {
-                Some(prev) if prev != n => return Err(ScanError::ContentLengthConflict),
-                _ => cl = Some(n),
-            }
-        }
+        };
         let avail = (self.buf.len() - body_start) as u64;
         let len = match cl {
             Some(n) if n > avail => return Err(ScanError::ContentLengthExceedsBody),
@@ -383,6 +401,56 @@ impl<'a> Message<'a> {
     }
 }
 
+/// What the scan saw of Content-Length while indexing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ContentLength {
+    Absent,
+    /// Every line so far was `: digits` and they agree.
+    Value(u64),
+    /// Two simple lines disagree.
+    Conflict,
+    /// A line needs the full rules (folded, other whitespace, not digits): all lines are
+    /// read again after the scan, in order, so the first error wins as it should.
+    Folded,
+}
+
+impl ContentLength {
+    #[inline]
+    fn and(self, line: Option<u64>) -> ContentLength {
+        match (self, line) {
+            (ContentLength::Folded, _) | (_, None) => ContentLength::Folded,
+            (ContentLength::Absent, Some(n)) => ContentLength::Value(n),
+            (ContentLength::Value(a), Some(b)) if a == b => self,
+            (ContentLength::Value(_) | ContentLength::Conflict, Some(_)) => ContentLength::Conflict,
+        }
+    }
+}
+
+/// `SP* 1*DIGIT` filling the line from after the colon to the CR; `None` otherwise (or
+/// when the number would overflow).
+#[inline]
+fn simple_digits(buf: &[u8], colon: usize, cr: usize) -> Option<u64> {
+    let v = buf.get(colon + 1..cr)?;
+    let sp = v.iter().take_while(|&&b| b == b' ').count();
+    let digits = v.get(sp..)?;
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+    })
+}
+
+/// `Content-Length = 1*DIGIT` (RFC 3261 §20.14); too large a number saturates (and then
+/// exceeds the body).
+fn content_length_value(h: Header<'_>) -> Result<u64, ScanError> {
+    let v = lex::trim(h.value());
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return Err(ScanError::ContentLength);
+    }
+    Ok(lex::digits_u64(v).unwrap_or(u64::MAX))
+}
+
 /// The trimmed field-value inside `v` (the bytes between the colon and the final CRLF):
 /// SP/HT and fold CRLFs are skipped at both ends; a stray CR stays. An empty value sits
 /// right after the SP/HT that follow the colon.
@@ -417,46 +485,35 @@ fn trim_value(v: &[u8]) -> (usize, usize) {
 
 /// Fast path for the field-name: the first `:` within [`name::WINDOW`] bytes of the line
 /// start, before its CR, with a known name (perfect hash) or an all-`token` one before
-/// it. Anything else (whitespace before the colon, long names, errors) goes the slow way.
+/// it. Anything else (whitespace before the colon, long names, errors, the last bytes of
+/// the buffer) goes the slow way.
 #[inline(always)]
 fn field_name(buf: &[u8], pos: usize, cr: usize) -> Option<(usize, HeaderName)> {
-    let rest = buf.get(pos..)?;
-    let window = match rest.first_chunk::<{ name::WINDOW }>() {
-        Some(w) => *w,
-        None => {
-            let mut w = [0u8; name::WINDOW];
-            w.get_mut(..rest.len())?.copy_from_slice(rest);
-            w
-        }
+    let word = |i: usize| -> Option<u64> {
+        let w = buf.get(pos + 8 * i..)?.first_chunk::<8>()?;
+        Some(u64::from_le_bytes(*w))
     };
-    let len = first_colon(&window)?;
+    let mut words = [word(0)?, 0, 0];
+    let mut i = 0;
+    let len = loop {
+        let colons = lex::eq_bytes(words[i].to_le_bytes(), b':');
+        if colons != 0 {
+            break 8 * i + (colons.trailing_zeros() / 8) as usize;
+        }
+        i += 1;
+        *words.get_mut(i)? = word(i)?;
+    };
     if len == 0 || pos + len >= cr {
         return None;
     }
-    if let Some(known) = name::lookup(&window, len) {
-        return Some((pos + len, known));
+    let colon = pos + len;
+    if let Some(known) = name::lookup(&words, len, *buf.get(colon - 1)?) {
+        return Some((colon, known));
     }
-    let name = window.get(..len)?;
-    name.iter()
+    buf.get(pos..colon)?
+        .iter()
         .all(|&b| lex::is_token(b))
-        .then_some((pos + len, HeaderName::Other))
-}
-
-/// Offset of the first `:` in `window` (SWAR: a zero byte of `word ^ ':'`; the lowest
-/// flagged byte is exact, borrows only flag bytes above it).
-#[inline(always)]
-fn first_colon(window: &[u8; name::WINDOW]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let (words, _) = window.as_chunks::<8>();
-    for (i, w) in words.iter().enumerate() {
-        let x = u64::from_le_bytes(*w) ^ (ONES * u64::from(b':'));
-        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
-        if zero != 0 {
-            return Some(i * 8 + (zero.trailing_zeros() / 8) as usize);
-        }
-    }
-    None
+        .then_some((colon, HeaderName::Other))
 }
 
 /// `field-name = token`, then `*(SP / HT) ":"` (RFC 3261 §7.3.1, §25.1), with the error
@@ -485,18 +542,12 @@ fn field_name_slow(buf: &[u8], pos: usize, cr: usize) -> Result<(usize, HeaderNa
 
 fn parse_start_line(line: &[u8]) -> Result<Kind<'_>, ScanError> {
     if line.starts_with(b"SIP/") {
-        let sp = line
-            .iter()
-            .position(|&b| b == b' ')
-            .ok_or(ScanError::StatusLine)?;
+        let sp = lex::find_byte(line, b' ').ok_or(ScanError::StatusLine)?;
         if &line[..sp] != b"SIP/2.0" {
             return Err(ScanError::Version);
         }
         let rest = &line[sp + 1..];
-        let csp = rest
-            .iter()
-            .position(|&b| b == b' ')
-            .ok_or(ScanError::StatusLine)?;
+        let csp = lex::find_byte(rest, b' ').ok_or(ScanError::StatusLine)?;
         let code = &rest[..csp];
         if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
             return Err(ScanError::StatusCode);
@@ -510,10 +561,7 @@ fn parse_start_line(line: &[u8]) -> Result<Kind<'_>, ScanError> {
             reason: &rest[csp + 1..],
         });
     }
-    let sp = line
-        .iter()
-        .position(|&b| b == b' ')
-        .ok_or(ScanError::RequestLine)?;
+    let sp = lex::find_byte(line, b' ').ok_or(ScanError::RequestLine)?;
     let method = &line[..sp];
     if method.is_empty() {
         return Err(ScanError::RequestLine);
@@ -522,13 +570,10 @@ fn parse_start_line(line: &[u8]) -> Result<Kind<'_>, ScanError> {
         return Err(ScanError::Method);
     }
     let rest = &line[sp + 1..];
-    let usp = rest
-        .iter()
-        .position(|&b| b == b' ')
-        .ok_or(ScanError::RequestLine)?;
+    let usp = lex::find_byte(rest, b' ').ok_or(ScanError::RequestLine)?;
     let uri = &rest[..usp];
     let version = &rest[usp + 1..];
-    if uri.is_empty() || version.contains(&b' ') {
+    if uri.is_empty() || lex::find_byte(version, b' ').is_some() {
         return Err(ScanError::RequestLine);
     }
     if version != b"SIP/2.0" {

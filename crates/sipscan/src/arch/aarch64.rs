@@ -22,3 +22,8 @@ pub fn lf_mask_neon(block: &[u8; 64]) -> u64 {
         vgetq_lane_u64(vreinterpretq_u64_u8(s), 0)
     }
 }
+
+/// [`lf_mask_neon`] on up to [`super::BATCH`] blocks.
+pub fn lf_masks_neon(bytes: &[u8], out: &mut [u64; super::BATCH]) {
+    super::fill_masks(bytes, out, lf_mask_neon);
+}

@@ -15,6 +15,13 @@ pub mod x86;
 /// Bit `i` of the result is set when `block[i] == b'\n'`.
 pub type LfMaskFn = fn(&[u8; 64]) -> u64;
 
+/// Blocks of 64 bytes handled per [`LfMasksFn`] call (one indirect call per 512 bytes).
+pub const BATCH: usize = 8;
+
+/// `out[i]` gets the `\n` mask of the `i`-th 64-byte block of `bytes`; a short last
+/// block is zero-padded, blocks past the end of `bytes` (or past `BATCH`) give 0.
+pub type LfMasksFn = fn(&[u8], &mut [u64; BATCH]);
+
 /// One selectable kernel.
 #[derive(Debug, Clone, Copy)]
 pub struct Kernel {
@@ -22,7 +29,39 @@ pub struct Kernel {
     pub name: &'static str,
     /// The block function.
     pub lf_mask: LfMaskFn,
+    /// The batch function the scanner calls ([`lf_mask`](Self::lf_mask) on up to
+    /// [`BATCH`] blocks, inlined).
+    pub lf_masks: LfMasksFn,
 }
+
+/// The body of every [`LfMasksFn`]: `f` on each block of `bytes`, inlined into the
+/// caller (which carries the kernel's target features).
+#[inline(always)]
+pub(crate) fn fill_masks(bytes: &[u8], out: &mut [u64; BATCH], f: impl Fn(&[u8; 64]) -> u64) {
+    let bytes = bytes.get(..BATCH * 64).unwrap_or(bytes);
+    let (blocks, tail) = bytes.as_chunks::<64>();
+    let mut slots = out.iter_mut();
+    for (b, o) in blocks.iter().zip(slots.by_ref()) {
+        *o = f(b);
+    }
+    if let Some(o) = slots.next() {
+        let mut pad = [0u8; 64];
+        if let Some(p) = pad.get_mut(..tail.len()) {
+            p.copy_from_slice(tail);
+        }
+        // Zero padding holds no `\n`.
+        *o = if tail.is_empty() { 0 } else { f(&pad) };
+    }
+    for o in slots {
+        *o = 0;
+    }
+}
+
+const SCALAR: Kernel = Kernel {
+    name: "scalar",
+    lf_mask: scalar::lf_mask,
+    lf_masks: scalar::lf_masks,
+};
 
 static SELECTED: OnceLock<Kernel> = OnceLock::new();
 
@@ -35,30 +74,13 @@ pub fn available() -> Vec<Kernel> {
     v.push(Kernel {
         name: "neon",
         lf_mask: aarch64::lf_mask_neon,
+        lf_masks: aarch64::lf_masks_neon,
     });
-    v.push(Kernel {
-        name: "scalar",
-        lf_mask: scalar::lf_mask,
-    });
+    v.push(SCALAR);
     v
 }
 
 /// The kernel the scanner uses (detected once, then cached).
 pub fn selected() -> Kernel {
-    *SELECTED.get_or_init(|| {
-        available().into_iter().next().unwrap_or(Kernel {
-            name: "scalar",
-            lf_mask: scalar::lf_mask,
-        })
-    })
-}
-
-/// Mask of `\n` positions in `bytes` (at most 64 of them), computed with `f`.
-#[inline]
-pub fn lf_mask_partial(f: LfMaskFn, bytes: &[u8]) -> u64 {
-    let mut block = [0u8; 64];
-    let n = bytes.len().min(64);
-    block[..n].copy_from_slice(&bytes[..n]);
-    let m = f(&block);
-    if n == 64 { m } else { m & ((1u64 << n) - 1) }
+    *SELECTED.get_or_init(|| available().into_iter().next().unwrap_or(SCALAR))
 }

@@ -8,3 +8,8 @@ pub fn lf_mask(block: &[u8; 64]) -> u64 {
     }
     m
 }
+
+/// [`lf_mask`] on up to [`super::BATCH`] blocks.
+pub fn lf_masks(bytes: &[u8], out: &mut [u64; super::BATCH]) {
+    super::fill_masks(bytes, out, lf_mask);
+}

@@ -1,6 +1,6 @@
 //! SSE2, AVX2 and AVX-512BW kernels for x86-64.
 
-use super::Kernel;
+use super::{BATCH, Kernel, fill_masks};
 use core::arch::x86_64::*;
 
 /// Push the kernels this CPU supports, best first.
@@ -9,18 +9,21 @@ pub(super) fn push_available(v: &mut Vec<Kernel>) {
         v.push(Kernel {
             name: "avx512bw",
             lf_mask: lf_mask_avx512_entry,
+            lf_masks: lf_masks_avx512_entry,
         });
     }
     if is_x86_feature_detected!("avx2") {
         v.push(Kernel {
             name: "avx2",
             lf_mask: lf_mask_avx2_entry,
+            lf_masks: lf_masks_avx2_entry,
         });
     }
     // SSE2 is part of the x86-64 baseline.
     v.push(Kernel {
         name: "sse2",
         lf_mask: lf_mask_sse2,
+        lf_masks: lf_masks_sse2,
     });
 }
 
@@ -75,4 +78,37 @@ fn lf_mask_avx512_entry(block: &[u8; 64]) -> u64 {
     // SAFETY: handed out by `push_available` only after
     // `is_x86_feature_detected!("avx512bw")` returned true.
     unsafe { lf_mask_avx512(block) }
+}
+
+/// [`lf_mask_sse2`] on up to [`BATCH`] blocks.
+pub fn lf_masks_sse2(bytes: &[u8], out: &mut [u64; BATCH]) {
+    // SAFETY: SSE2 is part of the x86-64 baseline, always present.
+    unsafe { lf_masks_sse2_impl(bytes, out) }
+}
+
+#[target_feature(enable = "sse2")]
+fn lf_masks_sse2_impl(bytes: &[u8], out: &mut [u64; BATCH]) {
+    fill_masks(bytes, out, |b| lf_mask_sse2_impl(b));
+}
+
+#[target_feature(enable = "avx2")]
+fn lf_masks_avx2(bytes: &[u8], out: &mut [u64; BATCH]) {
+    fill_masks(bytes, out, |b| lf_mask_avx2(b));
+}
+
+fn lf_masks_avx2_entry(bytes: &[u8], out: &mut [u64; BATCH]) {
+    // SAFETY: handed out by `push_available` only after
+    // `is_x86_feature_detected!("avx2")` returned true.
+    unsafe { lf_masks_avx2(bytes, out) }
+}
+
+#[target_feature(enable = "avx512bw")]
+fn lf_masks_avx512(bytes: &[u8], out: &mut [u64; BATCH]) {
+    fill_masks(bytes, out, |b| lf_mask_avx512(b));
+}
+
+fn lf_masks_avx512_entry(bytes: &[u8], out: &mut [u64; BATCH]) {
+    // SAFETY: handed out by `push_available` only after
+    // `is_x86_feature_detected!("avx512bw")` returned true.
+    unsafe { lf_masks_avx512(bytes, out) }
 }
