@@ -153,6 +153,8 @@ pub struct Registrar {
     aors: HashMap<String, Vec<Binding>>,
     /// Lazy expiry queue: (time, aor); stale entries are skipped when popped.
     expiry: BinaryHeap<Reverse<(Timestamp, String)>>,
+    /// Bindings over all AoRs (kept up to date, so that reading it is O(1)).
+    bindings: usize,
 }
 
 impl Registrar {
@@ -170,6 +172,14 @@ impl Registrar {
         req: &Register,
         now: Timestamp,
     ) -> Result<&[Binding], RegisterError> {
+        let before = self.aors.get(&req.aor).map_or(0, Vec::len);
+        self.apply(req, now)?;
+        let after = self.aors.get(&req.aor).map_or(0, Vec::len);
+        self.bindings = self.bindings + after - before;
+        Ok(self.aors.get(&req.aor).map(Vec::as_slice).unwrap_or(&[]))
+    }
+
+    fn apply(&mut self, req: &Register, now: Timestamp) -> Result<(), RegisterError> {
         let cfg = self.config;
         match &req.action {
             RegisterAction::Fetch => {}
@@ -246,7 +256,7 @@ impl Registrar {
                 }
             }
         }
-        Ok(self.aors.get(&req.aor).map(Vec::as_slice).unwrap_or(&[]))
+        Ok(())
     }
 
     /// The live bindings of `aor`, newest first.
@@ -273,6 +283,7 @@ impl Registrar {
         if list.is_empty() {
             self.aors.remove(aor);
         }
+        self.bindings -= removed;
         removed
     }
 
@@ -295,6 +306,7 @@ impl Registrar {
                 }
             }
         }
+        self.bindings -= dropped;
         dropped
     }
 
@@ -310,7 +322,11 @@ impl Registrar {
 
     /// Number of bindings over all AoRs.
     pub fn binding_count(&self) -> usize {
-        self.aors.values().map(Vec::len).sum()
+        debug_assert_eq!(
+            self.bindings,
+            self.aors.values().map(Vec::len).sum::<usize>()
+        );
+        self.bindings
     }
 }
 

@@ -730,15 +730,16 @@ impl Worker {
         }
     }
 
+    /// Drop lapsed registrations (at most once a second) and publish the binding count (O(1)).
     fn expire(&mut self, now: Timestamp) {
         if now.0 >= self.last_expire.0 + 1000 {
             self.last_expire = now;
             self.edge.expire(now);
-            self.metrics.bindings.store(
-                self.edge.registrar().binding_count() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
         }
+        self.metrics.bindings.store(
+            self.edge.registrar().binding_count() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 }
 
@@ -947,6 +948,8 @@ impl Handler for Worker {
                     let _ = ctx.post(w, Msg::FlowClosed(flow));
                 }
             }
+            let now = self.now(ctx);
+            self.expire(now);
         }
     }
 
@@ -965,6 +968,8 @@ impl Handler for Worker {
             }
             Msg::FlowClosed(flow) => {
                 self.edge.flow_closed(&flow);
+                let now = self.now(ctx);
+                self.expire(now);
             }
         }
     }
