@@ -127,6 +127,9 @@ fn run_fastwebsockets(wire: &mut [u8]) -> usize {
     total
 }
 
+/// Parses a wire image in place and returns the payload bytes seen.
+type Parser = fn(&mut [u8]) -> usize;
+
 fn bench(c: &mut Criterion) {
     let wire = wire();
     let expected = FRAMES * FRAME_PAYLOAD;
@@ -136,7 +139,7 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("wsproto_parse_unmask_1000x900B_text");
     group.throughput(Throughput::Bytes(wire.len() as u64));
-    let runs: [(&str, fn(&mut [u8]) -> usize); 3] = [
+    let runs: [(&str, Parser); 3] = [
         ("wsproto", run_wsproto),
         ("tungstenite", run_tungstenite),
         ("fastwebsockets", run_fastwebsockets),

@@ -119,11 +119,11 @@ impl Connection {
         mask: Option<[u8; 4]>,
     ) -> Result<bool, SendError> {
         self.check_mask(mask)?;
-        if self.pong_allowed() {
-            if let Some(pong) = self.pong.take() {
-                write_frame(out, true, OpCode::Pong, pong.as_slice(), mask);
-                return Ok(true);
-            }
+        if self.pong_allowed()
+            && let Some(pong) = self.pong.take()
+        {
+            write_frame(out, true, OpCode::Pong, pong.as_slice(), mask);
+            return Ok(true);
         }
         let code = match self.pending_close {
             PendingClose::None => return Ok(false),
