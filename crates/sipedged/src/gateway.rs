@@ -94,6 +94,8 @@ pub enum State {
         hs: Box<ServerHandshake>,
         /// The handshake deadline.
         timer: TimerId,
+        /// The request bytes so far when they came in more than one read (empty otherwise).
+        head: Vec<u8>,
     },
     /// A WebSocket carrying SIP.
     Open {
@@ -232,7 +234,7 @@ impl Worker {
     }
 
     fn handshake(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut State, bytes: &[u8]) {
-        let State::Handshake { hs, timer } = state else {
+        let State::Handshake { hs, timer, head } = state else {
             return;
         };
         let timer = *timer;
@@ -246,7 +248,15 @@ impl Worker {
             self.sip_stream(ctx, conn, state, bytes);
             return;
         }
-        if let Some(response) = crate::web::respond(bytes, &self.shared.web) {
+        // Plain HTTP (the web phone) may arrive in pieces: keep what came so far (a few hundred bytes, only
+        // until the request is complete).
+        let seen: &[u8] = if head.is_empty() {
+            bytes
+        } else {
+            head.extend_from_slice(bytes);
+            head
+        };
+        if let Some(response) = crate::web::respond(seen, &self.shared.web) {
             ctx.cancel_timer(timer);
             *state = State::Closing { websocket: false };
             let _ = ctx.send(conn, &response);
@@ -260,7 +270,11 @@ impl Worker {
                 ctx.close(conn, CloseReason::Local(0));
             };
         match hs.feed(bytes) {
-            Ok(None) => {}
+            Ok(None) => {
+                if head.is_empty() {
+                    head.extend_from_slice(bytes);
+                }
+            }
             Ok(Some(req)) => {
                 ctx.cancel_timer(timer);
                 let path = req.path.split('?').next().unwrap_or_default();
@@ -838,6 +852,7 @@ impl Handler for Worker {
         State::Handshake {
             hs: Box::new(hs),
             timer,
+            head: Vec::new(),
         }
     }
 
