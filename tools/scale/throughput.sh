@@ -6,7 +6,11 @@
 # each with WORKERS server threads. Reports messages per server CPU-second (utime+stime of the server
 # process during the traffic phase) and the ratios the acceptance asks for.
 #
-#   tools/scale/throughput.sh            # CONNS=500 SIZE=1024 SECS=10 WORKERS=1 ROUNDS=1
+#   tools/scale/throughput.sh            # CONNS=500 SIZE=1024 SECS=10 WORKERS=1 ROUNDS=3
+#
+# The servers take turns (round 1: uring, epoll, fwsecho; round 2: ...) and the ratios use the median
+# over the rounds, so that load from other processes on a shared machine hits all three alike.
+# PIN=1 runs the server on SERVER_CPUS (default 1) and sipload on CLIENT_CPUS (default 0) with taskset.
 #   ECHO_BIN=target/release/wsecho tools/scale/throughput.sh   # point (i)/(ii) at another ringmux echo
 #
 # Every process it starts is stopped on exit; every step is bounded by `timeout`.
@@ -17,7 +21,17 @@ CONNS=${CONNS:-500}
 SIZE=${SIZE:-1024}
 SECS=${SECS:-10}
 WORKERS=${WORKERS:-1}
-ROUNDS=${ROUNDS:-1}
+ROUNDS=${ROUNDS:-3}
+if [[ -n ${PIN:-} ]]; then
+    SERVER_CPUS=${SERVER_CPUS-1}
+    CLIENT_CPUS=${CLIENT_CPUS-0}
+else
+    SERVER_CPUS=""
+    CLIENT_CPUS=""
+fi
+pin() { # cpus -> the taskset prefix (nothing when unpinned)
+    if [[ -n $1 ]]; then echo "taskset -c $1"; fi
+}
 OUT=${OUT:-target/scale/throughput}
 ECHO_BIN=${ECHO_BIN:-target/release/examples/ws_echo}
 mkdir -p "$OUT"
@@ -45,14 +59,14 @@ wait_port() {
 
 run_one() { # name port command...
     local name=$1 port=$2; shift 2
-    timeout $((SECS + 120)) "$@" >"$OUT/$name.server.log" 2>&1 &
+    timeout $((SECS + 120)) $(pin "$SERVER_CPUS") "$@" >"$OUT/$name.server.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     wait_port "$port"
-    # `timeout` execs nothing itself: the server is its child.
+    # The server is the child of `timeout` (taskset execs into it).
     local spid
     spid=$(pgrep -P "$pid" | head -n1)
-    timeout $((SECS + 90)) target/release/sipload echo --target "ws://127.0.0.1:$port/" \
+    timeout $((SECS + 90)) $(pin "$CLIENT_CPUS") target/release/sipload echo --target "ws://127.0.0.1:$port/" \
         --connections "$CONNS" --size "$SIZE" --flat-out --duration "$SECS" --ramp 5000/s \
         --watch-pid "$spid" --json "$OUT/$name.json" | sed "s/^/[$name] /"
     kill "$pid" 2>/dev/null || true
@@ -79,8 +93,11 @@ for name in ("uring", "epoll", "fwsecho"):
         print(f"{name:10} {r:>5} {j['msgs_per_sec']:>10.0f} {s['traffic_cpu_secs']:>9.2f} "
               f"{s['msgs_per_server_cpu_sec']:>11.0f} {j['latency']['p50_us']:>7} {j['latency']['p99_us']:>7} "
               f"{j['connections_failed'] + j['messages_failed']:>6}")
-best = {k: max(v) for k, v in rows.items()}
-print(f"ringmux io_uring / fwsecho: {best['uring'] / best['fwsecho']:.2f}x   (target >= 1.3x)")
-print(f"ringmux epoll    / fwsecho: {best['epoll'] / best['fwsecho']:.2f}x")
-print(f"io_uring / epoll:           {best['uring'] / best['epoll']:.2f}x   (target >= 1.2x)")
+import statistics
+med = {k: statistics.median(v) for k, v in rows.items()}
+for k, v in rows.items():
+    print(f"{k:10} msgs per server CPU-second: median {med[k]:.0f} (min {min(v):.0f}, max {max(v):.0f}, {len(v)} rounds)")
+print(f"ringmux io_uring / fwsecho: {med['uring'] / med['fwsecho']:.2f}x   (target >= 1.3x)")
+print(f"ringmux epoll    / fwsecho: {med['epoll'] / med['fwsecho']:.2f}x")
+print(f"io_uring / epoll:           {med['uring'] / med['epoll']:.2f}x   (target >= 1.2x)")
 PY

@@ -1,0 +1,242 @@
+//! sipload end to end: flags, errors, and a run against a small in-test WebSocket echo server.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use wsproto::writer::write_frame;
+use wsproto::{
+    Config, Connection, Event, MessageKind, OpCode, Role, ServerConfig, ServerHandshake,
+};
+
+fn sipload(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sipload"))
+        .args(args)
+        .output()
+        .expect("sipload runs")
+}
+
+/// A thread-per-connection echo server; `corrupt` flips the first byte of every echo. Records the peer
+/// addresses it accepted.
+fn echo_server(corrupt: bool) -> (SocketAddr, Arc<Mutex<Vec<SocketAddr>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peers = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&peers);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            seen.lock().unwrap().push(stream.peer_addr().unwrap());
+            std::thread::spawn(move || serve(stream, corrupt));
+        }
+    });
+    (addr, peers)
+}
+
+fn serve(mut stream: TcpStream, corrupt: bool) {
+    let mut hs = ServerHandshake::new(ServerConfig::default());
+    let mut buf = vec![0u8; 65536];
+    let mut out = Vec::new();
+    let request = loop {
+        let Ok(n) = stream.read(&mut buf) else { return };
+        if n == 0 {
+            return;
+        }
+        if let Ok(Some(r)) = hs.feed(&buf[..n]) {
+            break r;
+        }
+    };
+    request.write_accept(&mut out);
+    if stream.write_all(&out).is_err() {
+        return;
+    }
+    let mut conn = Connection::new(Role::Server, Config::default());
+    loop {
+        let Ok(n) = stream.read(&mut buf) else { return };
+        if n == 0 {
+            return;
+        }
+        out.clear();
+        let mut pos = 0;
+        loop {
+            let got = conn.receive(&mut buf[pos..n]);
+            pos += got.consumed;
+            match got.event {
+                None => break,
+                Some(Event::Message { kind, payload }) => {
+                    let mut echo = payload.to_vec();
+                    if corrupt {
+                        echo[0] ^= 0x01;
+                    }
+                    let op = if kind == MessageKind::Text {
+                        OpCode::Text
+                    } else {
+                        OpCode::Binary
+                    };
+                    write_frame(&mut out, true, op, &echo, None);
+                }
+                Some(_) => {}
+            }
+            while let Ok(true) = conn.poll_transmit(&mut out, None) {}
+        }
+        if stream.write_all(&out).is_err() || conn.is_closed() {
+            return;
+        }
+    }
+}
+
+fn json_of(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let out = sipload(&["echo", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--target",
+        "--connections",
+        "--procs",
+        "--sources",
+        "--ramp",
+        "--hold",
+        "--duration",
+        "--threads",
+        "--watch-pid",
+        "--json",
+        "--time-limit",
+        "--size",
+        "--binary",
+        "--rate",
+        "--flat-out",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+    assert!(!help.contains("--child"), "the internal flag stays hidden");
+}
+
+#[test]
+fn bad_flags_and_unreachable_targets_fail_clearly() {
+    let free = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let target = format!("ws://{free}/");
+    let out = sipload(&[
+        "echo",
+        "--target",
+        &target,
+        "--connections",
+        "3",
+        "--duration",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach the target"), "{err}");
+
+    for args in [
+        &["echo", "--rate", "0/s"][..],
+        &["echo", "--rate", "5/s", "--flat-out"],
+        &["echo", "--target", "wss://127.0.0.1:1/"],
+        &["echo", "--sources", "127.0.0.9-127.0.0.2"],
+        &["echo", "--size", "0"],
+        &["echo", "--duration", "5"],
+        &["echo", "--connections", "40000", "--duration", "0"],
+    ] {
+        let out = sipload(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?} says why");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+}
+
+#[test]
+fn echo_run_from_two_processes_and_four_sources() {
+    let (addr, peers) = echo_server(false);
+    let dir = std::env::temp_dir().join(format!("sipload-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("echo.json");
+    let target = format!("ws://{addr}/");
+    let me = std::process::id().to_string();
+    let out = sipload(&[
+        "echo",
+        "--target",
+        &target,
+        "--connections",
+        "8",
+        "--procs",
+        "2",
+        "--sources",
+        "127.0.0.2-127.0.0.5",
+        "--flat-out",
+        "--duration",
+        "1",
+        "--size",
+        "300",
+        "--watch-pid",
+        &me,
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json_of(&json);
+    assert_eq!(j["connections_ok"], 8);
+    assert_eq!(j["connections_failed"], 0);
+    assert_eq!(j["messages_failed"], 0);
+    assert!(j["messages_ok"].as_u64().unwrap() >= 8);
+    assert_eq!(j["procs"], 2);
+    assert!(j["latency"]["p50_us"].as_u64().unwrap() > 0);
+    assert!(j["server"]["before"]["rss_kib"].as_u64().unwrap() > 0);
+    let peers = peers.lock().unwrap();
+    assert_eq!(
+        peers.len(),
+        8 + 1,
+        "8 connections plus the reachability probe"
+    );
+    let from_sources = peers
+        .iter()
+        .filter(|p| matches!(p.ip(), IpAddr::V4(v) if (2..=5).contains(&v.octets()[3])))
+        .count();
+    assert_eq!(
+        from_sources, 8,
+        "every connection came from the source range: {peers:?}"
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("8 ok, 0 failed"), "{summary}");
+}
+
+#[test]
+fn wrong_echo_is_counted_as_failed() {
+    let (addr, _) = echo_server(true);
+    let dir = std::env::temp_dir().join(format!("sipload-test-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("bad.json");
+    let target = format!("ws://{addr}/");
+    let out = sipload(&[
+        "echo",
+        "--target",
+        &target,
+        "--connections",
+        "4",
+        "--duration",
+        "0",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "failures make the exit status 1"
+    );
+    let j = json_of(&json);
+    assert_eq!(j["messages_ok"], 0);
+    assert_eq!(j["messages_failed"], 4);
+    assert_eq!(j["errors"]["echo mismatch"], 4);
+}
