@@ -26,9 +26,10 @@ pub enum WsConn {
     Open(Box<Connection>),
 }
 
-/// The echo handler: per-worker scratch buffers, no shared state.
+/// The echo handler: per-worker scratch buffers and the connection limits, no shared state.
 #[derive(Debug, Default)]
 pub struct WsEcho {
+    limits: Config,
     input: Vec<u8>,
     out: Vec<u8>,
 }
@@ -80,7 +81,7 @@ impl Handler for WsEcho {
                 Ok(None) => return,
                 Ok(Some(request)) => {
                     request.write_accept(&mut self.out);
-                    let mut ws = Box::new(Connection::new(Role::Server, Config::default()));
+                    let mut ws = Box::new(Connection::new(Role::Server, self.limits));
                     let mut leftover = request.leftover;
                     echo(&mut ws, &mut leftover, &mut self.out);
                     *state = WsConn::Open(ws);
@@ -132,6 +133,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     let mut run_for = None;
+    // Autobahn sends messages up to 16 MiB; larger ones close with 1009.
+    let mut max_message = 16 << 20;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -141,11 +144,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--io" => cfg.io = value()?.parse()?,
             "--max-conns" => cfg.max_connections_per_worker = value()?.parse()?,
             "--backlog" => cfg.backlog = value()?.parse()?,
+            "--max-message-size" => max_message = value()?.parse()?,
             "--for" => run_for = Some(Duration::from_secs(value()?.parse()?)),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    let server = ringmux::Server::start(cfg, |_| WsEcho::default())?;
+    // Room for one whole echo of the largest message plus what follows it.
+    cfg.send_queue_limit = cfg.send_queue_limit.max(2 * max_message + 4096);
+    let limits = Config {
+        max_message_size: max_message,
+        max_frame_size: max_message,
+        keepalive: None,
+    };
+    let server = ringmux::Server::start(cfg, move |_| WsEcho {
+        limits,
+        ..WsEcho::default()
+    })?;
     eprintln!(
         "ws_echo: listening on {:?} ({:?}, {} workers)",
         server.local_addr(),
