@@ -49,6 +49,7 @@ mod name;
 mod scan;
 mod span;
 pub mod views;
+mod window;
 
 pub use editor::{EditError, Editor};
 pub use error::{ScanError, ViewError, Violation};

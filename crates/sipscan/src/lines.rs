@@ -3,46 +3,51 @@
 
 use crate::arch::{self, BATCH, Kernel, LfMasksFn};
 
-/// Yields the positions of `\n` in `buf` at or after a start offset, in order.
+/// Yields the positions of `\n` in `buf` at or after a start offset, in order. The
+/// masks of the current batch live in a separate array owned by the caller, so that
+/// this small state stays in registers.
 pub(crate) struct LineFeeds<'a> {
     buf: &'a [u8],
     f: LfMasksFn,
-    /// Masks of the [`BATCH`] blocks from `batch` on (0 past the end of `buf`).
-    masks: [u64; BATCH],
-    /// Offset of the first block of `masks`.
+    /// Offset of the first block of the batch of masks.
     batch: usize,
-    /// Index of the current block in `masks`.
+    /// Index of the current block in the batch.
     block: usize,
     /// Remaining `\n` bits of the current block.
     mask: u64,
 }
 
 impl<'a> LineFeeds<'a> {
-    pub(crate) fn new(buf: &'a [u8], start: usize, kernel: Kernel) -> Self {
-        let mut masks = [0; BATCH];
-        (kernel.lf_masks)(buf.get(start..).unwrap_or(&[]), &mut masks);
+    /// Start at `start`, filling `masks` with the first batch.
+    pub(crate) fn new(
+        buf: &'a [u8],
+        start: usize,
+        kernel: Kernel,
+        masks: &mut [u64; BATCH],
+    ) -> Self {
+        (kernel.lf_masks)(buf.get(start..).unwrap_or(&[]), masks);
         LineFeeds {
             buf,
             f: kernel.lf_masks,
-            masks,
             batch: start,
             block: 0,
             mask: masks[0],
         }
     }
 
-    /// The next `\n` position, or `None` at the end of the buffer.
+    /// The next `\n` position, or `None` at the end of the buffer; `masks` is the array
+    /// given to [`LineFeeds::new`].
     #[inline(always)]
-    pub(crate) fn next_lf(&mut self) -> Option<usize> {
+    pub(crate) fn next_lf(&mut self, masks: &mut [u64; BATCH]) -> Option<usize> {
         while self.mask == 0 {
             self.block += 1;
             if self.block == BATCH {
                 self.batch += 64 * BATCH;
                 let rest = self.buf.get(self.batch..).filter(|r| !r.is_empty())?;
-                (self.f)(rest, &mut self.masks);
+                (self.f)(rest, masks);
                 self.block = 0;
             }
-            self.mask = *self.masks.get(self.block)?;
+            self.mask = *masks.get(self.block)?;
         }
         let bit = self.mask.trailing_zeros() as usize;
         self.mask &= self.mask - 1;
@@ -52,9 +57,10 @@ impl<'a> LineFeeds<'a> {
 
 /// Count the lines feeds of `buf` with the selected kernel (used by benches and tests).
 pub fn count_line_feeds(buf: &[u8]) -> usize {
-    let mut lf = LineFeeds::new(buf, 0, arch::selected());
+    let mut masks = [0; BATCH];
+    let mut lf = LineFeeds::new(buf, 0, arch::selected(), &mut masks);
     let mut n = 0;
-    while lf.next_lf().is_some() {
+    while lf.next_lf(&mut masks).is_some() {
         n += 1;
     }
     n
@@ -66,8 +72,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn positions(buf: &[u8], start: usize, k: Kernel) -> Vec<usize> {
-        let mut lf = LineFeeds::new(buf, start, k);
-        std::iter::from_fn(|| lf.next_lf()).collect()
+        let mut masks = [0; BATCH];
+        let mut lf = LineFeeds::new(buf, start, k, &mut masks);
+        std::iter::from_fn(|| lf.next_lf(&mut masks)).collect()
     }
 
     proptest! {

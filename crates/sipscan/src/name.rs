@@ -1,5 +1,7 @@
 //! The header fields the edge reads, recognized case-insensitively in full and compact form.
 
+use crate::window::{Spelling, WIDTH, Window};
+
 /// A header field name the index knows; everything else is [`HeaderName::Other`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -58,20 +60,15 @@ pub(crate) const COUNT: usize = HeaderName::Other as usize + 1;
 impl HeaderName {
     /// Recognize a field-name (ASCII case-insensitive; compact forms of RFC 3261 §7.3.3).
     pub fn parse(name: &[u8]) -> HeaderName {
-        let mut window = [0u8; WINDOW];
-        let last = match (window.get_mut(..name.len()), name.last()) {
-            (Some(w), Some(&last)) => {
-                w.copy_from_slice(name);
-                last
+        let mut line = [0u8; WIDTH];
+        match line.get_mut(..=name.len()) {
+            Some([spelled @ .., colon]) if !spelled.is_empty() => {
+                spelled.copy_from_slice(name);
+                *colon = b':';
             }
             _ => return HeaderName::Other,
-        };
-        let (chunks, _) = window.as_chunks::<8>();
-        let mut words = [0u64; 3];
-        for (w, c) in words.iter_mut().zip(chunks) {
-            *w = u64::from_le_bytes(*c);
         }
-        lookup(&words, name.len(), last).unwrap_or(HeaderName::Other)
+        lookup(&Window::from_array(&line), name.len()).unwrap_or(HeaderName::Other)
     }
 
     /// The canonical (long) spelling, used when the editor inserts a field.
@@ -116,10 +113,6 @@ impl HeaderName {
     }
 }
 
-/// Field-names up to this many bytes are compared as three 8-byte words; every known
-/// spelling is shorter.
-pub(crate) const WINDOW: usize = 24;
-
 /// Every spelling the index knows, lower-cased: long forms and the compact forms of
 /// RFC 3261 §7.3.3 that map to a [`HeaderName`].
 const SPELLINGS: [(&str, HeaderName); 30] = {
@@ -158,31 +151,29 @@ const SPELLINGS: [(&str, HeaderName); 30] = {
     ]
 };
 
-/// Perfect hash of a field-name on (length, first byte | 0x20, last byte | 0x20): no two
-/// [`SPELLINGS`] share a slot (checked when [`TABLE`] is built, at compile time).
+/// Perfect hash of a field-name on its length and first two bytes (the second is the
+/// colon for one-letter names), OR-ed with 0x20: no two [`SPELLINGS`] share a slot
+/// (checked when [`TABLE`] is built, at compile time).
 #[inline(always)]
-const fn slot(len: usize, first: u8, last: u8) -> usize {
-    ((first | 0x20) as usize + 41 * (last | 0x20) as usize + 37 * len) & (SLOTS - 1)
+const fn slot(len: usize, first_two: u16) -> usize {
+    let x = (first_two | 0x2020) as usize;
+    (((x * 45) >> 4) + len * 13) & (SLOTS - 1)
 }
 
 const SLOTS: usize = 64;
 
-/// One slot: the spelling as little-endian 8-byte words, the 0x20 bits to OR into the
-/// input before comparing (set on letters only, so a `-` in the spelling never matches
-/// CR, 0x0d | 0x20), and the mask of the bytes that belong to the name.
+/// One slot of the perfect hash table (128 bytes, so that a slot number becomes an
+/// offset with a shift).
 #[derive(Clone, Copy)]
+#[repr(C, align(128))]
 struct Entry {
-    pattern: [u64; 3],
-    fold: [u64; 3],
-    mask: [u64; 3],
+    spelling: Spelling,
     len: u8,
     name: HeaderName,
 }
 
 const EMPTY: Entry = Entry {
-    pattern: [0; 3],
-    fold: [0; 3],
-    mask: [0; 3],
+    spelling: Spelling::EMPTY,
     len: 0,
     name: HeaderName::Other,
 };
@@ -195,40 +186,26 @@ const fn build_table() -> [Entry; SLOTS] {
     while k < SPELLINGS.len() {
         let (s, name) = SPELLINGS[k];
         let b = s.as_bytes();
-        assert!(!b.is_empty() && b.len() <= WINDOW);
-        let mut e = Entry {
+        assert!(!b.is_empty() && b.len() < WIDTH);
+        let second = if b.len() > 1 { b[1] } else { b':' };
+        let h = slot(b.len(), u16::from_le_bytes([b[0], second]));
+        assert!(t[h].len == 0, "field-name perfect hash collision");
+        t[h] = Entry {
+            spelling: Spelling::new(b),
             len: b.len() as u8,
             name,
-            ..EMPTY
         };
-        let mut i = 0;
-        while i < b.len() {
-            let (w, shift) = (i / 8, (i % 8) * 8);
-            e.pattern[w] |= (b[i] as u64) << shift;
-            e.mask[w] |= 0xff << shift;
-            if b[i].is_ascii_lowercase() {
-                e.fold[w] |= 0x20 << shift;
-            }
-            i += 1;
-        }
-        let h = slot(b.len(), b[0], b[b.len() - 1]);
-        assert!(t[h].len == 0, "field-name perfect hash collision");
-        t[h] = e;
         k += 1;
     }
     t
 }
 
-/// The known field whose name is `len` bytes long (1 ≤ `len` ≤ [`WINDOW`]), given as
-/// little-endian words (bytes past `len` are ignored) and its last byte.
+/// The known field whose name is the first `len` bytes of `w` (1 ≤ `len` < [`WIDTH`]),
+/// followed by its colon.
 #[inline(always)]
-pub(crate) fn lookup(words: &[u64; 3], len: usize, last: u8) -> Option<HeaderName> {
-    let e = TABLE.get(slot(len, words[0] as u8, last))?;
-    let eq = |i: usize| (words[i] | e.fold[i]) & e.mask[i] == e.pattern[i];
-    if usize::from(e.len) != len || !eq(0) || (len > 8 && !eq(1)) || (len > 16 && !eq(2)) {
-        return None;
-    }
-    Some(e.name)
+pub(crate) fn lookup(w: &Window, len: usize) -> Option<HeaderName> {
+    let e = TABLE.get(slot(len, w.first_two()))?;
+    (usize::from(e.len) == len && w.matches(&e.spelling, len)).then_some(e.name)
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
 //! The scanner: one pass that frames a message and indexes its start line and header lines.
 
 use crate::ScanError;
-use crate::arch::{self, Kernel};
+use crate::arch::{self, BATCH, Kernel};
 use crate::lex;
 use crate::lines::LineFeeds;
 use crate::list::Elements;
 use crate::method::Method;
 use crate::name::{self, HeaderName};
 use crate::span::Span;
+use crate::window::Window;
 
 /// Headers kept inline before the index spills to the heap.
 pub const INLINE_HEADERS: usize = 32;
@@ -157,6 +158,7 @@ impl<'a> Message<'a> {
     }
 
     /// Scan `buf` with a given kernel (tests compare kernels).
+    #[inline]
     pub fn parse_with(buf: &'a [u8], kernel: Kernel) -> Result<Message<'a>, ScanError> {
         if buf.len() >= u32::MAX as usize {
             return Err(ScanError::TooLarge);
@@ -169,17 +171,23 @@ impl<'a> Message<'a> {
             return Err(ScanError::Empty);
         }
         let start = pos;
-        let mut lfs = LineFeeds::new(buf, pos, kernel);
-        let lf = lfs.next_lf().ok_or(ScanError::UnterminatedStartLine)?;
-        if lf == pos || buf[lf - 1] != b'\r' {
-            return Err(ScanError::BareLf);
-        }
-        let kind = parse_start_line(&buf[pos..lf - 1])?;
+        let mut masks = [0u64; BATCH];
+        let mut lfs = LineFeeds::new(buf, pos, kernel, &mut masks);
+        let lf = lfs
+            .next_lf(&mut masks)
+            .ok_or(ScanError::UnterminatedStartLine)?;
+        let line = match lf.checked_sub(1).and_then(|cr| buf.get(pos..=cr)) {
+            Some([line @ .., b'\r']) => line,
+            _ => return Err(ScanError::BareLf),
+        };
+        let kind = parse_start_line(line)?;
         pos = lf + 1;
+        let start_line_end = pos;
+
         let mut msg = Message {
             buf,
             start: start as u32,
-            start_line_end: pos as u32,
+            start_line_end: start_line_end as u32,
             kind,
             inline: [NO_LINE; INLINE_HEADERS],
             len: 0,
@@ -189,10 +197,11 @@ impl<'a> Message<'a> {
             body: Span::default(),
             content_length: None,
         };
-        let mut cl = ContentLength::Absent;
-        let mut last = HeaderName::Other;
+        let mut n = 0usize;
         let body_start = loop {
-            let lf = lfs.next_lf().ok_or(ScanError::UnterminatedHeaders)?;
+            let lf = lfs
+                .next_lf(&mut masks)
+                .ok_or(ScanError::UnterminatedHeaders)?;
             // `pos` follows the start line's LF, so `lf - 1` is in bounds; for an empty
             // line ending in a bare LF it is the previous LF.
             if buf.get(lf - 1) != Some(&b'\r') {
@@ -200,57 +209,70 @@ impl<'a> Message<'a> {
             }
             let cr = lf - 1;
             if cr == pos {
-                msg.headers_end = pos as u32;
                 break lf + 1;
             }
-            match buf.get(pos) {
-                Some(b' ' | b'\t') => {
-                    if msg.len == 0 {
+            let (colon, name) = match field_name(buf, pos, cr) {
+                Field::Name(colon, name) => (colon, name),
+                Field::Fold => {
+                    if n == 0 {
                         return Err(ScanError::LeadingFold);
                     }
-                    if last == HeaderName::ContentLength {
-                        cl = ContentLength::Folded;
-                    }
+                    pos = lf + 1;
+                    continue;
                 }
-                _ => {
-                    let (colon, name) = match field_name(buf, pos, cr) {
-                        Some(found) => found,
-                        None => field_name_slow(buf, pos, cr)?,
-                    };
-                    if name == HeaderName::ContentLength {
-                        cl = cl.and(simple_digits(buf, colon, cr));
-                    }
-                    last = name;
-                    msg.push(Line {
-                        start: pos as u32,
-                        colon: colon as u32,
-                        name,
-                    });
-                }
+                Field::Slow => field_name_slow(buf, pos, cr)?,
+            };
+            let line = Line {
+                start: pos as u32,
+                colon: colon as u32,
+                name,
+            };
+            match msg.inline.get_mut(n) {
+                Some(entry) => *entry = line,
+                None => msg.spill.push(line),
             }
+            n += 1;
             pos = lf + 1;
         };
-        msg.frame_body(body_start, cl)?;
+        msg.len = n;
+        // First line of each name, for `get` (messages with more than 254 lines fall back
+        // to a search for names not seen in the first 254).
+        for (i, line) in msg.inline.iter().take(n).enumerate() {
+            if let Some(slot) = msg.first.get_mut(line.name as usize)
+                && *slot == NONE
+            {
+                *slot = i as u8;
+            }
+        }
+        for (i, line) in msg
+            .spill
+            .iter()
+            .enumerate()
+            .take(NONE as usize - INLINE_HEADERS)
+        {
+            if let Some(slot) = msg.first.get_mut(line.name as usize)
+                && *slot == NONE
+            {
+                *slot = (INLINE_HEADERS + i) as u8;
+            }
+        }
+        msg.headers_end = (body_start - 2) as u32;
+        msg.frame_body(body_start)?;
         Ok(msg)
     }
 
-    fn frame_body(&mut self, body_start: usize, seen: ContentLength) -> Result<(), ScanError> {
-        let cl = match seen {
-            ContentLength::Absent => None,
-            ContentLength::Value(n) => Some(n),
-            ContentLength::Conflict => return Err(ScanError::ContentLengthConflict),
-            ContentLength::Folded => {
-                let mut cl: Option<u64> = None;
-                for h in self.get_all(HeaderName::ContentLength) {
-                    let n = content_length_value(h)?;
-                    match cl {
-                        Some(prev) if prev != n => return Err(ScanError::ContentLengthConflict),
-                        _ => cl = Some(n),
-                    }
-                }
-                cl
+    fn frame_body(&mut self, body_start: usize) -> Result<(), ScanError> {
+        let mut cl: Option<u64> = None;
+        for h in self.get_all(HeaderName::ContentLength) {
+            let n = match simple_digits(h) {
+                Some(n) => n,
+                None => content_length_value(h)?,
+            };
+            match cl {
+                Some(prev) if prev != n => return Err(ScanError::ContentLengthConflict),
+                _ => cl = Some(n),
             }
-        };
+        }
         let avail = (self.buf.len() - body_start) as u64;
         let len = match cl {
             Some(n) if n > avail => return Err(ScanError::ContentLengthExceedsBody),
@@ -262,22 +284,6 @@ impl<'a> Message<'a> {
         };
         self.body = Span::new(body_start, body_start + len);
         Ok(())
-    }
-
-    #[inline(always)]
-    fn push(&mut self, line: Line) {
-        let i = self.len;
-        if let Some(slot) = self.first.get_mut(line.name as usize)
-            && *slot == NONE
-            && i < NONE as usize
-        {
-            *slot = i as u8;
-        }
-        match self.inline.get_mut(i) {
-            Some(entry) => *entry = line,
-            None => self.spill.push(line),
-        }
-        self.len += 1;
     }
 
     fn line(&self, i: usize) -> Option<Line> {
@@ -401,38 +407,13 @@ impl<'a> Message<'a> {
     }
 }
 
-/// What the scan saw of Content-Length while indexing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ContentLength {
-    Absent,
-    /// Every line so far was `: digits` and they agree.
-    Value(u64),
-    /// Two simple lines disagree.
-    Conflict,
-    /// A line needs the full rules (folded, other whitespace, not digits): all lines are
-    /// read again after the scan, in order, so the first error wins as it should.
-    Folded,
-}
-
-impl ContentLength {
-    #[inline]
-    fn and(self, line: Option<u64>) -> ContentLength {
-        match (self, line) {
-            (ContentLength::Folded, _) | (_, None) => ContentLength::Folded,
-            (ContentLength::Absent, Some(n)) => ContentLength::Value(n),
-            (ContentLength::Value(a), Some(b)) if a == b => self,
-            (ContentLength::Value(_) | ContentLength::Conflict, Some(_)) => ContentLength::Conflict,
-        }
-    }
-}
-
-/// `SP* 1*DIGIT` filling the line from after the colon to the CR; `None` otherwise (or
-/// when the number would overflow).
+/// Fast path for Content-Length: the line is `SP* 1*DIGIT CRLF` after the colon, with no
+/// continuation line; `None` otherwise (or when the number would overflow).
 #[inline]
-fn simple_digits(buf: &[u8], colon: usize, cr: usize) -> Option<u64> {
-    let v = buf.get(colon + 1..cr)?;
+fn simple_digits(h: Header<'_>) -> Option<u64> {
+    let v = h.buf.get(h.line.colon as usize + 1..h.end as usize)?;
     let sp = v.iter().take_while(|&&b| b == b' ').count();
-    let digits = v.get(sp..)?;
+    let digits = v.get(sp..)?.strip_suffix(b"\r\n")?;
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }
@@ -483,37 +464,48 @@ fn trim_value(v: &[u8]) -> (usize, usize) {
     }
 }
 
-/// Fast path for the field-name: the first `:` within [`name::WINDOW`] bytes of the line
-/// start, before its CR, with a known name (perfect hash) or an all-`token` one before
-/// it. Anything else (whitespace before the colon, long names, errors, the last bytes of
-/// the buffer) goes the slow way.
+/// What the fast look at a header line found.
+enum Field {
+    /// `field-name` (known, or all `token`) and its colon at the given offset.
+    Name(usize, HeaderName),
+    /// The line starts with SP/HT: a continuation of the previous header.
+    Fold,
+    /// Anything else: whitespace before the colon, a name of [`crate::window::WIDTH`] bytes or
+    /// more, an error, the last bytes of the buffer.
+    Slow,
+}
+
+/// Fast path for a header line: the first `:` within [`crate::window::WIDTH`] bytes of the
+/// line start, before its CR, with a known name (perfect hash) or an all-`token` one
+/// before it.
 #[inline(always)]
-fn field_name(buf: &[u8], pos: usize, cr: usize) -> Option<(usize, HeaderName)> {
-    let word = |i: usize| -> Option<u64> {
-        let w = buf.get(pos + 8 * i..)?.first_chunk::<8>()?;
-        Some(u64::from_le_bytes(*w))
+fn field_name(buf: &[u8], pos: usize, cr: usize) -> Field {
+    let w = match Window::load(buf, pos) {
+        Some(w) => w,
+        None => match buf.get(pos..).and_then(Window::padded) {
+            Some(w) => w,
+            None => return Field::Slow,
+        },
     };
-    let mut words = [word(0)?, 0, 0];
-    let mut i = 0;
-    let len = loop {
-        let colons = lex::eq_bytes(words[i].to_le_bytes(), b':');
-        if colons != 0 {
-            break 8 * i + (colons.trailing_zeros() / 8) as usize;
-        }
-        i += 1;
-        *words.get_mut(i)? = word(i)?;
-    };
-    if len == 0 || pos + len >= cr {
-        return None;
+    if matches!(w.first(), b' ' | b'\t') {
+        return Field::Fold;
     }
+    let Some(len) = w.colon() else {
+        return Field::Slow;
+    };
     let colon = pos + len;
-    if let Some(known) = name::lookup(&words, len, *buf.get(colon - 1)?) {
-        return Some((colon, known));
+    if len == 0 || colon >= cr {
+        return Field::Slow;
     }
-    buf.get(pos..colon)?
-        .iter()
-        .all(|&b| lex::is_token(b))
-        .then_some((colon, HeaderName::Other))
+    if let Some(known) = name::lookup(&w, len) {
+        return Field::Name(colon, known);
+    }
+    match buf.get(pos..colon) {
+        Some(name) if name.iter().all(|&b| lex::is_token(b)) => {
+            Field::Name(colon, HeaderName::Other)
+        }
+        _ => Field::Slow,
+    }
 }
 
 /// `field-name = token`, then `*(SP / HT) ":"` (RFC 3261 §7.3.1, §25.1), with the error

@@ -106,7 +106,7 @@ proptest! {
         if let Some(mf) = mf {
             headers.push(Hdr { name: "Max-Forwards".into(), value: mf.to_string(), fold: false });
         }
-        headers.extend(extra.into_iter().filter(|h| !matches!(HeaderName::parse(h.name.as_bytes()), HeaderName::Route | HeaderName::MaxForwards | HeaderName::Via)));
+        headers.extend(extra.into_iter().filter(|h| !matches!(HeaderName::parse(h.name.as_bytes()), HeaderName::Route | HeaderName::MaxForwards | HeaderName::Via | HeaderName::CallId)));
         let bytes = serialize("INVITE", &headers, b"v=0\r\n", true);
         let m = Message::parse(&bytes).unwrap();
         let mut ed = Editor::new(&m);
