@@ -9,8 +9,8 @@ use crate::arch::{self, BATCH, Kernel, LfMasksFn};
 pub(crate) struct LineFeeds<'a> {
     buf: &'a [u8],
     f: LfMasksFn,
-    /// Offset of the first block of the batch of masks.
-    batch: usize,
+    /// Offset of the current block.
+    base: usize,
     /// Index of the current block in the batch.
     block: usize,
     /// Remaining `\n` bits of the current block.
@@ -29,7 +29,7 @@ impl<'a> LineFeeds<'a> {
         LineFeeds {
             buf,
             f: kernel.lf_masks,
-            batch: start,
+            base: start,
             block: 0,
             mask: masks[0],
         }
@@ -41,9 +41,9 @@ impl<'a> LineFeeds<'a> {
     pub(crate) fn next_lf(&mut self, masks: &mut [u64; BATCH]) -> Option<usize> {
         while self.mask == 0 {
             self.block += 1;
+            self.base += 64;
             if self.block == BATCH {
-                self.batch += 64 * BATCH;
-                let rest = self.buf.get(self.batch..).filter(|r| !r.is_empty())?;
+                let rest = self.buf.get(self.base..).filter(|r| !r.is_empty())?;
                 (self.f)(rest, masks);
                 self.block = 0;
             }
@@ -51,7 +51,7 @@ impl<'a> LineFeeds<'a> {
         }
         let bit = self.mask.trailing_zeros() as usize;
         self.mask &= self.mask - 1;
-        Some(self.batch + 64 * self.block + bit)
+        Some(self.base + bit)
     }
 }
 

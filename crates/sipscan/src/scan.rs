@@ -153,13 +153,40 @@ pub struct Element<'a> {
 
 impl<'a> Message<'a> {
     /// Scan `buf` with the CPU's best kernel.
+    #[inline]
     pub fn parse(buf: &'a [u8]) -> Result<Message<'a>, ScanError> {
         Self::parse_with(buf, arch::selected())
     }
 
     /// Scan `buf` with a given kernel (tests compare kernels).
-    #[inline]
+    ///
+    /// Inlined, so that the index is built in the caller's frame rather than moved
+    /// there (the scan itself is an ordinary call).
+    #[inline(always)]
     pub fn parse_with(buf: &'a [u8], kernel: Kernel) -> Result<Message<'a>, ScanError> {
+        let mut msg = Message {
+            buf,
+            start: 0,
+            start_line_end: 0,
+            kind: Kind::Response {
+                code: 0,
+                reason: &[],
+            },
+            inline: [NO_LINE; INLINE_HEADERS],
+            len: 0,
+            spill: Vec::new(),
+            first: [NONE; name::COUNT],
+            headers_end: 0,
+            body: Span::default(),
+            content_length: None,
+        };
+        msg.scan(kernel)?;
+        Ok(msg)
+    }
+
+    /// Frame and index `self.buf` into `self` (fresh from [`Message::parse_with`]).
+    fn scan(&mut self, kernel: Kernel) -> Result<(), ScanError> {
+        let buf = self.buf;
         if buf.len() >= u32::MAX as usize {
             return Err(ScanError::TooLarge);
         }
@@ -180,23 +207,11 @@ impl<'a> Message<'a> {
             Some([line @ .., b'\r']) => line,
             _ => return Err(ScanError::BareLf),
         };
-        let kind = parse_start_line(line)?;
+        self.kind = parse_start_line(line)?;
         pos = lf + 1;
-        let start_line_end = pos;
-
-        let mut msg = Message {
-            buf,
-            start: start as u32,
-            start_line_end: start_line_end as u32,
-            kind,
-            inline: [NO_LINE; INLINE_HEADERS],
-            len: 0,
-            spill: Vec::new(),
-            first: [NONE; name::COUNT],
-            headers_end: 0,
-            body: Span::default(),
-            content_length: None,
-        };
+        self.start = start as u32;
+        self.start_line_end = pos as u32;
+        let msg = self;
         let mut n = 0usize;
         let body_start = loop {
             let lf = lfs
@@ -257,13 +272,21 @@ impl<'a> Message<'a> {
             }
         }
         msg.headers_end = (body_start - 2) as u32;
-        msg.frame_body(body_start)?;
-        Ok(msg)
+        msg.frame_body(body_start)
     }
 
     fn frame_body(&mut self, body_start: usize) -> Result<(), ScanError> {
         let mut cl: Option<u64> = None;
-        for h in self.get_all(HeaderName::ContentLength) {
+        let from = match self.first[HeaderName::ContentLength as usize] {
+            NONE if self.len < NONE as usize => self.len,
+            NONE => 0,
+            i => i as usize,
+        };
+        for i in from..self.len {
+            let Some(h) = self.header(i) else { break };
+            if h.line.name != HeaderName::ContentLength {
+                continue;
+            }
             let n = match simple_digits(h) {
                 Some(n) => n,
                 None => content_length_value(h)?,
@@ -370,8 +393,8 @@ impl<'a> Message<'a> {
             i => i as usize,
         };
         (from..self.len)
+            .filter(move |&i| self.line(i).is_some_and(|l| l.name == name))
             .filter_map(move |i| self.header(i))
-            .filter(move |h| h.name() == name)
     }
     /// Every value named `name`, across repeated lines and comma lists, in order.
     pub fn all(&self, name: HeaderName) -> impl Iterator<Item = Element<'a>> + '_ {
@@ -558,7 +581,9 @@ fn parse_start_line(line: &[u8]) -> Result<Kind<'_>, ScanError> {
     if method.is_empty() {
         return Err(ScanError::RequestLine);
     }
-    if !method.iter().all(|&b| lex::is_token(b)) {
+    // Known methods are tokens; only others need the check.
+    let parsed = Method::parse(method);
+    if matches!(parsed, Method::Other(_)) && !method.iter().all(|&b| lex::is_token(b)) {
         return Err(ScanError::Method);
     }
     let rest = &line[sp + 1..];
@@ -579,13 +604,16 @@ fn parse_start_line(line: &[u8]) -> Result<Kind<'_>, ScanError> {
         return Err(ScanError::RequestUri);
     }
     Ok(Kind::Request {
-        method: Method::parse(method),
+        method: parsed,
         uri,
     })
 }
 
 /// `scheme ":"` with `scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
 pub(crate) fn has_scheme(uri: &[u8]) -> bool {
+    if uri.starts_with(b"sip:") || uri.starts_with(b"sips:") {
+        return true;
+    }
     match uri.first() {
         Some(b) if b.is_ascii_alphabetic() => {}
         _ => return false,
