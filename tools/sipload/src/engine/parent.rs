@@ -209,6 +209,9 @@ pub fn run_parent(args: &EngineArgs, scenario: &str) -> Result<Report, RunError>
     // Hold every connection open.
     let hold_end = Instant::now() + Duration::from_secs(args.hold);
     while Instant::now() < hold_end {
+        if Instant::now() >= deadline {
+            return Err(RunError::TimeBound(bound));
+        }
         if let Some(i) = workers
             .children
             .iter_mut()
