@@ -6,10 +6,12 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 fail=0
 for cfg in deploy/kamailio/*.cfg; do
-  if kamailio -c -f "$cfg" 2>&1 | grep -q 'config file ok'; then
+  # Capture first: `kamailio | grep -q` can die of SIGPIPE, which pipefail would report as a failure.
+  out=$(kamailio -c -f "$cfg" 2>&1 || true)
+  if [[ $out == *"config file ok"* ]]; then
     echo "ok   kamailio -c $cfg"
   else
-    echo "FAIL kamailio -c $cfg"; kamailio -c -f "$cfg" 2>&1 | grep -iE 'error|crit' | head -5; fail=1
+    echo "FAIL kamailio -c $cfg"; printf '%s\n' "$out" | tail -n 5; fail=1
   fi
 done
 tmp=$(mktemp -d)
