@@ -40,11 +40,24 @@ struct Edit<'e> {
     piece: Piece<'e>,
 }
 
+/// Edits kept inline before the editor spills them to the heap.
+const INLINE_EDITS: usize = 8;
+
+const NO_EDIT: Edit<'static> = Edit {
+    start: 0,
+    end: 0,
+    piece: Piece::Delete,
+};
+
 /// Records edits against a scanned [`Message`] and writes the result in one pass.
+/// Up to eight edits need no allocation.
 #[derive(Debug)]
 pub struct Editor<'e> {
     msg: &'e Message<'e>,
-    edits: Vec<Edit<'e>>,
+    inline: [Edit<'e>; INLINE_EDITS],
+    len: usize,
+    /// Every edit once there are more than [`INLINE_EDITS`].
+    spill: Vec<Edit<'e>>,
 }
 
 impl<'e> Editor<'e> {
@@ -52,16 +65,28 @@ impl<'e> Editor<'e> {
     pub fn new(msg: &'e Message<'e>) -> Self {
         Editor {
             msg,
-            edits: Vec::with_capacity(8),
+            inline: [NO_EDIT; INLINE_EDITS],
+            len: 0,
+            spill: Vec::new(),
         }
     }
 
     fn push(&mut self, start: usize, end: usize, piece: Piece<'e>) {
-        self.edits.push(Edit {
+        let edit = Edit {
             start: start as u32,
             end: end as u32,
             piece,
-        });
+        };
+        match self.inline.get_mut(self.len) {
+            Some(slot) if self.spill.is_empty() => *slot = edit,
+            _ => {
+                if self.spill.is_empty() {
+                    self.spill.extend_from_slice(&self.inline);
+                }
+                self.spill.push(edit);
+            }
+        }
+        self.len += 1;
     }
 
     /// Insert `name: value` as the first header line (top Via, first Record-Route, Path).
@@ -232,27 +257,34 @@ impl<'e> Editor<'e> {
 
     /// Number of recorded edits.
     pub fn len(&self) -> usize {
-        self.edits.len()
+        self.len
     }
 
     /// Whether no edit is recorded.
     pub fn is_empty(&self) -> bool {
-        self.edits.is_empty()
+        self.len == 0
     }
 
     /// Append the edited message to `out` (leading keep-alive CRLFs and bytes after the
     /// body are dropped); returns the number of bytes written.
     pub fn write_into(&mut self, out: &mut Vec<u8>) -> Result<usize, EditError> {
         let buf = self.msg.as_bytes();
+        let edits = match self.inline.get_mut(..self.len) {
+            Some(inline) if self.spill.is_empty() => inline,
+            _ => &mut self.spill[..],
+        };
         // Stable: edits at one position keep their recorded order, except that a value
         // given to a valueless parameter (`;rport` -> `;rport=n`) precedes appended params.
-        self.edits
-            .sort_by_key(|e| (e.start, !matches!(e.piece, Piece::EqValue(_))));
+        let key = |e: &Edit<'_>| (e.start, !matches!(e.piece, Piece::EqValue(_)));
+        if !edits.is_sorted_by_key(key) {
+            edits.sort_by_key(key);
+        }
+        let edits = &*edits;
         let before = out.len();
         let end = self.msg.body_span().end as usize;
-        out.reserve(end + self.edits.len() * 64);
+        out.reserve(end + edits.len() * 64);
         let mut cursor = self.msg.start_line_span().start as usize;
-        for e in &self.edits {
+        for e in edits {
             let (s, t) = (e.start as usize, e.end as usize);
             if s < cursor {
                 return Err(EditError::Overlap);

@@ -42,6 +42,26 @@ pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
     Some(words.len() * 8 + p)
 }
 
+/// Position of the first byte of `hay` that is one of `needles`, eight bytes at a time.
+#[inline]
+pub(crate) fn find_any<const N: usize>(hay: &[u8], needles: [u8; N]) -> Option<usize> {
+    let (words, tail) = hay.as_chunks::<8>();
+    for (i, w) in words.iter().enumerate() {
+        let m = needles.iter().fold(0, |m, &n| m | eq_bytes(*w, n));
+        if m != 0 {
+            return Some(i * 8 + (m.trailing_zeros() / 8) as usize);
+        }
+    }
+    let p = tail.iter().position(|b| needles.contains(b))?;
+    Some(words.len() * 8 + p)
+}
+
+/// Whether `s` holds linear white space (SP, HT, CR, LF).
+#[inline]
+pub(crate) fn has_lws(s: &[u8]) -> bool {
+    find_any(s, [b' ', b'\t', b'\r', b'\n']).is_some()
+}
+
 /// `token` characters: alphanum / `-.!%*_+`'~`.
 #[inline(always)]
 pub(crate) fn is_token(b: u8) -> bool {
@@ -135,6 +155,15 @@ mod tests {
             needle in prop_oneof![Just(b' '), Just(b':'), Just(0u8), any::<u8>()],
         ) {
             prop_assert_eq!(find_byte(&hay, needle), hay.iter().position(|&b| b == needle));
+        }
+
+        #[test]
+        fn find_any_matches_position(
+            hay in proptest::collection::vec(prop_oneof![Just(b','), Just(b'<'), Just(b'"'), any::<u8>()], 0..40),
+        ) {
+            let want = hay.iter().position(|b| [b',', b'<', b'"'].contains(b));
+            prop_assert_eq!(find_any(&hay, [b',', b'<', b'"']), want);
+            prop_assert_eq!(has_lws(&hay), hay.iter().any(|&b| is_lws(b)));
         }
     }
 }

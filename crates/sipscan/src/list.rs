@@ -24,28 +24,30 @@ impl<'a> Elements<'a> {
 }
 
 /// End (exclusive) of the element starting at `start`: the next top-level comma or the end.
+/// Inside `<...>` nothing but `>` matters; a quoted-string is skipped (to the end when
+/// unterminated).
 pub(crate) fn element_end(v: &[u8], start: usize) -> usize {
     let mut i = start;
-    let mut angle = false;
-    while i < v.len() {
-        match v[i] {
-            b'"' if !angle => match lex::quoted_end(v, i) {
+    loop {
+        let Some(p) = v
+            .get(i..)
+            .and_then(|r| lex::find_any(r, [b',', b'"', b'<']))
+        else {
+            return v.len();
+        };
+        i += p;
+        match v.get(i) {
+            Some(b'"') => match lex::quoted_end(v, i) {
                 Some(e) => i = e,
                 None => return v.len(),
             },
-            b'<' => {
-                angle = true;
-                i += 1;
-            }
-            b'>' => {
-                angle = false;
-                i += 1;
-            }
-            b',' if !angle => return i,
-            _ => i += 1,
+            Some(b'<') => match v.get(i..).and_then(|r| lex::find_byte(r, b'>')) {
+                Some(gt) => i += gt + 1,
+                None => return v.len(),
+            },
+            _ => return i,
         }
     }
-    v.len()
 }
 
 impl<'a> Iterator for Elements<'a> {
@@ -89,5 +91,50 @@ mod tests {
         assert_eq!(split(b"a,b,,c"), vec![&b"a"[..], b"b", b"", b"c"]);
         assert_eq!(split(b"\"open, quote"), vec![&b"\"open, quote"[..]]);
         assert_eq!(split(b""), vec![&b""[..]]);
+        assert_eq!(split(b"<a,<b>,c"), vec![&b"<a,<b>"[..], b"c"]);
+        assert_eq!(
+            split(b"a>,\"x,\\\",y\",<"),
+            vec![&b"a>"[..], b"\"x,\\\",y\"", b"<"]
+        );
+    }
+
+    /// The byte-at-a-time definition the fast search must agree with.
+    fn element_end_reference(v: &[u8], start: usize) -> usize {
+        let mut i = start;
+        let mut angle = false;
+        while i < v.len() {
+            match v[i] {
+                b'"' if !angle => match lex::quoted_end(v, i) {
+                    Some(e) => i = e,
+                    None => return v.len(),
+                },
+                b'<' => {
+                    angle = true;
+                    i += 1;
+                }
+                b'>' => {
+                    angle = false;
+                    i += 1;
+                }
+                b',' if !angle => return i,
+                _ => i += 1,
+            }
+        }
+        v.len()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn element_end_matches_reference(
+            v in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just(b','), proptest::strategy::Just(b'"'),
+                proptest::strategy::Just(b'<'), proptest::strategy::Just(b'>'),
+                proptest::strategy::Just(b'\\'), proptest::strategy::Just(b'a'),
+            ], 0..40),
+            start in 0usize..40,
+        ) {
+            let start = start.min(v.len());
+            proptest::prop_assert_eq!(element_end(&v, start), element_end_reference(&v, start));
+        }
     }
 }

@@ -42,7 +42,7 @@ pub fn parse_name_addr(s: &[u8]) -> Result<NameAddr<'_>, ViewError> {
         }
         (Some(&s[1..q - 1]), Some(i))
     } else {
-        match s.iter().position(|&b| b == b'<') {
+        match lex::find_byte(s, b'<') {
             Some(p) => {
                 let dn = lex::trim(&s[..p]);
                 if !dn.iter().all(|&b| lex::is_token(b) || lex::is_lws(b)) {
@@ -55,11 +55,7 @@ pub fn parse_name_addr(s: &[u8]) -> Result<NameAddr<'_>, ViewError> {
     };
     let (uri_bytes, angle, mut i) = match lt {
         Some(lt) => {
-            let gt = s[lt..]
-                .iter()
-                .position(|&b| b == b'>')
-                .ok_or(ViewError::UnterminatedAngle)?
-                + lt;
+            let gt = lex::find_byte(&s[lt..], b'>').ok_or(ViewError::UnterminatedAngle)? + lt;
             (&s[lt + 1..gt], true, gt + 1)
         }
         None => {

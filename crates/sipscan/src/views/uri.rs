@@ -156,13 +156,13 @@ pub(crate) fn hostport(s: &[u8], i: usize) -> Result<(Host<'_>, Option<u16>, usi
 
 /// Parse a URI (no surrounding LWS).
 pub fn parse_uri(s: &[u8]) -> Result<Uri<'_>, ViewError> {
-    if s.iter().any(|&b| lex::is_lws(b)) {
+    if lex::has_lws(s) {
         return Err(ViewError::LwsInUri);
     }
     if !crate::scan::has_scheme(s) {
         return Err(ViewError::Scheme);
     }
-    let colon = s.iter().position(|&b| b == b':').ok_or(ViewError::Scheme)?;
+    let colon = lex::find_byte(s, b':').ok_or(ViewError::Scheme)?;
     let (scheme, rest) = (&s[..colon], &s[colon + 1..]);
     let scheme = if scheme.eq_ignore_ascii_case(b"sip") {
         Scheme::Sip
@@ -171,10 +171,10 @@ pub fn parse_uri(s: &[u8]) -> Result<Uri<'_>, ViewError> {
     } else {
         return Ok(Uri::Other { scheme, rest });
     };
-    let (user, password, hp) = match rest.iter().position(|&b| b == b'@') {
+    let (user, password, hp) = match lex::find_byte(rest, b'@') {
         Some(at) => {
             let ui = &rest[..at];
-            match ui.iter().position(|&b| b == b':') {
+            match lex::find_byte(ui, b':') {
                 Some(c) => (Some(&ui[..c]), Some(&ui[c + 1..]), at + 1),
                 None => (Some(ui), None, at + 1),
             }
@@ -183,9 +183,7 @@ pub fn parse_uri(s: &[u8]) -> Result<Uri<'_>, ViewError> {
     };
     let (host, port, mut j) = hostport(rest, hp)?;
     let ps = j;
-    while j < rest.len() && rest[j] != b'?' {
-        j += 1;
-    }
+    j += lex::find_byte(&rest[j..], b'?').unwrap_or(rest.len() - j);
     let params = &rest[ps..j];
     if !params.is_empty() {
         if params[0] != b';' {
