@@ -106,10 +106,6 @@ impl<'a> SipUri<'a> {
     }
 }
 
-fn is_host_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')
-}
-
 /// Parse `host [ ":" port ]` at `s[i..]`; returns (host, port, end).
 pub(crate) fn hostport(s: &[u8], i: usize) -> Result<(Host<'_>, Option<u16>, usize), ViewError> {
     let (host, mut j) = if s.get(i) == Some(&b'[') {
@@ -129,7 +125,7 @@ pub(crate) fn hostport(s: &[u8], i: usize) -> Result<(Host<'_>, Option<u16>, usi
         (Host::Ipv6(inner), close + 1)
     } else {
         let mut j = i;
-        while j < s.len() && is_host_char(s[j]) {
+        while j < s.len() && lex::is_host_char(s[j]) {
             j += 1;
         }
         let h = &s[i..j];
@@ -189,12 +185,13 @@ pub fn parse_uri(s: &[u8]) -> Result<Uri<'_>, ViewError> {
         if params[0] != b';' {
             return Err(ViewError::Host);
         }
-        if params
-            .split(|&b| b == b';')
-            .skip(1)
-            .any(|p| p.is_empty() || p[0] == b'=')
-        {
-            return Err(ViewError::Param);
+        // Every `;` starts a non-empty parameter that does not begin with `=`.
+        let mut at = 0;
+        while let Some(p) = params.get(at..).and_then(|r| lex::find_byte(r, b';')) {
+            at += p + 1;
+            if matches!(params.get(at), None | Some(b';' | b'=')) {
+                return Err(ViewError::Param);
+            }
         }
     }
     let headers = (j < rest.len()).then(|| &rest[j + 1..]);
