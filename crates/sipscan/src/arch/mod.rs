@@ -67,15 +67,20 @@ static SELECTED: OnceLock<Kernel> = OnceLock::new();
 
 /// Every kernel this CPU can run, best first; the last one is always `scalar`.
 pub fn available() -> Vec<Kernel> {
-    let mut v = Vec::new();
     #[cfg(target_arch = "x86_64")]
-    x86::push_available(&mut v);
+    let mut v = {
+        let mut v = Vec::with_capacity(4);
+        x86::push_available(&mut v);
+        v
+    };
     #[cfg(target_arch = "aarch64")]
-    v.push(Kernel {
+    let mut v = vec![Kernel {
         name: "neon",
         lf_mask: aarch64::lf_mask_neon,
         lf_masks: aarch64::lf_masks_neon,
-    });
+    }];
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let mut v = Vec::with_capacity(1);
     v.push(SCALAR);
     v
 }
