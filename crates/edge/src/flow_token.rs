@@ -18,6 +18,7 @@ const TOKEN_BYTES: usize = FIELDS_LEN + MAC_LEN;
 pub const TOKEN_LEN: usize = (TOKEN_BYTES * 4).div_ceil(3);
 
 const FLAG_OUTBOUND: u8 = 1;
+const FLAG_SECURE: u8 = 2;
 
 /// Which flow a token names: the connection `slot` (with its `generation`) on `worker` of edge node `node`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,6 +33,9 @@ pub struct FlowId {
     pub generation: u32,
     /// The client supports RFC 5626 outbound (it registered with `reg-id` / `+sip.instance`, or sent `;ob`).
     pub outbound: bool,
+    /// The connection is a secure WebSocket (wss): our Via toward it says `WSS`, our URIs for it are `sips:`
+    /// (RFC 7118 §5).
+    pub secure: bool,
 }
 
 impl FlowId {
@@ -80,7 +84,8 @@ impl FlowTokenKey {
         raw[4..6].copy_from_slice(&flow.worker.to_be_bytes());
         raw[6..10].copy_from_slice(&flow.slot.to_be_bytes());
         raw[10..14].copy_from_slice(&flow.generation.to_be_bytes());
-        raw[14] = if flow.outbound { FLAG_OUTBOUND } else { 0 };
+        raw[14] = (if flow.outbound { FLAG_OUTBOUND } else { 0 })
+            | (if flow.secure { FLAG_SECURE } else { 0 });
         let tag = self.tag(&raw[..FIELDS_LEN]);
         raw[FIELDS_LEN..].copy_from_slice(&tag[..MAC_LEN]);
         URL_SAFE_NO_PAD.encode(raw)
@@ -111,6 +116,7 @@ impl FlowTokenKey {
             slot: be32(6),
             generation: be32(10),
             outbound: fields[14] & FLAG_OUTBOUND != 0,
+            secure: fields[14] & FLAG_SECURE != 0,
         })
     }
 
@@ -138,6 +144,7 @@ mod tests {
             slot: 2,
             generation: 3,
             outbound: false,
+            secure: false,
         });
         assert_eq!(t.len(), TOKEN_LEN);
         assert_eq!(TOKEN_LEN, 36);
@@ -156,6 +163,7 @@ mod tests {
             slot: 1,
             generation: 1,
             outbound: true,
+            secure: false,
         };
         let t = key().seal(&flow);
         assert_eq!(
@@ -176,14 +184,14 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trip(node: u32, worker: u16, slot: u32, generation: u32, outbound: bool) {
-            let flow = FlowId { node, worker, slot, generation, outbound };
+        fn round_trip(node: u32, worker: u16, slot: u32, generation: u32, outbound: bool, secure: bool) {
+            let flow = FlowId { node, worker, slot, generation, outbound, secure };
             prop_assert_eq!(key().open(&key().seal(&flow)), Ok(flow));
         }
 
         #[test]
         fn any_single_character_change_is_rejected(pos in 0..TOKEN_LEN, repl in "[A-Za-z0-9_-]") {
-            let flow = FlowId { node: 9, worker: 3, slot: 1234, generation: 99, outbound: true };
+            let flow = FlowId { node: 9, worker: 3, slot: 1234, generation: 99, outbound: true, secure: false };
             let t = key().seal(&flow);
             let mut bytes = t.clone().into_bytes();
             bytes[pos] = repl.as_bytes()[0];

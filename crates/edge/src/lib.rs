@@ -16,7 +16,7 @@
 //! use edge::flow_token::{FlowId, FlowTokenKey};
 //!
 //! let key = FlowTokenKey::from_secret(b"a secret shared by the edge nodes");
-//! let flow = FlowId { node: 1, worker: 0, slot: 17, generation: 3, outbound: true };
+//! let flow = FlowId { node: 1, worker: 0, slot: 17, generation: 3, outbound: true, secure: false };
 //! let token = key.seal(&flow);
 //! assert_eq!(key.open(&token), Ok(flow));
 //! ```

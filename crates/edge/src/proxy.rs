@@ -126,6 +126,17 @@ impl Edge {
         &self.registrar
     }
 
+    /// The WebSocket-side hop as `flow` sees it: `WSS` / `sips:` for a secure WebSocket (RFC 7118 §5).
+    fn ws_hop(&self, flow: &FlowId) -> crate::stamp::Hop {
+        let mut hop = self.cfg.ws_hop.clone();
+        hop.transport = if flow.secure {
+            crate::stamp::Transport::Wss
+        } else {
+            crate::stamp::Transport::Ws
+        };
+        hop
+    }
+
     /// The flow token of `flow`.
     pub fn token(&self, flow: &FlowId) -> String {
         self.key.seal(flow)
@@ -419,12 +430,13 @@ impl Edge {
         let token = self.key.seal(&target);
         let branch = self.branch(msg, "ws");
         let fwd = Forward {
-            via: self.cfg.ws_hop.via(&branch),
+            via: self.ws_hop(&target).via(&branch),
             received: None,
             record_route: record_routes(&method).then(|| {
                 format!(
                     "{}, {}",
-                    self.cfg.ws_hop.route_entry(Some(&token), target.outbound),
+                    self.ws_hop(&target)
+                        .route_entry(Some(&token), target.outbound),
                     self.cfg.core_hop.route_entry(None, false)
                 )
             }),
@@ -506,7 +518,7 @@ impl Edge {
                 format!(
                     "{}, {}",
                     self.cfg.core_hop.route_entry(None, false),
-                    self.cfg.ws_hop.route_entry(Some(&token), flow.outbound)
+                    self.ws_hop(&flow).route_entry(Some(&token), flow.outbound)
                 )
             }),
             path: matches!(method, Method::Register)
@@ -539,17 +551,15 @@ impl Edge {
         let fwd = Forward {
             via: format!(
                 "{};{VIA_FLOW_PARAM}={src_token}",
-                self.cfg.ws_hop.via(&branch)
+                self.ws_hop(&target).via(&branch)
             ),
             received: src.peer.map(|p| p.to_string()),
             record_route: record_routes(method).then(|| {
                 format!(
                     "{}, {}",
-                    self.cfg
-                        .ws_hop
+                    self.ws_hop(&target)
                         .route_entry(Some(&dst_token), target.outbound),
-                    self.cfg
-                        .ws_hop
+                    self.ws_hop(&origin)
                         .route_entry(Some(&src_token), origin.outbound)
                 )
             }),

@@ -229,3 +229,44 @@ From: <sip:b@x>;tag=2\r\nCall-ID: z\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\
     e.from_core(resp, &mut out);
     assert_eq!(one(out), Action::Drop(edge::DropReason::NotOurVia));
 }
+
+#[test]
+fn secure_flow_gets_wss_via_and_sips_record_route() {
+    let mut e = edge(Mode::Edge);
+    let mut src = flow(1);
+    src.id.secure = true;
+    let mut out = Vec::new();
+    e.from_client(&src, &sent(JSSIP, "alice", "INVITE"), NOW, &mut out);
+    let f = to_core(one(out));
+    let m = Message::parse(&f).unwrap();
+    let rr: Vec<String> = m
+        .record_routes()
+        .map(|r| text(r.unwrap().uri_bytes))
+        .collect();
+    let mut id = src.id;
+    id.outbound = true;
+    assert_eq!(
+        rr[1],
+        format!("sips:{}@127.0.0.1:8080;transport=ws;lr;ob", e.token(&id))
+    );
+
+    // The core's INVITE to the secure flow: our Via says WSS.
+    let tok = e.token(&id);
+    let mut out = Vec::new();
+    e.from_core(
+        &incoming_invite(&format!("<sip:{tok}@127.0.0.1:5070;transport=udp;lr;ob>")),
+        &mut out,
+    );
+    match one(out) {
+        Action::ToFlow { bytes, .. } => {
+            let m = Message::parse(&bytes).unwrap();
+            assert_eq!(text(m.top_via().unwrap().unwrap().transport), "WSS");
+            let rr: Vec<String> = m
+                .record_routes()
+                .map(|r| text(r.unwrap().uri_bytes))
+                .collect();
+            assert!(rr[0].starts_with("sips:"), "{rr:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -217,6 +217,7 @@ impl Worker {
             slot: conn.slot,
             generation: conn.generation,
             outbound: false,
+            secure: false,
         }
     }
 

@@ -7,6 +7,7 @@ fn flow(slot: u32) -> FlowId {
         slot,
         generation: 1,
         outbound: true,
+        secure: false,
     }
 }
 

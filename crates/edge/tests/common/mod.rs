@@ -109,6 +109,7 @@ pub fn flow(slot: u32) -> ClientFlow<'static> {
             slot,
             generation: 1,
             outbound: false,
+            secure: false,
         },
         peer: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))),
         identity: None,
