@@ -11,7 +11,7 @@
 //!   header Line parse, insert into `Headers`), over a zero-copy `Bytes`.
 //! - `kernel_lf_count`: the selected SIMD kernel counting line feeds of the whole message.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
 const INVITE: &[u8] = include_bytes!("../data/sipscan/invite.sip");
@@ -29,10 +29,14 @@ fn sipscan_index(bytes: &[u8]) -> usize {
 fn sipscan_edge(bytes: &[u8], out: &mut Vec<u8>) -> usize {
     use sipscan::{Editor, HeaderName, Message, Method};
     let m = Message::parse(bytes).expect("scan");
-    let ours = match m.routes().next() {
-        Some(Ok(r)) => r.uri.sip().is_some_and(|u| u.lr()),
-        _ => false,
-    };
+    // As the edge pops its own Route (edge::routes): walk the Route values once, parse
+    // the first, and delete its line (or, when the line goes on, the value and its comma).
+    let mut routes = m.all(HeaderName::Route);
+    let top = routes.next();
+    let ours = top.is_some_and(|r| {
+        sipscan::views::addr::parse_name_addr(r.bytes)
+            .is_ok_and(|na| na.uri.sip().is_some_and(|u| u.lr()))
+    });
     let mut ed = Editor::new(&m);
     ed.insert_first(HeaderName::Via, OUR_VIA);
     if m.method() == Some(Method::Register) {
@@ -40,8 +44,14 @@ fn sipscan_edge(bytes: &[u8], out: &mut Vec<u8>) -> usize {
     } else {
         ed.insert_first(HeaderName::RecordRoute, OUR_RR);
     }
-    if ours {
-        ed.pop_first(HeaderName::Route);
+    if let (true, Some(top)) = (ours, top) {
+        match routes.next() {
+            Some(next) if next.header == top.header => ed.remove_span(sipscan::Span {
+                start: top.span.start,
+                end: next.span.start,
+            }),
+            _ => ed.remove(top.header).expect("route line"),
+        }
     }
     ed.decrement_max_forwards().expect("max-forwards");
     out.clear();
@@ -55,9 +65,9 @@ fn rsip_parse(bytes: &[u8]) -> usize {
 }
 
 fn ezk_parse(src: &ezk_sip_types::_private_reexport::Bytes) -> usize {
+    use ezk_sip_types::Headers;
     use ezk_sip_types::msg::{Line, MessageLine, PullParser};
     use ezk_sip_types::parse::Parse;
-    use ezk_sip_types::Headers;
     let mut p = PullParser::new(src, 0);
     let first = p.next().expect("line").expect("complete");
     let first = std::str::from_utf8(first).expect("utf8");

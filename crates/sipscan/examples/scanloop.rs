@@ -19,10 +19,14 @@ fn index(bytes: &[u8]) -> usize {
 
 fn edge(bytes: &[u8], out: &mut Vec<u8>) -> usize {
     let m = Message::parse(bytes).expect("scan");
-    let ours = match m.routes().next() {
-        Some(Ok(r)) => r.uri.sip().is_some_and(|u| u.lr()),
-        _ => false,
-    };
+    // As the edge pops its own Route (edge::routes): walk the Route values once, parse
+    // the first, and delete its line (or, when the line goes on, the value and its comma).
+    let mut routes = m.all(HeaderName::Route);
+    let top = routes.next();
+    let ours = top.is_some_and(|r| {
+        sipscan::views::addr::parse_name_addr(r.bytes)
+            .is_ok_and(|na| na.uri.sip().is_some_and(|u| u.lr()))
+    });
     let mut ed = Editor::new(&m);
     ed.insert_first(HeaderName::Via, OUR_VIA);
     if m.method() == Some(Method::Register) {
@@ -30,8 +34,14 @@ fn edge(bytes: &[u8], out: &mut Vec<u8>) -> usize {
     } else {
         ed.insert_first(HeaderName::RecordRoute, OUR_RR);
     }
-    if ours {
-        ed.pop_first(HeaderName::Route);
+    if let (true, Some(top)) = (ours, top) {
+        match routes.next() {
+            Some(next) if next.header == top.header => ed.remove_span(sipscan::Span {
+                start: top.span.start,
+                end: next.span.start,
+            }),
+            _ => ed.remove(top.header).expect("route line"),
+        }
     }
     ed.decrement_max_forwards().expect("max-forwards");
     out.clear();

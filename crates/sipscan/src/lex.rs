@@ -64,8 +64,16 @@ pub(crate) fn find_any<const N: usize>(hay: &[u8], needles: [u8; N]) -> Option<u
             return Some(i * 16 + p);
         }
     }
-    let p = tail.iter().position(|b| needles.contains(b))?;
-    Some(chunks.len() * 16 + p)
+    if tail.is_empty() {
+        return None;
+    }
+    // The tail is searched as the last 16 bytes of `hay` when there are that many (its
+    // first bytes were already searched and had no match).
+    let from = hay.len().checked_sub(16);
+    match from.and_then(|f| hay.get(f..)?.first_chunk::<16>()) {
+        Some(last) => first_of16(last, needles).map(|p| hay.len() - 16 + p),
+        None => tail.iter().position(|b| needles.contains(b)),
+    }
 }
 
 #[cfg(target_arch = "x86_64")]

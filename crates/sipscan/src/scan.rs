@@ -123,14 +123,22 @@ impl<'a> Header<'a> {
     }
     /// The comma-separated elements of the value (one element for non-list fields).
     pub fn elements(&self) -> impl Iterator<Item = Element<'a>> + use<'a> {
-        let base = self.value_span().start as usize;
+        let span = self.value_span();
+        let base = span.start as usize;
         let index = self.index;
-        let value = self.value();
+        let value = self.buf.get(span.range()).unwrap_or(&[]);
         let split = self.name().is_list();
-        let mut single = Some((0usize, lex::trim(value)));
-        let mut list = Elements::new(value);
+        let mut single = (!split).then_some(value);
+        let mut list = Elements::new(if split { value } else { &[] });
         core::iter::from_fn(move || {
-            let (off, bytes) = if split { list.next()? } else { single.take()? };
+            let (off, bytes) = match single.take() {
+                Some(v) => {
+                    let t = lex::trim(v);
+                    (t.as_ptr() as usize - v.as_ptr() as usize, t)
+                }
+                None if split => list.next()?,
+                None => return None,
+            };
             Some(Element {
                 header: index,
                 span: Span::new(base + off, base + off + bytes.len()),
