@@ -291,10 +291,13 @@ impl<'a> Message<'a> {
             i => i as usize,
         };
         for i in from..self.len {
-            let Some(h) = self.header(i) else { break };
-            if h.line.name != HeaderName::ContentLength {
+            if self
+                .line(i)
+                .is_none_or(|l| l.name != HeaderName::ContentLength)
+            {
                 continue;
             }
+            let Some(h) = self.header(i) else { break };
             let n = match simple_digits(h) {
                 Some(n) => n,
                 None => content_length_value(h)?,

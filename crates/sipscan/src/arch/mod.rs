@@ -16,7 +16,7 @@ pub mod x86;
 pub type LfMaskFn = fn(&[u8; 64]) -> u64;
 
 /// Blocks of 64 bytes handled per [`LfMasksFn`] call (one indirect call per 512 bytes).
-pub const BATCH: usize = 8;
+pub const BATCH: usize = 16;
 
 /// `out[i]` gets the `\n` mask of the `i`-th 64-byte block of `bytes`; a short last
 /// block is zero-padded, blocks past the end of `bytes` (or past `BATCH`) give 0.
@@ -45,12 +45,23 @@ pub(crate) fn fill_masks(bytes: &[u8], out: &mut [u64; BATCH], f: impl Fn(&[u8; 
         *o = f(b);
     }
     if let Some(o) = slots.next() {
-        let mut pad = [0u8; 64];
-        if let Some(p) = pad.get_mut(..tail.len()) {
-            p.copy_from_slice(tail);
-        }
-        // Zero padding holds no `\n`.
-        *o = if tail.is_empty() { 0 } else { f(&pad) };
+        let last = bytes
+            .len()
+            .checked_sub(64)
+            .and_then(|s| bytes.get(s..)?.first_chunk());
+        *o = match last {
+            _ if tail.is_empty() => 0,
+            // The last 64 bytes end with the tail: keep the bits of the tail.
+            Some(last) => f(last) >> (64 - tail.len()),
+            None => {
+                // Zero padding holds no `\n`.
+                let mut pad = [0u8; 64];
+                if let Some(p) = pad.get_mut(..tail.len()) {
+                    p.copy_from_slice(tail);
+                }
+                f(&pad)
+            }
+        };
     }
     for o in slots {
         *o = 0;
