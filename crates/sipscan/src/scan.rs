@@ -15,22 +15,48 @@ pub const INLINE_HEADERS: usize = 32;
 
 const NONE: u8 = u8::MAX;
 
-/// One indexed header line (with its continuation lines): 12 bytes. The line ends where
+/// One indexed header line (with its continuation lines): 8 bytes. The line ends where
 /// the next one starts (or at the blank line); the field-name ends at the colon less any
 /// SP/HT; the field-value is trimmed when asked for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Line {
     /// Start of the line (and of the field-name).
     start: u32,
-    /// The `:` after the field-name.
-    colon: u32,
+    /// Offset of the `:` from `start`; [`FAR_COLON`] when it does not fit (the colon is
+    /// then found again: it is the line's first, as field-names and SP/HT hold none).
+    colon_offset: u16,
     name: HeaderName,
+}
+
+const FAR_COLON: u16 = u16::MAX;
+
+impl Line {
+    fn new(start: usize, colon: usize, name: HeaderName) -> Line {
+        Line {
+            start: start as u32,
+            colon_offset: u16::try_from(colon - start).unwrap_or(FAR_COLON),
+            name,
+        }
+    }
+
+    /// Offset of the colon in `buf`.
+    #[inline]
+    fn colon(&self, buf: &[u8]) -> usize {
+        let start = self.start as usize;
+        match self.colon_offset {
+            FAR_COLON => {
+                let line = buf.get(start..).unwrap_or(&[]);
+                start + lex::find_byte(line, b':').unwrap_or(0)
+            }
+            off => start + usize::from(off),
+        }
+    }
 }
 
 /// Filler for unused inline slots (all zero bytes, so the array is cheap to set).
 const NO_LINE: Line = Line {
     start: 0,
-    colon: 0,
+    colon_offset: 0,
     name: HeaderName::Via,
 };
 
@@ -86,7 +112,7 @@ impl<'a> Header<'a> {
     }
     /// The field-name as written (e.g. `v`, `VIA`).
     pub fn raw_name(&self) -> &'a [u8] {
-        let (start, colon) = (self.line.start as usize, self.line.colon as usize);
+        let (start, colon) = (self.line.start as usize, self.line.colon(self.buf));
         let name = self.buf.get(start..colon).unwrap_or(&[]);
         let trailing_ws = name
             .iter()
@@ -103,7 +129,7 @@ impl<'a> Header<'a> {
     /// to the last one before the final CRLF (empty right after the colon's SP/HT when
     /// the value is empty).
     pub fn value_span(&self) -> Span {
-        let from = self.line.colon as usize + 1;
+        let from = self.line.colon(self.buf) + 1;
         // The scanner guarantees the line(s) end in CRLF after the colon.
         let to = (self.end as usize).saturating_sub(2).max(from);
         let v = self.buf.get(from..to).unwrap_or(&[]);
@@ -245,11 +271,7 @@ impl<'a> Message<'a> {
                 }
                 Field::Slow => field_name_slow(buf, pos, cr)?,
             };
-            let line = Line {
-                start: pos as u32,
-                colon: colon as u32,
-                name,
-            };
+            let line = Line::new(pos, colon, name);
             match msg.inline.get_mut(n) {
                 Some(entry) => *entry = line,
                 None => msg.spill.push(line),
@@ -445,7 +467,7 @@ impl<'a> Message<'a> {
 /// continuation line; `None` otherwise (or when the number would overflow).
 #[inline]
 fn simple_digits(h: Header<'_>) -> Option<u64> {
-    let v = h.buf.get(h.line.colon as usize + 1..h.end as usize)?;
+    let v = h.buf.get(h.line.colon(h.buf) + 1..h.end as usize)?;
     let sp = v.iter().take_while(|&&b| b == b' ').count();
     let digits = v.get(sp..)?.strip_suffix(b"\r\n")?;
     if digits.is_empty() || digits.len() > 19 {
@@ -638,4 +660,53 @@ pub(crate) fn has_scheme(uri: &[u8]) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn colon_far_from_the_line_start() {
+        let mut m = b"OPTIONS sip:a@b SIP/2.0\r\nX-Long".to_vec();
+        m.extend(std::iter::repeat_n(b' ', 70_000));
+        m.extend_from_slice(b":  v \r\nVia: SIP/2.0/WS h\r\n\r\n");
+        let msg = Message::parse(&m).unwrap();
+        let h = msg.header(0).unwrap();
+        assert_eq!(h.raw_name(), b"X-Long");
+        assert_eq!(h.value(), b"v");
+        assert_eq!(msg.get(HeaderName::Via).unwrap().value(), b"SIP/2.0/WS h");
+    }
+
+    proptest! {
+        /// The fast field-name path agrees with the rule-by-rule one whenever it answers.
+        #[test]
+        fn fast_field_name_agrees_with_slow(
+            line in proptest::collection::vec(prop_oneof![
+                Just(b':'), Just(b' '), Just(b'\t'), Just(b'-'), Just(b'\r'), Just(b'v'),
+                Just(b'V'), Just(b'i'), Just(b'a'), Just(b'@'), any::<u8>(),
+            ], 1..40),
+            name in prop_oneof![Just("Via"), Just("call-id"), Just("X-Foo"), Just("m"), Just("PROXY-AUTHORIZATION")],
+            pad in 0usize..40,
+        ) {
+            // A header line as the scanner sees it: bytes, CR, LF, then more bytes.
+            let mut buf = name.as_bytes().to_vec();
+            buf.extend_from_slice(&line);
+            let cr = buf.len();
+            buf.extend_from_slice(b"\r\n");
+            buf.extend(std::iter::repeat_n(b'x', pad));
+            let body = &buf[..cr];
+            if body.contains(&b'\r') || body.contains(&b'\n') {
+                return Ok(());
+            }
+            match field_name(&buf, 0, cr) {
+                Field::Name(colon, n) => {
+                    prop_assert_eq!(field_name_slow(&buf, 0, cr), Ok((colon, n)));
+                }
+                Field::Fold => prop_assert!(matches!(buf[0], b' ' | b'\t')),
+                Field::Slow => {}
+            }
+        }
+    }
 }
