@@ -24,25 +24,8 @@ if [ ! -f "$phone/dist/app.js" ] || [ -n "$(find "$phone/src" "$phone/build.mjs"
 fi
 [ -d "$here/node_modules" ] || (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-free_udp_pair() { python3 -c '
-import socket
-while True:
-    a=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); a.bind(("127.0.0.1",0)); p=a.getsockname()[1]
-    try:
-        b=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); b.bind(("127.0.0.1",p+1)); print(p); break
-    except OSError: pass
-'; }
-wait_tcp() { for _ in $(seq 1 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$work/kamailio.pid" ] && kill "$(cat "$work/kamailio.pid")" 2>/dev/null || true
-  sleep 0.3
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 cd "$here"
 fail=0
 
@@ -58,8 +41,7 @@ listen = "127.0.0.1:$admin"
 [web]
 phone_dir = "$phone/dist"
 TOML
-"$bin" --config "$work/standalone.toml" >"$work/standalone.log" 2>&1 &
-pids+=($!)
+spawn "$bin" --config "$work/standalone.toml" >"$work/standalone.log" 2>&1
 wait_tcp "$port"
 wait_tcp "$admin"
 node operator.mjs --admin "http://127.0.0.1:$admin/" --ws "ws://127.0.0.1:$port/" --label operator "${shots[@]}" \
@@ -68,8 +50,7 @@ node webphone.mjs --phone "http://127.0.0.1:$port/phone/" --ws "ws://127.0.0.1:$
   --users alice,bob "${shots[@]}" || { fail=1; tail -20 "$work/standalone.log"; }
 
 core=$(free_port)
-kamailio -f "$root/deploy/kamailio/core.cfg" -P "$work/kamailio.pid" -A "CORE_LISTEN=udp:127.0.0.1:$core" -E \
-  >"$work/kamailio.log" 2>&1
+start_core "$core"
 local_base=$(free_udp_pair)
 port=$(free_port)
 cat >"$work/edge.toml" <<TOML
@@ -85,8 +66,7 @@ listen = ""
 [web]
 phone_dir = "$phone/dist"
 TOML
-"$bin" --config "$work/edge.toml" >"$work/edge.log" 2>&1 &
-pids+=($!)
+spawn "$bin" --config "$work/edge.toml" >"$work/edge.log" 2>&1
 wait_tcp "$port"
 node webphone.mjs --phone "http://127.0.0.1:$port/phone/" --ws "ws://127.0.0.1:$port/" --label edge+kamailio \
   || { fail=1; tail -20 "$work/edge.log"; tail -20 "$work/kamailio.log"; }

@@ -258,36 +258,30 @@ impl Edge {
         }
     }
 
-    /// A response from a browser: to a request we forwarded to it. Pop our Via; the flow token in it (if any)
-    /// names the flow the request came from, otherwise it came from the core.
+    /// A response from a browser (to a request we forwarded to it) or from the core (to a request a browser sent
+    /// through us). Pop our Via: the flow token in it names the flow the request came from; without one the
+    /// request came from the core, and a browser's answer goes back there (edge mode).
     fn client_response(&self, msg: &Message<'_>, out: &mut Vec<Action>) {
-        let Some(origin) = self.pop_own_via(msg, out) else {
-            return;
-        };
-        match origin {
-            (Some(flow), bytes) => out.push(Action::ToFlow {
-                flow,
-                bytes,
-                if_gone: None,
-            }),
-            (None, bytes) if self.cfg.mode == Mode::Edge => out.push(Action::ToCore { bytes }),
-            (None, _) => out.push(Action::Drop(DropReason::UnroutableResponse)),
-        }
+        self.route_response(msg, self.cfg.mode == Mode::Edge, out);
     }
 
-    /// A response from the core: to a request a browser sent through us.
     fn core_response(&self, msg: &Message<'_>, out: &mut Vec<Action>) {
+        self.route_response(msg, false, out);
+    }
+
+    fn route_response(&self, msg: &Message<'_>, tokenless_to_core: bool, out: &mut Vec<Action>) {
         let Some(origin) = self.pop_own_via(msg, out) else {
             return;
         };
-        match origin {
-            (Some(flow), bytes) => out.push(Action::ToFlow {
+        out.push(match origin {
+            (Some(flow), bytes) => Action::ToFlow {
                 flow,
                 bytes,
                 if_gone: None,
-            }),
-            (None, _) => out.push(Action::Drop(DropReason::UnroutableResponse)),
-        }
+            },
+            (None, bytes) if tokenless_to_core => Action::ToCore { bytes },
+            (None, _) => Action::Drop(DropReason::UnroutableResponse),
+        });
     }
 
     /// Check that the top Via is ours and pop it; returns the origin flow named in it and the new bytes.

@@ -21,6 +21,16 @@ impl Edge {
         (h.finish() % u64::from(self.cfg.workers.max(1))) as u16
     }
 
+    /// The AoR of `user@host` when this edge serves `host`.
+    fn served_aor(&self, user: &[u8], host: &[u8]) -> Option<String> {
+        self.serves_domain(host).then(|| {
+            normalize_aor(
+                &String::from_utf8_lossy(user),
+                &String::from_utf8_lossy(host),
+            )
+        })
+    }
+
     fn serves_domain(&self, host: &[u8]) -> bool {
         self.cfg.domains.is_empty()
             || self
@@ -89,14 +99,10 @@ impl Edge {
             }
             return;
         };
-        if !self.serves_domain(sip.host.as_bytes()) {
+        let Some(aor) = self.served_aor(user, sip.host.as_bytes()) else {
             self.reply(msg, 404, "Domain Not Served", &[], back, out);
             return;
-        }
-        let aor = normalize_aor(
-            &String::from_utf8_lossy(user),
-            &String::from_utf8_lossy(sip.host.as_bytes()),
-        );
+        };
         if self.to_shard(src, msg, &aor, out) {
             return;
         }
@@ -130,14 +136,10 @@ impl Edge {
             self.reply(msg, 400, "To Has No User", &[], back(), out);
             return;
         };
-        if !self.serves_domain(sip.host.as_bytes()) {
+        let Some(aor) = self.served_aor(user, sip.host.as_bytes()) else {
             self.reply(msg, 403, "Domain Not Served", &[], back(), out);
             return;
-        }
-        let aor = normalize_aor(
-            &String::from_utf8_lossy(user),
-            &String::from_utf8_lossy(sip.host.as_bytes()),
-        );
+        };
         if self.to_shard(src, msg, &aor, out) {
             return;
         }
