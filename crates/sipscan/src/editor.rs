@@ -27,7 +27,10 @@ pub enum EditError {
 enum Piece<'e> {
     Delete,
     Bytes(&'e [u8]),
-    Header(&'e str, &'e [u8]),
+    /// A header line: `name: ` (already with its colon and space), value, CRLF.
+    Header(&'e [u8], &'e [u8]),
+    /// A header line with a name given as text.
+    Named(&'e str, &'e [u8]),
     Number(u32),
     Param(&'e str, Option<&'e [u8]>),
     EqValue(&'e [u8]),
@@ -93,7 +96,7 @@ impl<'e> Editor<'e> {
     /// Several inserts at the same place are written in the order they were recorded.
     pub fn insert_first(&mut self, name: HeaderName, value: &'e [u8]) {
         let at = self.msg.start_line_span().end as usize;
-        self.push(at, at, Piece::Header(name.as_str(), value));
+        self.push(at, at, Piece::Header(name.field_prefix(), value));
     }
 
     /// Insert `name: value` before header line `index` (or before the blank line when
@@ -109,7 +112,7 @@ impl<'e> Editor<'e> {
             None if index == self.msg.header_count() => self.msg.headers_end(),
             None => return Err(EditError::NoSuchHeader),
         };
-        self.push(at, at, Piece::Header(name, value));
+        self.push(at, at, Piece::Named(name, value));
         Ok(())
     }
 
@@ -171,7 +174,7 @@ impl<'e> Editor<'e> {
             }
             None => {
                 let at = self.msg.headers_end();
-                self.push(at, at, Piece::Header("Max-Forwards", b"70"));
+                self.push(at, at, Piece::Header(b"Max-Forwards: ", b"70"));
                 Ok(70)
             }
         }
@@ -293,7 +296,12 @@ impl<'e> Editor<'e> {
             match e.piece {
                 Piece::Delete => {}
                 Piece::Bytes(b) => out.extend_from_slice(b),
-                Piece::Header(n, v) => {
+                Piece::Header(prefix, v) => {
+                    out.extend_from_slice(prefix);
+                    out.extend_from_slice(v);
+                    out.extend_from_slice(b"\r\n");
+                }
+                Piece::Named(n, v) => {
                     out.extend_from_slice(n.as_bytes());
                     out.extend_from_slice(b": ");
                     out.extend_from_slice(v);
@@ -352,4 +360,42 @@ fn push_u32(out: &mut Vec<u8>, mut n: u32) {
         }
     }
     out.extend_from_slice(&tmp[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn more_edits_than_kept_inline() {
+        let bytes = b"INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/WS a;branch=z9hG4bK0\r\n\
+            Route: <sip:x;lr>\r\nMax-Forwards: 5\r\nCall-ID: c\r\nContent-Length: 0\r\n\r\n";
+        let m = Message::parse(bytes).unwrap();
+        let vias: Vec<Vec<u8>> = (1..=10)
+            .map(|i| format!("SIP/2.0/UDP e{i};branch=z9hG4bK{i}").into_bytes())
+            .collect();
+        let mut ed = Editor::new(&m);
+        // Recorded out of order: the Route removal and Max-Forwards first.
+        ed.pop_first(HeaderName::Route);
+        assert_eq!(ed.decrement_max_forwards(), Ok(4));
+        for v in &vias {
+            ed.insert_first(HeaderName::Via, v);
+        }
+        ed.insert_before(4, "X-Added", b"1").unwrap();
+        assert_eq!(ed.len(), 13);
+        let mut out = Vec::new();
+        ed.write_into(&mut out).unwrap();
+        let e = Message::parse(&out).unwrap();
+        let hosts: Vec<Vec<u8>> = e
+            .vias()
+            .map(|v| v.unwrap().host.as_bytes().to_vec())
+            .collect();
+        let mut want: Vec<Vec<u8>> = (1..=10).map(|i| format!("e{i}").into_bytes()).collect();
+        want.push(b"a".to_vec());
+        assert_eq!(hosts, want);
+        assert_eq!(e.routes().count(), 0);
+        assert_eq!(e.max_forwards(), Some(Ok(4)));
+        assert_eq!(e.get_other(b"x-added").next().unwrap().value(), b"1");
+        assert_eq!(e.header(e.header_count() - 2).unwrap().raw_name(), b"X-Added");
+    }
 }

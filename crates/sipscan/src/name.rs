@@ -101,6 +101,37 @@ impl HeaderName {
         }
     }
 
+    /// The canonical spelling followed by `": "`, as the editor writes an inserted line
+    /// (empty for [`HeaderName::Other`]).
+    pub(crate) fn field_prefix(self) -> &'static [u8] {
+        use HeaderName::*;
+        match self {
+            Via => b"Via: ",
+            Route => b"Route: ",
+            RecordRoute => b"Record-Route: ",
+            Path => b"Path: ",
+            Contact => b"Contact: ",
+            From => b"From: ",
+            To => b"To: ",
+            CallId => b"Call-ID: ",
+            CSeq => b"CSeq: ",
+            MaxForwards => b"Max-Forwards: ",
+            ContentLength => b"Content-Length: ",
+            ContentType => b"Content-Type: ",
+            Supported => b"Supported: ",
+            Require => b"Require: ",
+            ProxyRequire => b"Proxy-Require: ",
+            Expires => b"Expires: ",
+            Authorization => b"Authorization: ",
+            ProxyAuthorization => b"Proxy-Authorization: ",
+            WwwAuthenticate => b"WWW-Authenticate: ",
+            FlowTimer => b"Flow-Timer: ",
+            UserAgent => b"User-Agent: ",
+            Allow => b"Allow: ",
+            Other => b"",
+        }
+    }
+
     /// Whether the field's grammar is a comma-separated list (`#element`), so that
     /// [`crate::Message::all`] splits its values. Authorization-type fields are not split
     /// (their commas separate auth-params of one credential).
@@ -243,6 +274,9 @@ mod tests {
             assert_eq!(HeaderName::parse(h.as_str().as_bytes()), h);
         }
         assert_eq!(HeaderName::parse(b"Record\rRoute"), HeaderName::Other);
+        for &(_, h) in &SPELLINGS {
+            assert_eq!(h.field_prefix(), format!("{}: ", h.as_str()).as_bytes());
+        }
         assert_eq!(HeaderName::parse(b""), HeaderName::Other);
         assert_eq!(HeaderName::parse(&[b'v'; 40]), HeaderName::Other);
     }

@@ -88,9 +88,23 @@ impl<'a> SipUri<'a> {
     }
     /// The uri-parameter `name` (case-insensitive): `Some(None)` when valueless (`lr`, `ob`).
     pub fn param(&self, name: &str) -> Option<Option<&'a [u8]>> {
-        self.param_iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
+        // Walk the `;`s; only a parameter whose name has the right length is compared.
+        let name = name.as_bytes();
+        let mut rest = self.params.get(1..)?;
+        loop {
+            let end = lex::find_byte(rest, b';').unwrap_or(rest.len());
+            let p = rest.get(..end)?;
+            if p.get(..name.len())
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            {
+                match p.get(name.len()) {
+                    None => return Some(None),
+                    Some(b'=') => return Some(p.get(name.len() + 1..)),
+                    Some(_) => {}
+                }
+            }
+            rest = rest.get(end + 1..)?;
+        }
     }
     /// `transport=` value.
     pub fn transport(&self) -> Option<&'a [u8]> {
@@ -210,6 +224,22 @@ pub fn parse_uri(s: &[u8]) -> Result<Uri<'_>, ViewError> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn param_agrees_with_param_iter(
+            params in "(;[a-zA-Z=]{0,4}){0,5}",
+            name in "[a-zA-Z]{1,3}",
+        ) {
+            let uri = format!("sip:h{params}");
+            let Ok(Uri::Sip(s)) = parse_uri(uri.as_bytes()) else { return Ok(()) };
+            let by_iter = s
+                .param_iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+                .map(|(_, v)| v);
+            proptest::prop_assert_eq!(s.param(&name), by_iter);
+        }
+    }
+
     #[test]
     fn sip_uri_parts() {
         let u = parse_uri(b"sips:alice:pw@[2001:db8::1]:5061;transport=ws;lr?subject=x").unwrap();
@@ -223,6 +253,21 @@ mod tests {
         assert!(s.lr());
         assert!(!s.ob());
         assert_eq!(s.headers, Some(&b"subject=x"[..]));
+        for (name, want) in [
+            ("transport", Some(Some(&b"ws"[..]))),
+            ("TRANSPORT", Some(Some(&b"ws"[..]))),
+            ("lr", Some(None)),
+            ("l", None),
+            ("trans", None),
+            ("ob", None),
+        ] {
+            assert_eq!(s.param(name), want, "{name}");
+            let by_iter = s
+                .param_iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+                .map(|(_, v)| v);
+            assert_eq!(by_iter, want, "{name}");
+        }
         assert_eq!(parse_uri(b"sip:h:99999"), Err(ViewError::Port));
         assert_eq!(parse_uri(b"sip:"), Err(ViewError::Host));
         assert_eq!(parse_uri(b"sip:a@h;;lr"), Err(ViewError::Param));
