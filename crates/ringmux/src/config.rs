@@ -64,6 +64,8 @@ pub struct Config {
     pub backlog: i32,
     /// Submission queue entries per ring.
     pub ring_entries: u32,
+    /// Terminate TLS on accepted connections with these certificates (outbound connections stay plain).
+    pub tls: Option<crate::TlsAcceptor>,
 }
 
 impl Default for Config {
@@ -80,6 +82,7 @@ impl Default for Config {
             wheel_buckets: 4096,
             backlog: 4096,
             ring_entries: 4096,
+            tls: None,
         }
     }
 }

@@ -58,6 +58,8 @@ pub enum CloseReason {
     ShutdownDeadline,
     /// An outbound connect failed (the errno).
     ConnectFailed(i32),
+    /// The TLS session failed: a bad handshake or record (an alert went to the peer when rustls had one).
+    Tls,
 }
 
 /// Why [`Ctx::send`](crate::Ctx::send) refused bytes.

@@ -15,6 +15,8 @@ use crate::sendq::{BufPool, SendQueue};
 use crate::shared::{Shared, Wake};
 use crate::slab::Slab;
 use crate::stats::Stats;
+use crate::tls::TlsAcceptor;
+use crate::tls::session::TlsConn;
 use crate::wheel::{TimerId, TimerWheel};
 
 /// Flags of a connection slot.
@@ -56,6 +58,8 @@ pub(crate) struct ConnIo {
     pub(crate) reason: Option<CloseReason>,
     /// The remote address (accepted: as the accept reported it; outbound: the address connected to).
     pub(crate) peer: Option<SocketAddr>,
+    /// The TLS session, on connections accepted by a TLS listener.
+    pub(crate) tls: Option<Box<TlsConn>>,
 }
 
 impl ConnIo {
@@ -67,7 +71,25 @@ impl ConnIo {
             ops: 0,
             reason: None,
             peer,
+            tls: None,
         }
+    }
+
+    /// Bytes queued and not yet written, plaintext waiting for a TLS handshake included.
+    pub(crate) fn queued(&self) -> usize {
+        self.send.len() + self.tls.as_ref().map_or(0, |t| t.waiting())
+    }
+
+    /// Queues close_notify on a TLS connection (once); `true` if the send queue grew.
+    pub(crate) fn close_notify(&mut self, pool: &mut BufPool) -> bool {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return false;
+        };
+        let before = self.send.len();
+        let out = self.send.pending_mut(pool);
+        tls.close_notify(out);
+        self.send.tidy(pool);
+        self.send.len() > before
     }
 
     pub(crate) fn has(&self, f: u16) -> bool {
@@ -107,6 +129,8 @@ pub(crate) struct Core<M> {
     pub(crate) shared: Arc<Shared<M>>,
     pub(crate) stopping: bool,
     pub(crate) stats: Stats,
+    /// Accepted connections run TLS with this.
+    pub(crate) tls: Option<TlsAcceptor>,
 }
 
 impl<M> Core<M> {
@@ -135,7 +159,24 @@ impl<M> Core<M> {
             shared,
             stopping: false,
             stats: Stats::default(),
+            tls: cfg.tls.clone(),
         }
+    }
+
+    /// The slot of a newly accepted connection, with its TLS session on a TLS listener (`None`: the session
+    /// could not be made, the connection is to be shed).
+    pub(crate) fn accepted_io(&mut self, fd: i32, peer: Option<SocketAddr>) -> Option<ConnIo> {
+        let mut io = ConnIo::new(fd, 0, peer);
+        if let Some(acceptor) = &self.tls {
+            match acceptor.session() {
+                Ok(s) => io.tls = Some(Box::new(s)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start a TLS session; connection shed");
+                    return None;
+                }
+            }
+        }
+        Some(io)
     }
 
     /// The tick `t` falls in (rounded down).
@@ -225,7 +266,20 @@ impl<M> Ctx<'_, M> {
         self.core.live(conn)?.peer
     }
 
-    /// Queues `bytes` on `conn`. Writes go out at the end of the loop iteration, in order.
+    /// `true` if `conn` runs TLS (accepted on a TLS listener). Its bytes are plaintext to the handler all the
+    /// same.
+    pub fn is_tls(&self, conn: Conn) -> bool {
+        self.core.live(conn).is_some_and(|io| io.tls.is_some())
+    }
+
+    /// The TLS version a TLS connection negotiated (`None` for plain connections and before the handshake
+    /// settled it).
+    pub fn tls_version(&self, conn: Conn) -> Option<rustls::ProtocolVersion> {
+        self.core.live(conn)?.tls.as_ref()?.version()
+    }
+
+    /// Queues `bytes` on `conn`. Writes go out at the end of the loop iteration, in order. On a TLS
+    /// connection the bytes are encrypted now (or, before the handshake finished, kept until it has).
     ///
     /// When the queued total would pass the configured bound, nothing is queued, `QueueFull` is returned and
     /// [`Handler::slow_consumer`](crate::Handler::slow_consumer) decides how the connection closes.
@@ -240,7 +294,7 @@ impl<M> Ctx<'_, M> {
         if io.has(flag::CLOSING) {
             return Err(SendError::Closing);
         }
-        if io.send.len() + bytes.len() > limit {
+        if io.queued() + bytes.len() > limit {
             if !io.has(flag::OVERFLOWED) {
                 io.flags |= flag::OVERFLOWED;
                 core.overflowed.push(conn);
@@ -250,7 +304,25 @@ impl<M> Ctx<'_, M> {
         if bytes.is_empty() {
             return Ok(());
         }
-        io.send.push(bytes, &mut core.pool);
+        if let Some(tls) = io.tls.as_deref_mut() {
+            let out = io.send.pending_mut(&mut core.pool);
+            let sealed = tls.send(bytes, out);
+            io.send.tidy(&mut core.pool);
+            if let Err(e) = sealed {
+                tracing::debug!(error = %e, "TLS send failed");
+                core.to_close.push_back(CloseOrder {
+                    conn,
+                    reason: CloseReason::Tls,
+                    graceful: false,
+                });
+                return Err(SendError::Closing);
+            }
+            if io.send.is_empty() {
+                return Ok(());
+            }
+        } else {
+            io.send.push(bytes, &mut core.pool);
+        }
         if !io.has(flag::DIRTY) {
             io.flags |= flag::DIRTY;
             core.dirty.push(conn);
@@ -260,7 +332,7 @@ impl<M> Ctx<'_, M> {
 
     /// Bytes queued on `conn` and not yet written (`None` if it is gone).
     pub fn queued(&self, conn: Conn) -> Option<usize> {
-        self.core.live(conn).map(|io| io.send.len())
+        self.core.live(conn).map(ConnIo::queued)
     }
 
     /// Asks for [`Handler::writable`](crate::Handler::writable) once `conn`'s queue is fully written.

@@ -22,6 +22,8 @@ pub(crate) struct Engine<H: Handler> {
     states: Vec<Option<H::State>>,
     fired: Vec<(Conn, u64)>,
     mail: Vec<H::Message>,
+    /// Decrypted bytes of one TLS batch, before the handler sees them.
+    plain: Vec<u8>,
 }
 
 impl<H: Handler> std::fmt::Debug for Engine<H> {
@@ -40,6 +42,7 @@ impl<H: Handler> Engine<H> {
             states: Vec::new(),
             fired: Vec::new(),
             mail: Vec::new(),
+            plain: Vec::new(),
         }
     }
 
@@ -94,9 +97,60 @@ impl<H: Handler> Engine<H> {
         }
     }
 
-    pub(crate) fn data(&mut self, conn: Conn, bytes: &[u8]) {
+    /// Bytes arrived on `conn` (the buffer is lent: a TLS session decrypts in it).
+    pub(crate) fn data(&mut self, conn: Conn, bytes: &mut [u8]) {
         self.core.stats.bytes_in += bytes.len() as u64;
-        self.with_state(conn, |h, ctx, st| h.data(ctx, conn, st, bytes));
+        if self.core.live(conn).is_some_and(|io| io.tls.is_some()) {
+            self.tls_data(conn, bytes);
+        } else {
+            self.with_state(conn, |h, ctx, st| h.data(ctx, conn, st, bytes));
+        }
+    }
+
+    /// Runs received bytes through `conn`'s TLS session, then hands the plaintext to the handler.
+    fn tls_data(&mut self, conn: Conn, bytes: &mut [u8]) {
+        let mut plain = std::mem::take(&mut self.plain);
+        plain.clear();
+        let core = &mut self.core;
+        let Some(io) = core.conns.get_mut(conn.key()) else {
+            return;
+        };
+        let Some(tls) = io.tls.as_deref_mut() else {
+            return;
+        };
+        let out = io.send.pending_mut(&mut core.pool);
+        let outcome = tls.receive(bytes, &mut plain, out);
+        io.send.tidy(&mut core.pool);
+        let wrote = !io.send.is_empty();
+        if wrote {
+            core.mark_dirty(conn);
+        }
+        if let Some(resumed) = outcome.handshake_done {
+            core.stats.tls_handshakes += 1;
+            core.stats.tls_resumed += u64::from(resumed);
+        }
+        if !plain.is_empty() {
+            self.with_state(conn, |h, ctx, st| h.data(ctx, conn, st, &plain));
+        }
+        let close = if let Some(e) = outcome.error {
+            self.core.stats.tls_failed += 1;
+            tracing::debug!(error = %e, peer = ?self.core.live(conn).and_then(|io| io.peer), "TLS session failed");
+            Some(CloseReason::Tls)
+        } else {
+            outcome.peer_closed.then_some(CloseReason::PeerClosed)
+        };
+        if let Some(reason) = close {
+            self.core.to_close.push_back(CloseOrder {
+                conn,
+                reason,
+                graceful: true,
+            });
+        }
+        // A 16 KiB record decrypts to at most 16 KiB; keep the scratch buffer no larger than a few of them.
+        if plain.capacity() > 256 * 1024 {
+            plain = Vec::new();
+        }
+        self.plain = plain;
     }
 
     pub(crate) fn datagram(&mut self, udp: Udp, from: SocketAddr, bytes: &[u8]) {
@@ -220,6 +274,17 @@ impl<H: Handler> Engine<H> {
             };
             if c.has(flag::CLOSED) {
                 continue;
+            }
+            if order.graceful
+                && !matches!(
+                    order.reason,
+                    CloseReason::PeerClosed | CloseReason::Io(_) | CloseReason::Tls
+                )
+                && c.close_notify(&mut self.core.pool)
+                && !c.has(flag::DIRTY)
+            {
+                c.flags |= flag::DIRTY;
+                self.core.dirty.push(conn);
             }
             if order.graceful && !c.send.is_empty() {
                 c.flags |= flag::CLOSING;

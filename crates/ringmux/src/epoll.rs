@@ -18,7 +18,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::conn::{CloseReason, Conn, Origin, Udp};
-use crate::ctx::{CloseOrder, ConnIo, Core, flag};
+use crate::ctx::{CloseOrder, Core, flag};
 use crate::engine::{Engine, Teardown};
 use crate::shared::{Shared, Waker};
 use crate::{Config, Error, Handler, Stats};
@@ -275,7 +275,11 @@ impl<H: Handler> Worker<H> {
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    let Some(key) = core.conns.insert(ConnIo::new(-1, 0, Some(peer))) else {
+                    let Some(io) = core.accepted_io(-1, Some(peer)) else {
+                        core.stats.shed += 1;
+                        continue;
+                    };
+                    let Some(key) = core.conns.insert(io) else {
                         continue;
                     };
                     let conn = Conn::from_key(key);
@@ -325,7 +329,7 @@ impl<H: Handler> Worker<H> {
                     return;
                 }
                 Ok(n) => {
-                    let bytes = self.buf.get(..n).unwrap_or_default();
+                    let bytes = self.buf.get_mut(..n).unwrap_or_default();
                     self.engine.data(conn, bytes);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

@@ -9,6 +9,9 @@
 //! same handler runs on both backends; [`select_backend`] probes io_uring at start and falls back to epoll
 //! (or obeys `RINGMUX_IO=uring|epoll`).
 //!
+//! Listeners may terminate TLS ([`Config::tls`], module [`tls`]): the handler still sees plaintext and sends
+//! plaintext, on any connection; [`Ctx::is_tls`] tells which connections are TLS.
+//!
 //! An idle connection costs one slot (see [`per_connection_bytes`]): no receive buffer (receives come from
 //! the worker's buffer ring) and no send buffer (queues allocate only while bytes are queued).
 //!
@@ -51,6 +54,7 @@ mod shared;
 pub mod slab;
 mod stats;
 mod sys;
+pub mod tls;
 mod uring;
 pub mod wheel;
 
@@ -61,6 +65,7 @@ pub use error::{Error, Result};
 pub use handler::Handler;
 pub use server::{IO_ENV, Server, select_backend};
 pub use stats::Stats;
+pub use tls::{Certificates, PemFiles, TlsAcceptor, TlsError, TlsFiles};
 pub use wheel::TimerId;
 
 /// Bytes ringmux keeps per connection on `backend` while the connection is idle, with `S` as the handler's

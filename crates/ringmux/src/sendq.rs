@@ -22,11 +22,11 @@ const POOL_MAX: usize = 256;
 const POOL_BUF_MAX: usize = 64 * 1024;
 
 impl BufPool {
-    fn take(&mut self) -> Vec<u8> {
+    pub(crate) fn take(&mut self) -> Vec<u8> {
         self.free.pop().unwrap_or_default()
     }
 
-    fn give(&mut self, mut buf: Vec<u8>) {
+    pub(crate) fn give(&mut self, mut buf: Vec<u8>) {
         if buf.capacity() != 0 && buf.capacity() <= POOL_BUF_MAX && self.free.len() < POOL_MAX {
             buf.clear();
             self.free.push(buf);
@@ -49,6 +49,22 @@ impl SendQueue {
             self.pending = pool.take();
         }
         self.pending.extend_from_slice(bytes);
+    }
+
+    /// The buffer new bytes are appended to (for writers that encode in place, such as TLS). Call
+    /// [`tidy`](Self::tidy) afterwards so that an empty queue owns no memory.
+    pub(crate) fn pending_mut(&mut self, pool: &mut BufPool) -> &mut Vec<u8> {
+        if self.pending.capacity() == 0 {
+            self.pending = pool.take();
+        }
+        &mut self.pending
+    }
+
+    /// Returns the pending buffer to the pool if nothing was appended to it.
+    pub(crate) fn tidy(&mut self, pool: &mut BufPool) {
+        if self.pending.is_empty() {
+            pool.give(std::mem::take(&mut self.pending));
+        }
     }
 
     /// The bytes the next write should carry (moves pending bytes up when nothing is in flight).

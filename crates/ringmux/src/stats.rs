@@ -23,4 +23,10 @@ pub struct Stats {
     pub messages: u64,
     /// Connections still open when the shutdown deadline passed.
     pub aborted_at_deadline: u64,
+    /// TLS handshakes completed (full and resumed).
+    pub tls_handshakes: u64,
+    /// TLS handshakes that resumed an earlier session (ticket or session id).
+    pub tls_resumed: u64,
+    /// TLS sessions that failed (handshake or record errors).
+    pub tls_failed: u64,
 }

@@ -95,16 +95,17 @@ impl BufRing {
         self.map.as_ptr().wrapping_add(off)
     }
 
-    /// The first `len` bytes of buffer `bid`, which a completion just handed to us.
-    pub(crate) fn filled(&self, bid: u16, len: usize) -> &[u8] {
+    /// The first `len` bytes of buffer `bid`, which a completion just handed to us; writable, so that a TLS
+    /// session decrypts records where they arrived.
+    pub(crate) fn filled_mut(&mut self, bid: u16, len: usize) -> &mut [u8] {
         if bid >= self.entries {
-            return &[];
+            return &mut [];
         }
         let len = len.min(self.buf_size as usize);
         // SAFETY: `bid < entries`, so the buffer lies inside the mapping; the kernel wrote `len` bytes and
-        // gave the buffer up with this completion, so it does not write it again until we return it, which
-        // needs `&mut self` and so ends this borrow first.
-        unsafe { std::slice::from_raw_parts(self.buffer_ptr(bid), len) }
+        // gave the buffer up with this completion, so it does not touch it again until we return it, which
+        // needs `&mut self` and so ends this borrow first; `&mut self` also makes it the only borrow.
+        unsafe { std::slice::from_raw_parts_mut(self.buffer_ptr(bid), len) }
     }
 
     /// Gives buffer `bid` back to the kernel.
@@ -124,10 +125,10 @@ mod tests {
     fn rejects_bad_sizes_and_lays_out_buffers() {
         assert!(BufRing::new(3, 64, 0).is_err());
         assert!(BufRing::new(0, 64, 0).is_err());
-        let ring = BufRing::new(4, 100, 0).unwrap();
+        let mut ring = BufRing::new(4, 100, 0).unwrap();
         assert_eq!(ring.tail, 4);
-        assert_eq!(ring.filled(1, 500).len(), 100);
-        assert!(ring.filled(4, 10).is_empty());
+        assert_eq!(ring.filled_mut(1, 500).len(), 100);
+        assert!(ring.filled_mut(4, 10).is_empty());
         assert_eq!(
             ring.buffer_ptr(1) as usize - ring.buffer_ptr(0) as usize,
             100

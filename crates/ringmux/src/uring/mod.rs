@@ -505,7 +505,13 @@ impl<H: Handler> Worker<H> {
                 self.io.push(&sqe.user_data(pack_plain(Op::Ignore, 0)));
                 return;
             }
-            let Some(key) = core.conns.insert(ConnIo::new(res, 0, peer)) else {
+            let Some(key) = core
+                .accepted_io(res, peer)
+                .and_then(|io| core.conns.insert(io))
+            else {
+                core.stats.shed += 1;
+                let sqe = opcode::Close::new(types::Fixed(res as u32)).build();
+                self.io.push(&sqe.user_data(pack_plain(Op::Ignore, 0)));
                 return;
             };
             let conn = Conn::from_key(key);
@@ -560,7 +566,7 @@ impl<H: Handler> Worker<H> {
         if res > 0 {
             if let Some(bid) = bid {
                 self.engine
-                    .data(conn, self.bufring.filled(bid, res as usize));
+                    .data(conn, self.bufring.filled_mut(bid, res as usize));
                 self.bufring.recycle(bid);
             }
         } else if res == 0 {

@@ -1,0 +1,121 @@
+//! TLS termination (rustls, `ring` provider) inside the workers, so that a handler sees plaintext on every
+//! connection and may send to any of them without knowing which are TLS.
+//!
+//! A listener with [`Config::tls`](crate::Config::tls) set runs a server session on every accepted connection:
+//! TLS 1.3 and 1.2, ALPN `http/1.1`, certificates chosen by SNI, resumption through stateless tickets (TLS
+//! 1.3 and 1.2) and a session cache (TLS 1.2 session ids). Certificates are replaced with
+//! [`TlsAcceptor::reload`]: the next handshake gets the new ones, established sessions go on untouched.
+
+mod certs;
+pub(crate) mod session;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::server::{ServerConfig, ServerSessionMemoryCache};
+
+pub use certs::{Certificates, PemFiles, TlsFiles};
+
+/// TLS 1.2 sessions remembered by id (clients that do not take tickets), shared by all workers.
+const SESSION_CACHE: usize = 16 * 1024;
+
+/// Why certificates could not be loaded or the TLS configuration built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A certificate or key file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A PEM section is malformed (RFC 7468 textual encoding).
+    #[error("{what}: malformed PEM: {source}")]
+    Pem {
+        /// Which file's content.
+        what: String,
+        /// The parser's complaint.
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    /// No `CERTIFICATE` section where a certificate chain is expected.
+    #[error("{0}: no CERTIFICATE in the certificate PEM")]
+    NoCertificate(String),
+    /// No private key section (`PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY`).
+    #[error("{0}: no private key in the key PEM")]
+    NoPrivateKey(String),
+    /// rustls refused the pair: an unsupported key type, or a key that is not the certificate's.
+    #[error("{what}: certificate and key refused: {source}")]
+    Rejected {
+        /// Which entry.
+        what: String,
+        /// rustls's reason.
+        #[source]
+        source: rustls::Error,
+    },
+    /// An SNI entry names no valid DNS host name (RFC 6066 §3: `HostName` is a DNS name, no IP literal).
+    #[error("SNI name {0:?} is not a DNS host name")]
+    BadServerName(String),
+    /// The TLS configuration could not be built.
+    #[error("TLS configuration: {0}")]
+    Config(#[source] rustls::Error),
+}
+
+/// The TLS side of a listener: the rustls configuration all workers share and the certificates it serves.
+/// Cloning shares both (a reload through any clone is seen by all).
+#[derive(Clone)]
+pub struct TlsAcceptor {
+    config: Arc<ServerConfig>,
+    store: Arc<certs::CertStore>,
+}
+
+impl std::fmt::Debug for TlsAcceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsAcceptor")
+            .field("alpn", &self.config.alpn_protocols)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsAcceptor {
+    /// A TLS 1.3 + 1.2 server configuration serving `certs`.
+    pub fn new(certs: Certificates) -> Result<Self, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let store = Arc::new(certs::CertStore::new(certs));
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(TlsError::Config)?
+            .with_no_client_auth()
+            .with_cert_resolver(store.clone());
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::Config)?;
+        config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
+        Ok(Self {
+            config: Arc::new(config),
+            store,
+        })
+    }
+
+    /// Reads the PEM files and builds the acceptor.
+    pub fn from_files(files: &TlsFiles) -> Result<Self, TlsError> {
+        Self::new(Certificates::load(files)?)
+    }
+
+    /// Serves `certs` from the next handshake on. Established sessions are not touched.
+    pub fn reload(&self, certs: Certificates) {
+        self.store.replace(certs);
+    }
+
+    /// Reads and checks `files`, then serves them; on any error the certificates in use stay.
+    pub fn reload_files(&self, files: &TlsFiles) -> Result<(), TlsError> {
+        let certs = Certificates::load(files)?;
+        self.reload(certs);
+        Ok(())
+    }
+
+    pub(crate) fn session(&self) -> Result<session::TlsConn, rustls::Error> {
+        session::TlsConn::new(&self.config)
+    }
+}

@@ -1,0 +1,337 @@
+//! One server-side TLS session on rustls's unbuffered API: the worker lends the receive buffer (records are
+//! decrypted where they arrived) and the connection's send queue (records are written straight into it), so an
+//! idle session holds no buffer of its own. Bytes of an incomplete record are kept until the rest arrives, and
+//! plaintext queued before the handshake finished waits in a buffer that exists only then.
+
+use std::sync::Arc;
+
+use rustls::server::{ServerConfig, UnbufferedServerConnection};
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
+use rustls::{HandshakeKind, ProtocolVersion};
+
+/// Most bytes kept for an incomplete record or handshake message (a record is at most 16 KiB + 2 KiB; a
+/// handshake message the server accepts is smaller than 64 KiB).
+const MAX_PARTIAL: usize = 80 * 1024;
+
+/// What one batch of received bytes did.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// The handshake finished in this batch; `true` when it resumed an earlier session.
+    pub(crate) handshake_done: Option<bool>,
+    /// The peer sent close_notify.
+    pub(crate) peer_closed: bool,
+    /// The session failed (an alert, if any, was queued to go out).
+    pub(crate) error: Option<rustls::Error>,
+}
+
+/// A TLS session of one accepted connection.
+pub(crate) struct TlsConn {
+    conn: UnbufferedServerConnection,
+    /// Received bytes of an incomplete record (empty, with no allocation, otherwise).
+    partial: Vec<u8>,
+    /// Plaintext queued before the handshake allowed encrypting it.
+    early: Vec<u8>,
+    handshake_seen: bool,
+    close_notify_sent: bool,
+    failed: bool,
+}
+
+impl std::fmt::Debug for TlsConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConn")
+            .field("handshaking", &self.conn.is_handshaking())
+            .field("partial", &self.partial.len())
+            .field("early", &self.early.len())
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Appends what `fill` writes into `out`, growing it to the size `fill` reports as needed.
+fn append<E>(
+    out: &mut Vec<u8>,
+    estimate: usize,
+    mut fill: impl FnMut(&mut [u8]) -> Result<usize, E>,
+    needs: impl Fn(&E) -> Option<usize>,
+) -> Result<(), E> {
+    let start = out.len();
+    let mut room = estimate;
+    loop {
+        out.resize(start + room, 0);
+        let r = fill(out.get_mut(start..).unwrap_or_default());
+        match r {
+            Ok(n) => {
+                out.truncate(start + n);
+                return Ok(());
+            }
+            Err(e) => match needs(&e) {
+                Some(required) if required > room => room = required,
+                _ => {
+                    out.truncate(start);
+                    return Err(e);
+                }
+            },
+        }
+    }
+}
+
+fn encrypt_needs(e: &EncryptError) -> Option<usize> {
+    match e {
+        EncryptError::InsufficientSize(s) => Some(s.required_size),
+        _ => None,
+    }
+}
+
+/// Room for `len` plaintext bytes as records: header, content type and tag per 16 KiB fragment.
+fn sealed_size(len: usize) -> usize {
+    len + (len / 16384 + 1) * 48
+}
+
+impl TlsConn {
+    pub(crate) fn new(config: &Arc<ServerConfig>) -> Result<Self, rustls::Error> {
+        Ok(Self {
+            conn: UnbufferedServerConnection::new(config.clone())?,
+            partial: Vec::new(),
+            early: Vec::new(),
+            handshake_seen: false,
+            close_notify_sent: false,
+            failed: false,
+        })
+    }
+
+    /// Bytes of plaintext waiting for the handshake.
+    pub(crate) fn waiting(&self) -> usize {
+        self.early.len()
+    }
+
+    /// The negotiated protocol version, once known.
+    pub(crate) fn version(&self) -> Option<ProtocolVersion> {
+        self.conn.protocol_version()
+    }
+
+    /// Feeds received bytes: decrypted application data is appended to `plain`, records to send to `out`.
+    pub(crate) fn receive(
+        &mut self,
+        incoming: &mut [u8],
+        plain: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        let mut outcome = Outcome::default();
+        if self.failed {
+            return outcome;
+        }
+        if self.partial.is_empty() {
+            let used = self.pump(incoming, Action::Receive, plain, out, &mut outcome);
+            let rest = incoming.get(used..).unwrap_or_default();
+            self.keep_partial(rest.to_vec(), &mut outcome);
+        } else {
+            let mut buf = std::mem::take(&mut self.partial);
+            buf.extend_from_slice(incoming);
+            let used = self.pump(&mut buf, Action::Receive, plain, out, &mut outcome);
+            buf.drain(..used.min(buf.len()));
+            self.keep_partial(buf, &mut outcome);
+        }
+        if !self.handshake_seen && !self.failed && !self.conn.is_handshaking() {
+            self.handshake_seen = true;
+            outcome.handshake_done =
+                Some(self.conn.handshake_kind() == Some(HandshakeKind::Resumed));
+        }
+        outcome
+    }
+
+    fn keep_partial(&mut self, rest: Vec<u8>, outcome: &mut Outcome) {
+        if self.failed || rest.is_empty() {
+            self.partial = Vec::new();
+        } else if rest.len() > MAX_PARTIAL {
+            self.failed = true;
+            self.partial = Vec::new();
+            outcome.error = Some(rustls::Error::General(
+                "incomplete record or handshake message beyond the size limit".into(),
+            ));
+        } else {
+            self.partial = rest;
+        }
+    }
+
+    /// Encrypts `bytes` as application data into `out` (or keeps them until the handshake finished).
+    pub(crate) fn send(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), rustls::Error> {
+        if self.failed || self.close_notify_sent {
+            return Err(rustls::Error::General("session is closed".into()));
+        }
+        if self.conn.is_handshaking() || !self.early.is_empty() {
+            self.early.extend_from_slice(bytes);
+            return Ok(());
+        }
+        let mut rest = std::mem::take(&mut self.partial);
+        let mut outcome = Outcome::default();
+        let mut plain = Vec::new();
+        let used = self.pump(
+            &mut rest,
+            Action::Send(bytes),
+            &mut plain,
+            out,
+            &mut outcome,
+        );
+        rest.drain(..used.min(rest.len()));
+        self.partial = rest;
+        match outcome.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Queues close_notify (once), after any waiting plaintext that can still go.
+    pub(crate) fn close_notify(&mut self, out: &mut Vec<u8>) {
+        if self.failed || self.close_notify_sent || self.conn.is_handshaking() {
+            return;
+        }
+        let mut rest = std::mem::take(&mut self.partial);
+        let mut outcome = Outcome::default();
+        let mut plain = Vec::new();
+        let used = self.pump(&mut rest, Action::Close, &mut plain, out, &mut outcome);
+        rest.drain(..used.min(rest.len()));
+        self.partial = rest;
+        self.close_notify_sent = true;
+    }
+
+    /// Drives the state machine over `buf` until it needs more input; returns how many leading bytes of the
+    /// received data are consumed.
+    fn pump(
+        &mut self,
+        buf: &mut [u8],
+        action: Action<'_>,
+        plain: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+        outcome: &mut Outcome,
+    ) -> usize {
+        let mut used = 0;
+        // Bounded: every round consumes input, emits output or ends; the bound only guards against a loop.
+        for _ in 0..100_000 {
+            let incoming = buf.get_mut(used..).unwrap_or_default();
+            let UnbufferedStatus { discard, state } = self.conn.process_tls_records(incoming);
+            let mut stop = false;
+            match state {
+                Err(e) => {
+                    self.failed = true;
+                    outcome.error = Some(e);
+                    stop = true;
+                }
+                Ok(ConnectionState::ReadTraffic(mut records)) => {
+                    while let Some(record) = records.next_record() {
+                        match record {
+                            Ok(r) => plain.extend_from_slice(r.payload),
+                            Err(e) => {
+                                self.failed = true;
+                                outcome.error = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                }
+                Ok(ConnectionState::EncodeTlsData(mut hs)) => {
+                    let r = append(
+                        out,
+                        512,
+                        |b| hs.encode(b),
+                        |e| match e {
+                            EncodeError::InsufficientSize(s) => Some(s.required_size),
+                            EncodeError::AlreadyEncoded => None,
+                        },
+                    );
+                    if let Err(e) = r {
+                        self.failed = true;
+                        outcome.error = Some(rustls::Error::General(e.to_string()));
+                        stop = true;
+                    }
+                }
+                Ok(ConnectionState::TransmitTlsData(tx)) => {
+                    // `out` is the connection's send queue: it goes out in order, so it counts as sent.
+                    tx.done();
+                }
+                Ok(ConnectionState::WriteTraffic(mut w)) => {
+                    let mut result = Ok(());
+                    if !self.early.is_empty() {
+                        let early = std::mem::take(&mut self.early);
+                        result = append(
+                            out,
+                            sealed_size(early.len()),
+                            |b| w.encrypt(&early, b),
+                            encrypt_needs,
+                        );
+                    }
+                    match action {
+                        Action::Send(bytes) if result.is_ok() => {
+                            result = append(
+                                out,
+                                sealed_size(bytes.len()),
+                                |b| w.encrypt(bytes, b),
+                                encrypt_needs,
+                            );
+                        }
+                        Action::Close if result.is_ok() => {
+                            result = append(out, 64, |b| w.queue_close_notify(b), encrypt_needs);
+                        }
+                        _ => {}
+                    }
+                    if let Err(e) = result {
+                        self.failed = true;
+                        outcome.error = Some(rustls::Error::General(e.to_string()));
+                    }
+                    stop = true;
+                }
+                Ok(ConnectionState::PeerClosed) => outcome.peer_closed = true,
+                Ok(ConnectionState::BlockedHandshake | ConnectionState::Closed) => stop = true,
+                Ok(other) => {
+                    // Early data is not enabled; anything else new is not expected from a server session.
+                    self.failed = true;
+                    outcome.error = Some(rustls::Error::General(format!(
+                        "unexpected TLS state {other:?}"
+                    )));
+                    stop = true;
+                }
+            }
+            used += discard;
+            if self.failed {
+                self.flush_alert(out);
+                return used;
+            }
+            if stop {
+                return used;
+            }
+        }
+        used
+    }
+
+    /// After a failure rustls may hold an alert for the peer: write it out.
+    fn flush_alert(&mut self, out: &mut Vec<u8>) {
+        for _ in 0..4 {
+            let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
+            match state {
+                Ok(ConnectionState::EncodeTlsData(mut hs)) => {
+                    let _ = append(
+                        out,
+                        64,
+                        |b| hs.encode(b),
+                        |e| match e {
+                            EncodeError::InsufficientSize(s) => Some(s.required_size),
+                            EncodeError::AlreadyEncoded => None,
+                        },
+                    );
+                }
+                Ok(ConnectionState::TransmitTlsData(tx)) => tx.done(),
+                _ => return,
+            }
+        }
+    }
+}
+
+/// What a pump does once the session may write application data.
+#[derive(Debug, Clone, Copy)]
+enum Action<'a> {
+    /// Only take in received records.
+    Receive,
+    /// Encrypt these bytes.
+    Send(&'a [u8]),
+    /// Write close_notify.
+    Close,
+}
