@@ -47,6 +47,44 @@ pub struct Listener {
     /// `host:port` written in the Via and Record-Route entries browsers see (default: `address`).
     #[serde(default)]
     pub advertise: Option<String>,
+    /// Serve wss:// (TLS terminated in the workers) with these certificates; `None`: plain ws://.
+    #[serde(default)]
+    pub tls: Option<ListenerTls>,
+}
+
+/// The certificates of a wss:// listener (PEM files), reloaded on SIGHUP and when the files change.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    /// Certificate chain (end-entity first) served when no SNI entry matches; empty with `key` empty: only the
+    /// SNI entries are served.
+    #[serde(default)]
+    pub cert: String,
+    /// Private key of `cert`.
+    #[serde(default)]
+    pub key: String,
+    /// Certificates chosen by the name the client asks for (SNI); `*.example.com` matches one label.
+    #[serde(default)]
+    pub sni: Vec<SniCert>,
+    /// How often the files' modification times are checked (a change reloads them).
+    #[serde(default = "default_reload_poll", with = "humantime_serde")]
+    pub reload_poll: Duration,
+}
+
+/// One SNI entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SniCert {
+    /// Host name the client asks for.
+    pub name: String,
+    /// Certificate chain PEM.
+    pub cert: String,
+    /// Private key PEM.
+    pub key: String,
+}
+
+fn default_reload_poll() -> Duration {
+    Duration::from_secs(5)
 }
 
 impl Listener {
@@ -356,6 +394,7 @@ impl Default for Config {
                 address: SocketAddr::from(([127, 0, 0, 1], 8080)),
                 path: default_path(),
                 advertise: None,
+                tls: None,
             }],
             core: None,
             sip: Sip::default(),
@@ -493,6 +532,11 @@ impl Config {
             if !l.path.starts_with('/') {
                 return bad(format!("listen path {:?} must start with '/'", l.path));
             }
+            if let Some(tls) = &l.tls {
+                // Loads and checks every certificate now, so that --check and a start fail on a bad one.
+                crate::tls::acceptor(tls)
+                    .map_err(|e| ConfigError::Invalid(format!("listen {} tls: {e}", l.address)))?;
+            }
         }
         if let Some(core) = &self.core {
             let u = core.uri.to_ascii_lowercase();
@@ -590,6 +634,27 @@ mod tests {
             let e = Config::from_toml(doc, "t").unwrap_err().to_string();
             assert!(e.contains(needle), "{doc}: {e}");
         }
+    }
+
+    #[test]
+    fn tls_listener_is_parsed_and_checked() {
+        let doc = "[[listen]]\naddress = \"127.0.0.1:8443\"\ntls = { cert = \"/nonexistent/c.pem\", key = \"/nonexistent/k.pem\", sni = [ { name = \"a.test\", cert = \"/nonexistent/a.pem\", key = \"/nonexistent/ak.pem\" } ] }";
+        let e = Config::from_toml(doc, "t").unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/c.pem"), "{e}");
+        let e = Config::from_toml(
+            "[[listen]]\naddress = \"127.0.0.1:8443\"\ntls = { cert = \"/x.pem\" }",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cert and key"), "{e}");
+        let e = Config::from_toml(
+            "[[listen]]\naddress = \"127.0.0.1:8443\"\ntls = { certs = \"/x.pem\" }",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("certs"), "{e}");
     }
 
     #[test]

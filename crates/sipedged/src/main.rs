@@ -12,6 +12,7 @@ mod config;
 mod gateway;
 mod limits;
 mod metrics;
+mod tls;
 mod web;
 
 use std::net::SocketAddr;
@@ -65,6 +66,7 @@ fn load(args: &Args) -> Result<Config, config::ConfigError> {
             address: addr,
             path: "/".into(),
             advertise: None,
+            tls: None,
         }];
     }
     if let Some(n) = args.workers {
@@ -263,8 +265,20 @@ fn run(cfg: Config) -> Result<(), String> {
     if shared.auth.required() {
         tracing::info!(mode = ?cfg.auth.mode, algorithm = %cfg.auth.algorithm, "handshake authentication on (RFC 7118 §7)");
     }
+    // wss://: TLS is terminated in the workers; the files are watched from this thread.
+    let mut reloader = match &listener.tls {
+        Some(t) => {
+            let files = tls::files(t)?;
+            let acceptor = ringmux::TlsAcceptor::from_files(&files)
+                .map_err(|e| format!("listen {} tls: {e}", listener.address))?;
+            Some(tls::Reloader::new(acceptor, files, t.reload_poll))
+        }
+        None => None,
+    };
+    let scheme = if reloader.is_some() { "wss" } else { "ws" };
     let rm = ringmux::Config {
         listen: Some(listener.address),
+        tls: reloader.as_ref().map(tls::Reloader::acceptor),
         workers,
         io: match cfg.runtime.io {
             config::Io::Auto => ringmux::IoChoice::Auto,
@@ -301,23 +315,40 @@ fn run(cfg: Config) -> Result<(), String> {
         ),
         None => "standalone mode (embedded registrar)".into(),
     };
-    tracing::info!(backend = ?server.backend(), workers, "sipedge {} listening on ws://{local}{} — {what}", env!("CARGO_PKG_VERSION"), listener.path);
+    tracing::info!(backend = ?server.backend(), workers, "sipedge {} listening on {scheme}://{local}{} — {what}", env!("CARGO_PKG_VERSION"), listener.path);
     println!(
-        "sipedge listening on ws://{local}{} ({what}, {workers} workers, {:?} backend)",
+        "sipedge listening on {scheme}://{local}{} ({what}, {workers} workers, {:?} backend)",
         listener.path,
         server.backend()
     );
     println!(
-        "Point JsSIP at it:  new JsSIP.UA({{ sockets: [new JsSIP.WebSocketInterface('ws://{local}{}')], uri: 'sip:alice@example.test' }})",
+        "Point JsSIP at it:  new JsSIP.UA({{ sockets: [new JsSIP.WebSocketInterface('{scheme}://{local}{}')], uri: 'sip:alice@example.test' }})",
         listener.path
     );
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
     ])
     .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    if let Some(sig) = signals.forever().next() {
-        tracing::info!(signal = sig, grace = ?cfg.runtime.shutdown_grace, "draining: closing WebSockets with 1001");
+    'serve: loop {
+        for sig in signals.pending() {
+            if sig == signal_hook::consts::SIGHUP {
+                match reloader.as_mut() {
+                    Some(r) => {
+                        let _ = r.reload("SIGHUP");
+                    }
+                    None => tracing::info!("SIGHUP: no TLS listener, nothing to reload"),
+                }
+                continue;
+            }
+            tracing::info!(signal = sig, grace = ?cfg.runtime.shutdown_grace, "draining: closing WebSockets with 1001");
+            break 'serve;
+        }
+        if let Some(r) = reloader.as_mut() {
+            r.poll();
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
     server.shutdown(cfg.runtime.shutdown_grace.max(Duration::from_millis(100)));
     server.join().map_err(|e| format!("worker failed: {e}"))?;

@@ -1,9 +1,12 @@
 //! `wsecho`: a WebSocket echo server on the ringmux multiplexer (io_uring, or epoll) and the sans-io `wsproto`
 //! codec. It echoes text and binary messages, chooses the `sip` subprotocol when offered (else none), and is what
-//! Autobahn|Testsuite drives (`tools/autobahn/wsecho.sh`) and what the load runs measure (`tools/scale/`).
+//! Autobahn|Testsuite drives (`tools/autobahn/wsecho.sh`, over wss:// `tools/autobahn/wsecho-tls.sh`) and what the
+//! load runs measure (`tools/scale/`). `--tls-cert FILE --tls-key FILE` (PEM) serve wss://: ringmux terminates TLS,
+//! the handler is the same.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -33,6 +36,12 @@ struct Args {
     /// Stop after this many seconds (default: run until killed).
     #[arg(long, value_name = "SECS")]
     run_for: Option<u64>,
+    /// Serve wss:// with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// One connection: opening handshake, then frames.
@@ -136,6 +145,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let io: IoChoice = args.io.parse()?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ringmux::TlsAcceptor::from_files(&ringmux::TlsFiles {
+            default: Some(ringmux::PemFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            sni: Vec::new(),
+        })?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
     let defaults = ringmux::Config::default();
     let cfg = ringmux::Config {
         listen: Some(args.listen),
@@ -148,6 +168,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         send_queue_limit: defaults
             .send_queue_limit
             .max(2 * args.max_message_size + 4096),
+        tls,
         ..defaults
     };
     let limits = wsproto::Config {
@@ -161,7 +182,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out: Vec::new(),
     })?;
     eprintln!(
-        "wsecho: listening on {} ({:?} backend, {} workers)",
+        "wsecho: listening on {scheme}://{} ({:?} backend, {} workers)",
         server.local_addr().unwrap_or(args.listen),
         server.backend(),
         server.workers()

@@ -1,0 +1,201 @@
+//! wss:// listeners: building ringmux's TLS acceptor from a `[[listen]] tls = { ... }` table, and reloading
+//! its certificates on SIGHUP and when the files change. A reload that fails (unreadable file, bad PEM, a key
+//! that is not the certificate's) is logged and the certificates in use stay; connections are never dropped.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use ringmux::{PemFiles, TlsAcceptor, TlsError, TlsFiles};
+
+use crate::config::ListenerTls;
+
+/// The files a TLS table names; `Err` when `cert` and `key` are not given together or nothing is named.
+pub fn files(tls: &ListenerTls) -> Result<TlsFiles, String> {
+    let default = match (tls.cert.is_empty(), tls.key.is_empty()) {
+        (false, false) => Some(PemFiles {
+            cert: PathBuf::from(&tls.cert),
+            key: PathBuf::from(&tls.key),
+        }),
+        (true, true) => None,
+        _ => return Err("give cert and key together".into()),
+    };
+    if default.is_none() && tls.sni.is_empty() {
+        return Err("no certificate: give cert and key, or sni entries".into());
+    }
+    Ok(TlsFiles {
+        default,
+        sni: tls
+            .sni
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    PemFiles {
+                        cert: PathBuf::from(&s.cert),
+                        key: PathBuf::from(&s.key),
+                    },
+                )
+            })
+            .collect(),
+    })
+}
+
+/// Reads the certificates and builds the acceptor the workers share.
+pub fn acceptor(tls: &ListenerTls) -> Result<TlsAcceptor, String> {
+    let files = files(tls)?;
+    TlsAcceptor::from_files(&files).map_err(|e| e.to_string())
+}
+
+/// Watches one listener's certificate files and swaps them into its acceptor.
+#[derive(Debug)]
+pub struct Reloader {
+    acceptor: TlsAcceptor,
+    files: TlsFiles,
+    seen: Vec<Option<SystemTime>>,
+    poll: Duration,
+    polled: Instant,
+}
+
+impl Reloader {
+    /// Watches `files`, served by `acceptor`, checking their modification times every `poll`.
+    pub fn new(acceptor: TlsAcceptor, files: TlsFiles, poll: Duration) -> Self {
+        let seen = files.modified();
+        Self {
+            acceptor,
+            files,
+            seen,
+            poll: poll.max(Duration::from_millis(100)),
+            polled: Instant::now(),
+        }
+    }
+
+    /// The acceptor (shared: a reload here is seen by every worker).
+    pub fn acceptor(&self) -> ringmux::TlsAcceptor {
+        self.acceptor.clone()
+    }
+
+    /// Reloads now (SIGHUP); logs the outcome.
+    pub fn reload(&mut self, why: &str) -> Result<(), TlsError> {
+        self.seen = self.files.modified();
+        match self.acceptor.reload_files(&self.files) {
+            Ok(()) => {
+                tracing::info!(why, "TLS certificates reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(why, error = %e, "TLS certificate reload refused; the certificates in use stay");
+                Err(e)
+            }
+        }
+    }
+
+    /// Reloads if a file changed since the last look (at most once per poll interval).
+    pub fn poll(&mut self) {
+        if self.polled.elapsed() < self.poll {
+            return;
+        }
+        self.polled = Instant::now();
+        if self.files.modified() != self.seen {
+            let _ = self.reload("certificate files changed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SniCert;
+
+    fn table(cert: &str, key: &str, sni: Vec<SniCert>) -> ListenerTls {
+        ListenerTls {
+            cert: cert.into(),
+            key: key.into(),
+            sni,
+            reload_poll: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn files_need_cert_and_key_together_and_something_to_serve() {
+        assert!(files(&table("c.pem", "", vec![])).is_err());
+        assert!(files(&table("", "k.pem", vec![])).is_err());
+        assert!(files(&table("", "", vec![])).is_err());
+        let sni_only = files(&table(
+            "",
+            "",
+            vec![SniCert {
+                name: "a.test".into(),
+                cert: "a.pem".into(),
+                key: "ak.pem".into(),
+            }],
+        ))
+        .unwrap();
+        assert_eq!(sni_only.default, None);
+        assert_eq!(sni_only.sni[0].0, "a.test");
+        let both = files(&table("c.pem", "k.pem", vec![])).unwrap();
+        assert_eq!(both.default.unwrap().cert, PathBuf::from("c.pem"));
+    }
+
+    #[test]
+    fn a_bad_reload_keeps_the_old_certificates_and_a_change_is_noticed() {
+        let dir = std::env::temp_dir().join(format!("sipedged-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
+        let make = || {
+            let c = openssl_cert();
+            std::fs::write(&cert, c.0).unwrap();
+            std::fs::write(&key, c.1).unwrap();
+        };
+        make();
+        let t = table(cert.to_str().unwrap(), key.to_str().unwrap(), vec![]);
+        let acc = acceptor(&t).unwrap();
+        let mut r = Reloader::new(acc, files(&t).unwrap(), Duration::ZERO);
+        assert!(r.reload("test").is_ok());
+        std::fs::write(&key, "garbage").unwrap();
+        assert!(matches!(r.reload("test"), Err(TlsError::NoPrivateKey(_))));
+        // The change is noticed by the poll (mtimes differ from what was seen).
+        std::thread::sleep(Duration::from_millis(20));
+        make();
+        assert_ne!(r.files.modified(), r.seen);
+        std::thread::sleep(Duration::from_millis(110));
+        r.poll();
+        assert_eq!(r.files.modified(), r.seen);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A self-signed certificate from the openssl CLI (sipedged has no rcgen): (cert PEM, key PEM).
+    fn openssl_cert() -> (Vec<u8>, Vec<u8>) {
+        let dir = std::env::temp_dir().join(format!(
+            "sipedged-tls-gen-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-days", "1", "-subj", "/CN=edge.test"])
+            .arg("-keyout")
+            .arg(dir.join("k.pem"))
+            .arg("-out")
+            .arg(dir.join("c.pem"))
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = (
+            std::fs::read(dir.join("c.pem")).unwrap(),
+            std::fs::read(dir.join("k.pem")).unwrap(),
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
+}
