@@ -5,6 +5,29 @@ use libfuzzer_sys::fuzz_target;
 use sipscan::{Contact, Editor, HeaderName, Message};
 
 fuzz_target!(|data: &[u8]| {
+    // Every kernel frames and indexes the same way.
+    let reference = Message::parse_with(data, *sipscan::arch::available().last().unwrap());
+    for k in sipscan::arch::available() {
+        match (Message::parse_with(data, k), &reference) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.header_count(), b.header_count(), "{}", k.name);
+                for (x, y) in a.headers().zip(b.headers()) {
+                    assert_eq!(
+                        (x.name(), x.line_span(), x.value_span()),
+                        (y.name(), y.line_span(), y.value_span())
+                    );
+                }
+                assert_eq!(a.body_span(), b.body_span());
+            }
+            (Err(a), Err(b)) => assert_eq!(a, *b, "{}", k.name),
+            (a, b) => panic!(
+                "kernel {} disagrees: {:?} vs {:?}",
+                k.name,
+                a.is_ok(),
+                b.is_ok()
+            ),
+        }
+    }
     let Ok(m) = Message::parse(data) else { return };
     let _ = m.check();
     for h in m.headers() {
@@ -21,11 +44,29 @@ fuzz_target!(|data: &[u8]| {
             let _ = (a.expires(), a.sip_instance(), a.reg_id(), a.tag());
             if let Some(u) = a.uri.sip() {
                 let _ = (u.transport(), u.lr(), u.ob(), u.param_iter().count());
+                for name in ["transport", "lr", "ob", "l"] {
+                    let by_iter = u
+                        .param_iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+                        .map(|(_, v)| v);
+                    assert_eq!(u.param(name), by_iter);
+                }
             }
         }
     }
-    let _ = (m.routes().count(), m.record_routes().count(), m.paths().count());
-    let _ = (m.to(), m.from(), m.cseq(), m.max_forwards(), m.expires(), m.call_id());
+    let _ = (
+        m.routes().count(),
+        m.record_routes().count(),
+        m.paths().count(),
+    );
+    let _ = (
+        m.to(),
+        m.from(),
+        m.cseq(),
+        m.max_forwards(),
+        m.expires(),
+        m.call_id(),
+    );
     let _ = (m.request_uri_view(), m.body(), m.trailing());
 
     let mut ed = Editor::new(&m);
