@@ -4,7 +4,8 @@
 //! cargo run --release -p ringmux --example echo -- --listen 127.0.0.1:7000 --workers 2 --io uring --idle-secs 60
 //! ```
 //!
-//! `--for SECS` stops it gracefully after SECS seconds and prints each worker's counters.
+//! `--for SECS` stops it gracefully after SECS seconds and prints each worker's counters. `--tls-cert FILE
+//! --tls-key FILE` (PEM) terminate TLS on the listener (`tls_load` drives that).
 
 use std::time::Duration;
 
@@ -64,6 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut run_for = None;
     let mut idle = None;
+    let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -74,8 +76,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--max-conns" => cfg.max_connections_per_worker = value()?.parse()?,
             "--idle-secs" => idle = Some(Duration::from_secs(value()?.parse()?)),
             "--for" => run_for = Some(Duration::from_secs(value()?.parse()?)),
+            "--tls-cert" => cert = Some(std::path::PathBuf::from(value()?)),
+            "--tls-key" => key = Some(std::path::PathBuf::from(value()?)),
             other => return Err(format!("unknown argument {other}").into()),
         }
+    }
+    if let (Some(cert), Some(key)) = (cert, key) {
+        cfg.tls = Some(ringmux::TlsAcceptor::from_files(&ringmux::TlsFiles {
+            default: Some(ringmux::PemFiles { cert, key }),
+            sni: Vec::new(),
+        })?);
     }
     let server = ringmux::Server::start(cfg, move |_| Echo { idle })?;
     eprintln!(

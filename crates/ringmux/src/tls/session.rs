@@ -335,3 +335,19 @@ enum Action<'a> {
     /// Write close_notify.
     Close,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_struct_stays_small() {
+        let size = std::mem::size_of::<TlsConn>();
+        eprintln!(
+            "TlsConn: {size} B (UnbufferedServerConnection {} B)",
+            std::mem::size_of::<UnbufferedServerConnection>()
+        );
+        // The boxed session is most of an idle TLS connection's cost; its heap parts (keys, state) add to it.
+        assert!(size <= 1536, "{size}");
+    }
+}
