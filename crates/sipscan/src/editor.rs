@@ -396,6 +396,9 @@ mod tests {
         assert_eq!(e.routes().count(), 0);
         assert_eq!(e.max_forwards(), Some(Ok(4)));
         assert_eq!(e.get_other(b"x-added").next().unwrap().value(), b"1");
-        assert_eq!(e.header(e.header_count() - 2).unwrap().raw_name(), b"X-Added");
+        assert_eq!(
+            e.header(e.header_count() - 2).unwrap().raw_name(),
+            b"X-Added"
+        );
     }
 }
