@@ -21,6 +21,8 @@ const { values: opts } = parseArgs({
     stacks: { type: 'string', default: 'jssip,sipjs' },
     label: { type: 'string', default: 'server' },
     timeout: { type: 'string', default: '15000' },
+    // Accept the server's self-signed certificate (wss:// tests with a certificate made for the test).
+    insecure: { type: 'boolean', default: false },
   },
 });
 const stepTimeout = Number(opts.timeout);
@@ -55,6 +57,7 @@ const browser = await chromium.launch({
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+    ...(opts.insecure ? ['--ignore-certificate-errors'] : []),
   ],
 });
 

@@ -453,7 +453,10 @@ impl Worker {
         scratch.clear();
         scratch.extend_from_slice(bytes);
         let flow = ClientFlow {
-            id: self.flow_of(conn),
+            id: FlowId {
+                secure: ctx.is_tls(conn),
+                ..self.flow_of(conn)
+            },
             peer: *peer,
             identity: identity.as_deref(),
         };
