@@ -46,18 +46,13 @@ struct Edit<'e> {
 /// Edits kept inline before the editor spills them to the heap.
 const INLINE_EDITS: usize = 8;
 
-const NO_EDIT: Edit<'static> = Edit {
-    start: 0,
-    end: 0,
-    piece: Piece::Delete,
-};
-
 /// Records edits against a scanned [`Message`] and writes the result in one pass.
 /// Up to eight edits need no allocation.
 #[derive(Debug)]
 pub struct Editor<'e> {
     msg: &'e Message<'e>,
-    inline: [Edit<'e>; INLINE_EDITS],
+    /// The first `len` are `Some` (an empty slot is one tag byte to set up).
+    inline: [Option<Edit<'e>>; INLINE_EDITS],
     len: usize,
     /// Every edit once there are more than [`INLINE_EDITS`].
     spill: Vec<Edit<'e>>,
@@ -68,7 +63,7 @@ impl<'e> Editor<'e> {
     pub fn new(msg: &'e Message<'e>) -> Self {
         Editor {
             msg,
-            inline: [NO_EDIT; INLINE_EDITS],
+            inline: [None; INLINE_EDITS],
             len: 0,
             spill: Vec::new(),
         }
@@ -81,10 +76,10 @@ impl<'e> Editor<'e> {
             piece,
         };
         match self.inline.get_mut(self.len) {
-            Some(slot) if self.spill.is_empty() => *slot = edit,
+            Some(slot) if self.spill.is_empty() => *slot = Some(edit),
             _ => {
                 if self.spill.is_empty() {
-                    self.spill.extend_from_slice(&self.inline);
+                    self.spill.extend(self.inline.iter().flatten());
                 }
                 self.spill.push(edit);
             }
@@ -271,61 +266,77 @@ impl<'e> Editor<'e> {
     /// Append the edited message to `out` (leading keep-alive CRLFs and bytes after the
     /// body are dropped); returns the number of bytes written.
     pub fn write_into(&mut self, out: &mut Vec<u8>) -> Result<usize, EditError> {
-        let buf = self.msg.as_bytes();
-        let edits = match self.inline.get_mut(..self.len) {
-            Some(inline) if self.spill.is_empty() => inline,
-            _ => &mut self.spill[..],
-        };
         // Stable: edits at one position keep their recorded order, except that a value
         // given to a valueless parameter (`;rport` -> `;rport=n`) precedes appended params.
         let key = |e: &Edit<'_>| (e.start, !matches!(e.piece, Piece::EqValue(_)));
-        if !edits.is_sorted_by_key(key) {
-            edits.sort_by_key(key);
-        }
-        let edits = &*edits;
-        let before = out.len();
-        let end = self.msg.body_span().end as usize;
-        out.reserve(end + edits.len() * 64);
-        let mut cursor = self.msg.start_line_span().start as usize;
-        for e in edits {
-            let (s, t) = (e.start as usize, e.end as usize);
-            if s < cursor {
-                return Err(EditError::Overlap);
+        match self.inline.get_mut(..self.len) {
+            Some(inline) if self.spill.is_empty() => {
+                let key = |e: &Option<Edit<'_>>| e.as_ref().map(key);
+                if !inline.is_sorted_by_key(key) {
+                    inline.sort_by_key(key);
+                }
+                write_sorted(self.msg, inline.iter().flatten(), self.len, out)
             }
-            out.extend_from_slice(buf.get(cursor..s).ok_or(EditError::Overlap)?);
-            match e.piece {
-                Piece::Delete => {}
-                Piece::Bytes(b) => out.extend_from_slice(b),
-                Piece::Header(prefix, v) => {
-                    out.extend_from_slice(prefix);
-                    out.extend_from_slice(v);
-                    out.extend_from_slice(b"\r\n");
+            _ => {
+                if !self.spill.is_sorted_by_key(key) {
+                    self.spill.sort_by_key(key);
                 }
-                Piece::Named(n, v) => {
-                    out.extend_from_slice(n.as_bytes());
-                    out.extend_from_slice(b": ");
-                    out.extend_from_slice(v);
-                    out.extend_from_slice(b"\r\n");
-                }
-                Piece::Number(n) => push_u32(out, n),
-                Piece::Param(n, v) => {
-                    out.push(b';');
-                    out.extend_from_slice(n.as_bytes());
-                    if let Some(v) = v {
-                        out.push(b'=');
-                        out.extend_from_slice(v);
-                    }
-                }
-                Piece::EqValue(v) => {
+                write_sorted(self.msg, self.spill.iter(), self.len, out)
+            }
+        }
+    }
+}
+
+/// Write `msg` with `edits` (sorted by position) applied.
+fn write_sorted<'x, 'e: 'x>(
+    msg: &Message<'_>,
+    edits: impl Iterator<Item = &'x Edit<'e>>,
+    count: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize, EditError> {
+    let buf = msg.as_bytes();
+    let before = out.len();
+    let end = msg.body_span().end as usize;
+    out.reserve(end + count * 64);
+    let mut cursor = msg.start_line_span().start as usize;
+    for e in edits {
+        let (s, t) = (e.start as usize, e.end as usize);
+        if s < cursor {
+            return Err(EditError::Overlap);
+        }
+        out.extend_from_slice(buf.get(cursor..s).ok_or(EditError::Overlap)?);
+        match e.piece {
+            Piece::Delete => {}
+            Piece::Bytes(b) => out.extend_from_slice(b),
+            Piece::Header(prefix, v) => {
+                out.extend_from_slice(prefix);
+                out.extend_from_slice(v);
+                out.extend_from_slice(b"\r\n");
+            }
+            Piece::Named(n, v) => {
+                out.extend_from_slice(n.as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(v);
+                out.extend_from_slice(b"\r\n");
+            }
+            Piece::Number(n) => push_u32(out, n),
+            Piece::Param(n, v) => {
+                out.push(b';');
+                out.extend_from_slice(n.as_bytes());
+                if let Some(v) = v {
                     out.push(b'=');
                     out.extend_from_slice(v);
                 }
             }
-            cursor = t;
+            Piece::EqValue(v) => {
+                out.push(b'=');
+                out.extend_from_slice(v);
+            }
         }
-        out.extend_from_slice(buf.get(cursor..end).ok_or(EditError::Overlap)?);
-        Ok(out.len() - before)
+        cursor = t;
     }
+    out.extend_from_slice(buf.get(cursor..end).ok_or(EditError::Overlap)?);
+    Ok(out.len() - before)
 }
 
 /// Where the header parameters of one element start: after `>` for name-addr,
