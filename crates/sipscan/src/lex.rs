@@ -36,6 +36,52 @@ pub(crate) fn is_host_char(b: u8) -> bool {
     HOST[b as usize]
 }
 
+/// End of the run of host characters starting at `i` (sixteen bytes at a time on x86-64).
+#[inline]
+pub(crate) fn host_end(s: &[u8], mut i: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    while let Some(chunk) = s.get(i..).and_then(|r| r.first_chunk::<16>()) {
+        let run = host_run16(chunk);
+        i += run;
+        if run < 16 {
+            return i;
+        }
+    }
+    while s.get(i).is_some_and(|&b| is_host_char(b)) {
+        i += 1;
+    }
+    i
+}
+
+/// How many of the first bytes of `chunk` are host characters (alphanum / `-._`).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn host_run16(chunk: &[u8; 16]) -> usize {
+    use core::arch::x86_64::*;
+    // SAFETY: `chunk` is 16 readable bytes and `loadu` has no alignment requirement; the
+    // other intrinsics only touch registers; SSE2 is part of the x86-64 baseline.
+    let ok = unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast());
+        let set = |b: u8| _mm_set1_epi8(b as i8);
+        // Signed compares: bytes >= 0x80 are negative and fall outside both ranges.
+        let lower = _mm_or_si128(v, set(0x20));
+        let letter = _mm_and_si128(
+            _mm_cmpgt_epi8(lower, set(b'a' - 1)),
+            _mm_cmplt_epi8(lower, set(b'z' + 1)),
+        );
+        let digit = _mm_and_si128(
+            _mm_cmpgt_epi8(v, set(b'0' - 1)),
+            _mm_cmplt_epi8(v, set(b'9' + 1)),
+        );
+        let marks = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, set(b'-')), _mm_cmpeq_epi8(v, set(b'.'))),
+            _mm_cmpeq_epi8(v, set(b'_')),
+        );
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), marks)) as u32
+    };
+    (!ok).trailing_zeros().min(16) as usize
+}
+
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
@@ -219,6 +265,19 @@ mod tests {
             let want = hay.iter().position(|b| [b',', b'<', b'"'].contains(b));
             prop_assert_eq!(find_any(&hay, [b',', b'<', b'"']), want);
             prop_assert_eq!(has_lws(&hay), hay.iter().any(|&b| is_lws(b)));
+        }
+
+        #[test]
+        fn host_end_matches_byte_loop(
+            s in proptest::collection::vec(prop_oneof![
+                Just(b'a'), Just(b'Z'), Just(b'0'), Just(b'9'), Just(b'.'), Just(b'-'), Just(b'_'),
+                Just(b':'), Just(b'@'), Just(b'`'), Just(b'{'), Just(b'/'), Just(b'['), Just(0x80u8), Just(0xe1u8),
+            ], 0..60),
+            i in 0usize..60,
+        ) {
+            let i = i.min(s.len());
+            let want = i + s[i..].iter().take_while(|&&b| is_host_char(b)).count();
+            prop_assert_eq!(host_end(&s, i), want);
         }
     }
 }

@@ -138,10 +138,7 @@ pub(crate) fn hostport(s: &[u8], i: usize) -> Result<(Host<'_>, Option<u16>, usi
         }
         (Host::Ipv6(inner), close + 1)
     } else {
-        let mut j = i;
-        while j < s.len() && lex::is_host_char(s[j]) {
-            j += 1;
-        }
+        let j = lex::host_end(s, i);
         let h = &s[i..j];
         if h.is_empty() {
             return Err(ViewError::Host);
