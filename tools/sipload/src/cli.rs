@@ -22,6 +22,167 @@ pub struct Cli {
 pub enum Command {
     /// WebSocket echo: every connection sends messages of --size bytes and checks each echo.
     Echo(EchoCmd),
+    /// SIP: every connection REGISTERs (JsSIP-like), stays registered through the hold (re-REGISTER
+    /// before expiry, keepalives, pongs) and, in the traffic phase, keeps idle; with --duration 0 each
+    /// one refreshes its registration once.
+    Register(RegisterCmd),
+    /// SIP: registered pairs of clients (sl0 and sl1, sl2 and sl3, ...) exchange MESSAGE; each
+    /// receiver answers 200. Paced by --rate or --flat-out with --window.
+    Message(MessageCmd),
+    /// SIP: registered pairs call each other: INVITE with a WebRTC SDP, 180, 200, ACK, optionally a
+    /// hold re-INVITE, BYE after --call-secs. Paced by --rate (calls/s) or --flat-out with --window.
+    Call(CallCmd),
+    /// SIP: a blend of MESSAGE and calls among registered pairs (--blend), paced by --rate (actions/s)
+    /// or --flat-out with --window.
+    Mix(MixCmd),
+}
+
+/// `sipload register`.
+#[derive(Debug, Args)]
+pub struct RegisterCmd {
+    /// Engine flags.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// SIP client flags.
+    #[command(flatten)]
+    pub sip: SipArgs,
+}
+
+/// `sipload message`.
+#[derive(Debug, Args)]
+pub struct MessageCmd {
+    /// Engine flags.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// SIP client flags.
+    #[command(flatten)]
+    pub sip: SipArgs,
+    /// Pacing.
+    #[command(flatten)]
+    pub pace: PaceArgs,
+    /// MESSAGE flags.
+    #[command(flatten)]
+    pub message: MessageArgs,
+}
+
+/// `sipload call`.
+#[derive(Debug, Args)]
+pub struct CallCmd {
+    /// Engine flags.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// SIP client flags.
+    #[command(flatten)]
+    pub sip: SipArgs,
+    /// Pacing.
+    #[command(flatten)]
+    pub pace: PaceArgs,
+    /// Call flags.
+    #[command(flatten)]
+    pub call: CallArgs,
+}
+
+/// `sipload mix`.
+#[derive(Debug, Args)]
+pub struct MixCmd {
+    /// Engine flags.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// SIP client flags.
+    #[command(flatten)]
+    pub sip: SipArgs,
+    /// Pacing.
+    #[command(flatten)]
+    pub pace: PaceArgs,
+    /// MESSAGE flags.
+    #[command(flatten)]
+    pub message: MessageArgs,
+    /// Call flags.
+    #[command(flatten)]
+    pub call: CallArgs,
+    /// Share of MESSAGE and calls among the actions, MESSAGE:CALL.
+    #[arg(long, default_value = "80:20", value_name = "M:C")]
+    pub blend: Blend,
+}
+
+/// Flags of every SIP scenario.
+#[derive(Debug, Clone, Args)]
+pub struct SipArgs {
+    /// SIP domain of the clients' addresses of record (sip:slN@DOMAIN).
+    #[arg(long, default_value = "example.test")]
+    pub domain: String,
+    /// Registration expiry asked, seconds; each client re-REGISTERs at 50-75 % of what is granted.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub expires: u32,
+    /// CRLFCRLF keepalive interval, seconds (RFC 5626 §4.4.1; the server answers CRLF). 0: none.
+    /// Server WebSocket pings are always answered with pongs, and server CRLFCRLF with CRLF.
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    pub keepalive: u64,
+    /// Seconds a transaction may wait for its final response before it counts as timed out.
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub tx_timeout: u64,
+}
+
+/// How the traffic phase is paced.
+#[derive(Debug, Clone, Args)]
+pub struct PaceArgs {
+    /// Transactions (MESSAGE; calls for `call`; actions for `mix`) per second for the whole run,
+    /// spread evenly over the connections, sent on time whether or not earlier ones were answered.
+    #[arg(long, conflicts_with = "flat_out")]
+    pub rate: Option<Rate>,
+    /// Every connection keeps --window transactions (calls for `call`) outstanding: the next one
+    /// leaves as soon as one finishes.
+    #[arg(long)]
+    pub flat_out: bool,
+    /// Outstanding transactions per connection with --flat-out.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub window: u32,
+}
+
+/// MESSAGE flags.
+#[derive(Debug, Clone, Args)]
+pub struct MessageArgs {
+    /// MESSAGE body size in bytes (text/plain).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=60000))]
+    pub message_size: u32,
+}
+
+/// Call flags.
+#[derive(Debug, Clone, Args)]
+pub struct CallArgs {
+    /// Seconds from the call's 200 to its BYE.
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub call_secs: f64,
+    /// Put every call on hold halfway (re-INVITE with a=sendonly, 200, ACK).
+    #[arg(long)]
+    pub hold_call: bool,
+}
+
+/// The MESSAGE:CALL shares of `mix`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Blend {
+    /// Share of MESSAGE, 0..=1.
+    pub message: f64,
+    /// Share of calls, 0..=1.
+    pub call: f64,
+}
+
+impl std::str::FromStr for Blend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?}: expected MESSAGE:CALL shares such as 80:20");
+        let (m, c) = s.split_once(':').ok_or_else(bad)?;
+        let m: f64 = m.trim().parse().map_err(|_| bad())?;
+        let c: f64 = c.trim().parse().map_err(|_| bad())?;
+        if !(m.is_finite() && c.is_finite() && m >= 0.0 && c >= 0.0 && m + c > 0.0) {
+            return Err(bad());
+        }
+        Ok(Self {
+            message: m / (m + c),
+            call: c / (m + c),
+        })
+    }
 }
 
 /// `sipload echo`.
@@ -63,12 +224,16 @@ pub struct EngineArgs {
     /// Tokio threads per worker process.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Server process to watch: CPU seconds (utime+stime) and Rss/Pss before, held and after.
+    /// Server process to watch: CPU seconds (utime+stime) and Rss/Pss before, held and after, summed
+    /// over it and its descendants (Kamailio's worker processes).
     #[arg(long, value_name = "PID")]
     pub watch_pid: Option<u32>,
     /// Write the merged report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write an SVG plot of throughput and latency percentiles per second to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
     /// Hard time bound for the whole run in seconds (default: ramp time + hold + duration + 60).
     #[arg(long, value_name = "SECS")]
     pub time_limit: Option<u64>,

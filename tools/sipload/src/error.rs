@@ -35,6 +35,15 @@ pub enum LoadError {
     /// The echo differs from what was sent.
     #[error("echo differs from the message sent")]
     EchoMismatch,
+    /// A SIP transaction ended with a non-2xx final response (RFC 3261 §21).
+    #[error("answered {0}")]
+    SipStatus(u16),
+    /// What the server sent is not a SIP message (RFC 3261 §7, RFC 7118 §5.2).
+    #[error("server sent a broken SIP message: {0}")]
+    BadSip(crate::sip::message::ParseError),
+    /// The server did not accept the `sip` WebSocket subprotocol (RFC 7118 §4.1).
+    #[error("server did not agree to the `sip` subprotocol")]
+    NoSipSubprotocol,
 }
 
 impl LoadError {
@@ -51,6 +60,9 @@ impl LoadError {
             Self::Protocol(e) => format!("protocol: {e}"),
             Self::Send(e) => format!("send: {e}"),
             Self::EchoMismatch => "echo mismatch".into(),
+            Self::SipStatus(code) => format!("answered {code}"),
+            Self::BadSip(e) => format!("bad SIP: {e}"),
+            Self::NoSipSubprotocol => "no sip subprotocol".into(),
         }
     }
 }

@@ -1,11 +1,14 @@
 //! sipload: sipedge's load generator.
 //!
 //! One engine (worker processes, source addresses, ramp, hold, traffic phase, merged statistics and the
-//! watched server's CPU and memory) and scenarios plugged into it (`echo` today). See `sipload --help`
-//! and `tools/scale/` for the runs it serves.
+//! watched server's CPU and memory) and scenarios plugged into it: WebSocket `echo`, and the SIP
+//! scenarios `register`, `message`, `call` and `mix` (JsSIP-like user agents, see [`sip`]). See
+//! `sipload --help`, `tools/scale/` and `tools/compare/` for the runs it serves.
 //!
 //! ```text
 //! sipload echo --target ws://127.0.0.1:9001 --connections 500 --flat-out --duration 10 --watch-pid PID
+//! sipload message --target ws://127.0.0.1:8080 --connections 1000 --rate 2000/s --duration 20 \
+//!     --watch-pid PID --json out.json --plot out.svg
 //! ```
 #![forbid(unsafe_code)]
 
@@ -14,6 +17,7 @@ mod engine;
 mod error;
 mod procfs;
 mod scenario;
+mod sip;
 mod target;
 mod ws;
 
@@ -21,8 +25,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{CallArgs, Cli, Command, EngineArgs, PaceArgs, SipArgs};
 use crate::error::RunError;
+use crate::scenario::sip::{Mode, Sip};
 
 fn run(cli: Cli) -> Result<ExitCode, RunError> {
     match cli.command {
@@ -34,7 +39,81 @@ fn run(cli: Cli) -> Result<ExitCode, RunError> {
             }
             engine::run(&cmd.engine, scenario::echo::Echo::new(&cmd.echo))
         }
+        Command::Register(cmd) => {
+            let n = cmd.engine.connections;
+            let s = Sip::new(Mode::Register, &cmd.sip, None, None, None, n);
+            engine::run(&cmd.engine, s)
+        }
+        Command::Message(cmd) => {
+            check_pace(&cmd.engine, &cmd.pace)?;
+            let n = cmd.engine.connections;
+            let s = Sip::new(
+                Mode::Message,
+                &cmd.sip,
+                Some(&cmd.pace),
+                Some(&cmd.message),
+                None,
+                n,
+            );
+            engine::run(&cmd.engine, s)
+        }
+        Command::Call(cmd) => {
+            check_pace(&cmd.engine, &cmd.pace)?;
+            check_call(&cmd.engine, &cmd.sip, &cmd.call)?;
+            let n = cmd.engine.connections;
+            let s = Sip::new(
+                Mode::Call,
+                &cmd.sip,
+                Some(&cmd.pace),
+                None,
+                Some(&cmd.call),
+                n,
+            );
+            engine::run(&cmd.engine, s)
+        }
+        Command::Mix(cmd) => {
+            check_pace(&cmd.engine, &cmd.pace)?;
+            check_call(&cmd.engine, &cmd.sip, &cmd.call)?;
+            let n = cmd.engine.connections;
+            let s = Sip::new(
+                Mode::Mix(cmd.blend),
+                &cmd.sip,
+                Some(&cmd.pace),
+                Some(&cmd.message),
+                Some(&cmd.call),
+                n,
+            );
+            engine::run(&cmd.engine, s)
+        }
     }
+}
+
+/// A traffic phase longer than one exchange needs a pace.
+fn check_pace(engine: &EngineArgs, pace: &PaceArgs) -> Result<(), RunError> {
+    if engine.duration > 0 && pace.rate.is_none() && !pace.flat_out {
+        return Err(RunError::BadFlag(
+            "--duration > 0 needs --rate N/s or --flat-out".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A call must end (BYE answered) within the time the worker waits after the traffic phase.
+fn check_call(engine: &EngineArgs, sip: &SipArgs, call: &CallArgs) -> Result<(), RunError> {
+    let _ = engine;
+    if !(call.call_secs.is_finite() && call.call_secs >= 0.0) {
+        return Err(RunError::BadFlag("--call-secs must be 0 or more".into()));
+    }
+    let drain = call.call_secs + 2.0 * sip.tx_timeout as f64;
+    if drain > engine::DRAIN_LIMIT.as_secs_f64() {
+        return Err(RunError::BadFlag(format!(
+            "--call-secs {} plus two --tx-timeout {} s exceed the {} s a worker waits for calls to end",
+            call.call_secs,
+            sip.tx_timeout,
+            engine::DRAIN_LIMIT.as_secs()
+        )));
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {

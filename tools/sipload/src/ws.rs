@@ -149,7 +149,8 @@ impl WsClient {
         }
     }
 
-    async fn flush_replies(&mut self) -> Result<(), LoadError> {
+    /// Writes the frames the codec owes the server (pongs).
+    pub async fn flush_replies(&mut self) -> Result<(), LoadError> {
         self.out.clear();
         loop {
             let mask = self.mask();
@@ -161,6 +162,43 @@ impl WsClient {
             self.stream.write_all(&self.out).await?;
         }
         Ok(())
+    }
+
+    /// Waits for the next data message and returns a copy of its payload. Unlike [`Self::recv`] this is
+    /// cancel-safe (it only awaits the socket read): a `select!` may drop it at any await point without
+    /// losing bytes. Pongs owed for the server's pings are queued; send them with
+    /// [`Self::flush_replies`] outside the `select!` when [`Self::replies_due`] says so.
+    pub async fn next_message(&mut self) -> Result<(MessageKind, Vec<u8>), LoadError> {
+        loop {
+            while self.start < self.end {
+                let input = self.buf.get_mut(self.start..self.end).unwrap_or_default();
+                let got = self.conn.receive(input);
+                if got.consumed == 0 && got.event.is_none() {
+                    break;
+                }
+                self.start += got.consumed.min(self.end - self.start);
+                match got.event {
+                    Some(Event::Message { kind, payload }) => return Ok((kind, payload.to_vec())),
+                    Some(Event::Ping(_) | Event::Pong(_)) | None => {}
+                    Some(Event::Close { code, .. }) => return Err(LoadError::ServerClose(code)),
+                    Some(Event::ProtocolError { error, .. }) => {
+                        return Err(LoadError::Protocol(error));
+                    }
+                }
+            }
+            self.start = 0;
+            self.end = 0;
+            let n = self.stream.read(&mut self.buf).await?;
+            if n == 0 {
+                return Err(LoadError::ServerClosedTcp);
+            }
+            self.end = n;
+        }
+    }
+
+    /// `true` when the codec holds frames to send back (pongs for the server's pings).
+    pub fn replies_due(&self) -> bool {
+        self.conn.has_transmit()
     }
 
     /// Sends Close 1000 and shuts the write side; does not wait for the server's reply.

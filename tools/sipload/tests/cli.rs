@@ -238,5 +238,5 @@ fn wrong_echo_is_counted_as_failed() {
     let j = json_of(&json);
     assert_eq!(j["messages_ok"], 0);
     assert_eq!(j["messages_failed"], 4);
-    assert_eq!(j["errors"]["echo mismatch"], 4);
+    assert_eq!(j["errors"]["echo: echo mismatch"], 4);
 }

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
-use super::{CONNECT_TIMEOUT, Plan, ProcReport, Recorder, SLACK, Scenario};
+use super::{CONNECT_TIMEOUT, Go, HANDSHAKE, Plan, ProcReport, Recorder, SLACK, Scenario};
 use crate::cli::EngineArgs;
-use crate::error::{LoadError, RunError};
+use crate::error::RunError;
 use crate::target::{ChildSpec, Target};
 use crate::ws::WsClient;
 
@@ -27,8 +27,43 @@ pub enum ChildLine {
         /// Failed.
         failed: u64,
     },
+    /// Counters so far, every half second (for the parent's progress bars).
+    Progress(Progress),
     /// The traffic phase is over.
     Done(ProcReport),
+}
+
+/// A worker's counters so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Connections opened.
+    pub up: u64,
+    /// Connections that failed to open.
+    pub failed: u64,
+    /// Transactions that succeeded.
+    pub tx_ok: u64,
+    /// Transactions that failed or timed out, plus broken sessions.
+    pub tx_failed: u64,
+}
+
+/// Prints this worker's counters every half second until aborted.
+fn report_progress(rec: Arc<Recorder>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            let p = {
+                let c = rec.lock();
+                Progress {
+                    up: c.connections_ok,
+                    failed: c.connections_failed,
+                    tx_ok: c.transactions_ok(),
+                    tx_failed: c.transactions_failed(),
+                }
+            };
+            say(&ChildLine::Progress(p));
+        }
+    })
 }
 
 fn say(line: &ChildLine) {
@@ -86,6 +121,7 @@ async fn child_main<S: Scenario>(
     let (up_tx, mut up_rx) = mpsc::unbounded_channel::<bool>();
     let mut tasks = JoinSet::new();
 
+    let progress = report_progress(Arc::clone(&rec));
     let started = tokio::time::Instant::now();
     let go_deadline = Instant::now()
         + Duration::from_secs_f64(args.ramp_secs())
@@ -129,11 +165,9 @@ async fn child_main<S: Scenario>(
         });
     }
     let traffic_start = Instant::now();
+    rec.start_traffic();
     let _ = go_tx.send(Some(traffic_start));
-    let traffic_deadline = traffic_start
-        + Duration::from_secs(args.duration)
-        + super::EXCHANGE_TIMEOUT
-        + Duration::from_secs(5);
+    let traffic_deadline = traffic_start + Duration::from_secs(args.duration) + super::DRAIN_LIMIT;
     loop {
         match tokio::time::timeout_at(traffic_deadline.into(), tasks.join_next()).await {
             Ok(Some(_)) => {}
@@ -142,7 +176,7 @@ async fn child_main<S: Scenario>(
                 let left = tasks.len();
                 tasks.abort_all();
                 let mut c = rec.lock();
-                c.messages_failed += left as u64;
+                c.sessions_failed += left as u64;
                 *c.errors
                     .entry("timeout: traffic phase overran".into())
                     .or_default() += left as u64;
@@ -151,6 +185,7 @@ async fn child_main<S: Scenario>(
         }
     }
     let secs = traffic_start.elapsed().as_secs_f64();
+    progress.abort();
     let report = ProcReport::from_counts(&rec.lock(), secs);
     say(&ChildLine::Done(report));
     Ok(())
@@ -163,12 +198,13 @@ async fn connection<S: Scenario>(
     source: Option<IpAddr>,
     index: u64,
     up: mpsc::UnboundedSender<bool>,
-    mut go: watch::Receiver<Option<Instant>>,
+    go: watch::Receiver<Option<Instant>>,
     rec: Arc<Recorder>,
     (duration, connections): (u64, u64),
 ) {
     let opened = async {
-        let mut ws = WsClient::connect(
+        let t0 = Instant::now();
+        let ws = WsClient::connect(
             &target,
             source,
             scenario.subprotocols(),
@@ -176,15 +212,15 @@ async fn connection<S: Scenario>(
             CONNECT_TIMEOUT,
         )
         .await?;
-        scenario.setup(&mut ws, index).await?;
-        Ok::<_, LoadError>(ws)
+        rec.tx_ok(HANDSHAKE, t0.elapsed());
+        scenario.setup(ws, index, &rec).await
     }
     .await;
-    let mut ws = match opened {
-        Ok(ws) => {
+    let mut session = match opened {
+        Ok(s) => {
             rec.connection_ok();
             let _ = up.send(true);
-            ws
+            s
         }
         Err(e) => {
             rec.connection_failed(&e);
@@ -193,18 +229,23 @@ async fn connection<S: Scenario>(
         }
     };
     drop(up);
-    let Ok(start) = go.wait_for(Option::is_some).await.map(|s| *s) else {
-        return;
+    let mut go = Go::new(go);
+    let start = match scenario.hold(&mut session, &mut go, &rec).await {
+        Ok(Some(start)) => start,
+        Ok(None) => return,
+        Err(e) => {
+            rec.session_failed(&e);
+            return;
+        }
     };
-    let Some(start) = start else { return };
     let plan = Plan {
         end: start + Duration::from_secs(duration),
         once: duration == 0,
         index,
         connections,
     };
-    if let Err(e) = scenario.traffic(&mut ws, &plan, &rec).await {
-        rec.exchange_failed(&e);
+    if let Err(e) = scenario.traffic(&mut session, &plan, &rec).await {
+        rec.session_failed(&e);
     }
-    ws.close().await;
+    scenario.close(session).await;
 }

@@ -7,12 +7,15 @@
 //! worker's stdin; the workers then run the scenario's traffic for `--duration` seconds on every
 //! connection and print their statistics as one JSON line, which the parent merges.
 //!
-//! A scenario (echo today; SIP register/message/call later) plugs in through [`Scenario`]: it may do
-//! per-connection setup after the WebSocket opens, and it drives the traffic phase on one connection,
-//! recording each exchange in the [`Recorder`].
+//! A scenario (echo; the SIP register/message/call/mix) plugs in through [`Scenario`]: it turns the
+//! opened WebSocket into its session (a SIP scenario registers here), keeps the session alive through
+//! the hold (answering pings, re-registering), and drives the traffic phase, recording each transaction
+//! in the [`Recorder`].
 
 mod child;
 mod parent;
+mod plot;
+mod progress;
 mod record;
 mod report;
 
@@ -21,8 +24,10 @@ use std::time::{Duration, Instant};
 
 pub use child::run_child;
 pub use parent::run_parent;
-pub use record::Recorder;
+pub use record::{HANDSHAKE, Recorder};
 pub use report::{ProcReport, Report};
+
+use tokio::sync::watch;
 
 use crate::error::LoadError;
 use crate::ws::WsClient;
@@ -40,8 +45,34 @@ pub struct Plan {
     pub connections: u64,
 }
 
+/// The parent's `go`: when the traffic phase starts.
+#[derive(Debug)]
+pub struct Go(watch::Receiver<Option<Instant>>);
+
+impl Go {
+    pub(crate) fn new(rx: watch::Receiver<Option<Instant>>) -> Self {
+        Self(rx)
+    }
+
+    /// Waits for `go` and returns its instant; `None` if the run is over without one (the parent gave
+    /// up). Cancel-safe: a `select!` may drop it and call it again.
+    pub async fn wait(&mut self) -> Option<Instant> {
+        loop {
+            if let Some(at) = *self.0.borrow_and_update() {
+                return Some(at);
+            }
+            if self.0.changed().await.is_err() {
+                return *self.0.borrow();
+            }
+        }
+    }
+}
+
 /// One kind of load: what happens on each connection.
 pub trait Scenario: Send + Sync + 'static {
+    /// One connection's state from setup to close (the WebSocket, and e.g. a SIP user agent).
+    type Session: Send + 'static;
+
     /// Name in reports.
     fn name(&self) -> &'static str;
 
@@ -59,27 +90,43 @@ pub trait Scenario: Send + Sync + 'static {
     /// registers here). An error counts the connection as failed.
     fn setup(
         &self,
-        ws: &mut WsClient,
+        ws: WsClient,
         index: u64,
-    ) -> impl Future<Output = Result<(), LoadError>> + Send {
-        let _ = (ws, index);
-        std::future::ready(Ok(()))
+        rec: &Recorder,
+    ) -> impl Future<Output = Result<Self::Session, LoadError>> + Send;
+
+    /// Keeps the session alive until `go` (answering the server, re-registering) and returns `go`'s
+    /// instant, `None` if the run ended without one. An error counts as a broken session. The default
+    /// just waits.
+    fn hold(
+        &self,
+        session: &mut Self::Session,
+        go: &mut Go,
+        rec: &Recorder,
+    ) -> impl Future<Output = Result<Option<Instant>, LoadError>> + Send {
+        let _ = (session, rec);
+        async move { Ok(go.wait().await) }
     }
 
-    /// The traffic phase on one connection: exchange messages until `plan.end` (or once), recording
-    /// each success in `rec`. An error ends this connection's traffic and is counted as a failed message.
+    /// The traffic phase on one connection until `plan.end` (or once), recording each transaction in
+    /// `rec`. An error ends this connection's traffic and counts as a broken session.
     fn traffic(
         &self,
-        ws: &mut WsClient,
+        session: &mut Self::Session,
         plan: &Plan,
         rec: &Recorder,
     ) -> impl Future<Output = Result<(), LoadError>> + Send;
+
+    /// Closes the session.
+    fn close(&self, session: Self::Session) -> impl Future<Output = ()> + Send;
 }
 
 /// How long one connection may take to connect and upgrade.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long one exchange may take.
 pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a worker waits after the traffic phase for its last transactions (and calls) to end.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(40);
 /// Extra time on top of ramp + hold + duration before a run is cut.
 pub const SLACK: Duration = Duration::from_secs(60);
 
@@ -96,6 +143,12 @@ pub fn run<S: Scenario>(
     }
     let report = run_parent(args, scenario.name())?;
     print!("{}", report.summary());
+    if let Some(path) = &args.plot {
+        plot::write_svg(&report, path).map_err(|e| crate::error::RunError::Report {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+    }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).unwrap_or_default();
         std::fs::write(path, text + "\n").map_err(|source| crate::error::RunError::Report {

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::child::ChildLine;
+use super::progress::Bars;
 use super::{ProcReport, Report};
 use crate::cli::EngineArgs;
 use crate::error::RunError;
@@ -155,6 +156,12 @@ fn sample(pid: Option<u32>) -> Sample {
     pid.and_then(procfs::sample).unwrap_or_default()
 }
 
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// Runs the parent side of a run and returns the merged report.
 pub fn run_parent(args: &EngineArgs, scenario: &str) -> Result<Report, RunError> {
     check_limits(args)?;
@@ -177,6 +184,7 @@ pub fn run_parent(args: &EngineArgs, scenario: &str) -> Result<Report, RunError>
     let (tx, rx) = mpsc::channel();
     let mut workers = spawn_workers(args, &tx)?;
     drop(tx);
+    let mut bars = Bars::new(args.connections, args.procs);
 
     // Barrier 1: every worker tried all its connections.
     let mut up = vec![false; args.procs];
@@ -191,6 +199,7 @@ pub fn run_parent(args: &EngineArgs, scenario: &str) -> Result<Report, RunError>
                 ok += o;
                 failed += f;
             }
+            Ok((i, Heard::Line(ChildLine::Progress(p)))) => bars.update(i, p),
             Ok((i, Heard::Eof)) => {
                 return Err(RunError::Worker {
                     index: i,
@@ -201,13 +210,16 @@ pub fn run_parent(args: &EngineArgs, scenario: &str) -> Result<Report, RunError>
             Err(_) => return Err(RunError::TimeBound(bound)),
         }
     }
-    eprintln!(
+    let up_at = unix_now();
+    bars.phase("hold", args.hold);
+    bars.println(format!(
         "sipload: {ok} connections up, {failed} failed; holding {} s",
         args.hold
-    );
+    ));
 
     // Hold every connection open.
-    let hold_end = Instant::now() + Duration::from_secs(args.hold);
+    let hold_start = Instant::now();
+    let hold_end = hold_start + Duration::from_secs(args.hold);
     while Instant::now() < hold_end {
         if Instant::now() >= deadline {
             return Err(RunError::TimeBound(bound));
@@ -222,11 +234,13 @@ pub fn run_parent(args: &EngineArgs, scenario: &str) -> Result<Report, RunError>
                 what: "exited during the hold".into(),
             });
         }
-        std::thread::sleep(
-            hold_end
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(250)),
-        );
+        let wait = hold_end
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(250));
+        if let Ok((i, Heard::Line(ChildLine::Progress(p)))) = rx.recv_timeout(wait) {
+            bars.update(i, p);
+        }
+        bars.tick(hold_start.elapsed());
     }
     let held = sample(args.watch_pid);
 
@@ -244,15 +258,18 @@ pub fn run_parent(args: &EngineArgs, scenario: &str) -> Result<Report, RunError>
     }
     let at_go = sample(args.watch_pid);
     let go_at = Instant::now();
+    let go_unix = unix_now();
+    bars.phase("traffic", args.duration);
     let mut parts: Vec<Option<ProcReport>> = vec![None; args.procs];
     while parts.iter().any(Option::is_none) {
         let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
+        match rx.recv_timeout(left.min(Duration::from_millis(250))) {
             Ok((i, Heard::Line(ChildLine::Done(r)))) => {
                 if let Some(p) = parts.get_mut(i) {
                     *p = Some(r);
                 }
             }
+            Ok((i, Heard::Line(ChildLine::Progress(p)))) => bars.update(i, p),
             Ok((i, Heard::Eof)) => {
                 if parts.get(i).is_some_and(Option::is_none) {
                     return Err(RunError::Worker {
@@ -262,11 +279,15 @@ pub fn run_parent(args: &EngineArgs, scenario: &str) -> Result<Report, RunError>
                 }
             }
             Ok(_) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {}
             Err(_) => return Err(RunError::TimeBound(bound)),
         }
+        bars.tick(go_at.elapsed());
     }
     let traffic_secs = go_at.elapsed().as_secs_f64();
+    let done_unix = unix_now();
     let after = sample(args.watch_pid);
+    bars.clear();
     workers.stdins.clear();
     drop(workers);
     let parts: Vec<ProcReport> = parts.into_iter().flatten().collect();
@@ -275,7 +296,8 @@ pub fn run_parent(args: &EngineArgs, scenario: &str) -> Result<Report, RunError>
         &args.target.url,
         args.connections,
         &parts,
-        traffic_secs,
+        (traffic_secs, args.duration as f64),
+        [up_at, go_unix, done_unix],
     );
     Ok(match args.watch_pid {
         Some(pid) => report.with_server(pid, before, held, at_go, after),

@@ -5,8 +5,38 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::record::{Counts, new_histogram};
+use super::record::{Counts, HANDSHAKE, new_histogram, new_second_histogram};
 use crate::procfs::Sample;
+
+/// One kind of transaction in one worker's report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KindPart {
+    /// Succeeded.
+    pub ok: u64,
+    /// Failed (an error answer, a broken connection).
+    pub failed: u64,
+    /// No answer in time.
+    pub timed_out: u64,
+    /// Succeeded during the traffic phase.
+    pub traffic_ok: u64,
+    /// Latency histogram as (value µs, count) pairs.
+    pub latency_us: Vec<(u64, u64)>,
+}
+
+/// One second of one kind on a worker's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecondPart {
+    /// Unix time, seconds.
+    pub t: u64,
+    /// Transaction kind.
+    pub kind: String,
+    /// Succeeded in this second.
+    pub ok: u64,
+    /// Failed or timed out in this second.
+    pub failed: u64,
+    /// Latency histogram as (value µs, count) pairs.
+    pub latency_us: Vec<(u64, u64)>,
+}
 
 /// One worker process's statistics (one JSON line on its stdout).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -15,16 +45,22 @@ pub struct ProcReport {
     pub connections_ok: u64,
     /// Connections that did not.
     pub connections_failed: u64,
-    /// Exchanges that succeeded.
-    pub messages_ok: u64,
-    /// Exchanges that failed.
-    pub messages_failed: u64,
+    /// Sessions that broke after they opened.
+    pub sessions_failed: u64,
     /// Failures by kind.
     pub errors: BTreeMap<String, u64>,
     /// Length of this worker's traffic phase.
     pub traffic_secs: f64,
-    /// Latency histogram as (value µs, count) pairs.
-    pub latency_us: Vec<(u64, u64)>,
+    /// Transactions by kind.
+    pub kinds: BTreeMap<String, KindPart>,
+    /// Per-second counts and latencies.
+    pub timeline: Vec<SecondPart>,
+}
+
+fn pairs<T: hdrhistogram::Counter>(h: &Histogram<T>) -> Vec<(u64, u64)> {
+    h.iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_at_value().as_u64()))
+        .collect()
 }
 
 impl ProcReport {
@@ -32,16 +68,53 @@ impl ProcReport {
         Self {
             connections_ok: c.connections_ok,
             connections_failed: c.connections_failed,
-            messages_ok: c.messages_ok,
-            messages_failed: c.messages_failed,
+            sessions_failed: c.sessions_failed,
             errors: c.errors.clone(),
             traffic_secs,
-            latency_us: c
-                .latency_us
-                .iter_recorded()
-                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            kinds: c
+                .kinds
+                .iter()
+                .map(|(k, v)| {
+                    let part = KindPart {
+                        ok: v.ok,
+                        failed: v.failed,
+                        timed_out: v.timed_out,
+                        traffic_ok: v.traffic_ok,
+                        latency_us: pairs(&v.latency_us),
+                    };
+                    ((*k).to_owned(), part)
+                })
+                .collect(),
+            timeline: c
+                .timeline
+                .iter()
+                .map(|(&(t, kind), s)| SecondPart {
+                    t,
+                    kind: kind.to_owned(),
+                    ok: s.ok,
+                    failed: s.failed,
+                    latency_us: pairs(&s.latency_us),
+                })
                 .collect(),
         }
+    }
+
+    /// Transactions that succeeded (every kind but the handshake).
+    pub fn transactions_ok(&self) -> u64 {
+        self.kinds
+            .iter()
+            .filter(|(k, _)| *k != HANDSHAKE)
+            .map(|(_, v)| v.ok)
+            .sum()
+    }
+
+    /// Transactions that failed or timed out, plus broken sessions.
+    pub fn transactions_failed(&self) -> u64 {
+        self.kinds
+            .values()
+            .map(|v| v.failed + v.timed_out)
+            .sum::<u64>()
+            + self.sessions_failed
     }
 }
 
@@ -50,6 +123,8 @@ impl ProcReport {
 pub struct Latency {
     /// Median.
     pub p50_us: u64,
+    /// 90th percentile.
+    pub p90_us: u64,
     /// 99th percentile.
     pub p99_us: u64,
     /// 99.9th percentile.
@@ -61,12 +136,13 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(h: &Histogram<u64>) -> Self {
+    fn of<T: hdrhistogram::Counter>(h: &Histogram<T>) -> Self {
         if h.is_empty() {
             return Self::default();
         }
         Self {
             p50_us: h.value_at_quantile(0.50),
+            p90_us: h.value_at_quantile(0.90),
             p99_us: h.value_at_quantile(0.99),
             p999_us: h.value_at_quantile(0.999),
             max_us: h.max(),
@@ -75,11 +151,56 @@ impl Latency {
     }
 }
 
+/// One kind of transaction over the whole run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct KindReport {
+    /// Succeeded.
+    pub ok: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Timed out.
+    pub timed_out: u64,
+    /// Succeeded during the traffic phase.
+    pub traffic_ok: u64,
+    /// `traffic_ok` per second of the traffic phase.
+    pub per_sec: f64,
+    /// Latency.
+    pub latency: Latency,
+}
+
+/// One second of one kind on the run's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelinePoint {
+    /// Seconds since the first second of the run.
+    pub t: u64,
+    /// Transaction kind.
+    pub kind: String,
+    /// Succeeded in this second.
+    pub ok: u64,
+    /// Failed or timed out in this second.
+    pub failed: u64,
+    /// Latency of this second.
+    pub latency: Latency,
+}
+
+/// When the phases began, seconds since the first second of the timeline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Phases {
+    /// Every connection was up (the hold began).
+    pub up: f64,
+    /// The traffic phase began.
+    pub go: f64,
+    /// The last worker reported.
+    pub done: f64,
+}
+
 /// The watched server during the run.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServerReport {
     /// The watched pid.
     pub pid: u32,
+    /// Processes summed (the pid and its descendants, e.g. Kamailio's children).
+    pub processes: usize,
     /// Before any connection.
     pub before: Sample,
     /// With every connection open, at the end of the hold.
@@ -111,33 +232,54 @@ pub struct Report {
     pub connections_ok: u64,
     /// Connections that did not.
     pub connections_failed: u64,
-    /// Exchanges that succeeded.
+    /// Transactions that succeeded (whole run, every kind but the handshake).
     pub messages_ok: u64,
-    /// Exchanges that failed.
+    /// Transactions that failed or timed out, plus sessions that broke.
     pub messages_failed: u64,
     /// Failures by kind.
     pub errors: BTreeMap<String, u64>,
     /// Seconds from `go` until the last worker finished.
     pub traffic_secs: f64,
-    /// Successful exchanges per second of the traffic phase.
+    /// Transactions completed in the traffic phase per second of --duration (of `traffic_secs` when
+    /// it is 0).
     pub msgs_per_sec: f64,
-    /// Exchange round-trip latency.
+    /// Latency of every transaction kind but the handshake, together.
     pub latency: Latency,
+    /// By transaction kind (`handshake`, `REGISTER`, `MESSAGE`, `INVITE` (to its 200), ...).
+    pub transactions: BTreeMap<String, KindReport>,
+    /// Per-second timeline.
+    pub timeline: Vec<TimelinePoint>,
+    /// Phase marks on the timeline.
+    pub phases: Phases,
     /// The watched server, with `--watch-pid`.
     pub server: Option<ServerReport>,
 }
 
+fn record_pairs(h: &mut Histogram<u64>, pairs: &[(u64, u64)]) {
+    for &(value, count) in pairs {
+        let _ = h.record_n(value.max(1), count);
+    }
+}
+
 impl Report {
-    /// Merges the workers' reports.
+    /// Merges the workers' reports; `phases` holds the unix times (seconds) of up, go and done. Rates
+    /// are per second of `rate_secs` (the paced traffic window; 0: all of `traffic_secs`).
     pub fn merge(
         scenario: &str,
         target: &str,
         connections: u64,
         parts: &[ProcReport],
-        traffic_secs: f64,
+        (traffic_secs, rate_secs): (f64, f64),
+        phases: [f64; 3],
     ) -> Self {
-        let mut h = new_histogram();
-        let mut errors = BTreeMap::new();
+        let rate_secs = if rate_secs > 0.0 {
+            rate_secs
+        } else {
+            traffic_secs
+        };
+        let mut all = new_histogram();
+        let mut kinds: BTreeMap<String, (KindReport, Histogram<u64>)> = BTreeMap::new();
+        let mut seconds: BTreeMap<(u64, String), (u64, u64, Histogram<u32>)> = BTreeMap::new();
         let mut r = Self {
             scenario: scenario.to_owned(),
             target: target.to_owned(),
@@ -151,25 +293,76 @@ impl Report {
             traffic_secs,
             msgs_per_sec: 0.0,
             latency: Latency::default(),
+            transactions: BTreeMap::new(),
+            timeline: Vec::new(),
+            phases: Phases::default(),
             server: None,
         };
+        let mut traffic_ok = 0;
         for p in parts {
             r.connections_ok += p.connections_ok;
             r.connections_failed += p.connections_failed;
-            r.messages_ok += p.messages_ok;
-            r.messages_failed += p.messages_failed;
+            r.messages_ok += p.transactions_ok();
+            r.messages_failed += p.transactions_failed();
             for (k, v) in &p.errors {
-                *errors.entry(k.clone()).or_insert(0) += v;
+                *r.errors.entry(k.clone()).or_insert(0) += v;
             }
-            for &(value, count) in &p.latency_us {
-                let _ = h.record_n(value.max(1), count);
+            for (name, k) in &p.kinds {
+                let (rep, h) = kinds
+                    .entry(name.clone())
+                    .or_insert_with(|| (KindReport::default(), new_histogram()));
+                rep.ok += k.ok;
+                rep.failed += k.failed;
+                rep.timed_out += k.timed_out;
+                rep.traffic_ok += k.traffic_ok;
+                record_pairs(h, &k.latency_us);
+                if name != HANDSHAKE {
+                    record_pairs(&mut all, &k.latency_us);
+                    traffic_ok += k.traffic_ok;
+                }
+            }
+            for s in &p.timeline {
+                let (ok, failed, h) = seconds
+                    .entry((s.t, s.kind.clone()))
+                    .or_insert_with(|| (0, 0, new_second_histogram()));
+                *ok += s.ok;
+                *failed += s.failed;
+                for &(value, count) in &s.latency_us {
+                    let _ = h.record_n(value.max(1), u32::try_from(count).unwrap_or(u32::MAX));
+                }
             }
         }
-        r.errors = errors;
-        r.latency = Latency::of(&h);
-        if traffic_secs > 0.0 {
-            r.msgs_per_sec = r.messages_ok as f64 / traffic_secs;
+        r.latency = Latency::of(&all);
+        if rate_secs > 0.0 {
+            r.msgs_per_sec = traffic_ok as f64 / rate_secs;
         }
+        r.transactions = kinds
+            .into_iter()
+            .map(|(name, (mut rep, h))| {
+                rep.latency = Latency::of(&h);
+                if rate_secs > 0.0 {
+                    rep.per_sec = rep.traffic_ok as f64 / rate_secs;
+                }
+                (name, rep)
+            })
+            .collect();
+        let t0 = seconds.keys().map(|(t, _)| *t).min().unwrap_or(0);
+        r.timeline = seconds
+            .into_iter()
+            .map(|((t, kind), (ok, failed, h))| TimelinePoint {
+                t: t - t0,
+                kind,
+                ok,
+                failed,
+                latency: Latency::of(&h),
+            })
+            .collect();
+        let rel = |x: f64| (x - t0 as f64).max(0.0);
+        r.phases = Phases {
+            up: rel(phases[0]),
+            go: rel(phases[1]),
+            done: rel(phases[2]),
+        };
         r
     }
 
@@ -184,17 +377,21 @@ impl Report {
     ) -> Self {
         let cpu = (after.cpu_secs - at_go.cpu_secs).max(0.0);
         let conns = self.connections_ok.max(1) as f64;
+        let traffic_ok: u64 = self
+            .transactions
+            .iter()
+            .filter(|(k, _)| *k != HANDSHAKE)
+            .map(|(_, v)| v.traffic_ok)
+            .sum();
+        let traffic_ok = traffic_ok as f64;
         self.server = Some(ServerReport {
             pid,
+            processes: held.processes.max(before.processes),
             before,
             held,
             after,
             traffic_cpu_secs: cpu,
-            msgs_per_server_cpu_sec: if cpu > 0.0 {
-                self.messages_ok as f64 / cpu
-            } else {
-                0.0
-            },
+            msgs_per_server_cpu_sec: if cpu > 0.0 { traffic_ok / cpu } else { 0.0 },
             rss_growth_per_conn_bytes: (held.rss_kib as f64 - before.rss_kib as f64) * 1024.0
                 / conns,
             pss_growth_per_conn_bytes: (held.pss_kib as f64 - before.pss_kib as f64) * 1024.0
@@ -212,9 +409,8 @@ impl Report {
     pub fn summary(&self) -> String {
         let mut s = format!(
             "{} against {}: {} procs\n\
-             connections: {} ok, {} failed (of {})\n\
-             messages:    {} ok, {} failed in {:.2} s = {:.0} msgs/s\n\
-             latency:     p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs\n",
+             connections:  {} ok, {} failed (of {})\n\
+             transactions: {} ok, {} failed; traffic phase {:.2} s = {:.0} tx/s\n",
             self.scenario,
             self.target,
             self.procs,
@@ -225,20 +421,45 @@ impl Report {
             self.messages_failed,
             self.traffic_secs,
             self.msgs_per_sec,
-            self.latency.p50_us,
-            self.latency.p99_us,
-            self.latency.p999_us,
-            self.latency.max_us,
         );
+        s.push_str(&format!(
+            "  {:<10} {:>9} {:>7} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+            "kind",
+            "ok",
+            "failed",
+            "t/o",
+            "tx/s",
+            "p50 µs",
+            "p90 µs",
+            "p99 µs",
+            "p99.9 µs",
+            "max µs"
+        ));
+        for (name, k) in &self.transactions {
+            s.push_str(&format!(
+                "  {:<10} {:>9} {:>7} {:>7} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+                name,
+                k.ok,
+                k.failed,
+                k.timed_out,
+                k.per_sec,
+                k.latency.p50_us,
+                k.latency.p90_us,
+                k.latency.p99_us,
+                k.latency.p999_us,
+                k.latency.max_us
+            ));
+        }
         for (k, v) in &self.errors {
             s.push_str(&format!("  error {k}: {v}\n"));
         }
         if let Some(srv) = &self.server {
             s.push_str(&format!(
-                "server pid {}: {:.2} CPU-s in traffic = {:.0} msgs per server CPU-second\n\
+                "server pid {} ({} processes): {:.2} CPU-s in traffic = {:.0} tx per server CPU-second\n\
                  server Rss {} -> {} (held) -> {} KiB, Pss {} -> {} -> {} KiB\n\
                  growth per connection: Rss {:.0} B, Pss {:.0} B\n",
                 srv.pid,
+                srv.processes,
                 srv.traffic_cpu_secs,
                 srv.msgs_per_server_cpu_sec,
                 srv.before.rss_kib,
@@ -263,53 +484,93 @@ mod tests {
         ProcReport {
             connections_ok: 10,
             connections_failed: 1,
-            messages_ok: ok,
-            messages_failed: 0,
+            sessions_failed: 0,
             errors: [("connect: refused".to_owned(), 1)].into(),
             traffic_secs: 2.0,
-            latency_us: lat.to_vec(),
+            kinds: [
+                (
+                    "MESSAGE".to_owned(),
+                    KindPart {
+                        ok,
+                        failed: 0,
+                        timed_out: 1,
+                        traffic_ok: ok,
+                        latency_us: lat.to_vec(),
+                    },
+                ),
+                (
+                    HANDSHAKE.to_owned(),
+                    KindPart {
+                        ok: 10,
+                        latency_us: vec![(5000, 10)],
+                        ..KindPart::default()
+                    },
+                ),
+            ]
+            .into(),
+            timeline: vec![SecondPart {
+                t: 1000,
+                kind: "MESSAGE".into(),
+                ok,
+                failed: 0,
+                latency_us: lat.to_vec(),
+            }],
         }
     }
 
     #[test]
-    fn merges_counts_errors_and_latency() {
+    fn merges_counts_errors_latency_and_timeline() {
         let r = Report::merge(
-            "echo",
+            "message",
             "ws://x:1/",
             22,
             &[part(100, &[(10, 98), (1000, 2)]), part(50, &[(20, 50)])],
-            2.0,
+            (2.0, 0.0),
+            [1001.0, 1002.5, 1005.0],
         );
         assert_eq!(
             (r.connections_ok, r.connections_failed, r.messages_ok),
             (20, 2, 150)
         );
+        assert_eq!(r.messages_failed, 2, "timeouts count as failed");
         assert_eq!(r.errors.get("connect: refused"), Some(&2));
         assert_eq!(r.msgs_per_sec, 75.0);
-        assert_eq!(r.latency.p50_us, 10);
-        assert!(r.latency.max_us >= 1000 && r.latency.max_us < 1001);
+        assert_eq!(
+            r.latency.p50_us, 10,
+            "the handshake is not in the overall latency"
+        );
+        let m = &r.transactions["MESSAGE"];
+        assert_eq!((m.ok, m.timed_out, m.per_sec), (150, 2, 75.0));
+        assert!(m.latency.max_us >= 1000 && m.latency.max_us < 1001);
+        let hs = r.transactions[HANDSHAKE].latency.p50_us;
+        assert!((5000..5010).contains(&hs), "{hs}");
+        assert_eq!(r.timeline.len(), 1);
+        assert_eq!((r.timeline[0].t, r.timeline[0].ok), (0, 150));
+        assert_eq!(r.phases.go, 2.5);
         assert!(!r.clean());
         let before = Sample {
             cpu_secs: 1.0,
             rss_kib: 1000,
             pss_kib: 900,
+            processes: 1,
         };
         let held = Sample {
             cpu_secs: 1.5,
             rss_kib: 1020,
             pss_kib: 910,
+            processes: 1,
         };
         let after = Sample {
             cpu_secs: 4.0,
-            rss_kib: 1020,
-            pss_kib: 910,
+            ..held
         };
         let r = r.with_server(7, before, held, held, after);
-        let srv = r.server.unwrap();
+        let srv = r.server.clone().unwrap();
         assert_eq!(srv.traffic_cpu_secs, 2.5);
         assert_eq!(srv.msgs_per_server_cpu_sec, 60.0);
         assert_eq!(srv.rss_growth_per_conn_bytes, 1024.0);
-        assert!(r.summary().contains("msgs per server CPU-second"));
+        assert!(r.summary().contains("tx per server CPU-second"));
+        assert!(r.summary().contains("MESSAGE"));
     }
 
     #[test]

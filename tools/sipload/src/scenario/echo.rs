@@ -48,6 +48,14 @@ impl Echo {
 
     /// One exchange: send, wait for the echo, compare.
     async fn exchange(&self, ws: &mut WsClient, rec: &Recorder) -> Result<(), LoadError> {
+        let r = self.try_exchange(ws, rec).await;
+        if let Err(e) = &r {
+            rec.tx_failed("echo", e);
+        }
+        r
+    }
+
+    async fn try_exchange(&self, ws: &mut WsClient, rec: &Recorder) -> Result<(), LoadError> {
         let t0 = Instant::now();
         let sent = &self.payload;
         let kind = self.kind;
@@ -60,12 +68,14 @@ impl Echo {
         if !same {
             return Err(LoadError::EchoMismatch);
         }
-        rec.exchange_ok(t0.elapsed());
+        rec.tx_ok("echo", t0.elapsed());
         Ok(())
     }
 }
 
 impl Scenario for Echo {
+    type Session = WsClient;
+
     fn name(&self) -> &'static str {
         "echo"
     }
@@ -74,7 +84,29 @@ impl Scenario for Echo {
         (self.payload.len() + 14).clamp(4096, 64 * 1024)
     }
 
+    async fn setup(&self, ws: WsClient, _: u64, _: &Recorder) -> Result<WsClient, LoadError> {
+        Ok(ws)
+    }
+
+    async fn close(&self, mut ws: WsClient) {
+        ws.close().await;
+    }
+
     async fn traffic(
+        &self,
+        ws: &mut WsClient,
+        plan: &Plan,
+        rec: &Recorder,
+    ) -> Result<(), LoadError> {
+        // A failed exchange is counted (as an `echo` failure) where it happens and ends this
+        // connection's traffic; it is not a second, session-level failure.
+        let _ = self.exchanges(ws, plan, rec).await;
+        Ok(())
+    }
+}
+
+impl Echo {
+    async fn exchanges(
         &self,
         ws: &mut WsClient,
         plan: &Plan,

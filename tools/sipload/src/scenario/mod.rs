@@ -1,3 +1,4 @@
 //! Scenarios plugged into the engine.
 
 pub mod echo;
+pub mod sip;

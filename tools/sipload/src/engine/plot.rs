@@ -1,0 +1,207 @@
+//! The run as an SVG picture: completed transactions per second by kind (top) and their latency
+//! percentiles p50 / p99 per second (bottom, log scale), with the phases (hold, traffic) marked.
+//! plotters' SVG backend only: text is written as SVG `<text>`, no system fonts are needed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::Report;
+
+type Series = BTreeMap<String, Vec<(f64, f64)>>;
+
+fn series(report: &Report, value: impl Fn(&super::report::TimelinePoint) -> f64) -> Series {
+    let mut out: Series = BTreeMap::new();
+    for p in &report.timeline {
+        out.entry(p.kind.clone())
+            .or_default()
+            .push((p.t as f64 + 0.5, value(p)));
+    }
+    out
+}
+
+fn phase_lines<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<'_, DB, CT>,
+    report: &Report,
+    y: (f64, f64),
+) -> Result<(), String> {
+    for (x, name) in [
+        (report.phases.up, "hold"),
+        (report.phases.go, "traffic"),
+        (report.phases.done, "end"),
+    ] {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(x, y.0), (x, y.1)],
+                BLACK.mix(0.4).stroke_width(1),
+            )))
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                name.to_owned(),
+                (x, y.1),
+                ("sans-serif", 12).into_font().color(&BLACK.mix(0.6)),
+            )))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Writes the plot of `report` to `path`.
+pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
+    let t_max = report
+        .timeline
+        .iter()
+        .map(|p| p.t as f64 + 1.0)
+        .fold(report.phases.done.max(1.0), f64::max);
+    let rates = series(report, |p| p.ok as f64);
+    let root = SVGBackend::new(path, (1100, 760)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (top, bottom) = root.split_vertically(380);
+
+    let y_max = rates
+        .values()
+        .flatten()
+        .map(|&(_, y)| y)
+        .fold(1.0, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&top)
+        .caption(
+            format!(
+                "sipload {} against {}: {} connections",
+                report.scenario, report.target, report.connections
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..t_max, 0.0..y_max)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds")
+        .y_desc("completed per second")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (i, (kind, points)) in rates.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label(kind.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+    }
+    phase_lines(&mut chart, report, (0.0, y_max))?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+
+    let p50 = series(report, |p| p.latency.p50_us as f64 / 1000.0);
+    let p99 = series(report, |p| p.latency.p99_us as f64 / 1000.0);
+    let lat_max = p99.values().flatten().map(|&(_, y)| y).fold(1.0, f64::max) * 1.5;
+    let mut chart = ChartBuilder::on(&bottom)
+        .caption(
+            "latency per second: p50 (thin), p99 (thick)",
+            ("sans-serif", 16),
+        )
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..t_max, (0.001..lat_max).log_scale())
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds")
+        .y_desc("ms")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (i, kind) in rates.keys().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        for (data, width) in [(&p50, 1), (&p99, 3)] {
+            if let Some(points) = data.get(kind) {
+                let points = points.iter().map(|&(x, y)| (x, y.max(0.001)));
+                let drawn = chart
+                    .draw_series(LineSeries::new(points, color.stroke_width(width)))
+                    .map_err(|e| e.to_string())?;
+                if width == 3 {
+                    drawn.label(format!("{kind} p99")).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+                    });
+                }
+            }
+        }
+    }
+    phase_lines(&mut chart, report, (0.001, lat_max))?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::report::{KindPart, ProcReport, SecondPart};
+    use super::*;
+
+    #[test]
+    fn writes_an_svg_with_the_kinds_in_its_legend() {
+        let part = ProcReport {
+            connections_ok: 2,
+            kinds: [(
+                "MESSAGE".to_owned(),
+                KindPart {
+                    ok: 30,
+                    traffic_ok: 30,
+                    latency_us: vec![(300, 30)],
+                    ..KindPart::default()
+                },
+            )]
+            .into(),
+            timeline: (0..3)
+                .map(|t| SecondPart {
+                    t: 100 + t,
+                    kind: "MESSAGE".into(),
+                    ok: 10,
+                    failed: 0,
+                    latency_us: vec![(300 + t * 100, 10)],
+                })
+                .collect(),
+            ..ProcReport::default()
+        };
+        let r = Report::merge(
+            "message",
+            "ws://x:1/",
+            2,
+            &[part],
+            (3.0, 3.0),
+            [100.0, 100.5, 103.0],
+        );
+        let dir = std::env::temp_dir().join(format!("sipload-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.svg");
+        write_svg(&r, &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);
+        assert!(svg.contains("MESSAGE p99"));
+        assert!(svg.contains("traffic"));
+        assert!(
+            svg.matches("<polyline").count() >= 3,
+            "rate, p50 and p99 lines"
+        );
+    }
+}

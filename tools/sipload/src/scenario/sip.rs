@@ -1,0 +1,387 @@
+//! The SIP scenarios (register, message, call, mix) on the engine: each connection is one JsSIP-like
+//! user agent ([`Ua`]) driven by one loop that reads the WebSocket, runs the UA's timers and starts
+//! the scenario's transactions on time.
+
+use std::time::{Duration, Instant};
+
+use wsproto::MessageKind;
+
+use crate::cli::{Blend, CallArgs, MessageArgs, PaceArgs, SipArgs};
+use crate::engine::{Go, Plan, Recorder, Scenario};
+use crate::error::LoadError;
+use crate::sip::build::Identity;
+use crate::sip::ua::{Action, Settings, TxKind, Ua};
+use crate::ws::WsClient;
+
+/// Which SIP scenario.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// Register and stay registered.
+    Register,
+    /// MESSAGE between pairs.
+    Message,
+    /// Calls between pairs.
+    Call,
+    /// MESSAGE and calls, in these shares.
+    Mix(Blend),
+}
+
+/// How transactions are started in the traffic phase.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// This many per second for the whole run.
+    Rate(f64),
+    /// Keep this many outstanding per connection.
+    FlatOut(usize),
+}
+
+/// A SIP scenario.
+#[derive(Debug, Clone)]
+pub struct Sip {
+    mode: Mode,
+    pace: Pace,
+    settings: Settings,
+    domain: String,
+    connections: u64,
+}
+
+impl Sip {
+    /// From the flags; `connections` is the run's total (partners are paired by index).
+    pub fn new(
+        mode: Mode,
+        sip: &SipArgs,
+        pace: Option<&PaceArgs>,
+        message: Option<&MessageArgs>,
+        call: Option<&CallArgs>,
+        connections: u64,
+    ) -> Self {
+        let pace = match pace {
+            Some(p) if p.flat_out => Pace::FlatOut(p.window as usize),
+            Some(p) => Pace::Rate(p.rate.map_or(1.0, |r| r.0)),
+            None => Pace::Rate(1.0),
+        };
+        Self {
+            mode,
+            pace,
+            settings: Settings {
+                expires: sip.expires,
+                keepalive: (sip.keepalive > 0).then(|| Duration::from_secs(sip.keepalive)),
+                tx_timeout: Duration::from_secs(sip.tx_timeout),
+                call_length: Duration::from_secs_f64(call.map_or(1.0, |c| c.call_secs)),
+                hold: call.is_some_and(|c| c.hold_call),
+                message_size: message.map_or(120, |m| m.message_size as usize),
+            },
+            domain: sip.domain.clone(),
+            connections,
+        }
+    }
+
+    /// How long a connection stays after its own traffic settled, answering its partner (whose last
+    /// call may still be up): a second, plus a call's length when there are calls.
+    fn linger(&self) -> Duration {
+        let calls = self.shares().1 > 0.0;
+        Duration::from_secs(1)
+            + if calls {
+                self.settings.call_length
+            } else {
+                Duration::ZERO
+            }
+    }
+
+    /// Per-kind shares of the traffic.
+    fn shares(&self) -> (f64, f64) {
+        match self.mode {
+            Mode::Register => (0.0, 0.0),
+            Mode::Message => (1.0, 0.0),
+            Mode::Call => (0.0, 1.0),
+            Mode::Mix(b) => (b.message, b.call),
+        }
+    }
+}
+
+/// One connection: its WebSocket and its user agent.
+#[derive(Debug)]
+pub struct SipSession {
+    ws: WsClient,
+    ua: Ua,
+}
+
+/// What the driving loop is for.
+enum Phase<'a> {
+    /// Until the first REGISTER's answer.
+    Setup,
+    /// Until `go`.
+    Hold(&'a mut Go),
+    /// The traffic phase.
+    Traffic(&'a Plan, Pacer),
+}
+
+/// When this connection starts its next MESSAGE and call.
+#[derive(Debug)]
+struct Pacer {
+    next: [Option<Instant>; 2],
+    period: [Duration; 2],
+    window: Option<usize>,
+    once: bool,
+}
+
+impl Pacer {
+    fn new(sip: &Sip, plan: &Plan, start: Instant) -> Self {
+        let (m, c) = sip.shares();
+        let once = plan.once;
+        let n = plan.connections.max(1) as f64;
+        let frac = (plan.index % plan.connections.max(1)) as f64 / n;
+        let (next, period, window) = match sip.pace {
+            Pace::FlatOut(w) => {
+                let at = |share: f64| (share > 0.0).then_some(start);
+                ([at(m), at(c)], [Duration::ZERO; 2], Some(w))
+            }
+            Pace::Rate(rate) => {
+                let per = |share: f64| {
+                    if share > 0.0 {
+                        Duration::from_secs_f64(n / (rate * share))
+                    } else {
+                        Duration::ZERO
+                    }
+                };
+                let period = [per(m), per(c)];
+                let at = |i: usize, shift: f64| {
+                    (period[i] > Duration::ZERO)
+                        .then(|| start + period[i].mul_f64((frac + shift).fract()))
+                };
+                ([at(0, 0.0), at(1, 0.5)], period, None)
+            }
+        };
+        Self {
+            next,
+            period,
+            window,
+            once,
+        }
+    }
+
+    /// Starts what is due (once mode: one transaction; after `end`: nothing).
+    fn fire(&mut self, ua: &mut Ua, now: Instant, end: Instant, register_only: bool) {
+        if self.once {
+            if register_only {
+                ua.register(now);
+            } else if self.next[0].is_some() {
+                ua.message(now);
+            } else if self.next[1].is_some() {
+                ua.call(now);
+            }
+            self.next = [None, None];
+            self.once = false;
+            return;
+        }
+        if now >= end {
+            self.next = [None, None];
+            return;
+        }
+        for kind in 0..2 {
+            let Some(at) = self.next[kind] else { continue };
+            if let Some(w) = self.window {
+                let busy = if kind == 0 {
+                    ua.outstanding(TxKind::Message)
+                } else {
+                    ua.calls()
+                };
+                for _ in busy..w {
+                    start_kind(ua, kind, now);
+                }
+                let _ = at;
+            } else {
+                let mut at = at;
+                while at <= now {
+                    start_kind(ua, kind, now);
+                    at += self.period[kind];
+                }
+                self.next[kind] = Some(at);
+            }
+        }
+    }
+
+    /// The next instant something is due (flat out: driven by answers, no timer).
+    fn next(&self) -> Option<Instant> {
+        if self.window.is_some() {
+            return None;
+        }
+        self.next.iter().flatten().min().copied()
+    }
+}
+
+fn start_kind(ua: &mut Ua, kind: usize, now: Instant) {
+    if kind == 0 {
+        ua.message(now);
+    } else {
+        ua.call(now);
+    }
+}
+
+impl Sip {
+    /// Sends what the UA queued and records what finished; in setup, returns the REGISTER's result.
+    async fn flush(
+        &self,
+        s: &mut SipSession,
+        rec: &Recorder,
+        setup: bool,
+    ) -> Result<Option<Result<(), LoadError>>, LoadError> {
+        let mut registered = None;
+        for a in s.ua.take_actions() {
+            match a {
+                Action::Send(m) => s.ws.send(MessageKind::Text, m.as_bytes()).await?,
+                Action::Done {
+                    kind,
+                    latency,
+                    result,
+                } => {
+                    match &result {
+                        Ok(()) => rec.tx_ok(kind.name(), latency),
+                        Err(e) => rec.tx_failed(kind.name(), e),
+                    }
+                    if setup && kind == TxKind::Register {
+                        registered = Some(result);
+                    }
+                }
+            }
+        }
+        if s.ws.replies_due() {
+            s.ws.flush_replies().await?;
+        }
+        Ok(registered)
+    }
+
+    /// Runs one connection through `phase`; returns `go`'s instant for the hold.
+    async fn drive(
+        &self,
+        s: &mut SipSession,
+        rec: &Recorder,
+        mut phase: Phase<'_>,
+    ) -> Result<Option<Instant>, LoadError> {
+        let far = Duration::from_secs(3600);
+        let start = Instant::now();
+        loop {
+            let setup = matches!(phase, Phase::Setup);
+            if let Some(registered) = self.flush(s, rec, setup).await? {
+                return registered.map(|()| None);
+            }
+            let now = Instant::now();
+            let mut wake = s.ua.next_timer();
+            if let Phase::Traffic(plan, pacer) = &mut phase {
+                let was_once = pacer.once;
+                pacer.fire(&mut s.ua, now, plan.end, self.mode == Mode::Register);
+                if was_once || now >= plan.end {
+                    s.ua.quiet();
+                }
+                let leave = plan.end.max(start) + self.linger();
+                if (was_once || now >= plan.end) && s.ua.settled() {
+                    if now >= leave {
+                        return Ok(None);
+                    }
+                    wake = [wake, Some(leave)].into_iter().flatten().min();
+                }
+                if now < plan.end && !plan.once {
+                    wake = [wake, pacer.next(), Some(plan.end)]
+                        .into_iter()
+                        .flatten()
+                        .min();
+                }
+                if s.ua.has_actions() {
+                    continue;
+                }
+            }
+            let wake = wake.unwrap_or(now + far);
+            let got = match &mut phase {
+                Phase::Hold(go) => {
+                    tokio::select! {
+                        m = s.ws.next_message() => Some(m),
+                        at = go.wait() => return Ok(at),
+                        () = tokio::time::sleep_until(wake.into()) => None,
+                    }
+                }
+                _ => {
+                    tokio::select! {
+                        m = s.ws.next_message() => Some(m),
+                        () = tokio::time::sleep_until(wake.into()) => None,
+                    }
+                }
+            };
+            let now = Instant::now();
+            match got {
+                Some(m) => {
+                    let (_, payload) = m?;
+                    if let Err(e) = s.ua.on_message(&payload, now) {
+                        rec.tx_failed("inbound", &e);
+                    }
+                }
+                None => s.ua.on_timer(now),
+            }
+        }
+    }
+}
+
+impl Scenario for Sip {
+    type Session = SipSession;
+
+    fn name(&self) -> &'static str {
+        match self.mode {
+            Mode::Register => "register",
+            Mode::Message => "message",
+            Mode::Call => "call",
+            Mode::Mix(_) => "mix",
+        }
+    }
+
+    fn subprotocols(&self) -> &'static [&'static str] {
+        &["sip"]
+    }
+
+    fn read_buffer(&self) -> usize {
+        8192
+    }
+
+    async fn setup(
+        &self,
+        ws: WsClient,
+        index: u64,
+        rec: &Recorder,
+    ) -> Result<SipSession, LoadError> {
+        if ws.subprotocol.as_deref() != Some("sip") {
+            return Err(LoadError::NoSipSubprotocol);
+        }
+        let mut rng = fastrand::Rng::new();
+        let id = Identity::new(index, self.connections, &self.domain, &mut rng);
+        let mut s = SipSession {
+            ws,
+            ua: Ua::new(id, self.settings.clone()),
+        };
+        s.ua.register(Instant::now());
+        self.drive(&mut s, rec, Phase::Setup).await?;
+        s.ua.start_keepalives(Instant::now());
+        Ok(s)
+    }
+
+    async fn hold(
+        &self,
+        s: &mut SipSession,
+        go: &mut Go,
+        rec: &Recorder,
+    ) -> Result<Option<Instant>, LoadError> {
+        self.drive(s, rec, Phase::Hold(go)).await
+    }
+
+    async fn traffic(
+        &self,
+        s: &mut SipSession,
+        plan: &Plan,
+        rec: &Recorder,
+    ) -> Result<(), LoadError> {
+        let pacer = Pacer::new(self, plan, Instant::now());
+        self.drive(s, rec, Phase::Traffic(plan, pacer)).await?;
+        Ok(())
+    }
+
+    async fn close(&self, mut s: SipSession) {
+        s.ws.close().await;
+    }
+}
