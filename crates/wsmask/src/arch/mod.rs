@@ -45,7 +45,9 @@ pub(crate) fn runtime_has(imp: Implementation) -> bool {
     match imp {
         #[cfg(target_arch = "x86_64")]
         Implementation::Avx512 => {
-            std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw")
+            std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx2")
         }
         #[cfg(target_arch = "x86_64")]
         Implementation::Avx2 => std::is_x86_feature_detected!("avx2"),
@@ -141,7 +143,7 @@ impl Detected {
         let k = rotated_key_word(key, offset);
         let (len, p) = (buf.len(), buf.as_mut_ptr());
         match self.0 {
-            // SAFETY: `Detected` proves AVX-512 F+BW; `p` is valid for `len` reads and writes
+            // SAFETY: `Detected` proves AVX-512 F+BW (and AVX2); `p` is valid for `len` reads and writes
             // and the kernel is allowed `src == dst`.
             #[cfg(target_arch = "x86_64")]
             Implementation::Avx512 => unsafe { x86_64::avx512::xor(p, p, len, k) },

@@ -24,31 +24,32 @@ fn low_bits(n: usize) -> u64 {
 
 /// XOR `len` bytes from `src` into `dst` with the rotated key word `key`.
 ///
+/// Inputs of 64 bytes or more: when `dst` is not 64-byte aligned, the first 64 bytes are loaded
+/// up front and stored (unmasked) after the body, re-writing the same values where they overlap
+/// it; the aligned body is processed ×4 unrolled with aligned stores; the last `< 64` bytes go
+/// in 32/16/8/4/1-byte steps from an aligned address. Plain (not masked) loads and stores
+/// throughout: a masked store cannot forward to a later load, which would stall a caller that
+/// touches the bytes right after.
+///
 /// # Safety
-/// The CPU supports AVX-512 F and BW; `src` is valid for `len` reads and `dst` for `len` writes;
-/// `src` and `dst` are either the same pointer or the ranges do not overlap.
-#[target_feature(enable = "avx512f,avx512bw")]
+/// The CPU supports AVX-512 F and BW and AVX2; `src` is valid for `len` reads and `dst` for
+/// `len` writes; `src` and `dst` are either the same pointer or the ranges do not overlap.
+#[target_feature(enable = "avx512f,avx512bw,avx2")]
 pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
-    let mut k = key;
-    let mut i = 0usize;
-    let misalign = (dst as usize) & (LANE - 1);
-    if misalign != 0 {
-        let head = (LANE - misalign).min(len);
-        let m = low_bits(head);
-        // SAFETY: only the `head <= len` low lanes are read and written; masked lanes are not
-        // accessed (AVX-512 masked loads/stores suppress faults on disabled lanes).
-        unsafe {
-            let v = _mm512_maskz_loadu_epi8(m, src.cast());
-            let x = _mm512_xor_si512(v, _mm512_set1_epi32(k as i32));
-            _mm512_mask_storeu_epi8(dst.cast(), m, x);
-        }
-        i = head;
-        k = advance(k, head);
+    if len < LANE {
+        // SAFETY: forwarded contract.
+        unsafe { xor_short(src, dst, len, key) };
+        return;
     }
-    let kv = _mm512_set1_epi32(k as i32);
+    let misalign = (dst as usize) & (LANE - 1);
+    let head = if misalign == 0 { 0 } else { LANE - misalign };
+    // SAFETY: `len >= 64`, so the first 64-byte window is in bounds; loaded before any store.
+    let first_v = unsafe { _mm512_loadu_si512(src.cast()) };
+    let kv = _mm512_set1_epi32(advance(key, head) as i32);
+    let mut i = head;
     while len - i >= 4 * LANE {
-        // SAFETY: `i + 256 <= len`; `dst + i` is 64-byte aligned (head above), as the aligned
-        // stores need. Loads happen before stores, so `src == dst` is fine.
+        // SAFETY: `i + 256 <= len`; `dst + i` is 64-byte aligned. Loads come before stores, so
+        // `src == dst` is fine.
         unsafe {
             let s = src.add(i);
             let d = dst.add(i);
@@ -71,14 +72,67 @@ pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
         }
         i += LANE;
     }
-    if i < len {
-        let m = low_bits(len - i);
-        // SAFETY: only the `len - i` in-bounds low lanes are accessed.
+    let k = advance(key, i);
+    // SAFETY: the remaining `len - i < 64` bytes are in bounds.
+    unsafe { xor_short(src.add(i), dst.add(i), len - i, k) };
+    if head != 0 {
+        // SAFETY: the first 64 bytes are in bounds; they were loaded before the body changed
+        // any of them, so re-writing the overlap stores the same unmasked values.
         unsafe {
-            let v = _mm512_maskz_loadu_epi8(m, src.add(i).cast());
-            _mm512_mask_storeu_epi8(dst.add(i).cast(), m, _mm512_xor_si512(v, kv));
+            _mm512_storeu_si512(
+                dst.cast(),
+                _mm512_xor_si512(first_v, _mm512_set1_epi32(key as i32)),
+            );
         }
     }
+}
+
+/// Fewer than 64 bytes: 32-, 16-, 8- and 4-byte steps (all keep the key phase), then bytes.
+///
+/// # Safety
+/// As for [`xor`], with `len < 64`.
+#[target_feature(enable = "avx512f,avx512bw,avx2")]
+unsafe fn xor_short(src: *const u8, dst: *mut u8, len: usize, key: u32) {
+    let mut i = 0;
+    if len - i >= 32 {
+        // SAFETY: 32 bytes at `i` are in bounds.
+        unsafe {
+            let v = _mm256_loadu_si256(src.add(i).cast());
+            let x = _mm256_xor_si256(v, _mm256_set1_epi32(key as i32));
+            _mm256_storeu_si256(dst.add(i).cast(), x);
+        }
+        i += 32;
+    }
+    if len - i >= 16 {
+        // SAFETY: 16 bytes at `i` are in bounds.
+        unsafe {
+            let v = _mm_loadu_si128(src.add(i).cast());
+            _mm_storeu_si128(
+                dst.add(i).cast(),
+                _mm_xor_si128(v, _mm_set1_epi32(key as i32)),
+            );
+        }
+        i += 16;
+    }
+    if len - i >= 8 {
+        let k = (u64::from(key) << 32) | u64::from(key);
+        // SAFETY: 8 bytes at `i` are in bounds; unaligned access is explicit.
+        unsafe {
+            let v = src.add(i).cast::<u64>().read_unaligned();
+            dst.add(i).cast::<u64>().write_unaligned(v ^ k);
+        }
+        i += 8;
+    }
+    if len - i >= 4 {
+        // SAFETY: 4 bytes at `i` are in bounds.
+        unsafe {
+            let v = src.add(i).cast::<u32>().read_unaligned();
+            dst.add(i).cast::<u32>().write_unaligned(v ^ key);
+        }
+        i += 4;
+    }
+    // SAFETY: the last `len - i < 4` bytes are in bounds.
+    unsafe { super::xor_bytes(src.add(i), dst.add(i), len - i, key) };
 }
 
 /// Carried state of the lookup validator between 64-byte blocks.
