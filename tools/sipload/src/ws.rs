@@ -164,11 +164,11 @@ impl WsClient {
         Ok(())
     }
 
-    /// Waits for the next data message and returns a copy of its payload. Unlike [`Self::recv`] this is
-    /// cancel-safe (it only awaits the socket read): a `select!` may drop it at any await point without
-    /// losing bytes. Pongs owed for the server's pings are queued; send them with
-    /// [`Self::flush_replies`] outside the `select!` when [`Self::replies_due`] says so.
-    pub async fn next_message(&mut self) -> Result<(MessageKind, Vec<u8>), LoadError> {
+    /// Waits for the next data message and returns a copy of its payload, or `None` as soon as the
+    /// codec owes the server a reply (a ping arrived: send the pong with [`Self::flush_replies`]).
+    /// Unlike [`Self::recv`] this is cancel-safe (it only awaits the socket read): a `select!` may drop
+    /// it at any await point without losing bytes.
+    pub async fn next_message(&mut self) -> Result<Option<(MessageKind, Vec<u8>)>, LoadError> {
         loop {
             while self.start < self.end {
                 let input = self.buf.get_mut(self.start..self.end).unwrap_or_default();
@@ -178,8 +178,11 @@ impl WsClient {
                 }
                 self.start += got.consumed.min(self.end - self.start);
                 match got.event {
-                    Some(Event::Message { kind, payload }) => return Ok((kind, payload.to_vec())),
-                    Some(Event::Ping(_) | Event::Pong(_)) | None => {}
+                    Some(Event::Message { kind, payload }) => {
+                        return Ok(Some((kind, payload.to_vec())));
+                    }
+                    Some(Event::Ping(_)) => return Ok(None),
+                    Some(Event::Pong(_)) | None => {}
                     Some(Event::Close { code, .. }) => return Err(LoadError::ServerClose(code)),
                     Some(Event::ProtocolError { error, .. }) => {
                         return Err(LoadError::Protocol(error));

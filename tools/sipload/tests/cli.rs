@@ -240,3 +240,31 @@ fn wrong_echo_is_counted_as_failed() {
     assert_eq!(j["messages_failed"], 4);
     assert_eq!(j["errors"]["echo: echo mismatch"], 4);
 }
+
+#[test]
+fn a_server_without_the_sip_subprotocol_fails_the_sip_scenarios() {
+    let (addr, _) = echo_server(false);
+    let dir = std::env::temp_dir().join(format!("sipload-test-nosip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("nosip.json");
+    let target = format!("ws://{addr}/");
+    let out = sipload(&[
+        "register",
+        "--target",
+        &target,
+        "--connections",
+        "3",
+        "--duration",
+        "0",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "failures make the exit status 1"
+    );
+    let j = json_of(&json);
+    assert_eq!(j["connections_failed"], 3);
+    assert_eq!(j["errors"]["no sip subprotocol"], 3);
+}

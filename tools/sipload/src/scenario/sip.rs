@@ -309,8 +309,10 @@ impl Sip {
             let now = Instant::now();
             match got {
                 Some(m) => {
-                    let (_, payload) = m?;
-                    if let Err(e) = s.ua.on_message(&payload, now) {
+                    // `None`: a ping; the next flush sends its pong.
+                    if let Some((_, payload)) = m?
+                        && let Err(e) = s.ua.on_message(&payload, now)
+                    {
                         rec.tx_failed("inbound", &e);
                     }
                 }
