@@ -83,6 +83,8 @@ pub enum Msg {
     },
     /// A flow closed: drop its registrations in this shard.
     FlowClosed(FlowId),
+    /// The core's address, resolved again (SIGHUP).
+    CoreAddress(SocketAddr),
 }
 
 /// Per-connection state.
@@ -172,6 +174,8 @@ pub struct Worker {
     queue_bytes: usize,
     /// Connections counted against a per-IP limit, to release at close (only while limits are on).
     admitted: HashMap<Conn, IpAddr>,
+    /// The core's address (edge mode); replaced when main resolves it again.
+    core: Option<SocketAddr>,
 }
 
 impl Worker {
@@ -185,6 +189,7 @@ impl Worker {
         }
         let edge = Edge::new(cfg, shared.key.clone());
         let metrics = shared.metrics[index].clone();
+        let core = shared.core;
         Self {
             shared,
             index,
@@ -199,6 +204,7 @@ impl Worker {
             queue: std::collections::VecDeque::new(),
             queue_bytes: 0,
             admitted: HashMap::new(),
+            core,
         }
     }
 
@@ -637,7 +643,7 @@ impl Worker {
             self.send_to_core_tcp(ctx, bytes);
             return;
         }
-        match (self.udp, self.shared.core) {
+        match (self.udp, self.core) {
             (Some(udp), Some(core)) => match ctx.send_to(udp, core, &bytes) {
                 Ok(_) => self.metrics.add(Counter::CoreMessagesOut, 1),
                 Err(e) => {
@@ -650,7 +656,7 @@ impl Worker {
     }
 
     fn send_to_core_tcp(&mut self, ctx: &mut Ctx<'_, Msg>, bytes: Vec<u8>) {
-        let Some(core) = self.shared.core else { return };
+        let Some(core) = self.core else { return };
         match self.upstream {
             Upstream::Up(conn) => match ctx.send(conn, &bytes) {
                 Ok(()) => self.metrics.add(Counter::CoreMessagesOut, 1),
@@ -984,6 +990,16 @@ impl Handler for Worker {
                 self.edge.from_client(&from, &bytes, now, &mut self.actions);
                 self.run_actions(ctx);
                 self.expire(now);
+            }
+            Msg::CoreAddress(addr) => {
+                if self.core != Some(addr) {
+                    tracing::info!(worker = self.index, %addr, "core address changed");
+                    self.core = Some(addr);
+                    // A TCP connection to the old address is left to close by itself; new ones go to `addr`.
+                    if let Upstream::Down { .. } = self.upstream {
+                        self.upstream = Upstream::Idle;
+                    }
+                }
             }
             Msg::FlowClosed(flow) => {
                 self.edge.flow_closed(&flow);

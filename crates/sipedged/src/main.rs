@@ -334,11 +334,20 @@ fn run(cfg: Config) -> Result<(), String> {
     'serve: loop {
         for sig in signals.pending() {
             if sig == signal_hook::consts::SIGHUP {
-                match reloader.as_mut() {
-                    Some(r) => {
-                        let _ = r.reload("SIGHUP");
+                if let Some(r) = reloader.as_mut() {
+                    let _ = r.reload("SIGHUP");
+                }
+                // Resolve the core's name again (a DNS change reaches every worker by message).
+                if let Some(c) = &cfg.core {
+                    match c.target() {
+                        Ok((addr, _)) => {
+                            for w in 0..server.workers() {
+                                let _ = server.post(w, gateway::Msg::CoreAddress(addr));
+                            }
+                            tracing::info!(%addr, "SIGHUP: core address resolved");
+                        }
+                        Err(e) => tracing::warn!("SIGHUP: {e}; keeping the previous core address"),
                     }
-                    None => tracing::info!("SIGHUP: no TLS listener, nothing to reload"),
                 }
                 continue;
             }
