@@ -16,7 +16,8 @@ fn series(report: &Report, value: impl Fn(&super::report::TimelinePoint) -> f64)
     for p in &report.timeline {
         out.entry(p.kind.clone())
             .or_default()
-            .push((p.t as f64 + 0.5, value(p)));
+            // At the end of its second: what completed in the second up to here.
+            .push((p.t as f64 + 1.0, value(p)));
     }
     out
 }
@@ -26,11 +27,13 @@ fn phase_lines<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
     report: &Report,
     y: (f64, f64),
 ) -> Result<(), String> {
-    for (x, name) in [
-        (report.phases.up, "hold"),
-        (report.phases.go, "traffic"),
-        (report.phases.done, "end"),
-    ] {
+    // Labels one below the other, so that close phases stay readable.
+    let steps = [
+        (report.phases.up, "hold", 0),
+        (report.phases.go, "traffic", 1),
+        (report.phases.done, "end", 2),
+    ];
+    for (x, name, row) in steps {
         chart
             .draw_series(std::iter::once(PathElement::new(
                 vec![(x, y.0), (x, y.1)],
@@ -38,11 +41,14 @@ fn phase_lines<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
             )))
             .map_err(|e| e.to_string())?;
         chart
-            .draw_series(std::iter::once(Text::new(
-                name.to_owned(),
-                (x, y.1),
-                ("sans-serif", 12).into_font().color(&BLACK.mix(0.6)),
-            )))
+            .draw_series(std::iter::once(
+                EmptyElement::at((x, y.1))
+                    + Text::new(
+                        format!("| {name}"),
+                        (0, 2 + 13 * row),
+                        ("sans-serif", 12).into_font().color(&BLACK.mix(0.6)),
+                    ),
+            ))
             .map_err(|e| e.to_string())?;
     }
     Ok(())
@@ -54,7 +60,8 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
         .timeline
         .iter()
         .map(|p| p.t as f64 + 1.0)
-        .fold(report.phases.done.max(1.0), f64::max);
+        .fold(report.phases.done.max(1.0), f64::max)
+        * 1.06;
     let rates = series(report, |p| p.ok as f64);
     let root = SVGBackend::new(path, (1100, 760)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
@@ -81,6 +88,8 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
+        .light_line_style(RGBColor(238, 238, 238))
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .x_desc("seconds")
         .y_desc("completed per second")
         .draw()
@@ -121,6 +130,8 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
+        .light_line_style(RGBColor(238, 238, 238))
+        .y_label_formatter(&|v| format!("{v}"))
         .x_desc("seconds")
         .y_desc("ms")
         .draw()
@@ -131,7 +142,9 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
             if let Some(points) = data.get(kind) {
                 let points = points.iter().map(|&(x, y)| (x, y.max(0.001)));
                 let drawn = chart
-                    .draw_series(LineSeries::new(points, color.stroke_width(width)))
+                    .draw_series(
+                        LineSeries::new(points, color.stroke_width(width)).point_size(width),
+                    )
                     .map_err(|e| e.to_string())?;
                 if width == 3 {
                     drawn.label(format!("{kind} p99")).legend(move |(x, y)| {
