@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scale: the ringmux WebSocket echo server holds CONNS concurrent connections, then every one of them
+# Scale: the WebSocket echo server on ringmux (target/release/wsecho) holds CONNS concurrent connections, then every one of them
 # echoes one message; then the epoll backend is filled past its descriptor limit.
 #
 #   tools/scale/scale.sh                  # both parts
@@ -29,11 +29,11 @@ RAMP=${RAMP:-5000/s}
 HOLD=${HOLD:-60}
 EPOLL_CONNS=${EPOLL_CONNS:-20500}
 OUT=${OUT:-target/scale/scale}
-ECHO_BIN=${ECHO_BIN:-target/release/examples/ws_echo}
+ECHO_BIN=${ECHO_BIN:-target/release/wsecho}
 mkdir -p "$OUT"
 
 if [[ -z "${NO_BUILD:-}" ]]; then
-    timeout 1200 cargo build --release -q -p ringmux --example ws_echo
+    timeout 1200 cargo build --release -q -p wsecho
     timeout 1200 cargo build --release -q -p sipload
 fi
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throughput side by side, one run, the same sipload client: CONNS connections echoing SIZE-byte text
 # messages flat out for SECS seconds against
-#   (i) the ringmux WebSocket echo server on io_uring, (ii) the same on epoll, (iii) fwsecho
+#   (i) the WebSocket echo server on ringmux (target/release/wsecho) on io_uring, (ii) the same on epoll, (iii) fwsecho
 #   (fastwebsockets + tokio),
 # each with WORKERS server threads. Reports messages per server CPU-second (utime+stime of the server
 # process during the traffic phase) and the ratios the acceptance asks for.
@@ -11,7 +11,8 @@
 # The servers take turns (round 1: uring, epoll, fwsecho; round 2: ...) and the ratios use the median
 # over the rounds, so that load from other processes on a shared machine hits all three alike.
 # PIN=1 runs the server on SERVER_CPUS (default 1) and sipload on CLIENT_CPUS (default 0) with taskset.
-#   ECHO_BIN=target/release/wsecho tools/scale/throughput.sh   # point (i)/(ii) at another ringmux echo
+#   ECHO_BIN=target/release/examples/ws_echo tools/scale/throughput.sh   # point (i)/(ii) at another ringmux echo
+#   (build it first: cargo build --release -p ringmux --example ws_echo)
 #
 # Every process it starts is stopped on exit; every step is bounded by `timeout`.
 set -euo pipefail
@@ -33,11 +34,11 @@ pin() { # cpus -> the taskset prefix (nothing when unpinned)
     if [[ -n $1 ]]; then echo "taskset -c $1"; fi
 }
 OUT=${OUT:-target/scale/throughput}
-ECHO_BIN=${ECHO_BIN:-target/release/examples/ws_echo}
+ECHO_BIN=${ECHO_BIN:-target/release/wsecho}
 mkdir -p "$OUT"
 
 if [[ -z "${NO_BUILD:-}" ]]; then
-    timeout 1200 cargo build --release -q -p ringmux --example ws_echo
+    timeout 1200 cargo build --release -q -p wsecho
     timeout 1200 cargo build --release -q -p fwsecho -p sipload
 fi
 
