@@ -234,7 +234,7 @@ pub struct EngineArgs {
     /// Write an SVG plot of throughput and latency percentiles per second to FILE.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
-    /// Hard time bound for the whole run in seconds (default: ramp time + hold + duration + 60).
+    /// Hard time bound for the whole run in seconds (default: 2 x ramp time + hold + duration + 60).
     #[arg(long, value_name = "SECS")]
     pub time_limit: Option<u64>,
     /// Internal: run as worker process INDEX/COUNT (set by the parent when it re-executes itself).
@@ -251,7 +251,8 @@ impl EngineArgs {
     /// The run's hard time bound, seconds.
     pub fn time_bound(&self) -> u64 {
         self.time_limit.unwrap_or_else(|| {
-            self.ramp_secs().ceil() as u64
+            // The ramp, and once more for the exchanges of --duration 0 spread over it.
+            2 * self.ramp_secs().ceil() as u64
                 + self.hold
                 + self.duration
                 + super::engine::SLACK.as_secs()

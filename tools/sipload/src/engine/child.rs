@@ -138,7 +138,7 @@ async fn child_main<S: Scenario>(
             up_tx.clone(),
             go_rx.clone(),
             Arc::clone(&rec),
-            (args.duration, total),
+            (args.duration, total, args.ramp_secs()),
         ));
     }
     drop(up_tx);
@@ -167,7 +167,11 @@ async fn child_main<S: Scenario>(
     let traffic_start = Instant::now();
     rec.start_traffic();
     let _ = go_tx.send(Some(traffic_start));
-    let traffic_deadline = traffic_start + Duration::from_secs(args.duration) + super::DRAIN_LIMIT;
+    // --duration 0 spreads its exchanges over the ramp's length.
+    let traffic_deadline = traffic_start
+        + Duration::from_secs(args.duration)
+        + Duration::from_secs_f64(args.ramp_secs().clamp(0.0, 600.0))
+        + super::DRAIN_LIMIT;
     loop {
         match tokio::time::timeout_at(traffic_deadline.into(), tasks.join_next()).await {
             Ok(Some(_)) => {}
@@ -200,7 +204,7 @@ async fn connection<S: Scenario>(
     up: mpsc::UnboundedSender<bool>,
     go: watch::Receiver<Option<Instant>>,
     rec: Arc<Recorder>,
-    (duration, connections): (u64, u64),
+    (duration, connections, ramp_secs): (u64, u64, f64),
 ) {
     let opened = async {
         let t0 = Instant::now();
@@ -243,6 +247,7 @@ async fn connection<S: Scenario>(
         once: duration == 0,
         index,
         connections,
+        spread: Duration::from_secs_f64(ramp_secs.clamp(0.0, 600.0)),
     };
     if let Err(e) = scenario.traffic(&mut session, &plan, &rec).await {
         rec.session_failed(&e);

@@ -43,6 +43,9 @@ pub struct Plan {
     pub index: u64,
     /// Connections in the whole run.
     pub connections: u64,
+    /// How long the ramp took (connections / --ramp): a scenario may spread its one exchange of
+    /// `--duration 0` over it, by index, so the server sees it at the rate it saw the connections.
+    pub spread: Duration,
 }
 
 /// The parent's `go`: when the traffic phase starts.

@@ -62,7 +62,19 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
         .map(|p| p.t as f64 + 1.0)
         .fold(report.phases.done.max(1.0), f64::max)
         * 1.06;
-    let rates = series(report, |p| p.ok as f64);
+    let mut rates = series(report, |p| p.ok as f64);
+    // A second without completions of a kind is a zero, not a gap in its line.
+    for points in rates.values_mut() {
+        let have: std::collections::BTreeMap<u64, f64> =
+            points.iter().map(|&(x, y)| (x as u64, y)).collect();
+        let (first, last) = (
+            have.keys().next().copied().unwrap_or(0),
+            have.keys().last().copied().unwrap_or(0),
+        );
+        *points = (first..=last)
+            .map(|x| (x as f64, have.get(&x).copied().unwrap_or(0.0)))
+            .collect();
+    }
     let root = SVGBackend::new(path, (1100, 760)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (top, bottom) = root.split_vertically(380);

@@ -122,13 +122,16 @@ struct Pacer {
     next: [Option<Instant>; 2],
     period: [Duration; 2],
     window: Option<usize>,
+    /// `--duration 0`: the one transaction is due then (spread over the ramp's length by index).
+    once_at: Option<Instant>,
     once: bool,
+    /// When this connection stopped starting transactions.
+    finished_at: Option<Instant>,
 }
 
 impl Pacer {
     fn new(sip: &Sip, plan: &Plan, start: Instant) -> Self {
         let (m, c) = sip.shares();
-        let once = plan.once;
         let n = plan.connections.max(1) as f64;
         let frac = (plan.index % plan.connections.max(1)) as f64 / n;
         let (next, period, window) = match sip.pace {
@@ -156,30 +159,35 @@ impl Pacer {
             next,
             period,
             window,
-            once,
+            once_at: plan.once.then(|| start + plan.spread.mul_f64(frac)),
+            once: plan.once,
+            finished_at: None,
         }
     }
 
-    /// Starts what is due (once mode: one transaction; after `end`: nothing).
+    /// Starts what is due: the one transaction of `--duration 0` at its time; else, until `end`, the
+    /// paced or flat-out ones.
     fn fire(&mut self, ua: &mut Ua, now: Instant, end: Instant, register_only: bool) {
         if self.once {
-            if register_only {
-                ua.register(now);
-            } else if self.next[0].is_some() {
-                ua.message(now);
-            } else if self.next[1].is_some() {
-                ua.call(now);
+            if self.once_at.is_some_and(|at| at <= now) {
+                self.once_at = None;
+                if register_only {
+                    ua.register(now);
+                } else if self.next[0].is_some() {
+                    ua.message(now);
+                } else if self.next[1].is_some() {
+                    ua.call(now);
+                }
             }
-            self.next = [None, None];
-            self.once = false;
             return;
         }
         if now >= end {
-            self.next = [None, None];
             return;
         }
         for kind in 0..2 {
-            let Some(at) = self.next[kind] else { continue };
+            let Some(mut at) = self.next[kind] else {
+                continue;
+            };
             if let Some(w) = self.window {
                 let busy = if kind == 0 {
                     ua.outstanding(TxKind::Message)
@@ -189,9 +197,7 @@ impl Pacer {
                 for _ in busy..w {
                     start_kind(ua, kind, now);
                 }
-                let _ = at;
             } else {
-                let mut at = at;
                 while at <= now {
                     start_kind(ua, kind, now);
                     at += self.period[kind];
@@ -201,12 +207,28 @@ impl Pacer {
         }
     }
 
-    /// The next instant something is due (flat out: driven by answers, no timer).
-    fn next(&self) -> Option<Instant> {
-        if self.window.is_some() {
-            return None;
+    /// `Some(when)` once this connection starts no more transactions.
+    fn finished(&mut self, now: Instant, end: Instant) -> Option<Instant> {
+        let done = if self.once {
+            self.once_at.is_none()
+        } else {
+            now >= end
+        };
+        if done && self.finished_at.is_none() {
+            self.finished_at = Some(now);
         }
-        self.next.iter().flatten().min().copied()
+        self.finished_at
+    }
+
+    /// The next instant something is due (flat out: driven by answers, no timer).
+    fn next(&self, end: Instant) -> Option<Instant> {
+        if self.once {
+            return self.once_at;
+        }
+        if self.window.is_some() {
+            return Some(end);
+        }
+        self.next.iter().flatten().copied().chain([end]).min()
     }
 }
 
@@ -259,7 +281,6 @@ impl Sip {
         mut phase: Phase<'_>,
     ) -> Result<Option<Instant>, LoadError> {
         let far = Duration::from_secs(3600);
-        let start = Instant::now();
         loop {
             let setup = matches!(phase, Phase::Setup);
             if let Some(registered) = self.flush(s, rec, setup).await? {
@@ -268,23 +289,18 @@ impl Sip {
             let now = Instant::now();
             let mut wake = s.ua.next_timer();
             if let Phase::Traffic(plan, pacer) = &mut phase {
-                let was_once = pacer.once;
                 pacer.fire(&mut s.ua, now, plan.end, self.mode == Mode::Register);
-                if was_once || now >= plan.end {
+                if let Some(finished) = pacer.finished(now, plan.end) {
                     s.ua.quiet();
-                }
-                let leave = plan.end.max(start) + self.linger();
-                if (was_once || now >= plan.end) && s.ua.settled() {
-                    if now >= leave {
-                        return Ok(None);
+                    let leave = finished + self.linger();
+                    if s.ua.settled() {
+                        if now >= leave {
+                            return Ok(None);
+                        }
+                        wake = [wake, Some(leave)].into_iter().flatten().min();
                     }
-                    wake = [wake, Some(leave)].into_iter().flatten().min();
-                }
-                if now < plan.end && !plan.once {
-                    wake = [wake, pacer.next(), Some(plan.end)]
-                        .into_iter()
-                        .flatten()
-                        .min();
+                } else {
+                    wake = [wake, pacer.next(plan.end)].into_iter().flatten().min();
                 }
                 if s.ua.has_actions() {
                     continue;
