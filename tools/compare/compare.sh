@@ -17,8 +17,9 @@
 #                     server CPU-s per 10k MESSAGE at that rate
 # Each MESSAGE transaction is 4 SIP messages through the server (MESSAGE in and out, 200 in and out).
 #
-# Kamailio: installed with apt when missing; started with -m SHM_MB -M PKG_MB (shared / private memory; its
-# default 64 MB shared memory runs out under flat-out MESSAGE, tm keeps every transaction for its wait timer),
+# Kamailio: installed with apt when missing; started with -m SHM_MB -M PKG_MB (shared / private memory, MB; its
+# default 64 MB shared memory runs out under flat-out MESSAGE: tm keeps every transaction for its 5 s wait timer,
+# about 17 KB each, so 12k MESSAGE/s need about 1 GB; with -m 1024 it answered 500 "out of mem" to a quarter of them),
 # tcp_children = WORKERS (WS_CHILDREN). Both servers see the same open-file limit (`ulimit -n`; Kamailio holds
 # about that many connections at most).
 # Every process it starts is stopped on exit (only those); every step is bounded by `timeout`.
@@ -35,7 +36,7 @@ HOLD=${HOLD:-10}
 RATE=${RATE:-2000}
 WINDOW=${WINDOW:-1}
 PROCS=${PROCS:-2}
-SHM_MB=${SHM_MB:-1024}
+SHM_MB=${SHM_MB:-4096}
 PKG_MB=${PKG_MB:-16}
 OUT=${OUT:-target/compare}
 SERVERS=${SERVERS:-"sipedge kamailio"}
