@@ -4,7 +4,7 @@
 # server after the other on loopback, then one table.
 #
 #   tools/compare/compare.sh                 # CLIENTS=1000 WORKERS=2 SECS=10 HOLD=10 RATE=2000
-#   OUT=docs/bench/compare tools/compare/compare.sh
+#   OUT=docs/bench/compare tools/compare/compare.sh     # server logs stay in LOGS (target/compare/logs)
 #
 # For each server, on a fresh start:
 #   1. idle:       sipload register  --connections CLIENTS --hold HOLD --duration 0
@@ -39,9 +39,11 @@ PROCS=${PROCS:-2}
 SHM_MB=${SHM_MB:-4096}
 PKG_MB=${PKG_MB:-16}
 OUT=${OUT:-target/compare}
+LOGS=${LOGS:-target/compare/logs}
 SERVERS=${SERVERS:-"sipedge kamailio"}
-mkdir -p "$OUT"
+mkdir -p "$OUT" "$LOGS"
 OUT=$(cd "$OUT" && pwd)
+LOGS=$(cd "$LOGS" && pwd)
 
 if ! command -v kamailio >/dev/null 2>&1 || [ ! -e /usr/lib/x86_64-linux-gnu/kamailio/modules/websocket.so ]; then
   echo "installing kamailio (apt)"
@@ -63,13 +65,13 @@ start_server() { # kind port
   case $kind in
     sipedge)
       "$root/target/release/sipedged" --listen "127.0.0.1:$port" --workers "$WORKERS" --admin "" \
-        >"$OUT/sipedge.server.log" 2>&1 &
+        >"$LOGS/sipedge.server.log" 2>&1 &
       server_pid=$!
       spawned+=("$server_pid")
       ;;
     kamailio)
       kamailio -f "$root/deploy/kamailio/ws-edge.cfg" -P "$work/kamailio.pid" -m "$SHM_MB" -M "$PKG_MB" \
-        -A "WS_LISTEN=tcp:127.0.0.1:$port" -A "WS_CHILDREN=$WORKERS" -E >"$OUT/kamailio.server.log" 2>&1
+        -A "WS_LISTEN=tcp:127.0.0.1:$port" -A "WS_CHILDREN=$WORKERS" -E >"$LOGS/kamailio.server.log" 2>&1
       server_pid=$(cat "$work/kamailio.pid")
       ;;
   esac
@@ -168,4 +170,4 @@ PY
 echo
 cat "$OUT/table.md"
 echo
-echo "JSON reports, summaries and SVG plots: $OUT/"
+echo "JSON reports, summaries and SVG plots: $OUT/; server logs: $LOGS/"

@@ -218,7 +218,8 @@ pub struct EngineArgs {
     /// Seconds to hold every connection open (idle) once all are up, before the traffic phase.
     #[arg(long, default_value_t = 0, value_name = "SECS")]
     pub hold: u64,
-    /// Seconds of traffic. 0: every connection does exactly one exchange.
+    /// Seconds of traffic. 0: every connection does exactly one exchange (the SIP scenarios spread them
+    /// over the ramp's length, by connection index).
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub duration: u64,
     /// Tokio threads per worker process.
