@@ -57,7 +57,7 @@ pub fn unmask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     if buf.len() < SHORT {
         scalar::unmask(buf, key, offset);
     } else {
-        arch::Detected::best().unmask(buf, key, offset);
+        arch::unmask_dispatched(buf, key, offset);
     }
 }
 
@@ -71,6 +71,6 @@ pub fn unmask_copy(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) {
     if src.len() < SHORT {
         scalar::unmask_copy(src, dst, key, offset);
     } else {
-        arch::Detected::best().unmask_copy(src, dst, key, offset);
+        arch::unmask_copy_dispatched(src, dst, key, offset);
     }
 }

@@ -10,7 +10,7 @@ pub(crate) mod aarch64;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86_64;
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 use crate::Implementation;
 use crate::key::rotated_key_word;
@@ -272,6 +272,93 @@ impl Detected {
     }
 }
 
+/// The signature every `xor` kernel shares: XOR `len` bytes from `src` into `dst` with a rotated
+/// key word (see [`crate::key::rotated_key_word`]).
+///
+/// Contract of a call: the kernel's CPU features are present; `src` is valid for `len` reads
+/// and `dst` for `len` writes; `src` and `dst` are the same pointer or do not overlap.
+type XorKernel = unsafe fn(*const u8, *mut u8, usize, u32);
+
+/// The crate-level functions' kernel: [`detect_xor`] until the first call replaces it with the
+/// `xor` of [`Detected::best`]. Only kernels whose features were detected are ever stored.
+static XOR: AtomicPtr<()> = AtomicPtr::new(detect_xor as XorKernel as *mut ());
+
+/// The kernel of `imp` (which the caller has proven present).
+fn xor_kernel(imp: Implementation) -> XorKernel {
+    match imp {
+        #[cfg(target_arch = "x86_64")]
+        Implementation::Avx512 => x86_64::avx512::xor,
+        #[cfg(target_arch = "x86_64")]
+        Implementation::Avx2 => x86_64::avx2::xor,
+        #[cfg(target_arch = "x86_64")]
+        Implementation::Sse2 => x86_64::sse2::xor,
+        #[cfg(target_arch = "aarch64")]
+        Implementation::Neon => aarch64::neon::xor,
+        _ => scalar_xor,
+    }
+}
+
+/// First call through [`XOR`]: detect, cache the best kernel, run it.
+///
+/// # Safety
+/// `src` is valid for `len` reads and `dst` for `len` writes; same pointer or no overlap.
+unsafe fn detect_xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
+    let kernel = xor_kernel(Detected::best().0);
+    XOR.store(kernel as *mut (), Ordering::Relaxed);
+    // SAFETY: `Detected::best` proved the kernel's features; pointers as per our contract.
+    unsafe { kernel(src, dst, len, key) }
+}
+
+/// The portable kernel behind the [`XorKernel`] signature.
+///
+/// # Safety
+/// As for [`detect_xor`].
+unsafe fn scalar_xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
+    let key = key.to_ne_bytes();
+    if core::ptr::eq(src, dst) {
+        // SAFETY: `dst` is valid for `len` reads and writes and nothing else refers to it.
+        scalar::unmask(unsafe { core::slice::from_raw_parts_mut(dst, len) }, key, 0);
+    } else {
+        // SAFETY: valid, non-overlapping ranges of `len` bytes each.
+        let (s, d) = unsafe {
+            (
+                core::slice::from_raw_parts(src, len),
+                core::slice::from_raw_parts_mut(dst, len),
+            )
+        };
+        scalar::unmask_copy(s, d, key, 0);
+    }
+}
+
+/// The cached kernel: one load, no branch on the implementation.
+#[inline]
+fn cached_xor() -> XorKernel {
+    let p = XOR.load(Ordering::Relaxed);
+    // SAFETY: `XOR` only ever holds `XorKernel` values cast to `*mut ()` (its initialiser and
+    // `detect_xor`), so casting back yields the same function pointer.
+    unsafe { core::mem::transmute::<*mut (), XorKernel>(p) }
+}
+
+/// [`crate::unmask`] for 16 bytes and more: the cached best kernel, called directly.
+#[inline]
+pub(crate) fn unmask_dispatched(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    let k = rotated_key_word(key, offset);
+    let (len, p) = (buf.len(), buf.as_mut_ptr());
+    // SAFETY: the cached kernel's features were detected; `p` is valid for `len` reads and
+    // writes, and every kernel allows `src == dst`.
+    unsafe { cached_xor()(p, p, len, k) }
+}
+
+/// [`crate::unmask_copy`] for 16 bytes and more (the common prefix of `src` and `dst`).
+#[inline]
+pub(crate) fn unmask_copy_dispatched(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) {
+    let k = rotated_key_word(key, offset);
+    let len = src.len().min(dst.len());
+    // SAFETY: the cached kernel's features were detected; `src` is valid for `len` reads,
+    // `dst` for `len` writes, and a shared and a mutable slice cannot overlap.
+    unsafe { cached_xor()(src.as_ptr(), dst.as_mut_ptr(), len, k) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +395,54 @@ mod tests {
             bad[700] = 0xC0;
             assert_eq!(d.validate(&bad), Proof::NONE, "{imp} must flag C0");
         }
+    }
+
+    fn bytewise(data: &[u8], key: [u8; 4]) -> Vec<u8> {
+        data.iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[i % 4])
+            .collect()
+    }
+
+    /// Every kernel `XOR` can hold, reached through the `XorKernel` signature (also the ones
+    /// the dispatcher never picks on this CPU, such as the scalar one on x86-64).
+    #[test]
+    fn every_cacheable_kernel_unmasks_in_place_and_by_copy() {
+        let key = [0x9d, 0x3b, 0xe2, 0x51];
+        let data: Vec<u8> = (0..600u32).map(|i| (i * 131 + 7) as u8).collect();
+        let mut kernels: Vec<(&str, XorKernel)> = vec![("detect", detect_xor)];
+        for imp in Implementation::available() {
+            kernels.push((imp.name(), xor_kernel(imp)));
+        }
+        for (name, kernel) in kernels {
+            for len in 0..data.len() {
+                let expect = bytewise(&data[..len], key);
+                let mut buf = data[..len].to_vec();
+                // SAFETY: `kernel` is the detected one or one of an available implementation;
+                // `buf` is valid for `len` reads and writes.
+                unsafe { kernel(buf.as_ptr(), buf.as_mut_ptr(), len, u32::from_ne_bytes(key)) };
+                assert_eq!(buf, expect, "{name} in place, len {len}");
+                let mut dst = vec![0u8; len];
+                // SAFETY: as above; two distinct vectors.
+                unsafe {
+                    kernel(
+                        data.as_ptr(),
+                        dst.as_mut_ptr(),
+                        len,
+                        u32::from_ne_bytes(key),
+                    )
+                };
+                assert_eq!(dst, expect, "{name} copy, len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_cached_kernel_is_the_best_implementations() {
+        let mut buf = [0u8; 40];
+        unmask_dispatched(&mut buf, [1, 2, 3, 4], 0);
+        assert_eq!(&buf[..5], &[1, 2, 3, 4, 1]);
+        let expect = xor_kernel(Implementation::best());
+        assert!(core::ptr::fn_addr_eq(cached_xor(), expect));
     }
 }

@@ -24,28 +24,45 @@ fn low_bits(n: usize) -> u64 {
 
 /// XOR `len` bytes from `src` into `dst` with the rotated key word `key`.
 ///
-/// Inputs of 64 bytes or more: when `dst` is not 64-byte aligned, the first 64 bytes are loaded
-/// up front and stored (unmasked) after the body, re-writing the same values where they overlap
-/// it; the aligned body is processed ×4 unrolled with aligned stores; the last `< 64` bytes go
-/// in 32/16/8/4/1-byte steps from an aligned address. Plain (not masked) loads and stores
-/// throughout: a masked store cannot forward to a later load, which would stall a caller that
-/// touches the bytes right after.
+/// Under 256 bytes (a SIP message in one frame): whole 64-byte blocks from the start, then the
+/// last `< 64` bytes in 32/16/8/4/2/1-byte steps — no alignment work, no key rotation (every
+/// step but the last is a multiple of 4 bytes). From 256 bytes: when `dst` is not 64-byte
+/// aligned, the first 64 bytes are loaded up front and stored (unmasked) after the body,
+/// re-writing the same values where they overlap it; the aligned body is processed ×4 unrolled
+/// with aligned stores; the tail as above.
+///
+/// Every byte is stored exactly once by a plain (not masked) store, except for the re-written
+/// head overlap of large inputs: a later load of exactly the bytes of one step is forwarded
+/// from the store buffer. A masked store, or two stores overlapping one load, make that load
+/// wait until the stores reach the cache — a stall for a caller that reads the bytes right
+/// after.
 ///
 /// # Safety
 /// The CPU supports AVX-512 F and BW and AVX2; `src` is valid for `len` reads and `dst` for
 /// `len` writes; `src` and `dst` are either the same pointer or the ranges do not overlap.
 #[target_feature(enable = "avx512f,avx512bw,avx2")]
 pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
-    if len < LANE {
-        // SAFETY: forwarded contract.
-        unsafe { xor_short(src, dst, len, key) };
+    let kv = _mm512_set1_epi32(key as i32);
+    if len < 4 * LANE {
+        let mut i = 0;
+        while len - i >= LANE {
+            // SAFETY: `i + 64 <= len`; loaded before stored, so `src == dst` is fine.
+            unsafe {
+                let v = _mm512_loadu_si512(src.add(i).cast());
+                _mm512_storeu_si512(dst.add(i).cast(), _mm512_xor_si512(v, kv));
+            }
+            i += LANE;
+        }
+        // SAFETY: the remaining `len - i < 64` bytes are in bounds; `i` is a multiple of 4,
+        // so the key phase is unchanged.
+        unsafe { xor_short(src.add(i), dst.add(i), len - i, key) };
         return;
     }
     let misalign = (dst as usize) & (LANE - 1);
     let head = if misalign == 0 { 0 } else { LANE - misalign };
-    // SAFETY: `len >= 64`, so the first 64-byte window is in bounds; loaded before any store.
+    // SAFETY: `len >= 256`, so the first 64-byte window is in bounds; loaded before any store.
     let first_v = unsafe { _mm512_loadu_si512(src.cast()) };
-    let kv = _mm512_set1_epi32(advance(key, head) as i32);
+    let body_kv = _mm512_set1_epi32(advance(key, head) as i32);
     let mut i = head;
     while len - i >= 4 * LANE {
         // SAFETY: `i + 256 <= len`; `dst + i` is 64-byte aligned. Loads come before stores, so
@@ -57,10 +74,10 @@ pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
             let b = _mm512_loadu_si512(s.add(LANE).cast());
             let c = _mm512_loadu_si512(s.add(2 * LANE).cast());
             let e = _mm512_loadu_si512(s.add(3 * LANE).cast());
-            _mm512_store_si512(d.cast(), _mm512_xor_si512(a, kv));
-            _mm512_store_si512(d.add(LANE).cast(), _mm512_xor_si512(b, kv));
-            _mm512_store_si512(d.add(2 * LANE).cast(), _mm512_xor_si512(c, kv));
-            _mm512_store_si512(d.add(3 * LANE).cast(), _mm512_xor_si512(e, kv));
+            _mm512_store_si512(d.cast(), _mm512_xor_si512(a, body_kv));
+            _mm512_store_si512(d.add(LANE).cast(), _mm512_xor_si512(b, body_kv));
+            _mm512_store_si512(d.add(2 * LANE).cast(), _mm512_xor_si512(c, body_kv));
+            _mm512_store_si512(d.add(3 * LANE).cast(), _mm512_xor_si512(e, body_kv));
         }
         i += 4 * LANE;
     }
@@ -68,43 +85,38 @@ pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
         // SAFETY: `i + 64 <= len`; `dst + i` is 64-byte aligned.
         unsafe {
             let v = _mm512_loadu_si512(src.add(i).cast());
-            _mm512_store_si512(dst.add(i).cast(), _mm512_xor_si512(v, kv));
+            _mm512_store_si512(dst.add(i).cast(), _mm512_xor_si512(v, body_kv));
         }
         i += LANE;
     }
-    let k = advance(key, i);
     // SAFETY: the remaining `len - i < 64` bytes are in bounds.
-    unsafe { xor_short(src.add(i), dst.add(i), len - i, k) };
+    unsafe { xor_short(src.add(i), dst.add(i), len - i, advance(key, i)) };
     if head != 0 {
         // SAFETY: the first 64 bytes are in bounds; they were loaded before the body changed
         // any of them, so re-writing the overlap stores the same unmasked values.
-        unsafe {
-            _mm512_storeu_si512(
-                dst.cast(),
-                _mm512_xor_si512(first_v, _mm512_set1_epi32(key as i32)),
-            );
-        }
+        unsafe { _mm512_storeu_si512(dst.cast(), _mm512_xor_si512(first_v, kv)) };
     }
 }
 
-/// Fewer than 64 bytes: 32-, 16-, 8- and 4-byte steps (all keep the key phase), then bytes.
+/// Fewer than 64 bytes: 32-, 16-, 8- and 4-byte steps (all keep the key phase), then 2 and 1.
 ///
 /// # Safety
 /// As for [`xor`], with `len < 64`.
 #[target_feature(enable = "avx512f,avx512bw,avx2")]
+#[inline]
 unsafe fn xor_short(src: *const u8, dst: *mut u8, len: usize, key: u32) {
     let mut i = 0;
-    if len - i >= 32 {
-        // SAFETY: 32 bytes at `i` are in bounds.
+    if len & 32 != 0 {
+        // SAFETY: `len < 64`, so bit 5 set means 32 bytes at 0 are in bounds.
         unsafe {
-            let v = _mm256_loadu_si256(src.add(i).cast());
+            let v = _mm256_loadu_si256(src.cast());
             let x = _mm256_xor_si256(v, _mm256_set1_epi32(key as i32));
-            _mm256_storeu_si256(dst.add(i).cast(), x);
+            _mm256_storeu_si256(dst.cast(), x);
         }
-        i += 32;
+        i = 32;
     }
-    if len - i >= 16 {
-        // SAFETY: 16 bytes at `i` are in bounds.
+    if len & 16 != 0 {
+        // SAFETY: `i` sums the higher bits of `len`, so 16 bytes at `i` are in bounds.
         unsafe {
             let v = _mm_loadu_si128(src.add(i).cast());
             _mm_storeu_si128(
@@ -114,16 +126,16 @@ unsafe fn xor_short(src: *const u8, dst: *mut u8, len: usize, key: u32) {
         }
         i += 16;
     }
-    if len - i >= 8 {
+    if len & 8 != 0 {
         let k = (u64::from(key) << 32) | u64::from(key);
-        // SAFETY: 8 bytes at `i` are in bounds; unaligned access is explicit.
+        // SAFETY: 8 bytes at `i` are in bounds (as above); unaligned access is explicit.
         unsafe {
             let v = src.add(i).cast::<u64>().read_unaligned();
             dst.add(i).cast::<u64>().write_unaligned(v ^ k);
         }
         i += 8;
     }
-    if len - i >= 4 {
+    if len & 4 != 0 {
         // SAFETY: 4 bytes at `i` are in bounds.
         unsafe {
             let v = src.add(i).cast::<u32>().read_unaligned();
@@ -131,8 +143,8 @@ unsafe fn xor_short(src: *const u8, dst: *mut u8, len: usize, key: u32) {
         }
         i += 4;
     }
-    // SAFETY: the last `len - i < 4` bytes are in bounds.
-    unsafe { super::xor_bytes(src.add(i), dst.add(i), len - i, key) };
+    // SAFETY: the last `len & 3` bytes at `i` are in bounds.
+    unsafe { super::xor_last_bytes(src.add(i), dst.add(i), len & 3, key) };
 }
 
 /// Carried state of the lookup validator between 64-byte blocks.
