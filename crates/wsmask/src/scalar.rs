@@ -7,10 +7,12 @@ use crate::key::rotated_key_bytes;
 /// (RFC 6455 §5.3: `transformed-octet-i = original-octet-i XOR masking-key-octet-(i MOD 4)`).
 ///
 /// Works on 8-byte words; the key is rotated once so that word lanes line up with `offset`.
+/// The last `< 8` bytes go as one 4-, one 2- and one 1-byte piece.
 /// Only the common prefix of `src` and `dst` is processed.
+#[inline]
 pub(crate) fn unmask_copy(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) {
     let k = rotated_key_bytes(key, offset);
-    let word = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
+    let word = doubled(k);
     let mut s_words = src.chunks_exact(8);
     let mut d_words = dst.chunks_exact_mut(8);
     for (d, s) in (&mut d_words).zip(&mut s_words) {
@@ -19,28 +21,71 @@ pub(crate) fn unmask_copy(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usiz
         d.copy_from_slice(&(u64::from_ne_bytes(w) ^ word).to_ne_bytes());
     }
     // Every word is 8 bytes, a multiple of 4, so the tail starts at key lane 0 again.
-    for (i, (d, s)) in d_words
-        .into_remainder()
-        .iter_mut()
-        .zip(s_words.remainder())
-        .enumerate()
-    {
-        *d = *s ^ k[i & 3];
-    }
+    tail(s_words.remainder(), d_words.into_remainder(), k);
 }
 
 /// In-place form of [`unmask_copy`].
+#[inline]
 pub(crate) fn unmask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let k = rotated_key_bytes(key, offset);
-    let word = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
+    let word = doubled(k);
     let mut words = buf.chunks_exact_mut(8);
     for d in &mut words {
         let mut w = [0u8; 8];
         w.copy_from_slice(d);
         d.copy_from_slice(&(u64::from_ne_bytes(w) ^ word).to_ne_bytes());
     }
-    for (i, d) in words.into_remainder().iter_mut().enumerate() {
-        *d ^= k[i & 3];
+    tail_in_place(words.into_remainder(), k);
+}
+
+/// The key bytes twice, as one 8-byte word in memory order.
+#[inline]
+fn doubled(k: [u8; 4]) -> u64 {
+    let w = u64::from(u32::from_ne_bytes(k));
+    w | (w << 32)
+}
+
+/// In-place form of [`tail`].
+#[inline]
+fn tail_in_place(buf: &mut [u8], k: [u8; 4]) {
+    let [k0, k1, k2, _] = k;
+    let mut i = 0;
+    if let Some(d) = buf.first_chunk_mut::<4>() {
+        *d = (u32::from_ne_bytes(*d) ^ u32::from_ne_bytes(k)).to_ne_bytes();
+        i = 4;
+    }
+    let rest = buf.get_mut(i..).unwrap_or_default();
+    let (mut j, mut last_key) = (0, k0);
+    if let Some(d) = rest.first_chunk_mut::<2>() {
+        *d = (u16::from_ne_bytes(*d) ^ u16::from_ne_bytes([k0, k1])).to_ne_bytes();
+        (j, last_key) = (2, k2);
+    }
+    if let Some(d) = rest.get_mut(j) {
+        *d ^= last_key;
+    }
+}
+
+/// The last `< 8` bytes (the common prefix of `src` and `dst`), starting at key lane 0: one
+/// 4-, one 2- and one 1-byte piece at most.
+#[inline]
+fn tail(src: &[u8], dst: &mut [u8], k: [u8; 4]) {
+    let [k0, k1, k2, _] = k;
+    let mut i = 0;
+    if let (Some(s), Some(d)) = (src.first_chunk::<4>(), dst.first_chunk_mut::<4>()) {
+        *d = (u32::from_ne_bytes(*s) ^ u32::from_ne_bytes(k)).to_ne_bytes();
+        i = 4;
+    }
+    let (src, dst) = (
+        src.get(i..).unwrap_or_default(),
+        dst.get_mut(i..).unwrap_or_default(),
+    );
+    let mut j = 0;
+    if let (Some(s), Some(d)) = (src.first_chunk::<2>(), dst.first_chunk_mut::<2>()) {
+        *d = (u16::from_ne_bytes(*s) ^ u16::from_ne_bytes([k0, k1])).to_ne_bytes();
+        j = 2;
+    }
+    if let (Some(s), Some(d)) = (src.get(j), dst.get_mut(j)) {
+        *d = *s ^ if j == 0 { k0 } else { k2 };
     }
 }
 

@@ -344,6 +344,12 @@ fn cached_xor() -> XorKernel {
 pub(crate) fn unmask_dispatched(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let k = rotated_key_word(key, offset);
     let (len, p) = (buf.len(), buf.as_mut_ptr());
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if len < 64 {
+        // SAFETY: `len < 64`; `p` is valid for `len` reads and writes (same pointer).
+        unsafe { x86_64::xor_under_64(p, p, len, k) };
+        return;
+    }
     // SAFETY: the cached kernel's features were detected; `p` is valid for `len` reads and
     // writes, and every kernel allows `src == dst`.
     unsafe { cached_xor()(p, p, len, k) }

@@ -55,14 +55,15 @@ pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
         }
         // SAFETY: the remaining `len - i < 64` bytes are in bounds; `i` is a multiple of 4,
         // so the key phase is unchanged.
-        unsafe { xor_short(src.add(i), dst.add(i), len - i, key) };
+        unsafe { xor_short(src.add(i), dst.add(i), len - i, key, kv) };
         return;
     }
     let misalign = (dst as usize) & (LANE - 1);
     let head = if misalign == 0 { 0 } else { LANE - misalign };
     // SAFETY: `len >= 256`, so the first 64-byte window is in bounds; loaded before any store.
     let first_v = unsafe { _mm512_loadu_si512(src.cast()) };
-    let body_kv = _mm512_set1_epi32(advance(key, head) as i32);
+    let body_k = advance(key, head);
+    let body_kv = _mm512_set1_epi32(body_k as i32);
     let mut i = head;
     while len - i >= 4 * LANE {
         // SAFETY: `i + 256 <= len`; `dst + i` is 64-byte aligned. Loads come before stores, so
@@ -89,8 +90,9 @@ pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
         }
         i += LANE;
     }
-    // SAFETY: the remaining `len - i < 64` bytes are in bounds.
-    unsafe { xor_short(src.add(i), dst.add(i), len - i, advance(key, i)) };
+    // SAFETY: the remaining `len - i < 64` bytes are in bounds; `i - head` is a multiple of 64,
+    // so the body key still applies.
+    unsafe { xor_short(src.add(i), dst.add(i), len - i, body_k, body_kv) };
     if head != 0 {
         // SAFETY: the first 64 bytes are in bounds; they were loaded before the body changed
         // any of them, so re-writing the overlap stores the same unmasked values.
@@ -98,19 +100,20 @@ pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
     }
 }
 
-/// Fewer than 64 bytes: 32-, 16-, 8- and 4-byte steps (all keep the key phase), then 2 and 1.
+/// Fewer than 64 bytes: 32-, 16-, 8- and 4-byte steps (all keep the key phase), then 2 and 1;
+/// `kv` is `key` broadcast (its low lanes serve the 32- and 16-byte steps).
 ///
 /// # Safety
 /// As for [`xor`], with `len < 64`.
 #[target_feature(enable = "avx512f,avx512bw,avx2")]
 #[inline]
-unsafe fn xor_short(src: *const u8, dst: *mut u8, len: usize, key: u32) {
+unsafe fn xor_short(src: *const u8, dst: *mut u8, len: usize, key: u32, kv: __m512i) {
     let mut i = 0;
     if len & 32 != 0 {
         // SAFETY: `len < 64`, so bit 5 set means 32 bytes at 0 are in bounds.
         unsafe {
             let v = _mm256_loadu_si256(src.cast());
-            let x = _mm256_xor_si256(v, _mm256_set1_epi32(key as i32));
+            let x = _mm256_xor_si256(v, _mm512_castsi512_si256(kv));
             _mm256_storeu_si256(dst.cast(), x);
         }
         i = 32;
@@ -121,7 +124,7 @@ unsafe fn xor_short(src: *const u8, dst: *mut u8, len: usize, key: u32) {
             let v = _mm_loadu_si128(src.add(i).cast());
             _mm_storeu_si128(
                 dst.add(i).cast(),
-                _mm_xor_si128(v, _mm_set1_epi32(key as i32)),
+                _mm_xor_si128(v, _mm512_castsi512_si128(kv)),
             );
         }
         i += 16;
