@@ -6,15 +6,15 @@
 #   tools/compare/compare.sh                 # CLIENTS=1000 WORKERS=2 SECS=10 HOLD=10 RATE=2000
 #   OUT=docs/bench/compare tools/compare/compare.sh     # server logs stay in LOGS (target/compare/logs)
 #
-# For each server, on a fresh start:
+# For each server, each run on a fresh start:
 #   1. idle:       sipload register  --connections CLIENTS --hold HOLD --duration 0
 #                  -> connections held, user-space memory per idle registered client = (Pss held - Pss before) / N,
 #                     Pss summed over the server's processes (Kamailio forks workers)
-#   2. saturation: sipload message   --connections CLIENTS --flat-out --window WINDOW --duration SECS
-#                  -> MESSAGE transactions/s, server CPU-s per 10k MESSAGE (utime+stime of the server's processes)
-#   3. fixed rate: sipload message   --connections CLIENTS --rate RATE/s --duration SECS
+#   2. fixed rate: sipload message   --connections CLIENTS --rate RATE/s --duration SECS
 #                  -> MESSAGE p50 / p99 (request sent to 200 received, through the server and the peer client),
-#                     server CPU-s per 10k MESSAGE at that rate
+#                     server CPU-s per 10k MESSAGE at that rate (utime+stime of the server's processes)
+#   3. saturation: sipload message   --connections CLIENTS --flat-out --window WINDOW --duration SECS
+#                  -> MESSAGE transactions/s, server CPU-s per 10k MESSAGE
 # Each MESSAGE transaction is 4 SIP messages through the server (MESSAGE in and out, 200 in and out).
 #
 # Kamailio: installed with apt when missing; started with -m SHM_MB -M PKG_MB (shared / private memory, MB; its
@@ -100,12 +100,16 @@ run() { # name scenario-args...
 for s in $SERVERS; do
   port=$(free_port)
   echo "=== $s on 127.0.0.1:$port"
+  # A fresh server for each run: nothing left from the one before (Kamailio's tm keeps the transactions of a
+  # saturation run for seconds, and its timer then spends CPU freeing them).
   start_server "$s" "$port"
   run "$s-idle" register --hold "$HOLD" --duration 0
   stop_server
   start_server "$s" "$port"
-  run "$s-saturation" message --flat-out --window "$WINDOW" --duration "$SECS"
   run "$s-rate" message --rate "$RATE/s" --duration "$SECS"
+  stop_server
+  start_server "$s" "$port"
+  run "$s-saturation" message --flat-out --window "$WINDOW" --duration "$SECS"
   stop_server
 done
 

@@ -5,7 +5,7 @@
 # KEEPALIVE seconds (the gateway answers CRLF) and answer its WebSocket pings; then each one refreshes once more.
 #
 #   tools/scale/sip-scale.sh          # CLIENTS=100000 WORKERS=6 HOLD=120 EXPIRES=60 KEEPALIVE=30
-#   OUT=docs/bench/scale tools/scale/sip-scale.sh
+#   OUT=docs/bench/sip-scale tools/scale/sip-scale.sh      # results there; the server log in LOGS
 #
 # sipload runs as PROCS processes (each below its own open-file limit) from the source addresses SOURCES (each
 # address has its own ephemeral port range), ramped at RAMP. sipedged: io_uring direct descriptors (each worker's
@@ -30,8 +30,10 @@ SOURCES=${SOURCES:-127.0.0.2-127.0.0.255}
 RAMP=${RAMP:-5000/s}
 MAX_CONNECTIONS=${MAX_CONNECTIONS:-120000}
 OUT=${OUT:-target/scale/sip}
-mkdir -p "$OUT"
+LOGS=${LOGS:-target/scale/sip-logs}
+mkdir -p "$OUT" "$LOGS"
 OUT=$(cd "$OUT" && pwd)
+LOGS=$(cd "$LOGS" && pwd)
 
 if [[ -z "${NO_BUILD:-}" ]]; then
   timeout 1800 cargo build --release -q -p sipedged -p sipload
@@ -51,7 +53,7 @@ max_connections = $MAX_CONNECTIONS
 listen = ""
 EOF
 cp "$work/sipedge.toml" "$OUT/sipedge.toml"
-"$root/target/release/sipedged" --config "$work/sipedge.toml" >"$OUT/sipedged.log" 2>&1 &
+"$root/target/release/sipedged" --config "$work/sipedge.toml" >"$LOGS/sipedged.log" 2>&1 &
 pid=$!
 spawned+=("$pid")
 wait_tcp "$port"
