@@ -173,7 +173,10 @@ impl Edge {
                 extra.push("Supported: path, outbound".into());
                 let lines: Vec<&str> = extra.iter().map(String::as_str).collect();
                 self.reply(msg, 200, "OK", &lines, back(), out);
-                let entry = self.flow_aors.entry(src.id).or_default();
+                let entry = self
+                    .flow_aors
+                    .entry(src.id)
+                    .or_insert_with(|| Vec::with_capacity(1));
                 if !entry.contains(&aor) {
                     entry.push(aor);
                 }
