@@ -7,7 +7,7 @@ use crate::arch::{Detected, runtime_has};
 /// functions use [`Implementation::best`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Implementation {
-    /// x86-64 AVX-512 F + BW: 64-byte vectors, masked head/tail, lookup UTF-8 validation.
+    /// x86-64 AVX-512 F + BW: 64-byte vectors, lookup UTF-8 validation.
     Avx512,
     /// x86-64 AVX2: 32-byte vectors, lookup UTF-8 validation.
     Avx2,

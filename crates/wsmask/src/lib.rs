@@ -12,7 +12,9 @@
 //!   `std::str::from_utf8` on the whole payload, with the position of the first invalid byte.
 //! - [`Implementation`]: AVX-512 (F + BW), AVX2, SSE2 on x86-64; NEON on aarch64; portable
 //!   scalar everywhere. The best one is detected once at runtime and cached (or fixed at compile
-//!   time when `target_feature` already enables it); inputs under 32 bytes take the scalar path.
+//!   time when `target_feature` already enables it); [`unmask`] and [`unmask_copy`] call the
+//!   cached kernel through one function pointer. Inputs under 32 bytes take the (inlined)
+//!   scalar path, and on x86-64 inputs under 64 bytes an inlined SSE2 one.
 //!   Each one is callable on its own for tests and benches.
 //!
 //! The NEON kernels are type-checked with `cargo check --target aarch64-unknown-linux-gnu`;

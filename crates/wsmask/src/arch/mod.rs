@@ -360,9 +360,17 @@ pub(crate) fn unmask_dispatched(buf: &mut [u8], key: [u8; 4], offset: usize) {
 pub(crate) fn unmask_copy_dispatched(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) {
     let k = rotated_key_word(key, offset);
     let len = src.len().min(dst.len());
-    // SAFETY: the cached kernel's features were detected; `src` is valid for `len` reads,
-    // `dst` for `len` writes, and a shared and a mutable slice cannot overlap.
-    unsafe { cached_xor()(src.as_ptr(), dst.as_mut_ptr(), len, k) }
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if len < 64 {
+        // SAFETY: `len < 64`; `s` is valid for `len` reads, `d` for `len` writes, and a shared
+        // and a mutable slice cannot overlap.
+        unsafe { x86_64::xor_under_64(s, d, len, k) };
+        return;
+    }
+    // SAFETY: the cached kernel's features were detected; `s` is valid for `len` reads, `d`
+    // for `len` writes, and a shared and a mutable slice cannot overlap.
+    unsafe { cached_xor()(s, d, len, k) }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! AVX-512 (F + BW) kernels.
 //!
-//! Unmask: a masked head store up to the first 64-byte aligned destination address, an aligned
-//! body of 4 × 64-byte load/xor/store per iteration, and a masked tail — no scalar loop at all.
+//! Unmask (plain loads and stores only, see [`xor`]): under 256 bytes whole 64-byte blocks from
+//! the start; from 256 bytes an aligned body of 4 × 64-byte load/xor/store per iteration with the
+//! unaligned first 64 bytes stored last; the last `< 64` bytes in 32/16/8/4/2/1-byte steps.
 //! Fused unmask + UTF-8: the same 64-byte blocks, each unmasked block is stored and, while still in
 //! a register, checked for "all ASCII" (one `vpmovb2m`); non-ASCII blocks go through the lookup
 //! algorithm (three `vpshufb` table lookups plus the 3rd/4th-byte check).
