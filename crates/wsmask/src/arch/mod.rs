@@ -330,9 +330,20 @@ unsafe fn scalar_xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
     }
 }
 
-/// The cached kernel: one load, no branch on the implementation.
+/// The cached kernel: one load, no branch on the implementation (a direct call when the
+/// build already enables the best implementation's features).
 #[inline]
 fn cached_xor() -> XorKernel {
+    if cfg!(any(
+        all(
+            target_arch = "x86_64",
+            target_feature = "avx512f",
+            target_feature = "avx512bw"
+        ),
+        all(target_arch = "aarch64", target_feature = "neon")
+    )) {
+        return xor_kernel(Detected::best().0);
+    }
     let p = XOR.load(Ordering::Relaxed);
     // SAFETY: `XOR` only ever holds `XorKernel` values cast to `*mut ()` (its initialiser and
     // `detect_xor`), so casting back yields the same function pointer.
