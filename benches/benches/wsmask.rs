@@ -165,8 +165,15 @@ fn bench_unmask_frames(c: &mut Criterion) {
 }
 
 /// `../shared/data/traces/` beside the repository root (CI clones main with shared/ beside it).
+/// The JsSIP / SIP.js traces: `shared/` beside the checkout, or the copies the edge tests keep in the repository.
 fn traces_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/traces")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let shared = root.join("../../shared/data/traces");
+    if shared.is_dir() {
+        shared
+    } else {
+        root.join("../crates/edge/tests/data/traces")
+    }
 }
 
 /// Each WebSocket message of a trace file: the lines after a `--- >>> send` / `--- <<< recv`
