@@ -9,7 +9,7 @@ use crate::action::{Action, DropReason};
 use crate::config::{EdgeConfig, Mode};
 use crate::flow_token::{FlowId, FlowTokenKey};
 use crate::identity::Identity;
-use crate::registrar::Registrar;
+use crate::registrar::{AorKey, Registrar};
 use crate::response;
 use crate::routes::{Deletion, OwnRoutes, leading_own};
 use crate::stamp::{VIA_FLOW_PARAM, stateless_branch};
@@ -85,7 +85,37 @@ pub struct Edge {
     key: FlowTokenKey,
     registrar: Registrar,
     /// Standalone: the AoRs each flow registered in this shard (to drop them when the flow closes).
-    flow_aors: HashMap<FlowId, Vec<String>>,
+    flow_aors: HashMap<FlowId, FlowAors>,
+}
+
+/// The AoRs one flow registered in this shard: nearly always one, held without a heap block of its own.
+#[derive(Debug, Default)]
+enum FlowAors {
+    #[default]
+    None,
+    One(AorKey),
+    Many(Vec<AorKey>),
+}
+
+impl FlowAors {
+    fn insert(&mut self, aor: AorKey) {
+        match self {
+            FlowAors::None => *self = FlowAors::One(aor),
+            FlowAors::One(a) if *a == aor => {}
+            FlowAors::One(a) => *self = FlowAors::Many(vec![a.clone(), aor]),
+            FlowAors::Many(v) if v.contains(&aor) => {}
+            FlowAors::Many(v) => v.push(aor),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &AorKey> {
+        let (one, many): (Option<&AorKey>, &[AorKey]) = match self {
+            FlowAors::None => (None, &[]),
+            FlowAors::One(a) => (Some(a), &[]),
+            FlowAors::Many(v) => (None, v),
+        };
+        one.into_iter().chain(many)
+    }
 }
 
 /// Where a forwarded request goes.

@@ -6,6 +6,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::rc::Rc;
 
 use crate::flow_token::FlowId;
 use crate::time::Timestamp;
@@ -76,12 +77,18 @@ pub struct Register {
 }
 
 /// A stored binding.
+///
+/// The Contact URI, the `+sip.instance` and the Call-ID share one allocation: a registrar holds one binding per
+/// browser, tens of thousands of them, so each field that is a `String` of its own costs a heap block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
-    /// Contact URI.
-    pub uri: String,
-    /// `+sip.instance`, if the client sent one.
-    pub instance: Option<String>,
+    /// Contact URI, then `+sip.instance`, then Call-ID.
+    text: Box<str>,
+    /// End of the URI in `text`.
+    uri_end: u32,
+    /// End of the instance in `text` (`uri_end` with no instance).
+    instance_end: u32,
+    has_instance: bool,
     /// `reg-id`, if the client sent one.
     pub reg_id: Option<u32>,
     /// The flow that reaches the client.
@@ -90,25 +97,68 @@ pub struct Binding {
     pub expires_at: Timestamp,
     /// When it was last registered or refreshed (newest binding wins for routing).
     pub updated_at: Timestamp,
-    /// Call-ID of the REGISTER that made or refreshed it.
-    pub call_id: String,
-    /// CSeq of that REGISTER.
+    /// CSeq of the REGISTER that made or refreshed it.
     pub cseq: u32,
 }
 
 impl Binding {
+    fn new(c: &ContactUpdate, req: &Register, expires_at: Timestamp, now: Timestamp) -> Self {
+        let instance = c.instance.as_deref().unwrap_or("");
+        let mut text = String::with_capacity(c.uri.len() + instance.len() + req.call_id.len());
+        text.push_str(&c.uri);
+        text.push_str(instance);
+        text.push_str(&req.call_id);
+        // Message sizes are capped far below 4 GiB, so the offsets fit; saturate rather than wrap if not.
+        let uri_end = u32::try_from(c.uri.len()).unwrap_or(u32::MAX);
+        let instance_end = u32::try_from(c.uri.len() + instance.len()).unwrap_or(u32::MAX);
+        Self {
+            text: text.into_boxed_str(),
+            uri_end,
+            instance_end,
+            has_instance: c.instance.is_some(),
+            reg_id: c.reg_id,
+            flow: req.flow,
+            expires_at,
+            updated_at: now,
+            cseq: req.cseq,
+        }
+    }
+
+    /// The Contact URI (what requests to the user are sent to).
+    pub fn uri(&self) -> &str {
+        self.text.get(..self.uri_end as usize).unwrap_or("")
+    }
+
+    /// `+sip.instance`, if the client sent one.
+    pub fn instance(&self) -> Option<&str> {
+        self.has_instance.then(|| {
+            self.text
+                .get(self.uri_end as usize..self.instance_end as usize)
+                .unwrap_or("")
+        })
+    }
+
+    /// Call-ID of the REGISTER that made or refreshed it.
+    pub fn call_id(&self) -> &str {
+        self.text.get(self.instance_end as usize..).unwrap_or("")
+    }
+
     /// Seconds left before the binding lapses, as a 200 OK's Contact `expires` says it.
     pub fn expires_in(&self, now: Timestamp) -> u32 {
         u32::try_from(now.until(self.expires_at).as_secs()).unwrap_or(u32::MAX)
     }
 
     fn same_binding(&self, c: &ContactUpdate) -> bool {
-        match (&self.instance, &c.instance) {
+        match (self.instance(), &c.instance) {
             // RFC 5626 §6: with an instance, the binding is keyed by (instance, reg-id).
             (Some(a), Some(b)) => a == b && self.reg_id == c.reg_id,
-            (None, None) => self.uri == c.uri,
+            (None, None) => self.uri() == c.uri,
             _ => false,
         }
+    }
+
+    fn out_of_order(&self, req: &Register) -> bool {
+        self.call_id() == req.call_id && req.cseq <= self.cseq
     }
 }
 
@@ -146,16 +196,34 @@ impl RegisterError {
     }
 }
 
+const NO_CHECK: Timestamp = Timestamp(u64::MAX);
+
+/// The bindings of one AoR, and when the expiry queue next looks at them.
+#[derive(Debug)]
+struct Aor {
+    bindings: Vec<Binding>,
+    /// The time of this AoR's live entry in the expiry queue (other entries for it are stale);
+    /// [`NO_CHECK`] before the first.
+    check_at: Timestamp,
+}
+
 /// The bindings of the AoRs one worker owns.
+///
+/// Each AoR's name is stored once ([`AorKey`]) and shared by the table, the expiry queue and the runtime's
+/// per-flow index; the expiry queue holds one live entry per AoR, at its earliest binding expiry, so refreshes
+/// push nothing.
 #[derive(Debug, Default)]
 pub struct Registrar {
     config: RegistrarConfig,
-    aors: HashMap<String, Vec<Binding>>,
-    /// Lazy expiry queue: (time, aor); stale entries are skipped when popped.
-    expiry: BinaryHeap<Reverse<(Timestamp, String)>>,
+    aors: HashMap<AorKey, Aor>,
+    /// Lazy expiry queue: (time, aor); entries that are not their AoR's `check_at` are skipped when popped.
+    expiry: BinaryHeap<Reverse<(Timestamp, AorKey)>>,
     /// Bindings over all AoRs (kept up to date, so that reading it is O(1)).
     bindings: usize,
 }
+
+/// A normalized AoR (see [`normalize_aor`]), shared rather than copied.
+pub type AorKey = Rc<str>;
 
 impl Registrar {
     /// An empty registrar.
@@ -172,29 +240,43 @@ impl Registrar {
         req: &Register,
         now: Timestamp,
     ) -> Result<&[Binding], RegisterError> {
-        let before = self.aors.get(&req.aor).map_or(0, Vec::len);
+        let before = self
+            .aors
+            .get(req.aor.as_str())
+            .map_or(0, |a| a.bindings.len());
         self.apply(req, now)?;
-        let after = self.aors.get(&req.aor).map_or(0, Vec::len);
+        let after = self
+            .aors
+            .get(req.aor.as_str())
+            .map_or(0, |a| a.bindings.len());
         self.bindings = self.bindings + after - before;
-        Ok(self.aors.get(&req.aor).map(Vec::as_slice).unwrap_or(&[]))
+        Ok(self
+            .aors
+            .get(req.aor.as_str())
+            .map(|a| a.bindings.as_slice())
+            .unwrap_or(&[]))
+    }
+
+    /// The shared name of `aor`, while it has bindings.
+    pub fn aor_key(&self, aor: &str) -> Option<AorKey> {
+        self.aors.get_key_value(aor).map(|(k, _)| k.clone())
     }
 
     fn apply(&mut self, req: &Register, now: Timestamp) -> Result<(), RegisterError> {
         let cfg = self.config;
+        let aor = req.aor.as_str();
         match &req.action {
             RegisterAction::Fetch => {}
             RegisterAction::RemoveAll => {
                 if req.expires_header != Some(0) {
                     return Err(RegisterError::BadWildcard);
                 }
-                if let Some(list) = self.aors.get(&req.aor)
-                    && list
-                        .iter()
-                        .any(|b| b.call_id == req.call_id && req.cseq <= b.cseq)
+                if let Some(a) = self.aors.get(aor)
+                    && a.bindings.iter().any(|b| b.out_of_order(req))
                 {
                     return Err(RegisterError::OutOfOrder);
                 }
-                self.aors.remove(&req.aor);
+                self.aors.remove(aor);
             }
             RegisterAction::Update(contacts) => {
                 let expiry_of = |c: &ContactUpdate| {
@@ -203,7 +285,11 @@ impl Registrar {
                         .unwrap_or(cfg.default_expires)
                 };
                 // Check everything before changing anything: a REGISTER applies whole or not at all.
-                let list = self.aors.get(&req.aor).map(Vec::as_slice).unwrap_or(&[]);
+                let list = self
+                    .aors
+                    .get(aor)
+                    .map(|a| a.bindings.as_slice())
+                    .unwrap_or(&[]);
                 let mut new_count = list.len();
                 for c in contacts {
                     let e = expiry_of(c);
@@ -213,9 +299,7 @@ impl Registrar {
                         });
                     }
                     match list.iter().find(|b| b.same_binding(c)) {
-                        Some(b) if b.call_id == req.call_id && req.cseq <= b.cseq => {
-                            return Err(RegisterError::OutOfOrder);
-                        }
+                        Some(b) if b.out_of_order(req) => return Err(RegisterError::OutOfOrder),
                         Some(_) => {}
                         None if e != 0 => new_count += 1,
                         None => {}
@@ -224,39 +308,44 @@ impl Registrar {
                 if new_count > cfg.max_bindings_per_aor {
                     return Err(RegisterError::TooManyBindings);
                 }
-                // Most AoRs have one binding: a Vec's default first growth (4 × ~180 B) would waste ~540 B each.
-                let list = self
-                    .aors
-                    .entry(req.aor.clone())
-                    .or_insert_with(|| Vec::with_capacity(1));
+                let key: AorKey = match self.aors.get_key_value(aor) {
+                    Some((k, _)) => k.clone(),
+                    None => {
+                        let key: AorKey = Rc::from(aor);
+                        // Most AoRs have one binding: a Vec's default first growth would waste three.
+                        let fresh = Aor {
+                            bindings: Vec::with_capacity(1),
+                            check_at: NO_CHECK,
+                        };
+                        self.aors.insert(key.clone(), fresh);
+                        key
+                    }
+                };
+                let Some(entry) = self.aors.get_mut(aor) else {
+                    return Ok(());
+                };
                 for c in contacts {
                     let e = expiry_of(c).min(cfg.max_expires);
-                    let existing = list.iter().position(|b| b.same_binding(c));
+                    let existing = entry.bindings.iter().position(|b| b.same_binding(c));
                     if e == 0 {
                         if let Some(i) = existing {
-                            list.swap_remove(i);
+                            entry.bindings.swap_remove(i);
                         }
                         continue;
                     }
-                    let binding = Binding {
-                        uri: c.uri.clone(),
-                        instance: c.instance.clone(),
-                        reg_id: c.reg_id,
-                        flow: req.flow,
-                        expires_at: now.after(std::time::Duration::from_secs(u64::from(e))),
-                        updated_at: now,
-                        call_id: req.call_id.clone(),
-                        cseq: req.cseq,
-                    };
-                    self.expiry
-                        .push(Reverse((binding.expires_at, req.aor.clone())));
+                    let expires_at = now.after(std::time::Duration::from_secs(u64::from(e)));
+                    let binding = Binding::new(c, req, expires_at, now);
+                    if expires_at < entry.check_at {
+                        entry.check_at = expires_at;
+                        self.expiry.push(Reverse((expires_at, key.clone())));
+                    }
                     match existing {
-                        Some(i) => list[i] = binding,
-                        None => list.push(binding),
+                        Some(i) => entry.bindings[i] = binding,
+                        None => entry.bindings.push(binding),
                     }
                 }
-                if list.is_empty() {
-                    self.aors.remove(&req.aor);
+                if entry.bindings.is_empty() {
+                    self.aors.remove(aor);
                 }
             }
         }
@@ -269,7 +358,7 @@ impl Registrar {
             .aors
             .get(aor)
             .into_iter()
-            .flatten()
+            .flat_map(|a| a.bindings.iter())
             .filter(|b| b.expires_at > now)
             .collect();
         v.sort_by_key(|b| Reverse(b.updated_at));
@@ -278,13 +367,13 @@ impl Registrar {
 
     /// Remove every binding that lives on `flow` (its connection closed). Returns how many were removed.
     pub fn remove_flow(&mut self, aor: &str, flow: &FlowId) -> usize {
-        let Some(list) = self.aors.get_mut(aor) else {
+        let Some(a) = self.aors.get_mut(aor) else {
             return 0;
         };
-        let before = list.len();
-        list.retain(|b| !b.flow.same_connection(flow));
-        let removed = before - list.len();
-        if list.is_empty() {
+        let before = a.bindings.len();
+        a.bindings.retain(|b| !b.flow.same_connection(flow));
+        let removed = before - a.bindings.len();
+        if a.bindings.is_empty() {
             self.aors.remove(aor);
         }
         self.bindings -= removed;
@@ -298,15 +387,25 @@ impl Registrar {
             if *at > now {
                 break;
             }
-            let Some(Reverse((_, aor))) = self.expiry.pop() else {
+            let Some(Reverse((at, key))) = self.expiry.pop() else {
                 break;
             };
-            if let Some(list) = self.aors.get_mut(&aor) {
-                let before = list.len();
-                list.retain(|b| b.expires_at > now);
-                dropped += before - list.len();
-                if list.is_empty() {
-                    self.aors.remove(&aor);
+            let Some(a) = self.aors.get_mut(&*key) else {
+                continue;
+            };
+            if a.check_at != at {
+                continue;
+            }
+            let before = a.bindings.len();
+            a.bindings.retain(|b| b.expires_at > now);
+            dropped += before - a.bindings.len();
+            match a.bindings.iter().map(|b| b.expires_at).min() {
+                Some(next) => {
+                    a.check_at = next;
+                    self.expiry.push(Reverse((next, key)));
+                }
+                None => {
+                    self.aors.remove(&*key);
                 }
             }
         }
@@ -328,7 +427,7 @@ impl Registrar {
     pub fn binding_count(&self) -> usize {
         debug_assert_eq!(
             self.bindings,
-            self.aors.values().map(Vec::len).sum::<usize>()
+            self.aors.values().map(|a| a.bindings.len()).sum::<usize>()
         );
         self.bindings
     }

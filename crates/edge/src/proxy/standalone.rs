@@ -110,7 +110,7 @@ impl Edge {
             self.reply(msg, 404, "Not Found", &[], back, out);
             return;
         };
-        let (flow, uri) = (binding.flow, binding.uri.clone());
+        let (flow, uri) = (binding.flow, binding.uri().to_owned());
         let span = request_uri_span(msg);
         self.forward_to_flow(src, msg, &method, own, flow, span.map(|s| (s, uri)), out);
     }
@@ -156,8 +156,8 @@ impl Edge {
                 let mut extra: Vec<String> = bindings
                     .iter()
                     .map(|b| {
-                        let mut c = format!("Contact: <{}>;expires={}", b.uri, b.expires_in(now));
-                        if let Some(i) = &b.instance {
+                        let mut c = format!("Contact: <{}>;expires={}", b.uri(), b.expires_in(now));
+                        if let Some(i) = b.instance() {
                             c.push_str(&format!(";+sip.instance=\"<{i}>\""));
                         }
                         if let Some(r) = b.reg_id {
@@ -173,12 +173,8 @@ impl Edge {
                 extra.push("Supported: path, outbound".into());
                 let lines: Vec<&str> = extra.iter().map(String::as_str).collect();
                 self.reply(msg, 200, "OK", &lines, back(), out);
-                let entry = self
-                    .flow_aors
-                    .entry(src.id)
-                    .or_insert_with(|| Vec::with_capacity(1));
-                if !entry.contains(&aor) {
-                    entry.push(aor);
+                if let Some(key) = self.registrar.aor_key(&aor) {
+                    self.flow_aors.entry(src.id).or_default().insert(key);
                 }
             }
             Err(e @ RegisterError::IntervalTooBrief { min_expires }) => {

@@ -134,7 +134,8 @@ fn bindings_without_instance_are_keyed_by_uri() {
     assert_eq!(list[1].expires_in(T0), 601, "registered one second later");
     let found = r.lookup("alice@example.com", Timestamp(3_000));
     assert_eq!(
-        found[0].uri, "sip:a@two.invalid;transport=ws",
+        found[0].uri(),
+        "sip:a@two.invalid;transport=ws",
         "newest first"
     );
 }
@@ -283,4 +284,82 @@ fn closed_flow_removes_its_bindings_only() {
     let left = r.lookup("alice@example.com", T0);
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].flow.slot, 2);
+}
+
+#[test]
+fn refreshes_keep_one_expiry_entry_per_aor() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let c = contact("sip:a@x.invalid", Some(60), None, None);
+    for cseq in 1..=50 {
+        let now = Timestamp(1_000 * u64::from(cseq));
+        r.register(
+            &reg(RegisterAction::Update(vec![c.clone()]), None, "c1", cseq, 1),
+            now,
+        )
+        .unwrap();
+    }
+    assert_eq!(r.expiry.len(), 1);
+    // The entry comes due at the first registration's expiry; the binding was refreshed, so the entry
+    // moves to the binding's new expiry instead of dropping it.
+    assert_eq!(r.expire(Timestamp(61_000)), 0);
+    assert_eq!(r.next_expiry(), Some(Timestamp(110_000)));
+    assert_eq!(r.expire(Timestamp(110_000)), 1);
+    assert_eq!(
+        (r.aor_count(), r.binding_count(), r.expiry.len()),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn a_shorter_second_binding_expires_first_and_alone() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let long = contact("sip:a@one.invalid", Some(600), None, None);
+    let short = contact("sip:a@two.invalid", Some(60), None, None);
+    r.register(
+        &reg(RegisterAction::Update(vec![long]), None, "c1", 1, 1),
+        T0,
+    )
+    .unwrap();
+    r.register(
+        &reg(RegisterAction::Update(vec![short]), None, "c2", 1, 2),
+        T0,
+    )
+    .unwrap();
+    assert_eq!(r.next_expiry(), Some(Timestamp(61_000)));
+    assert_eq!(r.expire(Timestamp(61_000)), 1);
+    let left = r.lookup("alice@example.com", Timestamp(61_000));
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].uri(), "sip:a@one.invalid");
+    assert_eq!(r.expire(Timestamp(600_999)), 0);
+    assert_eq!(r.expire(Timestamp(601_000)), 1);
+    assert_eq!(r.aor_count(), 0);
+}
+
+#[test]
+fn binding_fields_round_trip_through_the_shared_allocation() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let with = contact("sip:a@one.invalid", None, Some("urn:uuid:1"), Some(2));
+    let without = contact("sip:a@two.invalid", None, None, None);
+    r.register(
+        &reg(
+            RegisterAction::Update(vec![with, without]),
+            None,
+            "call-9",
+            4,
+            1,
+        ),
+        T0,
+    )
+    .unwrap();
+    let found = r.lookup("alice@example.com", T0);
+    let one = found.iter().find(|b| b.reg_id == Some(2)).unwrap();
+    assert_eq!(
+        (one.uri(), one.instance(), one.call_id()),
+        ("sip:a@one.invalid", Some("urn:uuid:1"), "call-9")
+    );
+    let two = found.iter().find(|b| b.reg_id.is_none()).unwrap();
+    assert_eq!(
+        (two.uri(), two.instance(), two.call_id()),
+        ("sip:a@two.invalid", None, "call-9")
+    );
 }

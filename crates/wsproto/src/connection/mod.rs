@@ -134,10 +134,10 @@ pub struct Connection {
     utf8: wsmask::Utf8Stream,
     message_buf: Vec<u8>,
     release_message_buf: bool,
-    /// Payload of a control frame split across reads.
-    control: ControlBuf,
-    /// The latest ping's payload, to be echoed in a pong.
-    pong: Option<ControlBuf>,
+    /// Payload of a control frame split across reads (allocated only then, released at the next frame).
+    control: Option<Box<ControlBuf>>,
+    /// The latest ping's payload, to be echoed in a pong (boxed: an idle connection holds none).
+    pong: Option<Box<ControlBuf>>,
     pending_close: PendingClose,
     keepalive_since: Option<Instant>,
     awaiting_pong: bool,
@@ -158,7 +158,7 @@ impl Connection {
             utf8: wsmask::Utf8Stream::new(),
             message_buf: Vec::new(),
             release_message_buf: false,
-            control: ControlBuf::EMPTY,
+            control: None,
             pong: None,
             pending_close: PendingClose::None,
             keepalive_since: None,
@@ -189,7 +189,8 @@ impl Connection {
 
     /// Heap bytes held right now (0 when idle).
     pub fn heap_bytes(&self) -> usize {
-        self.message_buf.capacity()
+        let boxed = usize::from(self.control.is_some()) + usize::from(self.pong.is_some());
+        self.message_buf.capacity() + boxed * std::mem::size_of::<ControlBuf>()
     }
 
     fn pong_allowed(&self) -> bool {

@@ -100,7 +100,11 @@ impl Connection {
             match source {
                 Source::Input(r) => bytes.get(r).unwrap_or(&[]),
                 Source::MessageBuf => &this.message_buf,
-                Source::Control(r) => this.control.as_slice().get(r).unwrap_or(&[]),
+                Source::Control(r) => this
+                    .control
+                    .as_deref()
+                    .and_then(|c| c.as_slice().get(r))
+                    .unwrap_or(&[]),
             }
         };
         let event = match ready {
@@ -193,7 +197,8 @@ impl Connection {
                 });
             }
         }
-        self.control.len = 0;
+        // The previous split control frame's payload has been delivered: release its buffer.
+        self.control = None;
         Ok(Frame {
             opcode: header.opcode,
             fin: header.fin,
@@ -322,18 +327,17 @@ impl Connection {
             let done = frame.done as usize;
             let take = (len - done).min(avail);
             let src = bytes.get(*pos..*pos + take).unwrap_or_default();
-            let dst = self
+            let control = self
                 .control
-                .bytes
-                .get_mut(done..done + take)
-                .unwrap_or_default();
+                .get_or_insert_with(|| Box::new(ControlBuf::EMPTY));
+            let dst = control.bytes.get_mut(done..done + take).unwrap_or_default();
             match frame.mask {
                 Some(key) => wsmask::unmask_copy(src, dst, key, done & 3),
                 None => dst.copy_from_slice(src),
             }
             *pos += take;
             frame.done += take as u64;
-            self.control.len = frame.done as u8;
+            control.len = frame.done as u8;
             if frame.done < frame.len {
                 self.frame = Some(frame);
                 return Ok(Step::NeedMore);
@@ -342,14 +346,20 @@ impl Connection {
         };
         let payload = match &source {
             Source::Input(r) => bytes.get(r.clone()).unwrap_or_default(),
-            _ => self.control.as_slice(),
+            _ => self
+                .control
+                .as_deref()
+                .map_or(&[][..], ControlBuf::as_slice),
         };
         let mut copy = ControlBuf::EMPTY;
         copy.bytes[..payload.len()].copy_from_slice(payload);
         copy.len = payload.len() as u8;
         let ready = match frame.opcode {
             OpCode::Ping => {
-                self.pong = Some(copy);
+                match &mut self.pong {
+                    Some(pong) => **pong = copy,
+                    None => self.pong = Some(Box::new(copy)),
+                }
                 Ready::Ping(source)
             }
             OpCode::Pong => {
