@@ -37,7 +37,9 @@ pub(crate) struct Mapping {
 }
 
 impl Mapping {
-    /// Maps `len` zeroed bytes (page aligned).
+    /// Maps `len` zeroed bytes (page aligned), faulted in now (`MAP_POPULATE`): the receive buffers this holds
+    /// are a fixed cost of the worker, so they count from the start instead of growing into the process's
+    /// memory as traffic first touches them, and the kernel takes no page faults filling them later.
     pub(crate) fn new(len: usize) -> io::Result<Self> {
         // SAFETY: an anonymous mapping at an address of the kernel's choosing aliases no existing memory.
         let ptr = unsafe {
@@ -45,7 +47,7 @@ impl Mapping {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
                 -1,
                 0,
             )
