@@ -35,6 +35,53 @@ pub enum Command {
     /// SIP: a blend of MESSAGE and calls among registered pairs (--blend), paced by --rate (actions/s)
     /// or --flat-out with --window.
     Mix(MixCmd),
+    /// Connections only: open WebSockets at --ramp (offering the `sip` subprotocol), keep them open
+    /// through the hold and --duration answering pings, then close. Refusals are counted by reason
+    /// (e.g. `handshake: server answered 503`): a connection flood against the server's per-IP limits.
+    Connect(ConnectCmd),
+    /// Print HS256 JWTs for sipedged's `[auth]` (one per line, for --token-file): token N names the
+    /// SIP identity PREFIX<N>@DOMAIN, the user the Nth sipload connection registers (sl<N> by default).
+    MintToken(MintArgs),
+}
+
+/// `sipload connect`.
+#[derive(Debug, Args)]
+pub struct ConnectCmd {
+    /// Engine flags.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Offer no WebSocket subprotocol (default: offer `sip`, as SIP clients do).
+    #[arg(long)]
+    pub no_subprotocol: bool,
+}
+
+/// `sipload mint-token`.
+#[derive(Debug, Clone, Args)]
+pub struct MintArgs {
+    /// The HS256 secret (sipedged's auth.secret).
+    #[arg(long)]
+    pub secret: String,
+    /// The `aud` claim (sipedged's auth.audience); none when not given.
+    #[arg(long, value_name = "A")]
+    pub aud: Option<String>,
+    /// User part before the index: token N names PREFIX<N>. sipload's SIP clients are sl0, sl1, ...
+    #[arg(long, default_value = "sl", value_name = "PREFIX")]
+    pub user_prefix: String,
+    /// SIP domain of the identities (sipload's --domain).
+    #[arg(long, default_value = "example.test", value_name = "D")]
+    pub domain: String,
+    /// Tokens to print (identities PREFIX<FIRST> .. PREFIX<FIRST+COUNT-1>).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub count: u64,
+    /// Index of the first identity.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub first: u64,
+    /// Lifetime in seconds (`exp` = now + TTL).
+    #[arg(long, default_value_t = 3600, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ttl: u64,
+    /// The claim naming the identity (sipedged's auth.identity_claim); its value is sip:USER@DOMAIN.
+    #[arg(long, default_value = "sip_aor", value_name = "NAME")]
+    pub identity_claim: String,
 }
 
 /// `sipload register`.
@@ -199,9 +246,32 @@ pub struct EchoCmd {
 /// Flags of the shared engine.
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
-    /// WebSocket URL of the server (ws://HOST:PORT[/PATH]).
+    /// WebSocket URL of the server: ws://HOST:PORT[/PATH] or wss://HOST:PORT[/PATH] (TLS 1.3/1.2,
+    /// SNI from HOST, the certificate checked against the system CAs or --ca; one session cache per
+    /// worker process, so reconnects resume).
     #[arg(long, default_value = "ws://127.0.0.1:9001/")]
     pub target: Target,
+    /// wss://: trust the CA certificate(s) in this PEM file instead of the system's.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub ca: Option<PathBuf>,
+    /// wss://: DO NOT VERIFY the server's certificate or name (INSECURE: anyone in the path can read
+    /// and change the traffic). Only for self-signed test certificates on loopback.
+    #[arg(long)]
+    pub insecure: bool,
+    /// A JWT every connection presents as `Authorization: Bearer TOKEN` (sipedged [auth] mode
+    /// "bearer"); with --token-query, as ?access_token=TOKEN on the URL instead.
+    #[arg(long, value_name = "JWT", conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// A file of tokens, one per line: connection i presents line i mod n (distinct identities; see
+    /// `sipload mint-token`).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Send the token as the `access_token` query parameter (as browsers must) instead of a header.
+    #[arg(long)]
+    pub token_query: bool,
+    /// Send `Cookie: NAME=VALUE` with every upgrade (sipedged [auth] mode "cookie").
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub cookie: Option<String>,
     /// Connections to open in total.
     #[arg(long, default_value_t = 100)]
     pub connections: u64,

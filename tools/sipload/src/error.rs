@@ -8,6 +8,9 @@ pub enum LoadError {
     /// TCP connect failed (refused, unreachable, out of ports).
     #[error("TCP connect failed: {0}")]
     Connect(io::Error),
+    /// The TLS handshake failed (certificate not trusted, wrong name, no common protocol).
+    #[error("TLS handshake failed: {0}")]
+    Tls(io::Error),
     /// Binding the source address failed (no such local address, out of ports on it).
     #[error("cannot bind source address: {0}")]
     Bind(io::Error),
@@ -52,6 +55,7 @@ impl LoadError {
         match self {
             Self::Connect(e) => format!("connect: {}", io_label(e)),
             Self::Bind(e) => format!("bind: {}", io_label(e)),
+            Self::Tls(e) => format!("tls: {e}"),
             Self::Handshake(e) => format!("handshake: {e}"),
             Self::Timeout(what) => format!("timeout: {what}"),
             Self::Io(e) => format!("io: {}", io_label(e)),

@@ -9,16 +9,21 @@
 //! sipload echo --target ws://127.0.0.1:9001 --connections 500 --flat-out --duration 10 --watch-pid PID
 //! sipload message --target ws://127.0.0.1:8080 --connections 1000 --rate 2000/s --duration 20 \
 //!     --watch-pid PID --json out.json --plot out.svg
+//! sipload mint-token --secret S --aud sipedge --count 1000 > tokens.txt
+//! sipload register --target wss://edge.test:8443 --ca ca.pem --token-file tokens.txt --connections 1000
 //! ```
 #![forbid(unsafe_code)]
 
 mod cli;
+mod connector;
 mod engine;
 mod error;
+mod mint;
 mod procfs;
 mod scenario;
 mod sip;
 mod target;
+mod tls;
 mod ws;
 
 use std::process::ExitCode;
@@ -84,6 +89,11 @@ fn run(cli: Cli) -> Result<ExitCode, RunError> {
                 n,
             );
             engine::run(&cmd.engine, s)
+        }
+        Command::Connect(cmd) => engine::run(&cmd.engine, scenario::connect::Connect::new(&cmd)),
+        Command::MintToken(args) => {
+            mint::run(&args)?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

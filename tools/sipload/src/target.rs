@@ -1,13 +1,17 @@
-//! Flag values: the `ws://` target, source address ranges, rates.
+//! Flag values: the `ws://` / `wss://` target, source address ranges, rates.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::str::FromStr;
 
-/// A `ws://host:port/path` target, resolved once.
+/// A `ws://host:port/path` or `wss://host:port/path` target, resolved once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// What the user wrote.
     pub url: String,
+    /// `wss://`: TLS first.
+    pub tls: bool,
+    /// The host alone (the TLS server name).
+    pub hostname: String,
     /// The `Host` header value (`host:port`).
     pub host: String,
     /// The request path (at least `/`).
@@ -20,12 +24,14 @@ impl FromStr for Target {
     type Err = String;
 
     fn from_str(url: &str) -> Result<Self, String> {
-        let rest = if let Some(rest) = url.strip_prefix("ws://") {
-            rest
-        } else if url.starts_with("wss://") {
-            return Err("wss:// is not supported (sipload speaks plain ws:// only)".into());
+        let (rest, tls) = if let Some(rest) = url.strip_prefix("ws://") {
+            (rest, false)
+        } else if let Some(rest) = url.strip_prefix("wss://") {
+            (rest, true)
         } else {
-            return Err(format!("{url:?}: expected ws://HOST:PORT[/PATH]"));
+            return Err(format!(
+                "{url:?}: expected ws://HOST:PORT[/PATH] or wss://..."
+            ));
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => rest.split_at(i),
@@ -34,12 +40,19 @@ impl FromStr for Target {
         if authority.is_empty() {
             return Err(format!("{url:?}: no host"));
         }
-        let with_port = if authority.rsplit_once(':').is_some_and(|(h, p)| {
-            !h.is_empty() && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())
-        }) {
-            authority.to_owned()
-        } else {
-            format!("{authority}:80")
+        let (hostname, with_port) = match authority.rsplit_once(':') {
+            Some((h, p))
+                if !h.is_empty()
+                    && !p.is_empty()
+                    && p.bytes().all(|b| b.is_ascii_digit())
+                    && (!h.starts_with('[') || h.ends_with(']')) =>
+            {
+                (h.to_owned(), authority.to_owned())
+            }
+            _ => {
+                let port = if tls { 443 } else { 80 };
+                (authority.to_owned(), format!("{authority}:{port}"))
+            }
         };
         let addr = with_port
             .to_socket_addrs()
@@ -48,6 +61,8 @@ impl FromStr for Target {
             .ok_or_else(|| format!("{url:?}: {with_port} resolves to nothing"))?;
         Ok(Self {
             url: url.to_owned(),
+            tls,
+            hostname,
             host: with_port,
             path: path.to_owned(),
             addr,
@@ -175,7 +190,15 @@ mod tests {
         );
         let t: Target = "ws://127.0.0.1".parse().unwrap();
         assert_eq!((t.addr.port(), t.path.as_str()), (80, "/"));
-        assert!("wss://x:1".parse::<Target>().unwrap_err().contains("wss"));
+        assert!(!t.tls);
+        let t: Target = "wss://localhost:8443/sip?x=1".parse().unwrap();
+        assert!(t.tls);
+        assert_eq!(
+            (t.hostname.as_str(), t.host.as_str(), t.path.as_str()),
+            ("localhost", "localhost:8443", "/sip?x=1")
+        );
+        let t: Target = "wss://127.0.0.1".parse().unwrap();
+        assert_eq!((t.addr.port(), t.hostname.as_str()), (443, "127.0.0.1"));
         assert!("http://x:1".parse::<Target>().is_err());
         assert!("ws:///x".parse::<Target>().is_err());
     }

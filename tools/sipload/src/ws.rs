@@ -1,20 +1,79 @@
 //! One client WebSocket connection on tokio, driven by `wsproto` in the client role: every frame sent
-//! carries a fresh random mask key (RFC 6455 §5.3).
+//! carries a fresh random mask key (RFC 6455 §5.3). Over TCP (`ws://`) or TLS (`wss://`, see
+//! [`crate::connector`]).
 
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::client::TlsStream;
 use wsproto::{ClientHandshake, Config, Connection, Event, MessageKind, Role};
 
+use crate::connector::Connector;
 use crate::error::LoadError;
-use crate::target::Target;
+
+/// The byte stream under the WebSocket.
+#[derive(Debug)]
+pub enum Stream {
+    /// `ws://`.
+    Plain(TcpStream),
+    /// `wss://`.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Writes all of `bytes` and pushes them out (TLS records may wait in rustls until flushed).
+async fn write_out(stream: &mut Stream, bytes: &[u8]) -> std::io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
+}
 
 /// A connected, upgraded WebSocket.
 #[derive(Debug)]
 pub struct WsClient {
-    stream: TcpStream,
+    stream: Stream,
     conn: Connection,
     buf: Vec<u8>,
     start: usize,
@@ -24,6 +83,8 @@ pub struct WsClient {
     /// The subprotocol the server chose (the SIP scenarios check for `sip`).
     #[allow(dead_code)]
     pub subprotocol: Option<String>,
+    /// `wss://`: whether the TLS handshake resumed an earlier session.
+    pub tls_resumed: Option<bool>,
 }
 
 async fn open_tcp(to: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, LoadError> {
@@ -41,18 +102,33 @@ async fn open_tcp(to: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, L
 }
 
 impl WsClient {
-    /// Connects from `source` (any local address if `None`), sends the Upgrade request offering
-    /// `subprotocols` and checks the answer; all within `within`. `read_buf` sizes the read buffer.
+    /// Connects from `source` (any local address if `None`), runs the TLS handshake for `wss://`,
+    /// sends the Upgrade request (with connection `index`'s credential) offering `subprotocols` and
+    /// checks the answer; all within `within`. `read_buf` sizes the read buffer.
     pub async fn connect(
-        target: &Target,
+        via: &Connector,
+        index: u64,
         source: Option<IpAddr>,
         subprotocols: &[&str],
         read_buf: usize,
         within: Duration,
     ) -> Result<Self, LoadError> {
-        let mut stream = tokio::time::timeout(within, open_tcp(target.addr, source))
+        let target = via.target();
+        let tcp = tokio::time::timeout(within, open_tcp(target.addr, source))
             .await
             .map_err(|_| LoadError::Timeout("connecting"))??;
+        let (mut stream, tls_resumed) = match via.tls() {
+            None => (Stream::Plain(tcp), None),
+            Some((tls, name)) => {
+                let s = tokio::time::timeout(within, tls.connect(name.clone(), tcp))
+                    .await
+                    .map_err(|_| LoadError::Timeout("in the TLS handshake"))?
+                    .map_err(LoadError::Tls)?;
+                let resumed =
+                    s.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+                (Stream::Tls(Box::new(s)), Some(resumed))
+            }
+        };
         let mut nonce = [0u8; 16];
         if getrandom::fill(&mut nonce).is_err() {
             // No kernel entropy: a per-process generator still gives distinct keys.
@@ -60,10 +136,12 @@ impl WsClient {
         }
         let mut hs = ClientHandshake::new(nonce, subprotocols);
         let mut out = Vec::with_capacity(256);
-        hs.write_request(&target.host, &target.path, None, &mut out);
+        let path = via.path_for(index);
+        hs.write_request(&target.host, &path, None, &mut out);
+        via.add_headers(index, &mut out);
         let mut buf = vec![0u8; read_buf.max(1024)];
         let response = tokio::time::timeout(within, async {
-            stream.write_all(&out).await?;
+            write_out(&mut stream, &out).await?;
             loop {
                 let n = stream.read(&mut buf).await?;
                 if n == 0 {
@@ -90,6 +168,7 @@ impl WsClient {
             out,
             rng: fastrand::Rng::new(),
             subprotocol: response.subprotocol,
+            tls_resumed,
         })
     }
 
@@ -102,7 +181,7 @@ impl WsClient {
         self.out.clear();
         let mask = self.mask();
         self.conn.send(kind, payload, &mut self.out, mask)?;
-        self.stream.write_all(&self.out).await?;
+        write_out(&mut self.stream, &self.out).await?;
         Ok(())
     }
 
@@ -159,7 +238,7 @@ impl WsClient {
             }
         }
         if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
+            write_out(&mut self.stream, &self.out).await?;
         }
         Ok(())
     }
@@ -213,7 +292,7 @@ impl WsClient {
             .close(wsproto::close_code::NORMAL, "", &mut self.out, mask)
             .is_ok()
         {
-            let _ = self.stream.write_all(&self.out).await;
+            let _ = write_out(&mut self.stream, &self.out).await;
         }
         let _ = self.stream.shutdown().await;
     }

@@ -12,8 +12,9 @@ use tokio::task::JoinSet;
 
 use super::{CONNECT_TIMEOUT, Go, HANDSHAKE, Plan, ProcReport, Recorder, SLACK, Scenario};
 use crate::cli::EngineArgs;
+use crate::connector::Connector;
 use crate::error::RunError;
-use crate::target::{ChildSpec, Target};
+use crate::target::ChildSpec;
 use crate::ws::WsClient;
 
 /// A line a worker prints on stdout for the parent.
@@ -115,7 +116,8 @@ async fn child_main<S: Scenario>(
         .map(|r| r.slice(spec.index, spec.count))
         .unwrap_or_default();
     let rate = (args.ramp.0 / spec.count as f64).max(0.001);
-    let target = Arc::new(args.target.clone());
+    // One TLS client configuration (and session cache) for all of this worker's connections.
+    let target = Arc::new(Connector::from_args(&args)?);
     let rec = Arc::new(Recorder::default());
     let (go_tx, go_rx) = watch::channel(None::<Instant>);
     let (up_tx, mut up_rx) = mpsc::unbounded_channel::<bool>();
@@ -198,7 +200,7 @@ async fn child_main<S: Scenario>(
 #[allow(clippy::too_many_arguments)]
 async fn connection<S: Scenario>(
     scenario: Arc<S>,
-    target: Arc<Target>,
+    target: Arc<Connector>,
     source: Option<IpAddr>,
     index: u64,
     up: mpsc::UnboundedSender<bool>,
@@ -210,6 +212,7 @@ async fn connection<S: Scenario>(
         let t0 = Instant::now();
         let ws = WsClient::connect(
             &target,
+            index,
             source,
             scenario.subprotocols(),
             scenario.read_buffer(),
@@ -217,6 +220,9 @@ async fn connection<S: Scenario>(
         )
         .await?;
         rec.tx_ok(HANDSHAKE, t0.elapsed());
+        if let Some(resumed) = ws.tls_resumed {
+            rec.tls_handshake(resumed);
+        }
         scenario.setup(ws, index, &rec).await
     }
     .await;

@@ -144,6 +144,8 @@ pub fn run<S: Scenario>(
         run_child(args, spec, scenario)?;
         return Ok(ExitCode::SUCCESS);
     }
+    // Refuse a bad --ca, token file or cookie before starting workers.
+    crate::connector::Connector::from_args(args)?;
     let report = run_parent(args, scenario.name())?;
     print!("{}", report.summary());
     if let Some(path) = &args.plot {

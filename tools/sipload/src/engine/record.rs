@@ -61,6 +61,9 @@ pub(crate) struct Counts {
     pub(crate) connections_failed: u64,
     /// Sessions that broke after they opened (server closed, socket error), beside their transactions.
     pub(crate) sessions_failed: u64,
+    /// `wss://` handshakes that were full, and that resumed an earlier session.
+    pub(crate) tls_full: u64,
+    pub(crate) tls_resumed: u64,
     pub(crate) kinds: BTreeMap<&'static str, KindCounts>,
     pub(crate) errors: BTreeMap<String, u64>,
     /// (unix second, kind) -> counts.
@@ -162,6 +165,16 @@ impl Recorder {
         *c.errors
             .entry(format!("session: {}", e.label()))
             .or_default() += 1;
+    }
+
+    /// A `wss://` connection's TLS handshake finished, `resumed` or full.
+    pub(crate) fn tls_handshake(&self, resumed: bool) {
+        let mut c = self.lock();
+        if resumed {
+            c.tls_resumed += 1;
+        } else {
+            c.tls_full += 1;
+        }
     }
 
     pub(crate) fn connection_ok(&self) {

@@ -47,6 +47,12 @@ pub struct ProcReport {
     pub connections_failed: u64,
     /// Sessions that broke after they opened.
     pub sessions_failed: u64,
+    /// `wss://`: full TLS handshakes.
+    #[serde(default)]
+    pub tls_full: u64,
+    /// `wss://`: TLS handshakes that resumed an earlier session.
+    #[serde(default)]
+    pub tls_resumed: u64,
     /// Failures by kind.
     pub errors: BTreeMap<String, u64>,
     /// Length of this worker's traffic phase.
@@ -69,6 +75,8 @@ impl ProcReport {
             connections_ok: c.connections_ok,
             connections_failed: c.connections_failed,
             sessions_failed: c.sessions_failed,
+            tls_full: c.tls_full,
+            tls_resumed: c.tls_resumed,
             errors: c.errors.clone(),
             traffic_secs,
             kinds: c
@@ -236,6 +244,10 @@ pub struct Report {
     pub messages_ok: u64,
     /// Transactions that failed or timed out, plus sessions that broke.
     pub messages_failed: u64,
+    /// `wss://`: full TLS handshakes.
+    pub tls_full: u64,
+    /// `wss://`: TLS handshakes that resumed an earlier session (the worker's session cache).
+    pub tls_resumed: u64,
     /// Failures by kind.
     pub errors: BTreeMap<String, u64>,
     /// Seconds from `go` until the last worker finished.
@@ -289,6 +301,8 @@ impl Report {
             connections_failed: 0,
             messages_ok: 0,
             messages_failed: 0,
+            tls_full: 0,
+            tls_resumed: 0,
             errors: BTreeMap::new(),
             traffic_secs,
             msgs_per_sec: 0.0,
@@ -304,6 +318,8 @@ impl Report {
             r.connections_failed += p.connections_failed;
             r.messages_ok += p.transactions_ok();
             r.messages_failed += p.transactions_failed();
+            r.tls_full += p.tls_full;
+            r.tls_resumed += p.tls_resumed;
             for (k, v) in &p.errors {
                 *r.errors.entry(k.clone()).or_insert(0) += v;
             }
@@ -450,6 +466,12 @@ impl Report {
                 k.latency.max_us
             ));
         }
+        if self.tls_full + self.tls_resumed > 0 {
+            s.push_str(&format!(
+                "  TLS handshakes: {} full, {} resumed\n",
+                self.tls_full, self.tls_resumed
+            ));
+        }
         for (k, v) in &self.errors {
             s.push_str(&format!("  error {k}: {v}\n"));
         }
@@ -485,6 +507,8 @@ mod tests {
             connections_ok: 10,
             connections_failed: 1,
             sessions_failed: 0,
+            tls_full: 1,
+            tls_resumed: 2,
             errors: [("connect: refused".to_owned(), 1)].into(),
             traffic_secs: 2.0,
             kinds: [
@@ -533,6 +557,8 @@ mod tests {
             (20, 2, 150)
         );
         assert_eq!(r.messages_failed, 2, "timeouts count as failed");
+        assert_eq!((r.tls_full, r.tls_resumed), (2, 4));
+        assert!(r.summary().contains("2 full, 4 resumed"));
         assert_eq!(r.errors.get("connect: refused"), Some(&2));
         assert_eq!(r.msgs_per_sec, 75.0);
         assert_eq!(

@@ -1,4 +1,5 @@
 //! Scenarios plugged into the engine.
 
+pub mod connect;
 pub mod echo;
 pub mod sip;
