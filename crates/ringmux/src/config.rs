@@ -1,6 +1,6 @@
 //! Server configuration and the choice of I/O backend.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// Which I/O backend the workers run.
@@ -66,6 +66,37 @@ pub struct Config {
     pub ring_entries: u32,
     /// Terminate TLS on accepted connections with these certificates (outbound connections stay plain).
     pub tls: Option<crate::TlsAcceptor>,
+    /// Expect a PROXY protocol v2 header ([`proxy_header`](crate::proxy_header)) from these peers; `None`:
+    /// never.
+    pub proxy_protocol: Option<ProxyProtocol>,
+}
+
+/// PROXY protocol v2 on the listener: connections from `trusted` addresses must start with a header (before
+/// TLS, on a TLS listener), whose source address becomes the connection's [`Ctx::peer_addr`](crate::Ctx::peer_addr);
+/// connections from other addresses are direct clients and send none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyProtocol {
+    /// The proxies (load balancers) allowed to name the client. IPv4-mapped IPv6 peers match their IPv4 form.
+    pub trusted: Vec<IpAddr>,
+    /// A header not complete this long after the accept closes the connection.
+    pub timeout: Duration,
+}
+
+impl ProxyProtocol {
+    /// Whether `peer` must send a header.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.trusted.iter().any(|t| t.to_canonical() == peer)
+    }
+}
+
+impl Default for ProxyProtocol {
+    fn default() -> Self {
+        Self {
+            trusted: Vec::new(),
+            timeout: Duration::from_secs(5),
+        }
+    }
 }
 
 impl Default for Config {
@@ -83,6 +114,7 @@ impl Default for Config {
             backlog: 4096,
             ring_entries: 4096,
             tls: None,
+            proxy_protocol: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::Error;
 use crate::conn::{CloseReason, Conn, SendError, Udp};
+use crate::proxy_state::{ProxyConn, ProxyTable};
 use crate::sendq::{BufPool, SendQueue};
 use crate::shared::{Shared, Wake};
 use crate::slab::Slab;
@@ -43,6 +44,10 @@ pub(crate) mod flag {
     pub const SEND_INFLIGHT: u16 = 512;
     /// io_uring: the recv must be re-armed once buffers return.
     pub const REARM: u16 = 1024;
+    /// Accepted from a trusted proxy: reading its PROXY protocol header (not yet opened).
+    pub const PROXY_PENDING: u16 = 2048;
+    /// The connection came with a PROXY protocol header (`peer` is what it named).
+    pub const PROXIED: u16 = 4096;
 }
 
 /// ringmux's part of one connection slot (the handler's state sits in a parallel table).
@@ -131,6 +136,8 @@ pub(crate) struct Core<M> {
     pub(crate) stats: Stats,
     /// Accepted connections run TLS with this.
     pub(crate) tls: Option<TlsAcceptor>,
+    /// PROXY protocol settings and the connections using it.
+    pub(crate) proxy: ProxyTable,
 }
 
 impl<M> Core<M> {
@@ -160,6 +167,7 @@ impl<M> Core<M> {
             stopping: false,
             stats: Stats::default(),
             tls: cfg.tls.clone(),
+            proxy: ProxyTable::new(cfg.proxy_protocol.clone()),
         }
     }
 
@@ -259,11 +267,31 @@ impl<M> Ctx<'_, M> {
         self.core.conns.len()
     }
 
-    /// The remote address of `conn`: the peer an accepted connection came from, or the address an outbound
-    /// connection was opened to. `None` once the connection is gone, or if the kernel reported an address
-    /// family other than IPv4/IPv6.
+    /// The remote address of `conn`: the peer an accepted connection came from (the client a PROXY protocol
+    /// header named, on a connection from a trusted proxy), or the address an outbound connection was opened
+    /// to. `None` once the connection is gone, or if the kernel reported an address family other than
+    /// IPv4/IPv6.
     pub fn peer_addr(&self, conn: Conn) -> Option<SocketAddr> {
         self.core.live(conn)?.peer
+    }
+
+    /// The socket's own remote address: the proxy's on a connection that came with a PROXY protocol header,
+    /// else the same as [`peer_addr`](Self::peer_addr).
+    pub fn socket_peer_addr(&self, conn: Conn) -> Option<SocketAddr> {
+        let io = self.core.live(conn)?;
+        if !io.has(flag::PROXIED) {
+            return io.peer;
+        }
+        match self.core.proxy.conns.get(&conn)? {
+            ProxyConn::Done { socket_peer } => *socket_peer,
+            ProxyConn::Pending { .. } => io.peer,
+        }
+    }
+
+    /// `true` if `conn` came from a trusted proxy with a PROXY protocol header (which may have kept the
+    /// socket's address: `LOCAL`, or addresses unknown to the proxy).
+    pub fn is_proxied(&self, conn: Conn) -> bool {
+        self.core.live(conn).is_some_and(|io| io.has(flag::PROXIED))
     }
 
     /// `true` if `conn` runs TLS (accepted on a TLS listener). Its bytes are plaintext to the handler all the

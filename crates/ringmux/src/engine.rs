@@ -7,6 +7,8 @@ use std::time::Instant;
 use crate::Handler;
 use crate::conn::{CloseReason, Conn, Origin, Udp};
 use crate::ctx::{CloseOrder, Core, Ctx, flag};
+use crate::proxy_header::Progress;
+use crate::proxy_state::{ProxyConn, ProxyRejection};
 
 /// What a backend does when a connection is torn down.
 pub(crate) trait Teardown<M> {
@@ -97,13 +99,81 @@ impl<H: Handler> Engine<H> {
         }
     }
 
+    /// A connection was accepted: the handler opens it, unless it comes from a trusted proxy, whose PROXY
+    /// protocol header is read first.
+    pub(crate) fn accepted(&mut self, conn: Conn) {
+        let peer = self.core.live(conn).and_then(|io| io.peer);
+        if self.core.proxy.expect(conn, peer, Instant::now()) {
+            if let Some(io) = self.core.conns.get_mut(conn.key()) {
+                io.flags |= flag::PROXY_PENDING;
+            }
+            return;
+        }
+        self.open(conn, Origin::Accepted);
+    }
+
     /// Bytes arrived on `conn` (the buffer is lent: a TLS session decrypts in it).
     pub(crate) fn data(&mut self, conn: Conn, bytes: &mut [u8]) {
         self.core.stats.bytes_in += bytes.len() as u64;
+        let mut bytes = bytes;
+        if self
+            .core
+            .live(conn)
+            .is_some_and(|io| io.has(flag::PROXY_PENDING))
+        {
+            let Some(consumed) = self.proxy_data(conn, bytes) else {
+                return;
+            };
+            bytes = bytes.get_mut(consumed..).unwrap_or_default();
+            if bytes.is_empty() {
+                return;
+            }
+        }
         if self.core.live(conn).is_some_and(|io| io.tls.is_some()) {
             self.tls_data(conn, bytes);
         } else {
             self.with_state(conn, |h, ctx, st| h.data(ctx, conn, st, bytes));
+        }
+    }
+
+    /// Feeds `conn`'s PROXY protocol header. Once it is complete the handler opens the connection with the
+    /// client's address, and the header's length in `bytes` is returned (the rest is the next layer's);
+    /// `None` while it is incomplete, and when it was refused (the connection is closing).
+    fn proxy_data(&mut self, conn: Conn, bytes: &[u8]) -> Option<usize> {
+        let Some(ProxyConn::Pending { parser, rejected }) = self.core.proxy.conns.get_mut(&conn)
+        else {
+            return None;
+        };
+        if rejected.is_some() {
+            return None;
+        }
+        match parser.feed(bytes) {
+            Ok(Progress::Incomplete) => None,
+            Err(e) => {
+                *rejected = Some(ProxyRejection::Invalid(e));
+                tracing::debug!(error = %e, peer = ?self.core.live(conn).and_then(|io| io.peer), "PROXY protocol header refused");
+                self.core.to_close.push_back(CloseOrder {
+                    conn,
+                    reason: CloseReason::PeerClosed,
+                    graceful: false,
+                });
+                None
+            }
+            Ok(Progress::Done { header, consumed }) => {
+                let io = self.core.conns.get_mut(conn.key())?;
+                let socket_peer = io.peer;
+                if let Some(source) = header.source() {
+                    io.peer = Some(source);
+                }
+                io.flags = (io.flags & !flag::PROXY_PENDING) | flag::PROXIED;
+                self.core
+                    .proxy
+                    .conns
+                    .insert(conn, ProxyConn::Done { socket_peer });
+                self.core.stats.proxy_headers += 1;
+                self.open(conn, Origin::Accepted);
+                self.core.live(conn).map(|_| consumed)
+            }
         }
     }
 
@@ -179,8 +249,16 @@ impl<H: Handler> Engine<H> {
         }
     }
 
-    /// Fires every timer due by `now`.
+    /// Fires every timer due by `now` (and closes connections whose PROXY protocol header is overdue).
     pub(crate) fn fire_timers(&mut self, now: Instant) {
+        let to_close = &mut self.core.to_close;
+        self.core.proxy.expire(now, |conn| {
+            to_close.push_back(CloseOrder {
+                conn,
+                reason: CloseReason::PeerClosed,
+                graceful: false,
+            });
+        });
         let tick = self.core.tick_of(now);
         let fired = &mut self.fired;
         self.core.wheel.advance(tick, |_, v| fired.push(v));
@@ -194,10 +272,15 @@ impl<H: Handler> Engine<H> {
 
     /// When the next timer may be due.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
-        self.core
+        let wheel = self
+            .core
             .wheel
             .next_expiry()
-            .map(|t| self.core.instant_of(t))
+            .map(|t| self.core.instant_of(t));
+        match (wheel, self.core.proxy.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Delivers the messages posted to this worker.
@@ -292,18 +375,35 @@ impl<H: Handler> Engine<H> {
                 continue;
             }
             let opened = c.has(flag::OPENED);
+            let socket_peer = c.peer;
             c.flags |= flag::CLOSED;
             c.send.release(&mut self.core.pool);
             io.teardown(&mut self.core, conn);
             self.core.stats.closed += 1;
+            let proxy = self.core.proxy.conns.remove(&conn);
             let state = self
                 .states
                 .get_mut(conn.slot as usize)
                 .and_then(Option::take);
-            let ctx = &mut Self::ctx(&mut self.core);
-            match (opened, state) {
-                (true, Some(state)) => self.handler.closed(ctx, conn, state, order.reason),
+            match (opened, state, proxy) {
+                (true, Some(state), _) => {
+                    let ctx = &mut Self::ctx(&mut self.core);
+                    self.handler.closed(ctx, conn, state, order.reason);
+                }
+                (_, _, Some(ProxyConn::Pending { rejected, .. })) => {
+                    if matches!(
+                        order.reason,
+                        CloseReason::Shutdown | CloseReason::ShutdownDeadline
+                    ) {
+                        continue;
+                    }
+                    self.core.stats.proxy_rejected += 1;
+                    let why = rejected.unwrap_or(ProxyRejection::Closed);
+                    let ctx = &mut Self::ctx(&mut self.core);
+                    self.handler.proxy_rejected(ctx, socket_peer, why);
+                }
                 _ => {
+                    let ctx = &mut Self::ctx(&mut self.core);
                     let errno = match order.reason {
                         CloseReason::ConnectFailed(e) | CloseReason::Io(e) => e,
                         _ => libc::ECANCELED,

@@ -288,7 +288,7 @@ impl<H: Handler> Worker<H> {
                         core.stats.shed += 1;
                         continue;
                     }
-                    self.engine.open(conn, Origin::Accepted);
+                    self.engine.accepted(conn);
                     self.engine.settle(&mut self.io);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use crate::conn::{CloseReason, Conn, Origin, Udp};
 use crate::ctx::Ctx;
+use crate::proxy_state::ProxyRejection;
 
 /// Protocol logic driven by one worker. A server makes one handler per worker (through the factory given to
 /// [`Server::start`](crate::Server::start)); it lives on that worker's thread and needs not be `Send`.
@@ -84,6 +85,18 @@ pub trait Handler: 'static {
     /// An outbound connect from [`Ctx::connect`] failed; the handle is dead.
     fn connect_failed(&mut self, ctx: &mut Ctx<'_, Self::Message>, conn: Conn, error: io::Error) {
         let _ = (ctx, conn, error);
+    }
+
+    /// A connection from a trusted proxy (see [`Config::proxy_protocol`](crate::Config::proxy_protocol)) closed
+    /// before its PROXY protocol header was read: the handler never saw it open. `peer` is the socket's
+    /// remote address (the proxy). Not called for connections cut by shutdown.
+    fn proxy_rejected(
+        &mut self,
+        ctx: &mut Ctx<'_, Self::Message>,
+        peer: Option<SocketAddr>,
+        why: ProxyRejection,
+    ) {
+        let _ = (ctx, peer, why);
     }
 
     /// The connection's send queue hit its bound. Return the reason it closes with (the queued bytes are

@@ -12,6 +12,11 @@
 //! Listeners may terminate TLS ([`Config::tls`], module [`tls`]): the handler still sees plaintext and sends
 //! plaintext, on any connection; [`Ctx::is_tls`] tells which connections are TLS.
 //!
+//! Listeners may sit behind a load balancer speaking PROXY protocol v2 ([`Config::proxy_protocol`], module
+//! [`proxy_header`]): from the trusted proxies' addresses a header must come first (before TLS), and the client
+//! it names is what [`Ctx::peer_addr`] returns; the handler hears of a connection only once its header is read
+//! ([`Handler::proxy_rejected`] tells of the ones that never were).
+//!
 //! An idle connection costs one slot (see [`per_connection_bytes`]): no receive buffer (receives come from
 //! the worker's buffer ring) and no send buffer (queues allocate only while bytes are queued).
 //!
@@ -48,6 +53,8 @@ mod engine;
 mod epoll;
 mod error;
 mod handler;
+pub mod proxy_header;
+mod proxy_state;
 mod sendq;
 mod server;
 mod shared;
@@ -58,11 +65,12 @@ pub mod tls;
 mod uring;
 pub mod wheel;
 
-pub use config::{Backend, Config, IoChoice};
+pub use config::{Backend, Config, IoChoice, ProxyProtocol};
 pub use conn::{CloseReason, Conn, Origin, SendError, Udp};
 pub use ctx::Ctx;
 pub use error::{Error, Result};
 pub use handler::Handler;
+pub use proxy_state::ProxyRejection;
 pub use server::{IO_ENV, Server, select_backend};
 pub use stats::Stats;
 pub use tls::{Certificates, PemFiles, TlsAcceptor, TlsError, TlsFiles};

@@ -29,4 +29,8 @@ pub struct Stats {
     pub tls_resumed: u64,
     /// TLS sessions that failed (handshake or record errors).
     pub tls_failed: u64,
+    /// PROXY protocol headers read (connections from trusted proxies handed to the handler).
+    pub proxy_headers: u64,
+    /// Connections from trusted proxies closed without a valid header (bad bytes, timeout, closed early).
+    pub proxy_rejected: u64,
 }

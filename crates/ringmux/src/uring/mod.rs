@@ -518,7 +518,7 @@ impl<H: Handler> Worker<H> {
             if let Some(c) = core.conns.get_mut(key) {
                 self.io.arm_recv(c, conn, self.bufring.bgid);
             }
-            self.engine.open(conn, Origin::Accepted);
+            self.engine.accepted(conn);
             return;
         }
         match -res {
