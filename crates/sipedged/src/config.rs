@@ -50,6 +50,10 @@ pub struct Listener {
     /// Serve wss:// (TLS terminated in the workers) with these certificates; `None`: plain ws://.
     #[serde(default)]
     pub tls: Option<ListenerTls>,
+    /// Connections from `[limits] trusted_proxies` start with a PROXY protocol v2 header naming the client
+    /// (before TLS on wss://); other peers are direct clients.
+    #[serde(default)]
+    pub proxy_protocol: bool,
 }
 
 /// The certificates of a wss:// listener (PEM files), reloaded on SIGHUP and when the files change.
@@ -248,7 +252,9 @@ pub struct Limits {
     pub request_burst: u32,
     /// What a connection over its request rate gets.
     pub over_request_rate: OverRate,
-    /// Proxies whose `X-Forwarded-For` is believed (their own address is not the client's).
+    /// Proxies whose `X-Forwarded-For` is believed (their own address is not the client's); on a listener with
+    /// `proxy_protocol`, the peers that must send a PROXY protocol v2 header (and whose X-Forwarded-For is then
+    /// not believed).
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
@@ -395,6 +401,7 @@ impl Default for Config {
                 path: default_path(),
                 advertise: None,
                 tls: None,
+                proxy_protocol: false,
             }],
             core: None,
             sip: Sip::default(),
@@ -532,6 +539,13 @@ impl Config {
             if !l.path.starts_with('/') {
                 return bad(format!("listen path {:?} must start with '/'", l.path));
             }
+            if l.proxy_protocol && self.limits.trusted_proxies.is_empty() {
+                return bad(format!(
+                    "listen {}: proxy_protocol = true needs [limits] trusted_proxies, the addresses of the load \
+                     balancers that send the PROXY protocol header (with none, no connection could use it)",
+                    l.address
+                ));
+            }
             if let Some(tls) = &l.tls {
                 // Loads and checks every certificate now, so that --check and a start fail on a bad one.
                 crate::tls::acceptor(tls)
@@ -655,6 +669,23 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("certs"), "{e}");
+    }
+
+    #[test]
+    fn proxy_protocol_needs_trusted_proxies() {
+        let listen = "[[listen]]\naddress = \"127.0.0.1:8080\"\nproxy_protocol = true\n";
+        let e = Config::from_toml(listen, "t").unwrap_err().to_string();
+        assert!(
+            e.contains("proxy_protocol") && e.contains("trusted_proxies"),
+            "{e}"
+        );
+        let c = Config::from_toml(
+            &format!("{listen}[limits]\ntrusted_proxies = [\"10.0.0.9\"]\n"),
+            "t",
+        )
+        .unwrap();
+        assert!(c.listen[0].proxy_protocol);
+        assert!(!Config::default().listen[0].proxy_protocol);
     }
 
     #[test]

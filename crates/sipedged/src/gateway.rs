@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use edge::flow_token::{FlowId, FlowTokenKey};
 use edge::time::Timestamp;
 use edge::{Action, ClientFlow, Edge, EdgeConfig};
-use ringmux::{CloseReason, Conn, Ctx, Handler, Origin, TimerId, Udp};
+use ringmux::{CloseReason, Conn, Ctx, Handler, Origin, ProxyRejection, TimerId, Udp};
 use wsproto::{Connection, Event, Role, ServerConfig, ServerHandshake};
 
 use crate::metrics::{Counter, WorkerMetrics};
@@ -310,9 +310,12 @@ impl Worker {
                     );
                     return;
                 }
-                // The client's address: X-Forwarded-For from a trusted proxy (its last entry), else the TCP peer.
+                // The client's address: X-Forwarded-For from a trusted proxy (its last entry), else the TCP peer. On a
+                // connection that came with a PROXY protocol header, the peer is the client it named (or the
+                // proxy itself, for LOCAL) and X-Forwarded-For is not believed in addition.
                 let tcp_peer = ctx.peer_addr(conn).map(|a| a.ip());
-                let via_proxy = tcp_peer.is_some_and(|p| self.shared.trusted_proxies.contains(&p));
+                let via_proxy = !ctx.is_proxied(conn)
+                    && tcp_peer.is_some_and(|p| self.shared.trusted_proxies.contains(&p));
                 let peer = if via_proxy {
                     req.x_forwarded_for
                         .as_deref()
@@ -827,6 +830,9 @@ impl Handler for Worker {
             return State::SipStream { framer };
         }
         self.metrics.add(Counter::Accepted, 1);
+        if ctx.is_proxied(conn) {
+            self.metrics.add(Counter::ProxyHeaders, 1);
+        }
         self.metrics
             .open
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -1018,6 +1024,16 @@ impl Handler for Worker {
         self.count_sip(bytes);
         self.edge.from_core(bytes, &mut self.actions);
         self.run_actions(ctx);
+    }
+
+    fn proxy_rejected(
+        &mut self,
+        _ctx: &mut Ctx<'_, Msg>,
+        peer: Option<SocketAddr>,
+        why: ProxyRejection,
+    ) {
+        tracing::debug!(worker = self.index, ?peer, %why, "PROXY protocol header refused");
+        self.metrics.proxy_rejected(why.label());
     }
 
     fn connect_failed(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, error: std::io::Error) {

@@ -67,6 +67,7 @@ fn load(args: &Args) -> Result<Config, config::ConfigError> {
             path: "/".into(),
             advertise: None,
             tls: None,
+            proxy_protocol: false,
         }];
     }
     if let Some(n) = args.workers {
@@ -279,6 +280,11 @@ fn run(cfg: Config) -> Result<(), String> {
     let rm = ringmux::Config {
         listen: Some(listener.address),
         tls: reloader.as_ref().map(tls::Reloader::acceptor),
+        // Headers from the load balancers get the handshake's deadline.
+        proxy_protocol: listener.proxy_protocol.then(|| ringmux::ProxyProtocol {
+            trusted: cfg.limits.trusted_proxies.clone(),
+            timeout: cfg.limits.handshake_timeout,
+        }),
         workers,
         io: match cfg.runtime.io {
             config::Io::Auto => ringmux::IoChoice::Auto,

@@ -33,9 +33,11 @@ pub enum Counter {
     SlowConsumers,
     /// Messages for a flow that was gone.
     FlowGone,
+    /// Connections from trusted proxies whose PROXY protocol header was read.
+    ProxyHeaders,
 }
 
-const COUNTERS: usize = 13;
+const COUNTERS: usize = 14;
 
 /// SIP request methods counted by name; others go to `other`.
 pub const METHODS: [&str; 15] = [
@@ -73,6 +75,20 @@ pub const HANDSHAKE_REJECTIONS: [&str; 13] = [
     "auth_identity",
 ];
 
+/// Why a connection from a trusted proxy was closed before its PROXY protocol v2 header was read: the header
+/// errors (`ringmux::proxy_header::ProxyHeaderError::label`), `timeout` and `closed` (the peer went away first).
+pub const PROXY_REJECTIONS: [&str; 9] = [
+    "signature",
+    "version_1",
+    "version",
+    "command",
+    "unsupported_family",
+    "too_long",
+    "short_addresses",
+    "timeout",
+    "closed",
+];
+
 /// Routing failure reasons (edge drops plus runtime ones).
 pub const ROUTING_FAILURES: [&str; 9] = [
     "malformed",
@@ -94,6 +110,7 @@ pub struct WorkerMetrics {
     responses: [AtomicU64; 6],
     handshake_rejections: [AtomicU64; HANDSHAKE_REJECTIONS.len()],
     routing_failures: [AtomicU64; ROUTING_FAILURES.len()],
+    proxy_rejections: [AtomicU64; PROXY_REJECTIONS.len()],
     /// Connections currently open on the worker (WebSocket or not).
     pub open: AtomicU64,
     /// Of those, the ones with a completed WebSocket handshake.
@@ -110,6 +127,7 @@ impl Default for WorkerMetrics {
             responses: std::array::from_fn(|_| AtomicU64::new(0)),
             handshake_rejections: std::array::from_fn(|_| AtomicU64::new(0)),
             routing_failures: std::array::from_fn(|_| AtomicU64::new(0)),
+            proxy_rejections: std::array::from_fn(|_| AtomicU64::new(0)),
             open: AtomicU64::new(0),
             websockets: AtomicU64::new(0),
             bindings: AtomicU64::new(0),
@@ -152,6 +170,13 @@ impl WorkerMetrics {
         }
     }
 
+    /// Count a PROXY protocol rejection (`reason` from [`PROXY_REJECTIONS`]).
+    pub fn proxy_rejected(&self, reason: &str) {
+        if let Some(i) = PROXY_REJECTIONS.iter().position(|r| *r == reason) {
+            self.proxy_rejections[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn get(&self, c: Counter) -> u64 {
         self.counters[c as usize].load(Ordering::Relaxed)
     }
@@ -160,7 +185,7 @@ impl WorkerMetrics {
 /// Render all workers' counters as Prometheus text.
 pub fn render(workers: &[std::sync::Arc<WorkerMetrics>]) -> String {
     let mut s = String::with_capacity(8192);
-    let simple: [(&str, &str, Counter); 12] = [
+    let simple: [(&str, &str, Counter); 13] = [
         (
             "sipedge_connections_accepted_total",
             "TCP connections accepted",
@@ -220,6 +245,11 @@ pub fn render(workers: &[std::sync::Arc<WorkerMetrics>]) -> String {
             "sipedge_slow_consumers_total",
             "Connections closed for a full send queue",
             Counter::SlowConsumers,
+        ),
+        (
+            "sipedge_proxy_headers_total",
+            "Connections from trusted proxies with a PROXY protocol v2 header read",
+            Counter::ProxyHeaders,
         ),
     ];
     let _ = writeln!(
@@ -304,6 +334,17 @@ pub fn render(workers: &[std::sync::Arc<WorkerMetrics>]) -> String {
     }
     let _ = writeln!(
         s,
+        "# HELP sipedge_proxy_header_rejections_total Connections from trusted proxies closed without a valid PROXY protocol v2 header, by reason\n# TYPE sipedge_proxy_header_rejections_total counter"
+    );
+    for (i, r) in PROXY_REJECTIONS.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "sipedge_proxy_header_rejections_total{{reason=\"{r}\"}} {}",
+            sum(&|w| w.proxy_rejections[i].load(Ordering::Relaxed))
+        );
+    }
+    let _ = writeln!(
+        s,
         "# HELP sipedge_flow_token_rejections_total Flow tokens that did not verify\n# TYPE sipedge_flow_token_rejections_total counter"
     );
     let _ = writeln!(
@@ -320,6 +361,35 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
+    fn every_proxy_rejection_has_a_label() {
+        use ringmux::ProxyRejection;
+        use ringmux::proxy_header::ProxyHeaderError as E;
+        for why in [
+            ProxyRejection::Invalid(E::Version1),
+            ProxyRejection::Invalid(E::Signature { at: 0, found: 0 }),
+            ProxyRejection::Invalid(E::Version(1)),
+            ProxyRejection::Invalid(E::Command(2)),
+            ProxyRejection::Invalid(E::Unsupported {
+                family: 3,
+                protocol: 1,
+            }),
+            ProxyRejection::Invalid(E::TooLong {
+                total: 600,
+                max: 536,
+            }),
+            ProxyRejection::Invalid(E::Short { len: 1, need: 12 }),
+            ProxyRejection::Timeout,
+            ProxyRejection::Closed,
+        ] {
+            assert!(
+                PROXY_REJECTIONS.contains(&why.label()),
+                "{why:?} labelled {:?}, not in PROXY_REJECTIONS",
+                why.label()
+            );
+        }
+    }
+
+    #[test]
     fn renders_per_worker_and_labelled_counters() {
         let a = Arc::new(WorkerMetrics::default());
         let b = Arc::new(WorkerMetrics::default());
@@ -331,6 +401,10 @@ mod tests {
         b.response(487);
         a.handshake_rejected("origin");
         b.routing_failed("bad_flow_token");
+        a.proxy_rejected("timeout");
+        b.proxy_rejected("timeout");
+        b.proxy_rejected("no_such_reason");
+        a.add(Counter::ProxyHeaders, 2);
         let t = render(&[a, b]);
         for line in [
             "sipedge_connections_accepted_total{worker=\"0\"} 3",
@@ -342,6 +416,9 @@ mod tests {
             "sipedge_handshake_rejections_total{reason=\"origin\"} 1",
             "sipedge_routing_failures_total{reason=\"bad_flow_token\"} 1",
             "sipedge_flow_token_rejections_total 1",
+            "sipedge_proxy_header_rejections_total{reason=\"timeout\"} 2",
+            "sipedge_proxy_header_rejections_total{reason=\"signature\"} 0",
+            "sipedge_proxy_headers_total{worker=\"0\"} 2",
         ] {
             assert!(t.lines().any(|l| l == line), "missing {line:?} in\n{t}");
         }

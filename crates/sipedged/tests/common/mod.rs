@@ -88,6 +88,12 @@ impl Drop for TempDir {
 impl Gateway {
     /// Start sipedged with `extra` TOML appended to a config that sets the listener, 2 workers and the admin port.
     pub fn start(extra: &str) -> Self {
+        Self::start_with("", extra, &[])
+    }
+
+    /// As [`start`](Self::start), with `listen_keys` (TOML lines ending in newlines) added to the `[[listen]]`
+    /// entry and `env` set for the process (e.g. `RINGMUX_IO`).
+    pub fn start_with(listen_keys: &str, extra: &str, env: &[(&str, &str)]) -> Self {
         let port = free_tcp_port();
         let admin = free_tcp_port();
         let dir = TempDir::new("gw");
@@ -95,12 +101,13 @@ impl Gateway {
         std::fs::write(
             &cfg,
             format!(
-                "[[listen]]\naddress = \"127.0.0.1:{port}\"\n[runtime]\nworkers = 2\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n{extra}"
+                "[[listen]]\naddress = \"127.0.0.1:{port}\"\n{listen_keys}[runtime]\nworkers = 2\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n{extra}"
             ),
         )
         .unwrap();
         let log = dir.0.join("sipedged.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_sipedged"))
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(&cfg)
             .stdout(Stdio::null())
@@ -213,9 +220,21 @@ impl Drop for Kamailio {
     }
 }
 
+/// A byte stream a [`WsSip`] runs over: plain TCP, or TLS on TCP.
+pub trait Transport: Read + Write + Send {
+    /// Sets the underlying socket's read timeout.
+    fn set_timeout(&self, t: Option<Duration>) -> std::io::Result<()>;
+}
+
+impl Transport for TcpStream {
+    fn set_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        self.set_read_timeout(t)
+    }
+}
+
 /// A SIP-over-WebSocket client: blocking, with read timeouts.
 pub struct WsSip {
-    stream: TcpStream,
+    stream: Box<dyn Transport>,
     ws: Connection,
     buf: Vec<u8>,
     pending: std::collections::VecDeque<Vec<u8>>,
@@ -243,7 +262,7 @@ impl WsSip {
         extra: &str,
         source: Option<std::net::Ipv4Addr>,
     ) -> Result<Self, String> {
-        let mut stream = match source {
+        let stream = match source {
             None => TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?,
             Some(ip) => {
                 let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
@@ -254,10 +273,21 @@ impl WsSip {
                 s.into()
             }
         };
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
         stream.set_nodelay(true).unwrap();
+        Self::over(Box::new(stream), protocols, path, extra)
+    }
+
+    /// The WebSocket handshake on a connected `stream` (anything already written to it, such as a PROXY
+    /// protocol header, goes first); `Err(status line)` when the server refuses.
+    pub fn over(
+        mut stream: Box<dyn Transport>,
+        protocols: &[&str],
+        path: &str,
+        extra: &str,
+    ) -> Result<Self, String> {
+        stream
+            .set_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).unwrap();
         let mut hs = ClientHandshake::new(nonce, protocols);
@@ -364,7 +394,7 @@ impl WsSip {
                 return None;
             }
             self.stream
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .set_timeout(Some(left.max(Duration::from_millis(1))))
                 .unwrap();
             let mut b = [0u8; 65536];
             match self.stream.read(&mut b) {
@@ -427,10 +457,15 @@ pub struct Ua {
 
 impl Ua {
     pub fn new(user: &str, port: u16) -> Self {
+        Self::on(user, WsSip::connect(port))
+    }
+
+    /// A UA speaking over an established WebSocket.
+    pub fn on(user: &str, ws: WsSip) -> Self {
         Self {
             user: user.into(),
             host: format!("{user}ws.invalid"),
-            ws: WsSip::connect(port),
+            ws,
             cseq: 0,
             tag: format!("t{user}{}", free_tcp_port()),
         }
