@@ -25,7 +25,9 @@ pub trait Handler: 'static {
         let _ = ctx;
     }
 
-    /// A connection opened (accepted, or an outbound connect completed).
+    /// A connection opened (accepted, or an outbound connect completed). A connection from a trusted proxy
+    /// ([`Config::proxy_protocol`](crate::Config::proxy_protocol)) opens once its PROXY protocol header is read,
+    /// so that [`Ctx::peer_addr`] already names the client.
     fn open(&mut self, ctx: &mut Ctx<'_, Self::Message>, conn: Conn, origin: Origin)
     -> Self::State;
 
