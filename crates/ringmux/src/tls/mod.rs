@@ -7,6 +7,7 @@
 //! [`TlsAcceptor::reload`]: the next handshake gets the new ones, established sessions go on untouched.
 
 mod certs;
+mod compact;
 pub(crate) mod session;
 
 use std::path::PathBuf;
@@ -80,9 +81,15 @@ impl std::fmt::Debug for TlsAcceptor {
 }
 
 impl TlsAcceptor {
+    /// Bytes of the session object each TLS connection has on the heap. Its parts add to it: keys, the
+    /// state after the handshake, rustls's small buffers (about 2.3 KiB in all for an idle session; see
+    /// `tests/tls_memory.rs`).
+    pub const SESSION_BYTES: usize = std::mem::size_of::<session::TlsConn>();
+
     /// A TLS 1.3 + 1.2 server configuration serving `certs`.
     pub fn new(certs: Certificates) -> Result<Self, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        // `ring`'s suites in `ring`'s order; sessions keep their traffic keys as bytes (see `compact`).
+        let provider = Arc::new(compact::provider());
         let store = Arc::new(certs::CertStore::new(certs));
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])

@@ -1,0 +1,535 @@
+//! Record protection that keeps only the traffic key's bytes per direction and sets up the AEAD key for each
+//! record, instead of holding `ring`'s expanded key object for the life of the session.
+//!
+//! `ring`'s `LessSafeKey` is sized for its largest variant (the AES round keys and the GHASH table of
+//! AES-GCM): rustls's `ring` suites spend 560 heap bytes on it per direction and session, whichever suite was
+//! chosen, and an idle session holds two of them. Here a direction costs the key (rustls's [`AeadKey`], wiped
+//! on drop), the IV and the algorithm: 64 bytes. The price is the key set-up per record (for AES-GCM the key
+//! expansion and the GHASH table; for ChaCha20-Poly1305 a copy of the key).
+//!
+//! The suites keep their identities, hashes, key schedules, PRFs, signature schemes and limits; only the
+//! [`MessageEncrypter`] / [`MessageDecrypter`] objects differ. They write and read records as RFC 8446 §5.2
+//! (TLS 1.3), RFC 5288 (TLS 1.2 AES-GCM, with the explicit nonce derived from the sequence number as rustls
+//! does) and RFC 7905 (TLS 1.2 ChaCha20-Poly1305) define them, so peers see no difference.
+
+use std::sync::LazyLock;
+
+use ring::aead;
+use rustls::crypto::cipher::{
+    AeadKey, InboundOpaqueMessage, InboundPlainMessage, Iv, KeyBlockShape, MessageDecrypter,
+    MessageEncrypter, NONCE_LEN, Nonce, OutboundOpaqueMessage, OutboundPlainMessage,
+    PrefixedPayload, Tls12AeadAlgorithm, Tls13AeadAlgorithm, UnsupportedOperationError,
+    make_tls12_aad, make_tls13_aad,
+};
+use rustls::crypto::{CipherSuiteCommon, CryptoProvider};
+use rustls::{
+    CipherSuite, ConnectionTrafficSecrets, ContentType, Error, ProtocolVersion,
+    SupportedCipherSuite, Tls12CipherSuite, Tls13CipherSuite,
+};
+
+/// The most plaintext one record may carry (RFC 8446 §5.1, RFC 5246 §6.2.1).
+const MAX_FRAGMENT: usize = 16_384;
+/// The explicit part of a TLS 1.2 AES-GCM nonce, sent before the ciphertext (RFC 5288 §3).
+const GCM_EXPLICIT: usize = 8;
+/// Authentication tag of all three AEADs.
+const TAG: usize = 16;
+
+/// How records are laid out around the AEAD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// TLS 1.3: inner content type after the content, outer type application_data, nonce = IV ^ seq.
+    Tls13,
+    /// TLS 1.2 AES-GCM: nonce = 4-byte salt || 8 explicit bytes carried in the record.
+    Tls12Gcm,
+    /// TLS 1.2 ChaCha20-Poly1305: nonce = IV ^ seq, nothing explicit.
+    Tls12ChaCha,
+}
+
+/// An AEAD whose encrypters and decrypters hold the key bytes only.
+struct CompactAead {
+    alg: &'static aead::Algorithm,
+    format: Format,
+}
+
+static TLS13_AES_128_GCM: CompactAead = CompactAead {
+    alg: &aead::AES_128_GCM,
+    format: Format::Tls13,
+};
+static TLS13_AES_256_GCM: CompactAead = CompactAead {
+    alg: &aead::AES_256_GCM,
+    format: Format::Tls13,
+};
+static TLS13_CHACHA20_POLY1305: CompactAead = CompactAead {
+    alg: &aead::CHACHA20_POLY1305,
+    format: Format::Tls13,
+};
+static TLS12_AES_128_GCM: CompactAead = CompactAead {
+    alg: &aead::AES_128_GCM,
+    format: Format::Tls12Gcm,
+};
+static TLS12_AES_256_GCM: CompactAead = CompactAead {
+    alg: &aead::AES_256_GCM,
+    format: Format::Tls12Gcm,
+};
+static TLS12_CHACHA20_POLY1305: CompactAead = CompactAead {
+    alg: &aead::CHACHA20_POLY1305,
+    format: Format::Tls12ChaCha,
+};
+
+impl CompactAead {
+    fn direction(&self, key: AeadKey, iv: Iv) -> Direction {
+        Direction {
+            alg: self.alg,
+            format: self.format,
+            key,
+            iv,
+        }
+    }
+}
+
+/// The 12 IV bytes from the parts rustls hands over (their lengths are those of `key_block_shape`).
+fn iv_of(parts: &[&[u8]]) -> Iv {
+    let mut iv = [0u8; NONCE_LEN];
+    for (to, from) in iv.iter_mut().zip(parts.iter().flat_map(|p| p.iter())) {
+        *to = *from;
+    }
+    Iv::from(iv)
+}
+
+impl Tls13AeadAlgorithm for CompactAead {
+    fn encrypter(&self, key: AeadKey, iv: Iv) -> Box<dyn MessageEncrypter> {
+        Box::new(self.direction(key, iv))
+    }
+
+    fn decrypter(&self, key: AeadKey, iv: Iv) -> Box<dyn MessageDecrypter> {
+        Box::new(self.direction(key, iv))
+    }
+
+    fn key_len(&self) -> usize {
+        self.alg.key_len()
+    }
+
+    fn extract_keys(
+        &self,
+        _: AeadKey,
+        _: Iv,
+    ) -> Result<ConnectionTrafficSecrets, UnsupportedOperationError> {
+        // Secret extraction (kTLS) is not enabled on ringmux's configuration.
+        Err(UnsupportedOperationError)
+    }
+
+    fn fips(&self) -> bool {
+        false
+    }
+}
+
+impl Tls12AeadAlgorithm for CompactAead {
+    fn encrypter(&self, key: AeadKey, iv: &[u8], extra: &[u8]) -> Box<dyn MessageEncrypter> {
+        // AES-GCM: salt || the explicit nonce offset from the key block; ChaCha20: the 12-byte IV.
+        Box::new(self.direction(key, iv_of(&[iv, extra])))
+    }
+
+    fn decrypter(&self, key: AeadKey, iv: &[u8]) -> Box<dyn MessageDecrypter> {
+        // AES-GCM: the salt (the rest of the nonce comes in each record); ChaCha20: the 12-byte IV.
+        Box::new(self.direction(key, iv_of(&[iv])))
+    }
+
+    fn key_block_shape(&self) -> KeyBlockShape {
+        let gcm = self.format == Format::Tls12Gcm;
+        KeyBlockShape {
+            enc_key_len: self.alg.key_len(),
+            fixed_iv_len: if gcm { 4 } else { NONCE_LEN },
+            explicit_nonce_len: if gcm { GCM_EXPLICIT } else { 0 },
+        }
+    }
+
+    fn extract_keys(
+        &self,
+        _: AeadKey,
+        _: &[u8],
+        _: &[u8],
+    ) -> Result<ConnectionTrafficSecrets, UnsupportedOperationError> {
+        Err(UnsupportedOperationError)
+    }
+
+    fn fips(&self) -> bool {
+        false
+    }
+}
+
+/// One direction's traffic key.
+struct Direction {
+    alg: &'static aead::Algorithm,
+    format: Format,
+    key: AeadKey,
+    iv: Iv,
+}
+
+impl Direction {
+    /// The AEAD key for one record. rustls hands over keys of `key_len()` bytes, so this does not fail in
+    /// practice; if it did, the record would fail like any record that does not encrypt or decrypt.
+    fn aead_key(&self, failure: Error) -> Result<aead::LessSafeKey, Error> {
+        aead::UnboundKey::new(self.alg, self.key.as_ref())
+            .map(aead::LessSafeKey::new)
+            .map_err(|_| failure)
+    }
+
+    /// IV ^ sequence number (TLS 1.3, TLS 1.2 ChaCha20, and the TLS 1.2 AES-GCM nonce a record is sent with).
+    fn nonce(&self, seq: u64) -> [u8; NONCE_LEN] {
+        Nonce::new(&self.iv, seq).0
+    }
+}
+
+impl MessageEncrypter for Direction {
+    fn encrypt(
+        &mut self,
+        msg: OutboundPlainMessage<'_>,
+        seq: u64,
+    ) -> Result<OutboundOpaqueMessage, Error> {
+        let key = self.aead_key(Error::EncryptError)?;
+        let total = self.encrypted_payload_len(msg.payload.len());
+        let nonce = self.nonce(seq);
+        let mut payload = PrefixedPayload::with_capacity(total);
+        let sealed = match self.format {
+            Format::Tls13 => {
+                // TLSInnerPlaintext: the content, then its real type; no padding.
+                payload.extend_from_chunks(&msg.payload);
+                payload.extend_from_slice(&[u8::from(msg.typ)]);
+                let aad = aead::Aad::from(make_tls13_aad(total));
+                let nonce = aead::Nonce::assume_unique_for_key(nonce);
+                key.seal_in_place_append_tag(nonce, aad, &mut payload)
+            }
+            Format::Tls12Gcm => {
+                let aad = make_tls12_aad(seq, msg.typ, msg.version, msg.payload.len());
+                payload.extend_from_slice(nonce.get(4..).unwrap_or_default());
+                payload.extend_from_chunks(&msg.payload);
+                let body = payload.as_mut().get_mut(GCM_EXPLICIT..).unwrap_or_default();
+                let nonce = aead::Nonce::assume_unique_for_key(nonce);
+                key.seal_in_place_separate_tag(nonce, aead::Aad::from(aad), body)
+                    .map(|tag| payload.extend_from_slice(tag.as_ref()))
+            }
+            Format::Tls12ChaCha => {
+                let aad = make_tls12_aad(seq, msg.typ, msg.version, msg.payload.len());
+                payload.extend_from_chunks(&msg.payload);
+                let nonce = aead::Nonce::assume_unique_for_key(nonce);
+                key.seal_in_place_append_tag(nonce, aead::Aad::from(aad), &mut payload)
+            }
+        };
+        sealed.map_err(|_| Error::EncryptError)?;
+        Ok(match self.format {
+            // The outer record of TLS 1.3 is application_data with legacy version 0x0303.
+            Format::Tls13 => OutboundOpaqueMessage::new(
+                ContentType::ApplicationData,
+                ProtocolVersion::TLSv1_2,
+                payload,
+            ),
+            Format::Tls12Gcm | Format::Tls12ChaCha => {
+                OutboundOpaqueMessage::new(msg.typ, msg.version, payload)
+            }
+        })
+    }
+
+    fn encrypted_payload_len(&self, payload_len: usize) -> usize {
+        payload_len
+            + self.alg.tag_len()
+            + match self.format {
+                Format::Tls13 => 1,
+                Format::Tls12Gcm => GCM_EXPLICIT,
+                Format::Tls12ChaCha => 0,
+            }
+    }
+}
+
+impl MessageDecrypter for Direction {
+    fn decrypt<'a>(
+        &mut self,
+        mut msg: InboundOpaqueMessage<'a>,
+        seq: u64,
+    ) -> Result<InboundPlainMessage<'a>, Error> {
+        let len = msg.payload.len();
+        let explicit = match self.format {
+            Format::Tls12Gcm => GCM_EXPLICIT,
+            Format::Tls13 | Format::Tls12ChaCha => 0,
+        };
+        if len < explicit + TAG {
+            return Err(Error::DecryptError);
+        }
+        let key = self.aead_key(Error::DecryptError)?;
+        // The additional data: 5 bytes in TLS 1.3, 13 in TLS 1.2.
+        let mut aad = [0u8; 13];
+        let (nonce, aad_len) = match self.format {
+            Format::Tls13 => {
+                let header = make_tls13_aad(len);
+                aad[..header.len()].copy_from_slice(&header);
+                (self.nonce(seq), header.len())
+            }
+            Format::Tls12Gcm => {
+                let mut nonce = [0u8; NONCE_LEN];
+                let salt = self.iv.as_ref().iter().take(4);
+                let carried = msg.payload.iter().take(GCM_EXPLICIT);
+                for (to, from) in nonce.iter_mut().zip(salt.chain(carried)) {
+                    *to = *from;
+                }
+                aad = make_tls12_aad(seq, msg.typ, msg.version, len - explicit - TAG);
+                (nonce, aad.len())
+            }
+            Format::Tls12ChaCha => {
+                aad = make_tls12_aad(seq, msg.typ, msg.version, len - TAG);
+                (self.nonce(seq), aad.len())
+            }
+        };
+        let aad = aead::Aad::from(aad.get(..aad_len).unwrap_or_default());
+        let nonce = aead::Nonce::assume_unique_for_key(nonce);
+        let plain = key
+            .open_within(nonce, aad, &mut msg.payload, explicit..)
+            .map_err(|_| Error::DecryptError)?
+            .len();
+        msg.payload.truncate(plain);
+        match self.format {
+            // Strips the zero padding and takes the real content type from the end.
+            Format::Tls13 => msg.into_tls13_unpadded_message(),
+            Format::Tls12Gcm | Format::Tls12ChaCha if plain > MAX_FRAGMENT => {
+                Err(Error::PeerSentOversizedRecord)
+            }
+            Format::Tls12Gcm | Format::Tls12ChaCha => Ok(msg.into_plain_message()),
+        }
+    }
+}
+
+/// The compact record protection for a suite, if it is one of the AEADs above.
+fn aead_for(suite: CipherSuite) -> Option<&'static CompactAead> {
+    use CipherSuite as S;
+    Some(match suite {
+        S::TLS13_AES_128_GCM_SHA256 => &TLS13_AES_128_GCM,
+        S::TLS13_AES_256_GCM_SHA384 => &TLS13_AES_256_GCM,
+        S::TLS13_CHACHA20_POLY1305_SHA256 => &TLS13_CHACHA20_POLY1305,
+        S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 | S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => {
+            &TLS12_AES_128_GCM
+        }
+        S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 | S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => {
+            &TLS12_AES_256_GCM
+        }
+        S::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+        | S::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => &TLS12_CHACHA20_POLY1305,
+        _ => return None,
+    })
+}
+
+fn common(c: &CipherSuiteCommon) -> CipherSuiteCommon {
+    CipherSuiteCommon {
+        suite: c.suite,
+        hash_provider: c.hash_provider,
+        confidentiality_limit: c.confidentiality_limit,
+    }
+}
+
+/// `suite` with compact record protection (unchanged when it has none). Each suite is built once per
+/// process and lives as long (a handful of small structs).
+fn compact(suite: SupportedCipherSuite) -> SupportedCipherSuite {
+    let Some(aead) = aead_for(suite.suite()) else {
+        return suite;
+    };
+    match suite {
+        SupportedCipherSuite::Tls13(base) if aead.format == Format::Tls13 => {
+            SupportedCipherSuite::Tls13(Box::leak(Box::new(Tls13CipherSuite {
+                common: common(&base.common),
+                hkdf_provider: base.hkdf_provider,
+                aead_alg: aead,
+                // QUIC derives its own keys; ringmux does not speak it.
+                quic: None,
+            })))
+        }
+        SupportedCipherSuite::Tls12(base) if aead.format != Format::Tls13 => {
+            SupportedCipherSuite::Tls12(Box::leak(Box::new(Tls12CipherSuite {
+                common: common(&base.common),
+                prf_provider: base.prf_provider,
+                kx: base.kx,
+                sign: base.sign,
+                aead_alg: aead,
+            })))
+        }
+        other => other,
+    }
+}
+
+/// The `ring` default suites, in their order, with compact record protection.
+static SUITES: LazyLock<Vec<SupportedCipherSuite>> = LazyLock::new(|| {
+    rustls::crypto::ring::default_provider()
+        .cipher_suites
+        .into_iter()
+        .map(compact)
+        .collect()
+});
+
+/// `ring`'s default provider with the same suites in the same order, each keeping its traffic keys as
+/// bytes.
+pub(super) fn provider() -> CryptoProvider {
+    CryptoProvider {
+        cipher_suites: SUITES.clone(),
+        ..rustls::crypto::ring::default_provider()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls::crypto::cipher::OutboundChunks;
+    use rustls::crypto::ring::cipher_suite as stock;
+
+    use super::*;
+
+    const KEY: [u8; 32] = [7; 32];
+    const IV: [u8; NONCE_LEN] = [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2];
+
+    /// Stock and compact encrypter/decrypter pairs for a suite with a 32-byte key (the only length an
+    /// `AeadKey` can be made with from outside rustls).
+    type Pair = (Box<dyn MessageEncrypter>, Box<dyn MessageDecrypter>);
+
+    fn pairs(suite: SupportedCipherSuite) -> (Pair, Pair) {
+        let compact = compact(suite);
+        let make = |s: SupportedCipherSuite| -> Pair {
+            match s {
+                SupportedCipherSuite::Tls13(s) => (
+                    s.aead_alg.encrypter(AeadKey::from(KEY), Iv::from(IV)),
+                    s.aead_alg.decrypter(AeadKey::from(KEY), Iv::from(IV)),
+                ),
+                SupportedCipherSuite::Tls12(s) => {
+                    let shape = s.aead_alg.key_block_shape();
+                    let (fixed, explicit) = IV.split_at(shape.fixed_iv_len);
+                    let explicit = explicit.get(..shape.explicit_nonce_len).unwrap();
+                    (
+                        s.aead_alg.encrypter(AeadKey::from(KEY), fixed, explicit),
+                        s.aead_alg.decrypter(AeadKey::from(KEY), fixed),
+                    )
+                }
+            }
+        };
+        (make(suite), make(compact))
+    }
+
+    fn seal(enc: &mut dyn MessageEncrypter, body: &[u8], seq: u64, v: ProtocolVersion) -> Vec<u8> {
+        let msg = OutboundPlainMessage {
+            typ: ContentType::ApplicationData,
+            version: v,
+            payload: OutboundChunks::Single(body),
+        };
+        let sealed = enc.encrypt(msg, seq).unwrap();
+        assert_eq!(
+            sealed.payload.as_ref().len(),
+            enc.encrypted_payload_len(body.len())
+        );
+        sealed.payload.as_ref().to_vec()
+    }
+
+    fn open(
+        dec: &mut dyn MessageDecrypter,
+        record: &mut [u8],
+        seq: u64,
+        v: ProtocolVersion,
+    ) -> Result<Vec<u8>, Error> {
+        let msg = InboundOpaqueMessage::new(ContentType::ApplicationData, v, record);
+        dec.decrypt(msg, seq).map(|m| m.payload.to_vec())
+    }
+
+    const SUITES: [(SupportedCipherSuite, ProtocolVersion); 4] = [
+        (stock::TLS13_AES_256_GCM_SHA384, ProtocolVersion::TLSv1_3),
+        (
+            stock::TLS13_CHACHA20_POLY1305_SHA256,
+            ProtocolVersion::TLSv1_3,
+        ),
+        (
+            stock::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            ProtocolVersion::TLSv1_2,
+        ),
+        (
+            stock::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            ProtocolVersion::TLSv1_2,
+        ),
+    ];
+
+    #[test]
+    fn records_match_rustls_ring_suites_both_ways() {
+        for (suite, v) in SUITES {
+            let ((mut s_enc, mut s_dec), (mut c_enc, mut c_dec)) = pairs(suite);
+            for (seq, len) in [
+                (0u64, 0usize),
+                (1, 1),
+                (2, 1000),
+                (0x0102_0304_0506, MAX_FRAGMENT),
+            ] {
+                let body: Vec<u8> = (0..len).map(|i| (i * 31 + seq as usize) as u8).collect();
+                let ours = seal(c_enc.as_mut(), &body, seq, v);
+                let theirs = seal(s_enc.as_mut(), &body, seq, v);
+                assert_eq!(
+                    ours,
+                    theirs,
+                    "{:?} seq {seq}: identical records",
+                    suite.suite()
+                );
+                let mut record = ours.clone();
+                assert_eq!(open(s_dec.as_mut(), &mut record, seq, v).unwrap(), body);
+                let mut record = theirs.clone();
+                assert_eq!(open(c_dec.as_mut(), &mut record, seq, v).unwrap(), body);
+            }
+        }
+    }
+
+    #[test]
+    fn tampered_short_or_replayed_records_are_refused() {
+        for (suite, v) in SUITES {
+            let (_, (mut enc, mut dec)) = pairs(suite);
+            let record = seal(enc.as_mut(), b"REGISTER sip:edge.test SIP/2.0", 5, v);
+            for i in [0, record.len() / 2, record.len() - 1] {
+                let mut bad = record.clone();
+                bad[i] ^= 1;
+                assert_eq!(open(dec.as_mut(), &mut bad, 5, v), Err(Error::DecryptError));
+            }
+            // The same record under another sequence number (replayed or reordered).
+            let mut again = record.clone();
+            assert_eq!(
+                open(dec.as_mut(), &mut again, 6, v),
+                Err(Error::DecryptError)
+            );
+            let mut short = record[..TAG - 1].to_vec();
+            assert_eq!(
+                open(dec.as_mut(), &mut short, 5, v),
+                Err(Error::DecryptError)
+            );
+            let mut good = record.clone();
+            assert!(open(dec.as_mut(), &mut good, 5, v).is_ok());
+        }
+    }
+
+    #[test]
+    fn oversized_plaintext_is_refused() {
+        for (suite, v) in SUITES {
+            let (_, (mut enc, mut dec)) = pairs(suite);
+            let body = vec![0u8; MAX_FRAGMENT + 1];
+            let mut record = seal(enc.as_mut(), &body, 1, v);
+            assert_eq!(
+                open(dec.as_mut(), &mut record, 1, v),
+                Err(Error::PeerSentOversizedRecord),
+                "{:?}",
+                suite.suite()
+            );
+        }
+    }
+
+    #[test]
+    fn every_ring_suite_is_replaced_in_order() {
+        let stock = rustls::crypto::ring::default_provider().cipher_suites;
+        let ours = provider().cipher_suites;
+        assert_eq!(
+            ours.iter().map(|s| s.suite()).collect::<Vec<_>>(),
+            stock.iter().map(|s| s.suite()).collect::<Vec<_>>()
+        );
+        for s in &ours {
+            assert!(
+                aead_for(s.suite()).is_some(),
+                "{:?} has compact keys",
+                s.suite()
+            );
+        }
+        let direction = std::mem::size_of::<Direction>();
+        assert!(direction <= 64, "{direction}");
+    }
+}
