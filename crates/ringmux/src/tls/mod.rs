@@ -5,6 +5,9 @@
 //! TLS 1.3 and 1.2, ALPN `http/1.1`, certificates chosen by SNI, resumption through stateless tickets (TLS
 //! 1.3 and 1.2) and a session cache (TLS 1.2 session ids). Certificates are replaced with
 //! [`TlsAcceptor::reload`]: the next handshake gets the new ones, established sessions go on untouched.
+//!
+//! An idle session holds no I/O buffer (rustls's unbuffered API) and keeps its record keys as bytes, not as
+//! expanded AEAD keys (`compact`): about 2.3 KiB of heap in all, measured by `tests/tls_memory.rs`.
 
 mod certs;
 mod compact;
