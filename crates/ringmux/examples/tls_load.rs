@@ -3,12 +3,15 @@
 //! ```text
 //! tls_load --addr 127.0.0.1:7000 --ca cert.pem --handshakes 2000 [--resume] [--tls12] --watch-pid PID
 //! tls_load --addr 127.0.0.1:7000 --ca cert.pem --hold 10000 --watch-pid PID
+//! tls_load --addr 127.0.0.1:7000 --ca cert.pem --echoes 20000 [--size 512] [--chacha] --watch-pid PID
 //! ```
 //!
 //! Handshake mode opens a new connection per handshake (one 1-byte echo each, so the server finished it) and
 //! prints handshakes/s and, with `--watch-pid`, handshakes per server CPU-second. `--resume` reuses the client's
 //! session cache (tickets), so every connection after the first resumes. Hold mode opens the connections,
-//! echoes once on each, keeps them idle, and prints the server's RSS growth per connection.
+//! echoes once on each, keeps them idle, and prints the server's RSS growth per connection. Echo mode sends
+//! `--echoes` messages of `--size` bytes one after the other over one connection and prints the server's CPU
+//! time per echo (one record decrypted and one encrypted each). `--chacha` offers ChaCha20-Poly1305 only.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -55,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut addr: SocketAddr = "127.0.0.1:7000".parse()?;
     let (mut ca, mut handshakes, mut hold, mut pid) = (None, 1000usize, None, None);
     let (mut resume, mut tls12, mut name) = (false, false, "localhost".to_owned());
-    let mut chacha = false;
+    let (mut chacha, mut echoes, mut size) = (false, None, 512usize);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -68,6 +71,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--resume" => resume = true,
             "--tls12" => tls12 = true,
             "--chacha" => chacha = true,
+            "--echoes" => echoes = Some(value()?.parse::<usize>()?),
+            "--size" => size = value()?.parse()?,
             "--watch-pid" => pid = Some(value()?.parse::<u32>()?),
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -83,7 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut provider = rustls::crypto::ring::default_provider();
     if chacha {
-        // Offer only ChaCha20-Poly1305 (its keys are 32 bytes; AES-GCM's expanded key and GHASH table are larger).
+        // Offer only ChaCha20-Poly1305 (the server takes the client's first choice).
         provider.cipher_suites.retain(|s| {
             matches!(
                 s.suite(),
@@ -115,6 +120,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!(
                 "server RSS {b} KiB -> {a} KiB: {:.0} B per connection",
                 (a.saturating_sub(b) * 1024) as f64 / n as f64
+            );
+        }
+        return Ok(());
+    }
+    if let Some(n) = echoes {
+        let mut s = open(addr, &cfg, &name)?;
+        let msg = vec![b'e'; size.max(1)];
+        let mut back = vec![0u8; msg.len()];
+        let cpu0 = pid.and_then(cpu_seconds);
+        let t0 = Instant::now();
+        for _ in 0..n {
+            s.write_all(&msg)?;
+            s.flush()?;
+            s.read_exact(&mut back)?;
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let suite = s.conn.negotiated_cipher_suite().map(|c| c.suite());
+        println!(
+            "{n} echoes of {size} B ({suite:?}) in {secs:.2} s: {:.0}/s",
+            n as f64 / secs
+        );
+        if let (Some(c0), Some(c1)) = (cpu0, pid.and_then(cpu_seconds)) {
+            println!(
+                "server CPU {:.2} s: {:.2} us per echo",
+                c1 - c0,
+                (c1 - c0) * 1e6 / n as f64
             );
         }
         return Ok(());
