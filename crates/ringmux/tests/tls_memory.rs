@@ -125,13 +125,14 @@ fn open_idle(addr: SocketAddr, tls: Option<&Arc<ClientConfig>>) -> TcpStream {
     sock
 }
 
-/// Live heap growth per idle connection (bytes, blocks) over `n` connections to a fresh one-worker server.
+/// Live heap growth per idle connection (bytes, blocks) over `n` connections to a fresh one-worker server, and
+/// how many TLS handshakes resumed.
 fn idle_cost(
     b: Backend,
     acceptor: Option<&TlsAcceptor>,
     client: Option<&Arc<ClientConfig>>,
     n: usize,
-) -> (f64, f64) {
+) -> (f64, f64, u64) {
     let cfg = ringmux::Config {
         tls: acceptor.cloned(),
         ..common::config(b)
@@ -149,9 +150,9 @@ fn idle_cost(
     let (bytes1, blocks1) = settled();
     drop(held);
     server.shutdown(Duration::from_secs(2));
-    server.join().unwrap();
+    let resumed = server.join().unwrap().iter().map(|s| s.tls_resumed).sum();
     let per = |a: isize, b: isize| (b - a) as f64 / n as f64;
-    (per(bytes0, bytes1), per(blocks0, blocks1))
+    (per(bytes0, bytes1), per(blocks0, blocks1), resumed)
 }
 
 fn client_config(
@@ -207,14 +208,32 @@ fn idle_tls_connection_cost() {
             TLS13_MAX,
         ),
         ("TLS 1.2", client_config(&der, &[&TLS12], None), TLS12_MAX),
+        // Resumed with a ticket from an earlier connection (the client's ticket cache is bounded, so what it
+        // keeps is a few tickets in all, not per connection).
+        (
+            "TLS 1.3 resumed",
+            {
+                let mut c = (*client_config(&der, &[&TLS13], None)).clone();
+                c.resumption = rustls::client::Resumption::default();
+                Arc::new(c)
+            },
+            TLS13_MAX,
+        ),
     ];
     for b in [Backend::Uring, Backend::Epoll] {
-        let (plain, plain_blocks) = idle_cost(b, None, None, N);
+        let (plain, plain_blocks, _) = idle_cost(b, None, None, N);
         eprintln!("{b:?} without TLS: {plain:.0} B in {plain_blocks:.2} blocks per connection");
         // Slab growth (amortized) and nothing else: an idle plaintext connection has no heap of its own.
         assert!(plain < 256.0, "{plain}");
         for (what, client, max) in &cases {
-            let (tls, blocks) = idle_cost(b, Some(&acceptor), Some(client), N);
+            let (tls, blocks, resumed) = idle_cost(b, Some(&acceptor), Some(client), N);
+            // Every held connection resumed (each gets fresh tickets; the warm-up may too, with a ticket from
+            // the run on the other backend), or none did.
+            if what.ends_with("resumed") {
+                assert!(resumed >= N as u64, "{what}: {resumed} resumed");
+            } else {
+                assert_eq!(resumed, 0, "{what}");
+            }
             let added = tls - plain;
             eprintln!(
                 "{b:?} {what}: {tls:.0} B in {blocks:.2} blocks per connection; TLS adds {added:.0} B in {:.2} blocks",
