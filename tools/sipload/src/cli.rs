@@ -258,6 +258,10 @@ pub struct EngineArgs {
     /// and change the traffic). Only for self-signed test certificates on loopback.
     #[arg(long)]
     pub insecure: bool,
+    /// wss://: no TLS session resumption: every connection makes a full handshake (to measure the
+    /// server's full-handshake cost; by default reconnects resume from a per-process session cache).
+    #[arg(long)]
+    pub no_resume: bool,
     /// A JWT every connection presents as `Authorization: Bearer TOKEN` (sipedged [auth] mode
     /// "bearer"); with --token-query, as ?access_token=TOKEN on the URL instead.
     #[arg(long, value_name = "JWT", conflicts_with = "token_file")]

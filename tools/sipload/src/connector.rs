@@ -138,14 +138,14 @@ impl Connector {
                 (None, true) => Trust::Insecure,
                 (None, false) => Trust::System,
             };
-            let config =
-                tls::client_config(&trust).map_err(|e| RunError::BadFlag(e.to_string()))?;
+            let config = tls::client_config(&trust, !args.no_resume)
+                .map_err(|e| RunError::BadFlag(e.to_string()))?;
             let name = tls::server_name(&target.hostname).map_err(RunError::BadFlag)?;
             Some((TlsConnector::from(config), name))
         } else {
-            if args.ca.is_some() || args.insecure {
+            if args.ca.is_some() || args.insecure || args.no_resume {
                 return Err(RunError::BadFlag(
-                    "--ca and --insecure are for wss:// targets".into(),
+                    "--ca, --insecure and --no-resume are for wss:// targets".into(),
                 ));
             }
             None

@@ -66,8 +66,9 @@ fn roots_from(path: &Path) -> Result<RootCertStore, TlsSetupError> {
     Ok(roots)
 }
 
-/// The client configuration: TLS 1.3 and 1.2, ALPN `http/1.1`, an in-memory session cache.
-pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, TlsSetupError> {
+/// The client configuration: TLS 1.3 and 1.2, ALPN `http/1.1`, an in-memory session cache (none with
+/// `resume == false`: every connection makes a full handshake).
+pub fn client_config(trust: &Trust, resume: bool) -> Result<Arc<ClientConfig>, TlsSetupError> {
     let builder =
         ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let mut config = match trust {
@@ -85,7 +86,11 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, TlsSetupError> 
             .with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config.resumption = rustls::client::Resumption::in_memory_sessions(SESSION_CACHE);
+    config.resumption = if resume {
+        rustls::client::Resumption::in_memory_sessions(SESSION_CACHE)
+    } else {
+        rustls::client::Resumption::disabled()
+    };
     Ok(Arc::new(config))
 }
 
@@ -158,13 +163,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sipload-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let missing = dir.join("missing.pem");
-        let e = client_config(&Trust::CaFile(missing))
+        let e = client_config(&Trust::CaFile(missing), true)
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("--ca ") && e.contains("missing.pem"), "{e}");
         let empty = dir.join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
-        let e = client_config(&Trust::CaFile(empty))
+        let e = client_config(&Trust::CaFile(empty), true)
             .unwrap_err()
             .to_string();
         assert!(e.contains("no CERTIFICATE"), "{e}");
@@ -174,7 +179,7 @@ mod tests {
     #[test]
     fn insecure_and_system_configs_build_with_resumption() {
         for t in [Trust::Insecure, Trust::System] {
-            let c = client_config(&t).unwrap();
+            let c = client_config(&t, true).unwrap();
             assert_eq!(c.alpn_protocols, vec![b"http/1.1".to_vec()]);
         }
         assert!(server_name("127.0.0.1").is_ok());
