@@ -4,7 +4,10 @@
 //! Run: `cargo bench -p sipedge-benches --bench wsmask`
 //! Results: `target/criterion/<group>/<function>/<size>/new/estimates.json`.
 //!
-//! Group `unmask` (in place, throughput in bytes), functions:
+//! Group `unmask` (in place, throughput in bytes). At sizes up to 1 KiB each iteration unmasks
+//! 16 distinct buffers of the size one after the other (each on a 64-byte boundary), as a
+//! server goes through successive frames, and the time is per 16 frames; larger sizes unmask one
+//! buffer per iteration. Functions:
 //! - `wsmask`: dispatched `wsmask::unmask` (AVX-512 on a CPU that has it);
 //! - `wsmask_scalar`: `wsmask::Implementation::Scalar` (portable 8-byte words);
 //! - `fastwebsockets`: its public `fastwebsockets::unmask`;
@@ -15,11 +18,10 @@
 //! - `wsmask_unaligned` (16384 only): `wsmask` on a buffer starting 1 byte past a 64-byte
 //!   boundary. Every other buffer here starts on a 64-byte boundary.
 //!
-//! Group `unmask_frames` (sizes up to 1024): the same functions, but each iteration unmasks 16
-//! distinct buffers of the size one after the other (each on a 64-byte boundary), as a server
-//! goes through successive frames; time is per 16 frames. In `unmask` every iteration re-reads
-//! the bytes the previous one just stored, so at small sizes that group measures the CPU's
-//! store-to-load forwarding latency (a floor for every in-place method) more than the
+//! Group `unmask_same_buffer` (sizes up to 1 KiB): the same functions on one buffer, unmasked
+//! again and again. Every iteration re-reads the bytes the previous one just stored, so at small
+//! sizes it measures how soon the CPU forwards those stores to the next loads (a chain no
+//! receive path has: a server unmasks bytes the kernel wrote long before) more than the
 //! unmasking work.
 //!
 //! Group `unmask_utf8`: SIP text from the JsSIP / SIP.js traces in `shared/data/traces/`, masked,
@@ -84,84 +86,94 @@ fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 131 + 7) as u8).collect()
 }
 
-fn bench_unmask(c: &mut Criterion) {
-    let mut group = c.benchmark_group("unmask");
-    for &size in &SIZES {
-        let data = pattern(size);
-        group.throughput(Throughput::Bytes(size as u64));
+/// Frames unmasked per iteration at sizes up to 1 KiB in group `unmask`.
+const FRAMES: usize = 16;
 
-        let mut buf = AlignedBuf::new(&data, 0);
-        group.bench_with_input(BenchmarkId::new("wsmask", size), &size, |b, _| {
-            b.iter(|| wsmask::unmask(black_box(buf.bytes()), black_box(KEY), 0))
+/// Group `name`: every function at every size; an iteration unmasks `frames(size)` distinct
+/// buffers of that size one after the other (each on a 64-byte boundary, 1 byte past it for
+/// `wsmask_unaligned`), and the throughput counts all of them.
+fn bench_unmask_group(c: &mut Criterion, name: &str, sizes: &[usize], frames: fn(usize) -> usize) {
+    let mut group = c.benchmark_group(name);
+    for &size in sizes {
+        let n = frames(size);
+        let stride = size.div_ceil(64) * 64;
+        let mut all = vec![0u8; stride * n];
+        for frame in all.chunks_exact_mut(stride) {
+            frame[..size].copy_from_slice(&pattern(size));
+        }
+        let mut bufs = AlignedBuf::new(&all, 0);
+        group.throughput(Throughput::Bytes((size * n) as u64));
+        each(&mut group, size, stride, "wsmask", &mut bufs, |buf| {
+            wsmask::unmask(buf, black_box(KEY), 0)
         });
-        group.bench_with_input(BenchmarkId::new("wsmask_scalar", size), &size, |b, _| {
-            b.iter(|| Implementation::Scalar.unmask(black_box(buf.bytes()), black_box(KEY), 0))
+        each(
+            &mut group,
+            size,
+            stride,
+            "wsmask_scalar",
+            &mut bufs,
+            |buf| Implementation::Scalar.unmask(buf, black_box(KEY), 0),
+        );
+        each(
+            &mut group,
+            size,
+            stride,
+            "fastwebsockets",
+            &mut bufs,
+            |buf| fastwebsockets::unmask(buf, black_box(KEY)),
+        );
+        each(&mut group, size, stride, "u64_word", &mut bufs, |buf| {
+            u64_word_unmask(buf, black_box(KEY))
         });
-        group.bench_with_input(BenchmarkId::new("fastwebsockets", size), &size, |b, _| {
-            b.iter(|| fastwebsockets::unmask(black_box(buf.bytes()), black_box(KEY)))
+        let src = AlignedBuf::new(&pattern(size), 0);
+        each(&mut group, size, stride, "memcpy", &mut bufs, |buf| {
+            buf.copy_from_slice(black_box(src.view()))
         });
-        group.bench_with_input(BenchmarkId::new("u64_word", size), &size, |b, _| {
-            b.iter(|| u64_word_unmask(black_box(buf.bytes()), black_box(KEY)))
-        });
-        let src = AlignedBuf::new(&data, 0);
-        group.bench_with_input(BenchmarkId::new("memcpy", size), &size, |b, _| {
-            b.iter(|| black_box(buf.bytes()).copy_from_slice(black_box(src.view())))
-        });
-        if size == 16384 {
-            let mut unaligned = AlignedBuf::new(&data, 1);
-            group.bench_with_input(BenchmarkId::new("wsmask_unaligned", size), &size, |b, _| {
-                b.iter(|| wsmask::unmask(black_box(unaligned.bytes()), black_box(KEY), 0))
-            });
+        if size == 16384 && n == 1 {
+            let mut unaligned = AlignedBuf::new(&pattern(size), 1);
+            each(
+                &mut group,
+                size,
+                stride,
+                "wsmask_unaligned",
+                &mut unaligned,
+                |buf| wsmask::unmask(buf, black_box(KEY), 0),
+            );
         }
     }
     group.finish();
 }
 
-/// Frames unmasked per iteration by the `unmask_frames` group.
-const FRAMES: usize = 16;
+/// One function of an unmask group: `f` on each `size`-byte frame of `bufs` (`stride` apart).
+fn each<M: criterion::measurement::Measurement>(
+    group: &mut criterion::BenchmarkGroup<'_, M>,
+    size: usize,
+    stride: usize,
+    id: &str,
+    bufs: &mut AlignedBuf,
+    f: impl Fn(&mut [u8]),
+) {
+    group.bench_with_input(BenchmarkId::new(id, size), &size, |b, _| {
+        b.iter(|| {
+            for frame in bufs.bytes().chunks_mut(stride) {
+                f(black_box(&mut frame[..size]));
+            }
+        })
+    });
+}
 
-fn bench_unmask_frames(c: &mut Criterion) {
-    let mut group = c.benchmark_group("unmask_frames");
-    for &size in SIZES.iter().filter(|&&s| s <= 1024) {
-        // FRAMES copies of the pattern, each starting on a 64-byte boundary.
-        let stride = size.div_ceil(64) * 64;
-        let mut all = vec![0u8; stride * FRAMES];
-        for frame in all.chunks_exact_mut(stride) {
-            frame[..size].copy_from_slice(&pattern(size));
-        }
-        let mut frames = AlignedBuf::new(&all, 0);
-        group.throughput(Throughput::Bytes((size * FRAMES) as u64));
-        group.bench_with_input(BenchmarkId::new("wsmask", size), &size, |b, _| {
-            b.iter(|| {
-                for f in frames.bytes().chunks_exact_mut(stride) {
-                    wsmask::unmask(black_box(&mut f[..size]), black_box(KEY), 0);
-                }
-            })
-        });
-        group.bench_with_input(BenchmarkId::new("fastwebsockets", size), &size, |b, _| {
-            b.iter(|| {
-                for f in frames.bytes().chunks_exact_mut(stride) {
-                    fastwebsockets::unmask(black_box(&mut f[..size]), black_box(KEY));
-                }
-            })
-        });
-        group.bench_with_input(BenchmarkId::new("u64_word", size), &size, |b, _| {
-            b.iter(|| {
-                for f in frames.bytes().chunks_exact_mut(stride) {
-                    u64_word_unmask(black_box(&mut f[..size]), black_box(KEY));
-                }
-            })
-        });
-        let src = AlignedBuf::new(&pattern(size), 0);
-        group.bench_with_input(BenchmarkId::new("memcpy", size), &size, |b, _| {
-            b.iter(|| {
-                for f in frames.bytes().chunks_exact_mut(stride) {
-                    black_box(&mut f[..size]).copy_from_slice(black_box(src.view()));
-                }
-            })
-        });
-    }
-    group.finish();
+fn bench_unmask(c: &mut Criterion) {
+    bench_unmask_group(
+        c,
+        "unmask",
+        &SIZES,
+        |size| if size <= 1024 { FRAMES } else { 1 },
+    );
+}
+
+fn bench_unmask_same_buffer(c: &mut Criterion) {
+    let small: Vec<usize> = SIZES.iter().copied().filter(|&s| s <= 1024).collect();
+    bench_unmask_group(c, "unmask_same_buffer", &small, |_| 1);
 }
 
 /// `../shared/data/traces/` beside the repository root (CI clones main with shared/ beside it).
@@ -291,7 +303,7 @@ fn bench_unmask_utf8(c: &mut Criterion) {
 criterion_group!(
     benches,
     bench_unmask,
-    bench_unmask_frames,
+    bench_unmask_same_buffer,
     bench_unmask_utf8
 );
 criterion_main!(benches);

@@ -25,18 +25,17 @@ fn low_bits(n: usize) -> u64 {
 
 /// XOR `len` bytes from `src` into `dst` with the rotated key word `key`.
 ///
-/// Under 256 bytes (a SIP message in one frame): whole 64-byte blocks from the start, then the
-/// last `< 64` bytes in 32/16/8/4/2/1-byte steps — no alignment work, no key rotation (every
-/// step but the last is a multiple of 4 bytes). From 256 bytes: when `dst` is not 64-byte
-/// aligned, the first 64 bytes are loaded up front and stored (unmasked) after the body,
-/// re-writing the same values where they overlap it; the aligned body is processed ×4 unrolled
-/// with aligned stores; the tail as above.
+/// From 64 bytes on, the last 64 bytes are one window, loaded before anything is stored: its
+/// store, last, may overlap the block before it and re-writes the same unmasked values there, so
+/// a tail costs one load and one store whatever its length. Under 256 bytes (a SIP message in
+/// one frame): whole 64-byte blocks from the start, then that last window. From 256 bytes: when
+/// `dst` is not 64-byte aligned, the first 64 bytes are likewise loaded up front and stored after
+/// the body; the aligned body is processed ×4 unrolled with aligned stores. Under 64 bytes:
+/// 32/16/8/4/2/1-byte steps.
 ///
-/// Every byte is stored exactly once by a plain (not masked) store, except for the re-written
-/// head overlap of large inputs: a later load of exactly the bytes of one step is forwarded
-/// from the store buffer. A masked store, or two stores overlapping one load, make that load
-/// wait until the stores reach the cache — a stall for a caller that reads the bytes right
-/// after.
+/// Only plain (not masked) stores: a load of exactly the bytes of one store is forwarded from
+/// the store buffer, so a caller that reads 64-byte windows of the result right away does not
+/// wait. (A load that spans the overlap of two stores does wait until they reach the cache.)
 ///
 /// # Safety
 /// The CPU supports AVX-512 F and BW and AVX2; `src` is valid for `len` reads and `dst` for
@@ -44,27 +43,57 @@ fn low_bits(n: usize) -> u64 {
 #[target_feature(enable = "avx512f,avx512bw,avx2")]
 pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
     let kv = _mm512_set1_epi32(key as i32);
+    if len < LANE {
+        // SAFETY: `len < 64`, pointers as per our contract.
+        unsafe { xor_short(src, dst, len, key, kv) };
+        return;
+    }
+    let last_at = len - LANE;
+    // SAFETY: `len >= 64`, so the last 64-byte window is in bounds; loaded before any store.
+    let last_v = unsafe { _mm512_loadu_si512(src.add(last_at).cast()) };
+    let last_kv = _mm512_set1_epi32(advance(key, last_at) as i32);
     if len < 4 * LANE {
-        let mut i = 0;
-        while len - i >= LANE {
-            // SAFETY: `i + 64 <= len`; loaded before stored, so `src == dst` is fine.
-            unsafe {
-                let v = _mm512_loadu_si512(src.add(i).cast());
-                _mm512_storeu_si512(dst.add(i).cast(), _mm512_xor_si512(v, kv));
+        // Up to three blocks before the last window: all loaded before anything is stored, the
+        // last window stored first, so that a later load of one whole block is forwarded from
+        // that block's own store.
+        let x = |v| _mm512_xor_si512(v, kv);
+        let last = _mm512_xor_si512(last_v, last_kv);
+        // SAFETY: (each arm) block `j` is `[64 j, 64 j + 64)` with `64 j < last_at = len - 64`,
+        // so in bounds; every load comes before every store (`src == dst` is fine), and a block
+        // store re-writes the same unmasked values where it overlaps the last window.
+        unsafe {
+            let ld = |j: usize| _mm512_loadu_si512(src.add(j * LANE).cast());
+            let st = |j: usize, v| _mm512_storeu_si512(dst.add(j * LANE).cast(), v);
+            let st_last = |v| _mm512_storeu_si512(dst.add(last_at).cast(), v);
+            match last_at.div_ceil(LANE) {
+                0 => st_last(last),
+                1 => {
+                    let a = ld(0);
+                    st_last(last);
+                    st(0, x(a));
+                }
+                2 => {
+                    let (a, b) = (ld(0), ld(1));
+                    st_last(last);
+                    st(0, x(a));
+                    st(1, x(b));
+                }
+                _ => {
+                    let (a, b, c) = (ld(0), ld(1), ld(2));
+                    st_last(last);
+                    st(0, x(a));
+                    st(1, x(b));
+                    st(2, x(c));
+                }
             }
-            i += LANE;
         }
-        // SAFETY: the remaining `len - i < 64` bytes are in bounds; `i` is a multiple of 4,
-        // so the key phase is unchanged.
-        unsafe { xor_short(src.add(i), dst.add(i), len - i, key, kv) };
         return;
     }
     let misalign = (dst as usize) & (LANE - 1);
     let head = if misalign == 0 { 0 } else { LANE - misalign };
     // SAFETY: `len >= 256`, so the first 64-byte window is in bounds; loaded before any store.
     let first_v = unsafe { _mm512_loadu_si512(src.cast()) };
-    let body_k = advance(key, head);
-    let body_kv = _mm512_set1_epi32(body_k as i32);
+    let body_kv = _mm512_set1_epi32(advance(key, head) as i32);
     let mut i = head;
     while len - i >= 4 * LANE {
         // SAFETY: `i + 256 <= len`; `dst + i` is 64-byte aligned. Loads come before stores, so
@@ -91,9 +120,11 @@ pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
         }
         i += LANE;
     }
-    // SAFETY: the remaining `len - i < 64` bytes are in bounds; `i - head` is a multiple of 64,
-    // so the body key still applies.
-    unsafe { xor_short(src.add(i), dst.add(i), len - i, body_k, body_kv) };
+    if i < len {
+        // SAFETY: the last window is in bounds and was loaded before the body changed any of
+        // it, so re-writing the overlap stores the same unmasked values.
+        unsafe { _mm512_storeu_si512(dst.add(last_at).cast(), _mm512_xor_si512(last_v, last_kv)) };
+    }
     if head != 0 {
         // SAFETY: the first 64 bytes are in bounds; they were loaded before the body changed
         // any of them, so re-writing the overlap stores the same unmasked values.
