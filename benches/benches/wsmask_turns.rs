@@ -10,6 +10,9 @@
 //! undisturbed) and the median batch, as time per call, and each one's ratio against the
 //! comparison's baseline (> 1: faster than the baseline).
 //!
+//! `wsmask_avx2` is the AVX2 kernel called directly (what a CPU without AVX-512 dispatches to;
+//! an AVX2 instruction on a CPU without AVX2 would fault, so run it on one that has it).
+//!
 //! The same inputs as `benches/wsmask.rs`: up to 1 KiB, a call unmasks 16 distinct frames in
 //! place (each on a 64-byte boundary); the UTF-8 cases unmask SIP text from the traces out of one
 //! buffer into another and validate it.
@@ -20,7 +23,7 @@ mod wsmask_data;
 use std::hint::black_box;
 use std::time::Instant;
 
-use wsmask::Utf8Stream;
+use wsmask::{Implementation, Utf8Stream};
 use wsmask_data::{AlignedBuf, KEY, pattern, sip_corpus, sip_sample};
 
 const FRAMES: usize = 16;
@@ -96,6 +99,7 @@ fn main() {
         let (mut a, stride) = frames(size, n);
         let (mut b, _) = frames(size, n);
         let (mut c, _) = frames(size, n);
+        let (mut e, _) = frames(size, n);
         let src = pattern(size);
         let cases: Vec<Case<'_>> = vec![
             (
@@ -111,6 +115,14 @@ fn main() {
                 Box::new(|| {
                     for f in b.bytes().chunks_mut(stride) {
                         wsmask::unmask(black_box(&mut f[..size]), black_box(KEY), 0);
+                    }
+                }),
+            ),
+            (
+                "wsmask_avx2",
+                Box::new(|| {
+                    for f in e.bytes().chunks_mut(stride) {
+                        Implementation::Avx2.unmask(black_box(&mut f[..size]), black_box(KEY), 0);
                     }
                 }),
             ),

@@ -1,5 +1,5 @@
-//! AVX2 kernels: 32-byte vectors, a byte head up to the first 32-byte aligned destination
-//! address, 4 × 32-byte aligned body, byte tail; the fused path runs the lookup UTF-8 algorithm
+//! AVX2 kernels: 32-byte vectors; unmasking does an aligned 4 × 32-byte body with the first and
+//! last 32 bytes as overlapping windows (see [`xor`]); the fused path runs the lookup UTF-8 algorithm
 //! on 32-byte blocks, the last partial block through a zero-padded stack block.
 
 use core::arch::x86_64::*;
@@ -15,22 +15,34 @@ const LANE: usize = 32;
 
 /// XOR `len` bytes from `src` into `dst` with the rotated key word `key`.
 ///
+/// Under 32 bytes: byte by byte. From 32 bytes: the first and the last 32 bytes are loaded before
+/// anything is stored; the body runs from the first 32-byte aligned destination address (×4
+/// unrolled, aligned stores) as far as whole vectors go; then the last window and (when `dst`
+/// is not aligned) the first window are stored, re-writing the same unmasked values where they
+/// overlap the body. Head and tail cost one load and one store each, whatever their length.
+///
 /// # Safety
 /// The CPU supports AVX2; `src` is valid for `len` reads and `dst` for `len` writes; `src` and
 /// `dst` are either the same pointer or the ranges do not overlap.
 #[target_feature(enable = "avx2")]
 pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
-    let misalign = (dst as usize) & (LANE - 1);
-    let head = if misalign == 0 {
-        0
-    } else {
-        (LANE - misalign).min(len)
+    if len < LANE {
+        // SAFETY: `len` bytes, in bounds of both ranges.
+        unsafe { xor_bytes(src, dst, len, key) };
+        return;
+    }
+    let last_at = len - LANE;
+    // SAFETY: `len >= 32`, so both windows are in bounds; loaded before any store.
+    let (first, last) = unsafe {
+        (
+            _mm256_loadu_si256(src.cast()),
+            _mm256_loadu_si256(src.add(last_at).cast()),
+        )
     };
-    // SAFETY: `head <= len` bytes, in bounds of both ranges.
-    unsafe { xor_bytes(src, dst, head, key) };
+    let misalign = (dst as usize) & (LANE - 1);
+    let head = if misalign == 0 { 0 } else { LANE - misalign };
     let mut i = head;
-    let k = advance(key, head);
-    let kv = _mm256_set1_epi32(k as i32);
+    let kv = _mm256_set1_epi32(advance(key, head) as i32);
     while len - i >= 4 * LANE {
         // SAFETY: `i + 128 <= len`; `dst + i` is 32-byte aligned after the head. Loads come
         // before stores, so `src == dst` is fine.
@@ -56,8 +68,17 @@ pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
         }
         i += LANE;
     }
-    // SAFETY: the remaining `len - i < 32` bytes are in bounds.
-    unsafe { xor_bytes(src.add(i), dst.add(i), len - i, k) };
+    if i < len {
+        let last_kv = _mm256_set1_epi32(advance(key, last_at) as i32);
+        // SAFETY: in bounds (above); loaded before the body changed any of it, so re-writing
+        // the overlap stores the same unmasked values.
+        unsafe { _mm256_storeu_si256(dst.add(last_at).cast(), _mm256_xor_si256(last, last_kv)) };
+    }
+    if head != 0 {
+        let first_kv = _mm256_set1_epi32(key as i32);
+        // SAFETY: as for the last window.
+        unsafe { _mm256_storeu_si256(dst.cast(), _mm256_xor_si256(first, first_kv)) };
+    }
 }
 
 /// Carried state of the lookup validator between 32-byte blocks.
