@@ -323,6 +323,9 @@ impl Worker {
                         .and_then(|x| x.trim().parse::<IpAddr>().ok())
                         .or(tcp_peer)
                 } else {
+                    if req.x_forwarded_for.is_some() {
+                        self.metrics.add(Counter::ForwardedForIgnored, 1);
+                    }
                     tcp_peer
                 };
                 if via_proxy && let Some(ip) = peer {

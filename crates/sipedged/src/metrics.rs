@@ -35,9 +35,12 @@ pub enum Counter {
     FlowGone,
     /// Connections from trusted proxies whose PROXY protocol header was read.
     ProxyHeaders,
+    /// Upgrade requests whose X-Forwarded-For was not believed (the peer is not a trusted proxy, or the
+    /// client's address came from a PROXY protocol header).
+    ForwardedForIgnored,
 }
 
-const COUNTERS: usize = 14;
+const COUNTERS: usize = 15;
 
 /// SIP request methods counted by name; others go to `other`.
 pub const METHODS: [&str; 15] = [
@@ -185,7 +188,7 @@ impl WorkerMetrics {
 /// Render all workers' counters as Prometheus text.
 pub fn render(workers: &[std::sync::Arc<WorkerMetrics>]) -> String {
     let mut s = String::with_capacity(8192);
-    let simple: [(&str, &str, Counter); 13] = [
+    let simple: [(&str, &str, Counter); 14] = [
         (
             "sipedge_connections_accepted_total",
             "TCP connections accepted",
@@ -250,6 +253,11 @@ pub fn render(workers: &[std::sync::Arc<WorkerMetrics>]) -> String {
             "sipedge_proxy_headers_total",
             "Connections from trusted proxies with a PROXY protocol v2 header read",
             Counter::ProxyHeaders,
+        ),
+        (
+            "sipedge_forwarded_for_ignored_total",
+            "Upgrade requests whose X-Forwarded-For was not believed (untrusted peer, or PROXY protocol)",
+            Counter::ForwardedForIgnored,
         ),
     ];
     let _ = writeln!(

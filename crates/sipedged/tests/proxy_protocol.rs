@@ -151,6 +151,30 @@ fn proxied_client_address_is_used_and_x_forwarded_for_is_not() {
             2,
             "{io}"
         );
+        // A direct client that is no trusted proxy sends X-Forwarded-For: ignored too, its own address used.
+        let ws = WsSip::connect_full(
+            gw.port,
+            &["sip"],
+            "/",
+            "X-Forwarded-For: 198.51.100.10\r\n",
+            Some([127, 0, 0, 3].into()),
+        )
+        .expect("handshake");
+        let mut dave = Ua::on("dave", ws);
+        assert_eq!(status(&dave.register(600)), 200, "{io}");
+        assert_eq!(
+            received_of(&mut dave, &mut bob, &format!("pp4-{io}")),
+            "127.0.0.3",
+            "{io}"
+        );
+        // Three X-Forwarded-For headers not believed (alice's and carol's beside a PROXY header, dave's from an
+        // untrusted peer); none from bob, who sent none.
+        assert_eq!(
+            gw.metric("sipedge_forwarded_for_ignored_total{worker=\"0\"}")
+                + gw.metric("sipedge_forwarded_for_ignored_total{worker=\"1\"}"),
+            3,
+            "{io}"
+        );
     }
 }
 
