@@ -1,9 +1,10 @@
 //! AVX-512 (F + BW) kernels.
 //!
-//! Unmask (plain loads and stores only, see [`xor`]): under 256 bytes whole 64-byte blocks from
-//! the start; from 256 bytes an aligned body of 4 × 64-byte load/xor/store per iteration with the
-//! unaligned first 64 bytes stored last; the last `< 64` bytes in 32/16/8/4/2/1-byte steps.
-//! Fused unmask + UTF-8: the same 64-byte blocks, each unmasked block is stored and, while still in
+//! Unmask (plain loads and stores only, see [`xor`]): the last 64 bytes as one window that may
+//! overlap the block before it; under 256 bytes whole 64-byte blocks from the start before it;
+//! from 256 bytes an aligned body of 4 × 64-byte load/xor/store per iteration, with the unaligned
+//! first 64 bytes as another such window; under 64 bytes 32/16/8/4/2/1-byte steps.
+//! Fused unmask + UTF-8: 64-byte blocks (a masked load and store for the last partial one), each unmasked block is stored and, while still in
 //! a register, checked for "all ASCII" (one `vpmovb2m`); non-ASCII blocks go through the lookup
 //! algorithm (three `vpshufb` table lookups plus the 3rd/4th-byte check).
 
