@@ -197,6 +197,38 @@ fn every_position(imp: Implementation) {
     }
 }
 
+/// Long ASCII text with one code point, invalid byte or cut-off sequence placed around
+/// multiples of 256 bytes (the AVX-512 kernel tests four 64-byte blocks at once for "all ASCII"
+/// and checks a group with a non-ASCII byte block by block), up to 8 KiB in, whole and from an
+/// odd start.
+fn sparse_non_ascii(imp: Implementation) {
+    let inserts: [&[u8]; 8] = [
+        "é".as_bytes(),
+        "✓".as_bytes(),
+        "🎉".as_bytes(),
+        b"\x80",
+        b"\xc3",
+        b"\xed\xa0\x80",
+        b"\xf0\x9f",
+        b"\xe2\x9c\x93\x80",
+    ];
+    for len in [1100usize, 4200, 9000] {
+        for base in [256usize, 1024, 4096, 8192]
+            .into_iter()
+            .filter(|&b| b + 8 < len)
+        {
+            for pos in base - 4..=base + 4 {
+                for ins in inserts {
+                    let mut p: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                    p[pos..pos + ins.len()].copy_from_slice(ins);
+                    check_all_entries(imp, &p, &whole(&p));
+                    check_all_entries(imp, &p, &[0, 1, pos + 1, len]);
+                }
+            }
+        }
+    }
+}
+
 macro_rules! utf8_tests {
     ($name:ident, $imp:expr) => {
         mod $name {
@@ -210,6 +242,11 @@ macro_rules! utf8_tests {
             #[test]
             fn every_split_of_multibyte_code_points() {
                 on($imp, "UTF-8 code point splits", || splits($imp));
+            }
+
+            #[test]
+            fn sparse_non_ascii_at_group_boundaries() {
+                on($imp, "UTF-8 sparse non-ASCII at group boundaries", || sparse_non_ascii($imp));
             }
 
             #[test]
