@@ -69,6 +69,36 @@ pub struct Config {
     /// Expect a PROXY protocol v2 header ([`proxy_header`](crate::proxy_header)) from these peers; `None`:
     /// never.
     pub proxy_protocol: Option<ProxyProtocol>,
+    /// More addresses to listen on beside `listen` (e.g. `ws://` and `wss://` side by side), each with its own
+    /// TLS and PROXY protocol settings. Every worker listens on all of them; [`Ctx::listener`](crate::Ctx::listener)
+    /// tells which one accepted a connection.
+    pub more_listeners: Vec<Listener>,
+}
+
+/// A listening address beside [`Config::listen`], with its own settings (those of `Config` apply to `listen`).
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// Address to listen on (SO_REUSEPORT, one listener per worker; port 0: the first bind picks it).
+    pub addr: SocketAddr,
+    /// Terminate TLS on its connections with these certificates.
+    pub tls: Option<crate::TlsAcceptor>,
+    /// Expect a PROXY protocol v2 header from these peers.
+    pub proxy_protocol: Option<ProxyProtocol>,
+}
+
+impl Config {
+    /// Every listener in [`Ctx::listener`](crate::Ctx::listener) order: `listen` (when set) first, then
+    /// `more_listeners`.
+    pub fn listeners(&self) -> Vec<Listener> {
+        let main = self.listen.map(|addr| Listener {
+            addr,
+            tls: self.tls.clone(),
+            proxy_protocol: self.proxy_protocol.clone(),
+        });
+        main.into_iter()
+            .chain(self.more_listeners.iter().cloned())
+            .collect()
+    }
 }
 
 /// PROXY protocol v2 on the listener: connections from `trusted` addresses must start with a header (before
@@ -115,6 +145,7 @@ impl Default for Config {
             ring_entries: 4096,
             tls: None,
             proxy_protocol: None,
+            more_listeners: Vec::new(),
         }
     }
 }

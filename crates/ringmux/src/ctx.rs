@@ -50,6 +50,9 @@ pub(crate) mod flag {
     pub const PROXIED: u16 = 4096;
 }
 
+/// [`ConnIo::listener`] of a connection no listener accepted.
+pub(crate) const NO_LISTENER: u8 = u8::MAX;
+
 /// ringmux's part of one connection slot (the handler's state sits in a parallel table).
 #[derive(Debug)]
 pub(crate) struct ConnIo {
@@ -59,6 +62,8 @@ pub(crate) struct ConnIo {
     pub(crate) flags: u16,
     /// io_uring: operations in flight that still name this slot.
     pub(crate) ops: u8,
+    /// Which listener accepted it ([`NO_LISTENER`] for outbound connections).
+    pub(crate) listener: u8,
     /// Why it closes, once a close was asked.
     pub(crate) reason: Option<CloseReason>,
     /// The remote address (accepted: as the accept reported it; outbound: the address connected to).
@@ -74,6 +79,7 @@ impl ConnIo {
             fd,
             flags,
             ops: 0,
+            listener: NO_LISTENER,
             reason: None,
             peer,
             tls: None,
@@ -135,7 +141,8 @@ pub(crate) struct Core<M> {
     pub(crate) stopping: bool,
     pub(crate) stats: Stats,
     /// Accepted connections run TLS with this.
-    pub(crate) tls: Option<TlsAcceptor>,
+    /// Each listener's TLS settings, by listener index.
+    pub(crate) tls: Vec<Option<TlsAcceptor>>,
     /// PROXY protocol settings and the connections using it.
     pub(crate) proxy: ProxyTable,
 }
@@ -166,16 +173,27 @@ impl<M> Core<M> {
             shared,
             stopping: false,
             stats: Stats::default(),
-            tls: cfg.tls.clone(),
-            proxy: ProxyTable::new(cfg.proxy_protocol.clone()),
+            tls: cfg.listeners().into_iter().map(|l| l.tls).collect(),
+            proxy: ProxyTable::new(
+                cfg.listeners()
+                    .into_iter()
+                    .map(|l| l.proxy_protocol)
+                    .collect(),
+            ),
         }
     }
 
-    /// The slot of a newly accepted connection, with its TLS session on a TLS listener (`None`: the session
-    /// could not be made, the connection is to be shed).
-    pub(crate) fn accepted_io(&mut self, fd: i32, peer: Option<SocketAddr>) -> Option<ConnIo> {
+    /// The slot of a connection listener `listener` accepted, with its TLS session on a TLS listener (`None`:
+    /// the session could not be made, the connection is to be shed).
+    pub(crate) fn accepted_io(
+        &mut self,
+        fd: i32,
+        peer: Option<SocketAddr>,
+        listener: usize,
+    ) -> Option<ConnIo> {
         let mut io = ConnIo::new(fd, 0, peer);
-        if let Some(acceptor) = &self.tls {
+        io.listener = u8::try_from(listener).unwrap_or(NO_LISTENER);
+        if let Some(acceptor) = self.tls.get(listener).and_then(Option::as_ref) {
             match acceptor.session() {
                 Ok(s) => io.tls = Some(Box::new(s)),
                 Err(e) => {
@@ -292,6 +310,13 @@ impl<M> Ctx<'_, M> {
     /// socket's address: `LOCAL`, or addresses unknown to the proxy).
     pub fn is_proxied(&self, conn: Conn) -> bool {
         self.core.live(conn).is_some_and(|io| io.has(flag::PROXIED))
+    }
+
+    /// Which listener accepted `conn`: its index among [`Config::listeners`](crate::Config::listeners)
+    /// (`listen` first, then `more_listeners`); `None` for outbound connections and closed handles.
+    pub fn listener(&self, conn: Conn) -> Option<usize> {
+        let io = self.core.live(conn)?;
+        (io.listener != NO_LISTENER).then_some(usize::from(io.listener))
     }
 
     /// `true` if `conn` runs TLS (accepted on a TLS listener). Its bytes are plaintext to the handler all the

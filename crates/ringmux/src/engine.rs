@@ -102,8 +102,14 @@ impl<H: Handler> Engine<H> {
     /// A connection was accepted: the handler opens it, unless it comes from a trusted proxy, whose PROXY
     /// protocol header is read first.
     pub(crate) fn accepted(&mut self, conn: Conn) {
-        let peer = self.core.live(conn).and_then(|io| io.peer);
-        if self.core.proxy.expect(conn, peer, Instant::now()) {
+        let Some((peer, listener)) = self.core.live(conn).map(|io| (io.peer, io.listener)) else {
+            return;
+        };
+        if self
+            .core
+            .proxy
+            .expect(conn, peer, usize::from(listener), Instant::now())
+        {
             if let Some(io) = self.core.conns.get_mut(conn.key()) {
                 io.flags |= flag::PROXY_PENDING;
             }

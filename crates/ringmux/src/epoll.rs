@@ -1,7 +1,7 @@
 //! The epoll backend, on `mio`: the same handler, the same timers and queues, readiness instead of
 //! completions.
 //!
-//! Each worker polls its own SO_REUSEPORT listener, its connections (edge-triggered, read and write
+//! Each worker polls its own SO_REUSEPORT listeners, its connections (edge-triggered, read and write
 //! interest registered once), its UDP sockets and a `mio::Waker` (an eventfd) for messages. Reads go into
 //! one per-worker buffer (at most 16 reads per readiness event before other connections get a turn); queued
 //! writes are flushed once per loop iteration. The connection cap (`max_connections_per_worker`, and the
@@ -23,8 +23,19 @@ use crate::engine::{Engine, Teardown};
 use crate::shared::{Shared, Waker};
 use crate::{Config, Error, Handler, Stats};
 
-const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
+/// Listener `l`'s token is `FIRST_LISTENER - l`.
+const FIRST_LISTENER: usize = usize::MAX - 2;
+
+fn listener_token(l: usize) -> Token {
+    Token(FIRST_LISTENER - l)
+}
+
+/// The listener a token names, if it names one.
+fn token_listener(t: usize) -> Option<usize> {
+    let l = FIRST_LISTENER.checked_sub(t)?;
+    (l < crate::MAX_LISTENERS).then_some(l)
+}
 const UDP_BIT: usize = 1 << 62;
 const GEN_BITS: u32 = 0x3fff_ffff;
 const READS_PER_EVENT: usize = 16;
@@ -77,7 +88,8 @@ pub(crate) struct Worker<H: Handler> {
     engine: Engine<H>,
     events: Events,
     ready: Vec<(Token, bool, bool)>,
-    listener: Option<mio::net::TcpListener>,
+    /// The worker's listening sockets, by listener index (emptied at shutdown).
+    listeners: Vec<mio::net::TcpListener>,
     buf: Vec<u8>,
     again: Vec<Conn>,
     max_conns: usize,
@@ -91,20 +103,18 @@ impl<H: Handler> Worker<H> {
         shared: Arc<Shared<H::Message>>,
         worker: usize,
         handler: H,
-        listener: Option<TcpListener>,
+        listeners: Vec<TcpListener>,
     ) -> Result<Self, Error> {
         let poll = Poll::new().map_err(Error::Poll)?;
         let waker = mio::Waker::new(poll.registry(), WAKER).map_err(Error::Poll)?;
-        let listener = match listener {
-            Some(l) => {
-                let mut l = mio::net::TcpListener::from_std(l);
-                poll.registry()
-                    .register(&mut l, LISTENER, Interest::READABLE)
-                    .map_err(Error::Poll)?;
-                Some(l)
-            }
-            None => None,
-        };
+        let mut polled = Vec::with_capacity(listeners.len());
+        for (i, l) in listeners.into_iter().enumerate() {
+            let mut l = mio::net::TcpListener::from_std(l);
+            poll.registry()
+                .register(&mut l, listener_token(i), Interest::READABLE)
+                .map_err(Error::Poll)?;
+            polled.push(l);
+        }
         shared.mailboxes[worker].set_waker(Some(Waker::Mio(waker)));
         let core = Core::new(worker, cfg, shared, false);
         Ok(Self {
@@ -115,7 +125,7 @@ impl<H: Handler> Worker<H> {
             engine: Engine::new(handler, core),
             events: Events::with_capacity(1024),
             ready: Vec::with_capacity(1024),
-            listener,
+            listeners: polled,
             buf: vec![0; cfg.buf_size.max(65536) as usize],
             again: Vec::new(),
             max_conns: cfg.max_connections_per_worker as usize,
@@ -187,7 +197,7 @@ impl<H: Handler> Worker<H> {
                 return false;
             };
             self.deadline = Some(deadline);
-            if let Some(mut l) = self.listener.take() {
+            for mut l in std::mem::take(&mut self.listeners) {
                 let _ = self.io.poll.registry().deregister(&mut l);
             }
             self.engine.begin_shutdown();
@@ -234,9 +244,9 @@ impl<H: Handler> Worker<H> {
 
     fn dispatch(&mut self, token: Token, readable: bool, writable: bool) {
         match token {
-            LISTENER => self.accept(),
             WAKER => self.engine.drain_mail(),
-            Token(t) if t & UDP_BIT != 0 && t != LISTENER.0 && t != WAKER.0 => {
+            Token(t) if let Some(l) = token_listener(t) => self.accept(l),
+            Token(t) if t & UDP_BIT != 0 => {
                 self.recv_udp(Udp((t & !UDP_BIT) as u32));
             }
             Token(t) => {
@@ -257,9 +267,11 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    fn accept(&mut self) {
+    fn accept(&mut self, listener: usize) {
         loop {
-            let Some(l) = &self.listener else { return };
+            let Some(l) = self.listeners.get(listener) else {
+                return;
+            };
             match l.accept() {
                 Ok((stream, peer)) => {
                     let core = &mut self.engine.core;
@@ -275,7 +287,7 @@ impl<H: Handler> Worker<H> {
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    let Some(io) = core.accepted_io(-1, Some(peer)) else {
+                    let Some(io) = core.accepted_io(-1, Some(peer), listener) else {
                         core.stats.shed += 1;
                         continue;
                     };

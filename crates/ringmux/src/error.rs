@@ -38,6 +38,9 @@ pub enum Error {
     /// A worker thread could not be spawned or panicked.
     #[error("worker thread: {0}")]
     Thread(String),
+    /// More listeners than a connection can name (see [`MAX_LISTENERS`](crate::MAX_LISTENERS)).
+    #[error("{0} listeners configured; at most {max} are supported", max = crate::MAX_LISTENERS)]
+    TooManyListeners(usize),
     /// The worker's slab is out of slots.
     #[error("connection table full")]
     TableFull,

@@ -65,7 +65,7 @@ pub mod tls;
 mod uring;
 pub mod wheel;
 
-pub use config::{Backend, Config, IoChoice, ProxyProtocol};
+pub use config::{Backend, Config, IoChoice, Listener, ProxyProtocol};
 pub use conn::{CloseReason, Conn, Origin, SendError, Udp};
 pub use ctx::Ctx;
 pub use error::{Error, Result};
@@ -75,6 +75,9 @@ pub use server::{IO_ENV, Server, select_backend};
 pub use stats::Stats;
 pub use tls::{Certificates, PemFiles, TlsAcceptor, TlsError, TlsFiles};
 pub use wheel::TimerId;
+
+/// Most listeners one server runs ([`Config::listen`] plus [`Config::more_listeners`]).
+pub const MAX_LISTENERS: usize = 64;
 
 /// Bytes ringmux keeps per connection on `backend` while the connection is idle, with `S` as the handler's
 /// per-connection state: the slab slot, the slot in the state table and the backend's per-slot entry.

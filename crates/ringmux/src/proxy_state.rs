@@ -48,32 +48,43 @@ pub(crate) enum ProxyConn {
     Done { socket_peer: Option<SocketAddr> },
 }
 
-/// A worker's PROXY protocol settings and connections.
+/// A worker's PROXY protocol settings (per listener) and connections.
 #[derive(Debug, Default)]
 pub(crate) struct ProxyTable {
-    pub(crate) cfg: Option<ProxyProtocol>,
+    /// Each listener's settings, by listener index.
+    pub(crate) cfgs: Vec<Option<ProxyProtocol>>,
     pub(crate) conns: HashMap<Conn, ProxyConn>,
-    /// When each pending header is due, in accept order (one timeout for all: deadlines only grow).
+    /// When each pending header is due, earliest first.
     pub(crate) deadlines: VecDeque<(Instant, Conn)>,
 }
 
 impl ProxyTable {
-    pub(crate) fn new(cfg: Option<ProxyProtocol>) -> Self {
+    pub(crate) fn new(cfgs: Vec<Option<ProxyProtocol>>) -> Self {
         Self {
-            cfg,
+            cfgs,
             ..Self::default()
         }
     }
 
-    /// Starts waiting for `conn`'s header if `peer` is a trusted proxy; `true` if it must send one.
-    pub(crate) fn expect(&mut self, conn: Conn, peer: Option<SocketAddr>, now: Instant) -> bool {
-        let Some(cfg) = &self.cfg else {
+    /// Starts waiting for `conn`'s header if listener `listener` expects headers and `peer` is one of its
+    /// trusted proxies; `true` if it must send one.
+    pub(crate) fn expect(
+        &mut self,
+        conn: Conn,
+        peer: Option<SocketAddr>,
+        listener: usize,
+        now: Instant,
+    ) -> bool {
+        let Some(cfg) = self.cfgs.get(listener).and_then(Option::as_ref) else {
             return false;
         };
         if !peer.is_some_and(|p| cfg.trusts(p.ip())) {
             return false;
         }
-        self.deadlines.push_back((now + cfg.timeout, conn));
+        let due = now + cfg.timeout;
+        // One timeout per listener: out of order only when listeners' timeouts differ.
+        let at = self.deadlines.partition_point(|&(d, _)| d <= due);
+        self.deadlines.insert(at, (due, conn));
         self.conns.insert(
             conn,
             ProxyConn::Pending {

@@ -60,13 +60,13 @@ pub struct Server<M: Send + 'static> {
     shared: Arc<Shared<M>>,
     threads: Vec<JoinHandle<Result<Stats, Error>>>,
     backend: Backend,
-    local_addr: Option<SocketAddr>,
+    local_addrs: Vec<SocketAddr>,
 }
 
 impl<M: Send + 'static> Server<M> {
     /// Starts `cfg.workers` workers, each running the handler `factory(worker_index)` makes on its own
-    /// thread. Every worker gets its own SO_REUSEPORT listener on `cfg.listen` (port 0: the first bind picks
-    /// the port, the others share it).
+    /// thread. Every worker gets its own SO_REUSEPORT listener on `cfg.listen` and on each of
+    /// `cfg.more_listeners` (port 0: the first bind picks the port, the other workers share it).
     pub fn start<H, F>(cfg: Config, factory: F) -> Result<Self, Error>
     where
         H: Handler<Message = M>,
@@ -74,22 +74,25 @@ impl<M: Send + 'static> Server<M> {
     {
         let backend = select_backend(cfg.io)?;
         let workers = cfg.workers.max(1);
-        tracing::info!(?backend, workers, listen = ?cfg.listen, "ringmux starting");
-        let mut listeners = Vec::new();
-        let mut local_addr = None;
-        if let Some(mut addr) = cfg.listen {
-            for _ in 0..workers {
-                let l = listener(addr, cfg.backlog)?;
-                let bound = l.local_addr().map_err(|source| Error::Socket {
+        tracing::info!(?backend, workers, listen = ?cfg.listen, more = cfg.more_listeners.len(), "ringmux starting");
+        let wanted = cfg.listeners();
+        if wanted.len() > crate::MAX_LISTENERS {
+            return Err(Error::TooManyListeners(wanted.len()));
+        }
+        // Per worker, one socket per listener; a listener's first bind picks its port when it says 0.
+        let mut listeners: Vec<Vec<TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut local_addrs = Vec::with_capacity(wanted.len());
+        for l in &wanted {
+            let mut addr = l.addr;
+            for per_worker in &mut listeners {
+                let s = listener(addr, cfg.backlog)?;
+                addr = s.local_addr().map_err(|source| Error::Socket {
                     what: "listener",
                     source,
                 })?;
-                addr = bound;
-                local_addr = Some(bound);
-                listeners.push(Some(l));
+                per_worker.push(s);
             }
-        } else {
-            listeners.resize_with(workers, || None);
+            local_addrs.push(addr);
         }
         let shared = Arc::new(Shared::new(workers));
         let factory = Arc::new(factory);
@@ -125,7 +128,7 @@ impl<M: Send + 'static> Server<M> {
             shared,
             threads,
             backend,
-            local_addr,
+            local_addrs,
         })
     }
 
@@ -134,9 +137,14 @@ impl<M: Send + 'static> Server<M> {
         self.backend
     }
 
-    /// The address the workers listen on.
+    /// The address the workers listen on (the first listener's).
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local_addr
+        self.local_addrs.first().copied()
+    }
+
+    /// Every listener's bound address, in [`Ctx::listener`](crate::Ctx::listener) order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     /// Number of workers.

@@ -1,6 +1,6 @@
 //! The io_uring backend: one ring per worker (SINGLE_ISSUER + DEFER_TASKRUN).
 //!
-//! - Accept: a few single-shot accepts in flight on the worker's SO_REUSEPORT listener, each with its own
+//! - Accept: a few single-shot accepts in flight on each of the worker's SO_REUSEPORT listeners, each with its own
 //!   address buffer (so the handler learns the peer's address), into direct descriptors (a sparse
 //!   fixed-file table sized from the configuration and RLIMIT_NOFILE). A full table fails the accept with
 //!   ENFILE after the kernel accepted the connection, so it is closed at once: counted as shed; the accept is
@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use socket2::Socket;
 
-use self::accept::AcceptSlots;
+use self::accept::{AcceptSlots, IN_FLIGHT};
 use self::bufring::BufRing;
 use self::op::{Op, gen_matches, pack, pack_plain, unpack};
 use crate::conn::{CloseReason, Conn, Origin, Udp};
@@ -60,6 +60,11 @@ pub(crate) fn probe() -> io::Result<()> {
     Ok(())
 }
 
+/// The user-data index of accept slot `i` of listener `listener`.
+fn accept_index(listener: usize, i: usize) -> u32 {
+    u32::try_from(listener * IN_FLIGHT + i).unwrap_or(u32::MAX)
+}
+
 fn builder() -> io_uring::Builder {
     let mut b = IoUring::builder();
     b.setup_single_issuer()
@@ -75,8 +80,8 @@ struct RingIo {
     /// Sockets behind raw-descriptor connections (outbound TCP), by slot.
     raw: HashMap<u32, Socket>,
     timespec: types::Timespec,
-    /// Address buffers of the accepts in flight (after `ring`: dropped once the ring is gone).
-    accepts: AcceptSlots,
+    /// Address buffers of the accepts in flight, per listener (after `ring`: dropped once the ring is gone).
+    accepts: Vec<AcceptSlots>,
 }
 
 impl RingIo {
@@ -162,9 +167,10 @@ pub(crate) struct Worker<H: Handler> {
     io: RingIo,
     bufring: BufRing,
     engine: Engine<H>,
-    listener: Option<TcpListener>,
-    /// Set when the listener fails in a way re-arming cannot fix.
-    accept_broken: bool,
+    /// The worker's listening sockets, by listener index.
+    listeners: Vec<TcpListener>,
+    /// Per listener: set when it fails in a way re-arming cannot fix.
+    accept_broken: Vec<bool>,
     event: File,
     event_armed: bool,
     timeout_at: Option<Instant>,
@@ -182,7 +188,7 @@ impl<H: Handler> Worker<H> {
         shared: Arc<Shared<H::Message>>,
         worker: usize,
         handler: H,
-        listener: Option<TcpListener>,
+        listeners: Vec<TcpListener>,
     ) -> Result<Self, Error> {
         let setup = |what| move |source| Error::RingSetup { what, source };
         let ring = builder()
@@ -214,12 +220,12 @@ impl<H: Handler> Worker<H> {
                 ring,
                 raw: HashMap::new(),
                 timespec: types::Timespec::new(),
-                accepts: AcceptSlots::default(),
+                accepts: listeners.iter().map(|_| AcceptSlots::default()).collect(),
             },
             bufring,
             engine: Engine::new(handler, core),
-            listener,
-            accept_broken: false,
+            accept_broken: vec![false; listeners.len()],
+            listeners,
             event,
             event_armed: false,
             timeout_at: None,
@@ -274,9 +280,15 @@ impl<H: Handler> Worker<H> {
                 return false;
             };
             self.deadline = Some(deadline);
-            let armed: Vec<usize> = self.io.accepts.in_flight().collect();
-            for i in armed {
-                let sqe = opcode::AsyncCancel::new(pack_plain(Op::Accept, i as u32)).build();
+            let armed: Vec<u32> = self
+                .io
+                .accepts
+                .iter()
+                .enumerate()
+                .flat_map(|(l, a)| a.in_flight().map(move |i| accept_index(l, i)))
+                .collect();
+            for index in armed {
+                let sqe = opcode::AsyncCancel::new(pack_plain(Op::Accept, index)).build();
                 self.io.push(&sqe.user_data(pack_plain(Op::Ignore, 0)));
             }
             self.engine.begin_shutdown();
@@ -307,21 +319,27 @@ impl<H: Handler> Worker<H> {
     /// sockets, MSG_RING wake-ups.
     fn prepare(&mut self) {
         let core = &mut self.engine.core;
-        if !core.stopping
-            && !self.accept_broken
-            && let Some(l) = &self.listener
-        {
-            let fd = types::Fd(l.as_raw_fd());
-            let idle: Vec<usize> = self.io.accepts.idle().collect();
+        for (l, socket) in self.listeners.iter().enumerate() {
+            if core.stopping || self.accept_broken.get(l).copied().unwrap_or(true) {
+                continue;
+            }
+            let Some(slots) = self.io.accepts.get_mut(l) else {
+                continue;
+            };
+            let fd = types::Fd(socket.as_raw_fd());
+            let idle: Vec<usize> = slots.idle().collect();
+            let mut sqes = Vec::with_capacity(idle.len());
             for i in idle {
-                let Some((addr, len)) = self.io.accepts.arm(i) else {
+                let Some((addr, len)) = slots.arm(i) else {
                     continue;
                 };
                 let sqe = opcode::Accept::new(fd, addr, len)
                     .file_index(Some(types::DestinationSlot::auto_target()))
                     .build();
-                self.io
-                    .push(&sqe.user_data(pack_plain(Op::Accept, i as u32)));
+                sqes.push(sqe.user_data(pack_plain(Op::Accept, accept_index(l, i))));
+            }
+            for sqe in &sqes {
+                self.io.push(sqe);
             }
         }
         if !self.event_armed {
@@ -496,7 +514,12 @@ impl<H: Handler> Worker<H> {
     }
 
     fn on_accept(&mut self, index: usize, res: i32) {
-        let peer = self.io.accepts.complete(index);
+        let (listener, i) = (index / IN_FLIGHT, index % IN_FLIGHT);
+        let peer = self
+            .io
+            .accepts
+            .get_mut(listener)
+            .and_then(|a| a.complete(i));
         let core = &mut self.engine.core;
         if res >= 0 {
             if core.stopping || core.conns.len() >= self.max_conns {
@@ -506,7 +529,7 @@ impl<H: Handler> Worker<H> {
                 return;
             }
             let Some(key) = core
-                .accepted_io(res, peer)
+                .accepted_io(res, peer, listener)
                 .and_then(|io| core.conns.insert(io))
             else {
                 core.stats.shed += 1;
@@ -534,10 +557,12 @@ impl<H: Handler> Worker<H> {
             }
             libc::ECANCELED => {}
             e @ (libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EOPNOTSUPP) => {
-                self.accept_broken = true;
+                if let Some(b) = self.accept_broken.get_mut(listener) {
+                    *b = true;
+                }
                 tracing::error!(
                     errno = e,
-                    "accept failed for good; this worker accepts no more"
+                    "accept failed for good; this worker accepts no more on this listener"
                 );
             }
             e => tracing::warn!(errno = e, "accept failed"),
