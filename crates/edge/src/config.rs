@@ -25,6 +25,9 @@ pub struct EdgeConfig {
     pub workers: u16,
     /// The WebSocket-side hop as browsers reach it (the listener's advertised host:port).
     pub ws_hop: Hop,
+    /// The advertised host:port of the secure WebSocket (wss) listener when it differs from `ws_hop`'s (ws and
+    /// wss listeners side by side); `None`: `ws_hop`'s serves both.
+    pub wss_host_port: Option<String>,
     /// This worker's hop toward the core (its own UDP/TCP socket address, so that the core's answers and the
     /// requests it sends along our Path / Record-Route come back to this worker).
     pub core_hop: Hop,

@@ -160,6 +160,9 @@ impl Edge {
     fn ws_hop(&self, flow: &FlowId) -> crate::stamp::Hop {
         let mut hop = self.cfg.ws_hop.clone();
         hop.transport = if flow.secure {
+            if let Some(hp) = &self.cfg.wss_host_port {
+                hop.host_port.clone_from(hp);
+            }
             crate::stamp::Transport::Wss
         } else {
             crate::stamp::Transport::Ws

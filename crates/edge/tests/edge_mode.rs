@@ -231,6 +231,32 @@ From: <sip:b@x>;tag=2\r\nCall-ID: z\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\
 }
 
 #[test]
+fn wss_listener_beside_ws_is_advertised_to_secure_flows_only() {
+    let mut cfg = common::config(Mode::Edge);
+    cfg.wss_host_port = Some("edge.example.test:8443".into());
+    cfg.own_addresses.push("edge.example.test:8443".into());
+    let mut e = edge::Edge::new(cfg, common::key());
+    for (secure, want) in [(false, "sip:"), (true, "sips:")] {
+        let mut src = flow(1);
+        src.id.secure = secure;
+        let mut out = Vec::new();
+        e.from_client(&src, &sent(JSSIP, "alice", "INVITE"), NOW, &mut out);
+        let m = text(&to_core(one(out)));
+        let mut id = src.id;
+        id.outbound = true;
+        let host = if secure {
+            "edge.example.test:8443"
+        } else {
+            "127.0.0.1:8080"
+        };
+        assert!(
+            m.contains(&format!("{want}{}@{host};transport=ws;lr;ob", e.token(&id))),
+            "secure={secure}: {m}"
+        );
+    }
+}
+
+#[test]
 fn secure_flow_gets_wss_via_and_sips_record_route() {
     let mut e = edge(Mode::Edge);
     let mut src = flow(1);

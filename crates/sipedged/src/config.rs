@@ -535,7 +535,11 @@ impl Config {
         if self.listen.is_empty() {
             return bad("at least one [[listen]] entry is needed".into());
         }
-        for l in &self.listen {
+        for (i, l) in self.listen.iter().enumerate() {
+            if self.listen[..i].iter().any(|o| o.address == l.address) {
+                // SO_REUSEPORT would let both bind and split the connections between them.
+                return bad(format!("listen {} appears twice in [[listen]]", l.address));
+            }
             if !l.path.starts_with('/') {
                 return bad(format!("listen path {:?} must start with '/'", l.path));
             }
@@ -643,6 +647,10 @@ mod tests {
             (
                 "[[listen]]\naddress = \"127.0.0.1:1\"\npath = \"ws\"",
                 "path",
+            ),
+            (
+                "[[listen]]\naddress = \"127.0.0.1:1\"\n[[listen]]\naddress = \"127.0.0.1:1\"\npath = \"/b\"",
+                "appears twice",
             ),
         ] {
             let e = Config::from_toml(doc, "t").unwrap_err().to_string();

@@ -25,8 +25,8 @@ pub struct Shared {
     pub edge: EdgeConfig,
     /// Flow-token key.
     pub key: FlowTokenKey,
-    /// The WebSocket path accepted.
-    pub path: String,
+    /// The WebSocket path accepted, per listener (`[[listen]]` order).
+    pub paths: Vec<String>,
     /// Allowed Origins (empty: any).
     pub allowed_origins: Vec<String>,
     /// WebSocket limits and keepalive.
@@ -285,7 +285,11 @@ impl Worker {
             Ok(Some(req)) => {
                 ctx.cancel_timer(timer);
                 let path = req.path.split('?').next().unwrap_or_default();
-                if path != self.shared.path {
+                let want = ctx
+                    .listener(conn)
+                    .and_then(|l| self.shared.paths.get(l))
+                    .map_or("/", String::as_str);
+                if path != want {
                     *state = State::Closing { websocket: false };
                     reject(
                         ctx,

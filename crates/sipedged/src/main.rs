@@ -140,10 +140,11 @@ fn run(cfg: Config) -> Result<(), String> {
     } else {
         cfg.runtime.workers
     };
-    let listener = cfg.listen.first().ok_or("no listener configured")?.clone();
-    if cfg.listen.len() > 1 {
-        tracing::warn!("only the first [[listen]] entry is served in this version");
-    }
+    let listeners = cfg.listen.clone();
+    let first = listeners.first().ok_or("no listener configured")?;
+    // Browsers on ws:// and the core over TCP are told the first plain listener; wss:// flows the first TLS one.
+    let plain = listeners.iter().find(|l| l.tls.is_none()).unwrap_or(first);
+    let secure = listeners.iter().find(|l| l.tls.is_some());
     let core = match &cfg.core {
         Some(c) => {
             let (addr, transport) = c.target()?;
@@ -174,12 +175,15 @@ fn run(cfg: Config) -> Result<(), String> {
     });
     let core_port = core_local.map_or(5070, |a| a.port());
     let ws_hop = Hop {
-        host_port: listener.advertised(),
+        host_port: plain.advertised(),
         transport: Transport::Ws,
     };
+    let wss_host_port = secure
+        .map(config::Listener::advertised)
+        .filter(|hp| *hp != ws_hop.host_port);
     let core_hop = if core_tcp {
         Hop {
-            host_port: listener.advertised(),
+            host_port: plain.advertised(),
             transport: Transport::Tcp,
         }
     } else {
@@ -188,7 +192,11 @@ fn run(cfg: Config) -> Result<(), String> {
             transport: Transport::Udp,
         }
     };
-    let mut own = vec![listener.advertised(), listener.address.to_string()];
+    let mut own: Vec<String> = listeners
+        .iter()
+        .flat_map(|l| [l.advertised(), l.address.to_string()])
+        .collect();
+    own.dedup();
     for w in 0..workers {
         own.push(format!("{core_host}:{}", core_port as usize + w));
     }
@@ -206,6 +214,7 @@ fn run(cfg: Config) -> Result<(), String> {
         worker: 0,
         workers: workers as u16,
         ws_hop,
+        wss_host_port,
         core_hop,
         own_addresses: own,
         domains: cfg.sip.domains.clone(),
@@ -225,7 +234,7 @@ fn run(cfg: Config) -> Result<(), String> {
     let shared = Arc::new(gateway::Shared {
         edge: edge_cfg,
         key: flow_key(&cfg),
-        path: listener.path.clone(),
+        paths: listeners.iter().map(|l| l.path.clone()).collect(),
         allowed_origins: cfg.limits.allowed_origins.clone(),
         ws: wsproto::Config {
             max_message_size: cfg.limits.max_message_size,
@@ -267,24 +276,38 @@ fn run(cfg: Config) -> Result<(), String> {
         tracing::info!(mode = ?cfg.auth.mode, algorithm = %cfg.auth.algorithm, "handshake authentication on (RFC 7118 §7)");
     }
     // wss://: TLS is terminated in the workers; the files are watched from this thread.
-    let mut reloader = match &listener.tls {
-        Some(t) => {
-            let files = tls::files(t)?;
-            let acceptor = ringmux::TlsAcceptor::from_files(&files)
-                .map_err(|e| format!("listen {} tls: {e}", listener.address))?;
-            Some(tls::Reloader::new(acceptor, files, t.reload_poll))
-        }
-        None => None,
-    };
-    let scheme = if reloader.is_some() { "wss" } else { "ws" };
+    let mut reloaders = Vec::new();
+    let mut rm_listeners = Vec::with_capacity(listeners.len());
+    for l in &listeners {
+        let tls = match &l.tls {
+            Some(t) => {
+                let files = tls::files(t)?;
+                let acceptor = ringmux::TlsAcceptor::from_files(&files)
+                    .map_err(|e| format!("listen {} tls: {e}", l.address))?;
+                let r = tls::Reloader::new(acceptor, files, t.reload_poll);
+                let acceptor = r.acceptor();
+                reloaders.push(r);
+                Some(acceptor)
+            }
+            None => None,
+        };
+        rm_listeners.push(ringmux::Listener {
+            addr: l.address,
+            tls,
+            // Headers from the load balancers get the handshake's deadline.
+            proxy_protocol: l.proxy_protocol.then(|| ringmux::ProxyProtocol {
+                trusted: cfg.limits.trusted_proxies.clone(),
+                timeout: cfg.limits.handshake_timeout,
+            }),
+        });
+    }
+    let mut rm_listeners = rm_listeners.into_iter();
+    let main = rm_listeners.next().ok_or("no listener configured")?;
     let rm = ringmux::Config {
-        listen: Some(listener.address),
-        tls: reloader.as_ref().map(tls::Reloader::acceptor),
-        // Headers from the load balancers get the handshake's deadline.
-        proxy_protocol: listener.proxy_protocol.then(|| ringmux::ProxyProtocol {
-            trusted: cfg.limits.trusted_proxies.clone(),
-            timeout: cfg.limits.handshake_timeout,
-        }),
+        listen: Some(main.addr),
+        tls: main.tls,
+        proxy_protocol: main.proxy_protocol,
+        more_listeners: rm_listeners.collect(),
         workers,
         io: match cfg.runtime.io {
             config::Io::Auto => ringmux::IoChoice::Auto,
@@ -306,8 +329,7 @@ fn run(cfg: Config) -> Result<(), String> {
         let shared = shared.clone();
         move |w| gateway::Worker::new(shared.clone(), w)
     })
-    .map_err(|e| format!("cannot start on {}: {e}", listener.address))?;
-    let local = server.local_addr().unwrap_or(listener.address);
+    .map_err(|e| format!("cannot start on {}: {e}", describe(&listeners)))?;
     if let Some(admin) = cfg.admin.listen {
         match admin::spawn(admin, metrics) {
             Ok(a) => tracing::info!("metrics on http://{a}/metrics"),
@@ -325,15 +347,23 @@ fn run(cfg: Config) -> Result<(), String> {
         ),
         None => "standalone mode (embedded registrar)".into(),
     };
-    tracing::info!(backend = ?server.backend(), workers, "sipedge {} listening on {scheme}://{local}{} — {what}", env!("CARGO_PKG_VERSION"), listener.path);
+    let urls: Vec<String> = listeners
+        .iter()
+        .zip(server.local_addrs())
+        .map(|(l, local)| {
+            let scheme = if l.tls.is_some() { "wss" } else { "ws" };
+            format!("{scheme}://{local}{}", l.path)
+        })
+        .collect();
+    tracing::info!(backend = ?server.backend(), workers, "sipedge {} listening on {} — {what}", env!("CARGO_PKG_VERSION"), urls.join(" "));
     println!(
-        "sipedge listening on {scheme}://{local}{} ({what}, {workers} workers, {:?} backend)",
-        listener.path,
+        "sipedge listening on {} ({what}, {workers} workers, {:?} backend)",
+        urls.join(" and "),
         server.backend()
     );
     println!(
-        "Point JsSIP at it:  new JsSIP.UA({{ sockets: [new JsSIP.WebSocketInterface('{scheme}://{local}{}')], uri: 'sip:alice@example.test' }})",
-        listener.path
+        "Point JsSIP at it:  new JsSIP.UA({{ sockets: [new JsSIP.WebSocketInterface('{}')], uri: 'sip:alice@example.test' }})",
+        urls.first().map_or("", String::as_str)
     );
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
@@ -344,7 +374,7 @@ fn run(cfg: Config) -> Result<(), String> {
     'serve: loop {
         for sig in signals.pending() {
             if sig == signal_hook::consts::SIGHUP {
-                if let Some(r) = reloader.as_mut() {
+                for r in &mut reloaders {
                     let _ = r.reload("SIGHUP");
                 }
                 // Resolve the core's name again (a DNS change reaches every worker by message).
@@ -364,7 +394,7 @@ fn run(cfg: Config) -> Result<(), String> {
             tracing::info!(signal = sig, grace = ?cfg.runtime.shutdown_grace, "draining: closing WebSockets with 1001");
             break 'serve;
         }
-        if let Some(r) = reloader.as_mut() {
+        for r in &mut reloaders {
             r.poll();
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -373,6 +403,12 @@ fn run(cfg: Config) -> Result<(), String> {
     server.join().map_err(|e| format!("worker failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The listeners' addresses, for messages.
+fn describe(listeners: &[config::Listener]) -> String {
+    let all: Vec<String> = listeners.iter().map(|l| l.address.to_string()).collect();
+    all.join(", ")
 }
 
 /// Size of each receive buffer a worker hands the kernel.

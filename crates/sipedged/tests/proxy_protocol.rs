@@ -8,13 +8,10 @@ mod common;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use ringmux::proxy_header::encode;
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 const BACKENDS: [&str; 2] = ["uring", "epoll"];
 
@@ -263,70 +260,14 @@ fn bad_and_late_headers_close_and_are_counted() {
     }
 }
 
-/// TLS on top of a connected TCP stream, for the test client.
-struct Tls(StreamOwned<ClientConnection, TcpStream>);
-
-impl std::io::Read for Tls {
-    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(b)
-    }
-}
-
-impl Write for Tls {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        let n = self.0.write(b)?;
-        self.0.flush()?;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
-}
-
-impl Transport for Tls {
-    fn set_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
-        self.0.sock.set_read_timeout(t)
-    }
-}
-
-fn tls_over(tcp: TcpStream, root: &rustls::pki_types::CertificateDer<'static>) -> Tls {
-    let mut roots = RootCertStore::empty();
-    roots.add(root.clone()).unwrap();
-    let mut cfg =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let conn =
-        ClientConnection::new(Arc::new(cfg), ServerName::try_from("edge.test").unwrap()).unwrap();
-    let mut s = StreamOwned::new(conn, tcp);
-    s.sock
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    while s.conn.is_handshaking() {
-        s.conn.complete_io(&mut s.sock).unwrap();
-    }
-    Tls(s)
-}
-
 #[test]
 fn header_before_the_tls_client_hello_on_wss() {
     let dir = TempDir::new("pp-tls");
-    let c = rcgen::generate_simple_self_signed(vec!["edge.test".to_string()]).unwrap();
-    let (cert, key) = (dir.0.join("c.pem"), dir.0.join("k.pem"));
-    std::fs::write(&cert, c.cert.pem()).unwrap();
-    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
-    let tls_key = format!(
-        "tls = {{ cert = \"{}\", key = \"{}\" }}\n",
-        cert.display(),
-        key.display()
-    );
+    let (tls_key, der) = edge_test_tls(&dir);
     for io in BACKENDS {
         let gw = gateway(io, &tls_key, "");
         let tcp = proxied_tcp(gw.port, &header("203.0.113.7:51000", gw.port));
-        let ws = WsSip::over(Box::new(tls_over(tcp, c.cert.der())), &["sip"], "/", "")
+        let ws = WsSip::over(Box::new(tls_over(tcp, &der)), &["sip"], "/", "")
             .unwrap_or_else(|e| panic!("{io}: wss handshake after the header: {e}"));
         let mut alice = Ua::on("alice", ws);
         assert_eq!(status(&alice.register(600)), 200, "{io}");
@@ -340,7 +281,7 @@ fn header_before_the_tls_client_hello_on_wss() {
                 .unwrap();
             TcpStream::from(s)
         };
-        let ws = WsSip::over(Box::new(tls_over(direct, c.cert.der())), &["sip"], "/", "").unwrap();
+        let ws = WsSip::over(Box::new(tls_over(direct, &der)), &["sip"], "/", "").unwrap();
         let mut bob = Ua::on("bob", ws);
         assert_eq!(status(&bob.register(600)), 200, "{io}");
         assert_eq!(

@@ -85,6 +85,7 @@ pub fn config(mode: Mode) -> EdgeConfig {
             host_port: "127.0.0.1:8080".into(),
             transport: Transport::Ws,
         },
+        wss_host_port: None,
         core_hop: Hop {
             host_port: "127.0.0.1:5070".into(),
             transport: Transport::Udp,

@@ -548,3 +548,70 @@ pub fn answer(req: &[u8], code: u16, reason: &str, extra: &str) -> String {
     s.push_str("Content-Length: 0\r\n\r\n");
     s
 }
+
+/// TLS on top of a connected TCP stream, for the test client (trusting the certificate of "edge.test").
+pub struct Tls(rustls::StreamOwned<rustls::ClientConnection, TcpStream>);
+
+impl std::io::Read for Tls {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(b)
+    }
+}
+
+impl std::io::Write for Tls {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.0.write(b)?;
+        self.0.flush()?;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Transport for Tls {
+    fn set_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        self.0.sock.set_read_timeout(t)
+    }
+}
+
+pub fn tls_over(tcp: TcpStream, root: &rustls::pki_types::CertificateDer<'static>) -> Tls {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.clone()).unwrap();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let conn = rustls::ClientConnection::new(
+        std::sync::Arc::new(cfg),
+        rustls::pki_types::ServerName::try_from("edge.test").unwrap(),
+    )
+    .unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    s.sock
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock).unwrap();
+    }
+    Tls(s)
+}
+
+/// A self-signed certificate for "edge.test" written into `dir`: the `tls = { ... }` line of a `[[listen]]`
+/// entry serving it, and the certificate for [`tls_over`] to trust.
+pub fn edge_test_tls(dir: &TempDir) -> (String, rustls::pki_types::CertificateDer<'static>) {
+    let c = rcgen::generate_simple_self_signed(vec!["edge.test".to_string()]).unwrap();
+    let (cert, key) = (dir.0.join("c.pem"), dir.0.join("k.pem"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    let line = format!(
+        "tls = {{ cert = \"{}\", key = \"{}\" }}\n",
+        cert.display(),
+        key.display()
+    );
+    (line, c.cert.der().clone())
+}
