@@ -1,13 +1,16 @@
 //! ringmux: a thread-per-core connection multiplexer on io_uring, with an epoll (`mio`) fallback.
 //!
 //! ringmux knows nothing of WebSocket or SIP. It runs N worker threads; each owns one io_uring ring (or one
-//! epoll instance), its SO_REUSEPORT listener, its connections (a slab of small slots with generation
+//! epoll instance), its SO_REUSEPORT listeners, its connections (a slab of small slots with generation
 //! counters), one provided-buffer ring for receives, one hashed timer wheel, and a mailbox for messages from
 //! other workers. The protocol layer implements [`Handler`] (open / data / writable / timer / closed,
 //! messages, datagrams) and acts through [`Ctx`]: queue bytes (bounded per connection, with a
 //! slow-consumer policy), close, arm timers, post to other workers, open outbound TCP and UDP sockets. The
 //! same handler runs on both backends; [`select_backend`] probes io_uring at start and falls back to epoll
 //! (or obeys `RINGMUX_IO=uring|epoll`).
+//!
+//! Besides [`Config::listen`], [`Config::more_listeners`] adds addresses with their own settings (say ws:// and
+//! wss:// side by side); [`Ctx::listener`] tells which one accepted a connection.
 //!
 //! Listeners may terminate TLS ([`Config::tls`], module [`tls`]): the handler still sees plaintext and sends
 //! plaintext, on any connection; [`Ctx::is_tls`] tells which connections are TLS.

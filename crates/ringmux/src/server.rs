@@ -25,10 +25,10 @@ pub fn select_backend(choice: IoChoice) -> Result<Backend, Error> {
     };
     match choice {
         IoChoice::Epoll => Ok(Backend::Epoll),
-        IoChoice::Uring => crate::uring::probe()
+        IoChoice::Uring => probe_elsewhere()
             .map(|()| Backend::Uring)
             .map_err(Error::UringUnavailable),
-        IoChoice::Auto => match crate::uring::probe() {
+        IoChoice::Auto => match probe_elsewhere() {
             Ok(()) => Ok(Backend::Uring),
             Err(e) => {
                 tracing::warn!(error = %e, "io_uring unavailable, falling back to epoll");
@@ -36,6 +36,14 @@ pub fn select_backend(choice: IoChoice) -> Result<Backend, Error> {
             }
         },
     }
+}
+
+/// Runs the io_uring probe on a thread of its own. The probe's ring is torn down by the kernel after it is
+/// closed, and that teardown interrupts the thread that created the ring once: a blocking call there (the
+/// caller's own socket read, say) would fail with EINTR.
+fn probe_elsewhere() -> std::io::Result<()> {
+    std::thread::scope(|s| s.spawn(crate::uring::probe).join())
+        .unwrap_or_else(|_| Err(std::io::Error::other("io_uring probe panicked")))
 }
 
 fn listener(addr: SocketAddr, backlog: i32) -> Result<TcpListener, Error> {

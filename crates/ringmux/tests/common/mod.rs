@@ -61,7 +61,7 @@ pub fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
             Ok(0) => return true,
             Ok(_) => continue,
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            // A blocked read may be interrupted (EINTR) while io_uring workers run in this process.
+            // EINTR: retried, as any blocking read should be.
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return false,
         }
