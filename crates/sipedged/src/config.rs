@@ -54,6 +54,14 @@ pub struct Listener {
     /// (before TLS on wss://); other peers are direct clients.
     #[serde(default)]
     pub proxy_protocol: bool,
+    /// Whether `[auth]` applies to handshakes on this listener; `false` only for a listener no browser can
+    /// reach (a private address for monitoring or test tools).
+    #[serde(default = "default_true")]
+    pub auth: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// The certificates of a wss:// listener (PEM files), reloaded on SIGHUP and when the files change.
@@ -402,6 +410,7 @@ impl Default for Config {
                 advertise: None,
                 tls: None,
                 proxy_protocol: false,
+                auth: true,
             }],
             core: None,
             sip: Sip::default(),

@@ -27,6 +27,8 @@ pub struct Shared {
     pub key: FlowTokenKey,
     /// The WebSocket path accepted, per listener (`[[listen]]` order).
     pub paths: Vec<String>,
+    /// Whether `auth` applies on each listener.
+    pub listener_auth: Vec<bool>,
     /// Allowed Origins (empty: any).
     pub allowed_origins: Vec<String>,
     /// WebSocket limits and keepalive.
@@ -349,7 +351,16 @@ impl Worker {
                     }
                     self.admitted.insert(conn, ip);
                 }
-                let identity = match self.shared.auth.authenticate(&req) {
+                let authenticate = ctx
+                    .listener(conn)
+                    .and_then(|l| self.shared.listener_auth.get(l).copied())
+                    .unwrap_or(true);
+                let verdict = if authenticate {
+                    self.shared.auth.authenticate(&req)
+                } else {
+                    Ok(None)
+                };
+                let identity = match verdict {
                     Ok(a) => a.map(|a| {
                         let now = self.now(ctx);
                         let left = a.exp.map(|exp| exp.saturating_sub(crate::auth::unix_now()));

@@ -68,6 +68,7 @@ fn load(args: &Args) -> Result<Config, config::ConfigError> {
             advertise: None,
             tls: None,
             proxy_protocol: false,
+            auth: true,
         }];
     }
     if let Some(n) = args.workers {
@@ -235,6 +236,7 @@ fn run(cfg: Config) -> Result<(), String> {
         edge: edge_cfg,
         key: flow_key(&cfg),
         paths: listeners.iter().map(|l| l.path.clone()).collect(),
+        listener_auth: listeners.iter().map(|l| l.auth).collect(),
         allowed_origins: cfg.limits.allowed_origins.clone(),
         ws: wsproto::Config {
             max_message_size: cfg.limits.max_message_size,
@@ -274,6 +276,9 @@ fn run(cfg: Config) -> Result<(), String> {
     });
     if shared.auth.required() {
         tracing::info!(mode = ?cfg.auth.mode, algorithm = %cfg.auth.algorithm, "handshake authentication on (RFC 7118 §7)");
+        for l in listeners.iter().filter(|l| !l.auth) {
+            tracing::warn!(listen = %l.address, "handshake authentication off on this listener ([[listen]] auth = false)");
+        }
     }
     // wss://: TLS is terminated in the workers; the files are watched from this thread.
     let mut reloaders = Vec::new();

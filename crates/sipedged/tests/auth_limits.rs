@@ -132,6 +132,25 @@ fn bearer_token_statuses_and_identity_binding() {
 }
 
 #[test]
+fn listener_with_auth_off_beside_one_with_auth() {
+    let open_port = free_tcp_port();
+    let gw = Gateway::start(&format!(
+        "{}[[listen]]\naddress = \"127.0.0.1:{open_port}\"\nauth = false\n",
+        auth_config("bearer")
+    ));
+    let refused = WsSip::connect_full(gw.port, &["sip"], "/", "", None).err();
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|s| s.starts_with("HTTP/1.1 401")),
+        "{refused:?}"
+    );
+    // No token needed on the listener that says auth = false; no identity is bound to its flows.
+    let mut carol = ua("carol", WsSip::connect(open_port));
+    assert_eq!(status(&carol.register(600)), 200);
+}
+
+#[test]
 fn cookie_token() {
     let gw = Gateway::start(&auth_config("cookie"));
     let t = token("alice", "sipedge", now() + 600);
