@@ -140,8 +140,7 @@ pub(crate) struct Core<M> {
     pub(crate) shared: Arc<Shared<M>>,
     pub(crate) stopping: bool,
     pub(crate) stats: Stats,
-    /// Accepted connections run TLS with this.
-    /// Each listener's TLS settings, by listener index.
+    /// Each listener's TLS settings (accepted connections run TLS with them), by listener index.
     pub(crate) tls: Vec<Option<TlsAcceptor>>,
     /// PROXY protocol settings and the connections using it.
     pub(crate) proxy: ProxyTable,
@@ -154,6 +153,11 @@ impl<M> Core<M> {
         shared: Arc<Shared<M>>,
         is_ring: bool,
     ) -> Self {
+        let (tls, proxy) = cfg
+            .listeners()
+            .into_iter()
+            .map(|l| (l.tls, l.proxy_protocol))
+            .unzip();
         Self {
             worker,
             conns: Slab::new(),
@@ -173,13 +177,8 @@ impl<M> Core<M> {
             shared,
             stopping: false,
             stats: Stats::default(),
-            tls: cfg.listeners().into_iter().map(|l| l.tls).collect(),
-            proxy: ProxyTable::new(
-                cfg.listeners()
-                    .into_iter()
-                    .map(|l| l.proxy_protocol)
-                    .collect(),
-            ),
+            tls,
+            proxy: ProxyTable::new(proxy),
         }
     }
 

@@ -26,6 +26,9 @@ use crate::{Config, Error, Handler, Stats};
 const WAKER: Token = Token(usize::MAX - 1);
 /// Listener `l`'s token is `FIRST_LISTENER - l`.
 const FIRST_LISTENER: usize = usize::MAX - 2;
+const UDP_BIT: usize = 1 << 62;
+const GEN_BITS: u32 = 0x3fff_ffff;
+const READS_PER_EVENT: usize = 16;
 
 fn listener_token(l: usize) -> Token {
     Token(FIRST_LISTENER - l)
@@ -36,9 +39,6 @@ fn token_listener(t: usize) -> Option<usize> {
     let l = FIRST_LISTENER.checked_sub(t)?;
     (l < crate::MAX_LISTENERS).then_some(l)
 }
-const UDP_BIT: usize = 1 << 62;
-const GEN_BITS: u32 = 0x3fff_ffff;
-const READS_PER_EVENT: usize = 16;
 
 fn conn_token(conn: Conn) -> Token {
     Token(((conn.generation & GEN_BITS) as usize) << 32 | conn.slot as usize)

@@ -323,23 +323,22 @@ impl<H: Handler> Worker<H> {
             if core.stopping || self.accept_broken.get(l).copied().unwrap_or(true) {
                 continue;
             }
-            let Some(slots) = self.io.accepts.get_mut(l) else {
-                continue;
-            };
             let fd = types::Fd(socket.as_raw_fd());
-            let idle: Vec<usize> = slots.idle().collect();
-            let mut sqes = Vec::with_capacity(idle.len());
+            let idle: Vec<usize> = self
+                .io
+                .accepts
+                .get(l)
+                .map(|a| a.idle().collect())
+                .unwrap_or_default();
             for i in idle {
-                let Some((addr, len)) = slots.arm(i) else {
+                let Some((addr, len)) = self.io.accepts.get_mut(l).and_then(|a| a.arm(i)) else {
                     continue;
                 };
                 let sqe = opcode::Accept::new(fd, addr, len)
                     .file_index(Some(types::DestinationSlot::auto_target()))
                     .build();
-                sqes.push(sqe.user_data(pack_plain(Op::Accept, accept_index(l, i))));
-            }
-            for sqe in &sqes {
-                self.io.push(sqe);
+                self.io
+                    .push(&sqe.user_data(pack_plain(Op::Accept, accept_index(l, i))));
             }
         }
         if !self.event_armed {
