@@ -22,23 +22,6 @@ fn wss_ua(
     Ua::on(user, ws)
 }
 
-/// `from` sends a MESSAGE to `to`; `to` answers 200. Returns the MESSAGE as `to` received it.
-fn message(from: &mut Ua, to: &mut Ua, call_id: &str) -> String {
-    let m = from.request(
-        "MESSAGE",
-        &format!("sip:{}@example.test", to.user),
-        &format!("<sip:{}@example.test>", to.user),
-        call_id,
-        "Content-Type: text/plain\r\n",
-        "hi",
-    );
-    from.ws.send(&m);
-    let got = to.ws.recv();
-    to.ws.send(&answer(&got, 200, "OK", ""));
-    assert_eq!(status(&from.ws.recv_final()), 200, "{call_id}");
-    text(&got)
-}
-
 #[test]
 fn ws_and_wss_listeners_side_by_side() {
     let dir = TempDir::new("listeners");
@@ -72,7 +55,11 @@ fn ws_and_wss_listeners_side_by_side() {
         assert_eq!(status(&bob.register(600)), 200, "{io}");
 
         // ws -> wss: bob's copy carries our WSS Via naming the wss:// listener.
-        let got = message(&mut alice, &mut bob, &format!("to-wss-{io}"));
+        let got = text(&message_between(
+            &mut alice,
+            &mut bob,
+            &format!("to-wss-{io}"),
+        ));
         let wss_hop = format!("127.0.0.1:{wss_port}");
         assert!(
             got.contains(&format!("Via: SIP/2.0/WSS {wss_hop};")),
@@ -80,7 +67,11 @@ fn ws_and_wss_listeners_side_by_side() {
         );
 
         // wss -> ws: alice's copy names the ws:// listener.
-        let got = message(&mut bob, &mut alice, &format!("to-ws-{io}"));
+        let got = text(&message_between(
+            &mut bob,
+            &mut alice,
+            &format!("to-ws-{io}"),
+        ));
         let ws_hop = format!("127.0.0.1:{}", gw.port);
         assert!(
             got.contains(&format!("Via: SIP/2.0/WS {ws_hop};")),

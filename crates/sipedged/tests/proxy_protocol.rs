@@ -58,21 +58,8 @@ fn direct_ua(user: &str, port: u16, source: [u8; 4]) -> Ua {
 
 /// `from` sends a MESSAGE to `to` (both registered); returns the `received` of its Via as `to` sees it.
 fn received_of(from: &mut Ua, to: &mut Ua, call_id: &str) -> String {
-    let m = from.request(
-        "MESSAGE",
-        &format!("sip:{}@example.test", to.user),
-        &format!("<sip:{}@example.test>", to.user),
-        call_id,
-        "Content-Type: text/plain\r\n",
-        "hi",
-    );
-    from.ws.send(&m);
-    let got = to.ws.recv();
+    let got = message_between(from, to, call_id);
     let t = text(&got);
-    assert!(t.starts_with("MESSAGE "), "{t}");
-    let reply = answer(&got, 200, "OK", "");
-    to.ws.send(&reply);
-    assert_eq!(status(&from.ws.recv_final()), 200);
     let via = sipscan::Message::parse(&got)
         .unwrap()
         .headers()

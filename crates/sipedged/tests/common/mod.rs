@@ -615,3 +615,23 @@ pub fn edge_test_tls(dir: &TempDir) -> (String, rustls::pki_types::CertificateDe
     );
     (line, c.cert.der().clone())
 }
+
+/// `from` sends a MESSAGE to `to` (both registered), `to` answers 200 and `from` must get it; returns the
+/// MESSAGE as `to` received it.
+pub fn message_between(from: &mut Ua, to: &mut Ua, call_id: &str) -> Vec<u8> {
+    let m = from.request(
+        "MESSAGE",
+        &format!("sip:{}@example.test", to.user),
+        &format!("<sip:{}@example.test>", to.user),
+        call_id,
+        "Content-Type: text/plain\r\n",
+        "hi",
+    );
+    from.ws.send(&m);
+    let got = to.ws.recv();
+    let t = text(&got);
+    assert!(t.starts_with("MESSAGE "), "{call_id}: {t}");
+    to.ws.send(&answer(&got, 200, "OK", ""));
+    assert_eq!(status(&from.ws.recv_final()), 200, "{call_id}");
+    got
+}
