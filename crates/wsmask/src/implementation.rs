@@ -7,6 +7,9 @@ use crate::arch::{Detected, runtime_has};
 /// functions use [`Implementation::best`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Implementation {
+    /// x86-64 AVX-512 F + BW + VBMI: the [`Implementation::Avx512`] kernels, with the UTF-8
+    /// table lookups done by `vpermb` (Ice Lake, Zen 4 and later).
+    Avx512Vbmi,
     /// x86-64 AVX-512 F + BW: 64-byte vectors, lookup UTF-8 validation.
     Avx512,
     /// x86-64 AVX2: 32-byte vectors, lookup UTF-8 validation.
@@ -21,7 +24,8 @@ pub enum Implementation {
 
 impl Implementation {
     /// All implementations, fastest first.
-    pub const ALL: [Implementation; 5] = [
+    pub const ALL: [Implementation; 6] = [
+        Implementation::Avx512Vbmi,
         Implementation::Avx512,
         Implementation::Avx2,
         Implementation::Sse2,
@@ -32,6 +36,7 @@ impl Implementation {
     /// Short lowercase name, as used in bench ids and test output.
     pub fn name(self) -> &'static str {
         match self {
+            Implementation::Avx512Vbmi => "avx512vbmi",
             Implementation::Avx512 => "avx512",
             Implementation::Avx2 => "avx2",
             Implementation::Sse2 => "sse2",
@@ -110,6 +115,10 @@ mod tests {
         assert_eq!(
             Implementation::Avx512.is_available(),
             std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw")
+        );
+        assert_eq!(
+            Implementation::Avx512Vbmi.is_available(),
+            Implementation::Avx512.is_available() && std::is_x86_feature_detected!("avx512vbmi")
         );
         assert_eq!(
             Implementation::Avx2.is_available(),

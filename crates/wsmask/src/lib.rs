@@ -10,8 +10,8 @@
 //! - [`Utf8Stream`]: unmask + validate chunk by chunk; a code point split across chunks (or
 //!   across the frames of a fragmented message) is carried over, and the verdict equals
 //!   `std::str::from_utf8` on the whole payload, with the position of the first invalid byte.
-//! - [`Implementation`]: AVX-512 (F + BW), AVX2, SSE2 on x86-64; NEON on aarch64; portable
-//!   scalar everywhere. The best one is detected once at runtime and cached (or fixed at compile
+//! - [`Implementation`]: AVX-512 (F + BW, and F + BW + VBMI for the UTF-8 lookups), AVX2 and
+//!   SSE2 on x86-64; NEON on aarch64; portable scalar everywhere. The best one is detected once at runtime and cached (or fixed at compile
 //!   time when `target_feature` already enables it); [`unmask`] and [`unmask_copy`] call the
 //!   cached kernel through one function pointer. Inputs under 32 bytes take the (inlined)
 //!   scalar path, and on x86-64 inputs under 64 bytes an inlined SSE2 one.

@@ -5,7 +5,7 @@
 //! point split across chunks, re-checks the last code point of the proven stretch and the
 //! unproven rest with `std::str::from_utf8`, and turns positions into whole-payload positions.
 
-use crate::arch::{Detected, Proof};
+use crate::arch::{self, Detected, Proof};
 use crate::{Implementation, scalar};
 
 /// Inputs shorter than this skip the vector kernels.
@@ -63,6 +63,11 @@ impl Utf8Stream {
         key: [u8; 4],
         offset: usize,
     ) -> Result<(), Utf8Error> {
+        if self.at_boundary() && buf.len() >= SHORT {
+            // The common case: no code point carried over, nothing wrong so far.
+            let proof = arch::unmask_validate_dispatched(buf, key, offset);
+            return self.check_rest(buf, proof);
+        }
         self.unmask_validate_on(Detected::best(), buf, key, offset, SHORT)
     }
 
@@ -78,6 +83,11 @@ impl Utf8Stream {
         key: [u8; 4],
         offset: usize,
     ) -> Result<(), Utf8Error> {
+        if self.at_boundary() && src.len() >= SHORT && src.len() == dst.len() {
+            // The common case: no code point carried over, nothing wrong so far.
+            let proof = arch::unmask_copy_validate_dispatched(src, dst, key, offset);
+            return self.check_rest(dst, proof);
+        }
         self.unmask_copy_validate_on(Detected::best(), src, dst, key, offset, SHORT)
     }
 

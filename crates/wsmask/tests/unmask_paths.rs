@@ -95,6 +95,7 @@ macro_rules! path_tests {
     };
 }
 
+path_tests!(avx512vbmi, Implementation::Avx512Vbmi);
 path_tests!(avx512, Implementation::Avx512);
 path_tests!(avx2, Implementation::Avx2);
 path_tests!(sse2, Implementation::Sse2);
@@ -114,6 +115,9 @@ fn paths_under_test() {
     {
         let mut expect = Vec::new();
         if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
+            if std::is_x86_feature_detected!("avx512vbmi") {
+                expect.push(Implementation::Avx512Vbmi);
+            }
             expect.push(Implementation::Avx512);
         }
         if std::is_x86_feature_detected!("avx2") {

@@ -12,14 +12,32 @@ use wsmask::{Implementation, Utf8Error, Utf8Stream};
 
 const KEY: [u8; 4] = [0x5a, 0xc3, 0x0f, 0xe8];
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Entry {
     InPlace,
     Copy,
     PlainValidate,
+    /// The crate-level (`Utf8Stream::unmask_validate` etc.) entry points, which take the
+    /// cached best kernel directly; checked when `imp` is the best one.
+    DispatchedInPlace,
+    DispatchedCopy,
+    DispatchedValidate,
 }
 
 const ENTRIES: [Entry; 3] = [Entry::InPlace, Entry::Copy, Entry::PlainValidate];
+
+/// The entry points to check with `imp`: the dispatched ones too when it is the best.
+fn entries(imp: Implementation) -> Vec<Entry> {
+    let mut all = ENTRIES.to_vec();
+    if imp == Implementation::best() {
+        all.extend([
+            Entry::DispatchedInPlace,
+            Entry::DispatchedCopy,
+            Entry::DispatchedValidate,
+        ]);
+    }
+    all
+}
 
 /// What std says after each chunk and at the end.
 fn oracle(payload: &[u8], cuts: &[usize]) -> (Vec<Result<(), Utf8Error>>, Result<(), Utf8Error>) {
@@ -65,6 +83,14 @@ fn check(imp: Implementation, entry: Entry, payload: &[u8], cuts: &[usize]) {
                 out[a..b].copy_from_slice(&payload[a..b]);
                 stream.validate_with(imp, &payload[a..b])
             }
+            Entry::DispatchedInPlace => stream.unmask_validate(&mut out[a..b], KEY, a),
+            Entry::DispatchedCopy => {
+                stream.unmask_copy_validate(&masked[a..b], &mut out[a..b], KEY, a)
+            }
+            Entry::DispatchedValidate => {
+                out[a..b].copy_from_slice(&payload[a..b]);
+                stream.validate(&payload[a..b])
+            }
         };
         assert_eq!(
             got,
@@ -83,7 +109,7 @@ fn check(imp: Implementation, entry: Entry, payload: &[u8], cuts: &[usize]) {
 }
 
 fn check_all_entries(imp: Implementation, payload: &[u8], cuts: &[usize]) {
-    for entry in ENTRIES {
+    for entry in entries(imp) {
         check(imp, entry, payload, cuts);
     }
 }
@@ -283,7 +309,7 @@ macro_rules! utf8_tests {
                         if cuts.len() == 1 {
                             cuts.push(0);
                         }
-                        for entry in ENTRIES {
+                        for entry in entries($imp) {
                             check($imp, entry, &p, &cuts);
                         }
                     }
@@ -293,6 +319,7 @@ macro_rules! utf8_tests {
     };
 }
 
+utf8_tests!(avx512vbmi, Implementation::Avx512Vbmi);
 utf8_tests!(avx512, Implementation::Avx512);
 utf8_tests!(avx2, Implementation::Avx2);
 utf8_tests!(sse2, Implementation::Sse2);

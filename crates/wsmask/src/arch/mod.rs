@@ -37,12 +37,37 @@ impl Proof {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Detected(Implementation);
 
+/// The best implementation when the build itself enables its features (no detection needed).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512f",
+    target_feature = "avx512bw",
+    target_feature = "avx512vbmi"
+))]
+const COMPILED_BEST: Option<Implementation> = Some(Implementation::Avx512Vbmi);
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+const COMPILED_BEST: Option<Implementation> = Some(Implementation::Neon);
+#[cfg(not(any(
+    all(
+        target_arch = "x86_64",
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vbmi"
+    ),
+    all(target_arch = "aarch64", target_feature = "neon")
+)))]
+const COMPILED_BEST: Option<Implementation> = None;
+
 /// 0 = not detected yet, otherwise `1 + index into Implementation::ALL`.
 static BEST: AtomicU8 = AtomicU8::new(0);
 
 /// Whether the running CPU has `imp`'s features (std caches the CPUID probes).
 pub(crate) fn runtime_has(imp: Implementation) -> bool {
     match imp {
+        #[cfg(target_arch = "x86_64")]
+        Implementation::Avx512Vbmi => {
+            runtime_has(Implementation::Avx512) && std::is_x86_feature_detected!("avx512vbmi")
+        }
         #[cfg(target_arch = "x86_64")]
         Implementation::Avx512 => {
             std::is_x86_feature_detected!("avx512f")
@@ -70,42 +95,12 @@ impl Detected {
     /// The fastest implementation this CPU has, known at compile time when possible.
     #[inline]
     pub(crate) fn best() -> Self {
-        #[cfg(all(
-            target_arch = "x86_64",
-            target_feature = "avx512f",
-            target_feature = "avx512bw"
-        ))]
-        {
-            Self(Implementation::Avx512)
-        }
-        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-        {
-            Self(Implementation::Neon)
-        }
-        #[cfg(not(any(
-            all(
-                target_arch = "x86_64",
-                target_feature = "avx512f",
-                target_feature = "avx512bw"
-            ),
-            all(target_arch = "aarch64", target_feature = "neon")
-        )))]
-        {
-            Self::cached()
+        match COMPILED_BEST {
+            Some(imp) => Self(imp),
+            None => Self::cached(),
         }
     }
 
-    #[cfg_attr(
-        any(
-            all(
-                target_arch = "x86_64",
-                target_feature = "avx512f",
-                target_feature = "avx512bw"
-            ),
-            all(target_arch = "aarch64", target_feature = "neon")
-        ),
-        allow(dead_code)
-    )]
     #[inline]
     fn cached() -> Self {
         let n = BEST.load(Ordering::Relaxed);
@@ -146,7 +141,9 @@ impl Detected {
             // SAFETY: `Detected` proves AVX-512 F+BW (and AVX2); `p` is valid for `len` reads and writes
             // and the kernel is allowed `src == dst`.
             #[cfg(target_arch = "x86_64")]
-            Implementation::Avx512 => unsafe { x86_64::avx512::xor(p, p, len, k) },
+            Implementation::Avx512 | Implementation::Avx512Vbmi => unsafe {
+                x86_64::avx512::xor(p, p, len, k)
+            },
             // SAFETY: as above, AVX2 is present.
             #[cfg(target_arch = "x86_64")]
             Implementation::Avx2 => unsafe { x86_64::avx2::xor(p, p, len, k) },
@@ -170,7 +167,9 @@ impl Detected {
             // SAFETY: `Detected` proves the features; `s` is valid for `len` reads, `d` for
             // `len` writes, and a shared and a mutable slice cannot overlap.
             #[cfg(target_arch = "x86_64")]
-            Implementation::Avx512 => unsafe { x86_64::avx512::xor(s, d, len, k) },
+            Implementation::Avx512 | Implementation::Avx512Vbmi => unsafe {
+                x86_64::avx512::xor(s, d, len, k)
+            },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             Implementation::Avx2 => unsafe { x86_64::avx2::xor(s, d, len, k) },
@@ -193,7 +192,14 @@ impl Detected {
             // SAFETY: `Detected` proves the features; `p` is valid for `len` reads and writes
             // and the kernel is allowed `src == dst`.
             #[cfg(target_arch = "x86_64")]
-            Implementation::Avx512 => unsafe { x86_64::avx512::xor_validate::<true>(p, p, len, k) },
+            Implementation::Avx512Vbmi => unsafe {
+                x86_64::avx512_utf8::vbmi::xor_validate::<true>(p, p, len, k)
+            },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Avx512 => unsafe {
+                x86_64::avx512_utf8::bw::xor_validate::<true>(p, p, len, k)
+            },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             Implementation::Avx2 => unsafe { x86_64::avx2::xor_validate::<true>(p, p, len, k) },
@@ -226,7 +232,14 @@ impl Detected {
             // SAFETY: `Detected` proves the features; `s` is valid for `len` reads, `d` for
             // `len` writes, and a shared and a mutable slice cannot overlap.
             #[cfg(target_arch = "x86_64")]
-            Implementation::Avx512 => unsafe { x86_64::avx512::xor_validate::<true>(s, d, len, k) },
+            Implementation::Avx512Vbmi => unsafe {
+                x86_64::avx512_utf8::vbmi::xor_validate::<true>(s, d, len, k)
+            },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Implementation::Avx512 => unsafe {
+                x86_64::avx512_utf8::bw::xor_validate::<true>(s, d, len, k)
+            },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             Implementation::Avx2 => unsafe { x86_64::avx2::xor_validate::<true>(s, d, len, k) },
@@ -252,8 +265,13 @@ impl Detected {
             // SAFETY: `Detected` proves the features; `s` is valid for `len` reads; with
             // `STORE = false` the kernel never touches `d`.
             #[cfg(target_arch = "x86_64")]
+            Implementation::Avx512Vbmi => unsafe {
+                x86_64::avx512_utf8::vbmi::xor_validate::<false>(s, d, len, 0)
+            },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
             Implementation::Avx512 => unsafe {
-                x86_64::avx512::xor_validate::<false>(s, d, len, 0)
+                x86_64::avx512_utf8::bw::xor_validate::<false>(s, d, len, 0)
             },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
@@ -287,7 +305,7 @@ static XOR: AtomicPtr<()> = AtomicPtr::new(detect_xor as XorKernel as *mut ());
 fn xor_kernel(imp: Implementation) -> XorKernel {
     match imp {
         #[cfg(target_arch = "x86_64")]
-        Implementation::Avx512 => x86_64::avx512::xor,
+        Implementation::Avx512 | Implementation::Avx512Vbmi => x86_64::avx512::xor,
         #[cfg(target_arch = "x86_64")]
         Implementation::Avx2 => x86_64::avx2::xor,
         #[cfg(target_arch = "x86_64")]
@@ -334,15 +352,8 @@ unsafe fn scalar_xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
 /// build already enables the best implementation's features).
 #[inline]
 fn cached_xor() -> XorKernel {
-    if cfg!(any(
-        all(
-            target_arch = "x86_64",
-            target_feature = "avx512f",
-            target_feature = "avx512bw"
-        ),
-        all(target_arch = "aarch64", target_feature = "neon")
-    )) {
-        return xor_kernel(Detected::best().0);
+    if let Some(imp) = COMPILED_BEST {
+        return xor_kernel(imp);
     }
     let p = XOR.load(Ordering::Relaxed);
     // SAFETY: `XOR` only ever holds `XorKernel` values cast to `*mut ()` (its initialiser and
@@ -384,6 +395,94 @@ pub(crate) fn unmask_copy_dispatched(src: &[u8], dst: &mut [u8], key: [u8; 4], o
     unsafe { cached_xor()(s, d, len, k) }
 }
 
+/// The signature of the fused kernels that store: XOR `len` bytes from `src` into `dst` with a
+/// rotated key word and prove the unmasked bytes valid UTF-8 as far as they can ([`Proof`]).
+///
+/// Contract of a call: as for [`XorKernel`].
+type FusedKernel = unsafe fn(*const u8, *mut u8, usize, u32) -> Proof;
+
+/// The streaming validator's kernel: [`detect_fused`] until the first call replaces it with the
+/// fused kernel of [`Detected::best`], so that a whole-chunk call costs one indirect call
+/// rather than a branch on the implementation. Only detected kernels are ever stored.
+static FUSED: AtomicPtr<()> = AtomicPtr::new(detect_fused as FusedKernel as *mut ());
+
+/// The fused kernel of `imp` (which the caller has proven present).
+fn fused_kernel(imp: Implementation) -> FusedKernel {
+    match imp {
+        #[cfg(target_arch = "x86_64")]
+        Implementation::Avx512Vbmi => x86_64::avx512_utf8::vbmi::xor_validate::<true>,
+        #[cfg(target_arch = "x86_64")]
+        Implementation::Avx512 => x86_64::avx512_utf8::bw::xor_validate::<true>,
+        #[cfg(target_arch = "x86_64")]
+        Implementation::Avx2 => x86_64::avx2::xor_validate::<true>,
+        #[cfg(target_arch = "x86_64")]
+        Implementation::Sse2 => x86_64::sse2::xor_validate::<true>,
+        #[cfg(target_arch = "aarch64")]
+        Implementation::Neon => aarch64::neon::xor_validate::<true>,
+        _ => scalar_xor_validate,
+    }
+}
+
+/// First call through [`FUSED`]: detect, cache the best kernel, run it.
+///
+/// # Safety
+/// As for [`detect_xor`].
+unsafe fn detect_fused(src: *const u8, dst: *mut u8, len: usize, key: u32) -> Proof {
+    let kernel = fused_kernel(Detected::best().0);
+    FUSED.store(kernel as *mut (), Ordering::Relaxed);
+    // SAFETY: `Detected::best` proved the kernel's features; pointers as per our contract.
+    unsafe { kernel(src, dst, len, key) }
+}
+
+/// The portable kernel behind the [`FusedKernel`] signature: unmasks, proves nothing (the
+/// caller then checks the bytes with std).
+///
+/// # Safety
+/// As for [`detect_xor`].
+unsafe fn scalar_xor_validate(src: *const u8, dst: *mut u8, len: usize, key: u32) -> Proof {
+    // SAFETY: as per our contract.
+    unsafe { scalar_xor(src, dst, len, key) };
+    Proof::NONE
+}
+
+#[inline]
+fn cached_fused() -> FusedKernel {
+    if let Some(imp) = COMPILED_BEST {
+        return fused_kernel(imp);
+    }
+    let p = FUSED.load(Ordering::Relaxed);
+    // SAFETY: `FUSED` only ever holds `FusedKernel` values cast to `*mut ()` (its initialiser
+    // and `detect_fused`), so casting back yields the same function pointer.
+    unsafe { core::mem::transmute::<*mut (), FusedKernel>(p) }
+}
+
+/// [`Detected::unmask_validate`] with the cached best kernel.
+#[inline]
+pub(crate) fn unmask_validate_dispatched(buf: &mut [u8], key: [u8; 4], offset: usize) -> Proof {
+    let k = rotated_key_word(key, offset);
+    let (len, p) = (buf.len(), buf.as_mut_ptr());
+    // SAFETY: the cached kernel's features were detected; `p` is valid for `len` reads and
+    // writes, and every kernel allows `src == dst`.
+    unsafe { cached_fused()(p, p, len, k) }
+}
+
+/// [`Detected::unmask_copy_validate`] with the cached best kernel (the common prefix of `src`
+/// and `dst`).
+#[inline]
+pub(crate) fn unmask_copy_validate_dispatched(
+    src: &[u8],
+    dst: &mut [u8],
+    key: [u8; 4],
+    offset: usize,
+) -> Proof {
+    let k = rotated_key_word(key, offset);
+    let len = src.len().min(dst.len());
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    // SAFETY: the cached kernel's features were detected; `s` is valid for `len` reads, `d`
+    // for `len` writes, and a shared and a mutable slice cannot overlap.
+    unsafe { cached_fused()(s, d, len, k) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,7 +494,11 @@ mod tests {
             "MESSAGE sip:bob@example.test SIP/2.0\r\n\r\nhéllo ✓ 日本 — Grüße 🎉 \u{10FFFF}\r\n";
         let text = unit.repeat(40);
         let bytes = text.as_bytes();
-        for imp in [Implementation::Avx512, Implementation::Avx2] {
+        for imp in [
+            Implementation::Avx512Vbmi,
+            Implementation::Avx512,
+            Implementation::Avx2,
+        ] {
             let Some(d) = Detected::get(imp) else {
                 continue;
             };

@@ -2,6 +2,7 @@
 
 pub(crate) mod avx2;
 pub(crate) mod avx512;
+pub(crate) mod avx512_utf8;
 pub(crate) mod sse2;
 
 /// Byte-at-a-time XOR for heads and tails shorter than one vector.
