@@ -157,6 +157,8 @@ impl Utf8Stream {
         *self = Self::default();
     }
 
+    // Out of line: keeps the whole-chunk fast path of the public entry points small.
+    #[inline(never)]
     fn unmask_validate_on(
         &mut self,
         imp: Detected,
@@ -186,6 +188,8 @@ impl Utf8Stream {
         self.check_rest(rest, proven)
     }
 
+    // Out of line: keeps the whole-chunk fast path of the public entry points small.
+    #[inline(never)]
     fn unmask_copy_validate_on(
         &mut self,
         imp: Detected,

@@ -62,6 +62,10 @@ macro_rules! fused_kernel {
             prev: __m512i,
             /// OR of all error bytes so far.
             error: __m512i,
+            /// [`Utf8Blocks::prev_incomplete`] as of the last block checked one by one, for the
+            /// next all-ASCII group to report (after an all-ASCII group its non-zero bytes, if
+            /// any, only repeat an error already recorded).
+            pending: __m512i,
             tables: Tables,
             /// `vpsubusb` thresholds that leave a non-zero byte where the block ends mid-sequence.
             incomplete_max: __m512i,
@@ -83,6 +87,7 @@ macro_rules! fused_kernel {
                 Self {
                     prev: _mm512_setzero_si512(),
                     error: _mm512_setzero_si512(),
+                    pending: _mm512_setzero_si512(),
                     tables: Tables::new(),
                     incomplete_max: _mm512_set_epi64(
                         q[7], q[6], q[5], q[4], q[3], q[2], q[1], q[0],
@@ -140,7 +145,7 @@ macro_rules! fused_kernel {
             #[target_feature(enable = $features)]
             #[inline]
             fn ascii_run(&mut self, last: __m512i) {
-                self.error = _mm512_or_si512(self.error, self.prev_incomplete());
+                self.error = _mm512_or_si512(self.error, self.pending);
                 self.prev = last;
             }
 
@@ -211,6 +216,7 @@ macro_rules! fused_kernel {
                     unsafe { _mm512_mask_storeu_epi8(dst.wrapping_sub(pad).cast(), m, v) };
                 }
                 st.block(_mm512_maskz_mov_epi8(m, v));
+                st.pending = st.prev_incomplete();
                 i = head;
                 k = advance(k, head);
             }
@@ -248,6 +254,7 @@ macro_rules! fused_kernel {
                     st.block(b);
                     st.block(c);
                     st.block(d);
+                    st.pending = st.prev_incomplete();
                 }
                 i += 4 * LANE;
             }
