@@ -1,4 +1,4 @@
-//! AVX-512 (F + BW) kernels.
+//! AVX-512 (F + BW) unmasking kernel.
 //!
 //! Unmask (plain loads and stores only, see [`xor`]): the last 64 bytes as one window that may
 //! overlap the block before it; under 256 bytes whole 64-byte blocks from the start before it;

@@ -1,4 +1,5 @@
-//! x86-64 kernels: AVX-512 (F + BW), AVX2 and the SSE2 baseline.
+//! x86-64 kernels: AVX-512 (F + BW; the fused UTF-8 kernel also built for F + BW + VBMI), AVX2 and
+//! the SSE2 baseline.
 
 pub(crate) mod avx2;
 pub(crate) mod avx512;
