@@ -137,24 +137,9 @@ impl Detected {
     pub(crate) fn unmask(self, buf: &mut [u8], key: [u8; 4], offset: usize) {
         let k = rotated_key_word(key, offset);
         let (len, p) = (buf.len(), buf.as_mut_ptr());
-        match self.0 {
-            // SAFETY: `Detected` proves AVX-512 F+BW (and AVX2); `p` is valid for `len` reads and writes
-            // and the kernel is allowed `src == dst`.
-            #[cfg(target_arch = "x86_64")]
-            Implementation::Avx512 | Implementation::Avx512Vbmi => unsafe {
-                x86_64::avx512::xor(p, p, len, k)
-            },
-            // SAFETY: as above, AVX2 is present.
-            #[cfg(target_arch = "x86_64")]
-            Implementation::Avx2 => unsafe { x86_64::avx2::xor(p, p, len, k) },
-            // SAFETY: as above, SSE2 is present.
-            #[cfg(target_arch = "x86_64")]
-            Implementation::Sse2 => unsafe { x86_64::sse2::xor(p, p, len, k) },
-            // SAFETY: as above, NEON is present.
-            #[cfg(target_arch = "aarch64")]
-            Implementation::Neon => unsafe { aarch64::neon::xor(p, p, len, k) },
-            _ => scalar::unmask(buf, key, offset),
-        }
+        // SAFETY: `Detected` proves the kernel's features; `p` is valid for `len` reads and
+        // writes, and every kernel allows `src == dst`.
+        unsafe { xor_kernel(self.0)(p, p, len, k) }
     }
 
     /// Unmask `src` into `dst` (the common prefix of both); `src[0]` is payload byte `offset`.
@@ -163,24 +148,9 @@ impl Detected {
         let k = rotated_key_word(key, offset);
         let len = src.len().min(dst.len());
         let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
-        match self.0 {
-            // SAFETY: `Detected` proves the features; `s` is valid for `len` reads, `d` for
-            // `len` writes, and a shared and a mutable slice cannot overlap.
-            #[cfg(target_arch = "x86_64")]
-            Implementation::Avx512 | Implementation::Avx512Vbmi => unsafe {
-                x86_64::avx512::xor(s, d, len, k)
-            },
-            // SAFETY: as above.
-            #[cfg(target_arch = "x86_64")]
-            Implementation::Avx2 => unsafe { x86_64::avx2::xor(s, d, len, k) },
-            // SAFETY: as above.
-            #[cfg(target_arch = "x86_64")]
-            Implementation::Sse2 => unsafe { x86_64::sse2::xor(s, d, len, k) },
-            // SAFETY: as above.
-            #[cfg(target_arch = "aarch64")]
-            Implementation::Neon => unsafe { aarch64::neon::xor(s, d, len, k) },
-            _ => scalar::unmask_copy(src, dst, key, offset),
-        }
+        // SAFETY: `Detected` proves the kernel's features; `s` is valid for `len` reads, `d` for
+        // `len` writes, and a shared and a mutable slice cannot overlap.
+        unsafe { xor_kernel(self.0)(s, d, len, k) }
     }
 
     /// Fused unmask-in-place + UTF-8 check; see [`Proof`].
@@ -188,32 +158,9 @@ impl Detected {
     pub(crate) fn unmask_validate(self, buf: &mut [u8], key: [u8; 4], offset: usize) -> Proof {
         let k = rotated_key_word(key, offset);
         let (len, p) = (buf.len(), buf.as_mut_ptr());
-        match self.0 {
-            // SAFETY: `Detected` proves the features; `p` is valid for `len` reads and writes
-            // and the kernel is allowed `src == dst`.
-            #[cfg(target_arch = "x86_64")]
-            Implementation::Avx512Vbmi => unsafe {
-                x86_64::avx512_utf8::vbmi::xor_validate::<true>(p, p, len, k)
-            },
-            // SAFETY: as above.
-            #[cfg(target_arch = "x86_64")]
-            Implementation::Avx512 => unsafe {
-                x86_64::avx512_utf8::bw::xor_validate::<true>(p, p, len, k)
-            },
-            // SAFETY: as above.
-            #[cfg(target_arch = "x86_64")]
-            Implementation::Avx2 => unsafe { x86_64::avx2::xor_validate::<true>(p, p, len, k) },
-            // SAFETY: as above.
-            #[cfg(target_arch = "x86_64")]
-            Implementation::Sse2 => unsafe { x86_64::sse2::xor_validate::<true>(p, p, len, k) },
-            // SAFETY: as above.
-            #[cfg(target_arch = "aarch64")]
-            Implementation::Neon => unsafe { aarch64::neon::xor_validate::<true>(p, p, len, k) },
-            _ => {
-                scalar::unmask(buf, key, offset);
-                Proof::NONE
-            }
-        }
+        // SAFETY: `Detected` proves the kernel's features; `p` is valid for `len` reads and
+        // writes, and every kernel allows `src == dst`.
+        unsafe { fused_kernel(self.0)(p, p, len, k) }
     }
 
     /// Fused unmask-copy + UTF-8 check of `dst`; see [`Detected::unmask_validate`].
@@ -228,32 +175,9 @@ impl Detected {
         let k = rotated_key_word(key, offset);
         let len = src.len().min(dst.len());
         let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
-        match self.0 {
-            // SAFETY: `Detected` proves the features; `s` is valid for `len` reads, `d` for
-            // `len` writes, and a shared and a mutable slice cannot overlap.
-            #[cfg(target_arch = "x86_64")]
-            Implementation::Avx512Vbmi => unsafe {
-                x86_64::avx512_utf8::vbmi::xor_validate::<true>(s, d, len, k)
-            },
-            // SAFETY: as above.
-            #[cfg(target_arch = "x86_64")]
-            Implementation::Avx512 => unsafe {
-                x86_64::avx512_utf8::bw::xor_validate::<true>(s, d, len, k)
-            },
-            // SAFETY: as above.
-            #[cfg(target_arch = "x86_64")]
-            Implementation::Avx2 => unsafe { x86_64::avx2::xor_validate::<true>(s, d, len, k) },
-            // SAFETY: as above.
-            #[cfg(target_arch = "x86_64")]
-            Implementation::Sse2 => unsafe { x86_64::sse2::xor_validate::<true>(s, d, len, k) },
-            // SAFETY: as above.
-            #[cfg(target_arch = "aarch64")]
-            Implementation::Neon => unsafe { aarch64::neon::xor_validate::<true>(s, d, len, k) },
-            _ => {
-                scalar::unmask_copy(src, dst, key, offset);
-                Proof::NONE
-            }
-        }
+        // SAFETY: `Detected` proves the kernel's features; `s` is valid for `len` reads, `d` for
+        // `len` writes, and a shared and a mutable slice cannot overlap.
+        unsafe { fused_kernel(self.0)(s, d, len, k) }
     }
 
     /// UTF-8 check of already unmasked bytes; see [`Detected::unmask_validate`].
