@@ -6,8 +6,10 @@
 //!   ENFILE after the kernel accepted the connection, so it is closed at once: counted as shed; the accept is
 //!   re-armed.
 //! - Receive: one multishot recv per connection, taking buffers from the worker's provided-buffer ring; each
-//!   buffer goes back right after the handler saw its bytes. ENOBUFS ends the recv with the bytes still in the
-//!   socket; it is re-armed on the next loop iteration, after the batch has returned its buffers.
+//!   buffer goes back right after the handler saw its bytes. Only a window of the buffers is in the ring at a
+//!   time, topped up before each submit with the buffers returned last (still in cache). ENOBUFS ends the
+//!   recv with the bytes still in the socket and doubles the window; the recv is re-armed on the next loop
+//!   iteration, after the batch has returned its buffers.
 //! - Send: one send in flight per connection, from the connection's queue; queued bytes are submitted once
 //!   per loop iteration together with everything else.
 //! - Timers: one timeout op, moved with a timeout update when an earlier timer is armed, wakes the loop
@@ -252,6 +254,7 @@ impl<H: Handler> Worker<H> {
             self.engine.settle(&mut self.io);
             self.flush();
             self.arm_timeout(now);
+            self.bufring.top_up();
             match self.io.ring.submit_and_wait(1) {
                 Ok(_) => {}
                 Err(e)
@@ -571,6 +574,9 @@ impl<H: Handler> Worker<H> {
     fn on_recv(&mut self, slot: u32, gen_bits: u32, res: i32, flags: u32) {
         let more = cqueue::more(flags);
         let bid = cqueue::buffer_select(flags);
+        if bid.is_some() {
+            self.bufring.taken();
+        }
         let Some(conn) = self.conn_at(slot, gen_bits) else {
             if let Some(bid) = bid {
                 self.bufring.recycle(bid);
@@ -579,6 +585,9 @@ impl<H: Handler> Worker<H> {
         };
         let core = &mut self.engine.core;
         let Some(c) = core.conns.get_mut(conn.key()) else {
+            if let Some(bid) = bid {
+                self.bufring.recycle(bid);
+            }
             return;
         };
         if !more {
@@ -600,7 +609,10 @@ impl<H: Handler> Worker<H> {
             }
         } else {
             match -res {
-                libc::ENOBUFS => self.engine.core.stats.enobufs += 1,
+                libc::ENOBUFS => {
+                    self.engine.core.stats.enobufs += 1;
+                    self.bufring.ran_dry();
+                }
                 libc::ECANCELED => rearm = false,
                 e => {
                     rearm = false;
