@@ -6,7 +6,9 @@
 # each with WORKERS server threads. Reports messages per server CPU-second (utime+stime of the server
 # process during the traffic phase) and the ratios the acceptance asks for.
 #
-#   tools/scale/throughput.sh            # CONNS=500 SIZE=1024 SECS=10 WORKERS=1 ROUNDS=3
+#   tools/scale/throughput.sh            # CONNS=500 SIZE=1024 SECS=10 WORKERS=1 ROUNDS=3 WINDOW=1
+#
+# WINDOW: messages each connection keeps in flight (1: send, wait for the echo, send again).
 #
 # The servers take turns (round 1: uring, epoll, fwsecho; round 2: ...) and the ratios use the median
 # over the rounds, so that load from other processes on a shared machine hits all three alike.
@@ -23,6 +25,7 @@ SIZE=${SIZE:-1024}
 SECS=${SECS:-10}
 WORKERS=${WORKERS:-1}
 ROUNDS=${ROUNDS:-3}
+WINDOW=${WINDOW:-1}
 if [[ -n ${PIN:-} ]]; then
     SERVER_CPUS=${SERVER_CPUS-1}
     CLIENT_CPUS=${CLIENT_CPUS-0}
@@ -68,7 +71,7 @@ run_one() { # name port command...
     local spid
     spid=$(pgrep -P "$pid" | head -n1)
     timeout $((SECS + 90)) $(pin "$CLIENT_CPUS") target/release/sipload echo --target "ws://127.0.0.1:$port/" \
-        --connections "$CONNS" --size "$SIZE" --flat-out --duration "$SECS" --ramp 5000/s \
+        --connections "$CONNS" --size "$SIZE" --flat-out --window "$WINDOW" --duration "$SECS" --ramp 5000/s \
         --watch-pid "$spid" --json "$OUT/$name.json" | sed "s/^/[$name] /"
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true

@@ -347,7 +347,11 @@ pub struct EchoArgs {
     /// Messages per second for the whole run, spread evenly over the connections (one in flight each).
     #[arg(long, conflicts_with = "flat_out")]
     pub rate: Option<Rate>,
-    /// Every connection sends its next message as soon as the previous echo arrived.
+    /// Every connection keeps --window messages outstanding: the next one leaves as soon as an
+    /// echo arrived.
     #[arg(long)]
     pub flat_out: bool,
+    /// Outstanding messages per connection with --flat-out (1: send, wait for the echo, send).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub window: u32,
 }

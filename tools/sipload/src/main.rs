@@ -42,6 +42,11 @@ fn run(cli: Cli) -> Result<ExitCode, RunError> {
                     "echo with --duration > 0 needs --rate N/s or --flat-out".into(),
                 ));
             }
+            if cmd.echo.window > 1 && !cmd.echo.flat_out {
+                return Err(RunError::BadFlag(
+                    "echo --window applies to --flat-out only".into(),
+                ));
+            }
             engine::run(&cmd.engine, scenario::echo::Echo::new(&cmd.echo))
         }
         Command::Register(cmd) => {

@@ -20,6 +20,12 @@ fn sipload(args: &[&str]) -> Output {
 /// A thread-per-connection echo server; `corrupt` flips the first byte of every echo. Records the peer
 /// addresses it accepted.
 fn echo_server(corrupt: bool) -> (SocketAddr, Arc<Mutex<Vec<SocketAddr>>>) {
+    echo_server_batched(corrupt, 1)
+}
+
+/// As [`echo_server`], but echoes come back `batch` at a time, or after 200 ms without more
+/// messages: a client that waits for each echo before sending the next gets five a second.
+fn echo_server_batched(corrupt: bool, batch: usize) -> (SocketAddr, Arc<Mutex<Vec<SocketAddr>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let peers = Arc::new(Mutex::new(Vec::new()));
@@ -28,13 +34,13 @@ fn echo_server(corrupt: bool) -> (SocketAddr, Arc<Mutex<Vec<SocketAddr>>>) {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
             seen.lock().unwrap().push(stream.peer_addr().unwrap());
-            std::thread::spawn(move || serve(stream, corrupt));
+            std::thread::spawn(move || serve(stream, corrupt, batch));
         }
     });
     (addr, peers)
 }
 
-fn serve(mut stream: TcpStream, corrupt: bool) {
+fn serve(mut stream: TcpStream, corrupt: bool, batch: usize) {
     let mut hs = ServerHandshake::new(ServerConfig::default());
     let mut buf = vec![0u8; 65536];
     let mut out = Vec::new();
@@ -52,12 +58,30 @@ fn serve(mut stream: TcpStream, corrupt: bool) {
         return;
     }
     let mut conn = Connection::new(Role::Server, Config::default());
+    let (mut held, mut held_count) = (Vec::new(), 0);
+    if batch > 1 {
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+    }
     loop {
-        let Ok(n) = stream.read(&mut buf) else { return };
-        if n == 0 {
-            return;
-        }
         out.clear();
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                // Quiet for 200 ms: what is held goes back now.
+                held_count = 0;
+                if stream.write_all(&std::mem::take(&mut held)).is_err() {
+                    return;
+                }
+                continue;
+            }
+            Err(_) => return,
+        };
         let mut pos = 0;
         loop {
             let got = conn.receive(&mut buf[pos..n]);
@@ -74,7 +98,12 @@ fn serve(mut stream: TcpStream, corrupt: bool) {
                     } else {
                         OpCode::Binary
                     };
-                    write_frame(&mut out, true, op, &echo, None);
+                    write_frame(&mut held, true, op, &echo, None);
+                    held_count += 1;
+                    if held_count >= batch {
+                        out.append(&mut held);
+                        held_count = 0;
+                    }
                 }
                 Some(_) => {}
             }
@@ -111,6 +140,7 @@ fn help_explains_every_flag() {
         "--binary",
         "--rate",
         "--flat-out",
+        "--window",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
@@ -140,6 +170,8 @@ fn bad_flags_and_unreachable_targets_fail_clearly() {
     for args in [
         &["echo", "--rate", "0/s"][..],
         &["echo", "--rate", "5/s", "--flat-out"],
+        &["echo", "--rate", "5/s", "--window", "4"],
+        &["echo", "--flat-out", "--window", "0"],
         &["echo", "--target", "wss://127.0.0.1:1/"],
         &["echo", "--sources", "127.0.0.9-127.0.0.2"],
         &["echo", "--size", "0"],
@@ -210,6 +242,54 @@ fn echo_run_from_two_processes_and_four_sources() {
     );
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(summary.contains("8 ok, 0 failed"), "{summary}");
+}
+
+#[test]
+fn a_window_keeps_several_echoes_in_flight() {
+    // The server echoes four at a time (or after 200 ms of quiet): one message in flight gets
+    // five echoes a second per connection, a window of four gets hundreds.
+    let (addr, _) = echo_server_batched(false, 4);
+    let dir = std::env::temp_dir().join(format!("sipload-test-window-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("window.json");
+    let target = format!("ws://{addr}/");
+    let run = |window: &str| {
+        let out = sipload(&[
+            "echo",
+            "--target",
+            &target,
+            "--connections",
+            "2",
+            "--flat-out",
+            "--window",
+            window,
+            "--duration",
+            "1",
+            "--size",
+            "100",
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let j = json_of(&json);
+        // The last window's echoes (a partial batch, sent back after 200 ms) are counted too.
+        assert_eq!(j["messages_failed"], 0, "window {window}");
+        j["messages_ok"].as_u64().unwrap()
+    };
+    let one = run("1");
+    assert!(
+        one <= 2 * 7,
+        "one in flight waits out the 200 ms each time: {one}"
+    );
+    let four = run("4");
+    assert!(
+        four >= 2 * 40,
+        "a window of four is answered at once: {four}"
+    );
 }
 
 #[test]

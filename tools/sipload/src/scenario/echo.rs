@@ -1,5 +1,6 @@
 //! WebSocket echo: send a message, wait for the same bytes back, record the round trip.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use wsproto::MessageKind;
@@ -12,8 +13,8 @@ use crate::ws::WsClient;
 /// How messages are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pace {
-    /// Next message as soon as the echo arrived.
-    FlatOut,
+    /// This many messages outstanding per connection; the next leaves as soon as an echo arrived.
+    FlatOut(usize),
     /// This many messages per second for the whole run.
     Rate(f64),
 }
@@ -41,7 +42,7 @@ impl Echo {
             },
             pace: match args.rate {
                 Some(r) => Pace::Rate(r.0),
-                None => Pace::FlatOut,
+                None => Pace::FlatOut(args.window.max(1) as usize),
             },
         }
     }
@@ -116,10 +117,17 @@ impl Echo {
             return self.exchange(ws, rec).await;
         }
         match self.pace {
-            Pace::FlatOut => {
+            Pace::FlatOut(1) => {
                 while Instant::now() < plan.end {
                     self.exchange(ws, rec).await?;
                 }
+            }
+            Pace::FlatOut(window) => {
+                let r = self.pipelined(ws, plan.end, window, rec).await;
+                if let Err(e) = &r {
+                    rec.tx_failed("echo", e);
+                }
+                return r;
             }
             Pace::Rate(rate) => {
                 // Each connection sends every connections/rate seconds, phase-shifted by its index so
@@ -139,6 +147,36 @@ impl Echo {
         }
         Ok(())
     }
+
+    /// `window` messages in flight until `end`, then the outstanding echoes; each round trip is
+    /// timed from its own send. Echoes come back in order, each compared with what was sent.
+    async fn pipelined(
+        &self,
+        ws: &mut WsClient,
+        end: Instant,
+        window: usize,
+        rec: &Recorder,
+    ) -> Result<(), LoadError> {
+        let (sent, kind) = (&self.payload, self.kind);
+        let mut in_flight: VecDeque<Instant> = VecDeque::with_capacity(window);
+        loop {
+            while in_flight.len() < window && Instant::now() < end {
+                in_flight.push_back(Instant::now());
+                ws.send(kind, sent).await?;
+            }
+            let Some(t0) = in_flight.pop_front() else {
+                return Ok(());
+            };
+            let same =
+                tokio::time::timeout(EXCHANGE_TIMEOUT, ws.recv(|k, p| k == kind && p == sent))
+                    .await
+                    .map_err(|_| LoadError::Timeout("waiting for the echo"))??;
+            if !same {
+                return Err(LoadError::EchoMismatch);
+            }
+            rec.tx_ok("echo", t0.elapsed());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -152,11 +190,12 @@ mod tests {
             binary: false,
             rate: None,
             flat_out: true,
+            window: 1,
         });
         assert_eq!(e.payload.len(), 1024);
         assert!(std::str::from_utf8(&e.payload).is_ok());
         assert!(e.payload.iter().all(|b| (b'!'..=b'~').contains(b)));
-        assert_eq!(e.pace, Pace::FlatOut);
+        assert_eq!(e.pace, Pace::FlatOut(1));
         assert_eq!(e.read_buffer(), 4096);
     }
 }
