@@ -119,6 +119,24 @@ fn json_of(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// A fresh path for a JSON report named `name`, in a directory of this test process.
+fn json_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sipload-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{name}.json"))
+}
+
+/// Runs sipload, which must succeed.
+fn sipload_ok(args: &[&str]) -> Output {
+    let out = sipload(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 #[test]
 fn help_explains_every_flag() {
     let out = sipload(&["echo", "--help"]);
@@ -188,12 +206,10 @@ fn bad_flags_and_unreachable_targets_fail_clearly() {
 #[test]
 fn echo_run_from_two_processes_and_four_sources() {
     let (addr, peers) = echo_server(false);
-    let dir = std::env::temp_dir().join(format!("sipload-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let json = dir.join("echo.json");
+    let json = json_path("echo");
     let target = format!("ws://{addr}/");
     let me = std::process::id().to_string();
-    let out = sipload(&[
+    let out = sipload_ok(&[
         "echo",
         "--target",
         &target,
@@ -213,11 +229,6 @@ fn echo_run_from_two_processes_and_four_sources() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let j = json_of(&json);
     assert_eq!(j["connections_ok"], 8);
     assert_eq!(j["connections_failed"], 0);
@@ -249,12 +260,10 @@ fn a_window_keeps_several_echoes_in_flight() {
     // The server echoes four at a time (or after 200 ms of quiet): one message in flight gets
     // five echoes a second per connection, a window of four gets hundreds.
     let (addr, _) = echo_server_batched(false, 4);
-    let dir = std::env::temp_dir().join(format!("sipload-test-window-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let json = dir.join("window.json");
+    let json = json_path("window");
     let target = format!("ws://{addr}/");
     let run = |window: &str| {
-        let out = sipload(&[
+        sipload_ok(&[
             "echo",
             "--target",
             &target,
@@ -270,11 +279,6 @@ fn a_window_keeps_several_echoes_in_flight() {
             "--json",
             json.to_str().unwrap(),
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         let j = json_of(&json);
         // The last window's echoes (a partial batch, sent back after 200 ms) are counted too.
         assert_eq!(j["messages_failed"], 0, "window {window}");
@@ -295,9 +299,7 @@ fn a_window_keeps_several_echoes_in_flight() {
 #[test]
 fn wrong_echo_is_counted_as_failed() {
     let (addr, _) = echo_server(true);
-    let dir = std::env::temp_dir().join(format!("sipload-test-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let json = dir.join("bad.json");
+    let json = json_path("bad");
     let target = format!("ws://{addr}/");
     let out = sipload(&[
         "echo",
@@ -324,9 +326,7 @@ fn wrong_echo_is_counted_as_failed() {
 #[test]
 fn a_server_without_the_sip_subprotocol_fails_the_sip_scenarios() {
     let (addr, _) = echo_server(false);
-    let dir = std::env::temp_dir().join(format!("sipload-test-nosip-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let json = dir.join("nosip.json");
+    let json = json_path("nosip");
     let target = format!("ws://{addr}/");
     let out = sipload(&[
         "register",
