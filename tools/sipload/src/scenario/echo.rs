@@ -117,11 +117,6 @@ impl Echo {
             return self.exchange(ws, rec).await;
         }
         match self.pace {
-            Pace::FlatOut(1) => {
-                while Instant::now() < plan.end {
-                    self.exchange(ws, rec).await?;
-                }
-            }
             Pace::FlatOut(window) => {
                 let r = self.pipelined(ws, plan.end, window, rec).await;
                 if let Err(e) = &r {
