@@ -228,6 +228,34 @@ fn split_frame_is_reassembled_and_buffer_released() {
 }
 
 #[test]
+fn many_small_frames_keep_the_buffer_within_the_message_limit() {
+    // Seven 42-byte frames make a 294-byte message under a 300-byte limit. Growing the buffer by doubling
+    // (42, 84, 168, 336) would pass the limit; it stops at the limit instead.
+    let limit = 300;
+    let mut conn = Connection::new(
+        Role::Server,
+        Config {
+            max_message_size: limit,
+            max_frame_size: 100,
+            keepalive: None,
+        },
+    );
+    let chunk = [b'x'; 42];
+    let mut wire = client_frame(false, 1, &chunk);
+    for _ in 0..5 {
+        wire.extend(client_frame(false, 0, &chunk));
+    }
+    assert_eq!(feed(&mut conn, &wire), []);
+    let held = conn.heap_bytes();
+    assert!((6 * 42..=limit).contains(&held), "{held}");
+    assert_eq!(
+        feed(&mut conn, &client_frame(true, 0, &chunk)),
+        [Ev::Text("x".repeat(7 * 42))]
+    );
+    assert!(conn.heap_bytes() <= limit, "{}", conn.heap_bytes());
+}
+
+#[test]
 fn idle_connection_is_small_and_heap_free() {
     let conn = server();
     let size = std::mem::size_of::<Connection>();

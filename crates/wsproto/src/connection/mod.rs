@@ -187,7 +187,8 @@ impl Connection {
         self.pending_close != PendingClose::None || (self.pong.is_some() && self.pong_allowed())
     }
 
-    /// Heap bytes held right now (0 when idle).
+    /// Heap bytes held right now: 0 when idle, and never more than the message size limit plus two
+    /// control-frame buffers (a split control frame and a pending Pong, 126 bytes each).
     pub fn heap_bytes(&self) -> usize {
         let boxed = usize::from(self.control.is_some()) + usize::from(self.pong.is_some());
         self.message_buf.capacity() + boxed * std::mem::size_of::<ControlBuf>()

@@ -249,7 +249,7 @@ impl Connection {
         let take = remaining.min(avail as u64) as usize;
         if take > 0 {
             if frame.done == 0 {
-                self.message_buf.reserve(frame.len as usize);
+                self.reserve_frame(frame.len as usize);
             }
             let start = self.message_buf.len();
             self.message_buf
@@ -274,6 +274,23 @@ impl Connection {
         self.message = None;
         self.release_message_buf = true;
         Ok(Step::Ready(Ready::Message(kind, Source::MessageBuf)))
+    }
+
+    /// Makes room in the reassembly buffer for a data frame of `len` bytes. The capacity doubles as a `Vec`'s
+    /// would, but never past the message size limit (the frame header was already held to it), so a message
+    /// sent as many small frames cannot make the buffer outgrow the limit.
+    fn reserve_frame(&mut self, len: usize) {
+        let buf = &mut self.message_buf;
+        let needed = buf.len().saturating_add(len);
+        if needed <= buf.capacity() {
+            return;
+        }
+        let target = buf
+            .capacity()
+            .saturating_mul(2)
+            .min(self.config.max_message_size)
+            .max(needed);
+        buf.reserve_exact(target - buf.len());
     }
 
     /// Unmask one chunk of a data frame (payload byte `offset` onward) and check text as it arrives.
