@@ -17,6 +17,8 @@
 # PIN=1 runs the server on SERVER_CPUS (default 1) and sipload on CLIENT_CPUS (default 0) with taskset.
 #   ECHO_BIN=target/release/examples/ws_echo tools/scale/throughput.sh   # point (i)/(ii) at another ringmux echo
 #   (build it first: cargo build --release -p ringmux --example ws_echo)
+#   ECHO_ARGS="--batch-events 1" tools/scale/throughput.sh   # extra wsecho arguments for (i) and (ii); this one
+#   turns off io_uring's batched wait (ringmux batch_events/batch_wait), to see what it is worth
 #
 # Every process it starts is stopped on exit; every step is bounded by `timeout`.
 set -euo pipefail
@@ -41,6 +43,7 @@ pin() { # cpus -> the taskset prefix (nothing when unpinned)
 }
 OUT=${OUT:-target/scale/throughput}
 ECHO_BIN=${ECHO_BIN:-target/release/wsecho}
+read -r -a ECHO_EXTRA <<<"${ECHO_ARGS:-}"
 mkdir -p "$OUT"
 
 if [[ -z "${NO_BUILD:-}" ]]; then
@@ -82,8 +85,8 @@ run_one() { # name port command...
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-    run_one "uring-$round" 9101 "$ECHO_BIN" --listen 127.0.0.1:9101 --workers "$WORKERS" --io uring
-    run_one "epoll-$round" 9102 "$ECHO_BIN" --listen 127.0.0.1:9102 --workers "$WORKERS" --io epoll
+    run_one "uring-$round" 9101 "$ECHO_BIN" --listen 127.0.0.1:9101 --workers "$WORKERS" --io uring "${ECHO_EXTRA[@]}"
+    run_one "epoll-$round" 9102 "$ECHO_BIN" --listen 127.0.0.1:9102 --workers "$WORKERS" --io epoll "${ECHO_EXTRA[@]}"
     run_one "fwsecho-$round" 9103 target/release/fwsecho --listen 127.0.0.1:9103 --workers "$WORKERS"
 done
 

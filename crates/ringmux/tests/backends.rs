@@ -570,6 +570,40 @@ both_backends! {
     }
 }
 
+both_backends! {
+    fn batched_wait_answers_at_once(b: Backend) {
+        // Far more completions than this test ever makes, and a long minimum wait: the worker must still answer a
+        // lone message on an idle worker, go on answering after a wait longer than the batched wait's overall bound
+        // (io_uring returns ETIME then), and lose nothing when many connections talk at once.
+        let cfg = ringmux::Config {
+            batch_events: 100_000,
+            batch_wait: Duration::from_millis(20),
+            ..config(b)
+        };
+        let server = Server::start(cfg, |_| Echo::default()).unwrap();
+        let addr = server.local_addr().unwrap();
+        let mut lone = connect(addr);
+        assert_eq!(echo_once(&mut lone, b"first"), b"first");
+        std::thread::sleep(Duration::from_millis(1300));
+        assert_eq!(echo_once(&mut lone, b"after idle"), b"after idle");
+
+        let mut many: Vec<_> = (0..32).map(|_| connect(addr)).collect();
+        for round in 0..20u32 {
+            for (i, c) in many.iter_mut().enumerate() {
+                c.write_all(format!("{round:04}:{i:04}").as_bytes()).unwrap();
+            }
+            for (i, c) in many.iter_mut().enumerate() {
+                let mut back = [0; 9];
+                c.read_exact(&mut back).unwrap();
+                assert_eq!(&back, format!("{round:04}:{i:04}").as_bytes());
+            }
+        }
+        server.shutdown(Duration::from_secs(1));
+        let stats = server.join().expect("the worker survives its batched waits");
+        assert_eq!(stats[0].accepted, 33);
+    }
+}
+
 #[test]
 fn idle_connection_fits_in_512_bytes() {
     for b in [Backend::Uring, Backend::Epoll] {

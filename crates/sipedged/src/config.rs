@@ -225,6 +225,10 @@ pub struct Runtime {
     /// On SIGTERM: stop accepting, send WebSocket close 1001, and wait at most this long for clients to go.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// io_uring: while busy, a worker waits at most this long for a batch of completions before it runs (less
+    /// CPU per message, at most this much added delay); "0s": a pass per completion.
+    #[serde(with = "humantime_serde")]
+    pub batch_wait: Duration,
 }
 
 /// Limits.
@@ -441,6 +445,7 @@ impl Default for Runtime {
             workers: 0,
             io: Io::Auto,
             shutdown_grace: Duration::from_secs(10),
+            batch_wait: ringmux::Config::default().batch_wait,
         }
     }
 }
@@ -619,6 +624,15 @@ mod tests {
             Config::from_toml(DEFAULT_TOML, "default.toml").unwrap(),
             Config::default()
         );
+    }
+
+    #[test]
+    fn batch_wait_takes_microseconds_and_zero() {
+        let c = Config::from_toml("[runtime]\nbatch_wait = \"250us\"", "t").unwrap();
+        assert_eq!(c.runtime.batch_wait, Duration::from_micros(250));
+        let c = Config::from_toml("[runtime]\nbatch_wait = \"0s\"", "t").unwrap();
+        assert_eq!(c.runtime.batch_wait, Duration::ZERO);
+        assert!(Config::from_toml("[runtime]\nbatch_wait = \"soon\"", "t").is_err());
     }
 
     #[test]

@@ -328,6 +328,7 @@ fn run(cfg: Config) -> Result<(), String> {
         // in several receive buffers. 1,024 of them per worker: 4 MiB, mapped at start.
         buf_size: RECV_BUFFER_BYTES,
         buf_ring_entries: RECV_BUFFERS,
+        batch_wait: cfg.runtime.batch_wait,
         ..ringmux::Config::default()
     };
     let server = ringmux::Server::start(rm, {

@@ -33,6 +33,14 @@ struct Args {
     /// Most connections per worker (io_uring: also the direct-descriptor table size, capped by RLIMIT_NOFILE).
     #[arg(long)]
     max_connections_per_worker: Option<u32>,
+    /// io_uring: completions a worker waits for before a loop pass (ringmux `batch_events`; 0 or 1: a pass per
+    /// completion).
+    #[arg(long)]
+    batch_events: Option<u32>,
+    /// io_uring: the longest a worker waits for --batch-events completions, in microseconds (ringmux
+    /// `batch_wait`; 0: no batching).
+    #[arg(long, value_name = "USECS")]
+    batch_wait_us: Option<u64>,
     /// Stop after this many seconds (default: run until killed).
     #[arg(long, value_name = "SECS")]
     run_for: Option<u64>,
@@ -169,6 +177,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .send_queue_limit
             .max(2 * args.max_message_size + 4096),
         tls,
+        batch_events: args.batch_events.unwrap_or(defaults.batch_events),
+        batch_wait: args
+            .batch_wait_us
+            .map_or(defaults.batch_wait, Duration::from_micros),
         ..defaults
     };
     let limits = wsproto::Config {

@@ -182,6 +182,28 @@ pub(crate) struct Worker<H: Handler> {
     max_conns: usize,
     deadline: Option<Instant>,
     aborted: bool,
+    /// `(completions, microseconds)`: wait for that many completions for at most that long ([`Config::batch_events`]);
+    /// `None`: wake on every completion.
+    batch: Option<(usize, u32)>,
+    /// The overall bound of a batched wait (the timer wheel has its own timeout operation; this only makes the
+    /// kernel treat `batch_wait` as a minimum rather than as the whole wait).
+    batch_limit: types::Timespec,
+}
+
+/// The overall bound of a batched wait, in seconds.
+const BATCH_LIMIT_SECS: u64 = 1;
+
+/// How a worker waits: see [`Config::batch_events`]. `None` when batching is off or the kernel lacks `min_wait`.
+fn batch_of(cfg: &Config, min_wait_supported: bool) -> Option<(usize, u32)> {
+    // Below the overall bound of the wait ([`BATCH_LIMIT_SECS`]), or the kernel would take it as the whole wait.
+    let usec = u32::try_from(
+        cfg.batch_wait
+            .as_micros()
+            .min(u128::from(BATCH_LIMIT_SECS * 1_000_000 - 1)),
+    )
+    .unwrap_or(u32::MAX);
+    (min_wait_supported && cfg.batch_events > 1 && usec > 0)
+        .then_some((cfg.batch_events as usize, usec))
 }
 
 impl<H: Handler> Worker<H> {
@@ -215,7 +237,8 @@ impl<H: Handler> Worker<H> {
             event: event.try_clone().map_err(setup("eventfd"))?,
         };
         shared.mailboxes[worker].set_waker(Some(waker));
-        tracing::debug!(worker, table, "io_uring worker ready");
+        let batch = batch_of(cfg, ring.params().is_feature_min_timeout());
+        tracing::debug!(worker, table, ?batch, "io_uring worker ready");
         let core = Core::new(worker, cfg, shared, true);
         Ok(Self {
             io: RingIo {
@@ -237,6 +260,8 @@ impl<H: Handler> Worker<H> {
             max_conns: table as usize,
             deadline: None,
             aborted: false,
+            batch,
+            batch_limit: types::Timespec::new().sec(BATCH_LIMIT_SECS),
         })
     }
 
@@ -255,12 +280,22 @@ impl<H: Handler> Worker<H> {
             self.flush();
             self.arm_timeout(now);
             self.bufring.top_up();
-            match self.io.ring.submit_and_wait(1) {
+            let waited = match self.batch {
+                Some((events, usec)) => {
+                    let args = types::SubmitArgs::new()
+                        .min_wait_usec(usec)
+                        .timespec(&self.batch_limit);
+                    self.io.ring.submitter().submit_with_args(events, &args)
+                }
+                None => self.io.ring.submit_and_wait(1),
+            };
+            match waited {
                 Ok(_) => {}
+                // ETIME: the batched wait's overall bound passed with nothing to do.
                 Err(e)
                     if matches!(
                         e.raw_os_error(),
-                        Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                        Some(libc::EINTR | libc::EBUSY | libc::EAGAIN | libc::ETIME)
                     ) => {}
                 Err(e) => {
                     return Err(Error::RingSetup {
@@ -712,5 +747,33 @@ impl<H: Handler> Worker<H> {
         if !more {
             self.engine.core.udp_new.push(udp);
         }
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    fn cfg(events: u32, wait: Duration) -> Config {
+        Config {
+            batch_events: events,
+            batch_wait: wait,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn batching_needs_the_kernel_feature_more_than_one_event_and_a_wait() {
+        let us = Duration::from_micros;
+        assert_eq!(batch_of(&cfg(64, us(100)), true), Some((64, 100)));
+        assert_eq!(batch_of(&cfg(64, us(100)), false), None);
+        assert_eq!(batch_of(&cfg(1, us(100)), true), None);
+        assert_eq!(batch_of(&cfg(0, us(100)), true), None);
+        assert_eq!(batch_of(&cfg(64, Duration::ZERO), true), None);
+        assert_eq!(batch_of(&cfg(64, Duration::from_nanos(999)), true), None);
+        assert_eq!(
+            batch_of(&cfg(2, Duration::from_secs(1 << 40)), true),
+            Some((2, 999_999))
+        );
     }
 }
