@@ -1,5 +1,9 @@
 //! (b) sipedge in edge mode in front of Kamailio (deploy/kamailio/core.cfg): registrations stored in Kamailio with
 //! our Path, and the INVITE to the callee arriving from Kamailio along the flow token.
+//!
+//! Needs the `kamailio` program (Debian package kamailio): built only with the `interop` feature
+//! (`cargo test -p sipedged --features interop`).
+#![cfg(feature = "interop")]
 
 mod common;
 

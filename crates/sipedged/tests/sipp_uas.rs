@@ -1,5 +1,9 @@
 //! (c) sipp as a UAS behind sipedge (edge mode, core = sipp): 100 calls from WebSocket clients complete
 //! (INVITE / 180 / 200 / ACK / BYE / 200), routed back along our Record-Route.
+//!
+//! Needs the `sipp` program (Debian package sip-tester): built only with the `interop` feature
+//! (`cargo test -p sipedged --features interop`).
+#![cfg(feature = "interop")]
 
 mod common;
 

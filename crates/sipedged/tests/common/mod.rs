@@ -1,5 +1,5 @@
-//! Integration-test helpers: start sipedged (and Kamailio, sipp) on free loopback ports, and a small blocking
-//! SIP-over-WebSocket client on wsproto's client role.
+//! Integration-test helpers: start sipedged (and, with the `interop` feature, Kamailio) on free loopback ports,
+//! and a small blocking SIP-over-WebSocket client on wsproto's client role.
 #![allow(dead_code)]
 
 pub mod scenario;
@@ -158,6 +158,7 @@ impl Drop for Gateway {
 }
 
 /// Kamailio as the SIP core (deploy/kamailio/core.cfg) on a free UDP port, stopped on drop.
+#[cfg(feature = "interop")]
 pub struct Kamailio {
     pid_file: PathBuf,
     /// Its UDP port.
@@ -165,6 +166,7 @@ pub struct Kamailio {
     _dir: TempDir,
 }
 
+#[cfg(feature = "interop")]
 impl Kamailio {
     pub fn start_core() -> Self {
         Self::start_core_with(false)
@@ -211,6 +213,7 @@ impl Kamailio {
     }
 }
 
+#[cfg(feature = "interop")]
 impl Drop for Kamailio {
     fn drop(&mut self) {
         if let Ok(pid) = std::fs::read_to_string(&self.pid_file) {
