@@ -69,17 +69,16 @@ macro_rules! path_tests {
                 on($imp, "unmask at 64 buffer alignments", || every_shift($imp));
             }
 
-            proptest! {
-                #![proptest_config(ProptestConfig::with_cases(64))]
-                #[test]
-                fn random_large_lengths(
-                    len in 1025usize..200_000,
-                    shift in 0usize..64,
-                    offset in 0usize..8,
-                    key in any::<[u8; 4]>(),
-                    seed in any::<u8>(),
-                ) {
-                    if $imp.is_available() {
+            #[test]
+            fn random_large_lengths() {
+                on($imp, "unmask random lengths 1025..200000 (proptest)", || {
+                    proptest!(ProptestConfig::with_cases(64), |(
+                        len in 1025usize..200_000,
+                        shift in 0usize..64,
+                        offset in 0usize..8,
+                        key in any::<[u8; 4]>(),
+                        seed in any::<u8>(),
+                    )| {
                         let data: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(seed | 1)).collect();
                         let mut buf = Shifted::new(&data, shift);
                         $imp.unmask(buf.bytes(), key, offset);
@@ -88,8 +87,8 @@ macro_rules! path_tests {
                         let mut dst = vec![0u8; len];
                         $imp.unmask_copy(&data, &mut dst, key, offset);
                         prop_assert_eq!(&dst[..], &reference_unmask(&data, key, offset)[..]);
-                    }
-                }
+                    });
+                });
             }
         }
     };
@@ -105,12 +104,27 @@ path_tests!(scalar, Implementation::Scalar);
 #[test]
 fn paths_under_test() {
     let available = Implementation::available();
-    let names: Vec<&str> = available.iter().map(|i| i.name()).collect();
+    let names = |ran: bool| -> Vec<&str> {
+        Implementation::ALL
+            .into_iter()
+            .filter(|i| available.contains(i) == ran)
+            .map(Implementation::name)
+            .collect()
+    };
     report(&format!(
-        "wsmask: paths tested on this CPU: {} (dispatch uses {})",
-        names.join(", "),
-        Implementation::best()
+        "wsmask: paths tested on this {} CPU: {} (dispatch uses {}); skipped: {}",
+        std::env::consts::ARCH,
+        names(true).join(", "),
+        Implementation::best(),
+        names(false).join(", ")
     ));
+    assert_eq!(available.first(), Some(&Implementation::best()));
+    #[cfg(target_arch = "aarch64")]
+    {
+        // NEON is part of the aarch64 baseline: it is what the crate-level functions run.
+        assert_eq!(available, [Implementation::Neon, Implementation::Scalar]);
+        assert_eq!(Implementation::best(), Implementation::Neon);
+    }
     #[cfg(target_arch = "x86_64")]
     {
         let mut expect = Vec::new();

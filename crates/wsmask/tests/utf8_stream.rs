@@ -255,6 +255,39 @@ fn sparse_non_ascii(imp: Implementation) {
     }
 }
 
+/// One generated case of `random_text_random_chunks`: `text` with `edits` applied, maybe
+/// truncated, fed in the chunks `raw_cuts` picks, through every entry point of `imp`.
+fn random_case(
+    imp: Implementation,
+    text: String,
+    edits: &[(prop::sample::Index, u8)],
+    truncate: prop::sample::Index,
+    do_truncate: bool,
+    raw_cuts: &[prop::sample::Index],
+) {
+    let mut p = text.into_bytes();
+    for (at, byte) in edits {
+        if !p.is_empty() {
+            let i = at.index(p.len());
+            p[i] = *byte;
+        }
+    }
+    if do_truncate && !p.is_empty() {
+        p.truncate(truncate.index(p.len()));
+    }
+    let mut cuts: Vec<usize> = raw_cuts.iter().map(|c| c.index(p.len() + 1)).collect();
+    cuts.push(0);
+    cuts.push(p.len());
+    cuts.sort_unstable();
+    cuts.dedup();
+    if cuts.len() == 1 {
+        cuts.push(0);
+    }
+    for entry in entries(imp) {
+        check(imp, entry, &p, &cuts);
+    }
+}
+
 macro_rules! utf8_tests {
     ($name:ident, $imp:expr) => {
         mod $name {
@@ -280,40 +313,19 @@ macro_rules! utf8_tests {
                 on($imp, "UTF-8 corruption at every position", || every_position($imp));
             }
 
-            proptest! {
-                #![proptest_config(ProptestConfig::with_cases(200))]
-                #[test]
-                fn random_text_random_chunks(
-                    text in "[a-z:;@<>\\r\\n ]{0,80}([é✓日🎉\u{10FFFF}ß]{0,3}[a-z ]{0,70}){0,12}",
-                    edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
-                    truncate in any::<prop::sample::Index>(),
-                    do_truncate in any::<bool>(),
-                    raw_cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..4),
-                ) {
-                    if $imp.is_available() {
-                        let mut p = text.into_bytes();
-                        for (at, byte) in edits {
-                            if !p.is_empty() {
-                                let i = at.index(p.len());
-                                p[i] = byte;
-                            }
-                        }
-                        if do_truncate && !p.is_empty() {
-                            p.truncate(truncate.index(p.len()));
-                        }
-                        let mut cuts: Vec<usize> = raw_cuts.iter().map(|c| c.index(p.len() + 1)).collect();
-                        cuts.push(0);
-                        cuts.push(p.len());
-                        cuts.sort_unstable();
-                        cuts.dedup();
-                        if cuts.len() == 1 {
-                            cuts.push(0);
-                        }
-                        for entry in entries($imp) {
-                            check($imp, entry, &p, &cuts);
-                        }
-                    }
-                }
+            #[test]
+            fn random_text_random_chunks() {
+                on($imp, "UTF-8 random text in random chunks (proptest)", || {
+                    proptest!(ProptestConfig::with_cases(200), |(
+                        text in "[a-z:;@<>\\r\\n ]{0,80}([é✓日🎉\u{10FFFF}ß]{0,3}[a-z ]{0,70}){0,12}",
+                        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+                        truncate in any::<prop::sample::Index>(),
+                        do_truncate in any::<bool>(),
+                        raw_cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..4),
+                    )| {
+                        random_case($imp, text, &edits, truncate, do_truncate, &raw_cuts);
+                    });
+                });
             }
         }
     };

@@ -19,13 +19,17 @@ pub fn report(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// Run `f` when the CPU has `imp`; otherwise say it was skipped and why.
+/// Run `f` when the CPU has `imp` and say that it ran; otherwise say it was skipped and why,
+/// so that a missing CPU feature never passes in silence.
 pub fn on(imp: Implementation, what: &str, f: impl FnOnce()) {
     if imp.is_available() {
         f();
         report(&format!("wsmask: {what}: ran the {imp} path"));
     } else {
-        report(&format!("wsmask: {what}: {imp} not on this CPU, skipped"));
+        report(&format!(
+            "wsmask: {what}: skipped: {imp} not available on this {} CPU",
+            std::env::consts::ARCH
+        ));
     }
 }
 
