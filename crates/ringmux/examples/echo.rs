@@ -59,10 +59,8 @@ impl Handler for Echo {
 
 #[allow(dead_code)] // the tests include this file for `Echo` only
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut cfg = ringmux::Config {
-        listen: Some("127.0.0.1:7000".parse()?),
-        ..Default::default()
-    };
+    let mut cfg = ringmux::Config::default();
+    let mut listen: std::net::SocketAddr = "127.0.0.1:7000".parse()?;
     let mut run_for = None;
     let mut idle = None;
     let (mut cert, mut key) = (None, None);
@@ -70,7 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--listen" => cfg.listen = Some(value()?.parse()?),
+            "--listen" => listen = value()?.parse()?,
             "--workers" => cfg.workers = value()?.parse()?,
             "--io" => cfg.io = value()?.parse()?,
             "--max-conns" => cfg.max_connections_per_worker = value()?.parse()?,
@@ -81,12 +79,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
+    let mut listener = ringmux::Listener::plain(listen);
     if let (Some(cert), Some(key)) = (cert, key) {
-        cfg.tls = Some(ringmux::TlsAcceptor::from_files(&ringmux::TlsFiles {
+        listener = listener.with_tls(ringmux::TlsAcceptor::from_files(&ringmux::TlsFiles {
             default: Some(ringmux::PemFiles { cert, key }),
             sni: Vec::new(),
         })?);
     }
+    cfg.listeners = vec![listener];
     let server = ringmux::Server::start(cfg, move |_| Echo { idle })?;
     eprintln!(
         "echo: {:?} backend, {} workers, on {:?}",

@@ -40,9 +40,12 @@ impl std::str::FromStr for IoChoice {
 /// Server settings. [`Config::default`] gives working values; fields are public to tune.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Address every worker listens on (SO_REUSEPORT, one listener per worker). `None`: no listener
-    /// (workers only make outbound connections and UDP sockets).
-    pub listen: Option<SocketAddr>,
+    /// Addresses every worker listens on (SO_REUSEPORT, one socket per worker and listener), each with its own
+    /// TLS and PROXY protocol settings (say `ws://` and `wss://` side by side). [`Ctx::listener`](crate::Ctx::listener)
+    /// names a connection's listener by its index here, and [`Server::local_addrs`](crate::Server::local_addrs)
+    /// lists the bound addresses in the same order. Empty (the default): no listener (workers only make outbound
+    /// connections and UDP sockets).
+    pub listeners: Vec<Listener>,
     /// Number of worker threads (default: available cores).
     pub workers: usize,
     /// Backend selection.
@@ -62,7 +65,8 @@ pub struct Config {
     pub wheel_buckets: usize,
     /// Listen backlog.
     pub backlog: i32,
-    /// Submission queue entries per ring.
+    /// Submission queue entries per ring (the kernel rounds up to a power of two). A full queue is submitted
+    /// to make room, so a small one costs system calls, never operations.
     pub ring_entries: u32,
     /// io_uring: completions a worker waits for before it runs a loop pass, for at most [`Config::batch_wait`].
     /// While busy, one pass then reads and answers many connections and submits their sends together, which
@@ -73,40 +77,47 @@ pub struct Config {
     /// passed, the first completion wakes the worker, so an idle worker answers at once. Zero: no batching; at most
     /// just under a second.
     pub batch_wait: Duration,
-    /// Terminate TLS on accepted connections with these certificates (outbound connections stay plain).
+}
+
+/// One listening address with its own settings.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// Address to listen on (SO_REUSEPORT, one socket per worker; port 0: the first bind picks it, the other
+    /// workers share it).
+    pub addr: SocketAddr,
+    /// Terminate TLS on its connections with these certificates (the handler still sees plaintext).
     pub tls: Option<crate::TlsAcceptor>,
     /// Expect a PROXY protocol v2 header ([`proxy_header`](crate::proxy_header)) from these peers; `None`:
     /// never.
     pub proxy_protocol: Option<ProxyProtocol>,
-    /// More addresses to listen on beside `listen` (e.g. `ws://` and `wss://` side by side), each with its own
-    /// TLS and PROXY protocol settings. Every worker listens on all of them; [`Ctx::listener`](crate::Ctx::listener)
-    /// tells which one accepted a connection.
-    pub more_listeners: Vec<Listener>,
 }
 
-/// A listening address beside [`Config::listen`], with its own settings (those of `Config` apply to `listen`).
-#[derive(Debug, Clone)]
-pub struct Listener {
-    /// Address to listen on (SO_REUSEPORT, one listener per worker; port 0: the first bind picks it).
-    pub addr: SocketAddr,
-    /// Terminate TLS on its connections with these certificates.
-    pub tls: Option<crate::TlsAcceptor>,
-    /// Expect a PROXY protocol v2 header from these peers.
-    pub proxy_protocol: Option<ProxyProtocol>,
-}
-
-impl Config {
-    /// Every listener in [`Ctx::listener`](crate::Ctx::listener) order: `listen` (when set) first, then
-    /// `more_listeners`.
-    pub fn listeners(&self) -> Vec<Listener> {
-        let main = self.listen.map(|addr| Listener {
+impl Listener {
+    /// A plain TCP listener on `addr`: no TLS, no PROXY protocol.
+    pub fn plain(addr: SocketAddr) -> Self {
+        Self {
             addr,
-            tls: self.tls.clone(),
-            proxy_protocol: self.proxy_protocol.clone(),
-        });
-        main.into_iter()
-            .chain(self.more_listeners.iter().cloned())
-            .collect()
+            tls: None,
+            proxy_protocol: None,
+        }
+    }
+
+    /// The same listener terminating TLS with `acceptor`.
+    #[must_use]
+    pub fn with_tls(self, acceptor: crate::TlsAcceptor) -> Self {
+        Self {
+            tls: Some(acceptor),
+            ..self
+        }
+    }
+
+    /// The same listener expecting PROXY protocol v2 headers as `proxy` says.
+    #[must_use]
+    pub fn with_proxy_protocol(self, proxy: ProxyProtocol) -> Self {
+        Self {
+            proxy_protocol: Some(proxy),
+            ..self
+        }
     }
 }
 
@@ -141,7 +152,7 @@ impl Default for ProxyProtocol {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            listen: None,
+            listeners: Vec::new(),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             io: IoChoice::Auto,
             max_connections_per_worker: 20_000,
@@ -154,9 +165,6 @@ impl Default for Config {
             ring_entries: 4096,
             batch_events: 64,
             batch_wait: Duration::from_micros(100),
-            tls: None,
-            proxy_protocol: None,
-            more_listeners: Vec::new(),
         }
     }
 }

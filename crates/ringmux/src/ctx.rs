@@ -154,9 +154,9 @@ impl<M> Core<M> {
         is_ring: bool,
     ) -> Self {
         let (tls, proxy) = cfg
-            .listeners()
-            .into_iter()
-            .map(|l| (l.tls, l.proxy_protocol))
+            .listeners
+            .iter()
+            .map(|l| (l.tls.clone(), l.proxy_protocol.clone()))
             .unzip();
         Self {
             worker,
@@ -225,6 +225,16 @@ impl<M> Core<M> {
             io.flags |= flag::DIRTY;
             self.dirty.push(conn);
         }
+    }
+
+    /// Queues a close of `conn` (carried out by the engine's next settle); `graceful`: write queued bytes first.
+    #[inline]
+    pub(crate) fn close_later(&mut self, conn: Conn, reason: CloseReason, graceful: bool) {
+        self.to_close.push_back(CloseOrder {
+            conn,
+            reason,
+            graceful,
+        });
     }
 
     /// Live: the handle names a connection that is not torn down.
@@ -311,8 +321,8 @@ impl<M> Ctx<'_, M> {
         self.core.live(conn).is_some_and(|io| io.has(flag::PROXIED))
     }
 
-    /// Which listener accepted `conn`: its index among [`Config::listeners`](crate::Config::listeners)
-    /// (`listen` first, then `more_listeners`); `None` for outbound connections and closed handles.
+    /// Which listener accepted `conn`: its index in [`Config::listeners`](crate::Config::listeners); `None` for
+    /// outbound connections and closed handles.
     pub fn listener(&self, conn: Conn) -> Option<usize> {
         let io = self.core.live(conn)?;
         (io.listener != NO_LISTENER).then_some(usize::from(io.listener))
@@ -362,11 +372,7 @@ impl<M> Ctx<'_, M> {
             io.send.tidy(&mut core.pool);
             if let Err(e) = sealed {
                 tracing::debug!(error = %e, "TLS send failed");
-                core.to_close.push_back(CloseOrder {
-                    conn,
-                    reason: CloseReason::Tls,
-                    graceful: false,
-                });
+                core.close_later(conn, CloseReason::Tls, false);
                 return Err(SendError::Closing);
             }
             if io.send.is_empty() {
@@ -398,22 +404,14 @@ impl<M> Ctx<'_, M> {
     /// [`Handler::closed`](crate::Handler::closed).
     pub fn close(&mut self, conn: Conn, reason: CloseReason) {
         if self.core.live(conn).is_some() {
-            self.core.to_close.push_back(CloseOrder {
-                conn,
-                reason,
-                graceful: true,
-            });
+            self.core.close_later(conn, reason, true);
         }
     }
 
     /// Closes `conn` now, dropping queued bytes.
     pub fn abort(&mut self, conn: Conn, reason: CloseReason) {
         if self.core.live(conn).is_some() {
-            self.core.to_close.push_back(CloseOrder {
-                conn,
-                reason,
-                graceful: false,
-            });
+            self.core.close_later(conn, reason, false);
         }
     }
 

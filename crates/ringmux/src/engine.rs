@@ -158,11 +158,7 @@ impl<H: Handler> Engine<H> {
             Err(e) => {
                 *rejected = Some(ProxyRejection::Invalid(e));
                 tracing::debug!(error = %e, peer = ?self.core.live(conn).and_then(|io| io.peer), "PROXY protocol header refused");
-                self.core.to_close.push_back(CloseOrder {
-                    conn,
-                    reason: CloseReason::PeerClosed,
-                    graceful: false,
-                });
+                self.core.close_later(conn, CloseReason::PeerClosed, false);
                 None
             }
             Ok(Progress::Done { header, consumed }) => {
@@ -216,11 +212,7 @@ impl<H: Handler> Engine<H> {
             outcome.peer_closed.then_some(CloseReason::PeerClosed)
         };
         if let Some(reason) = close {
-            self.core.to_close.push_back(CloseOrder {
-                conn,
-                reason,
-                graceful: true,
-            });
+            self.core.close_later(conn, reason, true);
         }
         // A 16 KiB record decrypts to at most 16 KiB; keep the scratch buffer no larger than a few of them.
         if plain.capacity() > 256 * 1024 {
@@ -244,11 +236,7 @@ impl<H: Handler> Engine<H> {
         }
         if io.has(flag::CLOSING) {
             let reason = io.reason.unwrap_or(CloseReason::Shutdown);
-            self.core.to_close.push_back(CloseOrder {
-                conn,
-                reason,
-                graceful: false,
-            });
+            self.core.close_later(conn, reason, false);
         } else if io.has(flag::NOTIFY_DRAINED) {
             io.flags &= !flag::NOTIFY_DRAINED;
             self.with_state(conn, |h, ctx, st| h.writable(ctx, conn, st));
@@ -314,11 +302,7 @@ impl<H: Handler> Engine<H> {
                 Some(true) => {
                     self.with_state(conn, |h, ctx, st| h.shutdown(ctx, conn, st));
                 }
-                Some(false) => self.core.to_close.push_back(CloseOrder {
-                    conn,
-                    reason: CloseReason::Shutdown,
-                    graceful: false,
-                }),
+                Some(false) => self.core.close_later(conn, CloseReason::Shutdown, false),
                 None => {}
             }
         }
@@ -330,11 +314,7 @@ impl<H: Handler> Engine<H> {
         for conn in keys {
             if self.core.live(conn).is_some() {
                 self.core.stats.aborted_at_deadline += 1;
-                self.core.to_close.push_back(CloseOrder {
-                    conn,
-                    reason,
-                    graceful: false,
-                });
+                self.core.close_later(conn, reason, false);
             }
         }
     }
@@ -346,11 +326,7 @@ impl<H: Handler> Engine<H> {
                 let reason = self.with_state(conn, |h, ctx, st| h.slow_consumer(ctx, conn, st));
                 if let Some(reason) = reason {
                     self.core.stats.slow_consumers += 1;
-                    self.core.to_close.push_back(CloseOrder {
-                        conn,
-                        reason,
-                        graceful: false,
-                    });
+                    self.core.close_later(conn, reason, false);
                 }
                 continue;
             }

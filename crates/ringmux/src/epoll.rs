@@ -10,7 +10,6 @@
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -18,10 +17,11 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::conn::{CloseReason, Conn, Origin, Udp};
-use crate::ctx::{CloseOrder, Core, flag};
+use crate::ctx::{Core, flag};
 use crate::engine::{Engine, Teardown};
 use crate::shared::{Shared, Waker};
-use crate::{Config, Error, Handler, Stats};
+use crate::worker::IoBackend;
+use crate::{Config, Error, Handler};
 
 const WAKER: Token = Token(usize::MAX - 1);
 /// Listener `l`'s token is `FIRST_LISTENER - l`.
@@ -82,10 +82,9 @@ impl<M> Teardown<M> for PollIo {
     }
 }
 
-/// One epoll worker.
-pub(crate) struct Worker<H: Handler> {
+/// The epoll half of one worker (the loop around it is [`Worker`](crate::worker::Worker)'s).
+pub(crate) struct Poller {
     io: PollIo,
-    engine: Engine<H>,
     events: Events,
     ready: Vec<(Token, bool, bool)>,
     /// The worker's listening sockets, by listener index (emptied at shutdown).
@@ -93,16 +92,89 @@ pub(crate) struct Worker<H: Handler> {
     buf: Vec<u8>,
     again: Vec<Conn>,
     max_conns: usize,
-    deadline: Option<Instant>,
-    aborted: bool,
 }
 
-impl<H: Handler> Worker<H> {
-    pub(crate) fn new(
+impl<M> Teardown<M> for Poller {
+    #[inline]
+    fn teardown(&mut self, core: &mut Core<M>, conn: Conn) {
+        self.io.teardown(core, conn);
+    }
+}
+
+impl<H: Handler> IoBackend<H> for Poller {
+    fn stop_accepting(&mut self) {
+        for mut l in std::mem::take(&mut self.listeners) {
+            let _ = self.io.poll.registry().deregister(&mut l);
+        }
+    }
+
+    fn prepare(&mut self, engine: &mut Engine<H>) {
+        self.prepare_core(&mut engine.core);
+    }
+
+    fn flush(&mut self, engine: &mut Engine<H>) {
+        let dirty = std::mem::take(&mut engine.core.dirty);
+        for &conn in &dirty {
+            if let Some(c) = engine.core.conns.get_mut(conn.key()) {
+                c.flags &= !flag::DIRTY;
+            }
+            self.write(engine, conn);
+        }
+        let mut dirty = dirty;
+        dirty.clear();
+        if engine.core.dirty.is_empty() {
+            engine.core.dirty = dirty;
+        }
+    }
+
+    fn wait(
+        &mut self,
+        engine: &mut Engine<H>,
+        now: Instant,
+        wake_at: Option<Instant>,
+    ) -> Result<(), Error> {
+        let timeout = if self.again.is_empty() {
+            // Round up to whole milliseconds so the wheel's tick has begun when poll returns.
+            wake_at.map(|w| {
+                let micros = w.saturating_duration_since(now).as_micros();
+                Duration::from_millis(micros.div_ceil(1000) as u64)
+            })
+        } else {
+            Some(Duration::ZERO)
+        };
+        if let Err(e) = self.io.poll.poll(&mut self.events, timeout)
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            return Err(Error::Poll(e));
+        }
+        self.ready.clear();
+        self.ready.extend(self.events.iter().map(|e| {
+            (
+                e.token(),
+                e.is_readable() || e.is_read_closed() || e.is_error(),
+                e.is_writable(),
+            )
+        }));
+        let ready = std::mem::take(&mut self.ready);
+        for &(token, readable, writable) in &ready {
+            self.dispatch(engine, token, readable, writable);
+            engine.settle(self);
+        }
+        self.ready = ready;
+        for conn in std::mem::take(&mut self.again) {
+            self.read(engine, conn);
+            engine.settle(self);
+        }
+        Ok(())
+    }
+}
+
+impl Poller {
+    /// Registers the worker's listeners (`listeners[i]` is listener `i`) and installs its mailbox waker.
+    pub(crate) fn new<M>(
         cfg: &Config,
-        shared: Arc<Shared<H::Message>>,
+        shared: &Shared<M>,
         worker: usize,
-        handler: H,
         listeners: Vec<TcpListener>,
     ) -> Result<Self, Error> {
         let poll = Poll::new().map_err(Error::Poll)?;
@@ -115,115 +187,30 @@ impl<H: Handler> Worker<H> {
                 .map_err(Error::Poll)?;
             polled.push(l);
         }
-        shared.mailboxes[worker].set_waker(Some(Waker::Mio(waker)));
-        let core = Core::new(worker, cfg, shared, false);
+        if let Some(mailbox) = shared.mailboxes.get(worker) {
+            mailbox.set_waker(Some(Waker::Mio(waker)));
+        }
         Ok(Self {
             io: PollIo {
                 poll,
                 streams: Vec::new(),
             },
-            engine: Engine::new(handler, core),
             events: Events::with_capacity(1024),
             ready: Vec::with_capacity(1024),
             listeners: polled,
             buf: vec![0; cfg.buf_size.max(65536) as usize],
             again: Vec::new(),
             max_conns: cfg.max_connections_per_worker as usize,
-            deadline: None,
-            aborted: false,
         })
     }
 
-    pub(crate) fn run(mut self) -> Result<Stats, Error> {
-        self.engine.start();
-        self.engine.drain_mail();
-        loop {
-            let now = Instant::now();
-            if self.shutdown_step(now) {
-                break;
-            }
-            self.engine.fire_timers(now);
-            self.engine.settle(&mut self.io);
-            self.prepare();
-            self.engine.settle(&mut self.io);
-            self.flush();
-            self.engine.settle(&mut self.io);
-            let timeout = self.timeout(now);
-            if let Err(e) = self.io.poll.poll(&mut self.events, timeout)
-                && e.kind() != io::ErrorKind::Interrupted
-            {
-                return Err(Error::Poll(e));
-            }
-            self.ready.clear();
-            self.ready.extend(self.events.iter().map(|e| {
-                (
-                    e.token(),
-                    e.is_readable() || e.is_read_closed() || e.is_error(),
-                    e.is_writable(),
-                )
-            }));
-            let ready = std::mem::take(&mut self.ready);
-            for &(token, readable, writable) in &ready {
-                self.dispatch(token, readable, writable);
-                self.engine.settle(&mut self.io);
-            }
-            self.ready = ready;
-            for conn in std::mem::take(&mut self.again) {
-                self.read(conn);
-                self.engine.settle(&mut self.io);
-            }
-        }
-        let core = &self.engine.core;
-        core.shared.mailboxes[core.worker].set_waker(None);
-        Ok(core.stats)
-    }
-
-    fn timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.again.is_empty() {
-            return Some(Duration::ZERO);
-        }
-        let mut want = self.engine.next_timer();
-        if let Some(d) = self.deadline {
-            want = Some(want.map_or(d, |w| w.min(d)));
-        }
-        // Round up to whole milliseconds so the wheel's tick has begun when poll returns.
-        want.map(|w| w.saturating_duration_since(now).as_micros().div_ceil(1000) as u64)
-            .map(Duration::from_millis)
-    }
-
-    fn shutdown_step(&mut self, now: Instant) -> bool {
-        if self.deadline.is_none() {
-            let Some(deadline) = self.engine.core.shared.shutdown_deadline() else {
-                return false;
-            };
-            self.deadline = Some(deadline);
-            for mut l in std::mem::take(&mut self.listeners) {
-                let _ = self.io.poll.registry().deregister(&mut l);
-            }
-            self.engine.begin_shutdown();
-        }
-        if self.engine.core.conns.is_empty() {
-            return true;
-        }
-        if self.deadline.is_some_and(|d| now >= d) && !self.aborted {
-            self.aborted = true;
-            self.engine.abort_all(CloseReason::ShutdownDeadline);
-            self.engine.settle(&mut self.io);
-        }
-        self.engine.core.conns.is_empty()
-    }
-
-    fn prepare(&mut self) {
-        let core = &mut self.engine.core;
+    /// Polls the outbound connections and UDP sockets opened since the last pass.
+    fn prepare_core<M>(&mut self, core: &mut Core<M>) {
         for (conn, sock) in std::mem::take(&mut core.outbound) {
             let stream = TcpStream::from_std(std::net::TcpStream::from(sock));
             if let Err(e) = self.io.put(conn, stream) {
                 let errno = e.raw_os_error().unwrap_or(libc::EIO);
-                core.to_close.push_back(CloseOrder {
-                    conn,
-                    reason: CloseReason::ConnectFailed(errno),
-                    graceful: false,
-                });
+                core.close_later(conn, CloseReason::ConnectFailed(errno), false);
             }
         }
         for udp in std::mem::take(&mut core.udp_new) {
@@ -242,15 +229,21 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    fn dispatch(&mut self, token: Token, readable: bool, writable: bool) {
+    fn dispatch<H: Handler>(
+        &mut self,
+        engine: &mut Engine<H>,
+        token: Token,
+        readable: bool,
+        writable: bool,
+    ) {
         match token {
-            WAKER => self.engine.drain_mail(),
-            Token(t) if let Some(l) = token_listener(t) => self.accept(l),
+            WAKER => engine.drain_mail(),
+            Token(t) if let Some(l) = token_listener(t) => self.accept(engine, l),
             Token(t) if t & UDP_BIT != 0 => {
-                self.recv_udp(Udp((t & !UDP_BIT) as u32));
+                self.recv_udp(engine, Udp((t & !UDP_BIT) as u32));
             }
             Token(t) => {
-                let Some(key) = self.engine.core.conns.key_at(t as u32) else {
+                let Some(key) = engine.core.conns.key_at(t as u32) else {
                     return;
                 };
                 let conn = Conn::from_key(key);
@@ -258,23 +251,23 @@ impl<H: Handler> Worker<H> {
                     return;
                 }
                 if writable {
-                    self.writable(conn);
+                    self.writable(engine, conn);
                 }
                 if readable {
-                    self.read(conn);
+                    self.read(engine, conn);
                 }
             }
         }
     }
 
-    fn accept(&mut self, listener: usize) {
+    fn accept<H: Handler>(&mut self, engine: &mut Engine<H>, listener: usize) {
         loop {
             let Some(l) = self.listeners.get(listener) else {
                 return;
             };
             match l.accept() {
                 Ok((stream, peer)) => {
-                    let core = &mut self.engine.core;
+                    let core = &mut engine.core;
                     if core.stopping || core.conns.len() >= self.max_conns {
                         core.stats.shed += 1;
                         if core.stats.shed.is_power_of_two() && !core.stopping {
@@ -300,8 +293,8 @@ impl<H: Handler> Worker<H> {
                         core.stats.shed += 1;
                         continue;
                     }
-                    self.engine.accepted(conn);
-                    self.engine.settle(&mut self.io);
+                    engine.accepted(conn);
+                    engine.settle(self);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -310,12 +303,12 @@ impl<H: Handler> Worker<H> {
                         e.raw_os_error()
                     {
                         // Out of descriptors: the connection stays in the backlog until one frees up.
-                        let stats = &mut self.engine.core.stats;
+                        let stats = &mut engine.core.stats;
                         stats.shed += 1;
                         if stats.shed.is_power_of_two() {
                             tracing::warn!(
                                 error = %e,
-                                open = self.engine.core.conns.len(),
+                                open = engine.core.conns.len(),
                                 shed = stats.shed,
                                 "epoll worker refuses connections: out of file descriptors"
                             );
@@ -327,9 +320,9 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    fn read(&mut self, conn: Conn) {
+    fn read<H: Handler>(&mut self, engine: &mut Engine<H>, conn: Conn) {
         for _ in 0..READS_PER_EVENT {
-            if self.engine.core.live(conn).is_none() {
+            if engine.core.live(conn).is_none() {
                 return;
             }
             let Some(stream) = self.io.stream(conn) else {
@@ -337,21 +330,18 @@ impl<H: Handler> Worker<H> {
             };
             match (&*stream).read(&mut self.buf) {
                 Ok(0) => {
-                    self.close_later(conn, CloseReason::PeerClosed, true);
+                    engine.core.close_later(conn, CloseReason::PeerClosed, true);
                     return;
                 }
                 Ok(n) => {
                     let bytes = self.buf.get_mut(..n).unwrap_or_default();
-                    self.engine.data(conn, bytes);
+                    engine.data(conn, bytes);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.close_later(
-                        conn,
-                        CloseReason::Io(e.raw_os_error().unwrap_or(libc::EIO)),
-                        false,
-                    );
+                    let reason = CloseReason::Io(e.raw_os_error().unwrap_or(libc::EIO));
+                    engine.core.close_later(conn, reason, false);
                     return;
                 }
             }
@@ -359,8 +349,8 @@ impl<H: Handler> Worker<H> {
         self.again.push(conn);
     }
 
-    fn writable(&mut self, conn: Conn) {
-        let Some(c) = self.engine.core.live(conn) else {
+    fn writable<H: Handler>(&mut self, engine: &mut Engine<H>, conn: Conn) {
+        let Some(c) = engine.core.live(conn) else {
             return;
         };
         if c.has(flag::CONNECTING) {
@@ -376,32 +366,19 @@ impl<H: Handler> Worker<H> {
                 },
             };
             match outcome {
-                Ok(()) => self.engine.open(conn, Origin::Connected),
-                Err(e) => self.close_later(conn, CloseReason::ConnectFailed(e), false),
+                Ok(()) => engine.open(conn, Origin::Connected),
+                Err(e) => engine
+                    .core
+                    .close_later(conn, CloseReason::ConnectFailed(e), false),
             }
             return;
         }
-        self.write(conn);
-    }
-
-    fn flush(&mut self) {
-        let dirty = std::mem::take(&mut self.engine.core.dirty);
-        for &conn in &dirty {
-            if let Some(c) = self.engine.core.conns.get_mut(conn.key()) {
-                c.flags &= !flag::DIRTY;
-            }
-            self.write(conn);
-        }
-        let mut dirty = dirty;
-        dirty.clear();
-        if self.engine.core.dirty.is_empty() {
-            self.engine.core.dirty = dirty;
-        }
+        self.write(engine, conn);
     }
 
     /// Writes queued bytes until the queue is empty or the socket is full.
-    fn write(&mut self, conn: Conn) {
-        let core = &mut self.engine.core;
+    fn write<H: Handler>(&mut self, engine: &mut Engine<H>, conn: Conn) {
+        let core = &mut engine.core;
         let Some(c) = core.conns.get_mut(conn.key()) else {
             return;
         };
@@ -425,31 +402,23 @@ impl<H: Handler> Worker<H> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     let reason = CloseReason::Io(e.raw_os_error().unwrap_or(libc::EIO));
-                    self.close_later(conn, reason, false);
+                    core.close_later(conn, reason, false);
                     return;
                 }
             }
         }
-        self.engine.drained(conn);
+        engine.drained(conn);
     }
 
-    fn close_later(&mut self, conn: Conn, reason: CloseReason, graceful: bool) {
-        self.engine.core.to_close.push_back(CloseOrder {
-            conn,
-            reason,
-            graceful,
-        });
-    }
-
-    fn recv_udp(&mut self, udp: Udp) {
+    fn recv_udp<H: Handler>(&mut self, engine: &mut Engine<H>, udp: Udp) {
         loop {
-            let Some(sock) = self.engine.core.udp.get(udp.0 as usize) else {
+            let Some(sock) = engine.core.udp.get(udp.0 as usize) else {
                 return;
             };
             match sock.recv_from(&mut self.buf) {
                 Ok((n, from)) => {
                     let bytes = self.buf.get(..n).unwrap_or_default();
-                    self.engine.datagram(udp, from, bytes);
+                    engine.datagram(udp, from, bytes);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return,

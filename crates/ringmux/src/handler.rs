@@ -26,7 +26,7 @@ pub trait Handler: 'static {
     }
 
     /// A connection opened (accepted, or an outbound connect completed). A connection from a trusted proxy
-    /// ([`Config::proxy_protocol`](crate::Config::proxy_protocol)) opens once its PROXY protocol header is read,
+    /// ([`Listener::proxy_protocol`](crate::Listener::proxy_protocol)) opens once its PROXY protocol header is read,
     /// so that [`Ctx::peer_addr`] already names the client.
     fn open(&mut self, ctx: &mut Ctx<'_, Self::Message>, conn: Conn, origin: Origin)
     -> Self::State;
@@ -89,7 +89,7 @@ pub trait Handler: 'static {
         let _ = (ctx, conn, error);
     }
 
-    /// A connection from a trusted proxy (see [`Config::proxy_protocol`](crate::Config::proxy_protocol)) closed
+    /// A connection from a trusted proxy (see [`Listener::proxy_protocol`](crate::Listener::proxy_protocol)) closed
     /// before its PROXY protocol header was read: the handler never saw it open. `peer` is the socket's
     /// remote address (the proxy). Not called for connections cut by shutdown.
     fn proxy_rejected(

@@ -9,13 +9,13 @@
 //! same handler runs on both backends; [`select_backend`] probes io_uring at start and falls back to epoll
 //! (or obeys `RINGMUX_IO=uring|epoll`).
 //!
-//! Besides [`Config::listen`], [`Config::more_listeners`] adds addresses with their own settings (say ws:// and
-//! wss:// side by side); [`Ctx::listener`] tells which one accepted a connection.
+//! [`Config::listeners`] lists the addresses to listen on, each with its own settings (say ws:// and wss://
+//! side by side); [`Ctx::listener`] tells which one accepted a connection, by its index in that list.
 //!
-//! Listeners may terminate TLS ([`Config::tls`], module [`tls`]): the handler still sees plaintext and sends
+//! Listeners may terminate TLS ([`Listener::tls`], module [`tls`]): the handler still sees plaintext and sends
 //! plaintext, on any connection; [`Ctx::is_tls`] tells which connections are TLS.
 //!
-//! Listeners may sit behind a load balancer speaking PROXY protocol v2 ([`Config::proxy_protocol`], module
+//! Listeners may sit behind a load balancer speaking PROXY protocol v2 ([`Listener::proxy_protocol`], module
 //! [`proxy_header`]): from the trusted proxies' addresses a header must come first (before TLS), and the client
 //! it names is what [`Ctx::peer_addr`] returns; the handler hears of a connection only once its header is read
 //! ([`Handler::proxy_rejected`] tells of the ones that never were).
@@ -26,7 +26,7 @@
 //! ```
 //! use std::io::{Read, Write};
 //! use std::time::Duration;
-//! use ringmux::{Config, Conn, Ctx, Handler, Origin, Server};
+//! use ringmux::{Config, Conn, Ctx, Handler, Listener, Origin, Server};
 //!
 //! struct Echo;
 //! impl Handler for Echo {
@@ -38,7 +38,11 @@
 //!     }
 //! }
 //!
-//! let cfg = Config { listen: Some("127.0.0.1:0".parse().unwrap()), workers: 1, ..Config::default() };
+//! let cfg = Config {
+//!     listeners: vec![Listener::plain("127.0.0.1:0".parse().unwrap())],
+//!     workers: 1,
+//!     ..Config::default()
+//! };
 //! let server = Server::start(cfg, |_| Echo).unwrap();
 //! let mut client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
 //! client.write_all(b"ping").unwrap();
@@ -67,6 +71,7 @@ mod sys;
 pub mod tls;
 mod uring;
 pub mod wheel;
+mod worker;
 
 pub use config::{Backend, Config, IoChoice, Listener, ProxyProtocol};
 pub use conn::{CloseReason, Conn, Origin, SendError, Udp};
@@ -79,7 +84,7 @@ pub use stats::Stats;
 pub use tls::{Certificates, PemFiles, TlsAcceptor, TlsError, TlsFiles};
 pub use wheel::TimerId;
 
-/// Most listeners one server runs ([`Config::listen`] plus [`Config::more_listeners`]).
+/// Most listeners one server runs ([`Config::listeners`]).
 pub const MAX_LISTENERS: usize = 64;
 
 /// Bytes ringmux keeps per connection on `backend` while the connection is idle, with `S` as the handler's

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::{Backend, Config, IoChoice};
+use crate::ctx::Core;
+use crate::engine::Engine;
 use crate::shared::Shared;
+use crate::worker::Worker;
 use crate::{Error, Handler, Stats};
 
 /// Environment variable that picks the backend when the configuration says [`IoChoice::Auto`].
@@ -62,6 +65,28 @@ fn listener(addr: SocketAddr, backlog: i32) -> Result<TcpListener, Error> {
     Ok(s.into())
 }
 
+/// Runs worker `worker` on this thread with `backend` until it shuts down.
+fn run_worker<H: Handler>(
+    backend: Backend,
+    cfg: &Config,
+    shared: &Arc<Shared<H::Message>>,
+    worker: usize,
+    handler: H,
+    listeners: Vec<TcpListener>,
+) -> Result<Stats, Error> {
+    let engine = |is_ring| Engine::new(handler, Core::new(worker, cfg, shared.clone(), is_ring));
+    match backend {
+        Backend::Uring => {
+            let ring = crate::uring::Ring::new(cfg, shared, worker, listeners)?;
+            Worker::new(ring, engine(true)).run()
+        }
+        Backend::Epoll => {
+            let poller = crate::epoll::Poller::new(cfg, shared, worker, listeners)?;
+            Worker::new(poller, engine(false)).run()
+        }
+    }
+}
+
 /// A running server: its worker threads and the handle to post to them and stop them.
 #[derive(Debug)]
 pub struct Server<M: Send + 'static> {
@@ -73,8 +98,8 @@ pub struct Server<M: Send + 'static> {
 
 impl<M: Send + 'static> Server<M> {
     /// Starts `cfg.workers` workers, each running the handler `factory(worker_index)` makes on its own
-    /// thread. Every worker gets its own SO_REUSEPORT listener on `cfg.listen` and on each of
-    /// `cfg.more_listeners` (port 0: the first bind picks the port, the other workers share it).
+    /// thread. Every worker gets its own SO_REUSEPORT socket on each of `cfg.listeners` (port 0: the first
+    /// bind picks the port, the other workers share it).
     pub fn start<H, F>(cfg: Config, factory: F) -> Result<Self, Error>
     where
         H: Handler<Message = M>,
@@ -82,15 +107,15 @@ impl<M: Send + 'static> Server<M> {
     {
         let backend = select_backend(cfg.io)?;
         let workers = cfg.workers.max(1);
-        tracing::info!(?backend, workers, listen = ?cfg.listen, more = cfg.more_listeners.len(), "ringmux starting");
-        let wanted = cfg.listeners();
+        let wanted = &cfg.listeners;
+        tracing::info!(?backend, workers, listeners = ?wanted.iter().map(|l| l.addr).collect::<Vec<_>>(), "ringmux starting");
         if wanted.len() > crate::MAX_LISTENERS {
             return Err(Error::TooManyListeners(wanted.len()));
         }
         // Per worker, one socket per listener; a listener's first bind picks its port when it says 0.
         let mut listeners: Vec<Vec<TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
         let mut local_addrs = Vec::with_capacity(wanted.len());
-        for l in &wanted {
+        for l in wanted {
             let mut addr = l.addr;
             for per_worker in &mut listeners {
                 let s = listener(addr, cfg.backlog)?;
@@ -111,17 +136,7 @@ impl<M: Send + 'static> Server<M> {
             let t = std::thread::Builder::new()
                 .name(format!("ringmux-{i}"))
                 .spawn(move || -> Result<Stats, Error> {
-                    let handler = factory(i);
-                    let r = match backend {
-                        Backend::Uring => {
-                            crate::uring::Worker::new(&cfg, shared.clone(), i, handler, l)
-                                .and_then(crate::uring::Worker::run)
-                        }
-                        Backend::Epoll => {
-                            crate::epoll::Worker::new(&cfg, shared.clone(), i, handler, l)
-                                .and_then(crate::epoll::Worker::run)
-                        }
-                    };
+                    let r = run_worker(backend, &cfg, &shared, i, factory(i), l);
                     if let Err(e) = &r {
                         tracing::error!(worker = i, error = %e, "worker stopped");
                         // Let the others stop too rather than run short-handed.
@@ -145,7 +160,7 @@ impl<M: Send + 'static> Server<M> {
         self.backend
     }
 
-    /// The address the workers listen on (the first listener's).
+    /// The first listener's bound address (`None` without listeners).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addrs.first().copied()
     }

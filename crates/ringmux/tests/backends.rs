@@ -490,7 +490,7 @@ both_backends! {
         let target = upstream.local_addr().unwrap();
         let (atx, arx) = channel();
         let (htx, hrx) = channel();
-        let cfg = ringmux::Config { listen: None, ..config(b) };
+        let cfg = ringmux::Config { listeners: Vec::new(), ..config(b) };
         let server = Server::start(cfg, move |_| Dialer {
             target,
             udp_addr: atx.clone(),

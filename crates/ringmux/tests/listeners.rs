@@ -80,16 +80,13 @@ both_backends! {
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let cfg = ringmux::Config {
             workers: 2,
-            more_listeners: vec![
-                Listener {
-                    addr: any,
-                    tls: None,
-                    proxy_protocol: Some(ProxyProtocol {
-                        trusted: vec!["127.0.0.1".parse().unwrap()],
-                        timeout: Duration::from_secs(5),
-                    }),
-                },
-                Listener { addr: any, tls: Some(acceptor), proxy_protocol: None },
+            listeners: vec![
+                Listener::plain(any),
+                Listener::plain(any).with_proxy_protocol(ProxyProtocol {
+                    trusted: vec!["127.0.0.1".parse().unwrap()],
+                    timeout: Duration::from_secs(5),
+                }),
+                Listener::plain(any).with_tls(acceptor),
             ],
             ..config(b)
         };
@@ -134,10 +131,7 @@ both_backends! {
     fn too_many_listeners_is_a_start_error(b: Backend) {
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let cfg = ringmux::Config {
-            more_listeners: vec![
-                Listener { addr: any, tls: None, proxy_protocol: None };
-                ringmux::MAX_LISTENERS
-            ],
+            listeners: vec![Listener::plain(any); ringmux::MAX_LISTENERS + 1],
             ..config(b)
         };
         match Server::start(cfg, |_| Which) {

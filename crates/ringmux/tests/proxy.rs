@@ -71,11 +71,14 @@ fn start(
 ) -> (Server<()>, mpsc::Receiver<Ev>) {
     let (tx, rx) = mpsc::channel();
     let cfg = ringmux::Config {
-        proxy_protocol: Some(ProxyProtocol {
-            trusted: vec![trusted.parse().unwrap()],
-            timeout,
-        }),
-        tls,
+        listeners: vec![ringmux::Listener {
+            tls,
+            proxy_protocol: Some(ProxyProtocol {
+                trusted: vec![trusted.parse().unwrap()],
+                timeout,
+            }),
+            ..common::loopback()
+        }],
         ..config(b)
     };
     let server = Server::start(cfg, move |_| Tell { events: tx.clone() }).unwrap();

@@ -23,7 +23,7 @@ impl Handler for OneByte {
 #[test]
 fn blocking_reads_in_the_starting_thread_are_not_interrupted() {
     let cfg = Config {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
+        listeners: vec![ringmux::Listener::plain("127.0.0.1:0".parse().unwrap())],
         workers: 2,
         io: IoChoice::Uring,
         ..Config::default()

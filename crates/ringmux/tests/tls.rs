@@ -94,7 +94,7 @@ impl Handler for Echo {
 fn start(b: Backend, acceptor: &TlsAcceptor, workers: usize) -> (Server<()>, mpsc::Receiver<bool>) {
     let (tx, rx) = mpsc::channel();
     let cfg = ringmux::Config {
-        tls: Some(acceptor.clone()),
+        listeners: vec![common::loopback().with_tls(acceptor.clone())],
         workers,
         ..config(b)
     };

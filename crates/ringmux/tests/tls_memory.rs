@@ -134,7 +134,10 @@ fn idle_cost(
     n: usize,
 ) -> (f64, f64, u64) {
     let cfg = ringmux::Config {
-        tls: acceptor.cloned(),
+        listeners: vec![ringmux::Listener {
+            tls: acceptor.cloned(),
+            ..common::loopback()
+        }],
         ..common::config(b)
     };
     let server = Server::start(cfg, |_| Echo).unwrap();

@@ -38,7 +38,10 @@ both_backends! {
         let c = rcgen::generate_simple_self_signed(vec!["edge.test".to_owned()]).unwrap();
         let certs = Certificates::from_pem(c.cert.pem().as_bytes(), c.signing_key.serialize_pem().as_bytes()).unwrap();
         let acceptor = TlsAcceptor::new(certs).unwrap();
-        let cfg = ringmux::Config { tls: Some(acceptor), ..common::config(b) };
+        let cfg = ringmux::Config {
+            listeners: vec![common::loopback().with_tls(acceptor)],
+            ..common::config(b)
+        };
         let server = Server::start(cfg, |_| Echo).unwrap();
         let addr = server.local_addr().unwrap();
         let mut roots = RootCertStore::empty();

@@ -166,7 +166,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     let defaults = ringmux::Config::default();
     let cfg = ringmux::Config {
-        listen: Some(args.listen),
+        listeners: vec![ringmux::Listener {
+            tls,
+            ..ringmux::Listener::plain(args.listen)
+        }],
         workers: args.workers.unwrap_or(defaults.workers),
         io,
         max_connections_per_worker: args
@@ -176,7 +179,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         send_queue_limit: defaults
             .send_queue_limit
             .max(2 * args.max_message_size + 4096),
-        tls,
         batch_events: args.batch_events.unwrap_or(defaults.batch_events),
         batch_wait: args
             .batch_wait_us

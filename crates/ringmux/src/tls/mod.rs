@@ -1,7 +1,7 @@
 //! TLS termination (rustls, `ring` provider) inside the workers, so that a handler sees plaintext on every
 //! connection and may send to any of them without knowing which are TLS.
 //!
-//! A listener with [`Config::tls`](crate::Config::tls) set runs a server session on every accepted connection:
+//! A listener with [`Listener::tls`](crate::Listener::tls) set runs a server session on every accepted connection:
 //! TLS 1.3 and 1.2, ALPN `http/1.1`, certificates chosen by SNI, resumption through stateless tickets (TLS
 //! 1.3 and 1.2) and a session cache (TLS 1.2 session ids). Certificates are replaced with
 //! [`TlsAcceptor::reload`]: the next handshake gets the new ones, established sessions go on untouched.

@@ -45,12 +45,9 @@ impl Default for AcceptSlots {
 }
 
 impl AcceptSlots {
-    /// Indices of accepts not in flight.
-    pub(crate) fn idle(&self) -> impl Iterator<Item = usize> + '_ {
-        self.armed
-            .iter()
-            .enumerate()
-            .filter_map(|(i, a)| (!a).then_some(i))
+    /// Whether accept `i` is in flight.
+    pub(crate) fn is_armed(&self, i: usize) -> bool {
+        self.armed.get(i).copied().unwrap_or(false)
     }
 
     /// Indices of accepts in flight.
@@ -142,8 +139,9 @@ mod tests {
     #[test]
     fn slots_track_in_flight() {
         let mut s = AcceptSlots::default();
-        assert_eq!(s.idle().count(), IN_FLIGHT);
+        assert!((0..IN_FLIGHT).all(|i| !s.is_armed(i)));
         assert!(s.arm(3).is_some());
+        assert!(s.is_armed(3) && !s.is_armed(2));
         assert!(s.arm(IN_FLIGHT).is_none());
         assert_eq!(s.in_flight().collect::<Vec<_>>(), vec![3]);
         assert_eq!(s.complete(3), None, "nothing written: family 0");

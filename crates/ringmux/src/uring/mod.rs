@@ -21,26 +21,27 @@
 mod accept;
 mod bufring;
 mod op;
+mod ringio;
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
-use std::net::{Shutdown, TcpListener};
+use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use io_uring::{IoUring, cqueue, opcode, squeue, types};
+use io_uring::{IoUring, cqueue, opcode, types};
 use socket2::Socket;
 
-use self::accept::{AcceptSlots, IN_FLIGHT};
+use self::accept::IN_FLIGHT;
 use self::bufring::BufRing;
 use self::op::{Op, gen_matches, pack, pack_plain, unpack};
+use self::ringio::RingIo;
 use crate::conn::{CloseReason, Conn, Origin, Udp};
-use crate::ctx::{CloseOrder, ConnIo, Core, flag};
+use crate::ctx::{Core, flag};
 use crate::engine::{Engine, Teardown};
 use crate::shared::{Shared, Waker};
-use crate::{Config, Error, Handler, Stats};
+use crate::worker::IoBackend;
+use crate::{Config, Error, Handler};
 
 /// Checks that this kernel and process may use io_uring the way the workers do.
 pub(crate) fn probe() -> io::Result<()> {
@@ -75,100 +76,10 @@ fn builder() -> io_uring::Builder {
     b
 }
 
-/// The ring and what teardown needs beside it. Declared first in the worker so it drops first: the
-/// kernel lets go of buffers before their memory is freed.
-struct RingIo {
-    ring: IoUring,
-    /// Sockets behind raw-descriptor connections (outbound TCP), by slot.
-    raw: HashMap<u32, Socket>,
-    timespec: types::Timespec,
-    /// Address buffers of the accepts in flight, per listener (after `ring`: dropped once the ring is gone).
-    accepts: Vec<AcceptSlots>,
-}
-
-impl RingIo {
-    fn push(&mut self, sqe: &squeue::Entry) {
-        for _ in 0..64 {
-            // SAFETY: every entry pushed here names memory that outlives the operation: send buffers sit in a
-            // connection slot, which is freed only once no operation names it (`ConnIo::ops`); the timespec
-            // lives in `self` and the kernel reads it during submission; accept address buffers are boxed in
-            // `self.accepts`, which is dropped after the ring; everything else passes no pointer.
-            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
-                return;
-            }
-            if let Err(e) = self.ring.submit() {
-                tracing::warn!(error = %e, "io_uring submit failed while the queue was full");
-            }
-        }
-        tracing::error!("submission queue stuck full; dropped one entry");
-    }
-
-    fn arm_recv(&mut self, c: &mut ConnIo, conn: Conn, bgid: u16) {
-        let ud = pack(Op::Recv, conn);
-        let sqe = if c.has(flag::RAW) {
-            opcode::RecvMulti::new(types::Fd(c.fd), bgid).build()
-        } else {
-            opcode::RecvMulti::new(types::Fixed(c.fd as u32), bgid).build()
-        };
-        self.push(&sqe.user_data(ud));
-        c.flags |= flag::RECV_ARMED;
-        c.ops += 1;
-    }
-
-    fn free_if_done<M>(&mut self, core: &mut Core<M>, conn: Conn) {
-        let done = core
-            .conns
-            .get(conn.key())
-            .is_some_and(|c| c.has(flag::CLOSED) && c.ops == 0);
-        if done {
-            core.conns.remove(conn.key());
-            self.raw.remove(&conn.slot);
-        }
-    }
-}
-
-impl<M> Teardown<M> for RingIo {
-    fn teardown(&mut self, core: &mut Core<M>, conn: Conn) {
-        let Some(c) = core.conns.get_mut(conn.key()) else {
-            return;
-        };
-        if c.has(flag::RECV_ARMED) {
-            self.push(
-                &opcode::AsyncCancel::new(pack(Op::Recv, conn))
-                    .build()
-                    .user_data(pack(Op::Cancel, conn)),
-            );
-            c.ops += 1;
-        }
-        if c.has(flag::SEND_INFLIGHT) {
-            // A send waiting for a peer that does not read holds the socket open: cancel it.
-            let sqe = opcode::AsyncCancel::new(pack(Op::Send, conn)).build();
-            self.push(&sqe.user_data(pack(Op::Cancel, conn)));
-            c.ops += 1;
-        }
-        if c.has(flag::CONNECTING) {
-            let sqe = opcode::AsyncCancel::new(pack(Op::ConnectPoll, conn)).build();
-            self.push(&sqe.user_data(pack(Op::Cancel, conn)));
-            c.ops += 1;
-        }
-        if c.has(flag::RAW) {
-            if let Some(s) = self.raw.get(&conn.slot) {
-                let _ = s.shutdown(Shutdown::Both);
-            }
-        } else {
-            let sqe = opcode::Close::new(types::Fixed(c.fd as u32)).build();
-            self.push(&sqe.user_data(pack(Op::Close, conn)));
-            c.ops += 1;
-        }
-        self.free_if_done(core, conn);
-    }
-}
-
-/// One io_uring worker.
-pub(crate) struct Worker<H: Handler> {
+/// The io_uring half of one worker (the loop around it is [`Worker`](crate::worker::Worker)'s).
+pub(crate) struct Ring {
     io: RingIo,
     bufring: BufRing,
-    engine: Engine<H>,
     /// The worker's listening sockets, by listener index.
     listeners: Vec<TcpListener>,
     /// Per listener: set when it fails in a way re-arming cannot fix.
@@ -180,14 +91,19 @@ pub(crate) struct Worker<H: Handler> {
     cqes: Vec<(u64, i32, u32)>,
     scratch: Vec<u8>,
     max_conns: usize,
-    deadline: Option<Instant>,
-    aborted: bool,
     /// `(completions, microseconds)`: wait for that many completions for at most that long ([`Config::batch_events`]);
     /// `None`: wake on every completion.
     batch: Option<(usize, u32)>,
     /// The overall bound of a batched wait (the timer wheel has its own timeout operation; this only makes the
     /// kernel treat `batch_wait` as a minimum rather than as the whole wait).
     batch_limit: types::Timespec,
+}
+
+/// The connection in slot `slot`, if its generation matches the completion's.
+#[inline]
+fn conn_at<M>(core: &Core<M>, slot: u32, gen_bits: u32) -> Option<Conn> {
+    let conn = Conn::from_key(core.conns.key_at(slot)?);
+    gen_matches(conn, gen_bits).then_some(conn)
 }
 
 /// The overall bound of a batched wait, in seconds.
@@ -206,12 +122,84 @@ fn batch_of(cfg: &Config, min_wait_supported: bool) -> Option<(usize, u32)> {
         .then_some((cfg.batch_events as usize, usec))
 }
 
-impl<H: Handler> Worker<H> {
-    pub(crate) fn new(
+impl<M> Teardown<M> for Ring {
+    #[inline]
+    fn teardown(&mut self, core: &mut Core<M>, conn: Conn) {
+        self.io.teardown(core, conn);
+    }
+}
+
+impl<H: Handler> IoBackend<H> for Ring {
+    fn stop_accepting(&mut self) {
+        let armed: Vec<u32> = self
+            .io
+            .accepts
+            .iter()
+            .enumerate()
+            .flat_map(|(l, a)| a.in_flight().map(move |i| accept_index(l, i)))
+            .collect();
+        for index in armed {
+            let sqe = opcode::AsyncCancel::new(pack_plain(Op::Accept, index)).build();
+            self.io.push(&sqe.user_data(pack_plain(Op::Ignore, 0)));
+        }
+    }
+
+    fn prepare(&mut self, engine: &mut Engine<H>) {
+        self.arm_accepts(&engine.core);
+        self.prepare_core(&mut engine.core);
+    }
+
+    /// Submits one send for every connection with queued bytes and none in flight.
+    fn flush(&mut self, engine: &mut Engine<H>) {
+        self.flush_core(&mut engine.core);
+    }
+
+    fn wait(
+        &mut self,
+        engine: &mut Engine<H>,
+        now: Instant,
+        wake_at: Option<Instant>,
+    ) -> Result<(), Error> {
+        self.arm_timeout(now, wake_at);
+        self.bufring.top_up();
+        let waited = if !self.io.submit_backlog() {
+            // Entries still wait for room: reap what completed and come back without blocking.
+            self.io.ring.submit()
+        } else if let Some((events, usec)) = self.batch {
+            let args = types::SubmitArgs::new()
+                .min_wait_usec(usec)
+                .timespec(&self.batch_limit);
+            self.io.ring.submitter().submit_with_args(events, &args)
+        } else {
+            self.io.ring.submit_and_wait(1)
+        };
+        match waited {
+            Ok(_) => {}
+            // ETIME: the batched wait's overall bound passed with nothing to do.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINTR | libc::EBUSY | libc::EAGAIN | libc::ETIME)
+                ) => {}
+            Err(e) => {
+                return Err(Error::RingSetup {
+                    what: "submit",
+                    source: e,
+                });
+            }
+        }
+        self.reap(engine);
+        Ok(())
+    }
+}
+
+impl Ring {
+    /// Sets up the worker's ring (sized from `cfg`), direct-descriptor table and buffer ring, and installs its
+    /// mailbox waker. `listeners[i]` is listener `i`.
+    pub(crate) fn new<M>(
         cfg: &Config,
-        shared: Arc<Shared<H::Message>>,
+        shared: &Shared<M>,
         worker: usize,
-        handler: H,
         listeners: Vec<TcpListener>,
     ) -> Result<Self, Error> {
         let setup = |what| move |source| Error::RingSetup { what, source };
@@ -236,19 +224,14 @@ impl<H: Handler> Worker<H> {
             ring_fd: ring.as_raw_fd(),
             event: event.try_clone().map_err(setup("eventfd"))?,
         };
-        shared.mailboxes[worker].set_waker(Some(waker));
+        if let Some(mailbox) = shared.mailboxes.get(worker) {
+            mailbox.set_waker(Some(waker));
+        }
         let batch = batch_of(cfg, ring.params().is_feature_min_timeout());
         tracing::debug!(worker, table, ?batch, "io_uring worker ready");
-        let core = Core::new(worker, cfg, shared, true);
         Ok(Self {
-            io: RingIo {
-                ring,
-                raw: HashMap::new(),
-                timespec: types::Timespec::new(),
-                accepts: listeners.iter().map(|_| AcceptSlots::default()).collect(),
-            },
+            io: RingIo::new(ring, listeners.len()),
             bufring,
-            engine: Engine::new(handler, core),
             accept_broken: vec![false; listeners.len()],
             listeners,
             event,
@@ -258,118 +241,29 @@ impl<H: Handler> Worker<H> {
             cqes: Vec::with_capacity(1024),
             scratch: vec![0; 65536],
             max_conns: table as usize,
-            deadline: None,
-            aborted: false,
             batch,
             batch_limit: types::Timespec::new().sec(BATCH_LIMIT_SECS),
         })
     }
 
-    pub(crate) fn run(mut self) -> Result<Stats, Error> {
-        self.engine.start();
-        self.engine.drain_mail();
-        loop {
-            let now = Instant::now();
-            if self.shutdown_step(now) {
-                break;
-            }
-            self.engine.fire_timers(now);
-            self.engine.settle(&mut self.io);
-            self.prepare();
-            self.engine.settle(&mut self.io);
-            self.flush();
-            self.arm_timeout(now);
-            self.bufring.top_up();
-            let waited = match self.batch {
-                Some((events, usec)) => {
-                    let args = types::SubmitArgs::new()
-                        .min_wait_usec(usec)
-                        .timespec(&self.batch_limit);
-                    self.io.ring.submitter().submit_with_args(events, &args)
-                }
-                None => self.io.ring.submit_and_wait(1),
-            };
-            match waited {
-                Ok(_) => {}
-                // ETIME: the batched wait's overall bound passed with nothing to do.
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::EINTR | libc::EBUSY | libc::EAGAIN | libc::ETIME)
-                    ) => {}
-                Err(e) => {
-                    return Err(Error::RingSetup {
-                        what: "submit",
-                        source: e,
-                    });
-                }
-            }
-            self.reap();
+    /// Keeps [`IN_FLIGHT`] accepts armed on every listener that still works (none once shutdown began).
+    fn arm_accepts<M>(&mut self, core: &Core<M>) {
+        if core.stopping {
+            return;
         }
-        let core = &self.engine.core;
-        core.shared.mailboxes[core.worker].set_waker(None);
-        Ok(core.stats)
-    }
-
-    /// Handles shutdown; `true` when the worker is done.
-    fn shutdown_step(&mut self, now: Instant) -> bool {
-        if self.deadline.is_none() {
-            let Some(deadline) = self.engine.core.shared.shutdown_deadline() else {
-                return false;
-            };
-            self.deadline = Some(deadline);
-            let armed: Vec<u32> = self
-                .io
-                .accepts
-                .iter()
-                .enumerate()
-                .flat_map(|(l, a)| a.in_flight().map(move |i| accept_index(l, i)))
-                .collect();
-            for index in armed {
-                let sqe = opcode::AsyncCancel::new(pack_plain(Op::Accept, index)).build();
-                self.io.push(&sqe.user_data(pack_plain(Op::Ignore, 0)));
-            }
-            self.engine.begin_shutdown();
-        }
-        let Some(deadline) = self.deadline else {
-            return false;
-        };
-        if self.engine.core.conns.is_empty() {
-            return true;
-        }
-        if now >= deadline && !self.aborted {
-            self.aborted = true;
-            self.engine.abort_all(CloseReason::ShutdownDeadline);
-        }
-        if now >= deadline + Duration::from_secs(2) {
-            // Operations still name slots: keep their memory alive for the kernel rather than free it.
-            tracing::warn!(
-                left = self.engine.core.conns.len(),
-                "io_uring worker exits with I/O in flight"
-            );
-            std::mem::forget(std::mem::take(&mut self.engine.core.conns));
-            return true;
-        }
-        false
-    }
-
-    /// Arms what is not armed: accept, the eventfd poll, recvs after ENOBUFS, outbound connects, UDP
-    /// sockets, MSG_RING wake-ups.
-    fn prepare(&mut self) {
-        let core = &mut self.engine.core;
         for (l, socket) in self.listeners.iter().enumerate() {
-            if core.stopping || self.accept_broken.get(l).copied().unwrap_or(true) {
+            if self.accept_broken.get(l).copied().unwrap_or(true) {
                 continue;
             }
             let fd = types::Fd(socket.as_raw_fd());
-            let idle: Vec<usize> = self
-                .io
-                .accepts
-                .get(l)
-                .map(|a| a.idle().collect())
-                .unwrap_or_default();
-            for i in idle {
-                let Some((addr, len)) = self.io.accepts.get_mut(l).and_then(|a| a.arm(i)) else {
+            for i in 0..IN_FLIGHT {
+                let Some(slots) = self.io.accepts.get_mut(l) else {
+                    break;
+                };
+                if slots.is_armed(i) {
+                    continue;
+                }
+                let Some((addr, len)) = slots.arm(i) else {
                     continue;
                 };
                 let sqe = opcode::Accept::new(fd, addr, len)
@@ -379,6 +273,11 @@ impl<H: Handler> Worker<H> {
                     .push(&sqe.user_data(pack_plain(Op::Accept, accept_index(l, i))));
             }
         }
+    }
+
+    /// Arms what is not armed: the eventfd poll, recvs after ENOBUFS, outbound connects, UDP sockets, MSG_RING
+    /// wake-ups.
+    fn prepare_core<M>(&mut self, core: &mut Core<M>) {
         if !self.event_armed {
             let sqe = opcode::PollAdd::new(types::Fd(self.event.as_raw_fd()), libc::POLLIN as u32)
                 .multi(true)
@@ -419,8 +318,7 @@ impl<H: Handler> Worker<H> {
     }
 
     /// Submits one send for every connection with queued bytes and none in flight.
-    fn flush(&mut self) {
-        let core = &mut self.engine.core;
+    fn flush_core<M>(&mut self, core: &mut Core<M>) {
         let dirty = std::mem::take(&mut core.dirty);
         for &conn in &dirty {
             let Some(c) = core.conns.get_mut(conn.key()) else {
@@ -458,16 +356,8 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    fn arm_timeout(&mut self, now: Instant) {
-        let mut want = self.engine.next_timer();
-        if let Some(d) = self.deadline {
-            let d = if self.aborted {
-                d + Duration::from_secs(2)
-            } else {
-                d
-            };
-            want = Some(want.map_or(d, |w| w.min(d)));
-        }
+    /// Makes the ring's timeout operation fire by `want` (moving it earlier when needed).
+    fn arm_timeout(&mut self, now: Instant, want: Option<Instant>) {
         let Some(want) = want else { return };
         if self.timeout_at.is_some_and(|at| at <= want) {
             return;
@@ -487,50 +377,32 @@ impl<H: Handler> Worker<H> {
         self.timeout_at = Some(want);
     }
 
-    fn reap(&mut self) {
+    fn reap<H: Handler>(&mut self, engine: &mut Engine<H>) {
         self.cqes.clear();
         for e in self.io.ring.completion() {
             self.cqes.push((e.user_data(), e.result(), e.flags()));
         }
         let cqes = std::mem::take(&mut self.cqes);
         for &(ud, res, flags) in &cqes {
-            self.complete(ud, res, flags);
+            self.complete(engine, ud, res, flags);
+            engine.settle(self);
         }
         self.cqes = cqes;
     }
 
-    fn conn_at(&self, slot: u32, gen_bits: u32) -> Option<Conn> {
-        let key = self.engine.core.conns.key_at(slot)?;
-        let conn = Conn::from_key(key);
-        gen_matches(conn, gen_bits).then_some(conn)
-    }
-
-    fn close_later(&mut self, conn: Conn, reason: CloseReason, graceful: bool) {
-        self.engine.core.to_close.push_back(CloseOrder {
-            conn,
-            reason,
-            graceful,
-        });
-    }
-
-    fn complete(&mut self, ud: u64, res: i32, flags: u32) {
+    fn complete<H: Handler>(&mut self, engine: &mut Engine<H>, ud: u64, res: i32, flags: u32) {
         let Some((op, index, gen_bits)) = unpack(ud) else {
             return;
         };
         let more = cqueue::more(flags);
         match op {
-            Op::Accept => self.on_accept(index as usize, res),
-            Op::Recv => self.on_recv(index, gen_bits, res, flags),
-            Op::Send => self.on_send(index, gen_bits, res),
+            Op::Accept => self.on_accept(engine, index as usize, res),
+            Op::Recv => self.on_recv(engine, index, gen_bits, res, flags),
+            Op::Send => self.on_send(engine, index, gen_bits, res),
             Op::Close | Op::Cancel => {
-                if let Some(conn) = self.conn_at(index, gen_bits) {
-                    if let Some(c) = self.engine.core.conns.get_mut(conn.key()) {
-                        c.ops = c.ops.saturating_sub(1);
-                    }
-                    self.io.free_if_done(&mut self.engine.core, conn);
-                }
+                self.op_done(&mut engine.core, index, gen_bits);
             }
-            Op::ConnectPoll => self.on_connect(index, gen_bits, res),
+            Op::ConnectPoll => self.on_connect(engine, index, gen_bits, res),
             Op::Timeout => self.timeout_at = None,
             Op::TimeoutUpdate | Op::Ignore => {}
             Op::MailSent => {
@@ -538,37 +410,44 @@ impl<H: Handler> Worker<H> {
                     tracing::debug!(errno = -res, "MSG_RING failed");
                 }
             }
-            Op::Mail => self.engine.drain_mail(),
+            Op::Mail => engine.drain_mail(),
             Op::Event => {
                 let mut b = [0u8; 8];
                 let _ = (&self.event).read(&mut b);
                 self.event_armed = more;
-                self.engine.drain_mail();
+                engine.drain_mail();
             }
-            Op::UdpPoll => self.on_udp(index, more),
+            Op::UdpPoll => self.on_udp(engine, index, more),
         }
-        self.engine.settle(&mut self.io);
     }
 
-    fn on_accept(&mut self, index: usize, res: i32) {
+    /// A single-shot operation on slot `slot` completed: uncounts it, frees the slot if it was closed and this was
+    /// its last operation. The connection, if it is still open.
+    fn op_done<M>(&mut self, core: &mut Core<M>, slot: u32, gen_bits: u32) -> Option<Conn> {
+        let conn = conn_at(core, slot, gen_bits)?;
+        let c = core.conns.get_mut(conn.key())?;
+        c.ops = c.ops.saturating_sub(1);
+        if c.has(flag::CLOSED) {
+            self.io.free_if_done(core, conn);
+            return None;
+        }
+        Some(conn)
+    }
+
+    fn on_accept<H: Handler>(&mut self, engine: &mut Engine<H>, index: usize, res: i32) {
         let (listener, i) = (index / IN_FLIGHT, index % IN_FLIGHT);
         let peer = self
             .io
             .accepts
             .get_mut(listener)
             .and_then(|a| a.complete(i));
-        let core = &mut self.engine.core;
+        let core = &mut engine.core;
         if res >= 0 {
-            if core.stopping || core.conns.len() >= self.max_conns {
-                core.stats.shed += 1;
-                let sqe = opcode::Close::new(types::Fixed(res as u32)).build();
-                self.io.push(&sqe.user_data(pack_plain(Op::Ignore, 0)));
-                return;
-            }
-            let Some(key) = core
-                .accepted_io(res, peer, listener)
-                .and_then(|io| core.conns.insert(io))
-            else {
+            let key = (!core.stopping && core.conns.len() < self.max_conns)
+                .then(|| core.accepted_io(res, peer, listener))
+                .flatten()
+                .and_then(|io| core.conns.insert(io));
+            let Some(key) = key else {
                 core.stats.shed += 1;
                 let sqe = opcode::Close::new(types::Fixed(res as u32)).build();
                 self.io.push(&sqe.user_data(pack_plain(Op::Ignore, 0)));
@@ -578,7 +457,7 @@ impl<H: Handler> Worker<H> {
             if let Some(c) = core.conns.get_mut(key) {
                 self.io.arm_recv(c, conn, self.bufring.bgid);
             }
-            self.engine.accepted(conn);
+            engine.accepted(conn);
             return;
         }
         match -res {
@@ -606,20 +485,23 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    fn on_recv(&mut self, slot: u32, gen_bits: u32, res: i32, flags: u32) {
+    fn on_recv<H: Handler>(
+        &mut self,
+        engine: &mut Engine<H>,
+        slot: u32,
+        gen_bits: u32,
+        res: i32,
+        flags: u32,
+    ) {
         let more = cqueue::more(flags);
         let bid = cqueue::buffer_select(flags);
         if bid.is_some() {
             self.bufring.taken();
         }
-        let Some(conn) = self.conn_at(slot, gen_bits) else {
-            if let Some(bid) = bid {
-                self.bufring.recycle(bid);
-            }
-            return;
-        };
-        let core = &mut self.engine.core;
-        let Some(c) = core.conns.get_mut(conn.key()) else {
+        let core = &mut engine.core;
+        let found = conn_at(core, slot, gen_bits)
+            .and_then(|conn| Some((conn, core.conns.get_mut(conn.key())?)));
+        let Some((conn, c)) = found else {
             if let Some(bid) = bid {
                 self.bufring.recycle(bid);
             }
@@ -633,80 +515,76 @@ impl<H: Handler> Worker<H> {
         let mut rearm = !more && !closed;
         if res > 0 {
             if let Some(bid) = bid {
-                self.engine
-                    .data(conn, self.bufring.filled_mut(bid, res as usize));
+                engine.data(conn, self.bufring.filled_mut(bid, res as usize));
                 self.bufring.recycle(bid);
             }
         } else if res == 0 {
             rearm = false;
             if !closed {
-                self.close_later(conn, CloseReason::PeerClosed, true);
+                engine.core.close_later(conn, CloseReason::PeerClosed, true);
             }
         } else {
             match -res {
                 libc::ENOBUFS => {
-                    self.engine.core.stats.enobufs += 1;
+                    engine.core.stats.enobufs += 1;
                     self.bufring.ran_dry();
                 }
                 libc::ECANCELED => rearm = false,
                 e => {
                     rearm = false;
                     if !closed {
-                        self.close_later(conn, CloseReason::Io(e), false);
+                        engine.core.close_later(conn, CloseReason::Io(e), false);
                     }
                 }
             }
         }
         if rearm
-            && let Some(c) = self.engine.core.conns.get_mut(conn.key())
+            && let Some(c) = engine.core.conns.get_mut(conn.key())
             && !c.has(flag::REARM)
         {
             c.flags |= flag::REARM;
             self.rearm.push(conn);
         }
-        self.io.free_if_done(&mut self.engine.core, conn);
+        self.io.free_if_done(&mut engine.core, conn);
     }
 
-    fn on_send(&mut self, slot: u32, gen_bits: u32, res: i32) {
-        let Some(conn) = self.conn_at(slot, gen_bits) else {
+    fn on_send<H: Handler>(&mut self, engine: &mut Engine<H>, slot: u32, gen_bits: u32, res: i32) {
+        let core = &mut engine.core;
+        let Some(conn) = self.op_done(core, slot, gen_bits) else {
             return;
         };
-        let core = &mut self.engine.core;
         let Some(c) = core.conns.get_mut(conn.key()) else {
             return;
         };
-        c.ops = c.ops.saturating_sub(1);
         c.flags &= !flag::SEND_INFLIGHT;
-        if c.has(flag::CLOSED) {
-            self.io.free_if_done(core, conn);
-            return;
-        }
         if res < 0 {
-            self.close_later(conn, CloseReason::Io(-res), false);
+            core.close_later(conn, CloseReason::Io(-res), false);
             return;
         }
         c.send.advance(res as usize, &mut core.pool);
         core.stats.bytes_out += res as u64;
         if c.send.is_empty() {
-            self.engine.drained(conn);
+            engine.drained(conn);
         } else {
             core.mark_dirty(conn);
         }
     }
 
-    fn on_connect(&mut self, slot: u32, gen_bits: u32, res: i32) {
-        let Some(conn) = self.conn_at(slot, gen_bits) else {
+    fn on_connect<H: Handler>(
+        &mut self,
+        engine: &mut Engine<H>,
+        slot: u32,
+        gen_bits: u32,
+        res: i32,
+    ) {
+        let core = &mut engine.core;
+        let Some(conn) = self.op_done(core, slot, gen_bits) else {
             return;
         };
-        let core = &mut self.engine.core;
         let Some(c) = core.conns.get_mut(conn.key()) else {
             return;
         };
-        c.ops = c.ops.saturating_sub(1);
-        if c.has(flag::CLOSED) {
-            self.io.free_if_done(core, conn);
-            return;
-        }
+        c.flags &= !flag::CONNECTING;
         let outcome = if res < 0 {
             Err(-res)
         } else {
@@ -718,40 +596,38 @@ impl<H: Handler> Worker<H> {
         };
         match outcome {
             Ok(()) => {
-                c.flags &= !flag::CONNECTING;
                 self.io.arm_recv(c, conn, self.bufring.bgid);
-                self.engine.open(conn, Origin::Connected);
+                engine.open(conn, Origin::Connected);
             }
-            Err(e) => {
-                c.flags &= !flag::CONNECTING;
-                self.close_later(conn, CloseReason::ConnectFailed(e), false);
-            }
+            Err(e) => core.close_later(conn, CloseReason::ConnectFailed(e), false),
         }
     }
 
-    fn on_udp(&mut self, index: u32, more: bool) {
+    fn on_udp<H: Handler>(&mut self, engine: &mut Engine<H>, index: u32, more: bool) {
         let udp = Udp(index);
         loop {
-            let Some(sock) = self.engine.core.udp.get(index as usize) else {
+            let Some(sock) = engine.core.udp.get(index as usize) else {
                 return;
             };
             match sock.recv_from(&mut self.scratch) {
                 Ok((n, from)) => {
                     let bytes = self.scratch.get(..n).unwrap_or_default();
-                    self.engine.datagram(udp, from, bytes);
+                    engine.datagram(udp, from, bytes);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
         }
         if !more {
-            self.engine.core.udp_new.push(udp);
+            engine.core.udp_new.push(udp);
         }
     }
 }
 
 #[cfg(test)]
 mod batch_tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn cfg(events: u32, wait: Duration) -> Config {

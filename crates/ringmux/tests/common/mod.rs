@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use ringmux::{Backend, Config, IoChoice};
+use ringmux::{Backend, Config, IoChoice, Listener};
 
 /// Runs each test body once per backend: `mod name { fn uring(); fn epoll(); }`.
 #[macro_export]
@@ -23,10 +23,15 @@ macro_rules! both_backends {
     )*};
 }
 
-/// One worker on 127.0.0.1:<any>, the given backend.
+/// A plain listener on 127.0.0.1:<any>.
+pub fn loopback() -> Listener {
+    Listener::plain("127.0.0.1:0".parse().unwrap())
+}
+
+/// One worker with one [`loopback`] listener, the given backend.
 pub fn config(b: Backend) -> Config {
     Config {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
+        listeners: vec![loopback()],
         workers: 1,
         io: match b {
             Backend::Uring => IoChoice::Uring,
