@@ -23,19 +23,12 @@ expected=${EXPECTED:-$here/expected.json}
 wstest=$("$here/install.sh" | tail -n 1)
 rm -rf "$out"
 mkdir -p "$out"
-cat > "$out/fuzzingclient.json" <<JSON
-{
-  "outdir": "$out/reports",
-  "servers": [{ "agent": "$agent", "url": "$url" }],
-  "cases": ["$cases"],
-  "exclude-cases": [],
-  "exclude-agent-cases": {}
-}
-JSON
+benchlib=$root/tools/benchlib.py
+python3 "$benchlib" autobahn-spec "$out" "$agent" "$url" "$cases"
 echo "autobahn: running cases '$cases' against $url (agent $agent); log in $out/wstest.log"
 (cd "$out" && timeout 900 "$wstest" -m fuzzingclient -s fuzzingclient.json >"$out/wstest.log" 2>&1) || {
   echo "autobahn: wstest failed or timed out (see $out/wstest.log)" >&2
   tail -n 20 "$out/wstest.log" >&2
   exit 1
 }
-python3 "$here/check.py" "$out/reports/index.json" "$agent" "$expected" "$cases"
+python3 "$benchlib" autobahn-check "$out/reports/index.json" "$agent" "$expected" "$cases"

@@ -8,10 +8,11 @@
 # processes on free loopback ports. SCREENSHOT_DIR=docs/screenshots also writes webphone.png and operator.png.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-bin=${SIPEDGED:-$root/target/release/sipedged}
-[ -x "$bin" ] || (cd "$root" && cargo build --release -p sipedged)
-phone="$root/deploy/webphone"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
+sipedged_bin=${SIPEDGED:-$sipedged_bin}
+ensure_built "$sipedged_bin" sipedged
+phone="$repo_root/deploy/webphone"
 shots=()
 if [ -n "${SCREENSHOT_DIR:-}" ]; then
   mkdir -p "$SCREENSHOT_DIR"
@@ -24,8 +25,6 @@ if [ ! -f "$phone/dist/app.js" ] || [ -n "$(find "$phone/src" "$phone/build.mjs"
 fi
 [ -d "$here/node_modules" ] || (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 
-# shellcheck source=../lib.sh
-source "$here/../lib.sh"
 cd "$here"
 fail=0
 
@@ -41,33 +40,14 @@ listen = "127.0.0.1:$admin"
 [web]
 phone_dir = "$phone/dist"
 TOML
-spawn "$bin" --config "$work/standalone.toml" >"$work/standalone.log" 2>&1
-wait_tcp "$port"
+start_sipedged "$work/standalone.log" "$port" --config "$work/standalone.toml"
 wait_tcp "$admin"
 node operator.mjs --admin "http://127.0.0.1:$admin/" --ws "ws://127.0.0.1:$port/" --label operator "${shots[@]}" \
   || { fail=1; tail -20 "$work/standalone.log"; }
 node webphone.mjs --phone "http://127.0.0.1:$port/phone/" --ws "ws://127.0.0.1:$port/" --label standalone \
   --users alice,bob "${shots[@]}" || { fail=1; tail -20 "$work/standalone.log"; }
 
-core=$(free_port)
-start_core "$core"
-local_base=$(free_udp_pair)
-port=$(free_port)
-cat >"$work/edge.toml" <<TOML
-[[listen]]
-address = "127.0.0.1:$port"
-[core]
-uri = "sip:127.0.0.1:$core;transport=udp"
-local_address = "127.0.0.1:$local_base"
-[runtime]
-workers = 2
-[admin]
-listen = ""
-[web]
-phone_dir = "$phone/dist"
-TOML
-spawn "$bin" --config "$work/edge.toml" >"$work/edge.log" 2>&1
-wait_tcp "$port"
+start_edge_over_core '[web]' "phone_dir = \"$phone/dist\""
 node webphone.mjs --phone "http://127.0.0.1:$port/phone/" --ws "ws://127.0.0.1:$port/" --label edge+kamailio \
   || { fail=1; tail -20 "$work/edge.log"; tail -20 "$work/kamailio.log"; }
 exit $fail

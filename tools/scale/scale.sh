@@ -18,7 +18,9 @@
 #
 # Every process it starts is stopped on exit; every step is bounded by `timeout`.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
+cd "$repo_root"
 
 PART=${PART:-both}
 CONNS=${CONNS:-100000}
@@ -32,81 +34,30 @@ OUT=${OUT:-target/scale/scale}
 ECHO_BIN=${ECHO_BIN:-target/release/wsecho}
 mkdir -p "$OUT"
 
-if [[ -z "${NO_BUILD:-}" ]]; then
-    timeout 1200 cargo build --release -q -p wsecho
-    timeout 1200 cargo build --release -q -p sipload
-fi
+build_release 1200 wsecho
+build_release 1200 sipload
 
-echo "limits: nofile $(ulimit -n), ephemeral ports $(cat /proc/sys/net/ipv4/ip_local_port_range | tr '\t' ' '), somaxconn $(cat /proc/sys/net/core/somaxconn)"
-
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-wait_port() {
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "server on port $1 did not come up" >&2
-    return 1
-}
-
-start_server() { # port log command...
-    local port=$1 log=$2; shift 2
-    timeout 900 "$@" >"$log" 2>&1 &
-    SERVER_WRAP=$!
-    PIDS+=("$SERVER_WRAP")
-    wait_port "$port"
-    SERVER_PID=$(pgrep -P "$SERVER_WRAP" | head -n1)
-}
-
-stop_server() {
-    kill "$SERVER_WRAP" 2>/dev/null || true
-    wait "$SERVER_WRAP" 2>/dev/null || true
-}
+echo "limits: $(sys_limits)"
 
 status=0
 if [[ $PART == uring || $PART == both ]]; then
-    start_server 9201 "$OUT/uring.server.log" "$ECHO_BIN" --listen 127.0.0.1:9201 --workers "$WORKERS" --io uring
-    echo "io_uring: $WORKERS workers, pid $SERVER_PID; $CONNS connections from $PROCS processes, sources $SOURCES, ramp $RAMP, hold $HOLD s"
+    spawn_timed 900 9201 "$OUT/uring.server.log" "$ECHO_BIN" --listen 127.0.0.1:9201 --workers "$WORKERS" --io uring
+    echo "io_uring: $WORKERS workers, pid $server_pid; $CONNS connections from $PROCS processes, sources $SOURCES, ramp $RAMP, hold $HOLD s"
     timeout $((CONNS / 1000 + HOLD + 300)) target/release/sipload echo --target ws://127.0.0.1:9201/ \
         --connections "$CONNS" --procs "$PROCS" --sources "$SOURCES" --ramp "$RAMP" --hold "$HOLD" \
-        --duration 0 --size 64 --watch-pid "$SERVER_PID" --json "$OUT/uring.json" || status=1
-    stop_server
-    python3 - "$OUT/uring.json" <<'PY' || status=1
-import json, sys
-j = json.load(open(sys.argv[1]))
-s = j["server"]
-ok = j["connections_failed"] == 0 and j["messages_failed"] == 0 and j["messages_ok"] == j["connections"]
-mem = s["rss_growth_per_conn_bytes"] <= 1024
-print(f"io_uring: {j['connections_ok']} held, {j['messages_ok']} echoed, "
-      f"{j['connections_failed'] + j['messages_failed']} failed; Rss growth {s['rss_growth_per_conn_bytes']:.0f} B/conn, "
-      f"Pss growth {s['pss_growth_per_conn_bytes']:.0f} B/conn -> {'PASS' if ok and mem else 'FAIL'}")
-sys.exit(0 if ok and mem else 1)
-PY
+        --duration 0 --size 64 --watch-pid "$server_pid" --json "$OUT/uring.json" || status=1
+    stop_pids "$server_wrap"
+    python3 "$benchlib" scale-uring "$OUT/uring.json" || status=1
 fi
 
 if [[ $PART == epoll || $PART == both ]]; then
-    start_server 9202 "$OUT/epoll.server.log" "$ECHO_BIN" --listen 127.0.0.1:9202 --workers 1 --io epoll
-    echo "epoll: 1 worker, pid $SERVER_PID (nofile $(ulimit -n)); $EPOLL_CONNS connections"
+    spawn_timed 900 9202 "$OUT/epoll.server.log" "$ECHO_BIN" --listen 127.0.0.1:9202 --workers 1 --io epoll
+    echo "epoll: 1 worker, pid $server_pid (nofile $(ulimit -n)); $EPOLL_CONNS connections"
     timeout 300 target/release/sipload echo --target ws://127.0.0.1:9202/ \
         --connections "$EPOLL_CONNS" --procs 2 --sources "$SOURCES" --ramp "$RAMP" --hold 5 \
-        --duration 0 --size 64 --watch-pid "$SERVER_PID" --json "$OUT/epoll.json" || true
-    stop_server
+        --duration 0 --size 64 --watch-pid "$server_pid" --json "$OUT/epoll.json" || true
+    stop_pids "$server_wrap"
     refused=$(grep -c "out of file descriptors" "$OUT/epoll.server.log" || true)
-    python3 - "$OUT/epoll.json" "$refused" <<'PY' || status=1
-import json, sys
-j = json.load(open(sys.argv[1]))
-refused = int(sys.argv[2])
-held = j["messages_ok"]
-ok = 19000 <= held < j["connections"] and refused > 0
-print(f"epoll: held and echoed {held} of {j['connections']}; {j['connections_failed']} refused; "
-      f"server logged 'out of file descriptors' {refused} times -> {'PASS' if ok else 'FAIL'}")
-sys.exit(0 if ok else 1)
-PY
+    python3 "$benchlib" scale-epoll "$OUT/epoll.json" "$refused" || status=1
 fi
 exit $status

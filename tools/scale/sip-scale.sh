@@ -15,10 +15,9 @@
 # <= 1 KiB: (Pss held - Pss before) / CLIENTS of the sipedged process.
 # Every process it starts is stopped on exit (only those); every step is bounded by `timeout`.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-root=$(pwd)
 # shellcheck source=../lib.sh
-source tools/lib.sh
+source "$(dirname "$0")/../lib.sh"
+cd "$repo_root"
 
 CLIENTS=${CLIENTS:-100000}
 WORKERS=${WORKERS:-6}
@@ -31,14 +30,10 @@ RAMP=${RAMP:-5000/s}
 MAX_CONNECTIONS=${MAX_CONNECTIONS:-120000}
 OUT=${OUT:-target/scale/sip}
 LOGS=${LOGS:-target/scale/sip-logs}
-mkdir -p "$OUT" "$LOGS"
-OUT=$(cd "$OUT" && pwd)
-LOGS=$(cd "$LOGS" && pwd)
+abs_dirs OUT LOGS
 
-if [[ -z "${NO_BUILD:-}" ]]; then
-  timeout 1800 cargo build --release -q -p sipedged -p sipload
-fi
-echo "limits: nofile $(ulimit -n), ephemeral ports $(tr '\t' ' ' </proc/sys/net/ipv4/ip_local_port_range), somaxconn $(cat /proc/sys/net/core/somaxconn), load $(cut -d' ' -f1-3 /proc/loadavg)"
+build_release 1800 sipedged sipload
+echo "limits: $(sys_limits), load $(sys_load)"
 
 port=$(free_port)
 cat >"$work/sipedge.toml" <<EOF
@@ -53,10 +48,8 @@ max_connections = $MAX_CONNECTIONS
 listen = ""
 EOF
 cp "$work/sipedge.toml" "$OUT/sipedge.toml"
-"$root/target/release/sipedged" --config "$work/sipedge.toml" >"$LOGS/sipedged.log" 2>&1 &
-pid=$!
-spawned+=("$pid")
-wait_tcp "$port"
+start_sipedged "$LOGS/sipedged.log" "$port" --config "$work/sipedge.toml"
+pid=$sipedged_pid
 sleep 1
 
 cmd=(target/release/sipload register --target "ws://127.0.0.1:$port/" --connections "$CLIENTS" --procs "$PROCS"
@@ -65,24 +58,7 @@ cmd=(target/release/sipload register --target "ws://127.0.0.1:$port/" --connecti
 echo "sipedged: $WORKERS workers, pid $pid; ${cmd[*]}" | tee "$OUT/command.txt"
 status=0
 timeout $((CLIENTS / 1000 + HOLD + 300)) "${cmd[@]}" | tee "$OUT/scale.txt" || status=1
-kill "$pid" 2>/dev/null || true
+stop_pids "$pid"
 
-python3 - "$OUT/scale.json" "$CLIENTS" <<'PY' || status=1
-import json, sys
-j = json.load(open(sys.argv[1]))
-n = int(sys.argv[2])
-s = j["server"]
-t = j["transactions"]
-failed = j["connections_failed"] + j["messages_failed"]
-reg = t.get("REGISTER", {})
-ka = t.get("keepalive", {})
-ok = failed == 0 and j["connections_ok"] == n
-mem = s["pss_growth_per_conn_bytes"] <= 1024
-print(f"sip scale: {j['connections_ok']} of {n} registered and held; REGISTER {reg.get('ok', 0)} ok "
-      f"(p50 {reg.get('latency', {}).get('p50_us', 0)} us, p99 {reg.get('latency', {}).get('p99_us', 0)} us), "
-      f"keepalive {ka.get('ok', 0)} ok; {failed} failed; "
-      f"Pss growth {s['pss_growth_per_conn_bytes']:.0f} B/client, Rss growth {s['rss_growth_per_conn_bytes']:.0f} B/client "
-      f"-> {'PASS' if ok and mem else 'FAIL'}")
-sys.exit(0 if ok and mem else 1)
-PY
+python3 "$benchlib" sip-scale "$OUT/scale.json" "$CLIENTS" || status=1
 exit $status

@@ -14,10 +14,9 @@
 #    the rate is connections / (server CPU-s between the samples before and after the ramp).
 # Every process it starts is stopped on exit (only those); every step is bounded by `timeout`.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-root=$(pwd)
 # shellcheck source=../lib.sh
-source tools/lib.sh
+source "$(dirname "$0")/../lib.sh"
+cd "$repo_root"
 
 CLIENTS=${CLIENTS:-10000}
 WORKERS=${WORKERS:-2}
@@ -27,13 +26,9 @@ SOURCES=${SOURCES:-127.0.0.2-127.0.0.100}
 RAMP=${RAMP:-2000/s}
 HANDSHAKES=${HANDSHAKES:-5000}
 OUT=${OUT:-target/scale/wss}
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
+abs_dirs OUT
 
-if [[ -z "${NO_BUILD:-}" ]]; then
-  timeout 1800 cargo build --release -q -p sipedged -p sipload
-fi
-trap cleanup_spawned EXIT
+build_release 1800 sipedged sipload
 
 # A private CA (what sipload trusts) and the gateway's certificate signed by it.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=wss-scale-ca \
@@ -68,10 +63,8 @@ domains = ["example.test"]
 listen = ""
 EOF
   sed "s|$work|WORK|g; s|$secret|SECRET|" "$work/$1.toml" >"$OUT/$1.toml"
-  "$root/target/release/sipedged" --config "$work/$1.toml" >"$work/$1.log" 2>&1 &
-  pid=$!
-  spawned+=("$pid")
-  wait_tcp "$port"
+  start_sipedged "$work/$1.log" "$port" --config "$work/$1.toml"
+  pid=$sipedged_pid
   sleep 1
 }
 
@@ -82,7 +75,7 @@ cmd=(target/release/sipload register --target "wss://127.0.0.1:$port/" --ca "$wo
   --ramp "$RAMP" --hold "$HOLD" --duration 0 --keepalive 30 --watch-pid "$pid" --json "$OUT/scale.json")
 echo "sipedged: $WORKERS workers, pid $pid; ${cmd[*]}" | sed "s|$work|WORK|g" | tee "$OUT/command.txt"
 timeout $((CLIENTS / 500 + HOLD + 300)) "${cmd[@]}" | tee "$OUT/scale.txt" || status=1
-kill "$pid" 2>/dev/null || true
+stop_pids "$pid"
 
 for mode in full resumed; do
   start_gateway "handshakes-$mode"
@@ -94,34 +87,8 @@ for mode in full resumed; do
   line="${hcmd[*]}"
   echo "${line//$work/WORK}" >>"$OUT/command.txt"
   timeout $((HANDSHAKES / 100 + 120)) "${hcmd[@]}" >"$OUT/handshakes-$mode.txt" || status=1
-  kill "$pid" 2>/dev/null || true
+  stop_pids "$pid"
 done
 
-python3 - "$OUT" "$CLIENTS" "$HANDSHAKES" <<'PY' | tee "$OUT/summary.txt" || status=1
-import json, sys
-out, n, h = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-j = json.load(open(f"{out}/scale.json"))
-s = j["server"]
-failed = j["connections_failed"] + j["messages_failed"]
-ok = failed == 0 and j["connections_ok"] == n
-pss = s["pss_growth_per_conn_bytes"]
-mem = pss <= 4096
-reg = j["transactions"].get("REGISTER", {})
-print(f"wss scale: {j['connections_ok']} of {n} registered over wss:// with tokens "
-      f"(TLS {j.get('tls_full', 0)} full, {j.get('tls_resumed', 0)} resumed); REGISTER {reg.get('ok', 0)} ok; "
-      f"{failed} failed; Pss {s['before']['pss_kib']} -> {s['held']['pss_kib']} KiB, "
-      f"{pss:.0f} B/client (Rss {s['rss_growth_per_conn_bytes']:.0f}) -> {'PASS' if ok and mem else 'FAIL'}")
-good = ok and mem
-for mode in ("full", "resumed"):
-    k = json.load(open(f"{out}/handshakes-{mode}.json"))
-    ks = k["server"]
-    cpu = ks["held"]["cpu_secs"] - ks["before"]["cpu_secs"]
-    conns = k["connections_ok"]
-    rate = conns / cpu if cpu > 0 else 0.0
-    print(f"handshakes ({mode}): {conns} of {h} ok, {k['connections_failed']} failed "
-          f"(TLS {k.get('tls_full', 0)} full, {k.get('tls_resumed', 0)} resumed); server {cpu:.2f} CPU-s "
-          f"= {rate:.0f} handshakes per server CPU-second")
-    good = good and k["connections_failed"] == 0
-sys.exit(0 if good else 1)
-PY
+python3 "$benchlib" wss-scale "$OUT" "$CLIENTS" "$HANDSHAKES" | tee "$OUT/summary.txt" || status=1
 exit $status
