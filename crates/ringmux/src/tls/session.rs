@@ -5,8 +5,10 @@
 
 use std::sync::Arc;
 
-use rustls::server::{ServerConfig, UnbufferedServerConnection};
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
+use rustls::server::{ServerConfig, ServerConnectionData, UnbufferedServerConnection};
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncodeTlsData, EncryptError, UnbufferedStatus,
+};
 use rustls::{HandshakeKind, ProtocolVersion};
 
 /// Most bytes kept for an incomplete record or handshake message (a record is at most 16 KiB + 2 KiB; a
@@ -209,94 +211,17 @@ impl TlsConn {
         for _ in 0..100_000 {
             let incoming = buf.get_mut(used..).unwrap_or_default();
             let UnbufferedStatus { discard, state } = self.conn.process_tls_records(incoming);
-            let mut stop = false;
-            match state {
-                Err(e) => {
+            let next = step(state, &mut self.early, action, plain, out, outcome);
+            used += discard;
+            match next {
+                Next::Go => {}
+                Next::Stop => return used,
+                Next::Fail(e) => {
                     self.failed = true;
                     outcome.error = Some(e);
-                    stop = true;
+                    self.flush_alert(out);
+                    return used;
                 }
-                Ok(ConnectionState::ReadTraffic(mut records)) => {
-                    while let Some(record) = records.next_record() {
-                        match record {
-                            Ok(r) => plain.extend_from_slice(r.payload),
-                            Err(e) => {
-                                self.failed = true;
-                                outcome.error = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                }
-                Ok(ConnectionState::EncodeTlsData(mut hs)) => {
-                    let r = append(
-                        out,
-                        512,
-                        |b| hs.encode(b),
-                        |e| match e {
-                            EncodeError::InsufficientSize(s) => Some(s.required_size),
-                            EncodeError::AlreadyEncoded => None,
-                        },
-                    );
-                    if let Err(e) = r {
-                        self.failed = true;
-                        outcome.error = Some(rustls::Error::General(e.to_string()));
-                        stop = true;
-                    }
-                }
-                Ok(ConnectionState::TransmitTlsData(tx)) => {
-                    // `out` is the connection's send queue: it goes out in order, so it counts as sent.
-                    tx.done();
-                }
-                Ok(ConnectionState::WriteTraffic(mut w)) => {
-                    let mut result = Ok(());
-                    if !self.early.is_empty() {
-                        let early = std::mem::take(&mut self.early);
-                        result = append(
-                            out,
-                            sealed_size(early.len()),
-                            |b| w.encrypt(&early, b),
-                            encrypt_needs,
-                        );
-                    }
-                    match action {
-                        Action::Send(bytes) if result.is_ok() => {
-                            result = append(
-                                out,
-                                sealed_size(bytes.len()),
-                                |b| w.encrypt(bytes, b),
-                                encrypt_needs,
-                            );
-                        }
-                        Action::Close if result.is_ok() => {
-                            result = append(out, 64, |b| w.queue_close_notify(b), encrypt_needs);
-                        }
-                        _ => {}
-                    }
-                    if let Err(e) = result {
-                        self.failed = true;
-                        outcome.error = Some(rustls::Error::General(e.to_string()));
-                    }
-                    stop = true;
-                }
-                Ok(ConnectionState::PeerClosed) => outcome.peer_closed = true,
-                Ok(ConnectionState::BlockedHandshake | ConnectionState::Closed) => stop = true,
-                Ok(other) => {
-                    // Early data is not enabled; anything else new is not expected from a server session.
-                    self.failed = true;
-                    outcome.error = Some(rustls::Error::General(format!(
-                        "unexpected TLS state {other:?}"
-                    )));
-                    stop = true;
-                }
-            }
-            used += discard;
-            if self.failed {
-                self.flush_alert(out);
-                return used;
-            }
-            if stop {
-                return used;
             }
         }
         used
@@ -308,21 +233,109 @@ impl TlsConn {
             let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
             match state {
                 Ok(ConnectionState::EncodeTlsData(mut hs)) => {
-                    let _ = append(
-                        out,
-                        64,
-                        |b| hs.encode(b),
-                        |e| match e {
-                            EncodeError::InsufficientSize(s) => Some(s.required_size),
-                            EncodeError::AlreadyEncoded => None,
-                        },
-                    );
+                    let _ = encode_handshake(&mut hs, out, 64);
                 }
                 Ok(ConnectionState::TransmitTlsData(tx)) => tx.done(),
                 _ => return,
             }
         }
     }
+}
+
+/// What the pump does after one state of the session.
+enum Next {
+    /// Ask the session for its next state.
+    Go,
+    /// Done until more bytes arrive (or more are sent).
+    Stop,
+    /// The session failed.
+    Fail(rustls::Error),
+}
+
+/// Carries out one state of the session: received records' plaintext goes to `plain`, handshake and sealed
+/// records to `out`; once application data may be written, `early` (plaintext queued during the handshake) and
+/// then `action` are sealed.
+fn step(
+    state: Result<ConnectionState<'_, '_, ServerConnectionData>, rustls::Error>,
+    early: &mut Vec<u8>,
+    action: Action<'_>,
+    plain: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+    outcome: &mut Outcome,
+) -> Next {
+    match state {
+        Err(e) => Next::Fail(e),
+        Ok(ConnectionState::ReadTraffic(mut records)) => {
+            while let Some(record) = records.next_record() {
+                match record {
+                    Ok(r) => plain.extend_from_slice(r.payload),
+                    Err(e) => return Next::Fail(e),
+                }
+            }
+            Next::Go
+        }
+        Ok(ConnectionState::EncodeTlsData(mut hs)) => match encode_handshake(&mut hs, out, 512) {
+            Ok(()) => Next::Go,
+            Err(e) => Next::Fail(rustls::Error::General(e.to_string())),
+        },
+        Ok(ConnectionState::TransmitTlsData(tx)) => {
+            // `out` is the connection's send queue: it goes out in order, so it counts as sent.
+            tx.done();
+            Next::Go
+        }
+        Ok(ConnectionState::WriteTraffic(mut w)) => {
+            let mut result = Ok(());
+            if !early.is_empty() {
+                let early = std::mem::take(early);
+                result = append(
+                    out,
+                    sealed_size(early.len()),
+                    |b| w.encrypt(&early, b),
+                    encrypt_needs,
+                );
+            }
+            result = result.and_then(|()| match action {
+                Action::Send(bytes) => append(
+                    out,
+                    sealed_size(bytes.len()),
+                    |b| w.encrypt(bytes, b),
+                    encrypt_needs,
+                ),
+                Action::Close => append(out, 64, |b| w.queue_close_notify(b), encrypt_needs),
+                Action::Receive => Ok(()),
+            });
+            match result {
+                Ok(()) => Next::Stop,
+                Err(e) => Next::Fail(rustls::Error::General(e.to_string())),
+            }
+        }
+        Ok(ConnectionState::PeerClosed) => {
+            outcome.peer_closed = true;
+            Next::Go
+        }
+        Ok(ConnectionState::BlockedHandshake | ConnectionState::Closed) => Next::Stop,
+        // Early data is not enabled; anything else new is not expected from a server session.
+        Ok(other) => Next::Fail(rustls::Error::General(format!(
+            "unexpected TLS state {other:?}"
+        ))),
+    }
+}
+
+/// Appends the handshake bytes `hs` holds to `out`.
+fn encode_handshake(
+    hs: &mut EncodeTlsData<'_, ServerConnectionData>,
+    out: &mut Vec<u8>,
+    estimate: usize,
+) -> Result<(), EncodeError> {
+    append(
+        out,
+        estimate,
+        |b| hs.encode(b),
+        |e| match e {
+            EncodeError::InsufficientSize(s) => Some(s.required_size),
+            EncodeError::AlreadyEncoded => None,
+        },
+    )
 }
 
 /// What a pump does once the session may write application data.
