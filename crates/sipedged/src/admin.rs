@@ -102,7 +102,7 @@ mod tests {
         a.open.store(3, std::sync::atomic::Ordering::Relaxed);
         b.bindings.store(2, std::sync::atomic::Ordering::Relaxed);
         b.add(Counter::WsMessagesIn, 7);
-        a.handshake_rejected("origin");
+        a.handshake_rejected(crate::metrics::HandshakeRejection::Origin);
         let workers = [a, b];
         let (_, ctype, json) = answer("/status.json?t=1", &workers);
         assert_eq!(ctype, "application/json");

@@ -37,17 +37,6 @@ impl AuthError {
             Self::Audience | Self::NoIdentity(_) => 403,
         }
     }
-
-    /// The metrics label.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Missing(_) => "auth_missing",
-            Self::Invalid(_) => "auth_invalid",
-            Self::Expired => "auth_expired",
-            Self::Audience => "auth_audience",
-            Self::NoIdentity(_) => "auth_identity",
-        }
-    }
 }
 
 /// An authenticated identity, before it is put on the edge's clock.
@@ -57,11 +46,12 @@ pub struct Authenticated {
     pub user: String,
     /// Allowed domains (empty: any).
     pub domains: Vec<String>,
-    /// `exp`, in seconds since the Unix epoch.
-    pub exp: Option<u64>,
+    /// How long the credential stays valid from now (its `exp` less the current time).
+    pub expires_in: Option<std::time::Duration>,
 }
 
 /// Checks tokens for one listener.
+#[derive(Clone)]
 pub struct Authenticator {
     mode: AuthMode,
     cookie: String,
@@ -80,40 +70,23 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// Build from the `[auth]` section; the error names what is wrong with it.
-    pub fn new(cfg: &Auth) -> Result<Self, String> {
-        let algorithm = match cfg.algorithm.as_str() {
-            "HS256" => Algorithm::HS256,
-            "RS256" => Algorithm::RS256,
-            "ES256" => Algorithm::ES256,
-            other => {
-                return Err(format!(
-                    "auth.algorithm {other:?}: use HS256, RS256 or ES256"
-                ));
-            }
+    /// Build from the `[auth]` section, reading its key file now; the error names what is wrong with it.
+    pub fn new(cfg: &Auth) -> Result<Self, AuthConfigError> {
+        let algorithm = match cfg.algorithm {
+            crate::config::Algorithm::HS256 => Algorithm::HS256,
+            crate::config::Algorithm::RS256 => Algorithm::RS256,
+            crate::config::Algorithm::ES256 => Algorithm::ES256,
         };
         let key = match cfg.mode {
             AuthMode::None => None,
-            _ => Some(match algorithm {
-                Algorithm::HS256 if cfg.secret.is_empty() => {
-                    return Err("auth.secret is needed for HS256".into());
-                }
-                Algorithm::HS256 => DecodingKey::from_secret(cfg.secret.as_bytes()),
-                Algorithm::RS256 => {
-                    DecodingKey::from_rsa_pem(read_pem(&cfg.public_key)?.as_bytes())
-                        .map_err(|e| format!("auth.public_key: {e}"))?
-                }
-                _ => DecodingKey::from_ec_pem(read_pem(&cfg.public_key)?.as_bytes())
-                    .map_err(|e| format!("auth.public_key: {e}"))?,
-            }),
+            _ => Some(decoding_key(cfg, algorithm)?),
         };
         let mut validation = Validation::new(algorithm);
         validation.leeway = cfg.leeway.as_secs();
         validation.validate_nbf = true;
-        if cfg.audience.is_empty() {
-            validation.validate_aud = false;
-        } else {
-            validation.set_audience(&[cfg.audience.as_str()]);
+        match &cfg.audience {
+            Some(audience) => validation.set_audience(&[audience.as_str()]),
+            None => validation.validate_aud = false,
         }
         validation.required_spec_claims = ["exp".to_string()].into_iter().collect();
         Ok(Self {
@@ -124,6 +97,11 @@ impl Authenticator {
             identity_claim: cfg.identity_claim.clone(),
             domains_claim: cfg.domains_claim.clone(),
         })
+    }
+
+    /// Where credentials are looked for.
+    pub fn mode(&self) -> AuthMode {
+        self.mode
     }
 
     /// Whether handshakes need a credential.
@@ -197,7 +175,10 @@ impl Authenticator {
         Ok(Some(Authenticated {
             user: user.to_owned(),
             domains,
-            exp: claims.get("exp").and_then(Value::as_u64),
+            expires_in: claims
+                .get("exp")
+                .and_then(Value::as_u64)
+                .map(|exp| std::time::Duration::from_secs(exp.saturating_sub(unix_now()))),
         }))
     }
 }
@@ -209,11 +190,45 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn read_pem(path: &str) -> Result<String, String> {
-    if path.is_empty() {
-        return Err("auth.public_key (a PEM file) is needed for RS256/ES256".into());
+/// The `[auth]` section cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthConfigError {
+    /// HS256 without `secret`.
+    #[error("auth.secret is needed for HS256")]
+    NoSecret,
+    /// RS256 / ES256 without `public_key`.
+    #[error("auth.public_key (a PEM file) is needed for {0}")]
+    NoPublicKey(crate::config::Algorithm),
+    /// The key file cannot be read or is not a key of the algorithm.
+    #[error("auth.public_key {path}: {error}")]
+    PublicKey {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        error: String,
+    },
+}
+
+/// The key that checks signatures, from the secret or the public key file.
+fn decoding_key(cfg: &Auth, algorithm: Algorithm) -> Result<DecodingKey, AuthConfigError> {
+    if algorithm == Algorithm::HS256 {
+        let secret = cfg.secret.as_ref().ok_or(AuthConfigError::NoSecret)?;
+        return Ok(DecodingKey::from_secret(secret.as_bytes()));
     }
-    std::fs::read_to_string(path).map_err(|e| format!("auth.public_key {path}: {e}"))
+    let path = cfg
+        .public_key
+        .as_ref()
+        .ok_or(AuthConfigError::NoPublicKey(cfg.algorithm))?;
+    let bad = |error: String| AuthConfigError::PublicKey {
+        path: path.display().to_string(),
+        error,
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    match algorithm {
+        Algorithm::RS256 => DecodingKey::from_rsa_pem(&pem),
+        _ => DecodingKey::from_ec_pem(&pem),
+    }
+    .map_err(|e| bad(e.to_string()))
 }
 
 /// The value of cookie `name` in a Cookie header (RFC 6265 §5.4: `name=value; name2=value2`).

@@ -19,16 +19,6 @@ pub enum Refusal {
     HandshakeRate,
 }
 
-impl Refusal {
-    /// The metrics label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::ConnectionCap => "ip_connection_cap",
-            Self::HandshakeRate => "ip_handshake_rate",
-        }
-    }
-}
-
 /// Per-source-IP limits shared by all workers.
 pub struct IpLimits {
     conns: Box<[AtomicU32]>,

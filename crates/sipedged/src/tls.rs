@@ -2,7 +2,6 @@
 //! its certificates on SIGHUP and when the files change. A reload that fails (unreadable file, bad PEM, a key
 //! that is not the certificate's) is logged and the certificates in use stay; connections are never dropped.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use ringmux::{PemFiles, TlsAcceptor, TlsError, TlsFiles};
@@ -11,12 +10,12 @@ use crate::config::ListenerTls;
 
 /// The files a TLS table names; `Err` when `cert` and `key` are not given together or nothing is named.
 pub fn files(tls: &ListenerTls) -> Result<TlsFiles, String> {
-    let default = match (tls.cert.is_empty(), tls.key.is_empty()) {
-        (false, false) => Some(PemFiles {
-            cert: PathBuf::from(&tls.cert),
-            key: PathBuf::from(&tls.key),
+    let default = match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => Some(PemFiles {
+            cert: cert.clone(),
+            key: key.clone(),
         }),
-        (true, true) => None,
+        (None, None) => None,
         _ => return Err("give cert and key together".into()),
     };
     if default.is_none() && tls.sni.is_empty() {
@@ -31,8 +30,8 @@ pub fn files(tls: &ListenerTls) -> Result<TlsFiles, String> {
                 (
                     s.name.clone(),
                     PemFiles {
-                        cert: PathBuf::from(&s.cert),
-                        key: PathBuf::from(&s.key),
+                        cert: s.cert.clone(),
+                        key: s.key.clone(),
                     },
                 )
             })
@@ -41,7 +40,8 @@ pub fn files(tls: &ListenerTls) -> Result<TlsFiles, String> {
 }
 
 /// Reads the certificates and builds the acceptor the workers share.
-pub fn acceptor(tls: &ListenerTls) -> Result<TlsAcceptor, String> {
+#[cfg(test)]
+fn acceptor(tls: &ListenerTls) -> Result<TlsAcceptor, String> {
     let files = files(tls)?;
     TlsAcceptor::from_files(&files).map_err(|e| e.to_string())
 }
@@ -67,11 +67,6 @@ impl Reloader {
             poll: poll.max(Duration::from_millis(100)),
             polled: Instant::now(),
         }
-    }
-
-    /// The acceptor (shared: a reload here is seen by every worker).
-    pub fn acceptor(&self) -> ringmux::TlsAcceptor {
-        self.acceptor.clone()
     }
 
     /// Reloads now (SIGHUP); logs the outcome.
@@ -107,9 +102,10 @@ mod tests {
     use crate::config::SniCert;
 
     fn table(cert: &str, key: &str, sni: Vec<SniCert>) -> ListenerTls {
+        let path = |p: &str| (!p.is_empty()).then(|| p.into());
         ListenerTls {
-            cert: cert.into(),
-            key: key.into(),
+            cert: path(cert),
+            key: path(key),
             sni,
             reload_poll: Duration::from_secs(5),
         }
@@ -133,7 +129,7 @@ mod tests {
         assert_eq!(sni_only.default, None);
         assert_eq!(sni_only.sni[0].0, "a.test");
         let both = files(&table("c.pem", "k.pem", vec![])).unwrap();
-        assert_eq!(both.default.unwrap().cert, PathBuf::from("c.pem"));
+        assert_eq!(both.default.unwrap().cert, std::path::PathBuf::from("c.pem"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Plain HTTP on the WebSocket port: requests that are not a WebSocket upgrade. Serves the built web phone
-//! (deploy/webphone) at `/phone/`, or, when it has not been built, a page saying how to build it. Every other
-//! request, and every request asking for `Upgrade: websocket`, goes to the WebSocket handshake.
+//! Plain HTTP on the WebSocket port: requests that are not a WebSocket upgrade. Serves the web phone
+//! (deploy/webphone) at `/phone/`: from `[web] phone_dir` when configured, else the build embedded by build.rs,
+//! else a page saying how to get it. Every other request, and every request asking for `Upgrade: websocket`, goes
+//! to the WebSocket handshake.
 
 mod request;
 mod route;
@@ -10,6 +11,11 @@ use std::path::{Path, PathBuf};
 use request::Method;
 use route::{Route, route};
 
+/// The web phone build.rs embedded (`FILES`, empty when it could not build it, and `NOT_BUILT` saying why).
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/webphone.rs"));
+}
+
 /// Largest file served: the whole response is queued on the connection at once and must stay well below the
 /// connection's send-queue bound (1 MiB by default).
 pub const MAX_FILE: u64 = 512 * 1024;
@@ -17,13 +23,67 @@ pub const MAX_FILE: u64 = 512 * 1024;
 /// What the HTTP side serves.
 #[derive(Debug, Clone, Default)]
 pub struct WebConfig {
-    /// Directory served at `/phone/`.
+    /// Directory served at `/phone/` (`[web] phone_dir`); `None` serves the embedded phone.
     pub phone_dir: Option<PathBuf>,
+}
+
+impl WebConfig {
+    /// The web side for `configured` (`[web] phone_dir`, `None` when not set): that directory when set, else the
+    /// phone embedded at build time, else a page explaining how to get it. Logs which one `/phone/` serves.
+    pub fn resolve(configured: Option<PathBuf>) -> Self {
+        let cfg = Self {
+            phone_dir: configured,
+        };
+        match cfg.phone() {
+            Phone::Dir(dir) if dir.join("index.html").is_file() => {
+                tracing::info!(dir = %dir.display(), "web phone at /phone/ from [web] phone_dir");
+            }
+            Phone::Dir(dir) => {
+                tracing::warn!(dir = %dir.display(), "[web] phone_dir has no index.html: /phone/ answers 404");
+            }
+            Phone::Embedded(files) => {
+                tracing::info!(
+                    files = files.len(),
+                    "web phone at /phone/ (embedded at build time)"
+                );
+            }
+            Phone::Missing => tracing::info!(
+                reason = embedded::NOT_BUILT.unwrap_or("no files"),
+                "web phone not built into this binary: /phone/ explains how to get it"
+            ),
+        }
+        cfg
+    }
+
+    /// Where the phone's files come from.
+    fn phone(&self) -> Phone<'_> {
+        match &self.phone_dir {
+            Some(dir) => Phone::Dir(dir),
+            None if embedded::FILES.is_empty() => Phone::Missing,
+            None => Phone::Embedded(embedded::FILES),
+        }
+    }
+}
+
+/// The source of the phone's files.
+#[derive(Debug, Clone, Copy)]
+enum Phone<'a> {
+    /// A directory on disk.
+    Dir(&'a Path),
+    /// Files compiled into the binary: (relative `/`-separated path, contents), sorted by path.
+    Embedded(&'a [(&'a str, &'a [u8])]),
+    /// No phone: `/phone/` explains how to get one.
+    Missing,
 }
 
 /// The answer to `head` (the first bytes of a connection) when it is a complete HTTP request that is not a
 /// WebSocket upgrade and that this module serves; `None` hands the bytes to the WebSocket handshake.
 pub fn respond(head: &[u8], cfg: &WebConfig) -> Option<Vec<u8>> {
+    respond_from(head, cfg.phone())
+}
+
+/// [`respond`] with the phone's files taken from `phone`.
+fn respond_from(head: &[u8], phone: Phone<'_>) -> Option<Vec<u8>> {
     let req = request::parse(head)?;
     if req.websocket_upgrade {
         return None;
@@ -33,15 +93,42 @@ pub fn respond(head: &[u8], cfg: &WebConfig) -> Option<Vec<u8>> {
         Route::NotOurs => return None,
         Route::AddSlash => Answer::redirect(&format!("{}/", route::PREFIX)),
         Route::Refused(e) => Answer::text(400, "Bad Request", &format!("{e}\n")),
-        Route::File(file) => phone_file(cfg.phone_dir.as_deref(), &file),
+        Route::File(file) => match phone {
+            Phone::Dir(dir) => dir_file(dir, &file),
+            Phone::Embedded(files) => embedded_file(files, &file),
+            Phone::Missing => not_built(file == Path::new("index.html")),
+        },
     };
     Some(answer.into_bytes(head_only))
 }
 
+/// The phone's file `file` (relative, normal segments only) from the table `files`.
+fn embedded_file(files: &[(&str, &[u8])], file: &Path) -> Answer {
+    let name = file
+        .iter()
+        .map(|s| s.to_str())
+        .collect::<Option<Vec<_>>>()
+        .map(|segments| segments.join("/"));
+    let found = name.and_then(|n| {
+        let i = files.binary_search_by(|(p, _)| (*p).cmp(n.as_str())).ok()?;
+        files.get(i).copied()
+    });
+    match found {
+        Some((_, body)) if body.len() as u64 > MAX_FILE => too_large(),
+        Some((path, body)) => Answer {
+            status: (200, "OK"),
+            content_type: content_type(Path::new(path)),
+            location: None,
+            body: body.to_vec(),
+        },
+        None => Answer::text(404, "Not Found", "no such file in the web phone\n"),
+    }
+}
+
 /// The phone's file `file` (relative, normal segments only) from `dir`.
-fn phone_file(dir: Option<&Path>, file: &Path) -> Answer {
+fn dir_file(dir: &Path, file: &Path) -> Answer {
     let is_index = file == Path::new("index.html");
-    let Some(root) = dir.and_then(|d| d.canonicalize().ok()) else {
+    let Ok(root) = dir.canonicalize() else {
         return not_built(is_index);
     };
     // Symbolic links may not lead out of the directory either.
@@ -52,11 +139,7 @@ fn phone_file(dir: Option<&Path>, file: &Path) -> Answer {
     };
     match std::fs::metadata(&path) {
         Ok(m) if !m.is_file() => Answer::text(404, "Not Found", "not a file\n"),
-        Ok(m) if m.len() > MAX_FILE => Answer::text(
-            500,
-            "Internal Server Error",
-            &format!("file larger than {MAX_FILE} bytes is not served\n"),
-        ),
+        Ok(m) if m.len() > MAX_FILE => too_large(),
         Ok(_) => match std::fs::read(&path) {
             Ok(body) => Answer {
                 status: (200, "OK"),
@@ -70,7 +153,16 @@ fn phone_file(dir: Option<&Path>, file: &Path) -> Answer {
     }
 }
 
-/// `/phone/` of a phone that has not been built explains how to build it; other files are simply missing.
+/// A file over [`MAX_FILE`].
+fn too_large() -> Answer {
+    Answer::text(
+        500,
+        "Internal Server Error",
+        &format!("file larger than {MAX_FILE} bytes is not served\n"),
+    )
+}
+
+/// `/phone/` without a phone explains how to get one; other files are simply missing.
 fn not_built(is_index: bool) -> Answer {
     if !is_index {
         return Answer::text(404, "Not Found", "no such file in the web phone\n");
@@ -84,9 +176,15 @@ fn not_built(is_index: bool) -> Answer {
 }
 
 const NOT_BUILT: &str = "<!doctype html>\n<meta charset=\"utf-8\">\n<title>sipedge web phone: not built</title>\n\
-<h1>The web phone has not been built</h1>\n\
-<p>sipedge serves the web phone from <code>deploy/webphone/dist</code> (or from <code>[web] phone_dir</code> in its \
-configuration). Build it once, then reload this page:</p>\n\
+<h1>No web phone here</h1>\n\
+<p>sipedged serves the web phone from <code>[web] phone_dir</code> when that is configured, else the phone \
+embedded when sipedged was built. Neither holds one: the build had no npm on its PATH, the phone's build failed, \
+or <code>SIPEDGE_NO_WEBPHONE</code> was set.</p>\n\
+<p>Either install Node.js with npm and build sipedged again (the build bundles the phone with JsSIP from the npm \
+registry and embeds it):</p>\n\
+<pre>touch deploy/webphone/package.json &amp;&amp; cargo run --release -p sipedged</pre>\n\
+<p>or build the phone on its own and set <code>[web] phone_dir</code> to the absolute path of \
+<code>deploy/webphone/dist</code>:</p>\n\
 <pre>cd deploy/webphone &amp;&amp; npm ci &amp;&amp; npm run build</pre>\n";
 
 /// The Content-Type of a served file, by its extension.
@@ -176,9 +274,21 @@ mod tests {
     }
 
     fn get(path: &str, cfg: &WebConfig) -> Option<String> {
-        let head = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-        respond(head.as_bytes(), cfg).map(|r| String::from_utf8(r).unwrap())
+        get_from(path, cfg.phone())
     }
+
+    fn get_from(path: &str, phone: Phone<'_>) -> Option<String> {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        respond_from(head.as_bytes(), phone).map(|r| String::from_utf8(r).unwrap())
+    }
+
+    /// A phone as build.rs embeds one: sorted by path.
+    const TABLE: &[(&str, &[u8])] = &[
+        ("app.js", "console.log('☎');".as_bytes()),
+        ("img/logo.svg", b"<svg/>"),
+        ("index.html", b"<!doctype html><title>embedded</title>"),
+        ("style.css", b"body{}"),
+    ];
 
     fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
         let (head, _) = response.split_once("\r\n\r\n")?;
@@ -309,21 +419,123 @@ mod tests {
 
     #[test]
     fn unbuilt_phone_explains_how_to_build_it() {
-        for cfg in [
-            WebConfig::default(),
-            WebConfig {
-                phone_dir: Some(PathBuf::from("/nonexistent/sipedge/webphone/dist")),
-            },
-        ] {
-            let r = get("/phone/", &cfg).unwrap();
+        let nowhere = Path::new("/nonexistent/sipedge/webphone/dist");
+        for phone in [Phone::Missing, Phone::Dir(nowhere)] {
+            let r = get_from("/phone/", phone).unwrap();
             assert!(r.starts_with("HTTP/1.1 404 "), "{r}");
             assert_eq!(header(&r, "Content-Type"), Some("text/html; charset=utf-8"));
             assert!(
-                body(&r).contains("cd deploy/webphone &amp;&amp; npm ci &amp;&amp; npm run build")
+                body(&r).contains("cd deploy/webphone &amp;&amp; npm ci &amp;&amp; npm run build"),
+                "{r}"
             );
-            let js = get("/phone/app.js", &cfg).unwrap();
+            assert!(body(&r).contains("cargo run --release -p sipedged"), "{r}");
+            let js = get_from("/phone/app.js", phone).unwrap();
             assert!(js.starts_with("HTTP/1.1 404 "));
             assert!(!body(&js).contains("npm"));
         }
+    }
+
+    #[test]
+    fn embedded_phone_is_served_with_its_types() {
+        let phone = Phone::Embedded(TABLE);
+        let index = get_from("/phone/", phone).unwrap();
+        assert!(index.starts_with("HTTP/1.1 200 OK\r\n"), "{index}");
+        assert_eq!(
+            header(&index, "Content-Type"),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(body(&index), "<!doctype html><title>embedded</title>");
+        let js = get_from("/phone/app.js?v=1", phone).unwrap();
+        assert!(js.starts_with("HTTP/1.1 200 OK\r\n"), "{js}");
+        assert_eq!(
+            header(&js, "Content-Type"),
+            Some("text/javascript; charset=utf-8")
+        );
+        assert_eq!(header(&js, "Content-Length"), Some("19"));
+        assert_eq!(body(&js), "console.log('☎');");
+        let css = get_from("/phone/style.css", phone).unwrap();
+        assert_eq!(
+            header(&css, "Content-Type"),
+            Some("text/css; charset=utf-8")
+        );
+        let svg = get_from("/phone/img/logo.svg", phone).unwrap();
+        assert_eq!(header(&svg, "Content-Type"), Some("image/svg+xml"));
+        assert_eq!(body(&svg), "<svg/>");
+        let head = respond_from(b"HEAD /phone/style.css HTTP/1.1\r\n\r\n", phone).unwrap();
+        let head = String::from_utf8(head).unwrap();
+        assert_eq!(header(&head, "Content-Length"), Some("6"));
+        assert!(head.ends_with("\r\n\r\n"), "{head}");
+    }
+
+    #[test]
+    fn embedded_phone_answers_404_for_unknown_files() {
+        let phone = Phone::Embedded(TABLE);
+        for path in [
+            "/phone/nope.js",
+            "/phone/img",
+            "/phone/img/",
+            "/phone/APP.JS",
+            "/phone/img/logo.svg/x",
+        ] {
+            let r = get_from(path, phone).unwrap();
+            assert!(r.starts_with("HTTP/1.1 404 "), "{path}: {r}");
+            assert_eq!(body(&r), "no such file in the web phone\n", "{path}");
+        }
+    }
+
+    #[test]
+    fn embedded_phone_refuses_traversal() {
+        let phone = Phone::Embedded(TABLE);
+        for path in [
+            "/phone/../index.html",
+            "/phone/img/../index.html",
+            "/phone/img/%2e%2e/index.html",
+            "/phone/img%2flogo.svg",
+            "/phone/./app.js",
+        ] {
+            let r = get_from(path, phone).unwrap();
+            assert!(r.starts_with("HTTP/1.1 400 "), "{path}: {r}");
+        }
+    }
+
+    #[test]
+    fn embedded_files_over_the_limit_are_not_served() {
+        let big = vec![b'x'; MAX_FILE as usize + 1];
+        let table: &[(&str, &[u8])] = &[("big.js", &big), ("index.html", b"i")];
+        let r = get_from("/phone/big.js", Phone::Embedded(table)).unwrap();
+        assert!(r.starts_with("HTTP/1.1 500 "), "{}", &r[..40]);
+        assert!(r.len() < 1024);
+    }
+
+    #[test]
+    fn configured_directory_wins_over_the_embedded_phone() {
+        let (base, cfg) = phone_tree("resolve");
+        let resolved = WebConfig::resolve(cfg.phone_dir.clone());
+        let r = get("/phone/", &resolved).unwrap();
+        assert_eq!(body(&r), "<!doctype html><title>phone</title>");
+        let _ = std::fs::remove_dir_all(base);
+        assert!(WebConfig::resolve(None).phone_dir.is_none());
+    }
+
+    /// What build.rs generated is consistent: a reason exactly when there are no files, paths sorted (the lookup
+    /// is a binary search), and a built phone has its page, script and style, linked from the page.
+    #[test]
+    fn build_embedded_a_whole_phone_or_said_why_not() {
+        let files = embedded::FILES;
+        assert_eq!(files.is_empty(), embedded::NOT_BUILT.is_some());
+        assert!(files.windows(2).all(|w| w[0].0 < w[1].0));
+        let r = get("/phone/", &WebConfig::default()).unwrap();
+        if let Some(why) = embedded::NOT_BUILT {
+            assert!(r.starts_with("HTTP/1.1 404 "), "{why}: {r}");
+            return;
+        }
+        for name in ["index.html", "app.js", "style.css"] {
+            assert!(files.iter().any(|(p, _)| *p == name), "{name} missing");
+        }
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+        assert!(body(&r).contains("src=\"app.js\""), "{r}");
+        assert!(body(&r).contains("href=\"style.css\""), "{r}");
+        let js = get("/phone/app.js", &WebConfig::default()).unwrap();
+        assert!(js.contains("JsSIP"), "the bundle carries JsSIP");
     }
 }

@@ -8,6 +8,8 @@ pub const GOING_AWAY: u16 = 1001;
 pub const PROTOCOL_ERROR: u16 = 1002;
 /// A text message carried invalid UTF-8 (§8.1).
 pub const INVALID_PAYLOAD: u16 = 1007;
+/// The peer broke a policy of this endpoint (a rate, an expired credential).
+pub const POLICY_VIOLATION: u16 = 1008;
 /// A message or frame exceeded what this endpoint accepts.
 pub const MESSAGE_TOO_BIG: u16 = 1009;
 /// The server hit an unexpected condition.

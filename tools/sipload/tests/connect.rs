@@ -13,7 +13,7 @@ fn a_connection_flood_is_refused_with_503_and_counted() {
     let cfg = dir.file(
         "sipedge.toml",
         &format!(
-            "[[listen]]\naddress = \"127.0.0.1:{port}\"\n[runtime]\nworkers = 2\n[admin]\nlisten = \"\"\n\
+            "[[listen]]\naddress = \"127.0.0.1:{port}\"\n[runtime]\nworkers = 2\n[admin]\nenabled = false\n\
              [limits]\nhandshakes_per_ip_per_second = 5\nhandshake_burst = 10\n"
         ),
     );

@@ -74,7 +74,7 @@ impl Gateway {
         std::fs::write(
             &cfg,
             format!(
-                "[[listen]]\naddress = \"127.0.0.1:{port}\"\n[runtime]\nworkers = 2\n[admin]\nlisten = \"\"\n\
+                "[[listen]]\naddress = \"127.0.0.1:{port}\"\n[runtime]\nworkers = 2\n[admin]\nenabled = false\n\
                  [registrar]\nmin_expires = 1\n[limits]\nping_interval = \"1s\"\n"
             ),
         )

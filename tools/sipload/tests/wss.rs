@@ -120,7 +120,7 @@ fn gateway(dir: &TempDir) -> (common::Server, u16, String) {
         "sipedge.toml",
         &format!(
             "[[listen]]\naddress = \"127.0.0.1:{port}\"\ntls = {{ cert = \"{}\", key = \"{}\" }}\n\
-             [runtime]\nworkers = 2\n[admin]\nlisten = \"\"\n\
+             [runtime]\nworkers = 2\n[admin]\nenabled = false\n\
              [auth]\nmode = \"bearer\"\nsecret = \"test-secret\"\naudience = \"sipedge\"\n",
             cert.display(),
             key.display()

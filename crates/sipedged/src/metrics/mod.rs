@@ -4,6 +4,10 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod reason;
+
+pub use reason::{HandshakeRejection, ProxyRejection, RoutingFailure};
+
 /// A counter's meaning; the index into a worker's counter array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counter {
@@ -61,59 +65,15 @@ pub const METHODS: [&str; 15] = [
     "other",
 ];
 
-/// Handshake rejection reasons.
-pub const HANDSHAKE_REJECTIONS: [&str; 13] = [
-    "bad_request",
-    "wrong_path",
-    "origin",
-    "no_sip_subprotocol",
-    "timeout",
-    "too_large",
-    "ip_connection_cap",
-    "ip_handshake_rate",
-    "auth_missing",
-    "auth_invalid",
-    "auth_expired",
-    "auth_audience",
-    "auth_identity",
-];
-
-/// Why a connection from a trusted proxy was closed before its PROXY protocol v2 header was read: the header
-/// errors (`ringmux::proxy_header::ProxyHeaderError::label`), `timeout` and `closed` (the peer went away first).
-pub const PROXY_REJECTIONS: [&str; 9] = [
-    "signature",
-    "version_1",
-    "version",
-    "command",
-    "unsupported_family",
-    "too_long",
-    "short_addresses",
-    "timeout",
-    "closed",
-];
-
-/// Routing failure reasons (edge drops plus runtime ones).
-pub const ROUTING_FAILURES: [&str; 9] = [
-    "malformed",
-    "not_our_via",
-    "bad_flow_token",
-    "unroutable_ack",
-    "unroutable_response",
-    "flow_gone",
-    "core_send_failed",
-    "rate_limited",
-    "credential_expired",
-];
-
 /// One worker's counters.
 #[derive(Debug)]
 pub struct WorkerMetrics {
     counters: [AtomicU64; COUNTERS],
     requests: [AtomicU64; METHODS.len()],
     responses: [AtomicU64; 6],
-    handshake_rejections: [AtomicU64; HANDSHAKE_REJECTIONS.len()],
-    routing_failures: [AtomicU64; ROUTING_FAILURES.len()],
-    proxy_rejections: [AtomicU64; PROXY_REJECTIONS.len()],
+    handshake_rejections: [AtomicU64; HandshakeRejection::ALL.len()],
+    routing_failures: [AtomicU64; RoutingFailure::ALL.len()],
+    proxy_rejections: [AtomicU64; ProxyRejection::ALL.len()],
     /// Connections currently open on the worker (WebSocket or not).
     pub open: AtomicU64,
     /// Of those, the ones with a completed WebSocket handshake.
@@ -159,25 +119,19 @@ impl WorkerMetrics {
         self.responses[class].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Count a handshake rejection (`reason` from [`HANDSHAKE_REJECTIONS`]).
-    pub fn handshake_rejected(&self, reason: &str) {
-        if let Some(i) = HANDSHAKE_REJECTIONS.iter().position(|r| *r == reason) {
-            self.handshake_rejections[i].fetch_add(1, Ordering::Relaxed);
-        }
+    /// Count a handshake rejection.
+    pub fn handshake_rejected(&self, reason: HandshakeRejection) {
+        self.handshake_rejections[reason.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Count a routing failure (`reason` from [`ROUTING_FAILURES`]).
-    pub fn routing_failed(&self, reason: &str) {
-        if let Some(i) = ROUTING_FAILURES.iter().position(|r| *r == reason) {
-            self.routing_failures[i].fetch_add(1, Ordering::Relaxed);
-        }
+    /// Count a routing failure.
+    pub fn routing_failed(&self, reason: RoutingFailure) {
+        self.routing_failures[reason.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Count a PROXY protocol rejection (`reason` from [`PROXY_REJECTIONS`]).
-    pub fn proxy_rejected(&self, reason: &str) {
-        if let Some(i) = PROXY_REJECTIONS.iter().position(|r| *r == reason) {
-            self.proxy_rejections[i].fetch_add(1, Ordering::Relaxed);
-        }
+    /// Count a PROXY protocol rejection.
+    pub fn proxy_rejected(&self, reason: ProxyRejection) {
+        self.proxy_rejections[reason.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     fn get(&self, c: Counter) -> u64 {
@@ -322,7 +276,7 @@ pub fn render(workers: &[std::sync::Arc<WorkerMetrics>]) -> String {
         s,
         "# HELP sipedge_handshake_rejections_total WebSocket handshakes refused, by reason\n# TYPE sipedge_handshake_rejections_total counter"
     );
-    for (i, r) in HANDSHAKE_REJECTIONS.iter().enumerate() {
+    for (i, r) in HandshakeRejection::ALL.iter().map(|r| r.label()).enumerate() {
         let _ = writeln!(
             s,
             "sipedge_handshake_rejections_total{{reason=\"{r}\"}} {}",
@@ -333,7 +287,7 @@ pub fn render(workers: &[std::sync::Arc<WorkerMetrics>]) -> String {
         s,
         "# HELP sipedge_routing_failures_total Messages not forwarded, by reason\n# TYPE sipedge_routing_failures_total counter"
     );
-    for (i, r) in ROUTING_FAILURES.iter().enumerate() {
+    for (i, r) in RoutingFailure::ALL.iter().map(|r| r.label()).enumerate() {
         let _ = writeln!(
             s,
             "sipedge_routing_failures_total{{reason=\"{r}\"}} {}",
@@ -344,7 +298,7 @@ pub fn render(workers: &[std::sync::Arc<WorkerMetrics>]) -> String {
         s,
         "# HELP sipedge_proxy_header_rejections_total Connections from trusted proxies closed without a valid PROXY protocol v2 header, by reason\n# TYPE sipedge_proxy_header_rejections_total counter"
     );
-    for (i, r) in PROXY_REJECTIONS.iter().enumerate() {
+    for (i, r) in ProxyRejection::ALL.iter().map(|r| r.label()).enumerate() {
         let _ = writeln!(
             s,
             "sipedge_proxy_header_rejections_total{{reason=\"{r}\"}} {}",
@@ -358,7 +312,7 @@ pub fn render(workers: &[std::sync::Arc<WorkerMetrics>]) -> String {
     let _ = writeln!(
         s,
         "sipedge_flow_token_rejections_total {}",
-        sum(&|w| w.routing_failures[2].load(Ordering::Relaxed))
+        sum(&|w| w.routing_failures[RoutingFailure::BadFlowToken.index()].load(Ordering::Relaxed))
     );
     s
 }
@@ -370,28 +324,27 @@ mod tests {
 
     #[test]
     fn every_proxy_rejection_has_a_label() {
-        use ringmux::ProxyRejection;
         use ringmux::proxy_header::ProxyHeaderError as E;
         for why in [
-            ProxyRejection::Invalid(E::Version1),
-            ProxyRejection::Invalid(E::Signature { at: 0, found: 0 }),
-            ProxyRejection::Invalid(E::Version(1)),
-            ProxyRejection::Invalid(E::Command(2)),
-            ProxyRejection::Invalid(E::Unsupported {
+            ringmux::ProxyRejection::Invalid(E::Version1),
+            ringmux::ProxyRejection::Invalid(E::Signature { at: 0, found: 0 }),
+            ringmux::ProxyRejection::Invalid(E::Version(1)),
+            ringmux::ProxyRejection::Invalid(E::Command(2)),
+            ringmux::ProxyRejection::Invalid(E::Unsupported {
                 family: 3,
                 protocol: 1,
             }),
-            ProxyRejection::Invalid(E::TooLong {
+            ringmux::ProxyRejection::Invalid(E::TooLong {
                 total: 600,
                 max: 536,
             }),
-            ProxyRejection::Invalid(E::Short { len: 1, need: 12 }),
-            ProxyRejection::Timeout,
-            ProxyRejection::Closed,
+            ringmux::ProxyRejection::Invalid(E::Short { len: 1, need: 12 }),
+            ringmux::ProxyRejection::Timeout,
+            ringmux::ProxyRejection::Closed,
         ] {
             assert!(
-                PROXY_REJECTIONS.contains(&why.label()),
-                "{why:?} labelled {:?}, not in PROXY_REJECTIONS",
+                self::ProxyRejection::of(&why).is_some(),
+                "{why:?} labelled {:?}, not a ProxyRejection",
                 why.label()
             );
         }
@@ -407,11 +360,10 @@ mod tests {
         b.request(b"FOO");
         a.response(200);
         b.response(487);
-        a.handshake_rejected("origin");
-        b.routing_failed("bad_flow_token");
-        a.proxy_rejected("timeout");
-        b.proxy_rejected("timeout");
-        b.proxy_rejected("no_such_reason");
+        a.handshake_rejected(HandshakeRejection::Origin);
+        b.routing_failed(RoutingFailure::BadFlowToken);
+        a.proxy_rejected(ProxyRejection::Timeout);
+        b.proxy_rejected(ProxyRejection::Timeout);
         a.add(Counter::ProxyHeaders, 2);
         let t = render(&[a, b]);
         for line in [

@@ -1,13 +1,21 @@
-//! The daemon's TOML configuration: built-in defaults (`default.toml`), a file, and command-line overrides.
+//! The daemon's TOML configuration: built-in defaults (`default.toml`), a file, and command-line overrides, read
+//! into these raw structures and then turned, once, into a typed [`Plan`] (`plan.rs`) that the rest of the
+//! daemon uses. `--check` is exactly that step.
+
+mod plan;
+mod uri;
+
+pub use plan::Plan;
+pub use uri::CoreTransport;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
 /// The documented default configuration, printed by `--print-default-config`; parsing it gives [`Config::default`].
-pub const DEFAULT_TOML: &str = include_str!("default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../default.toml");
 
 /// Everything sipedged is configured with.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -68,13 +76,13 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerTls {
-    /// Certificate chain (end-entity first) served when no SNI entry matches; empty with `key` empty: only the
+    /// Certificate chain (end-entity first) served when no SNI entry matches; without it (and `key`) only the
     /// SNI entries are served.
     #[serde(default)]
-    pub cert: String,
+    pub cert: Option<PathBuf>,
     /// Private key of `cert`.
     #[serde(default)]
-    pub key: String,
+    pub key: Option<PathBuf>,
     /// Certificates chosen by the name the client asks for (SNI); `*.example.com` matches one label.
     #[serde(default)]
     pub sni: Vec<SniCert>,
@@ -90,9 +98,9 @@ pub struct SniCert {
     /// Host name the client asks for.
     pub name: String,
     /// Certificate chain PEM.
-    pub cert: String,
+    pub cert: PathBuf,
     /// Private key PEM.
-    pub key: String,
+    pub key: PathBuf,
 }
 
 fn default_reload_poll() -> Duration {
@@ -100,6 +108,18 @@ fn default_reload_poll() -> Duration {
 }
 
 impl Listener {
+    /// A plain ws:// listener on `address` at `/`, with the defaults.
+    pub fn plain(address: SocketAddr) -> Self {
+        Self {
+            address,
+            path: default_path(),
+            advertise: None,
+            tls: None,
+            proxy_protocol: false,
+            auth: true,
+        }
+    }
+
     /// What browsers are told this hop is.
     pub fn advertised(&self) -> String {
         self.advertise
@@ -131,62 +151,10 @@ fn default_core_local() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 5070))
 }
 
-/// The transport toward the core.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CoreTransport {
-    /// UDP, one socket per worker.
-    Udp,
-    /// TCP, one connection per worker.
-    Tcp,
-}
-
 impl Core {
     /// The default local address of the sockets toward the core.
     pub fn default_local() -> SocketAddr {
         default_core_local()
-    }
-
-    /// The core's socket address and transport, from its URI (`sip:HOST[:PORT][;transport=udp|tcp]`; the host
-    /// is an IP literal or a name resolved now).
-    pub fn target(&self) -> Result<(SocketAddr, CoreTransport), String> {
-        let uri = self.uri.trim();
-        let rest = uri
-            .strip_prefix("sip:")
-            .or_else(|| uri.strip_prefix("SIP:"))
-            .ok_or_else(|| format!("core uri {uri:?} must be a sip: URI"))?;
-        let (hostport, params) = rest.split_once(';').unwrap_or((rest, ""));
-        let hostport = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
-        let mut transport = CoreTransport::Udp;
-        for p in params.split(';') {
-            match p.to_ascii_lowercase().as_str() {
-                "transport=udp" | "" => {}
-                "transport=tcp" => transport = CoreTransport::Tcp,
-                other if other.starts_with("transport=") => {
-                    return Err(format!(
-                        "core uri {uri:?}: unsupported {other} (udp or tcp)"
-                    ));
-                }
-                _ => {}
-            }
-        }
-        let with_port = if hostport.starts_with('[') {
-            if hostport.contains("]:") {
-                hostport.to_string()
-            } else {
-                format!("{hostport}:5060")
-            }
-        } else if hostport.contains(':') {
-            hostport.to_string()
-        } else {
-            format!("{hostport}:5060")
-        };
-        use std::net::ToSocketAddrs;
-        let addr = with_port
-            .to_socket_addrs()
-            .map_err(|e| format!("core uri {uri:?}: cannot resolve {with_port}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("core uri {uri:?}: {with_port} has no address"))?;
-        Ok((addr, transport))
     }
 }
 
@@ -198,8 +166,9 @@ pub struct Sip {
     pub domains: Vec<String>,
     /// Node id in flow tokens.
     pub node_id: u32,
-    /// Flow-token HMAC secret (empty: random per start).
-    pub flow_token_secret: String,
+    /// Flow-token HMAC secret (`None`: random per start).
+    #[serde(deserialize_with = "non_empty")]
+    pub flow_token_secret: Option<String>,
 }
 
 /// I/O backend choice.
@@ -296,18 +265,19 @@ pub struct Registrar {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Admin {
-    /// Address of the metrics endpoint (`None`/empty: disabled).
-    #[serde(deserialize_with = "optional_addr")]
-    pub listen: Option<SocketAddr>,
+    /// Whether the metrics endpoint runs.
+    pub enabled: bool,
+    /// Address of the metrics endpoint.
+    pub listen: SocketAddr,
 }
 
 /// Static web content served on the WebSocket port.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Web {
-    /// Directory served at `/phone/` (the built web phone); empty: `deploy/webphone/dist` beside the binary's
-    /// source tree when it exists.
-    pub phone_dir: String,
+    /// Directory served at `/phone/` (the built web phone); `None`: the phone built with the daemon, if any.
+    #[serde(deserialize_with = "non_empty_path")]
+    pub phone_dir: Option<PathBuf>,
 }
 
 /// Where the handshake credential is looked for.
@@ -320,6 +290,23 @@ pub enum AuthMode {
     Cookie,
     /// `Authorization: Bearer <JWT>`, or `?access_token=<JWT>` on the WebSocket URL.
     Bearer,
+}
+
+/// A JWT signature algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Algorithm {
+    /// HMAC with SHA-256 (`secret`).
+    HS256,
+    /// RSA PKCS#1 v1.5 with SHA-256 (`public_key`).
+    RS256,
+    /// ECDSA P-256 with SHA-256 (`public_key`).
+    ES256,
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
 }
 
 /// What happens when a flow's token expires while it is connected.
@@ -340,14 +327,17 @@ pub struct Auth {
     pub mode: AuthMode,
     /// The cookie's name (mode = cookie).
     pub cookie: String,
-    /// HS256, RS256 or ES256.
-    pub algorithm: String,
+    /// The token's signature algorithm.
+    pub algorithm: Algorithm,
     /// The HMAC secret (HS256).
-    pub secret: String,
+    #[serde(deserialize_with = "non_empty")]
+    pub secret: Option<String>,
     /// A PEM public key file (RS256 / ES256).
-    pub public_key: String,
-    /// Required `aud` value (empty: not checked).
-    pub audience: String,
+    #[serde(deserialize_with = "non_empty_path")]
+    pub public_key: Option<PathBuf>,
+    /// Required `aud` value (`None`: not checked).
+    #[serde(deserialize_with = "non_empty")]
+    pub audience: Option<String>,
     /// Claim naming the SIP identity: `sip:user@domain`, `user@domain` or `user`.
     pub identity_claim: String,
     /// Claim listing the domains the identity may use (a string or an array; optional).
@@ -364,10 +354,10 @@ impl Default for Auth {
         Self {
             mode: AuthMode::None,
             cookie: "sipedge_token".into(),
-            algorithm: "HS256".into(),
-            secret: String::new(),
-            public_key: String::new(),
-            audience: String::new(),
+            algorithm: Algorithm::HS256,
+            secret: None,
+            public_key: None,
+            audience: None,
             identity_claim: "sip_aor".into(),
             domains_claim: "sip_domains".into(),
             leeway: Duration::from_secs(30),
@@ -396,26 +386,26 @@ pub struct Log {
     pub level: String,
 }
 
-fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+/// A string that must not be empty: an unset value is a key left out, never `""`.
+fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
     if s.is_empty() {
-        Ok(None)
-    } else {
-        s.parse().map(Some).map_err(serde::de::Error::custom)
+        return Err(serde::de::Error::custom(
+            "empty string: leave the key out to leave it unset",
+        ));
     }
+    Ok(Some(s))
+}
+
+/// A path that must not be empty.
+fn non_empty_path<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    non_empty(d).map(|s| s.map(PathBuf::from))
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            listen: vec![Listener {
-                address: SocketAddr::from(([127, 0, 0, 1], 8080)),
-                path: default_path(),
-                advertise: None,
-                tls: None,
-                proxy_protocol: false,
-                auth: true,
-            }],
+            listen: vec![Listener::plain(SocketAddr::from(([127, 0, 0, 1], 8080)))],
             core: None,
             sip: Sip::default(),
             runtime: Runtime::default(),
@@ -434,7 +424,7 @@ impl Default for Sip {
         Self {
             domains: Vec::new(),
             node_id: 1,
-            flow_token_secret: String::new(),
+            flow_token_secret: None,
         }
     }
 }
@@ -484,7 +474,8 @@ impl Default for Registrar {
 impl Default for Admin {
     fn default() -> Self {
         Self {
-            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
         }
     }
 }
@@ -517,20 +508,26 @@ pub enum ConfigError {
         /// The parser's message (with line and column).
         source: Box<toml::de::Error>,
     },
-    /// Parsed, but inconsistent.
+    /// A command-line value that does not parse.
+    #[error("{flag} {error}")]
+    Argument {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong with its value.
+        error: String,
+    },
+    /// Parsed, but breaking rules (all of them listed).
     #[error("invalid configuration: {0}")]
-    Invalid(String),
+    Invalid(plan::Problems),
 }
 
 impl Config {
-    /// Parse a TOML document (keys not given take their defaults) and validate it.
+    /// Parse a TOML document (keys not given take their defaults); [`Plan::new`] checks it.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.into(),
             source: Box::new(e),
-        })?;
-        cfg.validate()?;
-        Ok(cfg)
+        })
     }
 
     /// Read and parse a configuration file.
@@ -542,191 +539,7 @@ impl Config {
         })?;
         Self::from_toml(&text, &shown)
     }
-
-    /// Check the rules that types alone do not.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
-        if self.listen.is_empty() {
-            return bad("at least one [[listen]] entry is needed".into());
-        }
-        for (i, l) in self.listen.iter().enumerate() {
-            if self.listen[..i].iter().any(|o| o.address == l.address) {
-                // SO_REUSEPORT would let both bind and split the connections between them.
-                return bad(format!("listen {} appears twice in [[listen]]", l.address));
-            }
-            if !l.path.starts_with('/') {
-                return bad(format!("listen path {:?} must start with '/'", l.path));
-            }
-            if l.proxy_protocol && self.limits.trusted_proxies.is_empty() {
-                return bad(format!(
-                    "listen {}: proxy_protocol = true needs [limits] trusted_proxies, the addresses of the load \
-                     balancers that send the PROXY protocol header (with none, no connection could use it)",
-                    l.address
-                ));
-            }
-            if let Some(tls) = &l.tls {
-                // Loads and checks every certificate now, so that --check and a start fail on a bad one.
-                crate::tls::acceptor(tls)
-                    .map_err(|e| ConfigError::Invalid(format!("listen {} tls: {e}", l.address)))?;
-            }
-        }
-        if let Some(core) = &self.core {
-            let u = core.uri.to_ascii_lowercase();
-            if !(u.starts_with("sip:") || u.starts_with("sips:")) {
-                return bad(format!(
-                    "core uri {:?} must be a sip: or sips: URI",
-                    core.uri
-                ));
-            }
-        }
-        let l = &self.limits;
-        if l.max_message_size < 1024 {
-            return bad(format!(
-                "limits.max_message_size = {} is below 1024 bytes",
-                l.max_message_size
-            ));
-        }
-        if l.max_frame_size == 0 {
-            return bad("limits.max_frame_size must be > 0".into());
-        }
-        if l.handshake_timeout.is_zero() || l.ping_interval.is_zero() || l.idle_timeout.is_zero() {
-            return bad(
-                "limits.handshake_timeout, idle_timeout and ping_interval must be > 0".into(),
-            );
-        }
-        let r = &self.registrar;
-        if !(r.min_expires <= r.default_expires && r.default_expires <= r.max_expires) {
-            return bad(format!(
-                "registrar: need min_expires ({}) <= default_expires ({}) <= max_expires ({})",
-                r.min_expires, r.default_expires, r.max_expires
-            ));
-        }
-        if let Err(e) = crate::auth::Authenticator::new(&self.auth) {
-            return bad(e);
-        }
-        if self.runtime.workers > 1024 {
-            return bad(format!(
-                "runtime.workers = {} is more than 1024",
-                self.runtime.workers
-            ));
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn printed_default_is_the_builtin_default() {
-        assert_eq!(
-            Config::from_toml(DEFAULT_TOML, "default.toml").unwrap(),
-            Config::default()
-        );
-    }
-
-    #[test]
-    fn batch_wait_takes_microseconds_and_zero() {
-        let c = Config::from_toml("[runtime]\nbatch_wait = \"250us\"", "t").unwrap();
-        assert_eq!(c.runtime.batch_wait, Duration::from_micros(250));
-        let c = Config::from_toml("[runtime]\nbatch_wait = \"0s\"", "t").unwrap();
-        assert_eq!(c.runtime.batch_wait, Duration::ZERO);
-        assert!(Config::from_toml("[runtime]\nbatch_wait = \"soon\"", "t").is_err());
-    }
-
-    #[test]
-    fn empty_file_is_the_default() {
-        assert_eq!(Config::from_toml("", "empty").unwrap(), Config::default());
-    }
-
-    #[test]
-    fn partial_file_overrides_only_what_it_names() {
-        let c = Config::from_toml(
-            "[core]\nuri = \"sip:10.0.0.1;transport=udp\"\n[limits]\nping_interval = \"5s\"",
-            "t",
-        )
-        .unwrap();
-        assert_eq!(c.core.unwrap().uri, "sip:10.0.0.1;transport=udp");
-        assert_eq!(c.limits.ping_interval, Duration::from_secs(5));
-        assert_eq!(c.limits.max_message_size, 65536);
-    }
-
-    #[test]
-    fn unknown_key_is_an_error_naming_it() {
-        let e = Config::from_toml("[limits]\nmax_mesage_size = 1", "t")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("max_mesage_size"), "{e}");
-    }
-
-    #[test]
-    fn inconsistent_values_are_refused() {
-        for (doc, needle) in [
-            ("listen = []", "listen"),
-            ("[core]\nuri = \"http://x\"", "sip:"),
-            ("[limits]\nmax_message_size = 10", "max_message_size"),
-            ("[registrar]\nmin_expires = 900", "min_expires"),
-            (
-                "[[listen]]\naddress = \"127.0.0.1:1\"\npath = \"ws\"",
-                "path",
-            ),
-            (
-                "[[listen]]\naddress = \"127.0.0.1:1\"\n[[listen]]\naddress = \"127.0.0.1:1\"\npath = \"/b\"",
-                "appears twice",
-            ),
-        ] {
-            let e = Config::from_toml(doc, "t").unwrap_err().to_string();
-            assert!(e.contains(needle), "{doc}: {e}");
-        }
-    }
-
-    #[test]
-    fn tls_listener_is_parsed_and_checked() {
-        let doc = "[[listen]]\naddress = \"127.0.0.1:8443\"\ntls = { cert = \"/nonexistent/c.pem\", key = \"/nonexistent/k.pem\", sni = [ { name = \"a.test\", cert = \"/nonexistent/a.pem\", key = \"/nonexistent/ak.pem\" } ] }";
-        let e = Config::from_toml(doc, "t").unwrap_err().to_string();
-        assert!(e.contains("/nonexistent/c.pem"), "{e}");
-        let e = Config::from_toml(
-            "[[listen]]\naddress = \"127.0.0.1:8443\"\ntls = { cert = \"/x.pem\" }",
-            "t",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("cert and key"), "{e}");
-        let e = Config::from_toml(
-            "[[listen]]\naddress = \"127.0.0.1:8443\"\ntls = { certs = \"/x.pem\" }",
-            "t",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("certs"), "{e}");
-    }
-
-    #[test]
-    fn proxy_protocol_needs_trusted_proxies() {
-        let listen = "[[listen]]\naddress = \"127.0.0.1:8080\"\nproxy_protocol = true\n";
-        let e = Config::from_toml(listen, "t").unwrap_err().to_string();
-        assert!(
-            e.contains("proxy_protocol") && e.contains("trusted_proxies"),
-            "{e}"
-        );
-        let c = Config::from_toml(
-            &format!("{listen}[limits]\ntrusted_proxies = [\"10.0.0.9\"]\n"),
-            "t",
-        )
-        .unwrap();
-        assert!(c.listen[0].proxy_protocol);
-        assert!(!Config::default().listen[0].proxy_protocol);
-    }
-
-    #[test]
-    fn admin_can_be_disabled() {
-        assert_eq!(
-            Config::from_toml("[admin]\nlisten = \"\"", "t")
-                .unwrap()
-                .admin
-                .listen,
-            None
-        );
-    }
-}
+mod tests;

@@ -1,0 +1,269 @@
+//! The configuration as the daemon uses it: every rule checked, every value typed, TLS and authentication
+//! material loaded, once. `sipedged --check` is [`Plan::new`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ringmux::{TlsAcceptor, TlsFiles};
+
+use super::uri::{CoreUri, UriError};
+use super::{Config, ConfigError, Limits, Log, Registrar, Runtime, Sip};
+use crate::auth::{AuthConfigError, Authenticator};
+
+/// Most workers a node runs.
+pub const MAX_WORKERS: usize = 1024;
+/// Smallest `max_message_size` (a SIP INVITE with SDP is larger).
+pub const MIN_MESSAGE_SIZE: usize = 1024;
+
+/// A rule of the configuration that a value breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// `listen = []`.
+    #[error("at least one [[listen]] entry is needed")]
+    NoListener,
+    /// Two listeners on one address (SO_REUSEPORT would let both bind and split the connections).
+    #[error("listen {0} appears twice in [[listen]]")]
+    DuplicateListener(SocketAddr),
+    /// A path that is not absolute.
+    #[error("listen path {0:?} must start with '/'")]
+    RelativePath(String),
+    /// PROXY protocol with nobody allowed to send it.
+    #[error(
+        "listen {0}: proxy_protocol = true needs [limits] trusted_proxies, the addresses of the load balancers that \
+         send the PROXY protocol header (with none, no connection could use it)"
+    )]
+    ProxyWithoutTrustedProxies(SocketAddr),
+    /// Certificates that cannot be served.
+    #[error("listen {address} tls: {error}")]
+    Tls {
+        /// The listener.
+        address: SocketAddr,
+        /// What is wrong.
+        error: String,
+    },
+    /// The core's URI.
+    #[error(transparent)]
+    CoreUri(#[from] UriError),
+    /// Worker `w` binds `local_address` port + `w`: the last one must be a port.
+    #[error("core.local_address port {port} + {workers} workers passes 65535")]
+    CorePorts {
+        /// The configured port.
+        port: u16,
+        /// The workers.
+        workers: usize,
+    },
+    /// `max_message_size` too small for SIP.
+    #[error("limits.max_message_size = {0} is below {MIN_MESSAGE_SIZE} bytes")]
+    MessageSize(usize),
+    /// `max_frame_size = 0`.
+    #[error("limits.max_frame_size must be > 0")]
+    FrameSize,
+    /// A timeout of zero.
+    #[error("limits.{0} must be > 0")]
+    ZeroDuration(&'static str),
+    /// Registrar expiries out of order.
+    #[error("registrar: need min_expires ({min}) <= default_expires ({default}) <= max_expires ({max})")]
+    Expires {
+        /// `min_expires`.
+        min: u32,
+        /// `default_expires`.
+        default: u32,
+        /// `max_expires`.
+        max: u32,
+    },
+    /// `[auth]`.
+    #[error(transparent)]
+    Auth(#[from] AuthConfigError),
+    /// Too many workers.
+    #[error("runtime.workers = {0} is more than {MAX_WORKERS}")]
+    Workers(usize),
+}
+
+/// Every problem of a configuration, reported together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems(pub Vec<Problem>);
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            write!(f, "{}{p}", if i == 0 { "" } else { "; " })?;
+        }
+        Ok(())
+    }
+}
+
+/// A listener, ready to serve.
+#[derive(Debug, Clone)]
+pub struct ListenerPlan {
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// The WebSocket path.
+    pub path: String,
+    /// `host:port` browsers are told this hop is.
+    pub advertised: String,
+    /// wss://: the acceptor (certificates loaded), its files and how often they are checked for changes.
+    pub tls: Option<(TlsAcceptor, TlsFiles, Duration)>,
+    /// PROXY protocol v2 from trusted proxies.
+    pub proxy_protocol: bool,
+    /// Whether `[auth]` applies.
+    pub authenticate: bool,
+}
+
+/// The core, ready to reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorePlan {
+    /// Its URI, parsed.
+    pub uri: CoreUri,
+    /// Worker 0's local address toward the core.
+    pub local_address: SocketAddr,
+    /// The host written in our Via / Path / Record-Route toward the core.
+    pub advertise_host: String,
+}
+
+/// The whole configuration, checked and typed.
+#[derive(Debug)]
+pub struct Plan {
+    /// Listeners, in `[[listen]]` order.
+    pub listeners: Vec<ListenerPlan>,
+    /// The core; `None`: standalone.
+    pub core: Option<CorePlan>,
+    /// SIP identity.
+    pub sip: Sip,
+    /// Worker threads (resolved: at least 1).
+    pub workers: usize,
+    /// Backend, grace, batching.
+    pub runtime: Runtime,
+    /// Protocol and abuse limits.
+    pub limits: Limits,
+    /// Standalone registrar.
+    pub registrar: Registrar,
+    /// The metrics endpoint, if enabled.
+    pub admin: Option<SocketAddr>,
+    /// A configured web phone directory.
+    pub phone_dir: Option<PathBuf>,
+    /// Handshake authentication (keys loaded).
+    pub auth: Authenticator,
+    /// What a credential's expiry during a session does.
+    pub on_expiry: super::OnExpiry,
+    /// Logging.
+    pub log: Log,
+}
+
+impl Plan {
+    /// Check `cfg` against every rule and load what it names; all problems are reported at once.
+    pub fn new(cfg: Config) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let workers = match cfg.runtime.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        if workers > MAX_WORKERS {
+            problems.push(Problem::Workers(workers));
+        }
+        let listeners = listeners(&cfg, &mut problems);
+        let core = cfg.core.as_ref().and_then(|c| core(c, workers, &mut problems));
+        limits(&cfg.limits, &mut problems);
+        let r = &cfg.registrar;
+        if !(r.min_expires <= r.default_expires && r.default_expires <= r.max_expires) {
+            problems.push(Problem::Expires {
+                min: r.min_expires,
+                default: r.default_expires,
+                max: r.max_expires,
+            });
+        }
+        let auth = Authenticator::new(&cfg.auth).map_err(|e| problems.push(e.into()));
+        match auth {
+            Ok(auth) if problems.is_empty() => Ok(Self {
+                listeners,
+                core,
+                sip: cfg.sip,
+                workers,
+                runtime: cfg.runtime,
+                limits: cfg.limits,
+                registrar: cfg.registrar,
+                admin: cfg.admin.enabled.then_some(cfg.admin.listen),
+                phone_dir: cfg.web.phone_dir,
+                auth,
+                on_expiry: cfg.auth.on_expiry,
+                log: cfg.log,
+            }),
+            _ => Err(ConfigError::Invalid(Problems(problems))),
+        }
+    }
+}
+
+fn listeners(cfg: &Config, problems: &mut Vec<Problem>) -> Vec<ListenerPlan> {
+    if cfg.listen.is_empty() {
+        problems.push(Problem::NoListener);
+    }
+    let mut out = Vec::with_capacity(cfg.listen.len());
+    for (i, l) in cfg.listen.iter().enumerate() {
+        if cfg.listen[..i].iter().any(|o| o.address == l.address) {
+            problems.push(Problem::DuplicateListener(l.address));
+        }
+        if !l.path.starts_with('/') {
+            problems.push(Problem::RelativePath(l.path.clone()));
+        }
+        if l.proxy_protocol && cfg.limits.trusted_proxies.is_empty() {
+            problems.push(Problem::ProxyWithoutTrustedProxies(l.address));
+        }
+        let tls = l.tls.as_ref().and_then(|t| {
+            let loaded = crate::tls::files(t).and_then(|files| {
+                let acceptor = TlsAcceptor::from_files(&files).map_err(|e| e.to_string())?;
+                Ok((acceptor, files, t.reload_poll))
+            });
+            loaded
+                .map_err(|error| {
+                    problems.push(Problem::Tls {
+                        address: l.address,
+                        error,
+                    })
+                })
+                .ok()
+        });
+        out.push(ListenerPlan {
+            address: l.address,
+            path: l.path.clone(),
+            advertised: l.advertised(),
+            tls,
+            proxy_protocol: l.proxy_protocol,
+            authenticate: l.auth,
+        });
+    }
+    out
+}
+
+fn core(c: &super::Core, workers: usize, problems: &mut Vec<Problem>) -> Option<CorePlan> {
+    let uri = c.uri.parse::<CoreUri>().map_err(|e| problems.push(e.into())).ok()?;
+    let port = c.local_address.port();
+    if uri.transport == super::CoreTransport::Udp && usize::from(port) + workers - 1 > usize::from(u16::MAX) {
+        problems.push(Problem::CorePorts { port, workers });
+    }
+    Some(CorePlan {
+        uri,
+        local_address: c.local_address,
+        advertise_host: c
+            .advertise_host
+            .clone()
+            .unwrap_or_else(|| c.local_address.ip().to_string()),
+    })
+}
+
+fn limits(l: &Limits, problems: &mut Vec<Problem>) {
+    if l.max_message_size < MIN_MESSAGE_SIZE {
+        problems.push(Problem::MessageSize(l.max_message_size));
+    }
+    if l.max_frame_size == 0 {
+        problems.push(Problem::FrameSize);
+    }
+    for (name, d) in [
+        ("handshake_timeout", l.handshake_timeout),
+        ("idle_timeout", l.idle_timeout),
+        ("ping_interval", l.ping_interval),
+    ] {
+        if d.is_zero() {
+            problems.push(Problem::ZeroDuration(name));
+        }
+    }
+}

@@ -1,0 +1,153 @@
+use super::*;
+
+/// The plan of a document, or its error as text.
+fn plan(doc: &str) -> Result<Plan, String> {
+    Config::from_toml(doc, "t")
+        .and_then(Plan::new)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn printed_default_is_the_builtin_default() {
+    assert_eq!(
+        Config::from_toml(DEFAULT_TOML, "default.toml").unwrap(),
+        Config::default()
+    );
+}
+
+#[test]
+fn batch_wait_takes_microseconds_and_zero() {
+    let c = Config::from_toml("[runtime]\nbatch_wait = \"250us\"", "t").unwrap();
+    assert_eq!(c.runtime.batch_wait, Duration::from_micros(250));
+    let c = Config::from_toml("[runtime]\nbatch_wait = \"0s\"", "t").unwrap();
+    assert_eq!(c.runtime.batch_wait, Duration::ZERO);
+    assert!(Config::from_toml("[runtime]\nbatch_wait = \"soon\"", "t").is_err());
+}
+
+#[test]
+fn empty_file_is_the_default() {
+    assert_eq!(Config::from_toml("", "empty").unwrap(), Config::default());
+}
+
+#[test]
+fn partial_file_overrides_only_what_it_names() {
+    let c = Config::from_toml(
+        "[core]\nuri = \"sip:10.0.0.1;transport=udp\"\n[limits]\nping_interval = \"5s\"",
+        "t",
+    )
+    .unwrap();
+    assert_eq!(c.core.unwrap().uri, "sip:10.0.0.1;transport=udp");
+    assert_eq!(c.limits.ping_interval, Duration::from_secs(5));
+    assert_eq!(c.limits.max_message_size, 65536);
+}
+
+#[test]
+fn unknown_key_is_an_error_naming_it() {
+    let e = Config::from_toml("[limits]\nmax_mesage_size = 1", "t")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("max_mesage_size"), "{e}");
+}
+
+#[test]
+fn inconsistent_values_are_refused() {
+    for (doc, needle) in [
+        ("listen = []", "listen"),
+        ("[core]\nuri = \"http://x\"", "sip:"),
+        ("[limits]\nmax_message_size = 10", "max_message_size"),
+        ("[registrar]\nmin_expires = 900", "min_expires"),
+        (
+            "[[listen]]\naddress = \"127.0.0.1:1\"\npath = \"ws\"",
+            "path",
+        ),
+        (
+            "[[listen]]\naddress = \"127.0.0.1:1\"\n[[listen]]\naddress = \"127.0.0.1:1\"\npath = \"/b\"",
+            "appears twice",
+        ),
+    ] {
+        let e = plan(doc).unwrap_err();
+        assert!(e.contains(needle), "{doc}: {e}");
+    }
+}
+
+#[test]
+fn tls_listener_is_parsed_and_checked() {
+    let doc = "[[listen]]\naddress = \"127.0.0.1:8443\"\ntls = { cert = \"/nonexistent/c.pem\", key = \"/nonexistent/k.pem\", sni = [ { name = \"a.test\", cert = \"/nonexistent/a.pem\", key = \"/nonexistent/ak.pem\" } ] }";
+    let e = plan(doc).unwrap_err();
+    assert!(e.contains("/nonexistent/c.pem"), "{e}");
+    let e = plan("[[listen]]\naddress = \"127.0.0.1:8443\"\ntls = { cert = \"/x.pem\" }").unwrap_err();
+    assert!(e.contains("cert and key"), "{e}");
+    let e = Config::from_toml(
+        "[[listen]]\naddress = \"127.0.0.1:8443\"\ntls = { certs = \"/x.pem\" }",
+        "t",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("certs"), "{e}");
+}
+
+#[test]
+fn proxy_protocol_needs_trusted_proxies() {
+    let listen = "[[listen]]\naddress = \"127.0.0.1:8080\"\nproxy_protocol = true\n";
+    let e = plan(listen).unwrap_err();
+    assert!(
+        e.contains("proxy_protocol") && e.contains("trusted_proxies"),
+        "{e}"
+    );
+    let p = plan(&format!("{listen}[limits]\ntrusted_proxies = [\"10.0.0.9\"]\n")).unwrap();
+    assert!(p.listeners[0].proxy_protocol);
+    assert!(!Config::default().listen[0].proxy_protocol);
+}
+
+#[test]
+fn admin_can_be_disabled() {
+    assert_eq!(plan("[admin]\nenabled = false").unwrap().admin, None);
+    assert_eq!(
+        plan("").unwrap().admin,
+        Some(SocketAddr::from(([127, 0, 0, 1], 9090)))
+    );
+}
+
+#[test]
+fn empty_strings_are_refused_not_taken_as_unset() {
+    for doc in [
+        "[sip]\nflow_token_secret = \"\"",
+        "[web]\nphone_dir = \"\"",
+        "[auth]\nsecret = \"\"",
+        "[auth]\naudience = \"\"",
+    ] {
+        let e = Config::from_toml(doc, "t").unwrap_err().to_string();
+        assert!(e.contains("leave the key out"), "{doc}: {e}");
+    }
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let e = plan("[limits]\nmax_message_size = 10\nmax_frame_size = 0\n[registrar]\nmin_expires = 900")
+        .unwrap_err();
+    for needle in ["max_message_size", "max_frame_size", "min_expires"] {
+        assert!(e.contains(needle), "{e}");
+    }
+}
+
+#[test]
+fn core_uri_is_parsed_once_and_ports_checked() {
+    let p = plan("[core]\nuri = \"sip:10.0.0.1:5080;transport=tcp\"").unwrap();
+    let core = p.core.unwrap();
+    assert_eq!((core.uri.port, core.uri.transport), (5080, CoreTransport::Tcp));
+    assert_eq!(core.advertise_host, "127.0.0.1");
+    let e = plan("[core]\nuri = \"sips:core.example.net\"").unwrap_err();
+    assert!(e.contains("TLS"), "{e}");
+    let e = plan("[runtime]\nworkers = 4\n[core]\nuri = \"sip:10.0.0.1\"\nlocal_address = \"127.0.0.1:65534\"")
+        .unwrap_err();
+    assert!(e.contains("65535"), "{e}");
+    assert!(plan("[runtime]\nworkers = 2\n[core]\nuri = \"sip:10.0.0.1\"\nlocal_address = \"127.0.0.1:65534\"").is_ok());
+}
+
+#[test]
+fn auth_algorithm_is_typed() {
+    let e = Config::from_toml("[auth]\nalgorithm = \"none\"", "t").unwrap_err().to_string();
+    assert!(e.contains("HS256"), "{e}");
+    let e = plan("[auth]\nmode = \"bearer\"").unwrap_err();
+    assert!(e.contains("auth.secret"), "{e}");
+}

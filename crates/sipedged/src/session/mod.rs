@@ -1,0 +1,260 @@
+//! One client connection as a sans-io state machine: the handshake policy (path, Origin, the client's address,
+//! per-IP limits, authentication), the open WebSocket (messages to the edge, request-rate limit, keepalive,
+//! credential expiry), a raw SIP stream from the core, and closing.
+//!
+//! A [`Session`] holds no socket and reads no clock: the worker feeds it bytes ([`Session::handle_bytes`]), the
+//! time ([`Session::handle_timeout`]) and events ([`Session::shutdown`], [`Session::closed`]), and carries out the
+//! [`Command`]s it emits, in order, through an [`Output`]. [`Session::poll_timeout`] says when it next needs the
+//! time.
+
+mod handshake;
+mod open;
+mod policy;
+#[cfg(test)]
+mod tests;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use edge::Identity;
+use edge::framer::StreamFramer;
+
+use crate::metrics::{Counter, HandshakeRejection, RoutingFailure};
+
+pub use handshake::Refusal;
+pub use policy::{ListenerPolicy, Policy, RequestRate};
+
+use handshake::Handshake;
+use open::Open;
+
+/// What the worker knows about a connection when it is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// The TCP peer (or the client a PROXY protocol header named).
+    pub addr: Option<SocketAddr>,
+    /// Which `[[listen]]` entry accepted it.
+    pub listener: usize,
+    /// Whether a PROXY protocol header named the peer.
+    pub proxied: bool,
+}
+
+/// How the connection is to be closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    /// Send what is queued, then close; the WebSocket close code, if it was one.
+    Graceful(Option<u16>),
+    /// Close at once, dropping what is queued (the peer is gone).
+    Abort(u16),
+}
+
+/// Something the session asks the worker to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// Write these bytes to the connection (an HTTP answer, WebSocket frames).
+    Transmit(&'a [u8]),
+    /// The WebSocket handshake completed: the flow exists from now on.
+    Opened,
+    /// A WebSocket message arrived (before any policy decision on it).
+    Inbound(&'a [u8]),
+    /// A SIP message from the browser, for the edge.
+    ToEdge {
+        /// One SIP message.
+        message: &'a [u8],
+        /// The browser's address (X-Forwarded-For from a trusted proxy, else the peer).
+        client: Option<IpAddr>,
+        /// Who the handshake authenticated, when the listener requires it.
+        identity: Option<&'a Identity>,
+    },
+    /// A SIP message from the core, on a SIP stream.
+    FromCore(&'a [u8]),
+    /// Add to a counter.
+    Count(Counter, u64),
+    /// A handshake (or the connection before it) was refused.
+    Rejected(HandshakeRejection),
+    /// A message was not forwarded.
+    Failed(RoutingFailure),
+    /// Close the connection; no command follows.
+    Close(Close),
+}
+
+/// Where a session's commands go: a scratch buffer for bytes it writes, and the worker's handler of commands.
+pub struct Output<'a> {
+    buf: &'a mut Vec<u8>,
+    sink: &'a mut dyn FnMut(Command<'_>),
+}
+
+impl<'a> Output<'a> {
+    /// Commands go to `sink`; `buf` is scratch space for the bytes of [`Command::Transmit`].
+    pub fn new(buf: &'a mut Vec<u8>, sink: &'a mut dyn FnMut(Command<'_>)) -> Self {
+        Self { buf, sink }
+    }
+
+    fn emit(&mut self, command: Command<'_>) {
+        (self.sink)(command);
+    }
+
+    /// Write bytes with `write` and transmit them (nothing when it writes nothing).
+    fn transmit_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        self.buf.clear();
+        write(self.buf);
+        if !self.buf.is_empty() {
+            (self.sink)(Command::Transmit(self.buf));
+        }
+    }
+}
+
+/// Where the connection is in its life.
+#[derive(Debug)]
+enum State {
+    /// Waiting for the HTTP upgrade request.
+    Handshake(Box<Handshake>),
+    /// A WebSocket carrying SIP.
+    Open(Open),
+    /// SIP over TCP from the core (RFC 3261 §18.3 framing).
+    SipStream(Box<StreamFramer>),
+    /// Closing or closed: input is ignored.
+    Closed {
+        /// Whether it had been a WebSocket (its flow existed).
+        websocket: bool,
+    },
+}
+
+/// One client connection (or one SIP stream with the core).
+#[derive(Debug)]
+pub struct Session {
+    state: State,
+    /// The address counted against a per-IP limit, released when the connection closes.
+    admitted: Option<IpAddr>,
+}
+
+impl Session {
+    /// A connection accepted from `peer` at `now`: counted, checked against the per-IP limits (a peer that is not
+    /// a trusted proxy), and given the handshake deadline.
+    pub fn accept(p: &Policy, peer: Peer, now: Instant, out: &mut Output<'_>) -> Self {
+        out.emit(Command::Count(Counter::Accepted, 1));
+        if peer.proxied {
+            out.emit(Command::Count(Counter::ProxyHeaders, 1));
+        }
+        let mut session = Self {
+            state: State::Handshake(Box::new(Handshake::new(p, peer, now))),
+            admitted: None,
+        };
+        if let Some(ip) = peer.addr.map(|a| a.ip())
+            && !p.trusted_proxies.contains(&ip)
+        {
+            match p.ip_limits.admit(ip, now) {
+                Ok(()) => session.admitted = p.ip_limits.is_active().then_some(ip),
+                Err(r) => session.refuse(Refusal::IpLimit(r), out),
+            }
+        }
+        session
+    }
+
+    /// Our own TCP connection to the core: a SIP stream from the start.
+    pub fn core_stream(p: &Policy) -> Self {
+        Self {
+            state: State::SipStream(Box::new(StreamFramer::new(p.max_message_size))),
+            admitted: None,
+        }
+    }
+
+    /// Whether the WebSocket handshake completed (the flow exists, or existed).
+    pub fn is_websocket(&self) -> bool {
+        matches!(
+            self.state,
+            State::Open(_) | State::Closed { websocket: true }
+        )
+    }
+
+    /// Whether the session has closed (or asked to close) and ignores input.
+    #[cfg(test)]
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed { .. })
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::Handshake(h) => Some(h.deadline()),
+            State::Open(o) => o.poll_timeout(),
+            State::SipStream(_) | State::Closed { .. } => None,
+        }
+    }
+
+    /// Bytes from the connection. `bytes` is scratch: WebSocket payloads are unmasked in place.
+    pub fn handle_bytes(&mut self, p: &Policy, now: Instant, bytes: &mut [u8], out: &mut Output<'_>) {
+        match &mut self.state {
+            State::Handshake(_) => self.handshake_bytes(p, now, bytes, out),
+            State::Open(o) => {
+                if let Some(close) = o.receive(p, now, bytes, out) {
+                    self.close_websocket(close, out);
+                }
+            }
+            State::SipStream(framer) => {
+                framer.push(bytes);
+                if let Err(e) = stream_messages(framer, out) {
+                    tracing::warn!(error = %e, "closing a SIP stream from the core");
+                    self.state = State::Closed { websocket: false };
+                    out.emit(Command::Failed(RoutingFailure::Malformed));
+                    out.emit(Command::Close(Close::Graceful(None)));
+                }
+            }
+            State::Closed { .. } => {}
+        }
+    }
+
+    /// The time is `now`: act on whatever deadline has passed.
+    pub fn handle_timeout(&mut self, now: Instant, p: &Policy, out: &mut Output<'_>) {
+        match &mut self.state {
+            State::Handshake(h) if now >= h.deadline() => self.refuse(Refusal::Timeout, out),
+            State::Open(o) => {
+                if let Some(close) = o.timeout(p, now, out) {
+                    self.close_websocket(close, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The node is shutting down: a WebSocket is sent close 1001 and every connection is closed.
+    pub fn shutdown(&mut self, out: &mut Output<'_>) {
+        let websocket = self.is_websocket();
+        if let State::Open(o) = &mut self.state {
+            o.close_frame(wsproto::close_code::GOING_AWAY, "server shutting down", out);
+        }
+        self.state = State::Closed { websocket };
+        out.emit(Command::Close(Close::Graceful(Some(
+            wsproto::close_code::GOING_AWAY,
+        ))));
+    }
+
+    /// The worker is closing the connection for its own reason (a full send queue): ignore what follows.
+    pub fn abandon(&mut self) {
+        let websocket = self.is_websocket();
+        self.state = State::Closed { websocket };
+    }
+
+    /// The connection is gone: release what it held in the shared limits.
+    pub fn closed(&mut self, p: &Policy) {
+        self.abandon();
+        if let Some(ip) = self.admitted.take() {
+            p.ip_limits.release(ip);
+        }
+    }
+
+    fn close_websocket(&mut self, close: Close, out: &mut Output<'_>) {
+        self.state = State::Closed { websocket: true };
+        out.emit(Command::Close(close));
+    }
+}
+
+/// Hand every complete message of a SIP stream to the core's side of the edge.
+fn stream_messages(
+    framer: &mut StreamFramer,
+    out: &mut Output<'_>,
+) -> Result<(), edge::framer::FramingError> {
+    while let Some(msg) = framer.next_message()? {
+        out.emit(Command::FromCore(&msg));
+    }
+    Ok(())
+}

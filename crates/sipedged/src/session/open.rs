@@ -1,0 +1,180 @@
+//! The open WebSocket: messages to the edge, the request-rate limit, keepalive, idle and credential expiry.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use wsproto::close_code::{GOING_AWAY, NORMAL, POLICY_VIOLATION};
+use wsproto::{Connection, Event, Role};
+
+use super::{Close, Command, Output, Policy};
+use crate::config::{OnExpiry, OverRate};
+use crate::limits::RequestBucket;
+use crate::metrics::{Counter, RoutingFailure};
+
+/// A WebSocket carrying SIP.
+#[derive(Debug)]
+pub(super) struct Open {
+    ws: Box<Connection>,
+    /// Who the handshake authenticated (RFC 7118 §7), when the listener requires it.
+    identity: Option<Box<edge::Identity>>,
+    /// The browser's address (X-Forwarded-For from a trusted proxy, else the TCP peer).
+    client: Option<IpAddr>,
+    /// Its SIP request rate.
+    bucket: RequestBucket,
+    /// When the browser last sent anything.
+    last_rx: Instant,
+}
+
+/// What one WebSocket message from the browser leads to.
+enum Verdict {
+    /// Hand it to the edge.
+    Forward,
+    /// Over the rate: answered 503 (or not at all, for an ACK or a response).
+    Refused,
+    /// Over the rate, and the policy closes the connection.
+    Close(&'static str),
+}
+
+impl Open {
+    pub(super) fn new(
+        p: &Policy,
+        now: Instant,
+        client: Option<IpAddr>,
+        identity: Option<Box<edge::Identity>>,
+    ) -> Self {
+        let mut ws = Box::new(Connection::new(Role::Server, p.ws));
+        ws.start_keepalive(now);
+        Self {
+            ws,
+            identity,
+            client,
+            bucket: RequestBucket::default(),
+            last_rx: now,
+        }
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.ws.poll_timeout()
+    }
+
+    /// Frames from the browser; `Some` when the connection is to close.
+    pub(super) fn receive(
+        &mut self,
+        p: &Policy,
+        now: Instant,
+        bytes: &mut [u8],
+        out: &mut Output<'_>,
+    ) -> Option<Close> {
+        self.last_rx = now;
+        let mut policy_close = None;
+        if p.on_expiry == OnExpiry::Close
+            && self.identity.as_ref().is_some_and(|i| i.expired(p.timestamp(now)))
+        {
+            out.emit(Command::Failed(RoutingFailure::CredentialExpired));
+            policy_close = Some("credential expired");
+        }
+        let mut peer_closed = false;
+        let mut off = 0;
+        while off < bytes.len() && policy_close.is_none() && !peer_closed {
+            let got = self.ws.receive(&mut bytes[off..]);
+            off += got.consumed;
+            match got.event {
+                None if got.consumed == 0 => break,
+                None | Some(Event::Ping(_)) | Some(Event::Pong(_)) => {}
+                Some(Event::Message { payload, .. }) => {
+                    out.emit(Command::Inbound(payload));
+                    match verdict(p, &mut self.bucket, now, payload, out) {
+                        Verdict::Forward => out.emit(Command::ToEdge {
+                            message: payload,
+                            client: self.client,
+                            identity: self.identity.as_deref(),
+                        }),
+                        Verdict::Refused => {}
+                        Verdict::Close(reason) => policy_close = Some(reason),
+                    }
+                }
+                Some(Event::Close { .. }) => peer_closed = true,
+                Some(Event::ProtocolError { code, error }) => {
+                    tracing::debug!(code, %error, "WebSocket protocol error");
+                    out.emit(Command::Count(Counter::WsProtocolErrors, 1));
+                    peer_closed = true;
+                }
+            }
+        }
+        let ws = &mut self.ws;
+        out.transmit_with(|buf| {
+            if let Some(reason) = policy_close {
+                // RFC 6455 §7.4.1: 1008, policy violation.
+                let _ = ws.close(POLICY_VIOLATION, reason, buf, None);
+            }
+            while let Ok(true) = ws.poll_transmit(buf, None) {}
+        });
+        if policy_close.is_some() {
+            Some(Close::Graceful(Some(POLICY_VIOLATION)))
+        } else if peer_closed || self.ws.is_closed() {
+            Some(Close::Graceful(Some(NORMAL)))
+        } else {
+            None
+        }
+    }
+
+    /// The keepalive deadline has come: close an idle connection, ping, or give up on a missing pong.
+    pub(super) fn timeout(&mut self, p: &Policy, now: Instant, out: &mut Output<'_>) -> Option<Close> {
+        if now.saturating_duration_since(self.last_rx) >= p.idle_timeout {
+            self.close_frame(GOING_AWAY, "idle", out);
+            return Some(Close::Graceful(Some(GOING_AWAY)));
+        }
+        let ws = &mut self.ws;
+        let mut outcome = Ok(wsproto::Timeout::NotDue);
+        out.transmit_with(|buf| outcome = ws.on_timeout(now, buf, None));
+        match outcome {
+            Ok(wsproto::Timeout::PongMissing) => {
+                out.emit(Command::Count(Counter::PongMissing, 1));
+                Some(Close::Abort(GOING_AWAY))
+            }
+            _ => None,
+        }
+    }
+
+    /// Queue a close frame with `code`.
+    pub(super) fn close_frame(&mut self, code: u16, reason: &str, out: &mut Output<'_>) {
+        let ws = &mut self.ws;
+        out.transmit_with(|buf| {
+            let _ = ws.close(code, reason, buf, None);
+        });
+    }
+}
+
+/// The request-rate decision for one message (responses and keepalive CRLFs are never limited).
+fn verdict(
+    p: &Policy,
+    bucket: &mut RequestBucket,
+    now: Instant,
+    payload: &[u8],
+    out: &mut Output<'_>,
+) -> Verdict {
+    let Some(rate) = p.request_rate else {
+        return Verdict::Forward;
+    };
+    let is_request =
+        !payload.starts_with(b"SIP/2.0 ") && !payload.iter().all(|&b| b == b'\r' || b == b'\n');
+    if !is_request || bucket.take(p.timestamp(now).0, rate.per_second, rate.burst) {
+        return Verdict::Forward;
+    }
+    out.emit(Command::Failed(RoutingFailure::RateLimited));
+    match rate.over {
+        OverRate::Close => Verdict::Close("request rate exceeded"),
+        OverRate::Reject => {
+            if let Ok(m) = sipscan::Message::parse(payload)
+                && m.method() != Some(sipscan::Method::Ack)
+            {
+                let answer =
+                    edge::response::build(&m, 503, "Service Unavailable", &["Retry-After: 1"]);
+                out.transmit_with(|buf| {
+                    wsproto::writer::write_frame(buf, true, wsproto::OpCode::Text, &answer, None)
+                });
+            }
+            Verdict::Refused
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Every way a connection is refused before it becomes a WebSocket, and the ways it gets through.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+
+fn refused(got: &[Rec], status: &str, why: HandshakeRejection) {
+    assert!(status_line(got).starts_with(status), "{}: {got:?}", status_line(got));
+    assert!(got.contains(&Rec::Rejected(why)), "{got:?}");
+    assert_eq!(close_of(got), Some(Close::Graceful(None)));
+    assert!(!got.contains(&Rec::Opened));
+}
+
+#[test]
+fn a_browser_request_is_upgraded_with_sip() {
+    let mut h = Harness::new(policy());
+    assert!(h.log.contains(&Rec::Count(Counter::Accepted, 1)));
+    let got = h.feed(&sip_upgrade());
+    assert_eq!(status_line(&got), "HTTP/1.1 101 Switching Protocols");
+    assert!(String::from_utf8_lossy(&transmitted(&got)).contains("Sec-WebSocket-Protocol: sip\r\n"));
+    assert_eq!(got.last(), Some(&Rec::Opened));
+    assert!(h.session.is_websocket());
+}
+
+#[test]
+fn a_request_in_pieces_is_upgraded() {
+    let mut h = Harness::new(policy());
+    let req = sip_upgrade();
+    assert!(h.feed(&req[..20]).is_empty());
+    assert!(h.feed(&req[20..60]).is_empty());
+    assert!(h.feed(&req[60..]).contains(&Rec::Opened));
+}
+
+#[test]
+fn wrong_path_is_404() {
+    let mut h = Harness::new(policy());
+    let got = h.feed(&upgrade("/other", "Sec-WebSocket-Protocol: sip\r\n"));
+    refused(&got, "HTTP/1.1 404", HandshakeRejection::WrongPath);
+    assert!(h.session.is_closed() && !h.session.is_websocket());
+    assert!(h.feed(&text(MESSAGE)).is_empty(), "input after a refusal is ignored");
+}
+
+#[test]
+fn the_query_string_does_not_count_in_the_path() {
+    let mut h = Harness::new(policy());
+    assert!(h.feed(&upgrade("/?x=1", "Sec-WebSocket-Protocol: sip\r\n")).contains(&Rec::Opened));
+}
+
+#[test]
+fn foreign_origin_is_403() {
+    let mut p = policy();
+    p.allowed_origins = vec!["https://app.example".into()];
+    let mut h = Harness::new(p);
+    let got = h.feed(&upgrade(
+        "/",
+        "Sec-WebSocket-Protocol: sip\r\nOrigin: https://evil.example\r\n",
+    ));
+    refused(&got, "HTTP/1.1 403", HandshakeRejection::Origin);
+    let mut p = policy();
+    p.allowed_origins = vec!["https://app.example".into()];
+    let mut h = Harness::new(p);
+    let got = h.feed(&upgrade("/", "Sec-WebSocket-Protocol: sip\r\n"));
+    refused(&got, "HTTP/1.1 403", HandshakeRejection::Origin);
+    let mut p = policy();
+    p.allowed_origins = vec!["https://app.example".into()];
+    assert!(Harness::new(p).feed(&sip_upgrade()).contains(&Rec::Opened));
+}
+
+#[test]
+fn no_sip_subprotocol_is_400() {
+    let mut h = Harness::new(policy());
+    let got = h.feed(&upgrade("/", "Sec-WebSocket-Protocol: chat\r\n"));
+    refused(&got, "HTTP/1.1 400", HandshakeRejection::NoSipSubprotocol);
+    let mut h = Harness::new(policy());
+    let got = h.feed(&upgrade("/", ""));
+    refused(&got, "HTTP/1.1 400", HandshakeRejection::NoSipSubprotocol);
+}
+
+#[test]
+fn not_an_upgrade_is_400_and_a_huge_head_is_431() {
+    let mut h = Harness::new(policy());
+    let got = h.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    refused(&got, "HTTP/1.1 400", HandshakeRejection::BadRequest);
+    let mut h = Harness::new(policy());
+    let mut huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+    huge.resize(64 * 1024, b'a');
+    let got = h.feed(&huge);
+    refused(&got, "HTTP/1.1 431", HandshakeRejection::TooLarge);
+}
+
+#[test]
+fn a_slow_handshake_is_408_at_its_deadline() {
+    let mut h = Harness::new(policy());
+    assert!(h.feed(b"GET / HTTP/1.1\r\n").is_empty());
+    assert_eq!(h.session.poll_timeout(), Some(h.now + Duration::from_secs(10)));
+    assert!(h.advance(Duration::from_secs(9)).is_empty());
+    let got = h.advance(Duration::from_secs(1));
+    refused(&got, "HTTP/1.1 408", HandshakeRejection::Timeout);
+    assert_eq!(h.session.poll_timeout(), None);
+}
+
+#[test]
+fn missing_or_bad_credentials_are_401_with_the_scheme() {
+    for extra in [
+        String::new(),
+        "Authorization: Bearer not.a.jwt\r\n".to_string(),
+        format!(
+            "Authorization: Bearer {}\r\n",
+            token(json!({"sip_aor": "alice", "aud": "sipedge", "exp": crate::auth::unix_now() - 60}))
+        ),
+    ] {
+        let mut p = policy();
+        p.auth = bearer_auth();
+        let mut h = Harness::new(p);
+        let got = h.feed(&upgrade("/", &format!("Sec-WebSocket-Protocol: sip\r\n{extra}")));
+        assert!(status_line(&got).starts_with("HTTP/1.1 401"), "{got:?}");
+        assert!(String::from_utf8_lossy(&transmitted(&got)).contains("WWW-Authenticate: Bearer"));
+        assert!(
+            got.iter().any(|r| matches!(
+                r,
+                Rec::Rejected(
+                    HandshakeRejection::AuthMissing
+                        | HandshakeRejection::AuthInvalid
+                        | HandshakeRejection::AuthExpired
+                )
+            )),
+            "{got:?}"
+        );
+        assert_eq!(close_of(&got), Some(Close::Graceful(None)));
+    }
+}
+
+#[test]
+fn a_credential_for_another_audience_or_no_identity_is_403() {
+    for (claims, why) in [
+        (
+            json!({"sip_aor": "alice", "aud": "other", "exp": crate::auth::unix_now() + 600}),
+            HandshakeRejection::AuthAudience,
+        ),
+        (
+            json!({"aud": "sipedge", "exp": crate::auth::unix_now() + 600}),
+            HandshakeRejection::AuthIdentity,
+        ),
+    ] {
+        let mut p = policy();
+        p.auth = bearer_auth();
+        let mut h = Harness::new(p);
+        let got = h.feed(&upgrade(
+            "/",
+            &format!("Sec-WebSocket-Protocol: sip\r\nAuthorization: Bearer {}\r\n", token(claims)),
+        ));
+        refused(&got, "HTTP/1.1 403", why);
+    }
+}
+
+#[test]
+fn a_listener_without_auth_skips_it() {
+    let mut p = policy();
+    p.auth = bearer_auth();
+    p.listeners[0].authenticate = false;
+    assert!(Harness::new(p).feed(&sip_upgrade()).contains(&Rec::Opened));
+}
+
+#[test]
+fn a_valid_credential_binds_its_identity_to_the_flow() {
+    let mut p = policy();
+    p.auth = bearer_auth();
+    let mut h = Harness::new(p);
+    let t = token(json!({"sip_aor": "sip:alice@example.com", "aud": "sipedge", "exp": crate::auth::unix_now() + 600}));
+    let got = h.feed(&upgrade("/", &format!("Sec-WebSocket-Protocol: sip\r\nAuthorization: Bearer {t}\r\n")));
+    assert!(got.contains(&Rec::Opened), "{got:?}");
+    let got = h.feed(&text(MESSAGE));
+    assert!(
+        got.iter().any(|r| matches!(r, Rec::ToEdge { user: Some(u), .. } if u == "alice")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn per_ip_connection_cap_is_503_at_accept_and_released_at_close() {
+    let mut p = policy();
+    p.ip_limits = IpLimits::new(1, 0, 0);
+    let mut first = Harness::new(p);
+    assert!(!first.session.is_closed());
+    let second = Harness::new(std::mem::replace(&mut first.policy, policy()));
+    refused(&second.log, "HTTP/1.1 503", HandshakeRejection::IpConnectionCap);
+    let p = second.policy;
+    first.session.closed(&p);
+    let third = Harness::new(p);
+    assert!(!third.session.is_closed(), "the first connection's count was released");
+}
+
+#[test]
+fn per_ip_handshake_rate_is_503() {
+    let mut p = policy();
+    p.ip_limits = IpLimits::new(0, 1, 1);
+    let first = Harness::new(p);
+    let second = Harness::new(first.policy);
+    refused(&second.log, "HTTP/1.1 503", HandshakeRejection::IpHandshakeRate);
+}
+
+#[test]
+fn a_trusted_proxy_names_the_client_and_its_limits_apply_to_the_client() {
+    let proxy: SocketAddr = "10.0.0.9:5555".parse().unwrap();
+    let mut p = policy();
+    p.trusted_proxies = vec![proxy.ip()];
+    p.ip_limits = IpLimits::new(1, 0, 0);
+    let xff = "Sec-WebSocket-Protocol: sip\r\nX-Forwarded-For: 198.51.100.1, 203.0.113.5\r\n";
+    let mut a = Harness::from_peer(p, proxy, false);
+    assert!(a.feed(&upgrade("/", xff)).contains(&Rec::Opened));
+    let got = a.feed(&text(MESSAGE));
+    let client: IpAddr = "203.0.113.5".parse().unwrap();
+    assert!(
+        got.iter().any(|r| matches!(r, Rec::ToEdge { client: Some(c), .. } if *c == client)),
+        "the last X-Forwarded-For entry is the client: {got:?}"
+    );
+    let mut b = Harness::from_peer(std::mem::replace(&mut a.policy, policy()), proxy, false);
+    let got = b.feed(&upgrade("/", xff));
+    refused(&got, "HTTP/1.1 503", HandshakeRejection::IpConnectionCap);
+}
+
+#[test]
+fn x_forwarded_for_from_anyone_else_is_ignored_and_counted() {
+    let mut h = Harness::new(policy());
+    let got = h.feed(&upgrade("/", "Sec-WebSocket-Protocol: sip\r\nX-Forwarded-For: 203.0.113.5\r\n"));
+    assert!(got.contains(&Rec::Count(Counter::ForwardedForIgnored, 1)), "{got:?}");
+    let got = h.feed(&text(MESSAGE));
+    let peer: IpAddr = "192.0.2.7".parse().unwrap();
+    assert!(got.iter().any(|r| matches!(r, Rec::ToEdge { client: Some(c), .. } if *c == peer)));
+}
+
+#[test]
+fn frames_after_the_request_in_the_same_read_are_received() {
+    let mut h = Harness::new(policy());
+    let mut bytes = sip_upgrade();
+    bytes.extend_from_slice(&text(MESSAGE));
+    let got = h.feed(&bytes);
+    let opened = got.iter().position(|r| *r == Rec::Opened).unwrap();
+    let to_edge = got.iter().position(|r| matches!(r, Rec::ToEdge { .. })).unwrap();
+    assert!(opened < to_edge, "{got:?}");
+}
+
+#[test]
+fn plain_http_for_the_phone_is_answered_and_closed() {
+    let mut h = Harness::new(policy());
+    let got = h.feed(b"GET /phone HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(status_line(&got).starts_with("HTTP/1.1 30"), "{got:?}");
+    assert_eq!(close_of(&got), Some(Close::Graceful(None)));
+    assert!(!got.iter().any(|r| matches!(r, Rec::Rejected(_))));
+}
+
+#[test]
+fn a_sip_stream_from_the_core_only_when_the_core_uses_tcp() {
+    let options = b"OPTIONS sip:edge SIP/2.0\r\nVia: SIP/2.0/TCP core;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n";
+    let mut p = policy();
+    p.core_streams = true;
+    let mut h = Harness::new(p);
+    let got = h.feed(options);
+    assert_eq!(got, vec![Rec::FromCore(options.to_vec())]);
+    assert_eq!(h.session.poll_timeout(), None, "a stream has no handshake deadline");
+    let got = h.feed(b"garbage\r\n\r\n");
+    assert!(got.contains(&Rec::Failed(RoutingFailure::Malformed)), "{got:?}");
+    assert_eq!(close_of(&got), Some(Close::Graceful(None)));
+
+    let mut h = Harness::new(policy());
+    let got = h.feed(options);
+    refused(&got, "HTTP/1.1 4", HandshakeRejection::BadRequest);
+}

@@ -1,0 +1,370 @@
+//! Starting the node from its [`Plan`]: the edge's configuration, each session's policy, the ringmux server,
+//! the admin endpoint; then serving until a signal (SIGHUP reloads certificates and resolves the core again,
+//! SIGTERM/SIGINT drain).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use edge::flow_token::FlowTokenKey;
+use edge::stamp::{Hop, Transport};
+
+use crate::config::{CoreTransport, Plan};
+use crate::session::{ListenerPolicy, Policy, RequestRate};
+use crate::worker::{self, Shared};
+use crate::{admin, limits, metrics, tls, web};
+
+/// Size of each receive buffer a worker hands the kernel: SIP over WebSocket messages are mostly under 4 KiB (a
+/// WebRTC INVITE is 1-3 KiB); larger ones arrive in several buffers.
+const RECV_BUFFER_BYTES: u32 = 4096;
+/// Receive buffers per worker (io_uring provided-buffer ring): 4 MiB, mapped at start.
+const RECV_BUFFERS: u16 = 1024;
+/// The shortest drain on SIGTERM.
+const MIN_GRACE: Duration = Duration::from_millis(100);
+/// How often the main thread looks at signals and certificate files.
+const MAIN_TICK: Duration = Duration::from_millis(100);
+/// The core-side port written in hops when no UDP socket names one (TCP toward the core).
+const DEFAULT_CORE_PORT: u16 = 5070;
+
+/// Why the node could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A worker's UDP port toward the core is taken.
+    #[error("cannot bind {addr} toward the core: {error}")]
+    CorePort {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The core's name does not resolve.
+    #[error("core uri: cannot resolve: {0}")]
+    Resolve(std::io::Error),
+    /// The listeners cannot be served.
+    #[error("cannot start on {listeners}: {error}")]
+    Server {
+        /// The listeners' addresses.
+        listeners: String,
+        /// Why.
+        error: ringmux::Error,
+    },
+    /// The admin endpoint cannot bind.
+    #[error("cannot bind the admin endpoint {addr}: {error}")]
+    Admin {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// Signal handlers cannot be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    /// A worker thread failed.
+    #[error("worker failed: {0}")]
+    Worker(String),
+}
+
+/// Run the node until SIGTERM or SIGINT, then drain.
+pub fn run(plan: Plan) -> Result<(), StartError> {
+    let core = core_address(&plan)?;
+    let shared = Arc::new(shared(&plan, core));
+    if shared.policy.auth.required() {
+        tracing::info!(mode = ?shared.policy.auth.mode(), "handshake authentication on (RFC 7118 §7)");
+        for l in plan.listeners.iter().filter(|l| !l.authenticate) {
+            tracing::warn!(listen = %l.address, "handshake authentication off on this listener ([[listen]] auth = false)");
+        }
+    }
+    let mut reloaders: Vec<tls::Reloader> = plan
+        .listeners
+        .iter()
+        .filter_map(|l| l.tls.clone())
+        .map(|(acceptor, files, poll)| tls::Reloader::new(acceptor, files, poll))
+        .collect();
+    let server = ringmux::Server::start(server_config(&plan), {
+        let shared = shared.clone();
+        move |w| worker::Worker::new(shared.clone(), w)
+    })
+    .map_err(|error| StartError::Server {
+        listeners: describe(&plan),
+        error,
+    })?;
+    if let Some(addr) = plan.admin {
+        let bound = admin::spawn(addr, shared.metrics.clone())
+            .map_err(|error| StartError::Admin { addr, error })?;
+        tracing::info!("metrics on http://{bound}/metrics");
+    }
+    announce(&plan, &server, core);
+    serve(&plan, &server, &mut reloaders)?;
+    server.shutdown(plan.runtime.shutdown_grace.max(MIN_GRACE));
+    server.join().map_err(|e| StartError::Worker(e.to_string()))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The core's address now, after checking that each worker's UDP port toward it is free.
+fn core_address(plan: &Plan) -> Result<Option<SocketAddr>, StartError> {
+    let Some(core) = &plan.core else {
+        return Ok(None);
+    };
+    let addr = core.uri.resolve().map_err(StartError::Resolve)?;
+    if core.uri.transport == CoreTransport::Udp {
+        // Fail now, with a clear message, if a worker's port toward the core is taken.
+        for w in 0..plan.workers {
+            let local = core.local_address;
+            let a = SocketAddr::new(local.ip(), local.port() + w as u16);
+            std::net::UdpSocket::bind(a).map_err(|error| StartError::CorePort { addr: a, error })?;
+        }
+    }
+    Ok(Some(addr))
+}
+
+/// What every worker shares.
+fn shared(plan: &Plan, core: Option<SocketAddr>) -> Shared {
+    let transport = plan.core.as_ref().map(|c| match c.uri.transport {
+        CoreTransport::Udp => worker::CoreTransport::Udp {
+            local: c.local_address,
+        },
+        CoreTransport::Tcp => worker::CoreTransport::Tcp,
+    });
+    Shared {
+        policy: policy(plan),
+        edge: edge_config(plan),
+        key: flow_key(plan.sip.flow_token_secret.as_deref()),
+        core: core.zip(transport),
+        metrics: (0..plan.workers)
+            .map(|_| Arc::new(metrics::WorkerMetrics::default()))
+            .collect(),
+    }
+}
+
+/// Each session's policy.
+fn policy(plan: &Plan) -> Policy {
+    let l = &plan.limits;
+    Policy {
+        listeners: plan
+            .listeners
+            .iter()
+            .map(|x| ListenerPolicy {
+                path: x.path.clone(),
+                authenticate: x.authenticate,
+            })
+            .collect(),
+        allowed_origins: l.allowed_origins.clone(),
+        ws: wsproto::Config {
+            max_message_size: l.max_message_size,
+            max_frame_size: l.max_frame_size,
+            keepalive: Some(wsproto::Keepalive {
+                interval: l.ping_interval,
+                pong_timeout: l.ping_interval,
+            }),
+        },
+        handshake_timeout: l.handshake_timeout,
+        idle_timeout: l.idle_timeout,
+        core_streams: plan
+            .core
+            .as_ref()
+            .is_some_and(|c| c.uri.transport == CoreTransport::Tcp),
+        max_message_size: l.max_message_size,
+        auth: plan.auth.clone(),
+        on_expiry: plan.on_expiry,
+        ip_limits: limits::IpLimits::new(
+            l.max_connections_per_ip.try_into().unwrap_or(u32::MAX),
+            l.handshakes_per_ip_per_second,
+            l.handshake_burst,
+        ),
+        trusted_proxies: l.trusted_proxies.clone(),
+        request_rate: (l.requests_per_second > 0).then_some(RequestRate {
+            per_second: l.requests_per_second,
+            burst: l.request_burst,
+            over: l.over_request_rate,
+        }),
+        web: web::WebConfig::resolve(plan.phone_dir.clone()),
+        epoch: Instant::now(),
+    }
+}
+
+/// The edge's configuration template (each worker fills in its index).
+fn edge_config(plan: &Plan) -> edge::EdgeConfig {
+    // Browsers on ws:// and the core over TCP are told the first plain listener; wss:// flows the first TLS one.
+    let first = &plan.listeners[0];
+    let plain = plan.listeners.iter().find(|l| l.tls.is_none()).unwrap_or(first);
+    let secure = plan.listeners.iter().find(|l| l.tls.is_some());
+    let ws_hop = Hop {
+        host_port: plain.advertised.clone(),
+        transport: Transport::Ws,
+    };
+    let core_udp = plan.core.as_ref().filter(|c| c.uri.transport == CoreTransport::Udp);
+    let core_host = plan.core.as_ref().map_or("127.0.0.1", |c| c.advertise_host.as_str());
+    let core_port = core_udp.map_or(DEFAULT_CORE_PORT, |c| c.local_address.port());
+    let core_hop = match (&plan.core, core_udp) {
+        (Some(_), None) => Hop {
+            host_port: plain.advertised.clone(),
+            transport: Transport::Tcp,
+        },
+        _ => Hop {
+            host_port: format!("{core_host}:{core_port}"),
+            transport: Transport::Udp,
+        },
+    };
+    let mut own: Vec<String> = plan
+        .listeners
+        .iter()
+        .flat_map(|l| [l.advertised.clone(), l.address.to_string()])
+        .collect();
+    own.dedup();
+    own.extend((0..plan.workers).map(|w| format!("{core_host}:{}", core_port as usize + w)));
+    edge::EdgeConfig {
+        mode: if plan.core.is_some() {
+            edge::Mode::Edge
+        } else {
+            edge::Mode::Standalone
+        },
+        node: plan.sip.node_id,
+        worker: 0,
+        workers: plan.workers as u16,
+        wss_host_port: secure.map(|l| l.advertised.clone()).filter(|hp| *hp != ws_hop.host_port),
+        ws_hop,
+        core_hop,
+        own_addresses: own,
+        domains: plan.sip.domains.clone(),
+        max_message_size: plan.limits.max_message_size,
+        branch_salt: u64::from_le_bytes(random_bytes()),
+        registrar: edge::registrar::RegistrarConfig {
+            default_expires: plan.registrar.default_expires,
+            min_expires: plan.registrar.min_expires,
+            max_expires: plan.registrar.max_expires,
+            ..Default::default()
+        },
+    }
+}
+
+/// Random bytes from the OS, or (without OS randomness) bytes from the time and the pid.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    if getrandom::fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+            ^ u128::from(std::process::id());
+        for (d, s) in b.iter_mut().zip(t.to_le_bytes().iter().cycle()) {
+            *d = *s;
+        }
+    }
+    b
+}
+
+/// The flow-token key: from the configured secret, or random per start (tokens then die with the process).
+fn flow_key(secret: Option<&str>) -> FlowTokenKey {
+    match secret {
+        Some(s) => FlowTokenKey::from_secret(s.as_bytes()),
+        None => FlowTokenKey::from_secret(&random_bytes::<32>()),
+    }
+}
+
+/// ringmux's configuration.
+fn server_config(plan: &Plan) -> ringmux::Config {
+    let listeners = plan.listeners.iter().map(|l| ringmux::Listener {
+        addr: l.address,
+        tls: l.tls.as_ref().map(|(acceptor, _, _)| acceptor.clone()),
+        // Headers from the load balancers get the handshake's deadline.
+        proxy_protocol: l.proxy_protocol.then(|| ringmux::ProxyProtocol {
+            trusted: plan.limits.trusted_proxies.clone(),
+            timeout: plan.limits.handshake_timeout,
+        }),
+    });
+    ringmux::Config {
+        listeners: listeners.collect(),
+        workers: plan.workers,
+        io: match plan.runtime.io {
+            crate::config::Io::Auto => ringmux::IoChoice::Auto,
+            crate::config::Io::Uring => ringmux::IoChoice::Uring,
+            crate::config::Io::Epoll => ringmux::IoChoice::Epoll,
+        },
+        max_connections_per_worker: match plan.limits.max_connections {
+            0 => ringmux::Config::default().max_connections_per_worker,
+            n => n.div_ceil(plan.workers) as u32,
+        },
+        buf_size: RECV_BUFFER_BYTES,
+        buf_ring_entries: RECV_BUFFERS,
+        batch_wait: plan.runtime.batch_wait,
+        ..ringmux::Config::default()
+    }
+}
+
+/// Say where the node listens and how to point a browser at it.
+fn announce(plan: &Plan, server: &ringmux::Server<worker::Msg>, core: Option<SocketAddr>) {
+    let what = match (&plan.core, core) {
+        (Some(c), Some(addr)) => format!(
+            "edge mode, SIP core at {addr} over {}",
+            if c.uri.transport == CoreTransport::Tcp { "TCP" } else { "UDP" }
+        ),
+        _ => "standalone mode (embedded registrar)".into(),
+    };
+    let urls: Vec<String> = plan
+        .listeners
+        .iter()
+        .zip(server.local_addrs())
+        .map(|(l, local)| {
+            let scheme = if l.tls.is_some() { "wss" } else { "ws" };
+            format!("{scheme}://{local}{}", l.path)
+        })
+        .collect();
+    let workers = plan.workers;
+    tracing::info!(backend = ?server.backend(), workers, "sipedge {} listening on {} — {what}", env!("CARGO_PKG_VERSION"), urls.join(" "));
+    println!(
+        "sipedge listening on {} ({what}, {workers} workers, {:?} backend)",
+        urls.join(" and "),
+        server.backend()
+    );
+    println!(
+        "Point JsSIP at it:  new JsSIP.UA({{ sockets: [new JsSIP.WebSocketInterface('{}')], uri: 'sip:alice@example.test' }})",
+        urls.first().map_or("", String::as_str)
+    );
+}
+
+/// Serve until SIGTERM or SIGINT; SIGHUP reloads certificates and resolves the core again.
+fn serve(
+    plan: &Plan,
+    server: &ringmux::Server<worker::Msg>,
+    reloaders: &mut [tls::Reloader],
+) -> Result<(), StartError> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(StartError::Signals)?;
+    loop {
+        for sig in signals.pending() {
+            if sig != SIGHUP {
+                tracing::info!(signal = sig, grace = ?plan.runtime.shutdown_grace, "draining: closing WebSockets with 1001");
+                return Ok(());
+            }
+            for r in reloaders.iter_mut() {
+                let _ = r.reload("SIGHUP");
+            }
+            resolve_again(plan, server);
+        }
+        for r in reloaders.iter_mut() {
+            r.poll();
+        }
+        std::thread::sleep(MAIN_TICK);
+    }
+}
+
+/// Resolve the core's name again; a change reaches every worker by message.
+fn resolve_again(plan: &Plan, server: &ringmux::Server<worker::Msg>) {
+    let Some(core) = &plan.core else { return };
+    match core.uri.resolve() {
+        Ok(addr) => {
+            for w in 0..server.workers() {
+                let _ = server.post(w, worker::Msg::CoreAddress(addr));
+            }
+            tracing::info!(%addr, "SIGHUP: core address resolved");
+        }
+        Err(e) => tracing::warn!("SIGHUP: cannot resolve the core ({e}); keeping the previous address"),
+    }
+}
+
+/// The listeners' addresses, for messages.
+fn describe(plan: &Plan) -> String {
+    let all: Vec<String> = plan.listeners.iter().map(|l| l.address.to_string()).collect();
+    all.join(", ")
+}

@@ -1,0 +1,243 @@
+//! The worker: ringmux's [`Handler`], a thin adapter that feeds each connection's [`Session`] and carries out
+//! its commands (through the [`Router`]: the edge, the core, other workers, metrics). One per worker thread;
+//! workers share nothing but the read-only [`Shared`] and talk by message ([`Msg`]).
+
+mod link;
+mod router;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use edge::flow_token::{FlowId, FlowTokenKey};
+use edge::{Action, ClientFlow, EdgeConfig};
+use ringmux::{CloseReason, Conn, Ctx, Handler, Origin, ProxyRejection, TimerId, Udp};
+
+use crate::metrics::{Counter, WorkerMetrics};
+use crate::session::{Command, Output, Peer, Policy, Session};
+
+pub use router::Router;
+
+/// The one timer token: a session's next deadline.
+const TIMER_SESSION: u64 = 1;
+
+/// How the worker reaches the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoreTransport {
+    /// One UDP socket per worker, bound to `local` port + worker index.
+    Udp {
+        /// Worker 0's local address toward the core.
+        local: SocketAddr,
+    },
+    /// One TCP connection per worker; the core's own connections arrive on the WebSocket port.
+    Tcp,
+}
+
+/// What every worker reads and nobody writes after start.
+#[derive(Debug)]
+pub struct Shared {
+    /// Each client connection's policy.
+    pub policy: Policy,
+    /// The edge configuration template (worker fields are filled per worker).
+    pub edge: EdgeConfig,
+    /// Flow-token key.
+    pub key: FlowTokenKey,
+    /// The core's address and how it is reached (edge mode); `None`: standalone.
+    pub core: Option<(SocketAddr, CoreTransport)>,
+    /// Per-worker counters.
+    pub metrics: Vec<Arc<WorkerMetrics>>,
+}
+
+/// A message between workers.
+#[derive(Debug)]
+pub enum Msg {
+    /// Deliver a SIP message on a flow this worker owns.
+    ToFlow {
+        /// The flow.
+        flow: FlowId,
+        /// The message.
+        bytes: Vec<u8>,
+        /// What to do if the flow is gone.
+        if_gone: Option<Box<Action>>,
+    },
+    /// Standalone: a message for this worker's registrar shard (identity already checked by the sender).
+    ToShard {
+        /// Where it came from.
+        from: ClientFlow<'static>,
+        /// The SIP message.
+        bytes: Vec<u8>,
+    },
+    /// A flow closed: drop its registrations in this shard.
+    FlowClosed(FlowId),
+    /// The core's address, resolved again (SIGHUP).
+    CoreAddress(SocketAddr),
+}
+
+/// A connection's state in the worker's slab: its session and the timer armed for it.
+#[derive(Debug)]
+pub struct Connection {
+    session: Session,
+    timer: Option<(TimerId, Instant)>,
+}
+
+/// One worker.
+#[derive(Debug)]
+pub struct Worker {
+    shared: Arc<Shared>,
+    router: Router,
+    /// Scratch for the bytes a session writes.
+    tx: Vec<u8>,
+    /// Scratch for received bytes (WebSocket payloads are unmasked in place).
+    rx: Vec<u8>,
+}
+
+impl Worker {
+    /// The worker with index `index`.
+    pub fn new(shared: Arc<Shared>, index: usize) -> Self {
+        Self {
+            router: Router::new(shared.clone(), index),
+            shared,
+            tx: Vec::with_capacity(16 * 1024),
+            rx: Vec::with_capacity(16 * 1024),
+        }
+    }
+
+    /// Run `step` on the session of `conn`, carry out its commands, and arm the timer it then needs.
+    fn drive(
+        &mut self,
+        ctx: &mut Ctx<'_, Msg>,
+        conn: Conn,
+        state: &mut Connection,
+        step: impl FnOnce(&mut Session, &Policy, &mut Output<'_>),
+    ) {
+        let Self {
+            shared, router, tx, ..
+        } = self;
+        {
+            let mut sink = |c: Command<'_>| router.command(ctx, conn, c);
+            let mut out = Output::new(tx, &mut sink);
+            step(&mut state.session, &shared.policy, &mut out);
+        }
+        rearm(ctx, conn, state);
+    }
+}
+
+/// Arm the connection's timer for its session's next deadline (if that changed).
+fn rearm(ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut Connection) {
+    let want = state.session.poll_timeout();
+    if want == state.timer.map(|(_, at)| at) {
+        return;
+    }
+    if let Some((id, _)) = state.timer.take() {
+        ctx.cancel_timer(id);
+    }
+    if let Some(at) = want {
+        let id = ctx.arm_timer(conn, at.saturating_duration_since(ctx.now()), TIMER_SESSION);
+        state.timer = Some((id, at));
+    }
+}
+
+impl Handler for Worker {
+    type State = Connection;
+    type Message = Msg;
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Msg>) {
+        self.router.start(ctx);
+    }
+
+    fn open(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, origin: Origin) -> Connection {
+        if origin == Origin::Connected {
+            self.router.core_connected(ctx, conn);
+            return Connection {
+                session: Session::core_stream(&self.shared.policy),
+                timer: None,
+            };
+        }
+        self.router.metrics.open.fetch_add(1, Ordering::Relaxed);
+        let peer = Peer {
+            addr: ctx.peer_addr(conn),
+            listener: ctx.listener(conn).unwrap_or(0),
+            proxied: ctx.is_proxied(conn),
+        };
+        let now = ctx.now();
+        let Self {
+            shared, router, tx, ..
+        } = self;
+        let session = {
+            let mut sink = |c: Command<'_>| router.command(ctx, conn, c);
+            let mut out = Output::new(tx, &mut sink);
+            Session::accept(&shared.policy, peer, now, &mut out)
+        };
+        let mut state = Connection {
+            session,
+            timer: None,
+        };
+        rearm(ctx, conn, &mut state);
+        state
+    }
+
+    fn data(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut Connection, bytes: &[u8]) {
+        let now = ctx.now();
+        let mut rx = std::mem::take(&mut self.rx);
+        rx.clear();
+        rx.extend_from_slice(bytes);
+        self.drive(ctx, conn, state, |s, p, out| s.handle_bytes(p, now, &mut rx, out));
+        self.rx = rx;
+        self.router.expire(self.shared.policy.timestamp(now));
+    }
+
+    fn timer(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut Connection, token: u64) {
+        if token != TIMER_SESSION {
+            return;
+        }
+        state.timer = None;
+        let now = ctx.now();
+        self.drive(ctx, conn, state, |s, p, out| s.handle_timeout(now, p, out));
+    }
+
+    fn closed(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, mut state: Connection, reason: CloseReason) {
+        if self.router.core_closed(conn, reason) {
+            return;
+        }
+        state.session.closed(&self.shared.policy);
+        let m = &self.router.metrics;
+        m.add(Counter::Closed, 1);
+        m.open.fetch_sub(1, Ordering::Relaxed);
+        if reason == CloseReason::SlowConsumer {
+            m.add(Counter::SlowConsumers, 1);
+        }
+        if state.session.is_websocket() {
+            m.websockets.fetch_sub(1, Ordering::Relaxed);
+            self.router.flow_closed(ctx, conn);
+        }
+    }
+
+    fn message(&mut self, ctx: &mut Ctx<'_, Msg>, msg: Msg) {
+        self.router.message(ctx, msg);
+    }
+
+    fn datagram(&mut self, ctx: &mut Ctx<'_, Msg>, _udp: Udp, from: SocketAddr, bytes: &[u8]) {
+        self.router.datagram(ctx, from, bytes);
+    }
+
+    fn proxy_rejected(&mut self, _ctx: &mut Ctx<'_, Msg>, peer: Option<SocketAddr>, why: ProxyRejection) {
+        tracing::debug!(worker = self.router.index(), ?peer, %why, "PROXY protocol header refused");
+        if let Some(r) = crate::metrics::ProxyRejection::of(&why) {
+            self.router.metrics.proxy_rejected(r);
+        }
+    }
+
+    fn connect_failed(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, error: std::io::Error) {
+        self.router.core_connect_failed(ctx, conn, &error);
+    }
+
+    fn slow_consumer(&mut self, _ctx: &mut Ctx<'_, Msg>, _conn: Conn, state: &mut Connection) -> CloseReason {
+        state.session.abandon();
+        CloseReason::SlowConsumer
+    }
+
+    fn shutdown(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut Connection) {
+        self.drive(ctx, conn, state, |s, _, out| s.shutdown(out));
+    }
+}

@@ -1,0 +1,387 @@
+//! Carries out what sessions and the edge ask for: SIP to the edge and on to flows, the core and other workers;
+//! bytes and closes on connections; metrics.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use edge::flow_token::FlowId;
+use edge::time::Timestamp;
+use edge::{Action, ClientFlow, Edge};
+use ringmux::{CloseReason, Conn, Ctx, Udp};
+
+use super::link::{CoreLink, Route};
+use super::{CoreTransport, Msg, Shared};
+use crate::metrics::{Counter, RoutingFailure, WorkerMetrics};
+use crate::session::{Close, Command};
+
+/// How often lapsed registrations are dropped, at most.
+const EXPIRE_EVERY_MS: u64 = 1000;
+
+/// One worker's routing state: its edge (and registrar shard), its sockets toward the core, its counters.
+#[derive(Debug)]
+pub struct Router {
+    shared: Arc<Shared>,
+    index: usize,
+    edge: Edge,
+    /// This worker's counters.
+    pub metrics: Arc<WorkerMetrics>,
+    udp: Option<Udp>,
+    /// Scratch for framing messages delivered to flows.
+    frame: Vec<u8>,
+    actions: Vec<Action>,
+    last_expire: Timestamp,
+    link: CoreLink,
+    /// The core's address (edge mode); replaced when main resolves it again.
+    core: Option<SocketAddr>,
+}
+
+impl Router {
+    /// Worker `index`'s router, its edge configured from `shared`.
+    pub fn new(shared: Arc<Shared>, index: usize) -> Self {
+        let mut cfg = shared.edge.clone();
+        cfg.worker = index as u16;
+        if let Some((_, CoreTransport::Udp { local })) = shared.core {
+            cfg.core_hop.host_port = core_hop_host_port(&cfg.core_hop.host_port, local.port(), index);
+        }
+        Self {
+            edge: Edge::new(cfg, shared.key.clone()),
+            metrics: shared.metrics[index].clone(),
+            core: shared.core.map(|(addr, _)| addr),
+            shared,
+            index,
+            udp: None,
+            frame: Vec::with_capacity(16 * 1024),
+            actions: Vec::with_capacity(8),
+            last_expire: Timestamp(0),
+            link: CoreLink::default(),
+        }
+    }
+
+    /// The worker's index.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Bind the worker's UDP socket toward the core (UDP transport).
+    pub fn start(&mut self, ctx: &mut Ctx<'_, Msg>) {
+        if let Some((_, CoreTransport::Udp { local })) = self.shared.core {
+            let addr = SocketAddr::new(local.ip(), local.port() + self.index as u16);
+            match ctx.bind_udp(addr) {
+                Ok(udp) => self.udp = Some(udp),
+                Err(e) => {
+                    tracing::error!(worker = self.index, %addr, error = %e, "cannot bind the UDP socket toward the core")
+                }
+            }
+        }
+    }
+
+    fn now(&self, ctx: &Ctx<'_, Msg>) -> Timestamp {
+        self.shared.policy.timestamp(ctx.now())
+    }
+
+    fn flow_of(&self, conn: Conn) -> FlowId {
+        FlowId {
+            node: self.shared.edge.node,
+            worker: self.index as u16,
+            slot: conn.slot,
+            generation: conn.generation,
+            outbound: false,
+            secure: false,
+        }
+    }
+
+    /// Carry out one command of the session of `conn`.
+    pub fn command(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, command: Command<'_>) {
+        match command {
+            Command::Transmit(bytes) => {
+                let _ = ctx.send(conn, bytes);
+            }
+            Command::Opened => {
+                self.metrics.add(Counter::Upgraded, 1);
+                self.metrics.websockets.fetch_add(1, Ordering::Relaxed);
+            }
+            Command::Inbound(payload) => {
+                self.metrics.add(Counter::WsMessagesIn, 1);
+                self.metrics.add(Counter::WsBytesIn, payload.len() as u64);
+                self.count_sip(payload);
+            }
+            Command::ToEdge {
+                message,
+                client,
+                identity,
+            } => {
+                let flow = ClientFlow {
+                    id: FlowId {
+                        secure: ctx.is_tls(conn),
+                        ..self.flow_of(conn)
+                    },
+                    peer: client,
+                    identity,
+                };
+                let now = self.now(ctx);
+                self.edge.from_client(&flow, message, now, &mut self.actions);
+                self.run_actions(ctx);
+            }
+            Command::FromCore(message) => self.from_core(ctx, message),
+            Command::Count(counter, n) => self.metrics.add(counter, n),
+            Command::Rejected(why) => self.metrics.handshake_rejected(why),
+            Command::Failed(why) => self.metrics.routing_failed(why),
+            Command::Close(Close::Graceful(code)) => ctx.close(conn, CloseReason::Local(code.unwrap_or(0))),
+            Command::Close(Close::Abort(code)) => ctx.abort(conn, CloseReason::Local(code)),
+        }
+    }
+
+    fn count_sip(&self, bytes: &[u8]) {
+        if let Some(rest) = bytes.strip_prefix(b"SIP/2.0 ") {
+            let code = rest
+                .get(..3)
+                .and_then(|c| std::str::from_utf8(c).ok()?.parse::<u16>().ok());
+            if let Some(code) = code {
+                self.metrics.response(code);
+            }
+        } else if let Some(sp) = bytes.iter().position(|&b| b == b' ') {
+            self.metrics.request(&bytes[..sp]);
+        }
+    }
+
+    /// A SIP message from the core (a datagram, or a message of a stream).
+    fn from_core(&mut self, ctx: &mut Ctx<'_, Msg>, message: &[u8]) {
+        self.metrics.add(Counter::CoreMessagesIn, 1);
+        self.count_sip(message);
+        self.edge.from_core(message, &mut self.actions);
+        self.run_actions(ctx);
+    }
+
+    /// A datagram on the worker's UDP socket toward the core.
+    pub fn datagram(&mut self, ctx: &mut Ctx<'_, Msg>, from: SocketAddr, bytes: &[u8]) {
+        if self.shared.core.is_none() {
+            self.metrics.add(Counter::CoreMessagesIn, 1);
+            tracing::debug!(%from, "datagram in standalone mode ignored");
+            return;
+        }
+        self.from_core(ctx, bytes);
+    }
+
+    /// A message from another worker.
+    pub fn message(&mut self, ctx: &mut Ctx<'_, Msg>, msg: Msg) {
+        match msg {
+            Msg::ToFlow {
+                flow,
+                bytes,
+                if_gone,
+            } => self.deliver(ctx, flow, &bytes, if_gone),
+            Msg::ToShard { from, bytes } => {
+                let now = self.now(ctx);
+                self.edge.from_client(&from, &bytes, now, &mut self.actions);
+                self.run_actions(ctx);
+                self.expire(now);
+            }
+            Msg::CoreAddress(addr) => {
+                if self.core != Some(addr) {
+                    tracing::info!(worker = self.index, %addr, "core address changed");
+                    self.core = Some(addr);
+                    // A TCP connection to the old address is left to close by itself; new ones go to `addr`.
+                    self.link.address_changed();
+                }
+            }
+            Msg::FlowClosed(flow) => {
+                self.edge.flow_closed(&flow);
+                let now = self.now(ctx);
+                self.expire(now);
+            }
+        }
+    }
+
+    /// A WebSocket of this worker closed: standalone mode drops its registrations in every shard.
+    pub fn flow_closed(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn) {
+        if self.shared.core.is_some() {
+            return;
+        }
+        let flow = self.flow_of(conn);
+        self.edge.flow_closed(&flow);
+        for w in (0..ctx.workers()).filter(|&w| w != self.index) {
+            let _ = ctx.post(w, Msg::FlowClosed(flow));
+        }
+        let now = self.now(ctx);
+        self.expire(now);
+    }
+
+    fn run_actions(&mut self, ctx: &mut Ctx<'_, Msg>) {
+        let mut actions = std::mem::take(&mut self.actions);
+        for a in actions.drain(..) {
+            self.run(ctx, a);
+        }
+        self.actions = actions;
+    }
+
+    fn run(&mut self, ctx: &mut Ctx<'_, Msg>, action: Action) {
+        match action {
+            Action::ToFlow {
+                flow,
+                bytes,
+                if_gone,
+            } => {
+                let owner = flow.worker as usize;
+                if owner == self.index || owner >= ctx.workers() {
+                    self.deliver(ctx, flow, &bytes, if_gone);
+                } else if ctx
+                    .post(owner, Msg::ToFlow { flow, bytes, if_gone })
+                    .is_err()
+                {
+                    self.metrics.routing_failed(RoutingFailure::FlowGone);
+                }
+            }
+            Action::ToCore { bytes } => self.send_to_core(ctx, bytes),
+            Action::ToShard {
+                worker,
+                from,
+                peer,
+                bytes,
+            } => {
+                let from = ClientFlow::anonymous(from, peer);
+                if ctx.post(worker as usize, Msg::ToShard { from, bytes }).is_err() {
+                    self.metrics.routing_failed(RoutingFailure::FlowGone);
+                }
+            }
+            Action::Drop(reason) => {
+                tracing::debug!(worker = self.index, reason = reason.label(), "message dropped");
+                self.metrics.routing_failed(reason.into());
+            }
+        }
+    }
+
+    /// Frame `bytes` and queue them on the local connection `flow`, or carry out `if_gone`.
+    fn deliver(&mut self, ctx: &mut Ctx<'_, Msg>, flow: FlowId, bytes: &[u8], if_gone: Option<Box<Action>>) {
+        let conn = Conn {
+            slot: flow.slot,
+            generation: flow.generation,
+        };
+        let opcode = if simdutf8::basic::from_utf8(bytes).is_ok() {
+            wsproto::OpCode::Text
+        } else {
+            wsproto::OpCode::Binary
+        };
+        self.frame.clear();
+        wsproto::writer::write_frame(&mut self.frame, true, opcode, bytes, None);
+        let sent = flow.node == self.shared.edge.node && ctx.send(conn, &self.frame).is_ok();
+        if sent {
+            self.metrics.add(Counter::WsMessagesOut, 1);
+            self.metrics.add(Counter::WsBytesOut, bytes.len() as u64);
+        } else {
+            self.metrics.add(Counter::FlowGone, 1);
+            self.metrics.routing_failed(RoutingFailure::FlowGone);
+            if let Some(a) = if_gone {
+                self.run(ctx, *a);
+            }
+        }
+    }
+
+    fn send_to_core(&mut self, ctx: &mut Ctx<'_, Msg>, mut bytes: Vec<u8>) {
+        let Some(core) = self.core else { return };
+        if !matches!(self.shared.core, Some((_, CoreTransport::Tcp))) {
+            let sent = self.udp.map(|udp| ctx.send_to(udp, core, &bytes));
+            match sent {
+                Some(Ok(_)) => self.metrics.add(Counter::CoreMessagesOut, 1),
+                Some(Err(e)) => {
+                    tracing::warn!(worker = self.index, %core, error = %e, "send to core failed");
+                    self.metrics.routing_failed(RoutingFailure::CoreSendFailed);
+                }
+                None => self.metrics.routing_failed(RoutingFailure::CoreSendFailed),
+            }
+            return;
+        }
+        let route = match self.link.route(&mut bytes, ctx.now()) {
+            Route::Connect => match ctx.connect(core) {
+                Ok(conn) => {
+                    tracing::info!(worker = self.index, %core, "connecting to the core over TCP");
+                    self.link.connecting(conn, &mut bytes)
+                }
+                Err(e) => {
+                    tracing::warn!(worker = self.index, %core, error = %e, "cannot connect to the core");
+                    self.link_failed(ctx);
+                    Route::Unavailable
+                }
+            },
+            route => route,
+        };
+        match route {
+            Route::Send(conn) => self.send_on_link(ctx, conn, &bytes),
+            Route::Unavailable => self.core_unavailable(ctx, &bytes),
+            Route::Queued | Route::Connect => {}
+        }
+    }
+
+    fn send_on_link(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, bytes: &[u8]) {
+        match ctx.send(conn, bytes) {
+            Ok(()) => self.metrics.add(Counter::CoreMessagesOut, 1),
+            Err(e) => {
+                tracing::warn!(worker = self.index, error = %e, "send to core failed");
+                self.core_unavailable(ctx, bytes);
+            }
+        }
+    }
+
+    /// Our TCP connection to the core is up: send what waited.
+    pub fn core_connected(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn) {
+        tracing::info!(worker = self.index, "connected to the core over TCP");
+        for bytes in self.link.connected(conn) {
+            self.send_on_link(ctx, conn, &bytes);
+        }
+    }
+
+    /// `conn` closed; `true` when it was our TCP connection to the core.
+    pub fn core_closed(&mut self, conn: Conn, reason: CloseReason) -> bool {
+        let ours = self.link.closed(conn);
+        if ours {
+            tracing::warn!(worker = self.index, ?reason, "TCP connection to the core closed");
+        }
+        ours
+    }
+
+    /// An outbound connection failed.
+    pub fn core_connect_failed(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, error: &std::io::Error) {
+        if self.link.is_link(conn) {
+            tracing::warn!(worker = self.index, %error, "cannot connect to the core over TCP");
+            self.link_failed(ctx);
+        }
+    }
+
+    fn link_failed(&mut self, ctx: &mut Ctx<'_, Msg>) {
+        for bytes in self.link.failed(ctx.now()) {
+            self.core_unavailable(ctx, &bytes);
+        }
+    }
+
+    /// A message for the core cannot go: a request is answered `503 Service Unavailable` (RFC 3261 §16.7: as if
+    /// from the core, so it takes the way back through our Via), anything else is dropped.
+    fn core_unavailable(&mut self, ctx: &mut Ctx<'_, Msg>, bytes: &[u8]) {
+        self.metrics.routing_failed(RoutingFailure::CoreSendFailed);
+        let Ok(msg) = sipscan::Message::parse(bytes) else {
+            return;
+        };
+        if !matches!(msg.kind(), sipscan::Kind::Request { .. }) || msg.method() == Some(sipscan::Method::Ack) {
+            return;
+        }
+        let answer = edge::response::build(&msg, 503, "Service Unavailable", &["Retry-After: 5"]);
+        self.edge.from_core(&answer, &mut self.actions);
+        self.run_actions(ctx);
+    }
+
+    /// Drop lapsed registrations (at most once a second) and publish the binding count (O(1)).
+    pub fn expire(&mut self, now: Timestamp) {
+        if now.0 >= self.last_expire.0 + EXPIRE_EVERY_MS {
+            self.last_expire = now;
+            self.edge.expire(now);
+        }
+        self.metrics
+            .bindings
+            .store(self.edge.registrar().binding_count() as u64, Ordering::Relaxed);
+    }
+}
+
+/// The core-side hop of worker `index`: the configured host with port `base + index`.
+fn core_hop_host_port(template: &str, base: u16, index: usize) -> String {
+    let host = template.rsplit_once(':').map_or(template, |(h, _)| h);
+    format!("{host}:{}", base as usize + index)
+}
