@@ -120,11 +120,9 @@ uri = "sip:127.0.0.1:$core;transport=udp"
 local_address = "127.0.0.1:$local_base"
 [runtime]
 workers = 2
-[admin]
-listen = ""
 TOML
   if [[ $# -gt 0 ]]; then printf '%s\n' "$@" >>"$work/edge.toml"; fi
-  start_sipedged "$work/edge.log" "$port" --config "$work/edge.toml"
+  start_sipedged "$work/edge.log" "$port" --config "$work/edge.toml" --admin ""
 }
 
 build_release() {

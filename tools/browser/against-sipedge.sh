@@ -31,9 +31,7 @@ address = "127.0.0.1:$port"
 tls = { cert = "$work/cert.pem", key = "$work/key.pem" }
 [runtime]
 workers = 2
-[admin]
-listen = ""
 TOML
-start_sipedged "$work/wss.log" "$port" --config "$work/wss.toml"
+start_sipedged "$work/wss.log" "$port" --config "$work/wss.toml" --admin ""
 node run.mjs --ws "wss://127.0.0.1:$port" --insecure --label sipedge-wss || { fail=1; tail -20 "$work/wss.log"; }
 exit $fail

@@ -44,11 +44,9 @@ workers = $WORKERS
 io = "uring"
 [limits]
 max_connections = $MAX_CONNECTIONS
-[admin]
-listen = ""
 EOF
 cp "$work/sipedge.toml" "$OUT/sipedge.toml"
-start_sipedged "$LOGS/sipedged.log" "$port" --config "$work/sipedge.toml"
+start_sipedged "$LOGS/sipedged.log" "$port" --config "$work/sipedge.toml" --admin ""
 pid=$sipedged_pid
 sleep 1
 

@@ -59,11 +59,9 @@ secret = "$secret"
 audience = "sipedge"
 [sip]
 domains = ["example.test"]
-[admin]
-listen = ""
 EOF
   sed "s|$work|WORK|g; s|$secret|SECRET|" "$work/$1.toml" >"$OUT/$1.toml"
-  start_sipedged "$work/$1.log" "$port" --config "$work/$1.toml"
+  start_sipedged "$work/$1.log" "$port" --config "$work/$1.toml" --admin ""
   pid=$sipedged_pid
   sleep 1
 }
