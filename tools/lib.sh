@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the scripts under tools/ (source it; bash only). Sourcing sets
 #   repo_root      the top directory of the repository
 #   benchlib       tools/benchlib.py, the Python side of these scripts (`python3 "$benchlib" COMMAND ...`)
@@ -71,6 +72,7 @@ spawn_timed() {
   server_wrap=$spawned_pid
   wait_tcp "$port"
   # The command is the child of `timeout` (a `taskset` in front of it execs into it).
+  # shellcheck disable=SC2034 # for the caller
   server_pid=$(pgrep -P "$server_wrap" | head -n1)
 }
 
@@ -78,6 +80,7 @@ start_sipedged() {
   local log=$1 port=$2
   shift 2
   spawn "$sipedged_bin" "$@" >"$log" 2>&1
+  # shellcheck disable=SC2034 # for the caller
   sipedged_pid=$spawned_pid
   wait_tcp "$port"
 }

@@ -18,6 +18,7 @@ port=$(free_port)
 start_sipedged "$work/standalone.log" "$port" --listen "127.0.0.1:$port" --workers 2 --admin ""
 node run.mjs --ws "ws://127.0.0.1:$port" --label sipedge-standalone || { fail=1; tail -20 "$work/standalone.log"; }
 
+# shellcheck disable=SC2119 # no TOML lines to add
 start_edge_over_core
 node run.mjs --ws "ws://127.0.0.1:$port" --label sipedge-edge+kamailio || { fail=1; tail -20 "$work/edge.log"; tail -20 "$work/kamailio.log"; }
 

@@ -57,6 +57,7 @@ run_one() { # name port command...
     local name=$1 port=$2; shift 2
     # shellcheck disable=SC2046 # pin's prefix is meant to split into words
     spawn_timed $((SECS + 120)) "$port" "$OUT/$name.server.log" $(pin "$SERVER_CPUS") "$@"
+    # shellcheck disable=SC2046
     timeout $((SECS + 90)) $(pin "$CLIENT_CPUS") target/release/sipload echo --target "ws://127.0.0.1:$port/" \
         --connections "$CONNS" --size "$SIZE" --flat-out --window "$WINDOW" --threads "$CLIENT_THREADS" --duration "$SECS" --ramp 5000/s \
         --watch-pid "$server_pid" --json "$OUT/$name.json" | sed "s/^/[$name] /"
