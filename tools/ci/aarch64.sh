@@ -36,12 +36,14 @@ start=$SECONDS
 "${cargo_test[@]}" --no-run
 built=$((SECONDS - start))
 # The host's clippy step never sees the aarch64-only code (cfg(target_arch = "aarch64")).
+start=$SECONDS
 cargo clippy -p wsmask -p sipscan --all-targets --target "$target" -- -D warnings
+linted=$((SECONDS - start))
 
 start=$SECONDS
 mkdir -p target
 status=0
-"${cargo_test[@]}" -- "$@" 2>&1 | tee "$log" || status=$?
+"${cargo_test[@]}" --no-fail-fast -- "$@" 2>&1 | tee "$log" || status=$?
 ran=$((SECONDS - start))
 
 grep -E '^test result:' "$log" |
@@ -54,5 +56,5 @@ for crate in wsmask sipscan; do
     echo "FAIL $crate: no test reports running the NEON path"; fail=1
   fi
 done
-echo "aarch64 build ${built}s, qemu-user test run ${ran}s"
+echo "aarch64 build ${built}s, clippy ${linted}s, qemu-user test run ${ran}s"
 exit "$fail"
