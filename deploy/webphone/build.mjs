@@ -1,12 +1,15 @@
-// Builds the web phone into dist/: src/app.js bundled with JsSIP from node_modules (esbuild, minified), plus
-// index.html and style.css copied as they are. sipedged serves dist/ at /phone/ ([web] phone_dir).
+// Builds the web phone: src/app.js bundled with JsSIP from node_modules (esbuild, minified), plus index.html and
+// style.css copied as they are. Into dist/ by default (`npm run build`, served with `[web] phone_dir`), or into the
+// directory given by `--out DIR` (`npm run build -- --out DIR`: crates/sipedged/build.rs embeds that build).
 import { build } from 'esbuild';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const dist = join(here, 'dist');
+const { values } = parseArgs({ options: { out: { type: 'string' } } });
+const dist = values.out ? resolve(values.out) : join(here, 'dist');
 await rm(dist, { recursive: true, force: true });
 await mkdir(dist, { recursive: true });
 await build({
