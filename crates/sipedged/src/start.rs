@@ -96,7 +96,9 @@ pub fn run(plan: Plan) -> Result<(), StartError> {
     announce(&plan, &server, core);
     serve(&plan, &server, &mut reloaders)?;
     server.shutdown(plan.runtime.shutdown_grace.max(MIN_GRACE));
-    server.join().map_err(|e| StartError::Worker(e.to_string()))?;
+    server
+        .join()
+        .map_err(|e| StartError::Worker(e.to_string()))?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -112,7 +114,8 @@ fn core_address(plan: &Plan) -> Result<Option<SocketAddr>, StartError> {
         for w in 0..plan.workers {
             let local = core.local_address;
             let a = SocketAddr::new(local.ip(), local.port() + w as u16);
-            std::net::UdpSocket::bind(a).map_err(|error| StartError::CorePort { addr: a, error })?;
+            std::net::UdpSocket::bind(a)
+                .map_err(|error| StartError::CorePort { addr: a, error })?;
         }
     }
     Ok(Some(addr))
@@ -187,14 +190,24 @@ fn policy(plan: &Plan) -> Policy {
 fn edge_config(plan: &Plan) -> edge::EdgeConfig {
     // Browsers on ws:// and the core over TCP are told the first plain listener; wss:// flows the first TLS one.
     let first = &plan.listeners[0];
-    let plain = plan.listeners.iter().find(|l| l.tls.is_none()).unwrap_or(first);
+    let plain = plan
+        .listeners
+        .iter()
+        .find(|l| l.tls.is_none())
+        .unwrap_or(first);
     let secure = plan.listeners.iter().find(|l| l.tls.is_some());
     let ws_hop = Hop {
         host_port: plain.advertised.clone(),
         transport: Transport::Ws,
     };
-    let core_udp = plan.core.as_ref().filter(|c| c.uri.transport == CoreTransport::Udp);
-    let core_host = plan.core.as_ref().map_or("127.0.0.1", |c| c.advertise_host.as_str());
+    let core_udp = plan
+        .core
+        .as_ref()
+        .filter(|c| c.uri.transport == CoreTransport::Udp);
+    let core_host = plan
+        .core
+        .as_ref()
+        .map_or("127.0.0.1", |c| c.advertise_host.as_str());
     let core_port = core_udp.map_or(DEFAULT_CORE_PORT, |c| c.local_address.port());
     let core_hop = match (&plan.core, core_udp) {
         (Some(_), None) => Hop {
@@ -222,7 +235,9 @@ fn edge_config(plan: &Plan) -> edge::EdgeConfig {
         node: plan.sip.node_id,
         worker: 0,
         workers: plan.workers as u16,
-        wss_host_port: secure.map(|l| l.advertised.clone()).filter(|hp| *hp != ws_hop.host_port),
+        wss_host_port: secure
+            .map(|l| l.advertised.clone())
+            .filter(|hp| *hp != ws_hop.host_port),
         ws_hop,
         core_hop,
         own_addresses: own,
@@ -296,7 +311,11 @@ fn announce(plan: &Plan, server: &ringmux::Server<worker::Msg>, core: Option<Soc
     let what = match (&plan.core, core) {
         (Some(c), Some(addr)) => format!(
             "edge mode, SIP core at {addr} over {}",
-            if c.uri.transport == CoreTransport::Tcp { "TCP" } else { "UDP" }
+            if c.uri.transport == CoreTransport::Tcp {
+                "TCP"
+            } else {
+                "UDP"
+            }
         ),
         _ => "standalone mode (embedded registrar)".into(),
     };
@@ -329,8 +348,8 @@ fn serve(
     reloaders: &mut [tls::Reloader],
 ) -> Result<(), StartError> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(StartError::Signals)?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(StartError::Signals)?;
     loop {
         for sig in signals.pending() {
             if sig != SIGHUP {
@@ -359,12 +378,18 @@ fn resolve_again(plan: &Plan, server: &ringmux::Server<worker::Msg>) {
             }
             tracing::info!(%addr, "SIGHUP: core address resolved");
         }
-        Err(e) => tracing::warn!("SIGHUP: cannot resolve the core ({e}); keeping the previous address"),
+        Err(e) => {
+            tracing::warn!("SIGHUP: cannot resolve the core ({e}); keeping the previous address")
+        }
     }
 }
 
 /// The listeners' addresses, for messages.
 fn describe(plan: &Plan) -> String {
-    let all: Vec<String> = plan.listeners.iter().map(|l| l.address.to_string()).collect();
+    let all: Vec<String> = plan
+        .listeners
+        .iter()
+        .map(|l| l.address.to_string())
+        .collect();
     all.join(", ")
 }

@@ -63,7 +63,9 @@ pub enum Problem {
     #[error("limits.{0} must be > 0")]
     ZeroDuration(&'static str),
     /// Registrar expiries out of order.
-    #[error("registrar: need min_expires ({min}) <= default_expires ({default}) <= max_expires ({max})")]
+    #[error(
+        "registrar: need min_expires ({min}) <= default_expires ({default}) <= max_expires ({max})"
+    )]
     Expires {
         /// `min_expires`.
         min: u32,
@@ -162,7 +164,10 @@ impl Plan {
             problems.push(Problem::Workers(workers));
         }
         let listeners = listeners(&cfg, &mut problems);
-        let core = cfg.core.as_ref().and_then(|c| core(c, workers, &mut problems));
+        let core = cfg
+            .core
+            .as_ref()
+            .and_then(|c| core(c, workers, &mut problems));
         limits(&cfg.limits, &mut problems);
         let r = &cfg.registrar;
         if !(r.min_expires <= r.default_expires && r.default_expires <= r.max_expires) {
@@ -235,9 +240,15 @@ fn listeners(cfg: &Config, problems: &mut Vec<Problem>) -> Vec<ListenerPlan> {
 }
 
 fn core(c: &super::Core, workers: usize, problems: &mut Vec<Problem>) -> Option<CorePlan> {
-    let uri = c.uri.parse::<CoreUri>().map_err(|e| problems.push(e.into())).ok()?;
+    let uri = c
+        .uri
+        .parse::<CoreUri>()
+        .map_err(|e| problems.push(e.into()))
+        .ok()?;
     let port = c.local_address.port();
-    if uri.transport == super::CoreTransport::Udp && usize::from(port) + workers - 1 > usize::from(u16::MAX) {
+    if uri.transport == super::CoreTransport::Udp
+        && usize::from(port) + workers - 1 > usize::from(u16::MAX)
+    {
         problems.push(Problem::CorePorts { port, workers });
     }
     Some(CorePlan {

@@ -75,7 +75,8 @@ fn tls_listener_is_parsed_and_checked() {
     let doc = "[[listen]]\naddress = \"127.0.0.1:8443\"\ntls = { cert = \"/nonexistent/c.pem\", key = \"/nonexistent/k.pem\", sni = [ { name = \"a.test\", cert = \"/nonexistent/a.pem\", key = \"/nonexistent/ak.pem\" } ] }";
     let e = plan(doc).unwrap_err();
     assert!(e.contains("/nonexistent/c.pem"), "{e}");
-    let e = plan("[[listen]]\naddress = \"127.0.0.1:8443\"\ntls = { cert = \"/x.pem\" }").unwrap_err();
+    let e =
+        plan("[[listen]]\naddress = \"127.0.0.1:8443\"\ntls = { cert = \"/x.pem\" }").unwrap_err();
     assert!(e.contains("cert and key"), "{e}");
     let e = Config::from_toml(
         "[[listen]]\naddress = \"127.0.0.1:8443\"\ntls = { certs = \"/x.pem\" }",
@@ -94,7 +95,10 @@ fn proxy_protocol_needs_trusted_proxies() {
         e.contains("proxy_protocol") && e.contains("trusted_proxies"),
         "{e}"
     );
-    let p = plan(&format!("{listen}[limits]\ntrusted_proxies = [\"10.0.0.9\"]\n")).unwrap();
+    let p = plan(&format!(
+        "{listen}[limits]\ntrusted_proxies = [\"10.0.0.9\"]\n"
+    ))
+    .unwrap();
     assert!(p.listeners[0].proxy_protocol);
     assert!(!Config::default().listen[0].proxy_protocol);
 }
@@ -123,8 +127,9 @@ fn empty_strings_are_refused_not_taken_as_unset() {
 
 #[test]
 fn every_problem_is_reported_at_once() {
-    let e = plan("[limits]\nmax_message_size = 10\nmax_frame_size = 0\n[registrar]\nmin_expires = 900")
-        .unwrap_err();
+    let e =
+        plan("[limits]\nmax_message_size = 10\nmax_frame_size = 0\n[registrar]\nmin_expires = 900")
+            .unwrap_err();
     for needle in ["max_message_size", "max_frame_size", "min_expires"] {
         assert!(e.contains(needle), "{e}");
     }
@@ -134,7 +139,10 @@ fn every_problem_is_reported_at_once() {
 fn core_uri_is_parsed_once_and_ports_checked() {
     let p = plan("[core]\nuri = \"sip:10.0.0.1:5080;transport=tcp\"").unwrap();
     let core = p.core.unwrap();
-    assert_eq!((core.uri.port, core.uri.transport), (5080, CoreTransport::Tcp));
+    assert_eq!(
+        (core.uri.port, core.uri.transport),
+        (5080, CoreTransport::Tcp)
+    );
     assert_eq!(core.advertise_host, "127.0.0.1");
     let e = plan("[core]\nuri = \"sips:core.example.net\"").unwrap_err();
     assert!(e.contains("TLS"), "{e}");
@@ -146,7 +154,9 @@ fn core_uri_is_parsed_once_and_ports_checked() {
 
 #[test]
 fn auth_algorithm_is_typed() {
-    let e = Config::from_toml("[auth]\nalgorithm = \"none\"", "t").unwrap_err().to_string();
+    let e = Config::from_toml("[auth]\nalgorithm = \"none\"", "t")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("HS256"), "{e}");
     let e = plan("[auth]\nmode = \"bearer\"").unwrap_err();
     assert!(e.contains("auth.secret"), "{e}");

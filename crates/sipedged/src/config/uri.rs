@@ -38,7 +38,9 @@ pub enum UriError {
     #[error("core uri {0:?} must be a sip: URI (sip:HOST[:PORT][;transport=udp|tcp])")]
     Scheme(String),
     /// `sips:` or `transport=tls`: TLS toward the core.
-    #[error("core uri {0:?}: TLS toward the core (sips: or transport=tls) is not supported; use udp or tcp")]
+    #[error(
+        "core uri {0:?}: TLS toward the core (sips: or transport=tls) is not supported; use udp or tcp"
+    )]
     Tls(String),
     /// A transport other than udp or tcp.
     #[error("core uri {uri:?}: unsupported transport={transport} (udp or tcp)")]
@@ -83,7 +85,8 @@ impl std::str::FromStr for CoreUri {
                 None => {}
             }
         }
-        let (host, port) = split_host_port(hostport).ok_or_else(|| UriError::HostPort(uri.into()))?;
+        let (host, port) =
+            split_host_port(hostport).ok_or_else(|| UriError::HostPort(uri.into()))?;
         let host = match host.parse::<IpAddr>() {
             Ok(ip) => Host::Ip(ip),
             Err(_) if is_host_name(host) => Host::Name(host.into()),
@@ -125,9 +128,15 @@ impl CoreUri {
     pub fn resolve(&self) -> std::io::Result<SocketAddr> {
         match &self.host {
             Host::Ip(ip) => Ok(SocketAddr::new(*ip, self.port)),
-            Host::Name(name) => (name.as_str(), self.port).to_socket_addrs()?.next().ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::NotFound, format!("{name} has no address"))
-            }),
+            Host::Name(name) => (name.as_str(), self.port)
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("{name} has no address"),
+                    )
+                }),
         }
     }
 }
@@ -150,21 +159,44 @@ mod tests {
         let u = parse("SIP:core.example.net").unwrap();
         assert_eq!(
             (u.host, u.port, u.transport),
-            (Host::Name("core.example.net".into()), 5060, CoreTransport::Udp)
+            (
+                Host::Name("core.example.net".into()),
+                5060,
+                CoreTransport::Udp
+            )
         );
         let u = parse("sip:[::1]:5062;lr;transport=UDP").unwrap();
         assert_eq!((u.host, u.port), (Host::Ip("::1".parse().unwrap()), 5062));
         assert_eq!(parse("sip:[::1]").unwrap().port, 5060);
-        assert_eq!(parse("sip:proxy@10.0.0.1").unwrap().host, Host::Ip([10, 0, 0, 1].into()));
+        assert_eq!(
+            parse("sip:proxy@10.0.0.1").unwrap().host,
+            Host::Ip([10, 0, 0, 1].into())
+        );
     }
 
     #[test]
     fn refusals_name_the_rule() {
         assert!(matches!(parse("http://x"), Err(UriError::Scheme(_))));
-        assert!(matches!(parse("sips:core.example.net"), Err(UriError::Tls(_))));
-        assert!(matches!(parse("sip:core;transport=tls"), Err(UriError::Tls(_))));
-        assert!(matches!(parse("sip:core;transport=sctp"), Err(UriError::Transport { .. })));
-        for bad in ["sip:", "sip:host:99999", "sip:host:0", "sip:ho st", "sip:[::1", "sip:a..b"] {
+        assert!(matches!(
+            parse("sips:core.example.net"),
+            Err(UriError::Tls(_))
+        ));
+        assert!(matches!(
+            parse("sip:core;transport=tls"),
+            Err(UriError::Tls(_))
+        ));
+        assert!(matches!(
+            parse("sip:core;transport=sctp"),
+            Err(UriError::Transport { .. })
+        ));
+        for bad in [
+            "sip:",
+            "sip:host:99999",
+            "sip:host:0",
+            "sip:ho st",
+            "sip:[::1",
+            "sip:a..b",
+        ] {
             assert!(matches!(parse(bad), Err(UriError::HostPort(_))), "{bad}");
         }
     }

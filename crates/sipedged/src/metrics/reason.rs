@@ -143,21 +143,47 @@ mod tests {
 
     #[test]
     fn labels_are_unique_and_indexed_in_order() {
-        fn check<T: Copy + std::fmt::Debug>(all: &[T], label: fn(T) -> &'static str, index: fn(T) -> usize) {
+        fn check<T: Copy + std::fmt::Debug>(
+            all: &[T],
+            label: fn(T) -> &'static str,
+            index: fn(T) -> usize,
+        ) {
             for (i, r) in all.iter().enumerate() {
                 assert_eq!(index(*r), i, "{r:?}");
-                assert_eq!(all.iter().filter(|o| label(**o) == label(*r)).count(), 1, "{r:?}");
+                assert_eq!(
+                    all.iter().filter(|o| label(**o) == label(*r)).count(),
+                    1,
+                    "{r:?}"
+                );
             }
         }
-        check(HandshakeRejection::ALL, HandshakeRejection::label, HandshakeRejection::index);
-        check(RoutingFailure::ALL, RoutingFailure::label, RoutingFailure::index);
-        check(ProxyRejection::ALL, ProxyRejection::label, ProxyRejection::index);
+        check(
+            HandshakeRejection::ALL,
+            HandshakeRejection::label,
+            HandshakeRejection::index,
+        );
+        check(
+            RoutingFailure::ALL,
+            RoutingFailure::label,
+            RoutingFailure::index,
+        );
+        check(
+            ProxyRejection::ALL,
+            ProxyRejection::label,
+            ProxyRejection::index,
+        );
     }
 
     #[test]
     fn edge_drop_reasons_keep_their_labels() {
         use edge::DropReason as D;
-        for d in [D::Malformed, D::NotOurVia, D::BadFlowToken, D::UnroutableAck, D::UnroutableResponse] {
+        for d in [
+            D::Malformed,
+            D::NotOurVia,
+            D::BadFlowToken,
+            D::UnroutableAck,
+            D::UnroutableResponse,
+        ] {
             assert_eq!(RoutingFailure::from(d).label(), d.label());
         }
     }

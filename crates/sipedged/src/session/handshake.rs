@@ -268,7 +268,14 @@ impl Session {
     }
 
     /// Answer 101 and open the WebSocket; bytes that came after the request are its first frames.
-    fn upgrade(&mut self, p: &Policy, now: Instant, req: Request, a: Accepted, out: &mut Output<'_>) {
+    fn upgrade(
+        &mut self,
+        p: &Policy,
+        now: Instant,
+        req: Request,
+        a: Accepted,
+        out: &mut Output<'_>,
+    ) {
         out.transmit_with(|buf| req.write_accept(buf));
         self.state = State::Open(Open::new(p, now, a.client, a.identity));
         out.emit(Command::Opened);

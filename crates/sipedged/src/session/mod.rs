@@ -182,7 +182,13 @@ impl Session {
     }
 
     /// Bytes from the connection. `bytes` is scratch: WebSocket payloads are unmasked in place.
-    pub fn handle_bytes(&mut self, p: &Policy, now: Instant, bytes: &mut [u8], out: &mut Output<'_>) {
+    pub fn handle_bytes(
+        &mut self,
+        p: &Policy,
+        now: Instant,
+        bytes: &mut [u8],
+        out: &mut Output<'_>,
+    ) {
         match &mut self.state {
             State::Handshake(_) => self.handshake_bytes(p, now, bytes, out),
             State::Open(o) => {

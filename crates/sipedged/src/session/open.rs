@@ -68,7 +68,10 @@ impl Open {
         self.last_rx = now;
         let mut policy_close = None;
         if p.on_expiry == OnExpiry::Close
-            && self.identity.as_ref().is_some_and(|i| i.expired(p.timestamp(now)))
+            && self
+                .identity
+                .as_ref()
+                .is_some_and(|i| i.expired(p.timestamp(now)))
         {
             out.emit(Command::Failed(RoutingFailure::CredentialExpired));
             policy_close = Some("credential expired");
@@ -119,7 +122,12 @@ impl Open {
     }
 
     /// The keepalive deadline has come: close an idle connection, ping, or give up on a missing pong.
-    pub(super) fn timeout(&mut self, p: &Policy, now: Instant, out: &mut Output<'_>) -> Option<Close> {
+    pub(super) fn timeout(
+        &mut self,
+        p: &Policy,
+        now: Instant,
+        out: &mut Output<'_>,
+    ) -> Option<Close> {
         if now.saturating_duration_since(self.last_rx) >= p.idle_timeout {
             self.close_frame(GOING_AWAY, "idle", out);
             return Some(Close::Graceful(Some(GOING_AWAY)));

@@ -24,7 +24,10 @@ enum State {
     /// Connected.
     Up(Conn),
     /// The last attempt failed: refuse until `retry_at`, then try again.
-    Down { retry_at: Instant, backoff: Duration },
+    Down {
+        retry_at: Instant,
+        backoff: Duration,
+    },
 }
 
 /// Where a message for the core goes.
@@ -180,7 +183,10 @@ mod tests {
         link.connecting(conn(1), &mut b"A".to_vec());
         assert_eq!(link.failed(t).len(), 1, "what waited is handed back");
         assert_eq!(link.route(&mut b"X".to_vec(), t), Route::Unavailable);
-        assert_eq!(link.route(&mut b"X".to_vec(), t + BACKOFF_FIRST), Route::Connect);
+        assert_eq!(
+            link.route(&mut b"X".to_vec(), t + BACKOFF_FIRST),
+            Route::Connect
+        );
         let mut waits = Vec::new();
         let mut now = t;
         for _ in 0..8 {

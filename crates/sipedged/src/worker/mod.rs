@@ -182,7 +182,9 @@ impl Handler for Worker {
         let mut rx = std::mem::take(&mut self.rx);
         rx.clear();
         rx.extend_from_slice(bytes);
-        self.drive(ctx, conn, state, |s, p, out| s.handle_bytes(p, now, &mut rx, out));
+        self.drive(ctx, conn, state, |s, p, out| {
+            s.handle_bytes(p, now, &mut rx, out)
+        });
         self.rx = rx;
         self.router.expire(self.shared.policy.timestamp(now));
     }
@@ -196,7 +198,13 @@ impl Handler for Worker {
         self.drive(ctx, conn, state, |s, p, out| s.handle_timeout(now, p, out));
     }
 
-    fn closed(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, mut state: Connection, reason: CloseReason) {
+    fn closed(
+        &mut self,
+        ctx: &mut Ctx<'_, Msg>,
+        conn: Conn,
+        mut state: Connection,
+        reason: CloseReason,
+    ) {
         if self.router.core_closed(conn, reason) {
             return;
         }
@@ -221,7 +229,12 @@ impl Handler for Worker {
         self.router.datagram(ctx, from, bytes);
     }
 
-    fn proxy_rejected(&mut self, _ctx: &mut Ctx<'_, Msg>, peer: Option<SocketAddr>, why: ProxyRejection) {
+    fn proxy_rejected(
+        &mut self,
+        _ctx: &mut Ctx<'_, Msg>,
+        peer: Option<SocketAddr>,
+        why: ProxyRejection,
+    ) {
         tracing::debug!(worker = self.router.index(), ?peer, %why, "PROXY protocol header refused");
         if let Some(r) = crate::metrics::ProxyRejection::of(&why) {
             self.router.metrics.proxy_rejected(r);
@@ -232,7 +245,12 @@ impl Handler for Worker {
         self.router.core_connect_failed(ctx, conn, &error);
     }
 
-    fn slow_consumer(&mut self, _ctx: &mut Ctx<'_, Msg>, _conn: Conn, state: &mut Connection) -> CloseReason {
+    fn slow_consumer(
+        &mut self,
+        _ctx: &mut Ctx<'_, Msg>,
+        _conn: Conn,
+        state: &mut Connection,
+    ) -> CloseReason {
         state.session.abandon();
         CloseReason::SlowConsumer
     }

@@ -42,7 +42,8 @@ impl Router {
         let mut cfg = shared.edge.clone();
         cfg.worker = index as u16;
         if let Some((_, CoreTransport::Udp { local })) = shared.core {
-            cfg.core_hop.host_port = core_hop_host_port(&cfg.core_hop.host_port, local.port(), index);
+            cfg.core_hop.host_port =
+                core_hop_host_port(&cfg.core_hop.host_port, local.port(), index);
         }
         Self {
             edge: Edge::new(cfg, shared.key.clone()),
@@ -120,14 +121,17 @@ impl Router {
                     identity,
                 };
                 let now = self.now(ctx);
-                self.edge.from_client(&flow, message, now, &mut self.actions);
+                self.edge
+                    .from_client(&flow, message, now, &mut self.actions);
                 self.run_actions(ctx);
             }
-            Command::FromCore(message) => self.from_core(ctx, message),
+            Command::FromCore(message) => self.core_message(ctx, message),
             Command::Count(counter, n) => self.metrics.add(counter, n),
             Command::Rejected(why) => self.metrics.handshake_rejected(why),
             Command::Failed(why) => self.metrics.routing_failed(why),
-            Command::Close(Close::Graceful(code)) => ctx.close(conn, CloseReason::Local(code.unwrap_or(0))),
+            Command::Close(Close::Graceful(code)) => {
+                ctx.close(conn, CloseReason::Local(code.unwrap_or(0)))
+            }
             Command::Close(Close::Abort(code)) => ctx.abort(conn, CloseReason::Local(code)),
         }
     }
@@ -146,7 +150,7 @@ impl Router {
     }
 
     /// A SIP message from the core (a datagram, or a message of a stream).
-    fn from_core(&mut self, ctx: &mut Ctx<'_, Msg>, message: &[u8]) {
+    fn core_message(&mut self, ctx: &mut Ctx<'_, Msg>, message: &[u8]) {
         self.metrics.add(Counter::CoreMessagesIn, 1);
         self.count_sip(message);
         self.edge.from_core(message, &mut self.actions);
@@ -160,7 +164,7 @@ impl Router {
             tracing::debug!(%from, "datagram in standalone mode ignored");
             return;
         }
-        self.from_core(ctx, bytes);
+        self.core_message(ctx, bytes);
     }
 
     /// A message from another worker.
@@ -226,7 +230,14 @@ impl Router {
                 if owner == self.index || owner >= ctx.workers() {
                     self.deliver(ctx, flow, &bytes, if_gone);
                 } else if ctx
-                    .post(owner, Msg::ToFlow { flow, bytes, if_gone })
+                    .post(
+                        owner,
+                        Msg::ToFlow {
+                            flow,
+                            bytes,
+                            if_gone,
+                        },
+                    )
                     .is_err()
                 {
                     self.metrics.routing_failed(RoutingFailure::FlowGone);
@@ -240,19 +251,32 @@ impl Router {
                 bytes,
             } => {
                 let from = ClientFlow::anonymous(from, peer);
-                if ctx.post(worker as usize, Msg::ToShard { from, bytes }).is_err() {
+                if ctx
+                    .post(worker as usize, Msg::ToShard { from, bytes })
+                    .is_err()
+                {
                     self.metrics.routing_failed(RoutingFailure::FlowGone);
                 }
             }
             Action::Drop(reason) => {
-                tracing::debug!(worker = self.index, reason = reason.label(), "message dropped");
+                tracing::debug!(
+                    worker = self.index,
+                    reason = reason.label(),
+                    "message dropped"
+                );
                 self.metrics.routing_failed(reason.into());
             }
         }
     }
 
     /// Frame `bytes` and queue them on the local connection `flow`, or carry out `if_gone`.
-    fn deliver(&mut self, ctx: &mut Ctx<'_, Msg>, flow: FlowId, bytes: &[u8], if_gone: Option<Box<Action>>) {
+    fn deliver(
+        &mut self,
+        ctx: &mut Ctx<'_, Msg>,
+        flow: FlowId,
+        bytes: &[u8],
+        if_gone: Option<Box<Action>>,
+    ) {
         let conn = Conn {
             slot: flow.slot,
             generation: flow.generation,
@@ -334,13 +358,22 @@ impl Router {
     pub fn core_closed(&mut self, conn: Conn, reason: CloseReason) -> bool {
         let ours = self.link.closed(conn);
         if ours {
-            tracing::warn!(worker = self.index, ?reason, "TCP connection to the core closed");
+            tracing::warn!(
+                worker = self.index,
+                ?reason,
+                "TCP connection to the core closed"
+            );
         }
         ours
     }
 
     /// An outbound connection failed.
-    pub fn core_connect_failed(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, error: &std::io::Error) {
+    pub fn core_connect_failed(
+        &mut self,
+        ctx: &mut Ctx<'_, Msg>,
+        conn: Conn,
+        error: &std::io::Error,
+    ) {
         if self.link.is_link(conn) {
             tracing::warn!(worker = self.index, %error, "cannot connect to the core over TCP");
             self.link_failed(ctx);
@@ -360,7 +393,9 @@ impl Router {
         let Ok(msg) = sipscan::Message::parse(bytes) else {
             return;
         };
-        if !matches!(msg.kind(), sipscan::Kind::Request { .. }) || msg.method() == Some(sipscan::Method::Ack) {
+        if !matches!(msg.kind(), sipscan::Kind::Request { .. })
+            || msg.method() == Some(sipscan::Method::Ack)
+        {
             return;
         }
         let answer = edge::response::build(&msg, 503, "Service Unavailable", &["Retry-After: 5"]);
@@ -374,9 +409,10 @@ impl Router {
             self.last_expire = now;
             self.edge.expire(now);
         }
-        self.metrics
-            .bindings
-            .store(self.edge.registrar().binding_count() as u64, Ordering::Relaxed);
+        self.metrics.bindings.store(
+            self.edge.registrar().binding_count() as u64,
+            Ordering::Relaxed,
+        );
     }
 }
 

@@ -7,7 +7,11 @@ use serde_json::json;
 use super::*;
 
 fn refused(got: &[Rec], status: &str, why: HandshakeRejection) {
-    assert!(status_line(got).starts_with(status), "{}: {got:?}", status_line(got));
+    assert!(
+        status_line(got).starts_with(status),
+        "{}: {got:?}",
+        status_line(got)
+    );
     assert!(got.contains(&Rec::Rejected(why)), "{got:?}");
     assert_eq!(close_of(got), Some(Close::Graceful(None)));
     assert!(!got.contains(&Rec::Opened));
@@ -19,7 +23,9 @@ fn a_browser_request_is_upgraded_with_sip() {
     assert!(h.log.contains(&Rec::Count(Counter::Accepted, 1)));
     let got = h.feed(&sip_upgrade());
     assert_eq!(status_line(&got), "HTTP/1.1 101 Switching Protocols");
-    assert!(String::from_utf8_lossy(&transmitted(&got)).contains("Sec-WebSocket-Protocol: sip\r\n"));
+    assert!(
+        String::from_utf8_lossy(&transmitted(&got)).contains("Sec-WebSocket-Protocol: sip\r\n")
+    );
     assert_eq!(got.last(), Some(&Rec::Opened));
     assert!(h.session.is_websocket());
 }
@@ -39,13 +45,19 @@ fn wrong_path_is_404() {
     let got = h.feed(&upgrade("/other", "Sec-WebSocket-Protocol: sip\r\n"));
     refused(&got, "HTTP/1.1 404", HandshakeRejection::WrongPath);
     assert!(h.session.is_closed() && !h.session.is_websocket());
-    assert!(h.feed(&text(MESSAGE)).is_empty(), "input after a refusal is ignored");
+    assert!(
+        h.feed(&text(MESSAGE)).is_empty(),
+        "input after a refusal is ignored"
+    );
 }
 
 #[test]
 fn the_query_string_does_not_count_in_the_path() {
     let mut h = Harness::new(policy());
-    assert!(h.feed(&upgrade("/?x=1", "Sec-WebSocket-Protocol: sip\r\n")).contains(&Rec::Opened));
+    assert!(
+        h.feed(&upgrade("/?x=1", "Sec-WebSocket-Protocol: sip\r\n"))
+            .contains(&Rec::Opened)
+    );
 }
 
 #[test]
@@ -94,7 +106,10 @@ fn not_an_upgrade_is_400_and_a_huge_head_is_431() {
 fn a_slow_handshake_is_408_at_its_deadline() {
     let mut h = Harness::new(policy());
     assert!(h.feed(b"GET / HTTP/1.1\r\n").is_empty());
-    assert_eq!(h.session.poll_timeout(), Some(h.now + Duration::from_secs(10)));
+    assert_eq!(
+        h.session.poll_timeout(),
+        Some(h.now + Duration::from_secs(10))
+    );
     assert!(h.advance(Duration::from_secs(9)).is_empty());
     let got = h.advance(Duration::from_secs(1));
     refused(&got, "HTTP/1.1 408", HandshakeRejection::Timeout);
@@ -108,13 +123,18 @@ fn missing_or_bad_credentials_are_401_with_the_scheme() {
         "Authorization: Bearer not.a.jwt\r\n".to_string(),
         format!(
             "Authorization: Bearer {}\r\n",
-            token(json!({"sip_aor": "alice", "aud": "sipedge", "exp": crate::auth::unix_now() - 60}))
+            token(
+                json!({"sip_aor": "alice", "aud": "sipedge", "exp": crate::auth::unix_now() - 60})
+            )
         ),
     ] {
         let mut p = policy();
         p.auth = bearer_auth();
         let mut h = Harness::new(p);
-        let got = h.feed(&upgrade("/", &format!("Sec-WebSocket-Protocol: sip\r\n{extra}")));
+        let got = h.feed(&upgrade(
+            "/",
+            &format!("Sec-WebSocket-Protocol: sip\r\n{extra}"),
+        ));
         assert!(status_line(&got).starts_with("HTTP/1.1 401"), "{got:?}");
         assert!(String::from_utf8_lossy(&transmitted(&got)).contains("WWW-Authenticate: Bearer"));
         assert!(
@@ -149,7 +169,10 @@ fn a_credential_for_another_audience_or_no_identity_is_403() {
         let mut h = Harness::new(p);
         let got = h.feed(&upgrade(
             "/",
-            &format!("Sec-WebSocket-Protocol: sip\r\nAuthorization: Bearer {}\r\n", token(claims)),
+            &format!(
+                "Sec-WebSocket-Protocol: sip\r\nAuthorization: Bearer {}\r\n",
+                token(claims)
+            ),
         ));
         refused(&got, "HTTP/1.1 403", why);
     }
@@ -168,12 +191,18 @@ fn a_valid_credential_binds_its_identity_to_the_flow() {
     let mut p = policy();
     p.auth = bearer_auth();
     let mut h = Harness::new(p);
-    let t = token(json!({"sip_aor": "sip:alice@example.com", "aud": "sipedge", "exp": crate::auth::unix_now() + 600}));
-    let got = h.feed(&upgrade("/", &format!("Sec-WebSocket-Protocol: sip\r\nAuthorization: Bearer {t}\r\n")));
+    let t = token(
+        json!({"sip_aor": "sip:alice@example.com", "aud": "sipedge", "exp": crate::auth::unix_now() + 600}),
+    );
+    let got = h.feed(&upgrade(
+        "/",
+        &format!("Sec-WebSocket-Protocol: sip\r\nAuthorization: Bearer {t}\r\n"),
+    ));
     assert!(got.contains(&Rec::Opened), "{got:?}");
     let got = h.feed(&text(MESSAGE));
     assert!(
-        got.iter().any(|r| matches!(r, Rec::ToEdge { user: Some(u), .. } if u == "alice")),
+        got.iter()
+            .any(|r| matches!(r, Rec::ToEdge { user: Some(u), .. } if u == "alice")),
         "{got:?}"
     );
 }
@@ -185,11 +214,18 @@ fn per_ip_connection_cap_is_503_at_accept_and_released_at_close() {
     let mut first = Harness::new(p);
     assert!(!first.session.is_closed());
     let second = Harness::new(std::mem::replace(&mut first.policy, policy()));
-    refused(&second.log, "HTTP/1.1 503", HandshakeRejection::IpConnectionCap);
+    refused(
+        &second.log,
+        "HTTP/1.1 503",
+        HandshakeRejection::IpConnectionCap,
+    );
     let p = second.policy;
     first.session.closed(&p);
     let third = Harness::new(p);
-    assert!(!third.session.is_closed(), "the first connection's count was released");
+    assert!(
+        !third.session.is_closed(),
+        "the first connection's count was released"
+    );
 }
 
 #[test]
@@ -198,7 +234,11 @@ fn per_ip_handshake_rate_is_503() {
     p.ip_limits = IpLimits::new(0, 1, 1);
     let first = Harness::new(p);
     let second = Harness::new(first.policy);
-    refused(&second.log, "HTTP/1.1 503", HandshakeRejection::IpHandshakeRate);
+    refused(
+        &second.log,
+        "HTTP/1.1 503",
+        HandshakeRejection::IpHandshakeRate,
+    );
 }
 
 #[test]
@@ -213,7 +253,8 @@ fn a_trusted_proxy_names_the_client_and_its_limits_apply_to_the_client() {
     let got = a.feed(&text(MESSAGE));
     let client: IpAddr = "203.0.113.5".parse().unwrap();
     assert!(
-        got.iter().any(|r| matches!(r, Rec::ToEdge { client: Some(c), .. } if *c == client)),
+        got.iter()
+            .any(|r| matches!(r, Rec::ToEdge { client: Some(c), .. } if *c == client)),
         "the last X-Forwarded-For entry is the client: {got:?}"
     );
     let mut b = Harness::from_peer(std::mem::replace(&mut a.policy, policy()), proxy, false);
@@ -224,11 +265,20 @@ fn a_trusted_proxy_names_the_client_and_its_limits_apply_to_the_client() {
 #[test]
 fn x_forwarded_for_from_anyone_else_is_ignored_and_counted() {
     let mut h = Harness::new(policy());
-    let got = h.feed(&upgrade("/", "Sec-WebSocket-Protocol: sip\r\nX-Forwarded-For: 203.0.113.5\r\n"));
-    assert!(got.contains(&Rec::Count(Counter::ForwardedForIgnored, 1)), "{got:?}");
+    let got = h.feed(&upgrade(
+        "/",
+        "Sec-WebSocket-Protocol: sip\r\nX-Forwarded-For: 203.0.113.5\r\n",
+    ));
+    assert!(
+        got.contains(&Rec::Count(Counter::ForwardedForIgnored, 1)),
+        "{got:?}"
+    );
     let got = h.feed(&text(MESSAGE));
     let peer: IpAddr = "192.0.2.7".parse().unwrap();
-    assert!(got.iter().any(|r| matches!(r, Rec::ToEdge { client: Some(c), .. } if *c == peer)));
+    assert!(
+        got.iter()
+            .any(|r| matches!(r, Rec::ToEdge { client: Some(c), .. } if *c == peer))
+    );
 }
 
 #[test]
@@ -238,7 +288,10 @@ fn frames_after_the_request_in_the_same_read_are_received() {
     bytes.extend_from_slice(&text(MESSAGE));
     let got = h.feed(&bytes);
     let opened = got.iter().position(|r| *r == Rec::Opened).unwrap();
-    let to_edge = got.iter().position(|r| matches!(r, Rec::ToEdge { .. })).unwrap();
+    let to_edge = got
+        .iter()
+        .position(|r| matches!(r, Rec::ToEdge { .. }))
+        .unwrap();
     assert!(opened < to_edge, "{got:?}");
 }
 
@@ -259,9 +312,16 @@ fn a_sip_stream_from_the_core_only_when_the_core_uses_tcp() {
     let mut h = Harness::new(p);
     let got = h.feed(options);
     assert_eq!(got, vec![Rec::FromCore(options.to_vec())]);
-    assert_eq!(h.session.poll_timeout(), None, "a stream has no handshake deadline");
+    assert_eq!(
+        h.session.poll_timeout(),
+        None,
+        "a stream has no handshake deadline"
+    );
     let got = h.feed(b"garbage\r\n\r\n");
-    assert!(got.contains(&Rec::Failed(RoutingFailure::Malformed)), "{got:?}");
+    assert!(
+        got.contains(&Rec::Failed(RoutingFailure::Malformed)),
+        "{got:?}"
+    );
     assert_eq!(close_of(&got), Some(Close::Graceful(None)));
 
     let mut h = Harness::new(policy());

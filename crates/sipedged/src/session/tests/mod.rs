@@ -129,7 +129,10 @@ pub(super) fn upgrade(path: &str, extra: &str) -> Vec<u8> {
 
 /// The usual browser request: path `/`, subprotocol `sip`.
 pub(super) fn sip_upgrade() -> Vec<u8> {
-    upgrade("/", "Sec-WebSocket-Protocol: sip\r\nOrigin: https://app.example\r\n")
+    upgrade(
+        "/",
+        "Sec-WebSocket-Protocol: sip\r\nOrigin: https://app.example\r\n",
+    )
 }
 
 /// A masked text frame, as a browser sends it.
@@ -195,7 +198,8 @@ impl Harness {
         {
             let mut sink = |c: Command<'_>| got.push(Rec::from(c));
             let mut out = Output::new(&mut self.buf, &mut sink);
-            self.session.handle_bytes(&self.policy, self.now, &mut bytes, &mut out);
+            self.session
+                .handle_bytes(&self.policy, self.now, &mut bytes, &mut out);
         }
         self.log.extend(got.iter().cloned());
         got
@@ -208,7 +212,8 @@ impl Harness {
         if self.session.poll_timeout().is_some_and(|at| at <= self.now) {
             let mut sink = |c: Command<'_>| got.push(Rec::from(c));
             let mut out = Output::new(&mut self.buf, &mut sink);
-            self.session.handle_timeout(self.now, &self.policy, &mut out);
+            self.session
+                .handle_timeout(self.now, &self.policy, &mut out);
         }
         self.log.extend(got.iter().cloned());
         got
@@ -226,7 +231,8 @@ impl Harness {
         let mut got = Vec::new();
         {
             let mut sink = |c: Command<'_>| got.push(Rec::from(c));
-            self.session.shutdown(&mut Output::new(&mut self.buf, &mut sink));
+            self.session
+                .shutdown(&mut Output::new(&mut self.buf, &mut sink));
         }
         got
     }
@@ -256,7 +262,10 @@ pub(super) fn close_of(got: &[Rec]) -> Option<Close> {
     match got.last() {
         Some(Rec::Close(c)) => Some(*c),
         _ => {
-            assert!(!got.iter().any(|r| matches!(r, Rec::Close(_))), "Close not last: {got:?}");
+            assert!(
+                !got.iter().any(|r| matches!(r, Rec::Close(_))),
+                "Close not last: {got:?}"
+            );
             None
         }
     }

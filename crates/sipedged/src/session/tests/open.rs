@@ -37,9 +37,16 @@ fn each_message_goes_to_the_edge_in_order() {
 fn a_message_split_across_reads_is_reassembled() {
     let mut h = Harness::open(policy());
     let f = text(MESSAGE);
-    assert!(!h.feed(&f[..7]).iter().any(|r| matches!(r, Rec::ToEdge { .. })));
+    assert!(
+        !h.feed(&f[..7])
+            .iter()
+            .any(|r| matches!(r, Rec::ToEdge { .. }))
+    );
     let got = h.feed(&f[7..]);
-    assert!(got.iter().any(|r| matches!(r, Rec::ToEdge { message, .. } if message == MESSAGE)));
+    assert!(
+        got.iter()
+            .any(|r| matches!(r, Rec::ToEdge { message, .. } if message == MESSAGE))
+    );
 }
 
 #[test]
@@ -52,20 +59,31 @@ fn over_the_request_rate_a_request_gets_503_and_goes_nowhere() {
         three.extend_from_slice(&text(MESSAGE));
     }
     let got = h.feed(&three);
-    let forwarded = got.iter().filter(|r| matches!(r, Rec::ToEdge { .. })).count();
+    let forwarded = got
+        .iter()
+        .filter(|r| matches!(r, Rec::ToEdge { .. }))
+        .count();
     assert_eq!(forwarded, 2, "the burst passes");
     assert!(got.contains(&Rec::Failed(RoutingFailure::RateLimited)));
     let answer = frames(&transmitted(&got));
     assert_eq!(answer.len(), 1);
     assert_eq!(answer[0].0, 0x81);
-    assert!(answer[0].1.starts_with(b"SIP/2.0 503 "), "{:?}", String::from_utf8_lossy(&answer[0].1));
+    assert!(
+        answer[0].1.starts_with(b"SIP/2.0 503 "),
+        "{:?}",
+        String::from_utf8_lossy(&answer[0].1)
+    );
     assert_eq!(close_of(&got), None);
     // Responses are never limited.
     let got = h.feed(&text(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"));
     assert!(got.iter().any(|r| matches!(r, Rec::ToEdge { .. })));
     // A second later one more token.
     h.now += Duration::from_secs(1);
-    assert!(h.feed(&text(MESSAGE)).iter().any(|r| matches!(r, Rec::ToEdge { .. })));
+    assert!(
+        h.feed(&text(MESSAGE))
+            .iter()
+            .any(|r| matches!(r, Rec::ToEdge { .. }))
+    );
 }
 
 #[test]
@@ -76,7 +94,12 @@ fn over_the_request_rate_with_close_the_connection_closes_1008() {
     let mut two = text(MESSAGE);
     two.extend_from_slice(&text(MESSAGE));
     let got = h.feed(&two);
-    assert_eq!(got.iter().filter(|r| matches!(r, Rec::ToEdge { .. })).count(), 1);
+    assert_eq!(
+        got.iter()
+            .filter(|r| matches!(r, Rec::ToEdge { .. }))
+            .count(),
+        1
+    );
     assert_eq!(close_code(&got), Some(1008));
     assert_eq!(close_of(&got), Some(Close::Graceful(Some(1008))));
     assert!(h.session.is_closed() && h.session.is_websocket());
@@ -87,13 +110,24 @@ fn an_expired_credential_closes_1008_at_the_next_message() {
     let mut p = policy();
     p.auth = bearer_auth();
     let mut h = Harness::new(p);
-    let t = token(json!({"sip_aor": "alice", "aud": "sipedge", "exp": crate::auth::unix_now() + 5}));
-    let got = h.feed(&upgrade("/", &format!("Sec-WebSocket-Protocol: sip\r\nAuthorization: Bearer {t}\r\n")));
+    let t =
+        token(json!({"sip_aor": "alice", "aud": "sipedge", "exp": crate::auth::unix_now() + 5}));
+    let got = h.feed(&upgrade(
+        "/",
+        &format!("Sec-WebSocket-Protocol: sip\r\nAuthorization: Bearer {t}\r\n"),
+    ));
     assert!(got.contains(&Rec::Opened));
-    assert!(h.feed(&text(MESSAGE)).iter().any(|r| matches!(r, Rec::ToEdge { .. })));
+    assert!(
+        h.feed(&text(MESSAGE))
+            .iter()
+            .any(|r| matches!(r, Rec::ToEdge { .. }))
+    );
     h.now += Duration::from_secs(7);
     let got = h.feed(&text(MESSAGE));
-    assert!(!got.iter().any(|r| matches!(r, Rec::ToEdge { .. })), "{got:?}");
+    assert!(
+        !got.iter().any(|r| matches!(r, Rec::ToEdge { .. })),
+        "{got:?}"
+    );
     assert!(got.contains(&Rec::Failed(RoutingFailure::CredentialExpired)));
     assert_eq!(close_code(&got), Some(1008));
     assert_eq!(close_of(&got), Some(Close::Graceful(Some(1008))));
@@ -105,11 +139,18 @@ fn with_refuse_register_an_expired_credential_keeps_the_flow() {
     p.auth = bearer_auth();
     p.on_expiry = OnExpiry::RefuseRegister;
     let mut h = Harness::new(p);
-    let t = token(json!({"sip_aor": "alice", "aud": "sipedge", "exp": crate::auth::unix_now() + 5}));
-    h.feed(&upgrade("/", &format!("Sec-WebSocket-Protocol: sip\r\nAuthorization: Bearer {t}\r\n")));
+    let t =
+        token(json!({"sip_aor": "alice", "aud": "sipedge", "exp": crate::auth::unix_now() + 5}));
+    h.feed(&upgrade(
+        "/",
+        &format!("Sec-WebSocket-Protocol: sip\r\nAuthorization: Bearer {t}\r\n"),
+    ));
     h.now += Duration::from_secs(7);
     let got = h.feed(&text(MESSAGE));
-    assert!(got.iter().any(|r| matches!(r, Rec::ToEdge { .. })), "the edge refuses REGISTERs itself");
+    assert!(
+        got.iter().any(|r| matches!(r, Rec::ToEdge { .. })),
+        "the edge refuses REGISTERs itself"
+    );
     assert_eq!(close_of(&got), None);
 }
 
@@ -119,7 +160,11 @@ fn keepalive_pings_and_a_missing_pong_aborts() {
     let t0 = h.now;
     assert_eq!(h.session.poll_timeout(), Some(t0 + Duration::from_secs(30)));
     let got = h.advance(Duration::from_secs(30));
-    assert_eq!(frames(&transmitted(&got)), vec![(0x89, Vec::new())], "a ping");
+    assert_eq!(
+        frames(&transmitted(&got)),
+        vec![(0x89, Vec::new())],
+        "a ping"
+    );
     assert_eq!(close_of(&got), None);
     let got = h.advance(Duration::from_secs(30));
     assert!(got.contains(&Rec::Count(Counter::PongMissing, 1)));
@@ -132,7 +177,11 @@ fn a_pong_keeps_the_connection() {
     h.advance(Duration::from_secs(30));
     h.feed(&frame(OpCode::Pong, b""));
     let got = h.advance(Duration::from_secs(30));
-    assert_eq!(frames(&transmitted(&got)), vec![(0x89, Vec::new())], "the next ping, not a close");
+    assert_eq!(
+        frames(&transmitted(&got)),
+        vec![(0x89, Vec::new())],
+        "the next ping, not a close"
+    );
     assert_eq!(close_of(&got), None);
 }
 
@@ -150,7 +199,10 @@ fn an_idle_connection_is_closed_1001() {
     let mut h = Harness::open(p);
     h.advance(Duration::from_secs(30));
     h.feed(&frame(OpCode::Pong, b""));
-    assert!(close_of(&h.advance(Duration::from_secs(20))).is_none(), "20 s after the pong");
+    assert!(
+        close_of(&h.advance(Duration::from_secs(20))).is_none(),
+        "20 s after the pong"
+    );
     let got = h.advance(Duration::from_secs(30));
     assert_eq!(close_code(&got), Some(1001));
     assert_eq!(close_of(&got), Some(Close::Graceful(Some(1001))));
@@ -177,7 +229,11 @@ fn a_protocol_error_closes_with_its_code() {
     assert!(matches!(close_of(&got), Some(Close::Graceful(Some(_)))));
     let mut h = Harness::open(policy());
     let got = h.feed(&text(&[b'a', 0xff, b'b']));
-    assert_eq!(close_code(&got), Some(1007), "invalid UTF-8 in a text message");
+    assert_eq!(
+        close_code(&got),
+        Some(1007),
+        "invalid UTF-8 in a text message"
+    );
 }
 
 #[test]
@@ -200,7 +256,11 @@ fn shutdown_sends_1001_and_closes() {
     assert!(h.session.is_websocket(), "its flow existed");
     let mut h = Harness::new(policy());
     let got = h.shutdown();
-    assert_eq!(transmitted(&got), Vec::<u8>::new(), "no frame before the upgrade");
+    assert_eq!(
+        transmitted(&got),
+        Vec::<u8>::new(),
+        "no frame before the upgrade"
+    );
     assert_eq!(close_of(&got), Some(Close::Graceful(Some(1001))));
 }
 
