@@ -127,6 +127,14 @@ pub fn http_response(out: &mut Vec<u8>, code: u16, body: &str, extra: &str) {
     );
 }
 
+/// A complete upgrade request and what it is judged with.
+struct Ask<'a> {
+    p: &'a Policy,
+    peer: Peer,
+    req: &'a Request,
+    now: Instant,
+}
+
 /// A request that passed every rule: who the client is.
 struct Accepted {
     client: Option<IpAddr>,
@@ -181,8 +189,13 @@ impl Session {
                 }
             }
             Ok(Some(req)) => {
-                let peer = h.peer;
-                match self.evaluate(p, peer, &req, now, out) {
+                let ask = Ask {
+                    p,
+                    peer: h.peer,
+                    req: &req,
+                    now,
+                };
+                match self.evaluate(&ask, out) {
                     Ok(accepted) => self.upgrade(p, now, req, accepted, out),
                     Err(why) => self.refuse(why, out),
                 }
@@ -192,14 +205,8 @@ impl Session {
     }
 
     /// Apply the handshake policy to a complete, valid upgrade request.
-    fn evaluate(
-        &mut self,
-        p: &Policy,
-        peer: Peer,
-        req: &Request,
-        now: Instant,
-        out: &mut Output<'_>,
-    ) -> Result<Accepted, Refusal> {
+    fn evaluate(&mut self, ask: &Ask<'_>, out: &mut Output<'_>) -> Result<Accepted, Refusal> {
+        let Ask { p, peer, req, now } = *ask;
         let listener = p.listener(peer.listener);
         let path = req.path.split('?').next().unwrap_or_default();
         if path != listener.map_or("/", |l| l.path.as_str()) {
@@ -213,7 +220,7 @@ impl Session {
         {
             return Err(Refusal::Origin);
         }
-        let client = self.client_address(p, peer, req, now, out)?;
+        let client = self.client_address(ask, out)?;
         let identity = if listener.is_none_or(|l| l.authenticate) {
             p.auth.authenticate(req).map_err(Refusal::Auth)?
         } else {
@@ -240,12 +247,10 @@ impl Session {
     /// it named, and X-Forwarded-For is not believed in addition.
     fn client_address(
         &mut self,
-        p: &Policy,
-        peer: Peer,
-        req: &Request,
-        now: Instant,
+        ask: &Ask<'_>,
         out: &mut Output<'_>,
     ) -> Result<Option<IpAddr>, Refusal> {
+        let Ask { p, peer, req, now } = *ask;
         let tcp_peer = peer.addr.map(|a| a.ip());
         let via_proxy = !peer.proxied && tcp_peer.is_some_and(|ip| p.trusted_proxies.contains(&ip));
         if !via_proxy {
