@@ -7,9 +7,12 @@
 
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod aarch64;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod vector;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86_64;
 
+use core::marker::PhantomData;
 use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 use crate::Implementation;
@@ -31,6 +34,56 @@ impl Proof {
         proven: 0,
         ends_complete: false,
     };
+}
+
+/// The raw arguments of one kernel call, taken from slices: `src` is valid for `len` reads and
+/// `dst` for `len` writes while the borrow `'a` lasts, and they are either the same pointer (in
+/// place) or do not overlap (a shared and a mutable slice); `key` is the rotated key word (see
+/// [`rotated_key_word`]).
+struct Args<'a> {
+    src: *const u8,
+    dst: *mut u8,
+    len: usize,
+    key: u32,
+    _slices: PhantomData<&'a mut [u8]>,
+}
+
+impl<'a> Args<'a> {
+    /// Unmask `buf` in place; `buf[0]` is payload byte `offset`.
+    #[inline(always)]
+    fn in_place(buf: &'a mut [u8], key: [u8; 4], offset: usize) -> Self {
+        let (len, p) = (buf.len(), buf.as_mut_ptr());
+        Self {
+            src: p,
+            dst: p,
+            len,
+            key: rotated_key_word(key, offset),
+            _slices: PhantomData,
+        }
+    }
+
+    /// Unmask `src` into `dst` (the common prefix of both); `src[0]` is payload byte `offset`.
+    #[inline(always)]
+    fn copy(src: &'a [u8], dst: &'a mut [u8], key: [u8; 4], offset: usize) -> Self {
+        Self {
+            src: src.as_ptr(),
+            dst: dst.as_mut_ptr(),
+            len: src.len().min(dst.len()),
+            key: rotated_key_word(key, offset),
+            _slices: PhantomData,
+        }
+    }
+
+    /// Call `kernel` (an [`XorKernel`] or a [`FusedKernel`]) on these arguments.
+    ///
+    /// # Safety
+    /// The CPU has `kernel`'s features.
+    #[inline(always)]
+    unsafe fn run<R>(self, kernel: unsafe fn(*const u8, *mut u8, usize, u32) -> R) -> R {
+        // SAFETY: the features by our contract; the pointers as `Args` guarantees, which every
+        // kernel accepts (`src == dst` included).
+        unsafe { kernel(self.src, self.dst, self.len, self.key) }
+    }
 }
 
 /// An implementation whose CPU features are known to be present.
@@ -135,32 +188,22 @@ impl Detected {
     /// Unmask `buf` in place; `buf[0]` is payload byte `offset`.
     #[inline]
     pub(crate) fn unmask(self, buf: &mut [u8], key: [u8; 4], offset: usize) {
-        let k = rotated_key_word(key, offset);
-        let (len, p) = (buf.len(), buf.as_mut_ptr());
-        // SAFETY: `Detected` proves the kernel's features; `p` is valid for `len` reads and
-        // writes, and every kernel allows `src == dst`.
-        unsafe { xor_kernel(self.0)(p, p, len, k) }
+        // SAFETY: `Detected` proves the kernel's features.
+        unsafe { Args::in_place(buf, key, offset).run(xor_kernel(self.0)) }
     }
 
     /// Unmask `src` into `dst` (the common prefix of both); `src[0]` is payload byte `offset`.
     #[inline]
     pub(crate) fn unmask_copy(self, src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) {
-        let k = rotated_key_word(key, offset);
-        let len = src.len().min(dst.len());
-        let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
-        // SAFETY: `Detected` proves the kernel's features; `s` is valid for `len` reads, `d` for
-        // `len` writes, and a shared and a mutable slice cannot overlap.
-        unsafe { xor_kernel(self.0)(s, d, len, k) }
+        // SAFETY: `Detected` proves the kernel's features.
+        unsafe { Args::copy(src, dst, key, offset).run(xor_kernel(self.0)) }
     }
 
     /// Fused unmask-in-place + UTF-8 check; see [`Proof`].
     #[inline]
     pub(crate) fn unmask_validate(self, buf: &mut [u8], key: [u8; 4], offset: usize) -> Proof {
-        let k = rotated_key_word(key, offset);
-        let (len, p) = (buf.len(), buf.as_mut_ptr());
-        // SAFETY: `Detected` proves the kernel's features; `p` is valid for `len` reads and
-        // writes, and every kernel allows `src == dst`.
-        unsafe { fused_kernel(self.0)(p, p, len, k) }
+        // SAFETY: `Detected` proves the kernel's features.
+        unsafe { Args::in_place(buf, key, offset).run(fused_kernel(self.0)) }
     }
 
     /// Fused unmask-copy + UTF-8 check of `dst`; see [`Detected::unmask_validate`].
@@ -172,12 +215,8 @@ impl Detected {
         key: [u8; 4],
         offset: usize,
     ) -> Proof {
-        let k = rotated_key_word(key, offset);
-        let len = src.len().min(dst.len());
-        let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
-        // SAFETY: `Detected` proves the kernel's features; `s` is valid for `len` reads, `d` for
-        // `len` writes, and a shared and a mutable slice cannot overlap.
-        unsafe { fused_kernel(self.0)(s, d, len, k) }
+        // SAFETY: `Detected` proves the kernel's features.
+        unsafe { Args::copy(src, dst, key, offset).run(fused_kernel(self.0)) }
     }
 
     /// UTF-8 check of already unmasked bytes; see [`Detected::unmask_validate`].
@@ -285,38 +324,29 @@ fn cached_xor() -> XorKernel {
     unsafe { core::mem::transmute::<*mut (), XorKernel>(p) }
 }
 
-/// [`crate::unmask`] for 16 bytes and more: the cached best kernel, called directly.
+/// [`crate::unmask`] for 32 bytes and more: the cached best kernel, called directly.
 #[inline]
 pub(crate) fn unmask_dispatched(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    let k = rotated_key_word(key, offset);
-    let (len, p) = (buf.len(), buf.as_mut_ptr());
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    if len < 64 {
-        // SAFETY: `len < 64`; `p` is valid for `len` reads and writes (same pointer).
-        unsafe { x86_64::xor_under_64(p, p, len, k) };
-        return;
-    }
-    // SAFETY: the cached kernel's features were detected; `p` is valid for `len` reads and
-    // writes, and every kernel allows `src == dst`.
-    unsafe { cached_xor()(p, p, len, k) }
+    xor_dispatched(Args::in_place(buf, key, offset));
 }
 
-/// [`crate::unmask_copy`] for 16 bytes and more (the common prefix of `src` and `dst`).
+/// [`crate::unmask_copy`] for 32 bytes and more (the common prefix of `src` and `dst`).
 #[inline]
 pub(crate) fn unmask_copy_dispatched(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) {
-    let k = rotated_key_word(key, offset);
-    let len = src.len().min(dst.len());
-    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    xor_dispatched(Args::copy(src, dst, key, offset));
+}
+
+/// Under 64 bytes on x86-64 the inlined SSE2 steps, otherwise the cached best kernel.
+#[inline(always)]
+fn xor_dispatched(args: Args<'_>) {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    if len < 64 {
-        // SAFETY: `len < 64`; `s` is valid for `len` reads, `d` for `len` writes, and a shared
-        // and a mutable slice cannot overlap.
-        unsafe { x86_64::xor_under_64(s, d, len, k) };
+    if args.len < 64 {
+        // SAFETY: `len < 64`; SSE2 is enabled for the build; the pointers as `Args` guarantees.
+        unsafe { x86_64::xor_under_64(args.src, args.dst, args.len, args.key) };
         return;
     }
-    // SAFETY: the cached kernel's features were detected; `s` is valid for `len` reads, `d`
-    // for `len` writes, and a shared and a mutable slice cannot overlap.
-    unsafe { cached_xor()(s, d, len, k) }
+    // SAFETY: the cached kernel's features were detected.
+    unsafe { args.run(cached_xor()) }
 }
 
 /// The signature of the fused kernels that store: XOR `len` bytes from `src` into `dst` with a
@@ -383,11 +413,8 @@ fn cached_fused() -> FusedKernel {
 /// [`Detected::unmask_validate`] with the cached best kernel.
 #[inline]
 pub(crate) fn unmask_validate_dispatched(buf: &mut [u8], key: [u8; 4], offset: usize) -> Proof {
-    let k = rotated_key_word(key, offset);
-    let (len, p) = (buf.len(), buf.as_mut_ptr());
-    // SAFETY: the cached kernel's features were detected; `p` is valid for `len` reads and
-    // writes, and every kernel allows `src == dst`.
-    unsafe { cached_fused()(p, p, len, k) }
+    // SAFETY: the cached kernel's features were detected.
+    unsafe { Args::in_place(buf, key, offset).run(cached_fused()) }
 }
 
 /// [`Detected::unmask_copy_validate`] with the cached best kernel (the common prefix of `src`
@@ -399,12 +426,8 @@ pub(crate) fn unmask_copy_validate_dispatched(
     key: [u8; 4],
     offset: usize,
 ) -> Proof {
-    let k = rotated_key_word(key, offset);
-    let len = src.len().min(dst.len());
-    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
-    // SAFETY: the cached kernel's features were detected; `s` is valid for `len` reads, `d`
-    // for `len` writes, and a shared and a mutable slice cannot overlap.
-    unsafe { cached_fused()(s, d, len, k) }
+    // SAFETY: the cached kernel's features were detected.
+    unsafe { Args::copy(src, dst, key, offset).run(cached_fused()) }
 }
 
 #[cfg(test)]

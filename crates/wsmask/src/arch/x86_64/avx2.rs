@@ -4,22 +4,17 @@
 
 use core::arch::x86_64::*;
 
-use super::xor_bytes;
 use crate::arch::Proof;
-use crate::key::advance;
+use crate::arch::vector::{Vector, xor_bytes, xor_one};
 use crate::utf8_tables::{
     BYTE_1_HIGH, BYTE_1_LOW, BYTE_2_HIGH, FOURTH_BYTE_BIAS, THIRD_BYTE_BIAS, words,
 };
 
 const LANE: usize = 32;
 
-/// XOR `len` bytes from `src` into `dst` with the rotated key word `key`.
-///
-/// Under 32 bytes: byte by byte. From 32 bytes: the first and the last 32 bytes are loaded before
-/// anything is stored; the body runs from the first 32-byte aligned destination address (×4
-/// unrolled, aligned stores) as far as whole vectors go; then the last window and (when `dst`
-/// is not aligned) the first window are stored, re-writing the same unmasked values where they
-/// overlap the body. Head and tail cost one load and one store each, whatever their length.
+/// XOR `len` bytes from `src` into `dst` with the rotated key word `key`: under 32 bytes byte
+/// by byte, from 32 bytes with overlapping first and last windows around an aligned body
+/// ([`super::xor_windows`]).
 ///
 /// # Safety
 /// The CPU supports AVX2; `src` is valid for `len` reads and `dst` for `len` writes; `src` and
@@ -29,55 +24,9 @@ pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
     if len < LANE {
         // SAFETY: `len` bytes, in bounds of both ranges.
         unsafe { xor_bytes(src, dst, len, key) };
-        return;
-    }
-    let last_at = len - LANE;
-    // SAFETY: `len >= 32`, so both windows are in bounds; loaded before any store.
-    let (first, last) = unsafe {
-        (
-            _mm256_loadu_si256(src.cast()),
-            _mm256_loadu_si256(src.add(last_at).cast()),
-        )
-    };
-    let misalign = (dst as usize) & (LANE - 1);
-    let head = if misalign == 0 { 0 } else { LANE - misalign };
-    let mut i = head;
-    let kv = _mm256_set1_epi32(advance(key, head) as i32);
-    while len - i >= 4 * LANE {
-        // SAFETY: `i + 128 <= len`; `dst + i` is 32-byte aligned after the head. Loads come
-        // before stores, so `src == dst` is fine.
-        unsafe {
-            let s = src.add(i);
-            let d = dst.add(i);
-            let a = _mm256_loadu_si256(s.cast());
-            let b = _mm256_loadu_si256(s.add(LANE).cast());
-            let c = _mm256_loadu_si256(s.add(2 * LANE).cast());
-            let e = _mm256_loadu_si256(s.add(3 * LANE).cast());
-            _mm256_store_si256(d.cast(), _mm256_xor_si256(a, kv));
-            _mm256_store_si256(d.add(LANE).cast(), _mm256_xor_si256(b, kv));
-            _mm256_store_si256(d.add(2 * LANE).cast(), _mm256_xor_si256(c, kv));
-            _mm256_store_si256(d.add(3 * LANE).cast(), _mm256_xor_si256(e, kv));
-        }
-        i += 4 * LANE;
-    }
-    while len - i >= LANE {
-        // SAFETY: `i + 32 <= len`; `dst + i` is 32-byte aligned.
-        unsafe {
-            let v = _mm256_loadu_si256(src.add(i).cast());
-            _mm256_store_si256(dst.add(i).cast(), _mm256_xor_si256(v, kv));
-        }
-        i += LANE;
-    }
-    if i < len {
-        let last_kv = _mm256_set1_epi32(advance(key, last_at) as i32);
-        // SAFETY: in bounds (above); loaded before the body changed any of it, so re-writing
-        // the overlap stores the same unmasked values.
-        unsafe { _mm256_storeu_si256(dst.add(last_at).cast(), _mm256_xor_si256(last, last_kv)) };
-    }
-    if head != 0 {
-        let first_kv = _mm256_set1_epi32(key as i32);
-        // SAFETY: as for the last window.
-        unsafe { _mm256_storeu_si256(dst.cast(), _mm256_xor_si256(first, first_kv)) };
+    } else {
+        // SAFETY: AVX2 is enabled here; `len >= 32`; pointers as per our contract.
+        unsafe { super::xor_windows::<__m256i>(src, dst, len, key) };
     }
 }
 
@@ -181,28 +130,16 @@ impl Utf8Blocks {
     }
 }
 
-/// Fused XOR (+ store when `STORE`) and UTF-8 validation; see the AVX-512 twin for the contract.
-///
-/// # Safety
-/// As for [`xor`]; when `STORE` is false `dst` is not used.
-#[target_feature(enable = "avx2")]
-pub(crate) unsafe fn xor_validate<const STORE: bool>(
-    src: *const u8,
-    dst: *mut u8,
-    len: usize,
-    key: u32,
-) -> Proof {
+// The fused kernel: 32-byte blocks through the lookup validator, the last partial block through
+// a zero-padded copy on the stack.
+crate::arch::vector::fused_kernel_fn!("avx2", |src, dst, len, key| {
     let mut st = Utf8Blocks::new();
-    let kv = _mm256_set1_epi32(key as i32);
+    // SAFETY: AVX2 is enabled here.
+    let kv = unsafe { __m256i::splat(key) };
     let mut i = 0usize;
     while len - i >= LANE {
-        // SAFETY: `i + 32 <= len`.
-        let v = unsafe { _mm256_xor_si256(_mm256_loadu_si256(src.add(i).cast()), kv) };
-        if STORE {
-            // SAFETY: as above.
-            unsafe { _mm256_storeu_si256(dst.add(i).cast(), v) };
-        }
-        st.block(v);
+        // SAFETY: AVX2 is enabled here; `i + 32 <= len`.
+        st.block(unsafe { xor_one::<__m256i, STORE, false>(src, dst, i, kv) });
         i += LANE;
     }
     let rest = len - i;
@@ -230,4 +167,4 @@ pub(crate) unsafe fn xor_validate<const STORE: bool>(
         st.last_block(v, r);
     }
     st.proof(len)
-}
+});

@@ -8,6 +8,7 @@
 
 use core::arch::x86_64::*;
 
+use crate::arch::vector::{Vector, xor_one};
 use crate::key::advance;
 
 pub(crate) const LANE: usize = 64;
@@ -31,142 +32,85 @@ pub(crate) const LANE: usize = 64;
 /// `len` writes; `src` and `dst` are either the same pointer or the ranges do not overlap.
 #[target_feature(enable = "avx512f,avx512bw,avx2")]
 pub(crate) unsafe fn xor(src: *const u8, dst: *mut u8, len: usize, key: u32) {
-    let kv = _mm512_set1_epi32(key as i32);
     if len < LANE {
         // SAFETY: `len < 64`, pointers as per our contract.
-        unsafe { xor_short(src, dst, len, key, kv) };
-        return;
-    }
-    let last_at = len - LANE;
-    // SAFETY: `len >= 64`, so the last 64-byte window is in bounds; loaded before any store.
-    let last_v = unsafe { _mm512_loadu_si512(src.add(last_at).cast()) };
-    let last_kv = _mm512_set1_epi32(advance(key, last_at) as i32);
-    if len < 4 * LANE {
-        // Up to three blocks before the last window: all loaded before anything is stored, the
-        // last window stored first, so that a later load of one whole block is forwarded from
-        // that block's own store.
-        let x = |v| _mm512_xor_si512(v, kv);
-        let last = _mm512_xor_si512(last_v, last_kv);
-        // SAFETY: (each arm) block `j` is `[64 j, 64 j + 64)` with `64 j < last_at = len - 64`,
-        // so in bounds; every load comes before every store (`src == dst` is fine), and a block
-        // store re-writes the same unmasked values where it overlaps the last window.
-        unsafe {
-            let ld = |j: usize| _mm512_loadu_si512(src.add(j * LANE).cast());
-            let st = |j: usize, v| _mm512_storeu_si512(dst.add(j * LANE).cast(), v);
-            let st_last = |v| _mm512_storeu_si512(dst.add(last_at).cast(), v);
-            match last_at.div_ceil(LANE) {
-                0 => st_last(last),
-                1 => {
-                    let a = ld(0);
-                    st_last(last);
-                    st(0, x(a));
-                }
-                2 => {
-                    let (a, b) = (ld(0), ld(1));
-                    st_last(last);
-                    st(0, x(a));
-                    st(1, x(b));
-                }
-                _ => {
-                    let (a, b, c) = (ld(0), ld(1), ld(2));
-                    st_last(last);
-                    st(0, x(a));
-                    st(1, x(b));
-                    st(2, x(c));
-                }
-            }
-        }
-        return;
-    }
-    let misalign = (dst as usize) & (LANE - 1);
-    let head = if misalign == 0 { 0 } else { LANE - misalign };
-    // SAFETY: `len >= 256`, so the first 64-byte window is in bounds; loaded before any store.
-    let first_v = unsafe { _mm512_loadu_si512(src.cast()) };
-    let body_kv = _mm512_set1_epi32(advance(key, head) as i32);
-    let mut i = head;
-    while len - i >= 4 * LANE {
-        // SAFETY: `i + 256 <= len`; `dst + i` is 64-byte aligned. Loads come before stores, so
-        // `src == dst` is fine.
-        unsafe {
-            let s = src.add(i);
-            let d = dst.add(i);
-            let a = _mm512_loadu_si512(s.cast());
-            let b = _mm512_loadu_si512(s.add(LANE).cast());
-            let c = _mm512_loadu_si512(s.add(2 * LANE).cast());
-            let e = _mm512_loadu_si512(s.add(3 * LANE).cast());
-            _mm512_store_si512(d.cast(), _mm512_xor_si512(a, body_kv));
-            _mm512_store_si512(d.add(LANE).cast(), _mm512_xor_si512(b, body_kv));
-            _mm512_store_si512(d.add(2 * LANE).cast(), _mm512_xor_si512(c, body_kv));
-            _mm512_store_si512(d.add(3 * LANE).cast(), _mm512_xor_si512(e, body_kv));
-        }
-        i += 4 * LANE;
-    }
-    while len - i >= LANE {
-        // SAFETY: `i + 64 <= len`; `dst + i` is 64-byte aligned.
-        unsafe {
-            let v = _mm512_loadu_si512(src.add(i).cast());
-            _mm512_store_si512(dst.add(i).cast(), _mm512_xor_si512(v, body_kv));
-        }
-        i += LANE;
-    }
-    if i < len {
-        // SAFETY: the last window is in bounds and was loaded before the body changed any of
-        // it, so re-writing the overlap stores the same unmasked values.
-        unsafe { _mm512_storeu_si512(dst.add(last_at).cast(), _mm512_xor_si512(last_v, last_kv)) };
-    }
-    if head != 0 {
-        // SAFETY: the first 64 bytes are in bounds; they were loaded before the body changed
-        // any of them, so re-writing the overlap stores the same unmasked values.
-        unsafe { _mm512_storeu_si512(dst.cast(), _mm512_xor_si512(first_v, kv)) };
+        unsafe { xor_short(src, dst, len, key) };
+    } else if len < 4 * LANE {
+        // SAFETY: `64 <= len < 256`, pointers as per our contract.
+        unsafe { xor_under_256(src, dst, len, key) };
+    } else {
+        // SAFETY: AVX-512 F + BW are enabled here; `len >= 64`; pointers as per our contract.
+        unsafe { super::xor_windows::<__m512i>(src, dst, len, key) };
     }
 }
 
-/// Fewer than 64 bytes: 32-, 16-, 8- and 4-byte steps (all keep the key phase), then 2 and 1;
-/// `kv` is `key` broadcast (its low lanes serve the 32- and 16-byte steps).
+/// From 64 to 255 bytes: up to three blocks before the last window, all loaded before anything
+/// is stored, the last window stored first, so that a later load of one whole block is
+/// forwarded from that block's own store.
+///
+/// # Safety
+/// As for [`xor`], with `64 <= len < 256`.
+#[target_feature(enable = "avx512f,avx512bw,avx2")]
+#[inline]
+unsafe fn xor_under_256(src: *const u8, dst: *mut u8, len: usize, key: u32) {
+    let kv = _mm512_set1_epi32(key as i32);
+    let x = |v| _mm512_xor_si512(v, kv);
+    let last_at = len - LANE;
+    // SAFETY: `len >= 64`, so the last 64-byte window is in bounds; loaded before any store.
+    let last_v = unsafe { _mm512_loadu_si512(src.add(last_at).cast()) };
+    let last = _mm512_xor_si512(last_v, _mm512_set1_epi32(advance(key, last_at) as i32));
+    // SAFETY: (each arm) block `j` is `[64 j, 64 j + 64)` with `64 j < last_at = len - 64`,
+    // so in bounds; every load comes before every store (`src == dst` is fine), and a block
+    // store re-writes the same unmasked values where it overlaps the last window.
+    unsafe {
+        let ld = |j: usize| _mm512_loadu_si512(src.add(j * LANE).cast());
+        let st = |j: usize, v| _mm512_storeu_si512(dst.add(j * LANE).cast(), v);
+        let st_last = |v| _mm512_storeu_si512(dst.add(last_at).cast(), v);
+        match last_at.div_ceil(LANE) {
+            0 => st_last(last),
+            1 => {
+                let a = ld(0);
+                st_last(last);
+                st(0, x(a));
+            }
+            2 => {
+                let (a, b) = (ld(0), ld(1));
+                st_last(last);
+                st(0, x(a));
+                st(1, x(b));
+            }
+            _ => {
+                let (a, b, c) = (ld(0), ld(1), ld(2));
+                st_last(last);
+                st(0, x(a));
+                st(1, x(b));
+                st(2, x(c));
+            }
+        }
+    }
+}
+
+/// Fewer than 64 bytes: 32- and 16-byte steps (both keep the key phase), then
+/// [`super::xor_under_16`].
 ///
 /// # Safety
 /// As for [`xor`], with `len < 64`.
 #[target_feature(enable = "avx512f,avx512bw,avx2")]
 #[inline]
-unsafe fn xor_short(src: *const u8, dst: *mut u8, len: usize, key: u32, kv: __m512i) {
+unsafe fn xor_short(src: *const u8, dst: *mut u8, len: usize, key: u32) {
+    // SAFETY: AVX2 is enabled here (and SSE2 below).
+    let kv = unsafe { __m256i::splat(key) };
     let mut i = 0;
     if len & 32 != 0 {
         // SAFETY: `len < 64`, so bit 5 set means 32 bytes at 0 are in bounds.
-        unsafe {
-            let v = _mm256_loadu_si256(src.cast());
-            let x = _mm256_xor_si256(v, _mm512_castsi512_si256(kv));
-            _mm256_storeu_si256(dst.cast(), x);
-        }
+        unsafe { xor_one::<__m256i, true, false>(src, dst, 0, kv) };
         i = 32;
     }
     if len & 16 != 0 {
         // SAFETY: `i` sums the higher bits of `len`, so 16 bytes at `i` are in bounds.
-        unsafe {
-            let v = _mm_loadu_si128(src.add(i).cast());
-            _mm_storeu_si128(
-                dst.add(i).cast(),
-                _mm_xor_si128(v, _mm512_castsi512_si128(kv)),
-            );
-        }
+        unsafe { xor_one::<__m128i, true, false>(src, dst, i, _mm256_castsi256_si128(kv)) };
         i += 16;
     }
-    if len & 8 != 0 {
-        let k = (u64::from(key) << 32) | u64::from(key);
-        // SAFETY: 8 bytes at `i` are in bounds (as above); unaligned access is explicit.
-        unsafe {
-            let v = src.add(i).cast::<u64>().read_unaligned();
-            dst.add(i).cast::<u64>().write_unaligned(v ^ k);
-        }
-        i += 8;
-    }
-    if len & 4 != 0 {
-        // SAFETY: 4 bytes at `i` are in bounds.
-        unsafe {
-            let v = src.add(i).cast::<u32>().read_unaligned();
-            dst.add(i).cast::<u32>().write_unaligned(v ^ key);
-        }
-        i += 4;
-    }
-    // SAFETY: the last `len & 3` bytes at `i` are in bounds.
-    unsafe { super::xor_last_bytes(src.add(i), dst.add(i), len & 3, key) };
+    // SAFETY: the last `len & 15` bytes at `i` are in bounds.
+    unsafe { super::xor_under_16(src.add(i), dst.add(i), len & 15, key) };
 }

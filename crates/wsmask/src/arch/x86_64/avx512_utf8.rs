@@ -14,6 +14,7 @@
 use core::arch::x86_64::*;
 
 use crate::arch::Proof;
+use crate::arch::vector::{xor_four, xor_one};
 use crate::key::{advance, retreat};
 use crate::utf8_tables::{
     BYTE_1_HIGH, BYTE_1_LOW, BYTE_2_HIGH, FOURTH_BYTE_BIAS, THIRD_BYTE_BIAS, words,
@@ -125,6 +126,39 @@ macro_rules! fused_kernel {
                 _mm512_subs_epu8(self.prev, self.incomplete_max)
             }
 
+            /// Unmask (and store, when `STORE`) and check the first `n` bytes, which end at a
+            /// 64-byte aligned address. They go in the HIGH lanes of a block whose low lanes
+            /// read as zero (ASCII), so the block boundary afterwards is aligned and no padding
+            /// follows real bytes.
+            ///
+            /// # Safety
+            /// `0 < n <= 64`; `src` is valid for `n` reads and, when `STORE`, `dst` for `n`
+            /// writes.
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn head<const STORE: bool>(
+                &mut self,
+                src: *const u8,
+                dst: *mut u8,
+                n: usize,
+                key: u32,
+            ) {
+                let pad = LANE - n;
+                let m = !low_bits(pad);
+                let kv = _mm512_set1_epi32(retreat(key, pad) as i32);
+                // SAFETY: lane `j >= pad` addresses `src + (j - pad)`, inside the `n` first
+                // bytes; the other lanes are masked off and never accessed.
+                let v = unsafe {
+                    _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src.wrapping_sub(pad).cast()), kv)
+                };
+                if STORE {
+                    // SAFETY: the same in-bounds lanes of `dst`.
+                    unsafe { _mm512_mask_storeu_epi8(dst.wrapping_sub(pad).cast(), m, v) };
+                }
+                self.block(_mm512_maskz_mov_epi8(m, v));
+                self.pending = self.prev_incomplete();
+            }
+
             /// Check one full block.
             #[target_feature(enable = $features)]
             #[inline]
@@ -181,70 +215,31 @@ macro_rules! fused_kernel {
             }
         }
 
-        /// XOR `len` bytes from `src` with `key` (storing them to `dst` when `STORE`) and validate
-        /// the unmasked bytes as UTF-8. Proves all `len` bytes unless an error was seen (the caller
-        /// then locates it).
-        ///
-        /// # Safety As for [`super::avx512::xor`]; when `STORE` is false `dst` is not used.
-        #[target_feature(enable = $features)]
-        pub(crate) unsafe fn xor_validate<const STORE: bool>(
-            src: *const u8,
-            dst: *mut u8,
-            len: usize,
-            key: u32,
-        ) -> Proof {
+        // The fused kernel: proves all `len` bytes unless an error was seen (the caller then
+        // locates it).
+        crate::arch::vector::fused_kernel_fn!($features, |src, dst, len, key| {
             let mut st = Utf8Blocks::new();
-            let mut k = key;
-            let mut i = 0usize;
             let anchor = if STORE { dst as usize } else { src as usize };
             let misalign = anchor & (LANE - 1);
-            if misalign != 0 && len != 0 {
-                // The head goes in the HIGH lanes of a block whose low lanes read as zero (ASCII),
-                // so the block boundary afterwards is 64-byte aligned and no padding follows real
-                // bytes.
-                let head = (LANE - misalign).min(len);
-                let pad = LANE - head;
-                let m = !low_bits(pad);
-                let kv = _mm512_set1_epi32(retreat(k, pad) as i32);
-                // SAFETY: lane `j >= pad` addresses `src + (j - pad)`, inside the `head <= len`
-                // first bytes; the other lanes are masked off and never accessed.
-                let v = unsafe {
-                    _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src.wrapping_sub(pad).cast()), kv)
-                };
-                if STORE {
-                    // SAFETY: the same in-bounds lanes of `dst`.
-                    unsafe { _mm512_mask_storeu_epi8(dst.wrapping_sub(pad).cast(), m, v) };
-                }
-                st.block(_mm512_maskz_mov_epi8(m, v));
-                st.pending = st.prev_incomplete();
-                i = head;
-                k = advance(k, head);
+            let head = if misalign == 0 {
+                0
+            } else {
+                (LANE - misalign).min(len)
+            };
+            if head != 0 {
+                // SAFETY: `0 < head <= len`, so the pointers are valid for `head` bytes.
+                unsafe { st.head::<STORE>(src, dst, head, key) };
             }
+            let mut i = head;
+            let k = advance(key, head);
             let kv = _mm512_set1_epi32(k as i32);
             // SIP text is mostly ASCII: one "all ASCII?" test per 256 bytes while the data is in
             // registers; only a stretch with a non-ASCII byte goes block by block through the
             // lookups.
             while len - i >= 4 * LANE {
-                // SAFETY: `i + 256 <= len`; when storing, `dst + i` is 64-byte aligned.
-                let (a, b, c, d) = unsafe {
-                    let s = src.add(i);
-                    (
-                        _mm512_xor_si512(_mm512_loadu_si512(s.cast()), kv),
-                        _mm512_xor_si512(_mm512_loadu_si512(s.add(LANE).cast()), kv),
-                        _mm512_xor_si512(_mm512_loadu_si512(s.add(2 * LANE).cast()), kv),
-                        _mm512_xor_si512(_mm512_loadu_si512(s.add(3 * LANE).cast()), kv),
-                    )
-                };
-                if STORE {
-                    // SAFETY: as above.
-                    unsafe {
-                        let o = dst.add(i);
-                        _mm512_store_si512(o.cast(), a);
-                        _mm512_store_si512(o.add(LANE).cast(), b);
-                        _mm512_store_si512(o.add(2 * LANE).cast(), c);
-                        _mm512_store_si512(o.add(3 * LANE).cast(), d);
-                    }
-                }
+                // SAFETY: the features are enabled here; `i + 256 <= len`; when storing,
+                // `dst + i` is 64-byte aligned.
+                let [a, b, c, d] = unsafe { xor_four::<__m512i, STORE>(src, dst, i, kv) };
                 // a | b | c, then | d
                 let any = _mm512_or_si512(_mm512_ternarylogic_epi32::<0xFE>(a, b, c), d);
                 if _mm512_movepi8_mask(any) == 0 {
@@ -259,13 +254,8 @@ macro_rules! fused_kernel {
                 i += 4 * LANE;
             }
             while len - i >= LANE {
-                // SAFETY: `i + 64 <= len`; when storing, `dst + i` is 64-byte aligned.
-                let v = unsafe { _mm512_xor_si512(_mm512_loadu_si512(src.add(i).cast()), kv) };
-                if STORE {
-                    // SAFETY: as above.
-                    unsafe { _mm512_store_si512(dst.add(i).cast(), v) };
-                }
-                st.block(v);
+                // SAFETY: as above, with `i + 64 <= len`.
+                st.block(unsafe { xor_one::<__m512i, STORE, true>(src, dst, i, kv) });
                 i += LANE;
             }
             let mut incomplete = st.prev_incomplete();
@@ -283,7 +273,7 @@ macro_rules! fused_kernel {
                 incomplete = st.last_block(_mm512_maskz_mov_epi8(m, v), m);
             }
             st.proof(len, incomplete)
-        }
+        });
     };
 }
 
