@@ -86,6 +86,12 @@ impl SendQueue {
         }
     }
 
+    /// Drops the bytes queued behind the one being written and returns their buffer; the buffer being written
+    /// stays (io_uring: the kernel may still read it) and is freed with the queue.
+    pub(crate) fn release_pending(&mut self, pool: &mut BufPool) {
+        pool.give(std::mem::take(&mut self.pending));
+    }
+
     /// Drops every queued byte and returns the buffers.
     pub(crate) fn release(&mut self, pool: &mut BufPool) {
         pool.give(std::mem::take(&mut self.inflight));
@@ -118,5 +124,32 @@ mod tests {
             "empty queue owns no memory"
         );
         assert_eq!(pool.free.len(), 2, "buffers went back to the pool");
+    }
+
+    #[test]
+    fn release_pending_keeps_the_buffer_being_written() {
+        let mut pool = BufPool::default();
+        let mut q = SendQueue::default();
+        q.push(b"in flight", &mut pool);
+        let chunk = q.next_chunk(&mut pool);
+        let (ptr, len) = (chunk.as_ptr(), chunk.len());
+        q.push(b"queued", &mut pool);
+        q.release_pending(&mut pool);
+        assert_eq!(
+            pool.free.len(),
+            1,
+            "only the queued bytes' buffer is returned"
+        );
+        assert_eq!(
+            q.inflight.as_ptr(),
+            ptr,
+            "the buffer being written did not move"
+        );
+        assert_eq!(q.len(), len, "its bytes are still there");
+        // Reusing the pool does not hand out the buffer being written.
+        let mut other = pool.take();
+        other.extend_from_slice(b"another connection's bytes");
+        assert_ne!(other.as_ptr(), ptr);
+        assert_eq!(q.inflight.as_slice(), b"in flight");
     }
 }

@@ -51,32 +51,20 @@ struct CompactAead {
     format: Format,
 }
 
-static TLS13_AES_128_GCM: CompactAead = CompactAead {
-    alg: &aead::AES_128_GCM,
-    format: Format::Tls13,
-};
-static TLS13_AES_256_GCM: CompactAead = CompactAead {
-    alg: &aead::AES_256_GCM,
-    format: Format::Tls13,
-};
-static TLS13_CHACHA20_POLY1305: CompactAead = CompactAead {
-    alg: &aead::CHACHA20_POLY1305,
-    format: Format::Tls13,
-};
-static TLS12_AES_128_GCM: CompactAead = CompactAead {
-    alg: &aead::AES_128_GCM,
-    format: Format::Tls12Gcm,
-};
-static TLS12_AES_256_GCM: CompactAead = CompactAead {
-    alg: &aead::AES_256_GCM,
-    format: Format::Tls12Gcm,
-};
-static TLS12_CHACHA20_POLY1305: CompactAead = CompactAead {
-    alg: &aead::CHACHA20_POLY1305,
-    format: Format::Tls12ChaCha,
-};
+static TLS13_AES_128_GCM: CompactAead = CompactAead::new(&aead::AES_128_GCM, Format::Tls13);
+static TLS13_AES_256_GCM: CompactAead = CompactAead::new(&aead::AES_256_GCM, Format::Tls13);
+static TLS13_CHACHA20_POLY1305: CompactAead =
+    CompactAead::new(&aead::CHACHA20_POLY1305, Format::Tls13);
+static TLS12_AES_128_GCM: CompactAead = CompactAead::new(&aead::AES_128_GCM, Format::Tls12Gcm);
+static TLS12_AES_256_GCM: CompactAead = CompactAead::new(&aead::AES_256_GCM, Format::Tls12Gcm);
+static TLS12_CHACHA20_POLY1305: CompactAead =
+    CompactAead::new(&aead::CHACHA20_POLY1305, Format::Tls12ChaCha);
 
 impl CompactAead {
+    const fn new(alg: &'static aead::Algorithm, format: Format) -> Self {
+        Self { alg, format }
+    }
+
     fn direction(&self, key: AeadKey, iv: Iv) -> Direction {
         Direction {
             alg: self.alg,

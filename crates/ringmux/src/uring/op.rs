@@ -6,58 +6,67 @@
 
 use crate::conn::Conn;
 
+/// An operation's kind. Its code in the user data is its position in [`Op::ALL`] plus one (0 names none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Op {
-    Accept = 1,
-    Recv = 2,
-    Send = 3,
-    Close = 4,
-    Cancel = 5,
-    Timeout = 6,
-    TimeoutUpdate = 7,
-    Mail = 8,
-    MailSent = 9,
-    Event = 10,
-    UdpPoll = 11,
-    ConnectPoll = 12,
-    Ignore = 13,
+    Accept,
+    Recv,
+    Send,
+    Close,
+    Cancel,
+    Timeout,
+    TimeoutUpdate,
+    Mail,
+    MailSent,
+    Event,
+    UdpPoll,
+    ConnectPoll,
+    Ignore,
 }
 
 impl Op {
-    fn from_u8(v: u8) -> Option<Self> {
-        Some(match v {
-            1 => Self::Accept,
-            2 => Self::Recv,
-            3 => Self::Send,
-            4 => Self::Close,
-            5 => Self::Cancel,
-            6 => Self::Timeout,
-            7 => Self::TimeoutUpdate,
-            8 => Self::Mail,
-            9 => Self::MailSent,
-            10 => Self::Event,
-            11 => Self::UdpPoll,
-            12 => Self::ConnectPoll,
-            13 => Self::Ignore,
-            _ => return None,
-        })
+    /// Every kind, in declaration order.
+    const ALL: [Self; 13] = [
+        Self::Accept,
+        Self::Recv,
+        Self::Send,
+        Self::Close,
+        Self::Cancel,
+        Self::Timeout,
+        Self::TimeoutUpdate,
+        Self::Mail,
+        Self::MailSent,
+        Self::Event,
+        Self::UdpPoll,
+        Self::ConnectPoll,
+        Self::Ignore,
+    ];
+
+    #[inline]
+    fn code(self) -> u64 {
+        self as u64 + 1
+    }
+
+    #[inline]
+    fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(code).checked_sub(1)?).copied()
     }
 }
 
 const GEN_MASK: u32 = 0x00ff_ffff;
 
 pub(crate) fn pack(op: Op, conn: Conn) -> u64 {
-    (op as u64) << 56 | u64::from(conn.generation & GEN_MASK) << 32 | u64::from(conn.slot)
+    op.code() << 56 | u64::from(conn.generation & GEN_MASK) << 32 | u64::from(conn.slot)
 }
 
 pub(crate) fn pack_plain(op: Op, index: u32) -> u64 {
-    (op as u64) << 56 | u64::from(index)
+    op.code() << 56 | u64::from(index)
 }
 
 /// The operation, slot/index, and the 24 generation bits.
 pub(crate) fn unpack(ud: u64) -> Option<(Op, u32, u32)> {
-    let op = Op::from_u8((ud >> 56) as u8)?;
+    let op = Op::from_code((ud >> 56) as u8)?;
     Some((op, ud as u32, (ud >> 32) as u32 & GEN_MASK))
 }
 
@@ -90,5 +99,14 @@ mod tests {
             Some((Op::UdpPoll, 7, 0))
         );
         assert_eq!(unpack(0), None);
+        assert_eq!(unpack(u64::from(u8::MAX) << 56), None);
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        for (i, &op) in Op::ALL.iter().enumerate() {
+            assert_eq!(op as usize, i, "ALL is in declaration order");
+            assert_eq!(unpack(pack_plain(op, 9)), Some((op, 9, 0)));
+        }
     }
 }
