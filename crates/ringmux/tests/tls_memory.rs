@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
-use ringmux::{Backend, Certificates, Conn, Ctx, Handler, Origin, Server, TlsAcceptor};
+use common::Echo;
+use ringmux::{Backend, Certificates, Server, TlsAcceptor};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
@@ -92,19 +93,6 @@ fn settled() -> (isize, isize) {
         last = now;
     }
     last
-}
-
-struct Echo;
-
-impl Handler for Echo {
-    type State = ();
-    type Message = ();
-
-    fn open(&mut self, _: &mut Ctx<'_, ()>, _: Conn, _: Origin) {}
-
-    fn data(&mut self, ctx: &mut Ctx<'_, ()>, conn: Conn, _: &mut (), bytes: &[u8]) {
-        let _ = ctx.send(conn, bytes);
-    }
 }
 
 /// Opens a connection, echoes one byte over it and keeps only the socket.

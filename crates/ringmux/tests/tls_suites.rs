@@ -7,22 +7,10 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringmux::{Certificates, Conn, Ctx, Handler, Origin, Server, TlsAcceptor};
+use common::Echo;
+use ringmux::{Certificates, Server, TlsAcceptor};
 use rustls::pki_types::ServerName;
 use rustls::{CipherSuite, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-
-struct Echo;
-
-impl Handler for Echo {
-    type State = ();
-    type Message = ();
-
-    fn open(&mut self, _: &mut Ctx<'_, ()>, _: Conn, _: Origin) {}
-
-    fn data(&mut self, ctx: &mut Ctx<'_, ()>, conn: Conn, _: &mut (), bytes: &[u8]) {
-        let _ = ctx.send(conn, bytes);
-    }
-}
 
 const SUITES: [CipherSuite; 6] = [
     CipherSuite::TLS13_AES_128_GCM_SHA256,

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use ringmux::{Backend, Config, IoChoice, Listener};
+use ringmux::{Backend, Config, Conn, Ctx, Handler, IoChoice, Listener, Origin};
 
 /// Runs each test body once per backend: `mod name { fn uring(); fn epoll(); }`.
 #[macro_export]
@@ -21,6 +21,20 @@ macro_rules! both_backends {
             fn epoll() { run(ringmux::Backend::Epoll) }
         }
     )*};
+}
+
+/// Echoes every byte back on the connection it came from.
+pub struct Echo;
+
+impl Handler for Echo {
+    type State = ();
+    type Message = ();
+
+    fn open(&mut self, _: &mut Ctx<'_, ()>, _: Conn, _: Origin) {}
+
+    fn data(&mut self, ctx: &mut Ctx<'_, ()>, conn: Conn, _: &mut (), bytes: &[u8]) {
+        let _ = ctx.send(conn, bytes);
+    }
 }
 
 /// A plain listener on 127.0.0.1:<any>.
