@@ -192,6 +192,35 @@ fn stream_through_small_buffers(b: Backend, entries: u16) {
 }
 
 both_backends! {
+    fn a_two_entry_submission_queue_carries_everything(b: Backend) {
+        // io_uring: 16 accepts, a receive and a send per connection and the timers all pass through a queue of
+        // two entries (and a completion queue of eight): each push past the second submits to make room, and
+        // nothing is lost. epoll has no queue; the same traffic must pass there too.
+        let cfg = ringmux::Config { ring_entries: 2, ..config(b) };
+        let server = Server::start(cfg, |_| Echo::default()).unwrap();
+        let addr = server.local_addr().unwrap();
+        let clients: Vec<_> = (0..32u8)
+            .map(|n| {
+                std::thread::spawn(move || {
+                    let mut s = connect(addr);
+                    for i in 0..50u8 {
+                        let msg = [n ^ i; 64];
+                        assert_eq!(echo_once(&mut s, &msg), msg, "client {n}, message {i}");
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        server.shutdown(Duration::from_secs(2));
+        let stats = server.join().unwrap();
+        assert_eq!(stats[0].accepted, 32);
+        assert_eq!(stats[0].bytes_in, 32 * 50 * 64);
+        assert_eq!(stats[0].bytes_out, 32 * 50 * 64);
+        assert_eq!(stats[0].closed, 32, "every connection closed by the shutdown: {stats:?}");
+    }
+
     fn enfile_shedding(b: Backend) {
         // A table of 4: the fifth and later connections are shed; the held ones keep working, and a freed
         // place is taken again.
