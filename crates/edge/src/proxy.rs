@@ -119,9 +119,22 @@ impl FlowAors {
 }
 
 /// Where a forwarded request goes.
+#[derive(Clone, Copy)]
 enum Target {
     Flow(FlowId),
     Core,
+}
+
+/// Where a browser's request goes after the edge.
+enum NextHop {
+    /// The SIP core (edge mode).
+    Core,
+    /// Another browser's flow (standalone mode, or a Route entry naming the flow), with the
+    /// Request-URI to write, if any.
+    Flow {
+        target: FlowId,
+        request_uri: Option<(Span, String)>,
+    },
 }
 
 /// The edits of a forwarded request, owned so the editor can borrow them.
@@ -428,11 +441,15 @@ impl Edge {
             }
         };
         if let Some(target) = routed {
-            self.forward_to_flow(src, msg, &method, own, target, None, out);
+            let next = NextHop::Flow {
+                target,
+                request_uri: None,
+            };
+            self.forward(src, msg, &method, own, next, out);
             return;
         }
         match self.cfg.mode {
-            Mode::Edge => self.forward_to_core(src, msg, &method, own, out),
+            Mode::Edge => self.forward(src, msg, &method, own, NextHop::Core, out),
             Mode::Standalone => self.standalone_request(src, msg, method, own, now, out),
         }
     }
@@ -471,15 +488,7 @@ impl Edge {
             request_uri: None,
             own,
         };
-        let if_gone = self.flow_failed(msg, &target, Target::Core);
-        match self.edit(msg, &fwd) {
-            Some(bytes) => out.push(Action::ToFlow {
-                flow: target,
-                bytes,
-                if_gone,
-            }),
-            None => self.reply(msg, 483, "Too Many Hops", &[], Target::Core, out),
-        }
+        self.deliver(msg, &fwd, Target::Flow(target), Target::Core, out);
     }
 
     /// RFC 5626 §5.3: a request for a flow that is gone gets 430 Flow Failed when the client registered with
@@ -523,86 +532,95 @@ impl Edge {
         })
     }
 
-    fn forward_to_core(
+    /// Forward a browser's request to `next`: our Via on top, carrying the sender's flow token;
+    /// the browser's address as `received`; for a dialog-forming request one Record-Route entry
+    /// per side, the side it leaves by first; for a REGISTER to the core, Path with the token.
+    fn forward(
         &self,
         src: &ClientFlow<'_>,
         msg: &Message<'_>,
         method: &Method<'_>,
         own: OwnRoutes<'_>,
+        next: NextHop,
         out: &mut Vec<Action>,
     ) {
-        let mut flow = src.id;
-        flow.outbound = Self::wants_outbound(msg);
-        let token = self.key.seal(&flow);
-        let branch = self.branch(msg, "core");
-        let fwd = Forward {
-            via: format!(
-                "{};rport;{VIA_FLOW_PARAM}={token}",
-                self.cfg.core_hop.via(&branch)
-            ),
-            received: src.peer.map(|p| p.to_string()),
-            record_route: record_routes(method).then(|| {
-                format!(
-                    "{}, {}",
-                    self.cfg.core_hop.route_entry(None, false),
-                    self.ws_hop(&flow).route_entry(Some(&token), flow.outbound)
-                )
-            }),
-            path: matches!(method, Method::Register)
-                .then(|| self.cfg.core_hop.route_entry(Some(&token), flow.outbound)),
-            request_uri: None,
-            own,
+        let received = src.peer.map(|p| p.to_string());
+        let mut origin = src.id;
+        let (fwd, to) = match next {
+            NextHop::Core => {
+                origin.outbound = Self::wants_outbound(msg);
+                let token = self.key.seal(&origin);
+                let core = &self.cfg.core_hop;
+                let ws_entry = || {
+                    self.ws_hop(&origin)
+                        .route_entry(Some(&token), origin.outbound)
+                };
+                let fwd = Forward {
+                    via: format!(
+                        "{};rport;{VIA_FLOW_PARAM}={token}",
+                        core.via(&self.branch(msg, "core"))
+                    ),
+                    received,
+                    record_route: record_routes(method)
+                        .then(|| format!("{}, {}", core.route_entry(None, false), ws_entry())),
+                    path: matches!(method, Method::Register)
+                        .then(|| core.route_entry(Some(&token), origin.outbound)),
+                    request_uri: None,
+                    own,
+                };
+                (fwd, Target::Core)
+            }
+            NextHop::Flow {
+                target,
+                request_uri,
+            } => {
+                origin.outbound |= Self::wants_outbound(msg);
+                let src_token = self.key.seal(&origin);
+                let entry = |flow: &FlowId, token: &str| {
+                    self.ws_hop(flow).route_entry(Some(token), flow.outbound)
+                };
+                let fwd = Forward {
+                    via: format!(
+                        "{};{VIA_FLOW_PARAM}={src_token}",
+                        self.ws_hop(&target).via(&self.branch(msg, "ws"))
+                    ),
+                    received,
+                    record_route: record_routes(method).then(|| {
+                        let dst_token = self.key.seal(&target);
+                        format!(
+                            "{}, {}",
+                            entry(&target, &dst_token),
+                            entry(&origin, &src_token)
+                        )
+                    }),
+                    path: None,
+                    request_uri,
+                    own,
+                };
+                (fwd, Target::Flow(target))
+            }
         };
-        match self.edit(msg, &fwd) {
-            Some(bytes) => out.push(Action::ToCore { bytes }),
-            None => self.reply(msg, 483, "Too Many Hops", &[], Target::Flow(src.id), out),
-        }
+        self.deliver(msg, &fwd, to, Target::Flow(src.id), out);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn forward_to_flow(
+    /// Write the forwarding edits into `msg` and send it `to`; when that flow is gone, the
+    /// sender (`back`) gets 430 or 480, and when Max-Forwards is spent, 483.
+    fn deliver(
         &self,
-        src: &ClientFlow<'_>,
         msg: &Message<'_>,
-        method: &Method<'_>,
-        own: OwnRoutes<'_>,
-        target: FlowId,
-        request_uri: Option<(Span, String)>,
+        fwd: &Forward<'_>,
+        to: Target,
+        back: Target,
         out: &mut Vec<Action>,
     ) {
-        let mut origin = src.id;
-        origin.outbound = Self::wants_outbound(msg) || origin.outbound;
-        let src_token = self.key.seal(&origin);
-        let dst_token = self.key.seal(&target);
-        let branch = self.branch(msg, "ws");
-        let fwd = Forward {
-            via: format!(
-                "{};{VIA_FLOW_PARAM}={src_token}",
-                self.ws_hop(&target).via(&branch)
-            ),
-            received: src.peer.map(|p| p.to_string()),
-            record_route: record_routes(method).then(|| {
-                format!(
-                    "{}, {}",
-                    self.ws_hop(&target)
-                        .route_entry(Some(&dst_token), target.outbound),
-                    self.ws_hop(&origin)
-                        .route_entry(Some(&src_token), origin.outbound)
-                )
-            }),
-            path: None,
-            request_uri,
-            own,
+        let Some(bytes) = self.edit(msg, fwd) else {
+            return self.reply(msg, 483, "Too Many Hops", &[], back, out);
         };
-        let if_gone = self.flow_failed(msg, &target, Target::Flow(src.id));
-        match self.edit(msg, &fwd) {
-            Some(bytes) => out.push(Action::ToFlow {
-                flow: target,
-                bytes,
-                if_gone,
-            }),
-            None => self.reply(msg, 483, "Too Many Hops", &[], Target::Flow(src.id), out),
-        }
+        let if_gone = match to {
+            Target::Flow(flow) => self.flow_failed(msg, &flow, back),
+            Target::Core => None,
+        };
+        out.push(self.send(to, bytes, if_gone));
     }
 
     /// Apply the forwarding edits in one pass; `None` when Max-Forwards is exhausted.

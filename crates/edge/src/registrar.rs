@@ -59,6 +59,13 @@ pub enum RegisterAction {
     Update(Vec<ContactUpdate>),
 }
 
+/// The expiry `c` asks for: its own `expires`, else the Expires header, else the default.
+fn requested_expiry(cfg: RegistrarConfig, req: &Register, c: &ContactUpdate) -> u32 {
+    c.expires
+        .or(req.expires_header)
+        .unwrap_or(cfg.default_expires)
+}
+
 /// One REGISTER as the registrar needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Register {
@@ -263,93 +270,111 @@ impl Registrar {
     }
 
     fn apply(&mut self, req: &Register, now: Timestamp) -> Result<(), RegisterError> {
-        let cfg = self.config;
-        let aor = req.aor.as_str();
         match &req.action {
-            RegisterAction::Fetch => {}
-            RegisterAction::RemoveAll => {
-                if req.expires_header != Some(0) {
-                    return Err(RegisterError::BadWildcard);
-                }
-                if let Some(a) = self.aors.get(aor)
-                    && a.bindings.iter().any(|b| b.out_of_order(req))
-                {
-                    return Err(RegisterError::OutOfOrder);
-                }
-                self.aors.remove(aor);
-            }
+            RegisterAction::Fetch => Ok(()),
+            RegisterAction::RemoveAll => self.remove_all(req),
             RegisterAction::Update(contacts) => {
-                let expiry_of = |c: &ContactUpdate| {
-                    c.expires
-                        .or(req.expires_header)
-                        .unwrap_or(cfg.default_expires)
-                };
                 // Check everything before changing anything: a REGISTER applies whole or not at all.
-                let list = self
-                    .aors
-                    .get(aor)
-                    .map(|a| a.bindings.as_slice())
-                    .unwrap_or(&[]);
-                let mut new_count = list.len();
-                for c in contacts {
-                    let e = expiry_of(c);
-                    if e != 0 && e < cfg.min_expires {
-                        return Err(RegisterError::IntervalTooBrief {
-                            min_expires: cfg.min_expires,
-                        });
-                    }
-                    match list.iter().find(|b| b.same_binding(c)) {
-                        Some(b) if b.out_of_order(req) => return Err(RegisterError::OutOfOrder),
-                        Some(_) => {}
-                        None if e != 0 => new_count += 1,
-                        None => {}
-                    }
-                }
-                if new_count > cfg.max_bindings_per_aor {
-                    return Err(RegisterError::TooManyBindings);
-                }
-                let key: AorKey = match self.aors.get_key_value(aor) {
-                    Some((k, _)) => k.clone(),
-                    None => {
-                        let key: AorKey = Rc::from(aor);
-                        // Most AoRs have one binding: a Vec's default first growth would waste three.
-                        let fresh = Aor {
-                            bindings: Vec::with_capacity(1),
-                            check_at: NO_CHECK,
-                        };
-                        self.aors.insert(key.clone(), fresh);
-                        key
-                    }
-                };
-                let Some(entry) = self.aors.get_mut(aor) else {
-                    return Ok(());
-                };
-                for c in contacts {
-                    let e = expiry_of(c).min(cfg.max_expires);
-                    let existing = entry.bindings.iter().position(|b| b.same_binding(c));
-                    if e == 0 {
-                        if let Some(i) = existing {
-                            entry.bindings.swap_remove(i);
-                        }
-                        continue;
-                    }
-                    let expires_at = now.after(std::time::Duration::from_secs(u64::from(e)));
-                    let binding = Binding::new(c, req, expires_at, now);
-                    if expires_at < entry.check_at {
-                        entry.check_at = expires_at;
-                        self.expiry.push(Reverse((expires_at, key.clone())));
-                    }
-                    match existing {
-                        Some(i) => entry.bindings[i] = binding,
-                        None => entry.bindings.push(binding),
-                    }
-                }
-                if entry.bindings.is_empty() {
-                    self.aors.remove(aor);
-                }
+                self.check_update(req, contacts)?;
+                self.update(req, contacts, now);
+                Ok(())
             }
         }
+    }
+
+    /// `Contact: *`: only with `Expires: 0`, and not older than any binding it removes.
+    fn remove_all(&mut self, req: &Register) -> Result<(), RegisterError> {
+        let aor = req.aor.as_str();
+        if req.expires_header != Some(0) {
+            return Err(RegisterError::BadWildcard);
+        }
+        if let Some(a) = self.aors.get(aor)
+            && a.bindings.iter().any(|b| b.out_of_order(req))
+        {
+            return Err(RegisterError::OutOfOrder);
+        }
+        self.aors.remove(aor);
         Ok(())
+    }
+
+    /// Whether [`Registrar::update`] may apply `contacts`: no interval under the minimum, no
+    /// refresh older than its binding, no more bindings than allowed.
+    fn check_update(
+        &self,
+        req: &Register,
+        contacts: &[ContactUpdate],
+    ) -> Result<(), RegisterError> {
+        let cfg = self.config;
+        let list = self
+            .aors
+            .get(req.aor.as_str())
+            .map(|a| a.bindings.as_slice())
+            .unwrap_or(&[]);
+        let mut new_count = list.len();
+        for c in contacts {
+            let e = requested_expiry(cfg, req, c);
+            if e != 0 && e < cfg.min_expires {
+                return Err(RegisterError::IntervalTooBrief {
+                    min_expires: cfg.min_expires,
+                });
+            }
+            match list.iter().find(|b| b.same_binding(c)) {
+                Some(b) if b.out_of_order(req) => return Err(RegisterError::OutOfOrder),
+                Some(_) => {}
+                None if e != 0 => new_count += 1,
+                None => {}
+            }
+        }
+        if new_count > cfg.max_bindings_per_aor {
+            return Err(RegisterError::TooManyBindings);
+        }
+        Ok(())
+    }
+
+    /// Add, refresh and remove (expiry 0) the bindings of `contacts`, checked by
+    /// [`Registrar::check_update`]; an AoR left without bindings goes.
+    fn update(&mut self, req: &Register, contacts: &[ContactUpdate], now: Timestamp) {
+        let aor = req.aor.as_str();
+        let key: AorKey = match self.aors.get_key_value(aor) {
+            Some((k, _)) => k.clone(),
+            None => {
+                let key: AorKey = Rc::from(aor);
+                // Most AoRs have one binding: a Vec's default first growth would waste three.
+                let fresh = Aor {
+                    bindings: Vec::with_capacity(1),
+                    check_at: NO_CHECK,
+                };
+                self.aors.insert(key.clone(), fresh);
+                key
+            }
+        };
+        let cfg = self.config;
+        let Some(entry) = self.aors.get_mut(aor) else {
+            return;
+        };
+        for c in contacts {
+            let e = requested_expiry(cfg, req, c).min(cfg.max_expires);
+            let existing = entry.bindings.iter().position(|b| b.same_binding(c));
+            if e == 0 {
+                if let Some(i) = existing {
+                    entry.bindings.swap_remove(i);
+                }
+                continue;
+            }
+            let expires_at = now.after(std::time::Duration::from_secs(u64::from(e)));
+            let binding = Binding::new(c, req, expires_at, now);
+            if expires_at < entry.check_at {
+                entry.check_at = expires_at;
+                self.expiry.push(Reverse((expires_at, key.clone())));
+            }
+            match existing {
+                Some(i) => entry.bindings[i] = binding,
+                None => entry.bindings.push(binding),
+            }
+        }
+        if entry.bindings.is_empty() {
+            self.aors.remove(aor);
+        }
     }
 
     /// The live bindings of `aor`, newest first.

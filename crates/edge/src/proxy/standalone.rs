@@ -4,7 +4,7 @@ use std::hash::{Hash, Hasher};
 
 use sipscan::{Contact, Message, Method, Span, unquote};
 
-use super::{ClientFlow, Edge, Target};
+use super::{ClientFlow, Edge, NextHop, Target};
 use crate::action::Action;
 use crate::registrar::{ContactUpdate, Register, RegisterAction, RegisterError, normalize_aor};
 use crate::routes::OwnRoutes;
@@ -112,7 +112,11 @@ impl Edge {
         };
         let (flow, uri) = (binding.flow, binding.uri().to_owned());
         let span = request_uri_span(msg);
-        self.forward_to_flow(src, msg, &method, own, flow, span.map(|s| (s, uri)), out);
+        let next = NextHop::Flow {
+            target: flow,
+            request_uri: span.map(|s| (s, uri)),
+        };
+        self.forward(src, msg, &method, own, next, out);
     }
 
     fn register(
