@@ -103,6 +103,17 @@ impl ConnIo {
         self.send.len() > before
     }
 
+    /// Drops the queued bytes at teardown. A buffer the kernel still reads (an io_uring send in flight) stays
+    /// with the slot, which is freed only once that send completes, rather than going back to the pool where
+    /// another connection could refill it.
+    pub(crate) fn release_send(&mut self, pool: &mut BufPool) {
+        if self.has(flag::SEND_INFLIGHT) {
+            self.send.release_pending(pool);
+        } else {
+            self.send.release(pool);
+        }
+    }
+
     pub(crate) fn has(&self, f: u16) -> bool {
         self.flags & f != 0
     }

@@ -359,13 +359,7 @@ impl<H: Handler> Engine<H> {
             let opened = c.has(flag::OPENED);
             let socket_peer = c.peer;
             c.flags |= flag::CLOSED;
-            if c.has(flag::SEND_INFLIGHT) {
-                // The kernel still reads the buffer being sent: it stays with the slot, which is freed only
-                // once that send completes, rather than going back to the pool for another connection.
-                c.send.release_pending(&mut self.core.pool);
-            } else {
-                c.send.release(&mut self.core.pool);
-            }
+            c.release_send(&mut self.core.pool);
             io.teardown(&mut self.core, conn);
             self.core.stats.closed += 1;
             let proxy = self.core.proxy.conns.remove(&conn);
