@@ -280,29 +280,35 @@ impl<'a> Message<'a> {
             pos = lf + 1;
         };
         msg.len = n;
-        // First line of each name, for `get` (messages with more than 254 lines fall back
-        // to a search for names not seen in the first 254).
-        for (i, line) in msg.inline.iter().take(n).enumerate() {
-            if let Some(slot) = msg.first.get_mut(line.name as usize)
+        msg.index_first_lines();
+        msg.headers_end = (body_start - 2) as u32;
+        msg.frame_body(body_start)
+    }
+
+    /// Record the first line of each name, for `get` (messages with more than 254 lines fall
+    /// back to a search for names not seen in the first 254). Part of [`Message::scan`], inlined
+    /// into it.
+    #[inline(always)]
+    fn index_first_lines(&mut self) {
+        for (i, line) in self.inline.iter().take(self.len).enumerate() {
+            if let Some(slot) = self.first.get_mut(line.name as usize)
                 && *slot == NONE
             {
                 *slot = i as u8;
             }
         }
-        for (i, line) in msg
+        for (i, line) in self
             .spill
             .iter()
             .enumerate()
             .take(NONE as usize - INLINE_HEADERS)
         {
-            if let Some(slot) = msg.first.get_mut(line.name as usize)
+            if let Some(slot) = self.first.get_mut(line.name as usize)
                 && *slot == NONE
             {
                 *slot = (INLINE_HEADERS + i) as u8;
             }
         }
-        msg.headers_end = (body_start - 2) as u32;
-        msg.frame_body(body_start)
     }
 
     fn frame_body(&mut self, body_start: usize) -> Result<(), ScanError> {
