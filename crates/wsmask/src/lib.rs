@@ -18,7 +18,8 @@
 //!   Each one is callable on its own for tests and benches.
 //!
 //! The NEON kernels are type-checked with `cargo check --target aarch64-unknown-linux-gnu`;
-//! this build machine cannot execute aarch64 code, so their tests run only on aarch64 hosts.
+//! their tests run on an aarch64 host, or on x86-64 under qemu-user (a cargo runner for that
+//! target).
 //! `unsafe` lives only in `src/arch/`.
 //!
 //! ```

@@ -4,8 +4,8 @@
 //! [`crate::arch::vector::xor_ascii`], shared with SSE2 (without its aligning head: NEON
 //! stores have no aligned form).
 //!
-//! Built and type-checked with `cargo check --target aarch64-unknown-linux-gnu`; this machine
-//! cannot run aarch64 code, so its tests run only on aarch64 hosts.
+//! Type-checked with `cargo check --target aarch64-unknown-linux-gnu`; the tests run on an
+//! aarch64 host or under qemu-user.
 
 use core::arch::aarch64::*;
 
