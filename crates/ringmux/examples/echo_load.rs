@@ -19,47 +19,35 @@ use std::time::{Duration, Instant};
 
 use proc_stat::{cpu_seconds, growth_per_conn, rss_kib};
 
+use clap::Parser;
+
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// The command line.
+#[derive(Debug, Parser)]
 struct Args {
+    /// The echo server.
+    #[arg(long, default_value = "127.0.0.1:7000")]
     addr: SocketAddr,
+    /// Connections.
+    #[arg(long, default_value_t = 100)]
     conns: usize,
+    /// Bytes per message.
+    #[arg(long, default_value_t = 1024)]
     size: usize,
+    /// Seconds of ping-pong.
+    #[arg(long, default_value_t = 5)]
     secs: u64,
     /// Hold mode: keep the connections idle this many seconds.
+    #[arg(long)]
     hold: Option<u64>,
     /// The server's process, to read its CPU time and RSS.
+    #[arg(long = "watch-pid")]
     pid: Option<u32>,
 }
 
-fn parse_args() -> Result<Args> {
-    let mut a = Args {
-        addr: "127.0.0.1:7000".parse()?,
-        conns: 100,
-        size: 1024,
-        secs: 5,
-        hold: None,
-        pid: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--addr" => a.addr = value()?.parse()?,
-            "--conns" => a.conns = value()?.parse()?,
-            "--size" => a.size = value()?.parse()?,
-            "--secs" => a.secs = value()?.parse()?,
-            "--hold" => a.hold = Some(value()?.parse()?),
-            "--watch-pid" => a.pid = Some(value()?.parse()?),
-            other => return Err(format!("unknown argument {other}").into()),
-        }
-    }
-    Ok(a)
-}
-
 fn main() -> Result<()> {
-    let args = parse_args()?;
+    let args = Args::parse();
     match args.hold {
         Some(secs) => hold(&args, Duration::from_secs(secs)),
         None => ping_pong(&args),

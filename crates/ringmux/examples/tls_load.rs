@@ -26,58 +26,47 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
+use clap::Parser;
+
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 type Tls = StreamOwned<ClientConnection, TcpStream>;
 
 /// The command line.
+#[derive(Debug, Parser)]
 struct Args {
+    /// The TLS echo server.
+    #[arg(long, default_value = "127.0.0.1:7000")]
     addr: SocketAddr,
+    /// The CA (PEM) that signed the server's certificate.
+    #[arg(long)]
     ca: Option<String>,
+    /// The server name to ask for and check.
+    #[arg(long, default_value = "localhost")]
     name: String,
+    /// Handshake mode: this many handshakes.
+    #[arg(long, default_value_t = 1000)]
     handshakes: usize,
+    /// Hold mode: this many idle connections.
+    #[arg(long)]
     hold: Option<usize>,
+    /// Resume sessions from the client's cache (tickets).
+    #[arg(long)]
     resume: bool,
+    /// TLS 1.2 only.
+    #[arg(long)]
     tls12: bool,
+    /// ChaCha20-Poly1305 only.
+    #[arg(long)]
     chacha: bool,
+    /// Echo mode: this many echoes over one connection.
+    #[arg(long)]
     echoes: Option<usize>,
+    /// Bytes per echo.
+    #[arg(long, default_value_t = 512)]
     size: usize,
     /// The server's process, to read its CPU time and RSS.
+    #[arg(long = "watch-pid")]
     pid: Option<u32>,
-}
-
-fn parse_args() -> Result<Args> {
-    let mut a = Args {
-        addr: "127.0.0.1:7000".parse()?,
-        ca: None,
-        name: "localhost".to_owned(),
-        handshakes: 1000,
-        hold: None,
-        resume: false,
-        tls12: false,
-        chacha: false,
-        echoes: None,
-        size: 512,
-        pid: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--addr" => a.addr = value()?.parse()?,
-            "--ca" => a.ca = Some(value()?),
-            "--name" => a.name = value()?,
-            "--handshakes" => a.handshakes = value()?.parse()?,
-            "--hold" => a.hold = Some(value()?.parse()?),
-            "--resume" => a.resume = true,
-            "--tls12" => a.tls12 = true,
-            "--chacha" => a.chacha = true,
-            "--echoes" => a.echoes = Some(value()?.parse()?),
-            "--size" => a.size = value()?.parse()?,
-            "--watch-pid" => a.pid = Some(value()?.parse()?),
-            other => return Err(format!("unknown argument {other}").into()),
-        }
-    }
-    Ok(a)
 }
 
 /// The client's TLS settings from the command line.
@@ -126,7 +115,7 @@ fn open(addr: SocketAddr, cfg: &Arc<ClientConfig>, name: &ServerName<'static>) -
 }
 
 fn main() -> Result<()> {
-    let args = parse_args()?;
+    let args = Args::parse();
     let cfg = client_config(&args)?;
     let name = ServerName::try_from(args.name.clone())?;
     if let Some(n) = args.hold {

@@ -17,6 +17,19 @@ pub(crate) trait Teardown<M> {
     fn teardown(&mut self, core: &mut Core<M>, conn: Conn);
 }
 
+/// `impl Teardown for $backend` by forwarding to its `io` field (both backends keep their I/O state there).
+macro_rules! teardown_through_io {
+    ($backend:ty) => {
+        impl<M> $crate::engine::Teardown<M> for $backend {
+            #[inline]
+            fn teardown(&mut self, core: &mut $crate::ctx::Core<M>, conn: $crate::Conn) {
+                self.io.teardown(core, conn);
+            }
+        }
+    };
+}
+pub(crate) use teardown_through_io;
+
 /// Handler, core state and the handler's per-connection states (indexed by slot).
 pub(crate) struct Engine<H: Handler> {
     pub(crate) handler: H,
@@ -219,6 +232,23 @@ impl<H: Handler> Engine<H> {
             plain = Vec::new();
         }
         self.plain = plain;
+    }
+
+    /// Reads every datagram waiting on `udp` (a non-blocking socket) into `buf` and hands each to the handler.
+    pub(crate) fn drain_udp(&mut self, udp: Udp, buf: &mut [u8]) {
+        loop {
+            let Some(sock) = self.core.udp.get(udp.0 as usize) else {
+                return;
+            };
+            match sock.recv_from(buf) {
+                Ok((n, from)) => {
+                    let bytes = buf.get(..n).unwrap_or_default();
+                    self.datagram(udp, from, bytes);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
     }
 
     pub(crate) fn datagram(&mut self, udp: Udp, from: SocketAddr, bytes: &[u8]) {

@@ -94,12 +94,7 @@ pub(crate) struct Poller {
     max_conns: usize,
 }
 
-impl<M> Teardown<M> for Poller {
-    #[inline]
-    fn teardown(&mut self, core: &mut Core<M>, conn: Conn) {
-        self.io.teardown(core, conn);
-    }
-}
+crate::engine::teardown_through_io!(Poller);
 
 impl<H: Handler> IoBackend<H> for Poller {
     fn stop_accepting(&mut self) {
@@ -411,18 +406,6 @@ impl Poller {
     }
 
     fn recv_udp<H: Handler>(&mut self, engine: &mut Engine<H>, udp: Udp) {
-        loop {
-            let Some(sock) = engine.core.udp.get(udp.0 as usize) else {
-                return;
-            };
-            match sock.recv_from(&mut self.buf) {
-                Ok((n, from)) => {
-                    let bytes = self.buf.get(..n).unwrap_or_default();
-                    engine.datagram(udp, from, bytes);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return,
-            }
-        }
+        engine.drain_udp(udp, &mut self.buf);
     }
 }

@@ -5,47 +5,16 @@
 //! `sipscan_edge` bench does: scan, read the top Route, add Via and Record-Route (Path
 //! for REGISTER), pop the Route when it is ours, decrement Max-Forwards, write.
 
-use sipscan::{Editor, HeaderName, Message, Method};
-use std::hint::black_box;
+#[path = "common/edge_job.rs"]
+mod edge_job;
 
-const OUR_VIA: &[u8] = b"SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK.w3.f17g3.a8d2e1";
-const OUR_RR: &[u8] = b"<sip:tok.MTcuMw.h1f2@192.0.2.10:5060;transport=udp;lr>";
-const OUR_PATH: &[u8] = b"<sip:tok.MTcuMw.h1f2@192.0.2.10:5060;transport=udp;lr;ob>";
+use edge_job::edge;
+use sipscan::Message;
+use std::hint::black_box;
 
 fn index(bytes: &[u8]) -> usize {
     let m = Message::parse(bytes).expect("scan");
     m.header_count() + m.body().len()
-}
-
-fn edge(bytes: &[u8], out: &mut Vec<u8>) -> usize {
-    let m = Message::parse(bytes).expect("scan");
-    // As the edge pops its own Route (edge::routes): walk the Route values once, parse
-    // the first, and delete its line (or, when the line goes on, the value and its comma).
-    let mut routes = m.all(HeaderName::Route);
-    let top = routes.next();
-    let ours = top.is_some_and(|r| {
-        sipscan::views::addr::parse_name_addr(r.bytes)
-            .is_ok_and(|na| na.uri.sip().is_some_and(|u| u.lr()))
-    });
-    let mut ed = Editor::new(&m);
-    ed.insert_first(HeaderName::Via, OUR_VIA);
-    if m.method() == Some(Method::Register) {
-        ed.insert_first(HeaderName::Path, OUR_PATH);
-    } else {
-        ed.insert_first(HeaderName::RecordRoute, OUR_RR);
-    }
-    if let (true, Some(top)) = (ours, top) {
-        match routes.next() {
-            Some(next) if next.header == top.header => ed.remove_span(sipscan::Span {
-                start: top.span.start,
-                end: next.span.start,
-            }),
-            _ => ed.remove(top.header).expect("route line"),
-        }
-    }
-    ed.decrement_max_forwards().expect("max-forwards");
-    out.clear();
-    ed.write_into(out).expect("write")
 }
 
 fn main() {

@@ -38,7 +38,7 @@ use self::op::{Op, gen_matches, pack, pack_plain, unpack};
 use self::ringio::RingIo;
 use crate::conn::{CloseReason, Conn, Origin, Udp};
 use crate::ctx::{Core, flag};
-use crate::engine::{Engine, Teardown};
+use crate::engine::Engine;
 use crate::shared::{Shared, Waker};
 use crate::worker::IoBackend;
 use crate::{Config, Error, Handler};
@@ -122,12 +122,7 @@ fn batch_of(cfg: &Config, min_wait_supported: bool) -> Option<(usize, u32)> {
         .then_some((cfg.batch_events as usize, usec))
 }
 
-impl<M> Teardown<M> for Ring {
-    #[inline]
-    fn teardown(&mut self, core: &mut Core<M>, conn: Conn) {
-        self.io.teardown(core, conn);
-    }
-}
+crate::engine::teardown_through_io!(Ring);
 
 impl<H: Handler> IoBackend<H> for Ring {
     fn stop_accepting(&mut self) {
@@ -605,20 +600,8 @@ impl Ring {
 
     fn on_udp<H: Handler>(&mut self, engine: &mut Engine<H>, index: u32, more: bool) {
         let udp = Udp(index);
-        loop {
-            let Some(sock) = engine.core.udp.get(index as usize) else {
-                return;
-            };
-            match sock.recv_from(&mut self.scratch) {
-                Ok((n, from)) => {
-                    let bytes = self.scratch.get(..n).unwrap_or_default();
-                    engine.datagram(udp, from, bytes);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        if !more {
+        engine.drain_udp(udp, &mut self.scratch);
+        if !more && engine.core.udp.get(index as usize).is_some() {
             engine.core.udp_new.push(udp);
         }
     }
