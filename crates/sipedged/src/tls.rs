@@ -129,7 +129,10 @@ mod tests {
         assert_eq!(sni_only.default, None);
         assert_eq!(sni_only.sni[0].0, "a.test");
         let both = files(&table("c.pem", "k.pem", vec![])).unwrap();
-        assert_eq!(both.default.unwrap().cert, std::path::PathBuf::from("c.pem"));
+        assert_eq!(
+            both.default.unwrap().cert,
+            std::path::PathBuf::from("c.pem")
+        );
     }
 
     #[test]
