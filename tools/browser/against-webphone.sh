@@ -1,28 +1,23 @@
 #!/usr/bin/env bash
 # Runs the web phone and operator page tests (webphone.mjs, operator.mjs) in Chromium against sipedge:
-#   1. sipedge standalone (embedded registrar), 2 workers, serving the built phone at /phone/:
+#   1. sipedge standalone (embedded registrar), 2 workers, serving the phone its build embedded at /phone/ (the
+#      one users get after `cargo run`; the build needs npm, and this script fails if the phone is missing):
 #      operator.mjs on its admin port, then webphone.mjs;
 #   2. sipedge in edge mode in front of Kamailio as the SIP core (deploy/kamailio/core.cfg, UDP on loopback):
 #      webphone.mjs again.
-# Builds the phone (deploy/webphone) when it is missing or older than its sources. Starts and stops its own
-# processes on free loopback ports. SCREENSHOT_DIR=docs/screenshots also writes webphone.png and operator.png.
+# Starts and stops its own processes on free loopback ports. SCREENSHOT_DIR=docs/screenshots also writes webphone.png and operator.png.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib.sh
 source "$here/../lib.sh"
 sipedged_bin=${SIPEDGED:-$sipedged_bin}
 ensure_built "$sipedged_bin" sipedged
-phone="$repo_root/deploy/webphone"
 shots=()
 if [ -n "${SCREENSHOT_DIR:-}" ]; then
   mkdir -p "$SCREENSHOT_DIR"
   shots=(--screenshot "$(cd "$SCREENSHOT_DIR" && pwd)")
 fi
 
-[ -d "$phone/node_modules" ] || (cd "$phone" && npm ci --no-audit --no-fund --loglevel=error)
-if [ ! -f "$phone/dist/app.js" ] || [ -n "$(find "$phone/src" "$phone/build.mjs" "$phone/package-lock.json" -newer "$phone/dist/app.js")" ]; then
-  (cd "$phone" && npm run --silent build)
-fi
 [ -d "$here/node_modules" ] || (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 
 cd "$here"
@@ -37,8 +32,6 @@ address = "127.0.0.1:$port"
 workers = 2
 [admin]
 listen = "127.0.0.1:$admin"
-[web]
-phone_dir = "$phone/dist"
 TOML
 start_sipedged "$work/standalone.log" "$port" --config "$work/standalone.toml"
 wait_tcp "$admin"
@@ -47,7 +40,8 @@ node operator.mjs --admin "http://127.0.0.1:$admin/" --ws "ws://127.0.0.1:$port/
 node webphone.mjs --phone "http://127.0.0.1:$port/phone/" --ws "ws://127.0.0.1:$port/" --label standalone \
   --users alice,bob "${shots[@]}" || { fail=1; tail -20 "$work/standalone.log"; }
 
-start_edge_over_core '[web]' "phone_dir = \"$phone/dist\""
+# shellcheck disable=SC2119 # no extra config lines
+start_edge_over_core
 node webphone.mjs --phone "http://127.0.0.1:$port/phone/" --ws "ws://127.0.0.1:$port/" --label edge+kamailio \
   || { fail=1; tail -20 "$work/edge.log"; tail -20 "$work/kamailio.log"; }
 exit $fail

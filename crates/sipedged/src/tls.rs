@@ -141,7 +141,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
         let make = || {
-            let c = openssl_cert();
+            let c = self_signed();
             std::fs::write(&cert, c.0).unwrap();
             std::fs::write(&key, c.1).unwrap();
         };
@@ -162,39 +162,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// A self-signed certificate from the openssl CLI (sipedged has no rcgen): (cert PEM, key PEM).
-    fn openssl_cert() -> (Vec<u8>, Vec<u8>) {
-        let dir = std::env::temp_dir().join(format!(
-            "sipedged-tls-gen-{}-{}",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = std::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-            ])
-            .args(["-nodes", "-days", "1", "-subj", "/CN=edge.test"])
-            .arg("-keyout")
-            .arg(dir.join("k.pem"))
-            .arg("-out")
-            .arg(dir.join("c.pem"))
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let out = (
-            std::fs::read(dir.join("c.pem")).unwrap(),
-            std::fs::read(dir.join("k.pem")).unwrap(),
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-        out
+    /// A self-signed certificate (ECDSA P-256): (cert PEM, key PEM).
+    fn self_signed() -> (Vec<u8>, Vec<u8>) {
+        let c = rcgen::generate_simple_self_signed(vec!["edge.test".to_owned()]).unwrap();
+        (
+            c.cert.pem().into_bytes(),
+            c.signing_key.serialize_pem().into_bytes(),
+        )
     }
 }
