@@ -162,8 +162,9 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Runs the parent side of a run and returns the merged report.
-pub fn run_parent(args: &EngineArgs, scenario: &str) -> Result<Report, RunError> {
+/// Refuses a run before any worker starts: flags beyond the machine's limits, a target that does
+/// not accept TCP, a `--watch-pid` that cannot be sampled.
+fn preflight(args: &EngineArgs) -> Result<(), RunError> {
     check_limits(args)?;
     std::net::TcpStream::connect_timeout(&args.target.addr, Duration::from_secs(3)).map_err(
         |source| RunError::Unreachable {
@@ -178,73 +179,112 @@ pub fn run_parent(args: &EngineArgs, scenario: &str) -> Result<Report, RunError>
             "--watch-pid {pid}: no such process (or /proc/{pid}/smaps_rollup unreadable)"
         )));
     }
-    let bound = args.time_bound();
-    let deadline = Instant::now() + Duration::from_secs(bound);
-    let before = sample(args.watch_pid);
-    let (tx, rx) = mpsc::channel();
-    let mut workers = spawn_workers(args, &tx)?;
-    drop(tx);
-    let mut bars = Bars::new(args.connections, args.procs);
+    Ok(())
+}
 
-    // Barrier 1: every worker tried all its connections.
-    let mut up = vec![false; args.procs];
-    let (mut ok, mut failed) = (0u64, 0u64);
-    while up.iter().any(|u| !u) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok((i, Heard::Line(ChildLine::Up { ok: o, failed: f }))) => {
-                if let Some(u) = up.get_mut(i) {
-                    *u = true;
+/// The parent listening to its workers: their lines, the run's time bound and the progress bars.
+struct Listener {
+    rx: mpsc::Receiver<(usize, Heard)>,
+    deadline: Instant,
+    /// The time bound in seconds, for the error.
+    bound: u64,
+    bars: Bars,
+}
+
+impl Listener {
+    /// Barrier 1: waits until every worker tried all its connections; returns (up, failed).
+    fn wait_up(&mut self, procs: usize) -> Result<(u64, u64), RunError> {
+        let mut up = vec![false; procs];
+        let (mut ok, mut failed) = (0u64, 0u64);
+        while up.iter().any(|u| !u) {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok((i, Heard::Line(ChildLine::Up { ok: o, failed: f }))) => {
+                    if let Some(u) = up.get_mut(i) {
+                        *u = true;
+                    }
+                    ok += o;
+                    failed += f;
                 }
-                ok += o;
-                failed += f;
+                Ok((i, Heard::Line(ChildLine::Progress(p)))) => self.bars.update(i, p),
+                Ok((i, Heard::Eof)) => {
+                    return Err(RunError::Worker {
+                        index: i,
+                        what: "exited before its connections were up".into(),
+                    });
+                }
+                Ok((_, Heard::Line(ChildLine::Done(_)))) => {}
+                Err(_) => return Err(RunError::TimeBound(self.bound)),
             }
-            Ok((i, Heard::Line(ChildLine::Progress(p)))) => bars.update(i, p),
-            Ok((i, Heard::Eof)) => {
+        }
+        Ok((ok, failed))
+    }
+
+    /// Holds every connection open for `secs`, failing if a worker exits meanwhile.
+    fn hold(&mut self, workers: &mut Workers, secs: u64) -> Result<(), RunError> {
+        let hold_start = Instant::now();
+        let hold_end = hold_start + Duration::from_secs(secs);
+        while Instant::now() < hold_end {
+            if Instant::now() >= self.deadline {
+                return Err(RunError::TimeBound(self.bound));
+            }
+            if let Some(i) = workers
+                .children
+                .iter_mut()
+                .position(|c| !matches!(c.try_wait(), Ok(None)))
+            {
                 return Err(RunError::Worker {
                     index: i,
-                    what: "exited before its connections were up".into(),
+                    what: "exited during the hold".into(),
                 });
             }
-            Ok((_, Heard::Line(ChildLine::Done(_)))) => {}
-            Err(_) => return Err(RunError::TimeBound(bound)),
+            let wait = hold_end
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(250));
+            if let Ok((i, Heard::Line(ChildLine::Progress(p)))) = self.rx.recv_timeout(wait) {
+                self.bars.update(i, p);
+            }
+            self.bars.tick(hold_start.elapsed());
         }
+        Ok(())
     }
-    let up_at = unix_now();
-    bars.phase("hold", args.hold);
-    bars.println(format!(
-        "sipload: {ok} connections up, {failed} failed; holding {} s",
-        args.hold
-    ));
 
-    // Hold every connection open.
-    let hold_start = Instant::now();
-    let hold_end = hold_start + Duration::from_secs(args.hold);
-    while Instant::now() < hold_end {
-        if Instant::now() >= deadline {
-            return Err(RunError::TimeBound(bound));
+    /// Waits for every worker's report of the traffic phase that began at `go_at`.
+    fn collect_reports(
+        &mut self,
+        procs: usize,
+        go_at: Instant,
+    ) -> Result<Vec<ProcReport>, RunError> {
+        let mut parts: Vec<Option<ProcReport>> = vec![None; procs];
+        while parts.iter().any(Option::is_none) {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left.min(Duration::from_millis(250))) {
+                Ok((i, Heard::Line(ChildLine::Done(r)))) => {
+                    if let Some(p) = parts.get_mut(i) {
+                        *p = Some(r);
+                    }
+                }
+                Ok((i, Heard::Line(ChildLine::Progress(p)))) => self.bars.update(i, p),
+                Ok((i, Heard::Eof)) => {
+                    if parts.get(i).is_some_and(Option::is_none) {
+                        return Err(RunError::Worker {
+                            index: i,
+                            what: "exited without a report".into(),
+                        });
+                    }
+                }
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {}
+                Err(_) => return Err(RunError::TimeBound(self.bound)),
+            }
+            self.bars.tick(go_at.elapsed());
         }
-        if let Some(i) = workers
-            .children
-            .iter_mut()
-            .position(|c| !matches!(c.try_wait(), Ok(None)))
-        {
-            return Err(RunError::Worker {
-                index: i,
-                what: "exited during the hold".into(),
-            });
-        }
-        let wait = hold_end
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(250));
-        if let Ok((i, Heard::Line(ChildLine::Progress(p)))) = rx.recv_timeout(wait) {
-            bars.update(i, p);
-        }
-        bars.tick(hold_start.elapsed());
+        Ok(parts.into_iter().flatten().collect())
     }
-    let held = sample(args.watch_pid);
+}
 
-    // Barrier 2: traffic.
+/// Barrier 2: tells every worker to start its traffic.
+fn send_go(workers: &mut Workers) -> Result<(), RunError> {
     for (i, stdin) in workers.stdins.iter_mut().enumerate() {
         let sent = stdin
             .as_mut()
@@ -256,41 +296,45 @@ pub fn run_parent(args: &EngineArgs, scenario: &str) -> Result<Report, RunError>
             });
         }
     }
+    Ok(())
+}
+
+/// Runs the parent side of a run and returns the merged report.
+pub fn run_parent(args: &EngineArgs, scenario: &str) -> Result<Report, RunError> {
+    preflight(args)?;
+    let bound = args.time_bound();
+    let deadline = Instant::now() + Duration::from_secs(bound);
+    let before = sample(args.watch_pid);
+    let (tx, rx) = mpsc::channel();
+    let mut workers = spawn_workers(args, &tx)?;
+    drop(tx);
+    let mut listener = Listener {
+        rx,
+        deadline,
+        bound,
+        bars: Bars::new(args.connections, args.procs),
+    };
+    let (ok, failed) = listener.wait_up(args.procs)?;
+    let up_at = unix_now();
+    listener.bars.phase("hold", args.hold);
+    listener.bars.println(format!(
+        "sipload: {ok} connections up, {failed} failed; holding {} s",
+        args.hold
+    ));
+    listener.hold(&mut workers, args.hold)?;
+    let held = sample(args.watch_pid);
+    send_go(&mut workers)?;
     let at_go = sample(args.watch_pid);
     let go_at = Instant::now();
     let go_unix = unix_now();
-    bars.phase("traffic", args.duration);
-    let mut parts: Vec<Option<ProcReport>> = vec![None; args.procs];
-    while parts.iter().any(Option::is_none) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left.min(Duration::from_millis(250))) {
-            Ok((i, Heard::Line(ChildLine::Done(r)))) => {
-                if let Some(p) = parts.get_mut(i) {
-                    *p = Some(r);
-                }
-            }
-            Ok((i, Heard::Line(ChildLine::Progress(p)))) => bars.update(i, p),
-            Ok((i, Heard::Eof)) => {
-                if parts.get(i).is_some_and(Option::is_none) {
-                    return Err(RunError::Worker {
-                        index: i,
-                        what: "exited without a report".into(),
-                    });
-                }
-            }
-            Ok(_) => {}
-            Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {}
-            Err(_) => return Err(RunError::TimeBound(bound)),
-        }
-        bars.tick(go_at.elapsed());
-    }
+    listener.bars.phase("traffic", args.duration);
+    let parts = listener.collect_reports(args.procs, go_at)?;
     let traffic_secs = go_at.elapsed().as_secs_f64();
     let done_unix = unix_now();
     let after = sample(args.watch_pid);
-    bars.clear();
+    listener.bars.clear();
     workers.stdins.clear();
     drop(workers);
-    let parts: Vec<ProcReport> = parts.into_iter().flatten().collect();
     let report = Report::merge(
         scenario,
         &args.target.url,

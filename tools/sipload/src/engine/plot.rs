@@ -54,16 +54,37 @@ fn phase_lines<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
     Ok(())
 }
 
-/// Writes the plot of `report` to `path`.
-pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
-    let t_max = report
+/// The legend's mark for a line of `color` and `width`.
+fn legend_mark((x, y): (i32, i32), color: RGBAColor, width: u32) -> PathElement<(i32, i32)> {
+    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(width))
+}
+
+/// Draws the legend of the series labelled on `chart`.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// The end of the x axis: past the last second and the end of the run, with a margin.
+fn t_max(report: &Report) -> f64 {
+    report
         .timeline
         .iter()
         .map(|p| p.t as f64 + 1.0)
         .fold(report.phases.done.max(1.0), f64::max)
-        * 1.06;
+        * 1.06
+}
+
+/// Completions per second by kind, a second without completions of a kind being a zero, not a gap
+/// in its line.
+fn rates(report: &Report) -> Series {
     let mut rates = series(report, |p| p.ok as f64);
-    // A second without completions of a kind is a zero, not a gap in its line.
     for points in rates.values_mut() {
         let have: std::collections::BTreeMap<u64, f64> =
             points.iter().map(|&(x, y)| (x as u64, y)).collect();
@@ -75,17 +96,23 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
             .map(|x| (x as f64, have.get(&x).copied().unwrap_or(0.0)))
             .collect();
     }
-    let root = SVGBackend::new(path, (1100, 760)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (top, bottom) = root.split_vertically(380);
+    rates
+}
 
+/// The top chart: completed transactions per second by kind.
+fn draw_rates<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    report: &Report,
+    rates: &Series,
+    t_max: f64,
+) -> Result<(), String> {
     let y_max = rates
         .values()
         .flatten()
         .map(|&(_, y)| y)
         .fold(1.0, f64::max)
         * 1.1;
-    let mut chart = ChartBuilder::on(&top)
+    let mut chart = ChartBuilder::on(area)
         .caption(
             format!(
                 "sipload {} against {}: {} connections",
@@ -115,22 +142,23 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
             ))
             .map_err(|e| e.to_string())?
             .label(kind.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
+            .legend(move |at| legend_mark(at, color, 2));
     }
     phase_lines(&mut chart, report, (0.0, y_max))?;
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| e.to_string())?;
+    draw_legend(&mut chart)
+}
 
+/// The bottom chart: latency p50 and p99 per second by kind (the kinds of `rates`, in its colors).
+fn draw_latency<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    report: &Report,
+    rates: &Series,
+    t_max: f64,
+) -> Result<(), String> {
     let p50 = series(report, |p| p.latency.p50_us as f64 / 1000.0);
     let p99 = series(report, |p| p.latency.p99_us as f64 / 1000.0);
     let lat_max = p99.values().flatten().map(|&(_, y)| y).fold(1.0, f64::max) * 1.5;
-    let mut chart = ChartBuilder::on(&bottom)
+    let mut chart = ChartBuilder::on(area)
         .caption(
             "latency per second: p50 (thin), p99 (thick)",
             ("sans-serif", 16),
@@ -159,20 +187,26 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
                     )
                     .map_err(|e| e.to_string())?;
                 if width == 3 {
-                    drawn.label(format!("{kind} p99")).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
-                    });
+                    drawn
+                        .label(format!("{kind} p99"))
+                        .legend(move |at| legend_mark(at, color, 3));
                 }
             }
         }
     }
     phase_lines(&mut chart, report, (0.001, lat_max))?;
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| e.to_string())?;
+    draw_legend(&mut chart)
+}
+
+/// Writes the plot of `report` to `path`.
+pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
+    let t_max = t_max(report);
+    let rates = rates(report);
+    let root = SVGBackend::new(path, (1100, 760)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (top, bottom) = root.split_vertically(380);
+    draw_rates(&top, report, &rates, t_max)?;
+    draw_latency(&bottom, report, &rates, t_max)?;
     root.present().map_err(|e| e.to_string())?;
     Ok(())
 }

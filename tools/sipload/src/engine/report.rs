@@ -273,7 +273,142 @@ fn record_pairs(h: &mut Histogram<u64>, pairs: &[(u64, u64)]) {
     }
 }
 
+/// The workers' transactions and timelines summed, before percentiles and rates are taken.
+struct Sums {
+    /// Latency of every kind but the handshake.
+    all: Histogram<u64>,
+    /// By kind: counts and latency.
+    kinds: BTreeMap<String, (KindReport, Histogram<u64>)>,
+    /// By (unix second, kind): ok, failed and latency.
+    seconds: BTreeMap<(u64, String), (u64, u64, Histogram<u32>)>,
+    /// Traffic-phase successes of every kind but the handshake.
+    traffic_ok: u64,
+}
+
+impl Sums {
+    fn new() -> Self {
+        Self {
+            all: new_histogram(),
+            kinds: BTreeMap::new(),
+            seconds: BTreeMap::new(),
+            traffic_ok: 0,
+        }
+    }
+
+    /// Adds one worker's transactions by kind.
+    fn add_kinds(&mut self, kinds: &BTreeMap<String, KindPart>) {
+        for (name, k) in kinds {
+            let (rep, h) = self
+                .kinds
+                .entry(name.clone())
+                .or_insert_with(|| (KindReport::default(), new_histogram()));
+            rep.ok += k.ok;
+            rep.failed += k.failed;
+            rep.timed_out += k.timed_out;
+            rep.traffic_ok += k.traffic_ok;
+            record_pairs(h, &k.latency_us);
+            if name != HANDSHAKE {
+                record_pairs(&mut self.all, &k.latency_us);
+                self.traffic_ok += k.traffic_ok;
+            }
+        }
+    }
+
+    /// Adds one worker's timeline.
+    fn add_timeline(&mut self, timeline: &[SecondPart]) {
+        for s in timeline {
+            let (ok, failed, h) = self
+                .seconds
+                .entry((s.t, s.kind.clone()))
+                .or_insert_with(|| (0, 0, new_second_histogram()));
+            *ok += s.ok;
+            *failed += s.failed;
+            for &(value, count) in &s.latency_us {
+                let _ = h.record_n(value.max(1), u32::try_from(count).unwrap_or(u32::MAX));
+            }
+        }
+    }
+}
+
+/// Each kind with its latency percentiles and its traffic-phase rate per second of `rate_secs`.
+fn kind_reports(
+    kinds: BTreeMap<String, (KindReport, Histogram<u64>)>,
+    rate_secs: f64,
+) -> BTreeMap<String, KindReport> {
+    kinds
+        .into_iter()
+        .map(|(name, (mut rep, h))| {
+            rep.latency = Latency::of(&h);
+            if rate_secs > 0.0 {
+                rep.per_sec = rep.traffic_ok as f64 / rate_secs;
+            }
+            (name, rep)
+        })
+        .collect()
+}
+
+/// The timeline in seconds since its first second, and that first second (unix time).
+fn timeline(
+    seconds: BTreeMap<(u64, String), (u64, u64, Histogram<u32>)>,
+) -> (Vec<TimelinePoint>, u64) {
+    let t0 = seconds.keys().map(|(t, _)| *t).min().unwrap_or(0);
+    let points = seconds
+        .into_iter()
+        .map(|((t, kind), (ok, failed, h))| TimelinePoint {
+            t: t - t0,
+            kind,
+            ok,
+            failed,
+            latency: Latency::of(&h),
+        })
+        .collect();
+    (points, t0)
+}
+
 impl Report {
+    /// A report of `procs` workers with nothing counted yet.
+    fn empty(
+        scenario: &str,
+        target: &str,
+        connections: u64,
+        procs: usize,
+        traffic_secs: f64,
+    ) -> Self {
+        Self {
+            scenario: scenario.to_owned(),
+            target: target.to_owned(),
+            connections,
+            procs,
+            connections_ok: 0,
+            connections_failed: 0,
+            messages_ok: 0,
+            messages_failed: 0,
+            tls_full: 0,
+            tls_resumed: 0,
+            errors: BTreeMap::new(),
+            traffic_secs,
+            msgs_per_sec: 0.0,
+            latency: Latency::default(),
+            transactions: BTreeMap::new(),
+            timeline: Vec::new(),
+            phases: Phases::default(),
+            server: None,
+        }
+    }
+
+    /// Adds one worker's connection, transaction, TLS and error counts.
+    fn add_counts(&mut self, p: &ProcReport) {
+        self.connections_ok += p.connections_ok;
+        self.connections_failed += p.connections_failed;
+        self.messages_ok += p.transactions_ok();
+        self.messages_failed += p.transactions_failed();
+        self.tls_full += p.tls_full;
+        self.tls_resumed += p.tls_resumed;
+        for (k, v) in &p.errors {
+            *self.errors.entry(k.clone()).or_insert(0) += v;
+        }
+    }
+
     /// Merges the workers' reports; `phases` holds the unix times (seconds) of up, go and done. Rates
     /// are per second of `rate_secs` (the paced traffic window; 0: all of `traffic_secs`).
     pub fn merge(
@@ -289,90 +424,20 @@ impl Report {
         } else {
             traffic_secs
         };
-        let mut all = new_histogram();
-        let mut kinds: BTreeMap<String, (KindReport, Histogram<u64>)> = BTreeMap::new();
-        let mut seconds: BTreeMap<(u64, String), (u64, u64, Histogram<u32>)> = BTreeMap::new();
-        let mut r = Self {
-            scenario: scenario.to_owned(),
-            target: target.to_owned(),
-            connections,
-            procs: parts.len(),
-            connections_ok: 0,
-            connections_failed: 0,
-            messages_ok: 0,
-            messages_failed: 0,
-            tls_full: 0,
-            tls_resumed: 0,
-            errors: BTreeMap::new(),
-            traffic_secs,
-            msgs_per_sec: 0.0,
-            latency: Latency::default(),
-            transactions: BTreeMap::new(),
-            timeline: Vec::new(),
-            phases: Phases::default(),
-            server: None,
-        };
-        let mut traffic_ok = 0;
+        let mut r = Self::empty(scenario, target, connections, parts.len(), traffic_secs);
+        let mut sums = Sums::new();
         for p in parts {
-            r.connections_ok += p.connections_ok;
-            r.connections_failed += p.connections_failed;
-            r.messages_ok += p.transactions_ok();
-            r.messages_failed += p.transactions_failed();
-            r.tls_full += p.tls_full;
-            r.tls_resumed += p.tls_resumed;
-            for (k, v) in &p.errors {
-                *r.errors.entry(k.clone()).or_insert(0) += v;
-            }
-            for (name, k) in &p.kinds {
-                let (rep, h) = kinds
-                    .entry(name.clone())
-                    .or_insert_with(|| (KindReport::default(), new_histogram()));
-                rep.ok += k.ok;
-                rep.failed += k.failed;
-                rep.timed_out += k.timed_out;
-                rep.traffic_ok += k.traffic_ok;
-                record_pairs(h, &k.latency_us);
-                if name != HANDSHAKE {
-                    record_pairs(&mut all, &k.latency_us);
-                    traffic_ok += k.traffic_ok;
-                }
-            }
-            for s in &p.timeline {
-                let (ok, failed, h) = seconds
-                    .entry((s.t, s.kind.clone()))
-                    .or_insert_with(|| (0, 0, new_second_histogram()));
-                *ok += s.ok;
-                *failed += s.failed;
-                for &(value, count) in &s.latency_us {
-                    let _ = h.record_n(value.max(1), u32::try_from(count).unwrap_or(u32::MAX));
-                }
-            }
+            r.add_counts(p);
+            sums.add_kinds(&p.kinds);
+            sums.add_timeline(&p.timeline);
         }
-        r.latency = Latency::of(&all);
+        r.latency = Latency::of(&sums.all);
         if rate_secs > 0.0 {
-            r.msgs_per_sec = traffic_ok as f64 / rate_secs;
+            r.msgs_per_sec = sums.traffic_ok as f64 / rate_secs;
         }
-        r.transactions = kinds
-            .into_iter()
-            .map(|(name, (mut rep, h))| {
-                rep.latency = Latency::of(&h);
-                if rate_secs > 0.0 {
-                    rep.per_sec = rep.traffic_ok as f64 / rate_secs;
-                }
-                (name, rep)
-            })
-            .collect();
-        let t0 = seconds.keys().map(|(t, _)| *t).min().unwrap_or(0);
-        r.timeline = seconds
-            .into_iter()
-            .map(|((t, kind), (ok, failed, h))| TimelinePoint {
-                t: t - t0,
-                kind,
-                ok,
-                failed,
-                latency: Latency::of(&h),
-            })
-            .collect();
+        r.transactions = kind_reports(sums.kinds, rate_secs);
+        let (points, t0) = timeline(sums.seconds);
+        r.timeline = points;
         let rel = |x: f64| (x - t0 as f64).max(0.0);
         r.phases = Phases {
             up: rel(phases[0]),
