@@ -70,6 +70,18 @@ async fn write_out(stream: &mut Stream, bytes: &[u8]) -> std::io::Result<()> {
     stream.flush().await
 }
 
+/// One step of decoding the bytes read.
+enum Decoded<'a> {
+    /// A data message.
+    Message(MessageKind, &'a [u8]),
+    /// A ping: the codec owes the server its pong.
+    Ping,
+    /// A pong, or a frame that completed no event.
+    Nothing,
+    /// Every byte read is consumed (or the codec waits for more): read from the socket.
+    Drained,
+}
+
 /// A connected, upgraded WebSocket.
 #[derive(Debug)]
 pub struct WsClient {
@@ -185,6 +197,39 @@ impl WsClient {
         Ok(())
     }
 
+    /// Decodes the next event from the bytes read and not yet consumed.
+    fn decode(&mut self) -> Result<Decoded<'_>, LoadError> {
+        if self.start >= self.end {
+            return Ok(Decoded::Drained);
+        }
+        let input = self.buf.get_mut(self.start..self.end).unwrap_or_default();
+        let got = self.conn.receive(input);
+        if got.consumed == 0 && got.event.is_none() {
+            // The codec keeps partial frames itself; nothing consumed means nothing to do.
+            return Ok(Decoded::Drained);
+        }
+        self.start += got.consumed.min(self.end - self.start);
+        match got.event {
+            Some(Event::Message { kind, payload }) => Ok(Decoded::Message(kind, payload)),
+            Some(Event::Ping(_)) => Ok(Decoded::Ping),
+            Some(Event::Pong(_)) | None => Ok(Decoded::Nothing),
+            Some(Event::Close { code, .. }) => Err(LoadError::ServerClose(code)),
+            Some(Event::ProtocolError { error, .. }) => Err(LoadError::Protocol(error)),
+        }
+    }
+
+    /// Reads the next bytes from the socket into the (drained) buffer; cancel-safe.
+    async fn refill(&mut self) -> Result<(), LoadError> {
+        self.start = 0;
+        self.end = 0;
+        let n = self.stream.read(&mut self.buf).await?;
+        if n == 0 {
+            return Err(LoadError::ServerClosedTcp);
+        }
+        self.end = n;
+        Ok(())
+    }
+
     /// Waits for the next data message and hands it to `f` (answering pings on the way).
     pub async fn recv<R>(
         &mut self,
@@ -193,38 +238,22 @@ impl WsClient {
         let mut f = Some(f);
         loop {
             let mut answer_ping = false;
-            while self.start < self.end {
-                let input = self.buf.get_mut(self.start..self.end).unwrap_or_default();
-                let got = self.conn.receive(input);
-                if got.consumed == 0 && got.event.is_none() {
-                    // The codec keeps partial frames itself; nothing consumed means nothing to do.
-                    break;
-                }
-                self.start += got.consumed.min(self.end - self.start);
-                match got.event {
-                    Some(Event::Message { kind, payload }) => {
+            loop {
+                match self.decode()? {
+                    Decoded::Message(kind, payload) => {
                         if let Some(f) = f.take() {
                             return Ok(f(kind, payload));
                         }
                     }
-                    Some(Event::Ping(_)) => answer_ping = true,
-                    Some(Event::Pong(_)) | None => {}
-                    Some(Event::Close { code, .. }) => return Err(LoadError::ServerClose(code)),
-                    Some(Event::ProtocolError { error, .. }) => {
-                        return Err(LoadError::Protocol(error));
-                    }
+                    Decoded::Ping => answer_ping = true,
+                    Decoded::Nothing => {}
+                    Decoded::Drained => break,
                 }
             }
             if answer_ping {
                 self.flush_replies().await?;
             }
-            self.start = 0;
-            self.end = 0;
-            let n = self.stream.read(&mut self.buf).await?;
-            if n == 0 {
-                return Err(LoadError::ServerClosedTcp);
-            }
-            self.end = n;
+            self.refill().await?;
         }
     }
 
@@ -249,32 +278,15 @@ impl WsClient {
     /// it at any await point without losing bytes.
     pub async fn next_message(&mut self) -> Result<Option<(MessageKind, Vec<u8>)>, LoadError> {
         loop {
-            while self.start < self.end {
-                let input = self.buf.get_mut(self.start..self.end).unwrap_or_default();
-                let got = self.conn.receive(input);
-                if got.consumed == 0 && got.event.is_none() {
-                    break;
-                }
-                self.start += got.consumed.min(self.end - self.start);
-                match got.event {
-                    Some(Event::Message { kind, payload }) => {
-                        return Ok(Some((kind, payload.to_vec())));
-                    }
-                    Some(Event::Ping(_)) => return Ok(None),
-                    Some(Event::Pong(_)) | None => {}
-                    Some(Event::Close { code, .. }) => return Err(LoadError::ServerClose(code)),
-                    Some(Event::ProtocolError { error, .. }) => {
-                        return Err(LoadError::Protocol(error));
-                    }
+            loop {
+                match self.decode()? {
+                    Decoded::Message(kind, payload) => return Ok(Some((kind, payload.to_vec()))),
+                    Decoded::Ping => return Ok(None),
+                    Decoded::Nothing => {}
+                    Decoded::Drained => break,
                 }
             }
-            self.start = 0;
-            self.end = 0;
-            let n = self.stream.read(&mut self.buf).await?;
-            if n == 0 {
-                return Err(LoadError::ServerClosedTcp);
-            }
-            self.end = n;
+            self.refill().await?;
         }
     }
 
