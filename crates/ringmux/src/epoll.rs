@@ -8,9 +8,8 @@
 //! process fd limit) is enforced by accepting and closing at once: counted as shed.
 
 use std::io::{self, Read, Write};
-use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mio::net::TcpStream;
 use mio::unix::SourceFd;
@@ -19,9 +18,9 @@ use mio::{Events, Interest, Poll, Token};
 use crate::conn::{CloseReason, Conn, Origin, Udp};
 use crate::ctx::{Core, flag};
 use crate::engine::{Engine, Teardown};
-use crate::shared::{Shared, Waker};
-use crate::worker::IoBackend;
-use crate::{Config, Error, Handler};
+use crate::shared::Waker;
+use crate::worker::{IoBackend, Wake, WorkerSetup};
+use crate::{Error, Handler};
 
 const WAKER: Token = Token(usize::MAX - 1);
 /// Listener `l`'s token is `FIRST_LISTENER - l`.
@@ -122,12 +121,8 @@ impl<H: Handler> IoBackend<H> for Poller {
         }
     }
 
-    fn wait(
-        &mut self,
-        engine: &mut Engine<H>,
-        now: Instant,
-        wake_at: Option<Instant>,
-    ) -> Result<(), Error> {
+    fn wait(&mut self, engine: &mut Engine<H>, wake: Wake) -> Result<(), Error> {
+        let Wake { now, at: wake_at } = wake;
         let timeout = if self.again.is_empty() {
             // Round up to whole milliseconds so the wheel's tick has begun when poll returns.
             wake_at.map(|w| {
@@ -166,12 +161,9 @@ impl<H: Handler> IoBackend<H> for Poller {
 
 impl Poller {
     /// Registers the worker's listeners (`listeners[i]` is listener `i`) and installs its mailbox waker.
-    pub(crate) fn new<M>(
-        cfg: &Config,
-        shared: &Shared<M>,
-        worker: usize,
-        listeners: Vec<TcpListener>,
-    ) -> Result<Self, Error> {
+    pub(crate) fn new<M>(setup: WorkerSetup<'_, M>) -> Result<Self, Error> {
+        let (cfg, shared, worker, listeners) =
+            (setup.cfg, setup.shared, setup.worker, setup.listeners);
         let poll = Poll::new().map_err(Error::Poll)?;
         let waker = mio::Waker::new(poll.registry(), WAKER).map_err(Error::Poll)?;
         let mut polled = Vec::with_capacity(listeners.len());

@@ -11,7 +11,7 @@ use crate::config::{Backend, Config, IoChoice};
 use crate::ctx::Core;
 use crate::engine::Engine;
 use crate::shared::Shared;
-use crate::worker::Worker;
+use crate::worker::{Worker, WorkerSetup};
 use crate::{Error, Handler, Stats};
 
 /// Environment variable that picks the backend when the configuration says [`IoChoice::Auto`].
@@ -75,13 +75,19 @@ fn run_worker<H: Handler>(
     listeners: Vec<TcpListener>,
 ) -> Result<Stats, Error> {
     let engine = |is_ring| Engine::new(handler, Core::new(worker, cfg, shared.clone(), is_ring));
+    let setup = WorkerSetup {
+        cfg,
+        shared,
+        worker,
+        listeners,
+    };
     match backend {
         Backend::Uring => {
-            let ring = crate::uring::Ring::new(cfg, shared, worker, listeners)?;
+            let ring = crate::uring::Ring::new(setup)?;
             Worker::new(ring, engine(true)).run()
         }
         Backend::Epoll => {
-            let poller = crate::epoll::Poller::new(cfg, shared, worker, listeners)?;
+            let poller = crate::epoll::Poller::new(setup)?;
             Worker::new(poller, engine(false)).run()
         }
     }

@@ -30,12 +30,28 @@ pub(crate) trait IoBackend<H: Handler>: Teardown<H::Message> {
 
     /// Waits for I/O, at the latest until `wake_at` (`None`: no deadline), and hands what happened to
     /// `engine`, settling closes after each event.
-    fn wait(
-        &mut self,
-        engine: &mut Engine<H>,
-        now: Instant,
-        wake_at: Option<Instant>,
-    ) -> Result<(), Error>;
+    fn wait(&mut self, engine: &mut Engine<H>, wake: Wake) -> Result<(), Error>;
+}
+
+/// What a backend is set up with for one worker.
+pub(crate) struct WorkerSetup<'a, M> {
+    /// The server's settings.
+    pub(crate) cfg: &'a crate::Config,
+    /// What the workers share (mailboxes, wakers).
+    pub(crate) shared: &'a crate::shared::Shared<M>,
+    /// This worker's index.
+    pub(crate) worker: usize,
+    /// Its listening sockets (`listeners[i]` is listener `i`).
+    pub(crate) listeners: Vec<std::net::TcpListener>,
+}
+
+/// When a backend's wait starts and by when it must return.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wake {
+    /// The loop's time when the wait starts.
+    pub(crate) now: Instant,
+    /// The next timer's deadline (`None`: wait for I/O only).
+    pub(crate) at: Option<Instant>,
 }
 
 /// One worker: its backend, its engine and where shutdown stands.
@@ -86,7 +102,8 @@ impl<H: Handler, B: IoBackend<H>> Worker<H, B> {
             backend.flush(engine);
             engine.settle(backend);
             let wake_at = self.wake_at();
-            self.backend.wait(&mut self.engine, now, wake_at)?;
+            let wake = Wake { now, at: wake_at };
+            self.backend.wait(&mut self.engine, wake)?;
         }
     }
 

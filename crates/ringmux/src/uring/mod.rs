@@ -39,8 +39,8 @@ use self::ringio::RingIo;
 use crate::conn::{CloseReason, Conn, Origin, Udp};
 use crate::ctx::{Core, flag};
 use crate::engine::Engine;
-use crate::shared::{Shared, Waker};
-use crate::worker::IoBackend;
+use crate::shared::Waker;
+use crate::worker::{IoBackend, Wake, WorkerSetup};
 use crate::{Config, Error, Handler};
 
 /// Checks that this kernel and process may use io_uring the way the workers do.
@@ -149,12 +149,8 @@ impl<H: Handler> IoBackend<H> for Ring {
         self.flush_core(&mut engine.core);
     }
 
-    fn wait(
-        &mut self,
-        engine: &mut Engine<H>,
-        now: Instant,
-        wake_at: Option<Instant>,
-    ) -> Result<(), Error> {
+    fn wait(&mut self, engine: &mut Engine<H>, wake: Wake) -> Result<(), Error> {
+        let Wake { now, at: wake_at } = wake;
         self.arm_timeout(now, wake_at);
         self.bufring.top_up();
         let waited = if !self.io.submit_backlog() {
@@ -191,12 +187,9 @@ impl<H: Handler> IoBackend<H> for Ring {
 impl Ring {
     /// Sets up the worker's ring (sized from `cfg`), direct-descriptor table and buffer ring, and installs its
     /// mailbox waker. `listeners[i]` is listener `i`.
-    pub(crate) fn new<M>(
-        cfg: &Config,
-        shared: &Shared<M>,
-        worker: usize,
-        listeners: Vec<TcpListener>,
-    ) -> Result<Self, Error> {
+    pub(crate) fn new<M>(setup: WorkerSetup<'_, M>) -> Result<Self, Error> {
+        let (cfg, shared, worker, listeners) =
+            (setup.cfg, setup.shared, setup.worker, setup.listeners);
         let setup = |what| move |source| Error::RingSetup { what, source };
         let ring = builder()
             .setup_cqsize(cfg.ring_entries.saturating_mul(4))
