@@ -210,7 +210,7 @@ impl Session {
     }
 
     /// The time is `now`: act on whatever deadline has passed.
-    pub fn handle_timeout(&mut self, now: Instant, p: &Policy, out: &mut Output<'_>) {
+    pub fn handle_timeout(&mut self, p: &Policy, now: Instant, out: &mut Output<'_>) {
         match &mut self.state {
             State::Handshake(h) if now >= h.deadline() => self.refuse(Refusal::Timeout, out),
             State::Open(o) => {

@@ -195,7 +195,7 @@ impl Handler for Worker {
         }
         state.timer = None;
         let now = ctx.now();
-        self.drive(ctx, conn, state, |s, p, out| s.handle_timeout(now, p, out));
+        self.drive(ctx, conn, state, |s, p, out| s.handle_timeout(p, now, out));
     }
 
     fn closed(

@@ -213,7 +213,7 @@ impl Harness {
             let mut sink = |c: Command<'_>| got.push(Rec::from(c));
             let mut out = Output::new(&mut self.buf, &mut sink);
             self.session
-                .handle_timeout(self.now, &self.policy, &mut out);
+                .handle_timeout(&self.policy, self.now, &mut out);
         }
         self.log.extend(got.iter().cloned());
         got
