@@ -82,6 +82,8 @@ reasons! {
         RateLimited => "rate_limited",
         /// The connection's credential has expired.
         CredentialExpired => "credential_expired",
+        /// SIP from an address that is not the core's, on a socket where only the core may speak.
+        NotFromCore => "not_from_core",
     }
 }
 

@@ -9,7 +9,8 @@ use wsproto::{HandshakeError, Request, ServerConfig, ServerHandshake};
 use super::open::Open;
 use super::{Close, Command, Output, Peer, Policy, Session, State};
 use crate::auth::AuthError;
-use crate::metrics::{Counter, HandshakeRejection};
+use crate::limits::{canonical, is_trusted};
+use crate::metrics::{Counter, HandshakeRejection, RoutingFailure};
 
 /// Waiting for the upgrade request.
 #[derive(Debug)]
@@ -162,10 +163,15 @@ impl Session {
             return;
         };
         if p.core_streams && h.head.is_empty() && looks_like_sip(bytes) {
+            if !h.peer.from_core {
+                // Only the core speaks SIP on this port; anyone else is dropped, not answered.
+                self.state = State::Closed { websocket: false };
+                out.emit(Command::Failed(RoutingFailure::NotFromCore));
+                out.emit(Command::Close(Close::Graceful(None)));
+                return;
+            }
             // The core's own TCP connection to us (it routes along our Path / Record-Route).
-            self.state = State::SipStream(Box::new(edge::framer::StreamFramer::new(
-                p.max_message_size,
-            )));
+            self.state = State::SipStream(super::Stream::new(p, now));
             return self.handle_bytes(p, now, bytes, out);
         }
         // Plain HTTP (the web phone) may arrive in pieces: keep what came so far (only until the request is
@@ -244,15 +250,17 @@ impl Session {
 
     /// The client's address: X-Forwarded-For from a trusted proxy (its last entry), admitted against the per-IP
     /// limits, else the TCP peer. On a connection that came with a PROXY protocol header the peer is the client
-    /// it named, and X-Forwarded-For is not believed in addition.
+    /// it named, and X-Forwarded-For is not believed in addition. Every address is [`canonical`]: an IPv4-mapped
+    /// IPv6 address is its IPv4 address, for the trusted-proxy check, the limits and the edge alike.
     fn client_address(
         &mut self,
         ask: &Ask<'_>,
         out: &mut Output<'_>,
     ) -> Result<Option<IpAddr>, Refusal> {
         let Ask { p, peer, req, now } = *ask;
-        let tcp_peer = peer.addr.map(|a| a.ip());
-        let via_proxy = !peer.proxied && tcp_peer.is_some_and(|ip| p.trusted_proxies.contains(&ip));
+        let tcp_peer = peer.addr.map(|a| canonical(a.ip()));
+        let via_proxy =
+            !peer.proxied && tcp_peer.is_some_and(|ip| is_trusted(&p.trusted_proxies, ip));
         if !via_proxy {
             if req.x_forwarded_for.is_some() {
                 out.emit(Command::Count(Counter::ForwardedForIgnored, 1));
@@ -264,6 +272,7 @@ impl Session {
             .as_deref()
             .and_then(|x| x.rsplit(',').next())
             .and_then(|x| x.trim().parse::<IpAddr>().ok())
+            .map(canonical)
             .or(tcp_peer);
         if let Some(ip) = client {
             p.ip_limits.admit(ip, now).map_err(Refusal::IpLimit)?;

@@ -36,6 +36,9 @@ pub struct Peer {
     pub listener: usize,
     /// Whether a PROXY protocol header named the peer.
     pub proxied: bool,
+    /// Whether the peer is the SIP core (one of the addresses its URI resolves to): only then may the connection
+    /// be a SIP stream instead of a WebSocket.
+    pub from_core: bool,
 }
 
 /// How the connection is to be closed.
@@ -110,13 +113,30 @@ enum State {
     Handshake(Box<Handshake>),
     /// A WebSocket carrying SIP.
     Open(Open),
-    /// SIP over TCP from the core (RFC 3261 §18.3 framing).
-    SipStream(Box<StreamFramer>),
+    /// SIP over TCP with the core (RFC 3261 §18.3 framing).
+    SipStream(Box<Stream>),
     /// Closing or closed: input is ignored.
     Closed {
         /// Whether it had been a WebSocket (its flow existed).
         websocket: bool,
     },
+}
+
+/// A SIP stream with the core: its framer, and when it is closed unless the core sends something first
+/// (`[limits] idle_timeout` after the last bytes).
+#[derive(Debug)]
+struct Stream {
+    framer: StreamFramer,
+    idle_at: Instant,
+}
+
+impl Stream {
+    fn new(p: &Policy, now: Instant) -> Box<Self> {
+        Box::new(Self {
+            framer: StreamFramer::new(p.max_message_size),
+            idle_at: now + p.idle_timeout,
+        })
+    }
 }
 
 /// One client connection (or one SIP stream with the core).
@@ -135,12 +155,20 @@ impl Session {
         if peer.proxied {
             out.emit(Command::Count(Counter::ProxyHeaders, 1));
         }
+        // An IPv4 client on a `[::]` listener is `::ffff:a.b.c.d`: from here on it is its IPv4 address (limits,
+        // the trusted-proxy check, the client handed to the edge).
+        let peer = Peer {
+            addr: peer
+                .addr
+                .map(|a| SocketAddr::new(crate::limits::canonical(a.ip()), a.port())),
+            ..peer
+        };
         let mut session = Self {
             state: State::Handshake(Box::new(Handshake::new(p, peer, now))),
             admitted: None,
         };
         if let Some(ip) = peer.addr.map(|a| a.ip())
-            && !p.trusted_proxies.contains(&ip)
+            && !crate::limits::is_trusted(&p.trusted_proxies, ip)
         {
             match p.ip_limits.admit(ip, now) {
                 Ok(()) => session.admitted = p.ip_limits.is_active().then_some(ip),
@@ -150,10 +178,10 @@ impl Session {
         session
     }
 
-    /// Our own TCP connection to the core: a SIP stream from the start.
-    pub fn core_stream(p: &Policy) -> Self {
+    /// Our own TCP connection to the core, made at `now`: a SIP stream from the start.
+    pub fn core_stream(p: &Policy, now: Instant) -> Self {
         Self {
-            state: State::SipStream(Box::new(StreamFramer::new(p.max_message_size))),
+            state: State::SipStream(Stream::new(p, now)),
             admitted: None,
         }
     }
@@ -177,7 +205,8 @@ impl Session {
         match &self.state {
             State::Handshake(h) => Some(h.deadline()),
             State::Open(o) => o.poll_timeout(),
-            State::SipStream(_) | State::Closed { .. } => None,
+            State::SipStream(s) => Some(s.idle_at),
+            State::Closed { .. } => None,
         }
     }
 
@@ -196,9 +225,10 @@ impl Session {
                     self.close_websocket(close, out);
                 }
             }
-            State::SipStream(framer) => {
-                framer.push(bytes);
-                if let Err(e) = stream_messages(framer, out) {
+            State::SipStream(stream) => {
+                stream.idle_at = now + p.idle_timeout;
+                stream.framer.push(bytes);
+                if let Err(e) = stream_messages(&mut stream.framer, out) {
                     tracing::warn!(error = %e, "closing a SIP stream from the core");
                     self.state = State::Closed { websocket: false };
                     out.emit(Command::Failed(RoutingFailure::Malformed));
@@ -213,6 +243,10 @@ impl Session {
     pub fn handle_timeout(&mut self, p: &Policy, now: Instant, out: &mut Output<'_>) {
         match &mut self.state {
             State::Handshake(h) if now >= h.deadline() => self.refuse(Refusal::Timeout, out),
+            State::SipStream(s) if now >= s.idle_at => {
+                self.state = State::Closed { websocket: false };
+                out.emit(Command::Close(Close::Graceful(None)));
+            }
             State::Open(o) => {
                 if let Some(close) = o.timeout(p, now, out) {
                     self.close_websocket(close, out);

@@ -149,16 +149,20 @@ impl Handler for Worker {
     fn open(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, origin: Origin) -> Connection {
         if origin == Origin::Connected {
             self.router.core_connected(ctx, conn);
-            return Connection {
-                session: Session::core_stream(&self.shared.policy),
+            let mut state = Connection {
+                session: Session::core_stream(&self.shared.policy, ctx.now()),
                 timer: None,
             };
+            rearm(ctx, conn, &mut state);
+            return state;
         }
         self.router.metrics.open.fetch_add(1, Ordering::Relaxed);
+        let addr = ctx.peer_addr(conn);
         let peer = Peer {
-            addr: ctx.peer_addr(conn),
+            addr,
             listener: ctx.listener(conn).unwrap_or(0),
             proxied: ctx.is_proxied(conn),
+            from_core: !ctx.is_proxied(conn) && addr.is_some_and(|a| self.router.is_core(a.ip())),
         };
         let now = ctx.now();
         let Self {

@@ -1,7 +1,7 @@
 //! Carries out what sessions and the edge ask for: SIP to the edge and on to flows, the core and other workers;
 //! bytes and closes on connections; metrics.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -157,11 +157,22 @@ impl Router {
         self.run_actions(ctx);
     }
 
-    /// A datagram on the worker's UDP socket toward the core.
+    /// Whether `ip` is the core's address (edge mode).
+    pub fn is_core(&self, ip: IpAddr) -> bool {
+        self.core
+            .is_some_and(|core| core.ip().to_canonical() == ip.to_canonical())
+    }
+
+    /// A datagram on the worker's UDP socket toward the core: only the core's are taken.
     pub fn datagram(&mut self, ctx: &mut Ctx<'_, Msg>, from: SocketAddr, bytes: &[u8]) {
         if self.shared.core.is_none() {
             self.metrics.add(Counter::CoreMessagesIn, 1);
             tracing::debug!(%from, "datagram in standalone mode ignored");
+            return;
+        }
+        if !self.is_core(from.ip()) {
+            tracing::debug!(%from, "datagram from an address that is not the core's dropped");
+            self.metrics.routing_failed(RoutingFailure::NotFromCore);
             return;
         }
         self.core_message(ctx, bytes);

@@ -309,13 +309,13 @@ fn a_sip_stream_from_the_core_only_when_the_core_uses_tcp() {
     let options = b"OPTIONS sip:edge SIP/2.0\r\nVia: SIP/2.0/TCP core;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n";
     let mut p = policy();
     p.core_streams = true;
-    let mut h = Harness::new(p);
+    let mut h = Harness::from_core(p);
     let got = h.feed(options);
     assert_eq!(got, vec![Rec::FromCore(options.to_vec())]);
     assert_eq!(
         h.session.poll_timeout(),
-        None,
-        "a stream has no handshake deadline"
+        Some(h.now + Duration::from_secs(300)),
+        "a stream's deadline is its idle timeout, not the handshake's"
     );
     let got = h.feed(b"garbage\r\n\r\n");
     assert!(
@@ -327,4 +327,133 @@ fn a_sip_stream_from_the_core_only_when_the_core_uses_tcp() {
     let mut h = Harness::new(policy());
     let got = h.feed(options);
     refused(&got, "HTTP/1.1 4", HandshakeRejection::BadRequest);
+}
+
+/// The client address the session hands to the edge with the first message, once it is open.
+fn client_at_edge(h: &mut Harness) -> Option<IpAddr> {
+    h.feed(&text(MESSAGE)).iter().find_map(|r| match r {
+        Rec::ToEdge { client, .. } => *client,
+        _ => None,
+    })
+}
+
+#[test]
+fn two_addresses_of_one_ipv6_slash64_share_the_connection_cap() {
+    let mut p = policy();
+    p.ip_limits = IpLimits::new(1, 0, 0);
+    let first = Harness::from_peer(p, "[2001:db8:5:6::1]:40000".parse().unwrap(), false);
+    assert!(!first.session.is_closed());
+    let second = Harness::from_peer(
+        first.policy,
+        "[2001:db8:5:6:a:b:c:d]:40000".parse().unwrap(),
+        false,
+    );
+    refused(
+        &second.log,
+        "HTTP/1.1 503",
+        HandshakeRejection::IpConnectionCap,
+    );
+    let other = Harness::from_peer(
+        second.policy,
+        "[2001:db8:5:7::1]:40000".parse().unwrap(),
+        false,
+    );
+    assert!(!other.session.is_closed(), "another /64 is another source");
+}
+
+#[test]
+fn a_trusted_proxy_seen_as_an_ipv4_mapped_address_is_recognised() {
+    let mut p = policy();
+    p.trusted_proxies = vec!["10.0.0.9".parse().unwrap()];
+    p.ip_limits = IpLimits::new(1, 0, 0);
+    let proxy: SocketAddr = "[::ffff:10.0.0.9]:5555".parse().unwrap();
+    let mut a = Harness::from_peer(p, proxy, false);
+    assert!(!a.session.is_closed());
+    let xff = |ip: &str| format!("Sec-WebSocket-Protocol: sip\r\nX-Forwarded-For: {ip}\r\n");
+    assert!(
+        a.feed(&upgrade("/", &xff("203.0.113.5")))
+            .contains(&Rec::Opened)
+    );
+    assert_eq!(
+        client_at_edge(&mut a),
+        Some("203.0.113.5".parse().unwrap()),
+        "the proxy's X-Forwarded-For is believed"
+    );
+    let mut b = Harness::from_peer(std::mem::replace(&mut a.policy, policy()), proxy, false);
+    assert!(
+        !b.session.is_closed(),
+        "the proxy itself is not held to the per-IP cap"
+    );
+    let got = b.feed(&upgrade("/", &xff("198.51.100.1")));
+    assert!(got.contains(&Rec::Opened), "{got:?}");
+    assert!(!got.contains(&Rec::Count(Counter::ForwardedForIgnored, 1)));
+}
+
+#[test]
+fn an_ipv4_client_on_a_dual_stack_listener_counts_and_reaches_the_edge_as_ipv4() {
+    let mut p = policy();
+    p.ip_limits = IpLimits::new(1, 0, 0);
+    let mut mapped = Harness::from_peer(p, "[::ffff:192.0.2.7]:40000".parse().unwrap(), false);
+    assert!(mapped.feed(&sip_upgrade()).contains(&Rec::Opened));
+    assert_eq!(
+        client_at_edge(&mut mapped),
+        Some("192.0.2.7".parse().unwrap())
+    );
+    let plain = Harness::new(std::mem::replace(&mut mapped.policy, policy()));
+    refused(
+        &plain.log,
+        "HTTP/1.1 503",
+        HandshakeRejection::IpConnectionCap,
+    );
+}
+
+#[test]
+fn a_client_named_as_an_ipv4_mapped_address_by_a_proxy_is_ipv4() {
+    let proxy: SocketAddr = "10.0.0.9:5555".parse().unwrap();
+    let mut p = policy();
+    p.trusted_proxies = vec![proxy.ip()];
+    let mut h = Harness::from_peer(p, proxy, false);
+    let got = h.feed(&upgrade(
+        "/",
+        "Sec-WebSocket-Protocol: sip\r\nX-Forwarded-For: ::ffff:203.0.113.5\r\n",
+    ));
+    assert!(got.contains(&Rec::Opened), "{got:?}");
+    assert_eq!(client_at_edge(&mut h), Some("203.0.113.5".parse().unwrap()));
+}
+
+#[test]
+fn a_browser_speaking_sip_on_the_websocket_port_is_not_taken_for_the_core() {
+    let options = b"OPTIONS sip:edge SIP/2.0\r\nVia: SIP/2.0/TCP core;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n";
+    let mut p = policy();
+    p.core_streams = true;
+    let mut h = Harness::new(p);
+    let got = h.feed(options);
+    assert!(
+        !got.iter().any(|r| matches!(r, Rec::FromCore(_))),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&Rec::Failed(RoutingFailure::NotFromCore)),
+        "{got:?}"
+    );
+    assert_eq!(close_of(&got), Some(Close::Graceful(None)));
+    assert_eq!(transmitted(&got), Vec::<u8>::new(), "nothing is answered");
+}
+
+#[test]
+fn an_idle_sip_stream_from_the_core_is_closed() {
+    let options = b"OPTIONS sip:edge SIP/2.0\r\nVia: SIP/2.0/TCP core;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n";
+    let mut p = policy();
+    p.core_streams = true;
+    let mut h = Harness::from_core(p);
+    h.feed(options);
+    assert!(h.advance(Duration::from_secs(200)).is_empty());
+    h.feed(options);
+    assert!(
+        close_of(&h.advance(Duration::from_secs(200))).is_none(),
+        "bytes moved the deadline"
+    );
+    let got = h.advance(Duration::from_secs(100));
+    assert_eq!(close_of(&got), Some(Close::Graceful(None)));
+    assert_eq!(h.session.poll_timeout(), None);
 }

@@ -170,6 +170,15 @@ impl Harness {
     }
 
     pub fn from_peer(policy: Policy, addr: SocketAddr, proxied: bool) -> Self {
+        Self::from_addr(policy, addr, proxied, false)
+    }
+
+    /// A connection from the core's address.
+    pub fn from_core(policy: Policy) -> Self {
+        Self::from_addr(policy, "198.51.100.20:5060".parse().unwrap(), false, true)
+    }
+
+    fn from_addr(policy: Policy, addr: SocketAddr, proxied: bool, from_core: bool) -> Self {
         let now = policy.epoch + Duration::from_secs(1);
         let mut log = Vec::new();
         let mut buf = Vec::new();
@@ -177,6 +186,7 @@ impl Harness {
             addr: Some(addr),
             listener: 0,
             proxied,
+            from_core,
         };
         let session = {
             let mut sink = |c: Command<'_>| log.push(Rec::from(c));
