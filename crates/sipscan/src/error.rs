@@ -57,6 +57,12 @@ pub enum ScanError {
     /// Content-Length is larger than the bytes that follow the header section.
     #[error("Content-Length larger than the message body (RFC 3261 §18.3, RFC 4475 §3.1.2.2)")]
     ContentLengthExceedsBody,
+    /// A control character (NUL or another byte below 0x20 but HTAB, a CR outside CRLF, or DEL) in
+    /// the start line or a header field: neither `TEXT-UTF8` nor `LWS` allows one.
+    #[error(
+        "control character in the start line or a header field (RFC 3261 §25.1: TEXT-UTF8, LWS)"
+    )]
+    ControlCharacter,
 }
 
 /// A header value that does not match its grammar (found lazily by the typed views).
@@ -167,6 +173,7 @@ impl ScanError {
             ScanError::RequestLine | ScanError::Method | ScanError::RequestUri => {
                 "Bad Request-Line"
             }
+            ScanError::ControlCharacter => "Control Character In Header",
             _ => "Malformed Message",
         }
     }
