@@ -10,15 +10,31 @@ pub enum FramingError {
     /// Content-Length is not a number.
     #[error("malformed Content-Length (RFC 3261 §20.14)")]
     BadContentLength,
+    /// More than one Content-Length header field: on a stream the message boundary would depend on which
+    /// one a reader believes (request smuggling), so the stream ends.
+    #[error("duplicate Content-Length on a stream transport (RFC 3261 §18.3, §20.14)")]
+    DuplicateContentLength,
     /// The message (or its header block) exceeds the configured maximum.
     #[error("message larger than {0} bytes")]
     TooLarge(usize),
 }
 
 /// Accumulates stream bytes and cuts them into SIP messages.
+///
+/// Each byte is looked at a bounded number of times however the stream is cut into reads: the search
+/// for the end of the header block resumes where the last one stopped, a header block is parsed once,
+/// and the bytes of the messages already handed out are dropped in one move at the next
+/// [`StreamFramer::push`] rather than after each message.
 #[derive(Debug)]
 pub struct StreamFramer {
     buf: Vec<u8>,
+    /// Start of the current message in `buf` (the bytes before it were handed out).
+    start: usize,
+    /// Where the search for the blank line resumes (absolute in `buf`; the 3 bytes before it are
+    /// searched again, as a CRLFCRLF may straddle two reads).
+    scan: usize,
+    /// The current message's total length once its header block is parsed.
+    total: Option<usize>,
     max: usize,
     failed: Option<FramingError>,
 }
@@ -28,6 +44,9 @@ impl StreamFramer {
     pub fn new(max: usize) -> Self {
         Self {
             buf: Vec::new(),
+            start: 0,
+            scan: 0,
+            total: None,
             max,
             failed: None,
         }
@@ -35,14 +54,20 @@ impl StreamFramer {
 
     /// Append received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
-        if self.failed.is_none() {
-            self.buf.extend_from_slice(bytes);
+        if self.failed.is_some() {
+            return;
         }
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.scan -= self.start;
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes held for an incomplete message.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
     }
 
     /// The next complete message, `Ok(None)` when more bytes are needed, or the error that ends the stream.
@@ -50,70 +75,107 @@ impl StreamFramer {
         if let Some(e) = self.failed {
             return Err(e);
         }
-        let skip = self
-            .buf
-            .iter()
-            .take_while(|&&b| b == b'\r' || b == b'\n')
-            .count();
-        if skip > 0 {
-            self.buf.drain(..skip);
+        let total = match self.total {
+            Some(total) => total,
+            None => match self.frame_head() {
+                Ok(Some(total)) => total,
+                Ok(None) => return Ok(None),
+                Err(e) => return self.fail(e),
+            },
+        };
+        if self.buffered() < total {
+            return Ok(None);
         }
-        let Some(head_end) = self
+        let end = self.start + total;
+        let msg = self.buf.get(self.start..end).unwrap_or_default().to_vec();
+        self.start = end;
+        self.scan = end;
+        self.total = None;
+        if self.start == self.buf.len() {
+            self.buf = Vec::new(); // an idle stream keeps no buffer
+            self.start = 0;
+            self.scan = 0;
+        }
+        Ok(Some(msg))
+    }
+
+    /// Skip keepalive CRLFs, find the blank line (resuming the last search) and parse the header block:
+    /// the message's total length, or `None` when the block is not complete yet.
+    fn frame_head(&mut self) -> Result<Option<usize>, FramingError> {
+        if self.scan == self.start {
+            let pending = self.buf.get(self.start..).unwrap_or_default();
+            let skip = pending
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+            self.start += skip;
+            self.scan = self.start;
+        }
+        let from = self.scan.saturating_sub(3).max(self.start);
+        let found = self
             .buf
+            .get(from..)
+            .unwrap_or_default()
             .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .map(|p| p + 4)
-        else {
-            if self.buf.len() > self.max {
-                return self.fail(FramingError::TooLarge(self.max));
+            .position(|w| w == b"\r\n\r\n");
+        let Some(at) = found else {
+            self.scan = self.buf.len();
+            if self.buffered() > self.max {
+                return Err(FramingError::TooLarge(self.max));
             }
             return Ok(None);
         };
-        let body_len = match content_length(&self.buf[..head_end]) {
-            Ok(n) => n,
-            Err(e) => return self.fail(e),
-        };
+        let head_end = from + at + 4 - self.start;
+        let head = self.buf.get(self.start..self.start + head_end);
+        let body_len = content_length(head.unwrap_or_default())?;
         let total = head_end.saturating_add(body_len);
         if total > self.max {
-            return self.fail(FramingError::TooLarge(self.max));
+            return Err(FramingError::TooLarge(self.max));
         }
-        if self.buf.len() < total {
-            return Ok(None);
-        }
-        let rest = self.buf.split_off(total);
-        let msg = std::mem::replace(&mut self.buf, rest);
-        if self.buf.is_empty() {
-            self.buf = Vec::new(); // an idle stream keeps no buffer
-        }
-        Ok(Some(msg))
+        self.scan = self.start + head_end;
+        self.total = Some(total);
+        Ok(Some(total))
     }
 
     fn fail(&mut self, e: FramingError) -> Result<Option<Vec<u8>>, FramingError> {
         self.failed = Some(e);
         self.buf = Vec::new();
+        self.start = 0;
+        self.scan = 0;
+        self.total = None;
         Err(e)
     }
 }
 
-/// The Content-Length (or compact `l`) value of a header block.
+/// The Content-Length (or compact `l`) value of a header block; a second one is refused. Continuation
+/// lines (leading SP/HT) belong to the header before them and name nothing, as in the scanner.
 fn content_length(head: &[u8]) -> Result<usize, FramingError> {
+    let mut found = None;
     for line in head.split(|&b| b == b'\n').skip(1) {
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            continue;
+        }
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
         let name = line[..colon].trim_ascii();
-        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
-            let v = line[colon + 1..].trim_ascii();
-            if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
-                return Err(FramingError::BadContentLength);
-            }
-            return std::str::from_utf8(v)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .ok_or(FramingError::BadContentLength);
+        if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
+            continue;
         }
+        if found.is_some() {
+            return Err(FramingError::DuplicateContentLength);
+        }
+        let v = line[colon + 1..].trim_ascii();
+        if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
+            return Err(FramingError::BadContentLength);
+        }
+        let n = std::str::from_utf8(v)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or(FramingError::BadContentLength)?;
+        found = Some(n);
     }
-    Err(FramingError::MissingContentLength)
+    found.ok_or(FramingError::MissingContentLength)
 }
 
 #[cfg(test)]
