@@ -1,12 +1,17 @@
-//! The admin endpoint, on its own thread, off the data path: Prometheus `/metrics`, the same figures as JSON at
-//! `/status.json`, and the operator page at `/` (plain HTML/JS that polls `/status.json` every second).
+//! The admin endpoint, off the data path: Prometheus `/metrics`, the same figures as JSON at `/status.json`, and
+//! the operator page at `/` (plain HTML/JS that polls `/status.json` every second).
+//!
+//! It faces whoever can reach its address (a Kubernetes probe, Prometheus, an operator, or anyone else), so no
+//! client can hold it up for the others: each connection is served on its own thread, bounded in number in total
+//! and per peer ([`server`]); each request head is bounded in size and time, and a refusal is a clear HTTP status
+//! (`431`, `408`, `400`, `405`, `503`), never a wait ([`http`]).
 
+mod http;
+mod server;
 mod status;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::metrics::{WorkerMetrics, render};
 
@@ -17,46 +22,11 @@ const OPERATOR_PAGE: &str = include_str!("admin/operator.html");
 pub fn spawn(addr: SocketAddr, metrics: Vec<Arc<WorkerMetrics>>) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
+    let metrics: Arc<[Arc<WorkerMetrics>]> = metrics.into();
     std::thread::Builder::new()
         .name("sipedge-admin".into())
-        .spawn(move || {
-            for stream in listener.incoming().flatten() {
-                if let Err(e) = serve(stream, &metrics) {
-                    tracing::debug!(error = %e, "admin request failed");
-                }
-            }
-        })?;
+        .spawn(move || server::accept_loop(listener, metrics))?;
     Ok(local)
-}
-
-fn serve(stream: TcpStream, metrics: &[Arc<WorkerMetrics>]) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    // Drain the request head (bounded).
-    let mut header = String::new();
-    for _ in 0..100 {
-        header.clear();
-        if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
-            break;
-        }
-    }
-    let mut words = line.split_whitespace();
-    let method = words.next().unwrap_or_default();
-    let target = words.next().unwrap_or("/");
-    let (status, ctype, body) = answer(target, metrics);
-    let mut s = stream;
-    write!(
-        s,
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\
-         X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    if method != "HEAD" {
-        s.write_all(body.as_bytes())?;
-    }
-    s.flush()
 }
 
 /// Status line, Content-Type and body for a request-target.
