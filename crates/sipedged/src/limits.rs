@@ -1,6 +1,11 @@
 //! Abuse limits that act before a connection costs anything: per-source-IP connection caps and handshake rates
 //! (lock-free tables shared by the workers: a fixed array of atomics indexed by a keyed hash of the address, so a
 //! flood never takes a lock and never allocates), and a per-connection SIP request rate.
+//!
+//! A source is an IPv4 address or an IPv6 network: one host usually holds a whole IPv6 /64, so counting each
+//! IPv6 address apart would let it escape every per-IP limit; [`IpLimits`] groups IPv6 addresses by a prefix
+//! (`[limits] ipv6_prefix`, /64 by default). IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`, as a `[::]` listener
+//! sees IPv4 clients) are the IPv4 address ([`canonical`]) wherever the gateway compares or counts addresses.
 
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
@@ -9,6 +14,39 @@ use std::time::Instant;
 
 /// Buckets in the per-IP tables. Addresses that collide share a bucket (the limits then err on the strict side).
 const SLOTS: usize = 1 << 16;
+
+/// The IPv6 prefix length that counts as one source unless configured otherwise (RFC 6177: a site gets a /64
+/// at least, usually more).
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+
+/// The longest IPv6 prefix (one address).
+pub const MAX_IPV6_PREFIX: u8 = 128;
+
+/// The address as the gateway compares it: an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is the IPv4 address
+/// it maps; every other address is itself.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}
+
+/// Whether `ip` is one of `trusted`, both sides [`canonical`] (a proxy configured as `10.0.0.9` and seen as
+/// `::ffff:10.0.0.9` on a `[::]` listener is the same proxy).
+pub fn is_trusted(trusted: &[IpAddr], ip: IpAddr) -> bool {
+    let ip = canonical(ip);
+    trusted.iter().any(|t| canonical(*t) == ip)
+}
+
+/// The source a per-IP limit counts `ip` under: the IPv4 address, or the IPv6 network of `prefix` bits that
+/// holds it (all IPv6 addresses share one source at 0, each is its own at 128).
+pub fn source(ip: IpAddr, prefix: u8) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => {
+            let bits = u32::from(prefix.min(MAX_IPV6_PREFIX));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+    }
+}
 
 /// Why a new connection is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +64,7 @@ pub struct IpLimits {
     max_conns: u32,
     rate_per_sec: u32,
     burst: u32,
+    ipv6_prefix: u8,
     hasher: std::collections::hash_map::RandomState,
     epoch: Instant,
 }
@@ -35,13 +74,14 @@ impl std::fmt::Debug for IpLimits {
         f.debug_struct("IpLimits")
             .field("max_conns", &self.max_conns)
             .field("rate_per_sec", &self.rate_per_sec)
+            .field("ipv6_prefix", &self.ipv6_prefix)
             .finish()
     }
 }
 
 impl IpLimits {
     /// `max_conns` connections per address (0: no cap), `rate_per_sec` new connections per second per address
-    /// with bursts of `burst` (0: no rate limit).
+    /// with bursts of `burst` (0: no rate limit); IPv6 addresses are grouped by [`DEFAULT_IPV6_PREFIX`].
     pub fn new(max_conns: u32, rate_per_sec: u32, burst: u32) -> Self {
         let active = max_conns > 0 || rate_per_sec > 0;
         let n = if active { SLOTS } else { 0 };
@@ -51,9 +91,17 @@ impl IpLimits {
             max_conns,
             rate_per_sec,
             burst: burst.max(1),
+            ipv6_prefix: DEFAULT_IPV6_PREFIX,
             hasher: Default::default(),
             epoch: Instant::now(),
         }
+    }
+
+    /// Group IPv6 addresses by their first `prefix` bits (at most [`MAX_IPV6_PREFIX`]; the plan checks the
+    /// configured value) instead of [`DEFAULT_IPV6_PREFIX`].
+    pub fn with_ipv6_prefix(mut self, prefix: u8) -> Self {
+        self.ipv6_prefix = prefix.min(MAX_IPV6_PREFIX);
+        self
     }
 
     /// Whether any per-IP limit is on.
@@ -61,9 +109,10 @@ impl IpLimits {
         !self.conns.is_empty()
     }
 
+    /// The bucket of `ip`'s [`source`].
     fn slot(&self, ip: IpAddr) -> usize {
         let mut h = self.hasher.build_hasher();
-        ip.hash(&mut h);
+        source(ip, self.ipv6_prefix).hash(&mut h);
         (std::hash::Hasher::finish(&h) as usize) & (SLOTS - 1)
     }
 
@@ -208,6 +257,104 @@ mod tests {
         for _ in 0..1000 {
             assert_eq!(l.admit(ip(2), Instant::now()), Ok(()));
         }
+    }
+
+    fn v6(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn addresses_of_one_ipv6_slash64_share_one_connection_cap() {
+        let l = IpLimits::new(2, 0, 0);
+        let t = Instant::now();
+        assert_eq!(l.admit(v6("2001:db8:1:2::1"), t), Ok(()));
+        assert_eq!(l.admit(v6("2001:db8:1:2:ffff::9"), t), Ok(()));
+        assert_eq!(
+            l.admit(v6("2001:db8:1:2:dead:beef:0:1"), t),
+            Err(Refusal::ConnectionCap),
+            "a third address of the same /64 is the same source"
+        );
+        assert_eq!(
+            l.admit(v6("2001:db8:1:3::1"), t),
+            Ok(()),
+            "the next /64 is another source"
+        );
+        l.release(v6("2001:db8:1:2::77"));
+        assert_eq!(l.admit(v6("2001:db8:1:2::1"), t), Ok(()));
+    }
+
+    #[test]
+    fn addresses_of_one_ipv6_slash64_share_one_handshake_rate() {
+        let l = IpLimits::new(0, 1, 2);
+        let t = Instant::now();
+        assert_eq!(l.admit(v6("2001:db8::1"), t), Ok(()));
+        assert_eq!(l.admit(v6("2001:db8::2"), t), Ok(()));
+        assert_eq!(
+            l.admit(v6("2001:db8::3"), t),
+            Err(Refusal::HandshakeRate),
+            "rotating through the /64 does not refill the bucket"
+        );
+    }
+
+    #[test]
+    fn an_ipv4_mapped_address_counts_as_its_ipv4_address() {
+        let l = IpLimits::new(1, 0, 0);
+        let t = Instant::now();
+        assert_eq!(l.admit(v6("::ffff:192.0.2.7"), t), Ok(()));
+        assert_eq!(
+            l.admit(v6("192.0.2.7"), t),
+            Err(Refusal::ConnectionCap),
+            "seen on a [::] listener and on a 0.0.0.0 listener, one client"
+        );
+        l.release(v6("192.0.2.7"));
+        assert_eq!(l.admit(v6("::ffff:192.0.2.7"), t), Ok(()));
+    }
+
+    #[test]
+    fn the_ipv6_prefix_is_configurable() {
+        let t = Instant::now();
+        let each = IpLimits::new(1, 0, 0).with_ipv6_prefix(128);
+        assert_eq!(each.admit(v6("2001:db8::1"), t), Ok(()));
+        assert_eq!(
+            each.admit(v6("2001:db8::2"), t),
+            Ok(()),
+            "/128: one address"
+        );
+        let site = IpLimits::new(1, 0, 0).with_ipv6_prefix(48);
+        assert_eq!(site.admit(v6("2001:db8:7:1::1"), t), Ok(()));
+        assert_eq!(
+            site.admit(v6("2001:db8:7:2::1"), t),
+            Err(Refusal::ConnectionCap),
+            "/48: one site"
+        );
+    }
+
+    #[test]
+    fn sources_mask_ipv6_and_keep_ipv4() {
+        assert_eq!(source(v6("2001:db8:a:b:c:d:e:f"), 64), v6("2001:db8:a:b::"));
+        assert_eq!(source(v6("2001:db8:a:b:c:d:e:f"), 0), v6("::"));
+        assert_eq!(
+            source(v6("2001:db8:a:b:c:d:e:f"), 128),
+            v6("2001:db8:a:b:c:d:e:f")
+        );
+        assert_eq!(
+            source(v6("2001:db8:a:b:c:d:e:f"), 200),
+            v6("2001:db8:a:b:c:d:e:f")
+        );
+        assert_eq!(source(v6("::ffff:10.1.2.3"), 64), v6("10.1.2.3"));
+        assert_eq!(source(v6("10.1.2.3"), 0), v6("10.1.2.3"));
+    }
+
+    #[test]
+    fn a_trusted_proxy_seen_as_an_ipv4_mapped_address_is_trusted() {
+        let trusted = [v6("10.0.0.9")];
+        assert!(is_trusted(&trusted, v6("::ffff:10.0.0.9")));
+        assert!(is_trusted(&[v6("::ffff:10.0.0.9")], v6("10.0.0.9")));
+        assert!(!is_trusted(&trusted, v6("::ffff:10.0.0.8")));
+        assert!(
+            !is_trusted(&trusted, v6("::10.0.0.9")),
+            "IPv4-compatible is not mapped"
+        );
     }
 
     #[test]
