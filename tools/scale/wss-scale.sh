@@ -38,7 +38,7 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localho
 printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n' >"$work/edge.ext"
 openssl x509 -req -in "$work/edge.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
   -extfile "$work/edge.ext" -out "$work/edge.pem" 2>/dev/null
-secret=wss-scale-secret-$RANDOM$RANDOM
+secret=wss-scale-secret-$(openssl rand -hex 16) # 49 bytes: sipedged wants >= 32 for HS256
 timeout 60 target/release/sipload mint-token --secret "$secret" --aud sipedge --count "$CLIENTS" --ttl 3600 \
   >"$work/tokens.txt"
 

@@ -15,9 +15,10 @@ pub enum AuthError {
     /// No token where the listener looks for one.
     #[error("no credential (expected {0})")]
     Missing(&'static str),
-    /// The token is not a valid JWT for our key and algorithms (forged, corrupt, wrong key).
+    /// The token is not valid: not a JWT for our key and algorithm, from another issuer, or with a malformed
+    /// `exp`.
     #[error("invalid token: {0}")]
-    Invalid(String),
+    Invalid(InvalidToken),
     /// `exp` has passed (or `nbf` not yet come).
     #[error("token expired or not yet valid")]
     Expired,
@@ -39,6 +40,21 @@ impl AuthError {
     }
 }
 
+/// Why a token is not valid (401).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidToken {
+    /// Not a JWT, or not signed with our key and algorithm (forged, corrupt, wrong key).
+    #[error("{0}")]
+    Jwt(String),
+    /// `[auth] issuer` is set and the token's `iss` is missing or names another issuer.
+    #[error("the iss claim does not name the configured issuer")]
+    Issuer,
+    /// `exp` is missing or not a non-negative integer (a NumericDate in whole seconds): a fraction, a string or a
+    /// negative number would otherwise leave the flow without an expiry.
+    #[error("the exp claim is missing or not a non-negative integer")]
+    Expiry,
+}
+
 /// An authenticated identity, before it is put on the edge's clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
@@ -46,7 +62,8 @@ pub struct Authenticated {
     pub user: String,
     /// Allowed domains (empty: any).
     pub domains: Vec<String>,
-    /// How long the credential stays valid from now (its `exp` less the current time).
+    /// How long the credential stays valid from now (its `exp` less the current time); always set, since a token
+    /// without an integer `exp` is refused.
     pub expires_in: Option<std::time::Duration>,
 }
 
@@ -89,6 +106,10 @@ impl Authenticator {
             None => validation.validate_aud = false,
         }
         validation.required_spec_claims = ["exp".to_string()].into_iter().collect();
+        if let Some(issuer) = &cfg.issuer {
+            validation.set_issuer(&[issuer.as_str()]);
+            validation.required_spec_claims.insert("iss".to_string());
+        }
         Ok(Self {
             mode: cfg.mode,
             cookie: cfg.cookie.clone(),
@@ -134,15 +155,15 @@ impl Authenticator {
                     "Authorization: Bearer or ?access_token=",
                 ))?,
         };
-        let data = jsonwebtoken::decode::<Value>(token, key, &self.validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => AuthError::Expired,
-                ErrorKind::InvalidAudience => AuthError::Audience,
-                _ => AuthError::Invalid(e.to_string()),
-            }
-        })?;
-        let claims = data.claims;
+        let claims = jsonwebtoken::decode::<Value>(token, key, &self.validation)
+            .map_err(decode_error)?
+            .claims;
+        // `exp` is required and checked by the decoder, which also takes a fraction; only whole seconds are
+        // accepted here, so that every flow gets its expiry.
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .ok_or(AuthError::Invalid(InvalidToken::Expiry))?;
         let identity = claims
             .get(&self.identity_claim)
             .and_then(Value::as_str)
@@ -175,12 +196,48 @@ impl Authenticator {
         Ok(Some(Authenticated {
             user: user.to_owned(),
             domains,
-            expires_in: claims
-                .get("exp")
-                .and_then(Value::as_u64)
-                .map(|exp| std::time::Duration::from_secs(exp.saturating_sub(unix_now()))),
+            expires_in: Some(std::time::Duration::from_secs(
+                exp.saturating_sub(unix_now()),
+            )),
         }))
     }
+}
+
+/// The handshake error for a token the decoder refused.
+fn decode_error(e: jsonwebtoken::errors::Error) -> AuthError {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => AuthError::Expired,
+        ErrorKind::InvalidAudience => AuthError::Audience,
+        ErrorKind::InvalidIssuer => AuthError::Invalid(InvalidToken::Issuer),
+        ErrorKind::MissingRequiredClaim(c) if c == "iss" => {
+            AuthError::Invalid(InvalidToken::Issuer)
+        }
+        ErrorKind::MissingRequiredClaim(c) | ErrorKind::InvalidClaimFormat(c) if c == "exp" => {
+            AuthError::Invalid(InvalidToken::Expiry)
+        }
+        _ => AuthError::Invalid(InvalidToken::Jwt(e.to_string())),
+    }
+}
+
+/// The shortest HS256 secret accepted: a key as long as the hash output (RFC 7518 §3.2).
+pub const MIN_HS256_SECRET: usize = 32;
+
+/// The rules of `[auth]` that [`Authenticator::new`] does not need to build a checker, but that a deployment
+/// must keep; [`crate::config::Plan::new`] reports them with the configuration's other problems.
+pub fn config_problems(cfg: &Auth, allowed_origins: &[String]) -> Vec<AuthConfigError> {
+    let mut problems = Vec::new();
+    if cfg.mode == AuthMode::Cookie && allowed_origins.is_empty() {
+        problems.push(AuthConfigError::CookieWithAnyOrigin);
+    }
+    if cfg.mode != AuthMode::None
+        && cfg.algorithm == crate::config::Algorithm::HS256
+        && let Some(secret) = &cfg.secret
+        && secret.len() < MIN_HS256_SECRET
+    {
+        problems.push(AuthConfigError::ShortSecret(secret.len()));
+    }
+    problems
 }
 
 /// Seconds since the Unix epoch now.
@@ -196,6 +253,19 @@ pub enum AuthConfigError {
     /// HS256 without `secret`.
     #[error("auth.secret is needed for HS256")]
     NoSecret,
+    /// An HS256 secret shorter than the hash (RFC 7518 §3.2): guessable offline from one token.
+    #[error(
+        "auth.secret is {0} bytes; HS256 needs at least {MIN_HS256_SECRET} (RFC 7518 §3.2), e.g. the output of \
+         `openssl rand -base64 32`"
+    )]
+    ShortSecret(usize),
+    /// A cookie is sent by the browser whichever site opens the WebSocket (cross-site WebSocket hijacking): cookie
+    /// authentication needs the Origin check.
+    #[error(
+        "auth.mode = \"cookie\" needs [limits] allowed_origins: browsers send the cookie to a WebSocket opened by \
+         any web site, so without an Origin allow-list any site could act as the signed-in user"
+    )]
+    CookieWithAnyOrigin,
     /// RS256 / ES256 without `public_key`.
     #[error("auth.public_key (a PEM file) is needed for {0}")]
     NoPublicKey(crate::config::Algorithm),

@@ -10,7 +10,8 @@ use common::*;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;
 
-const SECRET: &str = "integration-secret";
+/// At least 32 bytes: sipedged refuses a shorter HS256 secret.
+const SECRET: &str = "integration-secret-of-32-bytes-x";
 
 fn now() -> u64 {
     SystemTime::now()
@@ -152,7 +153,11 @@ fn listener_with_auth_off_beside_one_with_auth() {
 
 #[test]
 fn cookie_token() {
-    let gw = Gateway::start(&auth_config("cookie"));
+    // Cookie authentication needs the Origin allow-list (the test client's Origin is http://127.0.0.1).
+    let gw = Gateway::start(&format!(
+        "{}[limits]\nallowed_origins = [\"http://127.0.0.1\"]\n",
+        auth_config("cookie")
+    ));
     let t = token("alice", "sipedge", now() + 600);
     let ws = WsSip::connect_full(
         gw.port,

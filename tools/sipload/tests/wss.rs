@@ -121,7 +121,7 @@ fn gateway(dir: &TempDir) -> (common::Server, u16, String) {
         &format!(
             "[[listen]]\naddress = \"127.0.0.1:{port}\"\ntls = {{ cert = \"{}\", key = \"{}\" }}\n\
              [runtime]\nworkers = 2\n[admin]\nenabled = false\n\
-             [auth]\nmode = \"bearer\"\nsecret = \"test-secret\"\naudience = \"sipedge\"\n",
+             [auth]\nmode = \"bearer\"\nsecret = \"test-secret-of-at-least-32-bytes\"\naudience = \"sipedge\"\n",
             cert.display(),
             key.display()
         ),
@@ -153,7 +153,7 @@ fn register_over_wss_with_minted_bearer_tokens() {
         "tokens.txt",
         &[
             "--secret",
-            "test-secret",
+            "test-secret-of-at-least-32-bytes",
             "--aud",
             "sipedge",
             "--count",
@@ -210,7 +210,7 @@ fn register_over_wss_with_minted_bearer_tokens() {
         "foreign.txt",
         &[
             "--secret",
-            "test-secret",
+            "test-secret-of-at-least-32-bytes",
             "--aud",
             "elsewhere",
             "--count",
@@ -247,7 +247,7 @@ fn register_over_wss_with_minted_bearer_tokens() {
         "shifted.txt",
         &[
             "--secret",
-            "test-secret",
+            "test-secret-of-at-least-32-bytes",
             "--aud",
             "sipedge",
             "--first",

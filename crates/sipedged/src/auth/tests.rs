@@ -3,7 +3,7 @@ use crate::config::{Auth, AuthMode};
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;
 
-const SECRET: &str = "unit-test-secret";
+const SECRET: &str = "unit-test-secret-of-32-bytes-abc";
 
 fn cfg(mode: AuthMode) -> Auth {
     Auth {
@@ -200,4 +200,87 @@ fn bad_configuration_is_explained() {
         .contains("public_key")
     );
     assert!(!Authenticator::new(&Auth::default()).unwrap().required());
+}
+
+#[test]
+fn a_token_with_a_fractional_exp_is_refused_instead_of_never_expiring() {
+    // The decoder takes a fraction (and rounds it); `as_u64` did not, and the flow then had no expiry at all.
+    let a = Authenticator::new(&cfg(AuthMode::Bearer)).unwrap();
+    let bearer = |t: String| request("/", None, Some(&format!("Bearer {t}")));
+    let later = unix_now() + 600;
+    for exp in [json!(later as f64 + 0.5), json!(later as f64), json!(1e12)] {
+        let t = hs256(json!({"sip_aor": "alice", "aud": "sipedge", "exp": exp}));
+        let e = a.authenticate(&bearer(t)).unwrap_err();
+        assert_eq!(e, AuthError::Invalid(InvalidToken::Expiry), "exp {exp}");
+        assert_eq!(e.status(), 401);
+    }
+    // A string, a negative number or no exp at all: refused the same way.
+    for exp in [json!("never"), json!(-1), json!(null)] {
+        let t = hs256(json!({"sip_aor": "alice", "aud": "sipedge", "exp": exp}));
+        let e = a.authenticate(&bearer(t)).unwrap_err();
+        assert_eq!(e, AuthError::Invalid(InvalidToken::Expiry), "exp {exp}");
+    }
+    // A whole number of seconds: the flow expires with the token.
+    let id = a
+        .authenticate(&bearer(hs256(valid_claims())))
+        .unwrap()
+        .unwrap();
+    let left = id.expires_in.expect("an expiry").as_secs();
+    assert!((590..=600).contains(&left), "{left}");
+}
+
+#[test]
+fn a_token_from_another_issuer_is_refused() {
+    let a = Authenticator::new(&Auth {
+        issuer: Some("https://app.example".into()),
+        ..cfg(AuthMode::Bearer)
+    })
+    .unwrap();
+    let bearer = |t: String| request("/", None, Some(&format!("Bearer {t}")));
+    let with_iss = |iss: &str| {
+        hs256(json!({"sip_aor": "alice", "aud": "sipedge", "iss": iss, "exp": unix_now() + 600}))
+    };
+    let ok = a.authenticate(&bearer(with_iss("https://app.example")));
+    assert_eq!(ok.unwrap().unwrap().user, "alice");
+    let e = a
+        .authenticate(&bearer(with_iss("https://other.example")))
+        .unwrap_err();
+    assert_eq!(
+        (e.clone(), e.status()),
+        (AuthError::Invalid(InvalidToken::Issuer), 401)
+    );
+    // No iss at all is refused too when an issuer is configured.
+    let e = a.authenticate(&bearer(hs256(valid_claims()))).unwrap_err();
+    assert_eq!(e, AuthError::Invalid(InvalidToken::Issuer));
+    // Without `issuer`, iss is not checked.
+    let any = Authenticator::new(&cfg(AuthMode::Bearer)).unwrap();
+    assert!(
+        any.authenticate(&bearer(with_iss("https://other.example")))
+            .is_ok()
+    );
+}
+
+#[test]
+fn weak_secret_and_cookie_without_origins_are_configuration_problems() {
+    let origins = ["https://app.example".to_string()];
+    assert_eq!(
+        config_problems(&cfg(AuthMode::Cookie), &[]),
+        vec![AuthConfigError::CookieWithAnyOrigin]
+    );
+    assert!(config_problems(&cfg(AuthMode::Cookie), &origins).is_empty());
+    assert!(config_problems(&cfg(AuthMode::Bearer), &[]).is_empty());
+    let short = Auth {
+        secret: Some("x".repeat(MIN_HS256_SECRET - 1)),
+        ..cfg(AuthMode::Bearer)
+    };
+    assert_eq!(
+        config_problems(&short, &[]),
+        vec![AuthConfigError::ShortSecret(MIN_HS256_SECRET - 1)]
+    );
+    // Unused (mode = none) or not HS256: no rule on the secret.
+    let unused = Auth {
+        mode: AuthMode::None,
+        ..short.clone()
+    };
+    assert!(config_problems(&unused, &[]).is_empty());
 }

@@ -338,6 +338,9 @@ pub struct Auth {
     /// Required `aud` value (`None`: not checked).
     #[serde(deserialize_with = "non_empty")]
     pub audience: Option<String>,
+    /// Required `iss` value (`None`: not checked).
+    #[serde(deserialize_with = "non_empty")]
+    pub issuer: Option<String>,
     /// Claim naming the SIP identity: `sip:user@domain`, `user@domain` or `user`.
     pub identity_claim: String,
     /// Claim listing the domains the identity may use (a string or an array; optional).
@@ -358,6 +361,7 @@ impl Default for Auth {
             secret: None,
             public_key: None,
             audience: None,
+            issuer: None,
             identity_claim: "sip_aor".into(),
             domains_claim: "sip_domains".into(),
             leeway: Duration::from_secs(30),

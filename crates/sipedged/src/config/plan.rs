@@ -178,6 +178,11 @@ impl Plan {
             });
         }
         let auth = Authenticator::new(&cfg.auth).map_err(|e| problems.push(e.into()));
+        problems.extend(
+            crate::auth::config_problems(&cfg.auth, &cfg.limits.allowed_origins)
+                .into_iter()
+                .map(Problem::from),
+        );
         match auth {
             Ok(auth) if problems.is_empty() => Ok(Self {
                 listeners,

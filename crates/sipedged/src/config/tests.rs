@@ -161,3 +161,49 @@ fn auth_algorithm_is_typed() {
     let e = plan("[auth]\nmode = \"bearer\"").unwrap_err();
     assert!(e.contains("auth.secret"), "{e}");
 }
+
+/// An `[auth]` section with an HS256 secret of `len` bytes.
+fn auth_doc(mode: &str, len: usize) -> String {
+    format!(
+        "[auth]\nmode = \"{mode}\"\nsecret = \"{}\"\n",
+        "k".repeat(len)
+    )
+}
+
+#[test]
+fn a_cookie_listener_with_any_origin_is_refused() {
+    // Cross-site WebSocket hijacking: a browser sends the cookie to a socket any web site opens.
+    let e = plan(&auth_doc("cookie", 32)).unwrap_err();
+    assert!(e.contains("cookie") && e.contains("allowed_origins"), "{e}");
+    let allowed = "[limits]\nallowed_origins = [\"https://app.example\"]\n";
+    assert!(plan(&format!("{allowed}{}", auth_doc("cookie", 32))).is_ok());
+    assert!(plan(&auth_doc("bearer", 32)).is_ok());
+}
+
+#[test]
+fn a_short_hs256_secret_is_refused() {
+    // A secret shorter than the hash can be guessed offline from one token (RFC 7518 §3.2).
+    let e = plan(&auth_doc("bearer", 31)).unwrap_err();
+    assert!(e.contains("31 bytes") && e.contains("32"), "{e}");
+    assert!(plan(&auth_doc("bearer", 32)).is_ok());
+    match Config::from_toml(&auth_doc("bearer", 8), "t").and_then(Plan::new) {
+        Err(ConfigError::Invalid(p)) => assert_eq!(
+            p.0,
+            vec![plan::Problem::Auth(
+                crate::auth::AuthConfigError::ShortSecret(8)
+            )]
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn auth_issuer_is_optional_and_not_empty() {
+    let c = Config::from_toml("[auth]\nissuer = \"https://app.example\"", "t").unwrap();
+    assert_eq!(c.auth.issuer.as_deref(), Some("https://app.example"));
+    assert_eq!(Config::default().auth.issuer, None);
+    let e = Config::from_toml("[auth]\nissuer = \"\"", "t")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("leave the key out"), "{e}");
+}
