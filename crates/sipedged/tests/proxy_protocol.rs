@@ -20,7 +20,7 @@ fn gateway(io: &str, listen_keys: &str, extra: &str) -> Gateway {
     Gateway::start_with(
         &format!("proxy_protocol = true\n{listen_keys}"),
         &format!(
-            "[limits]\ntrusted_proxies = [\"127.0.0.1\"]\nhandshake_timeout = \"1s\"\n{extra}"
+            "[sip]\nreceived = \"always\"\n[limits]\ntrusted_proxies = [\"127.0.0.1\"]\nhandshake_timeout = \"1s\"\n{extra}"
         ),
         &[("RINGMUX_IO", io)],
     )
@@ -58,6 +58,12 @@ fn direct_ua(user: &str, port: u16, source: [u8; 4]) -> Ua {
 
 /// `from` sends a MESSAGE to `to` (both registered); returns the `received` of its Via as `to` sees it.
 fn received_of(from: &mut Ua, to: &mut Ua, call_id: &str) -> String {
+    received_if_any(from, to, call_id)
+        .unwrap_or_else(|| panic!("no received in {}'s Via", from.user))
+}
+
+/// As [`received_of`], `None` when the Via has no `received`.
+fn received_if_any(from: &mut Ua, to: &mut Ua, call_id: &str) -> Option<String> {
     let got = message_between(from, to, call_id);
     let t = text(&got);
     let via = sipscan::Message::parse(&got)
@@ -69,8 +75,7 @@ fn received_of(from: &mut Ua, to: &mut Ua, call_id: &str) -> String {
         .unwrap_or_else(|| panic!("no Via of {} in {t}", from.user));
     via.split(';')
         .find_map(|p| p.strip_prefix("received="))
-        .unwrap_or_else(|| panic!("no received in {via}"))
-        .to_string()
+        .map(str::to_string)
 }
 
 fn wait_metric(gw: &Gateway, name: &str, at_least: u64) -> u64 {
@@ -125,9 +130,9 @@ fn proxied_client_address_is_used_and_x_forwarded_for_is_not() {
         let mut carol = Ua::on("carol", ws);
         assert_eq!(status(&carol.register(600)), 200, "{io}");
         assert_eq!(
-            received_of(&mut carol, &mut bob, &format!("pp3-{io}")),
-            "127.0.0.1",
-            "{io}"
+            received_if_any(&mut carol, &mut bob, &format!("pp3-{io}")),
+            None,
+            "{io}: the balancer's own address is never written"
         );
         assert_eq!(
             gw.metric("sipedge_proxy_headers_total{worker=\"0\"}")
@@ -316,4 +321,15 @@ fn check_refuses_proxy_protocol_without_trusted_proxies() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn an_internal_client_address_is_not_revealed_by_default() {
+    // [sip] received = "public" (the default): loopback clients are not globally routable.
+    let gw = Gateway::start("");
+    let mut alice = direct_ua("alice", gw.port, [127, 0, 0, 2]);
+    let mut bob = direct_ua("bob", gw.port, [127, 0, 0, 3]);
+    assert_eq!(status(&alice.register(600)), 200);
+    assert_eq!(status(&bob.register(600)), 200);
+    assert_eq!(received_if_any(&mut alice, &mut bob, "rcv-default"), None);
 }

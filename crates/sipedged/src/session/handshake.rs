@@ -291,7 +291,8 @@ impl Session {
         out: &mut Output<'_>,
     ) {
         out.transmit_with(|buf| req.write_accept(buf));
-        self.state = State::Open(Open::new(p, now, a.client, a.identity));
+        let received = super::received::revealed(p.received, a.client, &p.trusted_proxies);
+        self.state = State::Open(Open::new(p, now, received, a.identity));
         out.emit(Command::Opened);
         let mut leftover = req.leftover;
         if !leftover.is_empty() {

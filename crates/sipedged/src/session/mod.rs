@@ -10,6 +10,7 @@
 mod handshake;
 mod open;
 mod policy;
+mod received;
 #[cfg(test)]
 mod tests;
 
@@ -63,7 +64,7 @@ pub enum Command<'a> {
     ToEdge {
         /// One SIP message.
         message: &'a [u8],
-        /// The browser's address (X-Forwarded-For from a trusted proxy, else the peer).
+        /// The browser's address for Via `received`, when `[sip] received` lets it be written.
         client: Option<IpAddr>,
         /// Who the handshake authenticated, when the listener requires it.
         identity: Option<&'a Identity>,

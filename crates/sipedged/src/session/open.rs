@@ -17,7 +17,7 @@ pub(super) struct Open {
     ws: Box<Connection>,
     /// Who the handshake authenticated (RFC 7118 §7), when the listener requires it.
     identity: Option<Box<edge::Identity>>,
-    /// The browser's address (X-Forwarded-For from a trusted proxy, else the TCP peer).
+    /// The browser's address as the edge may reveal it in Via `received` (`[sip] received`).
     client: Option<IpAddr>,
     /// Its SIP request rate.
     bucket: RequestBucket,

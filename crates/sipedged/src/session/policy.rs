@@ -55,6 +55,8 @@ pub struct Policy {
     pub on_expiry: OnExpiry,
     /// Per-source-IP connection caps and handshake rates.
     pub ip_limits: IpLimits,
+    /// Which client addresses are written as Via `received`.
+    pub received: crate::config::Received,
     /// Proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<IpAddr>,
     /// SIP requests per second per connection; `None`: unlimited.

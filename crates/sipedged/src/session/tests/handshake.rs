@@ -457,3 +457,43 @@ fn an_idle_sip_stream_from_the_core_is_closed() {
     assert_eq!(close_of(&got), Some(Close::Graceful(None)));
     assert_eq!(h.session.poll_timeout(), None);
 }
+
+#[test]
+fn the_address_of_a_trusted_balancer_is_never_written_in_via() {
+    let proxy: SocketAddr = "10.0.0.9:5555".parse().unwrap();
+    let mut p = policy();
+    p.trusted_proxies = vec![proxy.ip()];
+    // No X-Forwarded-For: the client's address is the balancer's own.
+    let mut h = Harness::from_peer(p, proxy, false);
+    assert!(h.feed(&sip_upgrade()).contains(&Rec::Opened));
+    let got = h.feed(&text(MESSAGE));
+    assert!(
+        got.iter()
+            .any(|r| matches!(r, Rec::ToEdge { client: None, .. })),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn with_received_public_a_private_client_address_is_not_written() {
+    let mut p = policy();
+    p.received = crate::config::Received::Public;
+    let mut h = Harness::from_peer(p, "10.1.2.3:40000".parse().unwrap(), false);
+    h.feed(&sip_upgrade());
+    let got = h.feed(&text(MESSAGE));
+    assert!(
+        got.iter()
+            .any(|r| matches!(r, Rec::ToEdge { client: None, .. })),
+        "{got:?}"
+    );
+    let mut p = policy();
+    p.received = crate::config::Received::Public;
+    let mut h = Harness::from_peer(p, "81.2.69.160:40000".parse().unwrap(), false);
+    h.feed(&sip_upgrade());
+    let got = h.feed(&text(MESSAGE));
+    let public: IpAddr = "81.2.69.160".parse().unwrap();
+    assert!(
+        got.iter()
+            .any(|r| matches!(r, Rec::ToEdge { client: Some(c), .. } if *c == public))
+    );
+}
