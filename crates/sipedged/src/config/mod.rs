@@ -237,6 +237,8 @@ pub struct Limits {
     /// `proxy_protocol`, the peers that must send a PROXY protocol v2 header (and whose X-Forwarded-For is then
     /// not believed).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The IPv6 prefix length that counts as one source for the per-IP limits (0..=128).
+    pub ipv6_prefix: u32,
 }
 
 /// What a connection over its SIP request rate gets.
@@ -461,6 +463,7 @@ impl Default for Limits {
             request_burst: 50,
             over_request_rate: OverRate::Reject,
             trusted_proxies: Vec::new(),
+            ipv6_prefix: crate::limits::DEFAULT_IPV6_PREFIX.into(),
         }
     }
 }

@@ -62,6 +62,9 @@ pub enum Problem {
     /// A timeout of zero.
     #[error("limits.{0} must be > 0")]
     ZeroDuration(&'static str),
+    /// An IPv6 prefix longer than an address.
+    #[error("limits.ipv6_prefix = {0} must be from 0 to 128 (bits of an IPv6 address)")]
+    Ipv6Prefix(u32),
     /// Registrar expiries out of order.
     #[error(
         "registrar: need min_expires ({min}) <= default_expires ({default}) <= max_expires ({max})"
@@ -272,6 +275,9 @@ fn limits(l: &Limits, problems: &mut Vec<Problem>) {
     }
     if l.max_frame_size == 0 {
         problems.push(Problem::FrameSize);
+    }
+    if l.ipv6_prefix > u32::from(crate::limits::MAX_IPV6_PREFIX) {
+        problems.push(Problem::Ipv6Prefix(l.ipv6_prefix));
     }
     for (name, d) in [
         ("handshake_timeout", l.handshake_timeout),

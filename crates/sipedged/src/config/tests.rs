@@ -207,3 +207,19 @@ fn auth_issuer_is_optional_and_not_empty() {
         .to_string();
     assert!(e.contains("leave the key out"), "{e}");
 }
+
+#[test]
+fn ipv6_prefix_defaults_to_64_and_is_checked() {
+    assert_eq!(plan("").unwrap().limits.ipv6_prefix, 64);
+    for ok in [0, 48, 128] {
+        assert_eq!(
+            plan(&format!("[limits]\nipv6_prefix = {ok}"))
+                .unwrap()
+                .limits
+                .ipv6_prefix,
+            ok
+        );
+    }
+    let e = plan("[limits]\nipv6_prefix = 129").unwrap_err();
+    assert!(e.contains("ipv6_prefix = 129"), "{e}");
+}
