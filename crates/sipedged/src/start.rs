@@ -62,12 +62,44 @@ pub enum StartError {
     /// A worker thread failed.
     #[error("worker failed: {0}")]
     Worker(String),
+    /// The OS random source failed: the node does not start with a guessable flow-token key or branch salt.
+    #[error(
+        "cannot read the OS random source for the {what}: {error} (refusing to start with a guessable value)"
+    )]
+    Random {
+        /// What the bytes were for.
+        what: &'static str,
+        /// Why the source failed.
+        error: getrandom::Error,
+    },
+}
+
+/// Fills a buffer from a random source: [`getrandom::fill`] (the OS's), or a failing one in tests.
+type Fill = fn(&mut [u8]) -> Result<(), getrandom::Error>;
+
+/// What the node draws from the OS random source at start.
+struct StartSecrets {
+    /// The flow-token key.
+    key: FlowTokenKey,
+    /// The salt of the edge's Via branches.
+    branch_salt: u64,
+}
+
+impl StartSecrets {
+    /// The flow-token key (from `secret`, or random) and the branch salt, from `fill`; its failure is an error.
+    fn draw(secret: Option<&str>, fill: Fill) -> Result<Self, StartError> {
+        Ok(Self {
+            key: flow_key(secret, fill)?,
+            branch_salt: u64::from_le_bytes(random_bytes(fill, "Via branch salt")?),
+        })
+    }
 }
 
 /// Run the node until SIGTERM or SIGINT, then drain.
 pub fn run(plan: Plan) -> Result<(), StartError> {
+    let secrets = StartSecrets::draw(plan.sip.flow_token_secret.as_deref(), getrandom::fill)?;
     let core = core_address(&plan)?;
-    let shared = Arc::new(shared(&plan, core));
+    let shared = Arc::new(shared(&plan, core, secrets));
     if shared.policy.auth.required() {
         tracing::info!(mode = ?shared.policy.auth.mode(), "handshake authentication on (RFC 7118 §7)");
         for l in plan.listeners.iter().filter(|l| !l.authenticate) {
@@ -122,7 +154,7 @@ fn core_address(plan: &Plan) -> Result<Option<SocketAddr>, StartError> {
 }
 
 /// What every worker shares.
-fn shared(plan: &Plan, core: Option<SocketAddr>) -> Shared {
+fn shared(plan: &Plan, core: Option<SocketAddr>, secrets: StartSecrets) -> Shared {
     let transport = plan.core.as_ref().map(|c| match c.uri.transport {
         CoreTransport::Udp => worker::CoreTransport::Udp {
             local: c.local_address,
@@ -131,8 +163,8 @@ fn shared(plan: &Plan, core: Option<SocketAddr>) -> Shared {
     });
     Shared {
         policy: policy(plan),
-        edge: edge_config(plan),
-        key: flow_key(plan.sip.flow_token_secret.as_deref()),
+        edge: edge_config(plan, secrets.branch_salt),
+        key: secrets.key,
         core: core.zip(transport),
         metrics: (0..plan.workers)
             .map(|_| Arc::new(metrics::WorkerMetrics::default()))
@@ -174,8 +206,7 @@ fn policy(plan: &Plan) -> Policy {
             l.max_connections_per_ip.try_into().unwrap_or(u32::MAX),
             l.handshakes_per_ip_per_second,
             l.handshake_burst,
-        )
-        .with_ipv6_prefix(l.ipv6_prefix.try_into().unwrap_or(limits::MAX_IPV6_PREFIX)),
+        ),
         trusted_proxies: l.trusted_proxies.clone(),
         request_rate: (l.requests_per_second > 0).then_some(RequestRate {
             per_second: l.requests_per_second,
@@ -188,7 +219,7 @@ fn policy(plan: &Plan) -> Policy {
 }
 
 /// The edge's configuration template (each worker fills in its index).
-fn edge_config(plan: &Plan) -> edge::EdgeConfig {
+fn edge_config(plan: &Plan, branch_salt: u64) -> edge::EdgeConfig {
     // Browsers on ws:// and the core over TCP are told the first plain listener; wss:// flows the first TLS one.
     let first = &plan.listeners[0];
     let plain = plan
@@ -244,7 +275,7 @@ fn edge_config(plan: &Plan) -> edge::EdgeConfig {
         own_addresses: own,
         domains: plan.sip.domains.clone(),
         max_message_size: plan.limits.max_message_size,
-        branch_salt: u64::from_le_bytes(random_bytes()),
+        branch_salt,
         registrar: edge::registrar::RegistrarConfig {
             default_expires: plan.registrar.default_expires,
             min_expires: plan.registrar.min_expires,
@@ -254,27 +285,19 @@ fn edge_config(plan: &Plan) -> edge::EdgeConfig {
     }
 }
 
-/// Random bytes from the OS, or (without OS randomness) bytes from the time and the pid.
-fn random_bytes<const N: usize>() -> [u8; N] {
+/// `N` random bytes from `fill`, for `what`; no fallback: a key from the time and the pid could be guessed.
+fn random_bytes<const N: usize>(fill: Fill, what: &'static str) -> Result<[u8; N], StartError> {
     let mut b = [0u8; N];
-    if getrandom::fill(&mut b).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-            ^ u128::from(std::process::id());
-        for (d, s) in b.iter_mut().zip(t.to_le_bytes().iter().cycle()) {
-            *d = *s;
-        }
-    }
-    b
+    fill(&mut b).map_err(|error| StartError::Random { what, error })?;
+    Ok(b)
 }
 
 /// The flow-token key: from the configured secret, or random per start (tokens then die with the process).
-fn flow_key(secret: Option<&str>) -> FlowTokenKey {
-    match secret {
+fn flow_key(secret: Option<&str>, fill: Fill) -> Result<FlowTokenKey, StartError> {
+    Ok(match secret {
         Some(s) => FlowTokenKey::from_secret(s.as_bytes()),
-        None => FlowTokenKey::from_secret(&random_bytes::<32>()),
-    }
+        None => FlowTokenKey::from_secret(&random_bytes::<32>(fill, "flow-token key")?),
+    })
 }
 
 /// ringmux's configuration.
@@ -393,4 +416,63 @@ fn describe(plan: &Plan) -> String {
         .map(|l| l.address.to_string())
         .collect();
     all.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A random source that always fails, as a seccomp filter or an exhausted descriptor table makes it.
+    fn failing(_: &mut [u8]) -> Result<(), getrandom::Error> {
+        Err(getrandom::Error::UNEXPECTED)
+    }
+
+    #[test]
+    fn a_failing_os_random_source_refuses_to_start() {
+        // The old fallback keyed flow tokens with the time and the pid: a guessable key forges any flow.
+        let e = StartSecrets::draw(None, failing).err().expect("refused");
+        assert!(
+            matches!(
+                e,
+                StartError::Random {
+                    what: "flow-token key",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("OS random source"), "{e}");
+        // A configured secret keys the tokens, but the branch salt still needs the OS.
+        let e = StartSecrets::draw(Some("configured"), failing)
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(
+                e,
+                StartError::Random {
+                    what: "Via branch salt",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_os_random_source_keys_each_start_apart() {
+        let a = StartSecrets::draw(None, getrandom::fill).unwrap();
+        let b = StartSecrets::draw(None, getrandom::fill).unwrap();
+        assert_ne!(a.branch_salt, b.branch_salt);
+        let flow = edge::flow_token::FlowId {
+            node: 1,
+            worker: 0,
+            slot: 17,
+            generation: 3,
+            outbound: true,
+            secure: false,
+        };
+        let token = a.key.seal(&flow);
+        assert_eq!(a.key.open(&token), Ok(flow));
+        assert!(b.key.open(&token).is_err());
+    }
 }
