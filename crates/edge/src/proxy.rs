@@ -7,7 +7,7 @@ use sipscan::{HeaderName, Kind, Message, Method, Span};
 
 use crate::action::{Action, DropReason};
 use crate::config::{EdgeConfig, Mode};
-use crate::flow_token::{FlowId, FlowTokenKey};
+use crate::flow_token::{FlowId, FlowTokenError, FlowTokenKey};
 use crate::identity::Identity;
 use crate::registrar::{AorKey, Registrar};
 use crate::response;
@@ -127,9 +127,9 @@ enum Target {
 
 /// Where a browser's request goes after the edge.
 enum NextHop {
-    /// The SIP core (edge mode).
+    /// The SIP core (edge mode: every request from a browser, whatever its Route says).
     Core,
-    /// Another browser's flow (standalone mode, or a Route entry naming the flow), with the
+    /// Another browser's flow (standalone mode only: a binding, or a Route entry naming the flow), with the
     /// Request-URI to write, if any.
     Flow {
         target: FlowId,
@@ -225,7 +225,7 @@ impl Edge {
             }
         };
         match msg.kind() {
-            Kind::Response { .. } => self.client_response(&msg, out),
+            Kind::Response { .. } => self.client_response(&src.id, &msg, out),
             Kind::Request { method, .. } => self.client_request(src, &msg, method, now, out),
         }
     }
@@ -307,16 +307,23 @@ impl Edge {
     /// A response from a browser (to a request we forwarded to it) or from the core (to a request a browser sent
     /// through us). Pop our Via: the flow token in it names the flow the request came from; without one the
     /// request came from the core, and a browser's answer goes back there (edge mode).
-    fn client_response(&self, msg: &Message<'_>, out: &mut Vec<Action>) {
-        self.route_response(msg, self.cfg.mode == Mode::Edge, out);
+    fn client_response(&self, src: &FlowId, msg: &Message<'_>, out: &mut Vec<Action>) {
+        self.route_response(msg, Some(src), self.cfg.mode == Mode::Edge, out);
     }
 
     fn core_response(&self, msg: &Message<'_>, out: &mut Vec<Action>) {
-        self.route_response(msg, false, out);
+        self.route_response(msg, None, false, out);
     }
 
-    fn route_response(&self, msg: &Message<'_>, tokenless_to_core: bool, out: &mut Vec<Action>) {
-        let Some(origin) = self.pop_own_via(msg, out) else {
+    /// Route a response that arrived on `from` (`None`: from the core).
+    fn route_response(
+        &self,
+        msg: &Message<'_>,
+        from: Option<&FlowId>,
+        tokenless_to_core: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(origin) = self.pop_own_via(msg, from, out) else {
             return;
         };
         out.push(match origin {
@@ -330,10 +337,14 @@ impl Edge {
         });
     }
 
-    /// Check that the top Via is ours and pop it; returns the origin flow named in it and the new bytes.
+    /// Check that the top Via is ours, for the transaction of the Via below it and the connections the response
+    /// joins (it arrived `from`, and goes back to the flow its token names, or to the core), and pop it; returns
+    /// the origin flow named in it and the new bytes. A Via copied from another transaction or another flow's
+    /// dialog, or with a token swapped in, does not pass: its branch is not the one we would have written.
     fn pop_own_via(
         &self,
         msg: &Message<'_>,
+        from: Option<&FlowId>,
         out: &mut Vec<Action>,
     ) -> Option<(Option<FlowId>, Vec<u8>)> {
         let via = match msg.top_via() {
@@ -361,6 +372,15 @@ impl Edge {
             },
             None => None,
         };
+        let (below_branch, below_sent_by) = match msg.vias().nth(1) {
+            Some(Ok(v)) => (v.branch().unwrap_or_default(), v.host.as_bytes()),
+            _ => (&[][..], &[][..]),
+        };
+        let bound = self.bound_branch(below_branch, below_sent_by, from, origin.as_ref());
+        if via.branch() != Some(bound.as_bytes()) {
+            out.push(Action::Drop(DropReason::NotOurVia));
+            return None;
+        }
         let mut ed = sipscan::Editor::new(msg);
         ed.pop_first(HeaderName::Via);
         let mut bytes = Vec::with_capacity(msg.as_bytes().len());
@@ -369,6 +389,23 @@ impl Edge {
             return None;
         }
         Some((origin, bytes))
+    }
+
+    /// Answer a request whose Route names no flow we hold: 430 Flow Failed for a token of another start (RFC 5626
+    /// §5.3: that flow no longer exists), 403 for a forged one (RFC 5626 §5.2, counted).
+    fn bad_route_token(
+        &self,
+        msg: &Message<'_>,
+        why: FlowTokenError,
+        to: Target,
+        out: &mut Vec<Action>,
+    ) {
+        if why == FlowTokenError::Stale {
+            self.reply(msg, 430, "Flow Failed", &[], to, out);
+        } else {
+            self.reply(msg, 403, "Invalid Flow Token", &[], to, out);
+            out.push(Action::Drop(DropReason::BadFlowToken));
+        }
     }
 
     /// Answer 400/483 for a request that must not be forwarded; `true` when answered.
@@ -390,18 +427,17 @@ impl Edge {
         }
     }
 
-    /// The flow named by our Route values, other than `except`. `Err(())` when a token does not verify.
+    /// The flow named by our Route values, other than `except`; the error of the first token that does not open.
     fn route_flow(
         &self,
         own: &OwnRoutes<'_>,
         except: Option<&FlowId>,
-    ) -> Result<Option<FlowId>, ()> {
+    ) -> Result<Option<FlowId>, FlowTokenError> {
         let mut found = None;
         for tok in &own.tokens {
             let flow = std::str::from_utf8(tok)
-                .ok()
-                .and_then(|t| self.key.open(t).ok())
-                .ok_or(())?;
+                .map_err(|_| FlowTokenError::Malformed)
+                .and_then(|t| self.key.open(t))?;
             if !except.is_some_and(|e| e.same_connection(&flow)) && found.is_none() {
                 found = Some(flow);
             }
@@ -432,25 +468,23 @@ impl Edge {
             self.reply(msg, 400, "Bad Route", &[], back(), out);
             return;
         }
-        let routed = match self.route_flow(&own, Some(&src.id)) {
-            Ok(f) => f,
-            Err(()) => {
-                self.reply(msg, 403, "Invalid Flow Token", &[], back(), out);
-                out.push(Action::Drop(DropReason::BadFlowToken));
-                return;
-            }
-        };
-        if let Some(target) = routed {
-            let next = NextHop::Flow {
-                target,
-                request_uri: None,
-            };
-            self.forward(src, msg, &method, own, next, out);
+        if self.cfg.mode == Mode::Edge {
+            // The trust boundary: every request from a browser goes to the core, which applies policy, accounting
+            // and authentication. Our Route entries are popped, and the flow tokens in them (which the other party
+            // of every dialog sees) are not followed.
+            self.forward(src, msg, &method, own, NextHop::Core, out);
             return;
         }
-        match self.cfg.mode {
-            Mode::Edge => self.forward(src, msg, &method, own, NextHop::Core, out),
-            Mode::Standalone => self.standalone_request(src, msg, method, own, now, out),
+        match self.route_flow(&own, Some(&src.id)) {
+            Ok(Some(target)) => {
+                let next = NextHop::Flow {
+                    target,
+                    request_uri: None,
+                };
+                self.forward(src, msg, &method, own, next, out);
+            }
+            Ok(None) => self.standalone_request(src, msg, method, own, now, out),
+            Err(why) => self.bad_route_token(msg, why, back(), out),
         }
     }
 
@@ -465,14 +499,10 @@ impl Edge {
                 self.reply(msg, 404, "No Such Flow", &[], Target::Core, out);
                 return;
             }
-            Err(()) => {
-                self.reply(msg, 403, "Invalid Flow Token", &[], Target::Core, out);
-                out.push(Action::Drop(DropReason::BadFlowToken));
-                return;
-            }
+            Err(why) => return self.bad_route_token(msg, why, Target::Core, out),
         };
         let token = self.key.seal(&target);
-        let branch = self.branch(msg, "ws");
+        let branch = self.branch(msg, Some(&target), None);
         let fwd = Forward {
             via: self.ws_hop(&target).via(&branch),
             received: None,
@@ -509,16 +539,38 @@ impl Edge {
         )))
     }
 
-    fn branch(&self, msg: &Message<'_>, hop: &str) -> String {
+    /// The branch of our Via on `msg` as it leaves on `toward` (`None`: to the core), its responses going back to
+    /// `back` (`None`: to the core).
+    fn branch(&self, msg: &Message<'_>, toward: Option<&FlowId>, back: Option<&FlowId>) -> String {
         let (b, sent_by) = match msg.top_via() {
             Some(Ok(v)) => (v.branch().unwrap_or_default(), v.host.as_bytes()),
             _ => (&[][..], &[][..]),
         };
+        self.bound_branch(b, sent_by, toward, back)
+    }
+
+    /// The stateless branch (RFC 3261 §16.11) for the transaction of the incoming Via (`incoming` branch and
+    /// `sent_by`), bound with the secret salt to the connection the request leaves on and the one its responses
+    /// go back to, so that a response is taken only on the connection its request went to, and only for the flow
+    /// that sent it. The same for a request's CANCEL and non-2xx ACK (same Via, same connections).
+    fn bound_branch(
+        &self,
+        incoming: &[u8],
+        sent_by: &[u8],
+        toward: Option<&FlowId>,
+        back: Option<&FlowId>,
+    ) -> String {
+        let end = |f: Option<&FlowId>| {
+            f.map_or_else(
+                || "core".to_owned(),
+                |f| format!("{}.{}.{}.{}", f.node, f.worker, f.slot, f.generation),
+            )
+        };
         stateless_branch(
             self.cfg.branch_salt,
-            std::str::from_utf8(b).unwrap_or_default(),
+            std::str::from_utf8(incoming).unwrap_or_default(),
             std::str::from_utf8(sent_by).unwrap_or_default(),
-            hop,
+            &format!("{}>{}", end(toward), end(back)),
         )
     }
 
@@ -558,7 +610,7 @@ impl Edge {
                 let fwd = Forward {
                     via: format!(
                         "{};rport;{VIA_FLOW_PARAM}={token}",
-                        core.via(&self.branch(msg, "core"))
+                        core.via(&self.branch(msg, None, Some(&origin)))
                     ),
                     received,
                     record_route: record_routes(method)
@@ -582,7 +634,8 @@ impl Edge {
                 let fwd = Forward {
                     via: format!(
                         "{};{VIA_FLOW_PARAM}={src_token}",
-                        self.ws_hop(&target).via(&self.branch(msg, "ws"))
+                        self.ws_hop(&target)
+                            .via(&self.branch(msg, Some(&target), Some(&origin)))
                     ),
                     received,
                     record_route: record_routes(method).then(|| {

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use edge::flow_token::{FlowId, FlowTokenKey};
+use edge::flow_token::{Epoch, FlowId, FlowTokenKey};
 use edge::registrar::RegistrarConfig;
 use edge::stamp::{Hop, Transport};
 use edge::{Action, ClientFlow, Edge, EdgeConfig, Mode};
@@ -71,8 +71,11 @@ pub fn sent(name: &str, tag: &str, start: &str) -> Vec<u8> {
 
 pub const SECRET: &[u8] = b"test secret";
 
+/// The epoch of the tests' edge start.
+pub const EPOCH: Epoch = Epoch(0x5eed_0001);
+
 pub fn key() -> FlowTokenKey {
-    FlowTokenKey::from_secret(SECRET)
+    FlowTokenKey::new(SECRET, EPOCH)
 }
 
 pub fn config(mode: Mode) -> EdgeConfig {
