@@ -77,6 +77,14 @@ pub struct Config {
     /// passed, the first completion wakes the worker, so an idle worker answers at once. Zero: no batching; at most
     /// just under a second.
     pub batch_wait: Duration,
+    /// How long a graceful close (queued bytes written first) may wait for the peer to read them. Past it the
+    /// connection is aborted and counted in [`Stats::close_aborted`](crate::Stats::close_aborted): a peer that
+    /// advertises a zero receive window would otherwise hold the connection and its whole send queue forever.
+    pub close_timeout: Duration,
+    /// `TCP_USER_TIMEOUT` of accepted connections (set on the listening sockets, which accepted sockets
+    /// inherit): how long written data may stay unacknowledged, or unsent behind a zero window, before the
+    /// kernel drops the connection. Zero: the kernel's default (retransmissions for about 15 minutes).
+    pub tcp_user_timeout: Duration,
 }
 
 /// One listening address with its own settings.
@@ -165,6 +173,8 @@ impl Default for Config {
             ring_entries: 4096,
             batch_events: 64,
             batch_wait: Duration::from_micros(100),
+            close_timeout: Duration::from_secs(5),
+            tcp_user_timeout: Duration::from_secs(60),
         }
     }
 }

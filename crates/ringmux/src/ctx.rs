@@ -139,6 +139,10 @@ pub(crate) struct Core<M> {
     /// Connections with bytes to write this iteration.
     pub(crate) dirty: Vec<Conn>,
     pub(crate) to_close: VecDeque<CloseOrder>,
+    /// Graceful closes waiting for their queue to drain, each with its deadline (in deadline order: every
+    /// close waits the same [`Core::close_timeout`]).
+    pub(crate) closing: VecDeque<(Instant, Conn)>,
+    pub(crate) close_timeout: Duration,
     pub(crate) overflowed: Vec<Conn>,
     /// Outbound connects started, for the backend to watch.
     pub(crate) outbound: Vec<(Conn, Socket)>,
@@ -179,6 +183,8 @@ impl<M> Core<M> {
             pool: BufPool::default(),
             dirty: Vec::new(),
             to_close: VecDeque::new(),
+            closing: VecDeque::new(),
+            close_timeout: cfg.close_timeout,
             overflowed: Vec::new(),
             outbound: Vec::new(),
             udp: Vec::new(),
@@ -246,6 +252,25 @@ impl<M> Core<M> {
             reason,
             graceful,
         });
+    }
+
+    /// Aborts the graceful closes whose deadline passed by `now` with their queue still unread (a zero-window
+    /// peer), counting each in [`Stats::close_aborted`]. A close that finished, or a slot reused since, is
+    /// skipped: the generation in the handle no longer matches.
+    pub(crate) fn expire_closing(&mut self, now: Instant) {
+        while let Some(&(due, conn)) = self.closing.front() {
+            if due > now {
+                break;
+            }
+            self.closing.pop_front();
+            let Some(io) = self.live(conn).filter(|io| io.has(flag::CLOSING)) else {
+                continue;
+            };
+            let reason = io.reason.unwrap_or(CloseReason::Shutdown);
+            self.stats.close_aborted += 1;
+            tracing::debug!(?conn, "graceful close timed out with unread bytes; aborted");
+            self.close_later(conn, reason, false);
+        }
     }
 
     /// Live: the handle names a connection that is not torn down.

@@ -283,6 +283,7 @@ impl<H: Handler> Engine<H> {
                 graceful: false,
             });
         });
+        self.core.expire_closing(now);
         let tick = self.core.tick_of(now);
         let fired = &mut self.fired;
         self.core.wheel.advance(tick, |_, v| fired.push(v));
@@ -301,10 +302,14 @@ impl<H: Handler> Engine<H> {
             .wheel
             .next_expiry()
             .map(|t| self.core.instant_of(t));
-        match (wheel, self.core.proxy.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            wheel,
+            self.core.proxy.next_deadline(),
+            self.core.closing.front().map(|&(due, _)| due),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Delivers the messages posted to this worker.
@@ -382,6 +387,10 @@ impl<H: Handler> Engine<H> {
                 self.core.dirty.push(conn);
             }
             if order.graceful && !c.send.is_empty() {
+                if !c.has(flag::CLOSING) {
+                    let due = Instant::now() + self.core.close_timeout;
+                    self.core.closing.push_back((due, conn));
+                }
                 c.flags |= flag::CLOSING;
                 c.reason.get_or_insert(order.reason);
                 continue;

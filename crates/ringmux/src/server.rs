@@ -49,7 +49,7 @@ fn probe_elsewhere() -> std::io::Result<()> {
         .unwrap_or_else(|_| Err(std::io::Error::other("io_uring probe panicked")))
 }
 
-fn listener(addr: SocketAddr, backlog: i32) -> Result<TcpListener, Error> {
+fn listener(addr: SocketAddr, cfg: &Config) -> Result<TcpListener, Error> {
     let wrap = |source| Error::Socket {
         what: "listener",
         source,
@@ -60,8 +60,13 @@ fn listener(addr: SocketAddr, backlog: i32) -> Result<TcpListener, Error> {
     s.set_reuse_port(true).map_err(wrap)?;
     s.set_nonblocking(true).map_err(wrap)?;
     s.set_tcp_nodelay(true).map_err(wrap)?;
+    if !cfg.tcp_user_timeout.is_zero() {
+        // Accepted sockets inherit it (they are cloned from the listener), io_uring's direct descriptors too.
+        s.set_tcp_user_timeout(Some(cfg.tcp_user_timeout))
+            .map_err(wrap)?;
+    }
     s.bind(&addr.into()).map_err(wrap)?;
-    s.listen(backlog).map_err(wrap)?;
+    s.listen(cfg.backlog).map_err(wrap)?;
     Ok(s.into())
 }
 
@@ -124,7 +129,7 @@ impl<M: Send + 'static> Server<M> {
         for l in wanted {
             let mut addr = l.addr;
             for per_worker in &mut listeners {
-                let s = listener(addr, cfg.backlog)?;
+                let s = listener(addr, &cfg)?;
                 addr = s.local_addr().map_err(|source| Error::Socket {
                     what: "listener",
                     source,
@@ -217,5 +222,38 @@ impl<M: Send + 'static> Server<M> {
             Some(e) => Err(e),
             None => Ok(out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_sockets_inherit_the_tcp_user_timeout() {
+        let cfg = Config {
+            tcp_user_timeout: Duration::from_secs(42),
+            ..Config::default()
+        };
+        let l = listener("127.0.0.1:0".parse().unwrap(), &cfg).unwrap();
+        l.set_nonblocking(false).unwrap();
+        let _client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (accepted, _) = l.accept().unwrap();
+        let accepted = Socket::from(accepted);
+        assert_eq!(
+            accepted.tcp_user_timeout().unwrap(),
+            Some(Duration::from_secs(42)),
+            "a zero-window peer must not hold an accepted socket for the kernel's 15 minutes"
+        );
+    }
+
+    #[test]
+    fn a_zero_tcp_user_timeout_keeps_the_kernel_default() {
+        let cfg = Config {
+            tcp_user_timeout: Duration::ZERO,
+            ..Config::default()
+        };
+        let l = listener("127.0.0.1:0".parse().unwrap(), &cfg).unwrap();
+        assert_eq!(Socket::from(l).tcp_user_timeout().unwrap(), None);
     }
 }

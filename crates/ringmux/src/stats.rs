@@ -23,6 +23,9 @@ pub struct Stats {
     pub messages: u64,
     /// Connections still open when the shutdown deadline passed.
     pub aborted_at_deadline: u64,
+    /// Graceful closes aborted because the peer had not read the queued bytes within
+    /// [`Config::close_timeout`](crate::Config::close_timeout).
+    pub close_aborted: u64,
     /// TLS handshakes completed (full and resumed).
     pub tls_handshakes: u64,
     /// TLS handshakes that resumed an earlier session (ticket or session id).
