@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use edge::flow_token::FlowTokenKey;
+use edge::flow_token::{Epoch, FlowTokenKey};
 use edge::stamp::{Hop, Transport};
 
 use crate::config::{CoreTransport, Plan};
@@ -292,12 +292,19 @@ fn random_bytes<const N: usize>(fill: Fill, what: &'static str) -> Result<[u8; N
     Ok(b)
 }
 
-/// The flow-token key: from the configured secret, or random per start (tokens then die with the process).
+/// The flow-token key: from the configured secret, or random per start (tokens then die with the process), with
+/// a random epoch of this start (tokens of an earlier start are stale even with a fixed secret).
 fn flow_key(secret: Option<&str>, fill: Fill) -> Result<FlowTokenKey, StartError> {
-    Ok(match secret {
-        Some(s) => FlowTokenKey::from_secret(s.as_bytes()),
-        None => FlowTokenKey::from_secret(&random_bytes::<32>(fill, "flow-token key")?),
-    })
+    let random;
+    let secret = match secret {
+        Some(s) => s.as_bytes(),
+        None => {
+            random = random_bytes::<32>(fill, "flow-token key")?;
+            &random[..]
+        }
+    };
+    let epoch = Epoch(u32::from_le_bytes(random_bytes(fill, "flow-token epoch")?));
+    Ok(FlowTokenKey::new(secret, epoch))
 }
 
 /// ringmux's configuration.
@@ -442,7 +449,7 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("OS random source"), "{e}");
-        // A configured secret keys the tokens, but the branch salt still needs the OS.
+        // A configured secret keys the tokens, but the start's epoch (and the branch salt) still need the OS.
         let e = StartSecrets::draw(Some("configured"), failing)
             .err()
             .expect("refused");
@@ -450,7 +457,7 @@ mod tests {
             matches!(
                 e,
                 StartError::Random {
-                    what: "Via branch salt",
+                    what: "flow-token epoch",
                     ..
                 }
             ),
@@ -474,5 +481,9 @@ mod tests {
         let token = a.key.seal(&flow);
         assert_eq!(a.key.open(&token), Ok(flow));
         assert!(b.key.open(&token).is_err());
+        // With a fixed secret, the epoch still tells two starts apart.
+        let a = StartSecrets::draw(Some("fixed"), getrandom::fill).unwrap();
+        let b = StartSecrets::draw(Some("fixed"), getrandom::fill).unwrap();
+        assert!(b.key.open(&a.key.seal(&flow)).is_err());
     }
 }
