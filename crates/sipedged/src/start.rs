@@ -206,7 +206,9 @@ fn policy(plan: &Plan) -> Policy {
             l.max_connections_per_ip.try_into().unwrap_or(u32::MAX),
             l.handshakes_per_ip_per_second,
             l.handshake_burst,
-        ),
+        )
+        .with_ipv6_prefix(l.ipv6_prefix.try_into().unwrap_or(limits::MAX_IPV6_PREFIX)),
+        received: plan.sip.received,
         trusted_proxies: l.trusted_proxies.clone(),
         request_rate: (l.requests_per_second > 0).then_some(RequestRate {
             per_second: l.requests_per_second,

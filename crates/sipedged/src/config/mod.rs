@@ -169,6 +169,21 @@ pub struct Sip {
     /// Flow-token HMAC secret (`None`: random per start).
     #[serde(deserialize_with = "non_empty")]
     pub flow_token_secret: Option<String>,
+    /// Which browser addresses are written as `received` in the Via the browser's requests carry on.
+    pub received: Received,
+}
+
+/// Which browser addresses the edge writes as Via `received` (RFC 7118 §5 makes it optional because it can reveal
+/// the addresses of proxies and balancers in between). An address of a trusted proxy is never written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Received {
+    /// Every client address.
+    Always,
+    /// Only a globally routable client address (not private, loopback, link-local, shared or reserved).
+    Public,
+    /// Never.
+    Never,
 }
 
 /// I/O backend choice.
@@ -431,6 +446,7 @@ impl Default for Sip {
             domains: Vec::new(),
             node_id: 1,
             flow_token_secret: None,
+            received: Received::Public,
         }
     }
 }
