@@ -276,7 +276,7 @@ impl Session {
             .or(tcp_peer);
         if let Some(ip) = client {
             p.ip_limits.admit(ip, now).map_err(Refusal::IpLimit)?;
-            self.admitted = Some(ip);
+            self.admitted = Some(Box::new(ip));
         }
         Ok(client)
     }

@@ -145,7 +145,8 @@ impl Stream {
 pub struct Session {
     state: State,
     /// The address counted against a per-IP limit, released when the connection closes.
-    admitted: Option<IpAddr>,
+    /// Boxed: only connections counted under an active limit pay for it.
+    admitted: Option<Box<IpAddr>>,
 }
 
 impl Session {
@@ -172,7 +173,7 @@ impl Session {
             && !crate::limits::is_trusted(&p.trusted_proxies, ip)
         {
             match p.ip_limits.admit(ip, now) {
-                Ok(()) => session.admitted = p.ip_limits.is_active().then_some(ip),
+                Ok(()) => session.admitted = p.ip_limits.is_active().then(|| Box::new(ip)),
                 Err(r) => session.refuse(Refusal::IpLimit(r), out),
             }
         }
@@ -278,7 +279,7 @@ impl Session {
     /// The connection is gone: release what it held in the shared limits.
     pub fn closed(&mut self, p: &Policy) {
         self.abandon();
-        if let Some(ip) = self.admitted.take() {
+        if let Some(ip) = self.admitted.take().map(|ip| *ip) {
             p.ip_limits.release(ip);
         }
     }

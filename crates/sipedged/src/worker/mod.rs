@@ -270,6 +270,6 @@ mod tests {
     #[test]
     fn connection_state_is_small() {
         let size = std::mem::size_of::<super::Connection>();
-        assert!(size <= 128, "{size} bytes per connection in the slab");
+        assert!(size <= 80, "{size} bytes per connection in the slab");
     }
 }
