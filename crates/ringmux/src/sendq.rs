@@ -27,11 +27,26 @@ impl BufPool {
     }
 
     pub(crate) fn give(&mut self, mut buf: Vec<u8>) {
+        poison(&mut buf);
         if buf.capacity() != 0 && buf.capacity() <= POOL_BUF_MAX && self.free.len() < POOL_MAX {
             buf.clear();
             self.free.push(buf);
         }
     }
+}
+
+/// The byte debug builds write over a buffer going back to the pool.
+#[cfg(any(debug_assertions, test))]
+pub(crate) const POISON: u8 = 0xDB;
+
+/// Debug builds overwrite a returned buffer's bytes with [`POISON`], so that anything still reading it (the
+/// kernel, for an io_uring send that had not completed) shows that it read freed bytes.
+#[inline]
+fn poison(buf: &mut [u8]) {
+    #[cfg(debug_assertions)]
+    buf.fill(POISON);
+    #[cfg(not(debug_assertions))]
+    let _ = buf;
 }
 
 impl SendQueue {

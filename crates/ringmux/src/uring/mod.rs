@@ -188,13 +188,21 @@ impl Ring {
     /// Sets up the worker's ring (sized from `cfg`), direct-descriptor table and buffer ring, and installs its
     /// mailbox waker. `listeners[i]` is listener `i`.
     pub(crate) fn new<M>(setup: WorkerSetup<'_, M>) -> Result<Self, Error> {
+        let ring = builder()
+            .setup_cqsize(setup.cfg.ring_entries.saturating_mul(4))
+            .build(setup.cfg.ring_entries)
+            .map_err(|source| Error::RingSetup {
+                what: "create ring",
+                source,
+            })?;
+        Self::on_ring(setup, ring)
+    }
+
+    /// [`new`](Self::new) around a ring already made (tests make theirs with other setup flags).
+    fn on_ring<M>(setup: WorkerSetup<'_, M>, ring: IoUring) -> Result<Self, Error> {
         let (cfg, shared, worker, listeners) =
             (setup.cfg, setup.shared, setup.worker, setup.listeners);
         let setup = |what| move |source| Error::RingSetup { what, source };
-        let ring = builder()
-            .setup_cqsize(cfg.ring_entries.saturating_mul(4))
-            .build(cfg.ring_entries)
-            .map_err(setup("create ring"))?;
         let nofile = crate::sys::nofile_limit().map_err(setup("getrlimit"))?;
         let table = u64::from(cfg.max_connections_per_worker.max(1))
             .min(nofile)
@@ -599,6 +607,9 @@ impl Ring {
         }
     }
 }
+
+#[cfg(test)]
+mod ownership_tests;
 
 #[cfg(test)]
 mod batch_tests {

@@ -55,11 +55,17 @@ impl RingIo {
     /// Puts `sqe` on the submission queue if there is room.
     #[inline]
     fn try_push(&mut self, sqe: &squeue::Entry) -> bool {
-        // SAFETY: every entry pushed here names memory that outlives the operation: send buffers sit in a
-        // connection slot, which is freed only once no operation names it (`ConnIo::ops`, counted before the
-        // entry is pushed, backlogged or not); the timespec lives in `self` and the kernel reads it during
-        // submission; accept address buffers are boxed in `self.accepts`, which is dropped after the ring;
-        // everything else passes no pointer.
+        // SAFETY: every entry pushed here names memory that outlives the operation.
+        // - A send names the heap buffer of its connection's in-flight chunk. That buffer is neither grown nor
+        //   moved while the send is in flight (new bytes go to the queue's other buffer), and it stays owned by
+        //   the slot until the send's completion arrives: teardown returns only the bytes queued behind it to
+        //   the pool (`ConnIo::release_send`), and the slot, buffer included, is freed only once no operation
+        //   names it (`ConnIo::ops`, counted before the entry is pushed, backlogged or not). A cancel does not
+        //   end the kernel's use; its completion, or the send's, does. Tested by
+        //   `ownership_tests::an_aborted_connections_send_buffer_is_not_refilled_while_the_kernel_reads_it`.
+        // - The timespec lives in `self` and the kernel reads it during submission.
+        // - Accept address buffers are boxed in `self.accepts`, which is dropped after the ring.
+        // - Everything else passes no pointer.
         unsafe { self.ring.submission().push(sqe) }.is_ok()
     }
 
