@@ -40,6 +40,7 @@
 pub mod close_code;
 mod config;
 mod connection;
+pub mod deflate;
 mod error;
 mod handshake;
 pub mod header;

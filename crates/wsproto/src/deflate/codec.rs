@@ -1,0 +1,175 @@
+//! One message's payload compressed and inflated (RFC 7692 §7.2), with the output bounded while inflating.
+
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use super::MIN_COMPRESS_WINDOW_BITS;
+
+/// The four bytes a sync flush ends with, removed by the sender and appended by the receiver (§7.2.1).
+const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// Compresses messages for one direction.
+pub struct Compressor {
+    z: Compress,
+    takeover: bool,
+}
+
+impl std::fmt::Debug for Compressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compressor")
+            .field("takeover", &self.takeover)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Compressor {
+    /// A compressor with a `window_bits` window (8–15) at `level` (0–9); `takeover`: keep the window from
+    /// one message to the next. Held to 8 bits, it writes stored blocks, which any window can read.
+    pub fn new(window_bits: u8, level: u8, takeover: bool) -> Self {
+        let (bits, level) = if window_bits < MIN_COMPRESS_WINDOW_BITS {
+            (MIN_COMPRESS_WINDOW_BITS, 0)
+        } else {
+            (window_bits.min(super::MAX_WINDOW_BITS), level.min(9))
+        };
+        Self {
+            z: Compress::new_with_window_bits(Compression::new(u32::from(level)), false, bits),
+            takeover,
+        }
+    }
+
+    /// Appends the compressed form of `payload` to `out`: the payload of a frame with RSV1 set.
+    pub fn compress(&mut self, payload: &[u8], out: &mut Vec<u8>) {
+        let (in0, start) = (self.z.total_in(), out.len());
+        loop {
+            if out.capacity() - out.len() < 64 {
+                out.reserve(payload.len() / 2 + 64);
+            }
+            let done = (self.z.total_in() - in0) as usize;
+            let rest = payload.get(done..).unwrap_or_default();
+            // Raw deflate into a buffer with room does not fail (flate2 reports only stream errors); if it
+            // ever did, the message would go out truncated rather than the loop spin.
+            if self.z.compress_vec(rest, out, FlushCompress::Sync).is_err() {
+                break;
+            }
+            let consumed = (self.z.total_in() - in0) as usize;
+            // A sync flush is complete once it returns with output space left (zlib's avail_out != 0).
+            if consumed >= payload.len() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        if out.get(start..).is_some_and(|w| w.ends_with(&TAIL)) {
+            out.truncate(out.len() - TAIL.len());
+        }
+        if !self.takeover {
+            self.z.reset();
+        }
+    }
+}
+
+/// Why a compressed message was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InflateError {
+    /// It inflates to more than the message size limit (a compression bomb stops here).
+    #[error("message inflates to more than {max} bytes")]
+    TooBig {
+        /// The limit.
+        max: usize,
+    },
+    /// The bytes are not DEFLATE data.
+    #[error("message is not valid DEFLATE data (RFC 7692 §7.2.2)")]
+    Corrupt,
+}
+
+/// Inflates messages for one direction. The output buffer is kept for the next message; [`Decompressor::release`]
+/// gives it back.
+pub struct Decompressor {
+    z: Decompress,
+    takeover: bool,
+    out: Vec<u8>,
+}
+
+impl std::fmt::Debug for Decompressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decompressor")
+            .field("takeover", &self.takeover)
+            .field("out", &self.out.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Decompressor {
+    /// A decompressor for a peer compressing with at most `window_bits` (8–15); `takeover`: the peer keeps
+    /// its window from one message to the next.
+    pub fn new(window_bits: u8, takeover: bool) -> Self {
+        let bits = window_bits.clamp(MIN_COMPRESS_WINDOW_BITS, super::MAX_WINDOW_BITS);
+        Self {
+            z: Decompress::new_with_window_bits(false, bits),
+            takeover,
+            out: Vec::new(),
+        }
+    }
+
+    /// Inflates one message's compressed payload (its frames' payloads joined) into at most `max` bytes.
+    pub fn decompress(&mut self, compressed: &[u8], max: usize) -> Result<&[u8], InflateError> {
+        self.out.clear();
+        let result = self.inflate(compressed, max).and_then(|ended| {
+            if ended {
+                Ok(true)
+            } else {
+                self.inflate(&TAIL, max)
+            }
+        });
+        match result {
+            Ok(ended) if self.takeover && !ended => {}
+            _ => self.z.reset(false),
+        }
+        result.map(|_| self.out.as_slice())
+    }
+
+    /// Feeds `input`; `Ok(true)` if the stream ended (a final block).
+    fn inflate(&mut self, input: &[u8], max: usize) -> Result<bool, InflateError> {
+        let in0 = self.z.total_in();
+        loop {
+            if self.out.len() == self.out.capacity() {
+                if self.out.len() > max {
+                    return Err(InflateError::TooBig { max });
+                }
+                let want = (self.out.len() * 2).max(input.len() * 4).max(1024);
+                let room = want.min(max + 1 - self.out.len());
+                self.out.reserve_exact(room);
+            }
+            let done = (self.z.total_in() - in0) as usize;
+            let (out0, rest) = (self.out.len(), input.get(done..).unwrap_or_default());
+            let status = self
+                .z
+                .decompress_vec(rest, &mut self.out, FlushDecompress::Sync)
+                .map_err(|_| InflateError::Corrupt)?;
+            if self.out.len() > max {
+                return Err(InflateError::TooBig { max });
+            }
+            let consumed = (self.z.total_in() - in0) as usize;
+            match status {
+                Status::StreamEnd => return Ok(true),
+                _ if consumed >= input.len() && self.out.len() < self.out.capacity() => {
+                    return Ok(false);
+                }
+                _ if consumed == done
+                    && self.out.len() == out0
+                    && self.out.len() < self.out.capacity() =>
+                {
+                    return Err(InflateError::Corrupt);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Heap bytes of the output buffer.
+    pub fn buffer_bytes(&self) -> usize {
+        self.out.capacity()
+    }
+
+    /// Frees the output buffer (it is made again for the next message).
+    pub fn release(&mut self) {
+        self.out = Vec::new();
+    }
+}
