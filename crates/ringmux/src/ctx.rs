@@ -330,6 +330,12 @@ impl<M> Ctx<'_, M> {
         self.core.conns.len()
     }
 
+    /// This worker's counters so far (the same [`Stats`] [`Server::join`](crate::Server::join) returns): a
+    /// read-only view, to publish them while the server runs.
+    pub fn stats(&self) -> &Stats {
+        &self.core.stats
+    }
+
     /// The remote address of `conn`: the peer an accepted connection came from (the client a PROXY protocol
     /// header named, on a connection from a trusted proxy), or the address an outbound connection was opened
     /// to. `None` once the connection is gone, or if the kernel reported an address family other than
