@@ -335,6 +335,8 @@ fn server_config(plan: &Plan) -> ringmux::Config {
         buf_size: RECV_BUFFER_BYTES,
         buf_ring_entries: RECV_BUFFERS,
         batch_wait: plan.runtime.batch_wait,
+        close_timeout: plan.limits.close_timeout,
+        tcp_user_timeout: plan.limits.tcp_user_timeout,
         ..ringmux::Config::default()
     }
 }

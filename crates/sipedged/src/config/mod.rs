@@ -236,6 +236,13 @@ pub struct Limits {
     /// Keepalive ping interval.
     #[serde(with = "humantime_serde")]
     pub ping_interval: Duration,
+    /// How long a graceful close waits for the client to read what is queued before the connection is aborted.
+    #[serde(with = "humantime_serde")]
+    pub close_timeout: Duration,
+    /// `TCP_USER_TIMEOUT` of client connections: how long sent bytes may stay unacknowledged (or unsent behind
+    /// a zero window) before the kernel drops the connection.
+    #[serde(with = "humantime_serde")]
+    pub tcp_user_timeout: Duration,
     /// Allowed Origin values (empty: any).
     pub allowed_origins: Vec<String>,
     /// New connections per second from one source address (0: unlimited).
@@ -472,6 +479,8 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             ping_interval: Duration::from_secs(30),
+            close_timeout: ringmux::Config::default().close_timeout,
+            tcp_user_timeout: ringmux::Config::default().tcp_user_timeout,
             allowed_origins: Vec::new(),
             handshakes_per_ip_per_second: 0,
             handshake_burst: 20,

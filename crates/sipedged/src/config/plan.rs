@@ -15,6 +15,11 @@ use crate::auth::{AuthConfigError, Authenticator};
 pub const MAX_WORKERS: usize = 1024;
 /// Smallest `max_message_size` (a SIP INVITE with SDP is larger).
 pub const MIN_MESSAGE_SIZE: usize = 1024;
+/// Longest `[limits] close_timeout` and `tcp_user_timeout`: past it a client that stopped reading holds its
+/// connection and queued bytes for what is, to an edge, forever.
+pub const MAX_CONNECTION_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Shortest `[limits] tcp_user_timeout`: below it a connection is dropped on one delayed acknowledgement.
+pub const MIN_TCP_USER_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A rule of the configuration that a value breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +67,23 @@ pub enum Problem {
     /// A timeout of zero.
     #[error("limits.{0} must be > 0")]
     ZeroDuration(&'static str),
+    /// A connection timeout outside its range (`close_timeout`, `tcp_user_timeout`).
+    #[error(
+        "limits.{key} = {} must be from {} to {}",
+        humantime_serde::re::humantime::format_duration(*value),
+        humantime_serde::re::humantime::format_duration(*min),
+        humantime_serde::re::humantime::format_duration(*max)
+    )]
+    DurationRange {
+        /// The key.
+        key: &'static str,
+        /// Its value.
+        value: Duration,
+        /// The shortest accepted.
+        min: Duration,
+        /// The longest accepted.
+        max: Duration,
+    },
     /// An IPv6 prefix longer than an address.
     #[error("limits.ipv6_prefix = {0} must be from 0 to 128 (bits of an IPv6 address)")]
     Ipv6Prefix(u32),
@@ -283,9 +305,24 @@ fn limits(l: &Limits, problems: &mut Vec<Problem>) {
         ("handshake_timeout", l.handshake_timeout),
         ("idle_timeout", l.idle_timeout),
         ("ping_interval", l.ping_interval),
+        ("close_timeout", l.close_timeout),
+        ("tcp_user_timeout", l.tcp_user_timeout),
     ] {
         if d.is_zero() {
             problems.push(Problem::ZeroDuration(name));
+        }
+    }
+    for (key, value, min) in [
+        ("close_timeout", l.close_timeout, Duration::from_millis(1)),
+        ("tcp_user_timeout", l.tcp_user_timeout, MIN_TCP_USER_TIMEOUT),
+    ] {
+        if !value.is_zero() && !(min..=MAX_CONNECTION_TIMEOUT).contains(&value) {
+            problems.push(Problem::DurationRange {
+                key,
+                value,
+                min,
+                max: MAX_CONNECTION_TIMEOUT,
+            });
         }
     }
 }

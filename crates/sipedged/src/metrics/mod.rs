@@ -79,6 +79,19 @@ pub struct WorkerMetrics {
     pub websockets: AtomicU64,
     /// Bindings in the worker's registrar shard.
     pub bindings: AtomicU64,
+    /// ringmux's counters of the worker's connections, as of its last event ([`WorkerMetrics::io_stats`]).
+    io: IoStats,
+}
+
+/// The part of [`ringmux::Stats`] the daemon publishes (copied by the worker, read by the admin endpoint).
+#[derive(Debug, Default)]
+pub struct IoStats {
+    /// Graceful closes aborted because the peer had not read its queue within `[limits] close_timeout`.
+    pub close_aborted: AtomicU64,
+    /// Connections refused at accept: the connection table was full (or `[limits] max_connections`).
+    pub shed: AtomicU64,
+    /// Connections still open when the shutdown grace ended, aborted.
+    pub aborted_at_deadline: AtomicU64,
 }
 
 impl Default for WorkerMetrics {
@@ -93,6 +106,7 @@ impl Default for WorkerMetrics {
             open: AtomicU64::new(0),
             websockets: AtomicU64::new(0),
             bindings: AtomicU64::new(0),
+            io: IoStats::default(),
         }
     }
 }
@@ -131,6 +145,18 @@ impl WorkerMetrics {
     /// Count a PROXY protocol rejection.
     pub fn proxy_rejected(&self, reason: ProxyRejection) {
         self.proxy_rejections[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Publish the worker's ringmux counters (three relaxed stores; the worker calls it on its connections'
+    /// events, so the figures are as of its last event).
+    pub fn io_stats(&self, s: &ringmux::Stats) {
+        self.io
+            .close_aborted
+            .store(s.close_aborted, Ordering::Relaxed);
+        self.io.shed.store(s.shed, Ordering::Relaxed);
+        self.io
+            .aborted_at_deadline
+            .store(s.aborted_at_deadline, Ordering::Relaxed);
     }
 
     fn get(&self, c: Counter) -> u64 {
@@ -190,6 +216,12 @@ mod tests {
         a.proxy_rejected(ProxyRejection::Timeout);
         b.proxy_rejected(ProxyRejection::Timeout);
         a.add(Counter::ProxyHeaders, 2);
+        b.io_stats(&ringmux::Stats {
+            close_aborted: 5,
+            shed: 6,
+            aborted_at_deadline: 7,
+            ..ringmux::Stats::default()
+        });
         let t = render(&[a, b]);
         for line in [
             "sipedge_connections_accepted_total{worker=\"0\"} 3",
@@ -204,6 +236,11 @@ mod tests {
             "sipedge_proxy_header_rejections_total{reason=\"timeout\"} 2",
             "sipedge_proxy_header_rejections_total{reason=\"signature\"} 0",
             "sipedge_proxy_headers_total{worker=\"0\"} 2",
+            "sipedge_close_aborted_total{worker=\"0\"} 0",
+            "sipedge_close_aborted_total{worker=\"1\"} 5",
+            "sipedge_connections_shed_total{worker=\"1\"} 6",
+            "sipedge_connections_aborted_at_deadline_total{worker=\"1\"} 7",
+            "# TYPE sipedge_close_aborted_total counter",
         ] {
             assert!(t.lines().any(|l| l == line), "missing {line:?} in\n{t}");
         }

@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Counter, HandshakeRejection, METHODS, ProxyRejection, RoutingFailure, WorkerMetrics};
+use super::{
+    Counter, HandshakeRejection, IoStats, METHODS, ProxyRejection, RoutingFailure, WorkerMetrics,
+};
 
 /// The plain per-worker counters: name, help, counter.
 const SIMPLE: [(&str, &str, Counter); 14] = [
@@ -80,6 +82,28 @@ const SIMPLE: [(&str, &str, Counter); 14] = [
     ),
 ];
 
+/// ringmux's per-worker counters: name, help, the counter.
+type IoCounter = (&'static str, &'static str, fn(&IoStats) -> &AtomicU64);
+const IO: [IoCounter; 3] = [
+    (
+        "sipedge_close_aborted_total",
+        "Graceful closes aborted because the peer did not read its queued bytes within [limits] close_timeout \
+         (a zero-window reader)",
+        |s| &s.close_aborted,
+    ),
+    (
+        "sipedge_connections_shed_total",
+        "Connections refused at accept because the connection table was full ([limits] max_connections or \
+         the kernel's descriptor limit)",
+        |s| &s.shed,
+    ),
+    (
+        "sipedge_connections_aborted_at_deadline_total",
+        "Connections still open when the shutdown grace ended, aborted",
+        |s| &s.aborted_at_deadline,
+    ),
+];
+
 /// Render all workers' counters as Prometheus text.
 pub fn render(workers: &[Arc<WorkerMetrics>]) -> String {
     let mut s = String::with_capacity(8192);
@@ -88,6 +112,13 @@ pub fn render(workers: &[Arc<WorkerMetrics>]) -> String {
         header(&mut s, name, help, "counter");
         for (w, m) in workers.iter().enumerate() {
             let _ = writeln!(s, "{name}{{worker=\"{w}\"}} {}", m.get(c));
+        }
+    }
+    for (name, help, c) in IO {
+        header(&mut s, name, help, "counter");
+        for (w, m) in workers.iter().enumerate() {
+            let n = c(&m.io).load(Ordering::Relaxed);
+            let _ = writeln!(s, "{name}{{worker=\"{w}\"}} {n}");
         }
     }
     let methods = METHODS

@@ -147,6 +147,7 @@ impl Handler for Worker {
     }
 
     fn open(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, origin: Origin) -> Connection {
+        self.router.metrics.io_stats(ctx.stats());
         if origin == Origin::Connected {
             self.router.core_connected(ctx, conn);
             let mut state = Connection {
@@ -198,6 +199,7 @@ impl Handler for Worker {
             return;
         }
         state.timer = None;
+        self.router.metrics.io_stats(ctx.stats());
         let now = ctx.now();
         self.drive(ctx, conn, state, |s, p, out| s.handle_timeout(p, now, out));
     }
@@ -209,6 +211,8 @@ impl Handler for Worker {
         mut state: Connection,
         reason: CloseReason,
     ) {
+        // A close ringmux aborted (close_timeout, shutdown deadline) is counted by the time it is reported.
+        self.router.metrics.io_stats(ctx.stats());
         if self.router.core_closed(conn, reason) {
             return;
         }
@@ -235,10 +239,11 @@ impl Handler for Worker {
 
     fn proxy_rejected(
         &mut self,
-        _ctx: &mut Ctx<'_, Msg>,
+        ctx: &mut Ctx<'_, Msg>,
         peer: Option<SocketAddr>,
         why: ProxyRejection,
     ) {
+        self.router.metrics.io_stats(ctx.stats());
         tracing::debug!(worker = self.router.index(), ?peer, %why, "PROXY protocol header refused");
         if let Some(r) = crate::metrics::ProxyRejection::of(&why) {
             self.router.metrics.proxy_rejected(r);
