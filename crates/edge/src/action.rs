@@ -33,7 +33,8 @@ pub enum Action {
         /// The message, untouched.
         bytes: Vec<u8>,
     },
-    /// Nothing is sent; the runtime counts the reason (and logs it at debug level).
+    /// The message is not forwarded (it may have been answered, by an action before this one); the runtime
+    /// counts the reason (and logs it at debug level).
     Drop(DropReason),
 }
 
@@ -50,6 +51,10 @@ pub enum DropReason {
     UnroutableAck,
     /// A response with nowhere to go (standalone, no flow in our Via).
     UnroutableResponse,
+    /// A REGISTER refused (403) because its connection holds the registrar's cap of bindings per flow.
+    ConnectionBindingCap,
+    /// A REGISTER refused (503) because the registrar shard holds its cap of bindings: the node is full.
+    RegistrarFull,
 }
 
 impl DropReason {
@@ -61,6 +66,8 @@ impl DropReason {
             Self::BadFlowToken => "bad_flow_token",
             Self::UnroutableAck => "unroutable_ack",
             Self::UnroutableResponse => "unroutable_response",
+            Self::ConnectionBindingCap => "registrar_connection_cap",
+            Self::RegistrarFull => "registrar_full",
         }
     }
 }

@@ -1,6 +1,5 @@
 //! The per-worker edge: what to do with each SIP message from a browser's flow or from the core.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use sipscan::{HeaderName, Kind, Message, Method, Span};
@@ -9,7 +8,7 @@ use crate::action::{Action, DropReason};
 use crate::config::{EdgeConfig, Mode};
 use crate::flow_token::{FlowId, FlowTokenError, FlowTokenKey};
 use crate::identity::Identity;
-use crate::registrar::{AorKey, Registrar};
+use crate::registrar::Registrar;
 use crate::response;
 use crate::routes::{Deletion, OwnRoutes, leading_own};
 use crate::stamp::{VIA_FLOW_PARAM, stateless_branch};
@@ -84,38 +83,6 @@ pub struct Edge {
     cfg: EdgeConfig,
     key: FlowTokenKey,
     registrar: Registrar,
-    /// Standalone: the AoRs each flow registered in this shard (to drop them when the flow closes).
-    flow_aors: HashMap<FlowId, FlowAors>,
-}
-
-/// The AoRs one flow registered in this shard: nearly always one, held without a heap block of its own.
-#[derive(Debug, Default)]
-enum FlowAors {
-    #[default]
-    None,
-    One(AorKey),
-    Many(Vec<AorKey>),
-}
-
-impl FlowAors {
-    fn insert(&mut self, aor: AorKey) {
-        match self {
-            FlowAors::None => *self = FlowAors::One(aor),
-            FlowAors::One(a) if *a == aor => {}
-            FlowAors::One(a) => *self = FlowAors::Many(vec![a.clone(), aor]),
-            FlowAors::Many(v) if v.contains(&aor) => {}
-            FlowAors::Many(v) => v.push(aor),
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &AorKey> {
-        let (one, many): (Option<&AorKey>, &[AorKey]) = match self {
-            FlowAors::None => (None, &[]),
-            FlowAors::One(a) => (Some(a), &[]),
-            FlowAors::Many(v) => (None, v),
-        };
-        one.into_iter().chain(many)
-    }
 }
 
 /// Where a forwarded request goes.
@@ -150,12 +117,11 @@ struct Forward<'m> {
 impl Edge {
     /// An edge for one worker, sealing flow tokens with `key`.
     pub fn new(cfg: EdgeConfig, key: FlowTokenKey) -> Self {
-        let registrar = Registrar::new(cfg.registrar);
+        let registrar = Registrar::shard(cfg.registrar, cfg.workers);
         Self {
             cfg,
             key,
             registrar,
-            flow_aors: HashMap::new(),
         }
     }
 
@@ -250,12 +216,7 @@ impl Edge {
 
     /// A flow closed: forget the registrations it made in this shard (standalone).
     pub fn flow_closed(&mut self, flow: &FlowId) -> usize {
-        let Some(aors) = self.flow_aors.remove(flow) else {
-            return 0;
-        };
-        aors.iter()
-            .map(|aor| self.registrar.remove_flow(aor, flow))
-            .sum()
+        self.registrar.remove_flow(flow)
     }
 
     /// Drop the registrations whose time has come; returns how many.

@@ -3,6 +3,11 @@
 //! Used when no SIP core is configured: browsers register here and the edge proxies between them. Each worker
 //! owns one shard (the AoRs that hash to it); the runtime routes REGISTERs and lookups to the owning shard by
 //! message. Time is passed in; [`Registrar::expire`] drops bindings whose time has come.
+//!
+//! Nothing a client sends grows it without bound: an AoR holds at most `max_bindings_per_aor` bindings, a flow
+//! (one connection) at most `max_bindings_per_flow` in each shard (403 beyond: the client misbehaves), and a
+//! shard at most its share of `max_bindings` (503 with `Retry-After` beyond: the node is full). A binding's room
+//! comes back when it goes, by `Expires: 0`, by expiry or with its connection.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -22,7 +27,17 @@ pub struct RegistrarConfig {
     pub max_expires: u32,
     /// Bindings one AoR may hold; more are refused with 403.
     pub max_bindings_per_aor: usize,
+    /// Bindings one flow (a browser's connection) may hold in one registrar shard, over all AoRs; more are
+    /// refused with 403 Too Many Bindings On This Connection.
+    pub max_bindings_per_flow: usize,
+    /// Bindings the registrar holds in all, over its shards: each of `n` shards holds at most
+    /// `max_bindings.div_ceil(n)` (AoRs spread evenly over the shards by hash); new bindings over it are refused
+    /// with 503 Registrar Full and [`FULL_RETRY_AFTER`]. Refreshes and removals are always taken.
+    pub max_bindings: usize,
 }
+
+/// The `Retry-After` (seconds) of a 503 Registrar Full: room comes back as bindings expire or connections close.
+pub const FULL_RETRY_AFTER: u32 = 60;
 
 impl Default for RegistrarConfig {
     fn default() -> Self {
@@ -31,6 +46,8 @@ impl Default for RegistrarConfig {
             min_expires: 60,
             max_expires: 3600,
             max_bindings_per_aor: 16,
+            max_bindings_per_flow: 16,
+            max_bindings: 1_000_000,
         }
     }
 }
@@ -189,6 +206,22 @@ pub enum RegisterError {
     /// Too many bindings for one AoR.
     #[error("403 Too many bindings for this address of record")]
     TooManyBindings,
+    /// The flow holds `max_bindings_per_flow` bindings already: a browser registers one AoR or a few.
+    #[error(
+        "403 Too many bindings on this connection (at most {max} per flow in a registrar shard)"
+    )]
+    FlowBindingCap {
+        /// `max_bindings_per_flow`.
+        max: usize,
+    },
+    /// The shard holds its share of `max_bindings` already: the node is full.
+    #[error(
+        "503 Registrar full (at most {max} bindings in this shard); Retry-After: {FULL_RETRY_AFTER}"
+    )]
+    Full {
+        /// This shard's share of `max_bindings`.
+        max: usize,
+    },
 }
 
 impl RegisterError {
@@ -199,6 +232,20 @@ impl RegisterError {
             Self::OutOfOrder => 500,
             Self::IntervalTooBrief { .. } => 423,
             Self::TooManyBindings => 403,
+            Self::FlowBindingCap { .. } => 403,
+            Self::Full { .. } => 503,
+        }
+    }
+
+    /// The reason phrase of the answer.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::BadWildcard => "Invalid Wildcard",
+            Self::OutOfOrder => "Out Of Order",
+            Self::IntervalTooBrief { .. } => "Interval Too Brief",
+            Self::TooManyBindings => "Too Many Bindings",
+            Self::FlowBindingCap { .. } => "Too Many Bindings On This Connection",
+            Self::Full { .. } => "Registrar Full",
         }
     }
 }
@@ -216,13 +263,17 @@ struct Aor {
 
 /// The bindings of the AoRs one worker owns.
 ///
-/// Each AoR's name is stored once ([`AorKey`]) and shared by the table, the expiry queue and the runtime's
-/// per-flow index; the expiry queue holds one live entry per AoR, at its earliest binding expiry, so refreshes
-/// push nothing.
+/// Each AoR's name is stored once ([`AorKey`]) and shared by the table, the expiry queue and the per-flow
+/// index; the expiry queue holds one live entry per AoR, at its earliest binding expiry, so refreshes push
+/// nothing.
 #[derive(Debug, Default)]
 pub struct Registrar {
     config: RegistrarConfig,
+    /// Bindings this shard may hold (its share of `max_bindings`).
+    capacity: usize,
     aors: HashMap<AorKey, Aor>,
+    /// The AoRs each flow holds bindings in.
+    flows: flows::FlowIndex,
     /// Lazy expiry queue: (time, aor); entries that are not their AoR's `check_at` are skipped when popped.
     expiry: BinaryHeap<Reverse<(Timestamp, AorKey)>>,
     /// Bindings over all AoRs (kept up to date, so that reading it is O(1)).
@@ -233,10 +284,16 @@ pub struct Registrar {
 pub type AorKey = Rc<str>;
 
 impl Registrar {
-    /// An empty registrar.
+    /// An empty registrar of one shard (it may hold all of `max_bindings`).
     pub fn new(config: RegistrarConfig) -> Self {
+        Self::shard(config, 1)
+    }
+
+    /// An empty shard of a registrar split in `shards`: it may hold `max_bindings.div_ceil(shards)` bindings.
+    pub fn shard(config: RegistrarConfig, shards: u16) -> Self {
         Self {
             config,
+            capacity: config.max_bindings.div_ceil(usize::from(shards.max(1))),
             ..Self::default()
         }
     }
@@ -247,21 +304,57 @@ impl Registrar {
         req: &Register,
         now: Timestamp,
     ) -> Result<&[Binding], RegisterError> {
-        let before = self
-            .aors
-            .get(req.aor.as_str())
-            .map_or(0, |a| a.bindings.len());
+        let aor = req.aor.as_str();
+        let before = self.aors.get(aor).map_or(0, |a| a.bindings.len());
+        // The flows whose bindings the request may add, move or remove: the sender's and the AoR's.
+        let mut touched = self.flows_in(aor);
+        touched.push(req.flow);
         self.apply(req, now)?;
-        let after = self
-            .aors
-            .get(req.aor.as_str())
-            .map_or(0, |a| a.bindings.len());
+        let after = self.aors.get(aor).map_or(0, |a| a.bindings.len());
         self.bindings = self.bindings + after - before;
+        self.reindex(aor, &touched);
         Ok(self
             .aors
             .get(req.aor.as_str())
             .map(|a| a.bindings.as_slice())
             .unwrap_or(&[]))
+    }
+
+    /// The flows that hold bindings in `aor`.
+    fn flows_in(&self, aor: &str) -> Vec<FlowId> {
+        self.aors
+            .get(aor)
+            .map(|a| a.bindings.iter().map(|b| b.flow).collect())
+            .unwrap_or_default()
+    }
+
+    /// Bring the flow index up to date for `flows` in `aor`, after its bindings changed.
+    fn reindex(&mut self, aor: &str, flows: &[FlowId]) {
+        let Self {
+            aors, flows: index, ..
+        } = self;
+        for f in flows {
+            match aors.get_key_value(aor) {
+                Some((key, a)) if a.bindings.iter().any(|b| b.flow.same_connection(f)) => {
+                    index.add(f, key);
+                }
+                _ => index.remove(f, aor),
+            }
+        }
+    }
+
+    /// The bindings `flow` holds in this shard, over all AoRs.
+    fn held_by(&self, flow: &FlowId) -> usize {
+        self.flows
+            .aors(flow)
+            .filter_map(|aor| self.aors.get(&**aor))
+            .map(|a| {
+                a.bindings
+                    .iter()
+                    .filter(|b| b.flow.same_connection(flow))
+                    .count()
+            })
+            .sum()
     }
 
     /// The shared name of `aor`, while it has bindings.
@@ -297,8 +390,9 @@ impl Registrar {
         Ok(())
     }
 
-    /// Whether [`Registrar::update`] may apply `contacts`: no interval under the minimum, no
-    /// refresh older than its binding, no more bindings than allowed.
+    /// Whether [`Registrar::update`] may apply `contacts`: no interval under the minimum, no refresh older than
+    /// its binding, no more bindings than the AoR, the flow and the shard may hold (refreshes and removals always
+    /// fit).
     fn check_update(
         &self,
         req: &Register,
@@ -310,7 +404,7 @@ impl Registrar {
             .get(req.aor.as_str())
             .map(|a| a.bindings.as_slice())
             .unwrap_or(&[]);
-        let mut new_count = list.len();
+        let mut growth = Growth::default();
         for c in contacts {
             let e = requested_expiry(cfg, req, c);
             if e != 0 && e < cfg.min_expires {
@@ -318,15 +412,28 @@ impl Registrar {
                     min_expires: cfg.min_expires,
                 });
             }
-            match list.iter().find(|b| b.same_binding(c)) {
-                Some(b) if b.out_of_order(req) => return Err(RegisterError::OutOfOrder),
-                Some(_) => {}
-                None if e != 0 => new_count += 1,
-                None => {}
+            let found = list.iter().find(|b| b.same_binding(c));
+            if found.is_some_and(|b| b.out_of_order(req)) {
+                return Err(RegisterError::OutOfOrder);
             }
+            let own = found.is_some_and(|b| b.flow.same_connection(&req.flow));
+            growth.count(found.is_some(), own, e != 0);
         }
-        if new_count > cfg.max_bindings_per_aor {
+        if list.len() + growth.new > cfg.max_bindings_per_aor {
             return Err(RegisterError::TooManyBindings);
+        }
+        let held = self.held_by(&req.flow);
+        if growth.to_flow > 0
+            && (held + growth.to_flow).saturating_sub(growth.from_flow) > cfg.max_bindings_per_flow
+        {
+            return Err(RegisterError::FlowBindingCap {
+                max: cfg.max_bindings_per_flow,
+            });
+        }
+        if growth.new > 0
+            && (self.bindings + growth.new).saturating_sub(growth.gone) > self.capacity
+        {
+            return Err(RegisterError::Full { max: self.capacity });
         }
         Ok(())
     }
@@ -390,16 +497,20 @@ impl Registrar {
         v
     }
 
-    /// Remove every binding that lives on `flow` (its connection closed). Returns how many were removed.
-    pub fn remove_flow(&mut self, aor: &str, flow: &FlowId) -> usize {
-        let Some(a) = self.aors.get_mut(aor) else {
-            return 0;
-        };
-        let before = a.bindings.len();
-        a.bindings.retain(|b| !b.flow.same_connection(flow));
-        let removed = before - a.bindings.len();
-        if a.bindings.is_empty() {
-            self.aors.remove(aor);
+    /// Remove every binding that lives on `flow` (its connection closed), in every AoR. Returns how many were
+    /// removed.
+    pub fn remove_flow(&mut self, flow: &FlowId) -> usize {
+        let mut removed = 0;
+        for aor in self.flows.take(flow) {
+            let Some(a) = self.aors.get_mut(&*aor) else {
+                continue;
+            };
+            let before = a.bindings.len();
+            a.bindings.retain(|b| !b.flow.same_connection(flow));
+            removed += before - a.bindings.len();
+            if a.bindings.is_empty() {
+                self.aors.remove(&*aor);
+            }
         }
         self.bindings -= removed;
         removed
@@ -421,20 +532,31 @@ impl Registrar {
             if a.check_at != at {
                 continue;
             }
-            let before = a.bindings.len();
+            let lapsed: Vec<FlowId> = a
+                .bindings
+                .iter()
+                .filter(|b| b.expires_at <= now)
+                .map(|b| b.flow)
+                .collect();
             a.bindings.retain(|b| b.expires_at > now);
-            dropped += before - a.bindings.len();
+            dropped += lapsed.len();
             match a.bindings.iter().map(|b| b.expires_at).min() {
                 Some(next) => {
                     a.check_at = next;
-                    self.expiry.push(Reverse((next, key)));
+                    self.expiry.push(Reverse((next, key.clone())));
                 }
                 None => {
                     self.aors.remove(&*key);
                 }
             }
+            self.reindex(&key, &lapsed);
         }
         self.bindings -= dropped;
+        // The queue keeps entries of AoRs gone before their time (unregistered): once they are popped, give the
+        // memory back rather than keep the largest size it ever had.
+        if self.expiry.capacity() > 64 && self.expiry.len() < self.expiry.capacity() / 4 {
+            self.expiry.shrink_to(self.expiry.len() * 2);
+        }
         dropped
     }
 
@@ -446,6 +568,11 @@ impl Registrar {
     /// Number of AoRs with at least one binding.
     pub fn aor_count(&self) -> usize {
         self.aors.len()
+    }
+
+    /// Number of flows holding at least one binding.
+    pub fn flow_count(&self) -> usize {
+        self.flows.len()
     }
 
     /// Number of bindings over all AoRs.
@@ -468,5 +595,38 @@ pub fn normalize_aor(user: &str, host: &str) -> String {
     s
 }
 
+/// What a REGISTER's contacts would change, counted by [`Registrar::check_update`].
+#[derive(Debug, Default)]
+struct Growth {
+    /// New bindings (the AoR and the shard grow).
+    new: usize,
+    /// Bindings removed (`expires` 0 on one that exists).
+    gone: usize,
+    /// Bindings the sender's flow gains: new ones, and refreshes of another flow's binding (which move to it).
+    to_flow: usize,
+    /// Bindings of the sender's flow that it removes.
+    from_flow: usize,
+}
+
+impl Growth {
+    /// Count one contact: whether it matches a stored binding, whether that binding is on the sender's flow,
+    /// and whether it asks for a non-zero expiry.
+    fn count(&mut self, exists: bool, own: bool, live: bool) {
+        match (exists, live) {
+            (false, true) => {
+                self.new += 1;
+                self.to_flow += 1;
+            }
+            (false, false) => {}
+            (true, false) => {
+                self.gone += 1;
+                self.from_flow += usize::from(own);
+            }
+            (true, true) => self.to_flow += usize::from(!own),
+        }
+    }
+}
+
+mod flows;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use common::*;
@@ -41,6 +42,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
+/// The tests of this file measure one global counter: they run one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// A REGISTER as JsSIP sends it (the shape `sipload register` uses), for client `i`.
 fn register(i: u32, cseq: u32) -> Vec<u8> {
     format!(
@@ -62,6 +66,7 @@ Content-Length: 0\r\n\r\n"
 
 #[test]
 fn a_registered_client_costs_the_standalone_edge_under_512_heap_bytes() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     const N: u32 = 20_000;
     let mut e = edge(Mode::Standalone);
     // Warm up the tables' growth so the measurement is of steady state, then measure N more clients, each
@@ -85,4 +90,56 @@ fn a_registered_client_costs_the_standalone_edge_under_512_heap_bytes() {
     assert_eq!(e.registrar().binding_count(), 3 * N as usize);
     println!("standalone edge: {per_client} heap bytes per registered client");
     assert!(per_client <= 512, "{per_client} bytes per client");
+}
+
+/// `register(i, cseq)` with every expiry set to `expires`.
+fn register_for(i: u32, cseq: u32, expires: u32) -> Vec<u8> {
+    String::from_utf8(register(i, cseq))
+        .unwrap()
+        .replace("Expires: 60\r\n", &format!("Expires: {expires}\r\n"))
+        .replace(";expires=60", &format!(";expires={expires}"))
+        .into_bytes()
+}
+
+#[test]
+fn a_connection_cycling_through_new_aors_holds_no_memory() {
+    // Issue 19 item 8: one connection registers an AoR, unregisters it, registers the next, ...: each binding
+    // goes, and so must the connection's index of the AoRs it holds (it grew by one AoR name per cycle).
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    const CYCLES: u32 = 10_000;
+    let mut e = edge(Mode::Standalone);
+    let mut out = Vec::new();
+    let mut cycle = |e: &mut edge::Edge, range: std::ops::Range<u32>| {
+        for i in range {
+            for (cseq, expires) in [(1, 60), (2, 0)] {
+                out.clear();
+                e.from_client(
+                    &flow(1),
+                    &register_for(i, cseq, expires),
+                    Timestamp(1_000_000),
+                    &mut out,
+                );
+                assert_eq!(out.len(), 1);
+            }
+        }
+    };
+    cycle(&mut e, 0..100);
+    let before = LIVE.load(Ordering::Relaxed);
+    cycle(&mut e, 100..100 + CYCLES);
+    let after = LIVE.load(Ordering::Relaxed);
+    assert_eq!(e.registrar().binding_count(), 0);
+    // The expiry queue keeps an entry per AoR until its time comes; nothing else may stay.
+    let queued = e.expire(Timestamp(2_000_000));
+    assert_eq!(queued, 0, "nothing left to expire");
+    let after_expiry = LIVE.load(Ordering::Relaxed);
+    println!(
+        "{CYCLES} register/unregister cycles: {} bytes held, {} after expiry",
+        after - before,
+        after_expiry - before
+    );
+    assert!(
+        after_expiry - before < 4096,
+        "{} bytes held after {CYCLES} cycles",
+        after_expiry - before
+    );
 }

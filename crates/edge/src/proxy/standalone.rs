@@ -5,8 +5,10 @@ use std::hash::{Hash, Hasher};
 use sipscan::{Contact, Message, Method, Span, unquote};
 
 use super::{ClientFlow, Edge, NextHop, Target};
-use crate::action::Action;
-use crate::registrar::{ContactUpdate, Register, RegisterAction, RegisterError, normalize_aor};
+use crate::action::{Action, DropReason};
+use crate::registrar::{
+    ContactUpdate, FULL_RETRY_AFTER, Register, RegisterAction, RegisterError, normalize_aor,
+};
 use crate::routes::OwnRoutes;
 use crate::time::Timestamp;
 
@@ -177,23 +179,34 @@ impl Edge {
                 extra.push("Supported: path, outbound".into());
                 let lines: Vec<&str> = extra.iter().map(String::as_str).collect();
                 self.reply(msg, 200, "OK", &lines, back(), out);
-                if let Some(key) = self.registrar.aor_key(&aor) {
-                    self.flow_aors.entry(src.id).or_default().insert(key);
-                }
             }
-            Err(e @ RegisterError::IntervalTooBrief { min_expires }) => {
-                let line = format!("Min-Expires: {min_expires}");
-                self.reply(msg, e.status(), "Interval Too Brief", &[&line], back(), out);
+            Err(e) => self.refuse_register(msg, &e, back(), out),
+        }
+    }
+
+    /// Answer a REGISTER the registrar refused; a refusal by a cap is counted (a drop reason of its own).
+    fn refuse_register(
+        &self,
+        msg: &Message<'_>,
+        e: &RegisterError,
+        back: Target,
+        out: &mut Vec<Action>,
+    ) {
+        let extra = match e {
+            RegisterError::IntervalTooBrief { min_expires } => {
+                format!("Min-Expires: {min_expires}")
             }
-            Err(e) => {
-                let reason = match e {
-                    RegisterError::BadWildcard => "Invalid Wildcard",
-                    RegisterError::OutOfOrder => "Out Of Order",
-                    RegisterError::TooManyBindings => "Too Many Bindings",
-                    RegisterError::IntervalTooBrief { .. } => "Interval Too Brief",
-                };
-                self.reply(msg, e.status(), reason, &[], back(), out);
+            RegisterError::Full { .. } => format!("Retry-After: {FULL_RETRY_AFTER}"),
+            _ => String::new(),
+        };
+        let lines: &[&str] = if extra.is_empty() { &[] } else { &[&extra] };
+        self.reply(msg, e.status(), e.reason(), lines, back, out);
+        match e {
+            RegisterError::FlowBindingCap { .. } => {
+                out.push(Action::Drop(DropReason::ConnectionBindingCap));
             }
+            RegisterError::Full { .. } => out.push(Action::Drop(DropReason::RegistrarFull)),
+            _ => {}
         }
     }
 }

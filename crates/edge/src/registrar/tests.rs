@@ -280,7 +280,7 @@ fn closed_flow_removes_its_bindings_only() {
         .unwrap();
     r.register(&reg(RegisterAction::Update(vec![b]), None, "c2", 1, 2), T0)
         .unwrap();
-    assert_eq!(r.remove_flow("alice@example.com", &flow(1)), 1);
+    assert_eq!(r.remove_flow(&flow(1)), 1);
     let left = r.lookup("alice@example.com", T0);
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].flow.slot, 2);
@@ -362,4 +362,126 @@ fn binding_fields_round_trip_through_the_shared_allocation() {
         (two.uri(), two.instance(), two.call_id()),
         ("sip:a@two.invalid", None, "call-9")
     );
+}
+
+/// The flow index lists exactly the (flow, AoR) pairs that have a binding, and the count is exact.
+fn assert_index_exact(r: &Registrar) {
+    let mut indexed: Vec<(u32, String)> = r
+        .flows
+        .entries()
+        .into_iter()
+        .flat_map(|(f, aors)| aors.into_iter().map(move |a| (f.slot, a.to_string())))
+        .collect();
+    let mut held: Vec<(u32, String)> = r
+        .aors
+        .iter()
+        .flat_map(|(a, e)| e.bindings.iter().map(move |b| (b.flow.slot, a.to_string())))
+        .collect();
+    indexed.sort();
+    held.sort();
+    held.dedup();
+    assert_eq!(indexed, held);
+    assert_eq!(
+        r.binding_count(),
+        r.aors.values().map(|a| a.bindings.len()).sum()
+    );
+}
+
+/// A REGISTER of `user@example.com` from `slot` with one instance contact.
+fn reg_of(user: &str, instance: &str, expires: u32, cseq: u32, slot: u32) -> Register {
+    Register {
+        aor: normalize_aor(user, "example.com"),
+        action: RegisterAction::Update(vec![contact(
+            &format!("sip:{user}@{slot}.invalid"),
+            Some(expires),
+            Some(instance),
+            Some(1),
+        )]),
+        expires_header: None,
+        call_id: format!("c-{user}-{instance}"),
+        cseq,
+        flow: flow(slot),
+    }
+}
+
+#[test]
+fn a_binding_refreshed_from_another_connection_moves_to_it_in_the_flow_index() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    r.register(&reg_of("alice", "urn:uuid:1", 600, 1, 1), T0)
+        .unwrap();
+    // The browser reconnected: its instance refreshes the binding from the new connection (RFC 5626 §6).
+    r.register(&reg_of("alice", "urn:uuid:1", 600, 2, 2), T0)
+        .unwrap();
+    assert_index_exact(&r);
+    assert_eq!((r.held_by(&flow(1)), r.held_by(&flow(2))), (0, 1));
+    assert_eq!(r.flow_count(), 1);
+    assert_eq!(
+        r.remove_flow(&flow(1)),
+        0,
+        "the old connection holds nothing"
+    );
+    assert_eq!(r.remove_flow(&flow(2)), 1);
+    assert_index_exact(&r);
+    assert_eq!(r.flow_count(), 0);
+}
+
+#[test]
+fn another_connections_unregister_and_a_wildcard_leave_no_index_entry() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    r.register(&reg_of("alice", "urn:uuid:1", 600, 1, 1), T0)
+        .unwrap();
+    r.register(&reg_of("bob", "urn:uuid:2", 600, 1, 1), T0)
+        .unwrap();
+    r.register(&reg_of("bob", "urn:uuid:3", 600, 1, 2), T0)
+        .unwrap();
+    // Without [auth], any connection may remove a binding of the AoR: the owner's index follows.
+    r.register(&reg_of("alice", "urn:uuid:1", 0, 2, 3), T0)
+        .unwrap();
+    assert_index_exact(&r);
+    let mut star = reg(RegisterAction::RemoveAll, Some(0), "star", 1, 3);
+    star.aor = normalize_aor("bob", "example.com");
+    r.register(&star, T0).unwrap();
+    assert_index_exact(&r);
+    assert_eq!((r.binding_count(), r.flow_count()), (0, 0));
+}
+
+#[test]
+fn a_connection_at_its_cap_cannot_take_over_another_connections_binding() {
+    let cfg = RegistrarConfig {
+        max_bindings_per_flow: 2,
+        ..RegistrarConfig::default()
+    };
+    let mut r = Registrar::new(cfg);
+    r.register(&reg_of("a", "urn:uuid:1", 600, 1, 1), T0)
+        .unwrap();
+    r.register(&reg_of("b", "urn:uuid:2", 600, 1, 1), T0)
+        .unwrap();
+    r.register(&reg_of("c", "urn:uuid:3", 600, 1, 2), T0)
+        .unwrap();
+    assert_eq!(
+        r.register(&reg_of("c", "urn:uuid:3", 600, 2, 1), T0),
+        Err(RegisterError::FlowBindingCap { max: 2 })
+    );
+    // Its own refreshes and removals are taken; a removal makes room in the same REGISTER's count.
+    r.register(&reg_of("a", "urn:uuid:1", 600, 2, 1), T0)
+        .unwrap();
+    r.register(&reg_of("a", "urn:uuid:1", 0, 3, 1), T0).unwrap();
+    r.register(&reg_of("c", "urn:uuid:3", 600, 2, 1), T0)
+        .unwrap();
+    assert_index_exact(&r);
+    assert_eq!((r.held_by(&flow(1)), r.held_by(&flow(2))), (2, 0));
+}
+
+#[test]
+fn expiry_keeps_the_flow_index_exact() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    r.register(&reg_of("alice", "urn:uuid:1", 60, 1, 1), T0)
+        .unwrap();
+    r.register(&reg_of("alice", "urn:uuid:2", 600, 1, 2), T0)
+        .unwrap();
+    r.register(&reg_of("bob", "urn:uuid:3", 60, 1, 1), T0)
+        .unwrap();
+    assert_eq!(r.expire(Timestamp(61_000)), 2);
+    assert_index_exact(&r);
+    assert_eq!((r.held_by(&flow(1)), r.flow_count()), (0, 1));
 }

@@ -84,6 +84,10 @@ reasons! {
         CredentialExpired => "credential_expired",
         /// SIP from an address that is not the core's, on a socket where only the core may speak.
         NotFromCore => "not_from_core",
+        /// A REGISTER refused (403): its connection holds `[registrar] max_bindings_per_connection` bindings.
+        RegistrarConnectionCap => "registrar_connection_cap",
+        /// A REGISTER refused (503): the registrar shard holds its share of `[registrar] max_bindings`.
+        RegistrarFull => "registrar_full",
     }
 }
 
@@ -119,6 +123,8 @@ impl From<edge::DropReason> for RoutingFailure {
             edge::DropReason::BadFlowToken => Self::BadFlowToken,
             edge::DropReason::UnroutableAck => Self::UnroutableAck,
             edge::DropReason::UnroutableResponse => Self::UnroutableResponse,
+            edge::DropReason::ConnectionBindingCap => Self::RegistrarConnectionCap,
+            edge::DropReason::RegistrarFull => Self::RegistrarFull,
         }
     }
 }
@@ -185,6 +191,8 @@ mod tests {
             D::BadFlowToken,
             D::UnroutableAck,
             D::UnroutableResponse,
+            D::ConnectionBindingCap,
+            D::RegistrarFull,
         ] {
             assert_eq!(RoutingFailure::from(d).label(), d.label());
         }
