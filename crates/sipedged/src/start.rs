@@ -282,6 +282,8 @@ fn edge_config(plan: &Plan, branch_salt: u64) -> edge::EdgeConfig {
             default_expires: plan.registrar.default_expires,
             min_expires: plan.registrar.min_expires,
             max_expires: plan.registrar.max_expires,
+            max_bindings_per_flow: plan.registrar.max_bindings_per_connection,
+            max_bindings: plan.registrar.max_bindings,
             ..Default::default()
         },
     }

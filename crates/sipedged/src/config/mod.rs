@@ -273,7 +273,7 @@ pub enum OverRate {
     Close,
 }
 
-/// Standalone registrar settings (seconds).
+/// Standalone registrar settings: expiries (seconds) and caps on bindings.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Registrar {
@@ -283,6 +283,10 @@ pub struct Registrar {
     pub min_expires: u32,
     /// Largest granted expiry.
     pub max_expires: u32,
+    /// Bindings one connection holds at most in each worker's registrar shard (403 beyond).
+    pub max_bindings_per_connection: usize,
+    /// Bindings the node holds at most, shared evenly by the workers' shards (503 with Retry-After beyond).
+    pub max_bindings: usize,
 }
 
 /// Admin endpoint.
@@ -499,6 +503,8 @@ impl Default for Registrar {
             default_expires: 600,
             min_expires: 60,
             max_expires: 3600,
+            max_bindings_per_connection: 16,
+            max_bindings: 1_000_000,
         }
     }
 }

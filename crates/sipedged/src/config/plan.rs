@@ -99,6 +99,9 @@ pub enum Problem {
         /// `max_expires`.
         max: u32,
     },
+    /// A cap on the registrar's bindings of zero (no REGISTER could ever be taken).
+    #[error("registrar.{0} must be > 0")]
+    ZeroBindings(&'static str),
     /// `[auth]`.
     #[error(transparent)]
     Auth(#[from] AuthConfigError),
@@ -201,6 +204,14 @@ impl Plan {
                 default: r.default_expires,
                 max: r.max_expires,
             });
+        }
+        for (key, cap) in [
+            ("max_bindings_per_connection", r.max_bindings_per_connection),
+            ("max_bindings", r.max_bindings),
+        ] {
+            if cap == 0 {
+                problems.push(Problem::ZeroBindings(key));
+            }
         }
         let auth = Authenticator::new(&cfg.auth).map_err(|e| problems.push(e.into()));
         problems.extend(
