@@ -1,10 +1,11 @@
-//! Frame parser fuzzing: arbitrary bytes into a `Connection` (server or client role), fed whole and
-//! cut into reads. Oracles: no panic; text messages are valid UTF-8; control payloads ≤ 125 bytes;
+//! Frame parser fuzzing: arbitrary bytes into a `Connection` (server or client role, with or without a
+//! permessage-deflate decompressor), fed whole and cut into reads. Oracles: no panic; text messages are valid UTF-8; control payloads ≤ 125 bytes;
 //! all input is consumed when no event comes out; the events do not depend on how input is cut;
 //! buffered memory stays within the configured limits;
 //! queued replies encode as well-formed frames.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use wsproto::deflate::Decompressor;
 use wsproto::{Config, Connection, Event, MessageKind, Role};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -16,7 +17,13 @@ enum Ev {
     Fail(u16),
 }
 
-fn run(role: Role, config: Config, wire: &[u8], cut: usize) -> (Vec<Ev>, Vec<u8>) {
+fn run(
+    role: Role,
+    config: Config,
+    wire: &[u8],
+    cut: usize,
+    mut inflate: Option<Decompressor>,
+) -> (Vec<Ev>, Vec<u8>) {
     let mut conn = Connection::new(role, config);
     let mut events = Vec::new();
     let mut out = Vec::new();
@@ -29,7 +36,10 @@ fn run(role: Role, config: Config, wire: &[u8], cut: usize) -> (Vec<Ev>, Vec<u8>
         let mut pos = 0;
         let len = piece.len();
         loop {
-            let got = conn.receive(&mut piece[pos..]);
+            let got = match inflate.as_mut() {
+                Some(d) => conn.receive_inflating(&mut piece[pos..], d),
+                None => conn.receive(&mut piece[pos..]),
+            };
             assert!(got.consumed <= len - pos);
             pos += got.consumed;
             let Some(event) = got.event else {
@@ -68,6 +78,8 @@ fn run(role: Role, config: Config, wire: &[u8], cut: usize) -> (Vec<Ev>, Vec<u8>
     // Memory stays bounded by the limits: the reassembly buffer by the message size limit, plus a split
     // control frame and a pending Pong (126 bytes each).
     assert!(conn.heap_bytes() <= config.max_message_size + 2 * 126);
+    // Inflating never holds more than the limit plus the byte that shows it was passed.
+    assert!(inflate.is_none_or(|d| d.buffer_bytes() <= config.max_message_size + 1));
     (events, out)
 }
 
@@ -77,7 +89,7 @@ fn check_output(role: Role, out: &[u8]) {
         Role::Server => Role::Client,
         Role::Client => Role::Server,
     };
-    let (events, _) = run(peer, Config::default(), out, out.len().max(1));
+    let (events, _) = run(peer, Config::default(), out, out.len().max(1), None);
     assert!(
         !events.iter().any(|e| matches!(e, Ev::Fail(_))),
         "our own frames failed to parse: {events:?}"
@@ -85,8 +97,16 @@ fn check_output(role: Role, out: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&control, wire)) = data.split_first() else {
+    let Some((&control, data)) = data.split_first() else {
         return;
+    };
+    // Second byte: bit 0 inflates permessage-deflate messages, bits 1-3 the window (8 + n), bit 4 context
+    // takeover.
+    let Some((&deflate, wire)) = data.split_first() else {
+        return;
+    };
+    let inflate = || {
+        (deflate & 1 == 1).then(|| Decompressor::new(8 + ((deflate >> 1) & 7), deflate & 16 != 0))
     };
     let role = if control & 1 == 0 { Role::Server } else { Role::Client };
     let config = Config {
@@ -95,8 +115,8 @@ fuzz_target!(|data: &[u8]| {
         keepalive: None,
     };
     let cut = usize::from(control >> 3) + 1;
-    let (whole, out) = run(role, config, wire, wire.len());
-    let (chunked, out_chunked) = run(role, config, wire, cut);
+    let (whole, out) = run(role, config, wire, wire.len(), inflate());
+    let (chunked, out_chunked) = run(role, config, wire, cut, inflate());
     assert_eq!(whole, chunked, "cut into {cut}-byte reads");
     assert_eq!(out, out_chunked);
     check_output(role, &out);

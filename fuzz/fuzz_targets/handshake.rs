@@ -3,12 +3,14 @@
 //! request answers with a well-formed 101; a refusal answers with a well-formed error response.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use wsproto::deflate::DeflateConfig;
 use wsproto::{ClientHandshake, ServerConfig, ServerHandshake};
 
 fn server(data: &[u8], cut: usize) -> Result<Option<wsproto::Request>, wsproto::HandshakeError> {
     let mut hs = ServerHandshake::new(ServerConfig {
         subprotocols: vec!["sip".into()],
         max_request_size: 4096,
+        deflate: Some(DeflateConfig::default()),
     });
     let cut = cut.max(1);
     for (i, piece) in data.chunks(cut).enumerate() {
@@ -25,7 +27,10 @@ fn client(
     data: &[u8],
     cut: usize,
 ) -> Result<Option<wsproto::Response>, wsproto::ClientHandshakeError> {
-    let mut hs = ClientHandshake::new(*b"the sample nonce", &["sip"]);
+    let mut hs = ClientHandshake::new(*b"the sample nonce", &["sip"]).offer_deflate(DeflateConfig {
+        server_max_window_bits: 12,
+        ..DeflateConfig::default()
+    });
     let cut = cut.max(1);
     for (i, piece) in data.chunks(cut).enumerate() {
         if let Some(mut response) = hs.feed(piece)? {
@@ -58,6 +63,12 @@ fuzz_target!(|data: &[u8]| {
             request.write_accept(&mut out);
             assert!(out.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
             assert!(out.ends_with(b"\r\n\r\n"));
+            // An accepted permessage-deflate answer reads back as what was agreed.
+            if let Some(agreed) = request.deflate {
+                let value = agreed.header_value();
+                let again = wsproto::deflate::choose(&[&value], &DeflateConfig::default());
+                assert_eq!(again, Some(agreed), "{value}");
+            }
         }
         Ok(None) => assert!(matches!(chunked, Ok(None))),
         Err(e) => {

@@ -47,6 +47,12 @@ pub enum ProtocolError {
     /// §7.4: the close status code is reserved or undefined.
     #[error("close status code {0} is not allowed on the wire (RFC 6455 §7.4)")]
     InvalidCloseCode(u16),
+    /// RFC 7692 §6.1: only the first frame of a compressed message has RSV1 set.
+    #[error("RSV1 set on a continuation frame (RFC 7692 §6.1)")]
+    CompressedContinuation,
+    /// RFC 7692 §7.2.2: a compressed message that does not inflate.
+    #[error("compressed message is not valid DEFLATE data (RFC 7692 §7.2.2)")]
+    InvalidCompressedData,
     /// §10.4: a frame larger than this endpoint accepts.
     #[error("frame of {len} bytes exceeds the limit of {max} (RFC 6455 §10.4)")]
     FrameTooBig {
@@ -69,9 +75,9 @@ impl ProtocolError {
     /// The status code to send in the Close frame that fails the connection.
     pub fn close_code(&self) -> u16 {
         match self {
-            Self::InvalidUtf8Text { .. } | Self::InvalidUtf8CloseReason => {
-                close_code::INVALID_PAYLOAD
-            }
+            Self::InvalidUtf8Text { .. }
+            | Self::InvalidUtf8CloseReason
+            | Self::InvalidCompressedData => close_code::INVALID_PAYLOAD,
             Self::FrameTooBig { .. } | Self::MessageTooBig { .. } => close_code::MESSAGE_TOO_BIG,
             _ => close_code::PROTOCOL_ERROR,
         }

@@ -14,6 +14,8 @@ pub const MAX_CONTROL_PAYLOAD: usize = 125;
 pub struct FrameHeader {
     /// FIN: this is the final fragment of a message.
     pub fin: bool,
+    /// RSV1: with permessage-deflate, the first frame of a compressed message (RFC 7692 §6).
+    pub rsv1: bool,
     /// The frame's opcode.
     pub opcode: OpCode,
     /// The masking key, present when the MASK bit is set.
@@ -48,9 +50,12 @@ impl FrameHeader {
         let Some(head) = bytes.get(..len) else {
             return Ok(None);
         };
-        if b0 & 0x70 != 0 {
+        // RSV1 is left to the connection, which knows whether an extension defines it; RSV2 and RSV3 are
+        // defined by none that sipedge negotiates.
+        if b0 & 0x30 != 0 {
             return Err(ProtocolError::ReservedBitsSet);
         }
+        let rsv1 = b0 & 0x40 != 0;
         let opcode =
             OpCode::from_bits(b0 & 0x0F).ok_or(ProtocolError::ReservedOpcode(b0 & 0x0F))?;
         let fin = b0 & 0x80 != 0;
@@ -77,9 +82,14 @@ impl FrameHeader {
                 return Err(ProtocolError::ControlFrameTooLong(payload_len));
             }
         }
+        if rsv1 && opcode.is_control() {
+            // RFC 7692 §6.1: control frames are never compressed; no other extension defines RSV1.
+            return Err(ProtocolError::ReservedBitsSet);
+        }
         Ok(Some((
             Self {
                 fin,
+                rsv1,
                 opcode,
                 mask,
                 payload_len,
@@ -103,7 +113,7 @@ impl FrameHeader {
     pub fn encode(&self, out: &mut [u8]) -> Option<usize> {
         let len = self.encoded_len();
         let out = out.get_mut(..len)?;
-        out[0] = (u8::from(self.fin) << 7) | self.opcode.bits();
+        out[0] = (u8::from(self.fin) << 7) | (u8::from(self.rsv1) << 6) | self.opcode.bits();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         let at = match self.payload_len {
             n @ 0..=125 => {
@@ -149,9 +159,10 @@ mod tests {
     #[test]
     fn all_three_length_encodings_round_trip() {
         for len in [0, 1, 125, 126, 127, 0xFFFF, 0x1_0000, u64::MAX >> 1] {
-            for mask in [None, Some([1, 2, 3, 4])] {
+            for (mask, rsv1) in [(None, false), (Some([1, 2, 3, 4]), true)] {
                 round_trip(FrameHeader {
                     fin: true,
+                    rsv1,
                     opcode: OpCode::Binary,
                     mask,
                     payload_len: len,
@@ -165,6 +176,7 @@ mod tests {
         let mut buf = [0u8; MAX_HEADER_LEN];
         let h = |payload_len| FrameHeader {
             fin: true,
+            rsv1: false,
             opcode: OpCode::Text,
             mask: None,
             payload_len,
@@ -176,12 +188,18 @@ mod tests {
 
     #[test]
     fn rsv_bits_are_rejected() {
-        for rsv in [0x40, 0x20, 0x10] {
+        for rsv in [0x20, 0x10] {
             assert_eq!(
                 FrameHeader::decode(&[0x81 | rsv, 0x00]),
                 Err(ProtocolError::ReservedBitsSet)
             );
         }
+        // RSV1 is the connection's to judge on data frames (permessage-deflate), never allowed on control.
+        assert!(matches!(FrameHeader::decode(&[0xC1, 0x00]), Ok(Some((h, 2))) if h.rsv1));
+        assert_eq!(
+            FrameHeader::decode(&[0xC9, 0x00]),
+            Err(ProtocolError::ReservedBitsSet)
+        );
     }
 
     #[test]
@@ -220,6 +238,7 @@ mod tests {
     fn encode_refuses_short_output() {
         let h = FrameHeader {
             fin: true,
+            rsv1: false,
             opcode: OpCode::Text,
             mask: Some([0; 4]),
             payload_len: 200,

@@ -9,7 +9,7 @@
 //!   and keepalive with the time passed in.
 //! * [`writer`]: frames encoded into caller buffers without allocating per frame.
 //!
-//! permessage-deflate (RFC 7692) is declined: the answer never names an extension.
+//! * [`deflate`]: permessage-deflate (RFC 7692), accepted when [`ServerConfig::deflate`] is set.
 //!
 //! ```
 //! use wsproto::{Config, Connection, Event, MessageKind, Role, ServerConfig, ServerHandshake};

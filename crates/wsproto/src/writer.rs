@@ -28,9 +28,30 @@ pub fn write_frame_parts(
     parts: &[&[u8]],
     mask: Option<[u8; 4]>,
 ) {
+    write_frame_rsv(out, (fin, false), opcode, parts, mask);
+}
+
+/// Append a whole compressed message as one frame: RSV1 set (RFC 7692 §6), `payload` already compressed.
+pub fn write_compressed_frame(
+    out: &mut Vec<u8>,
+    opcode: OpCode,
+    payload: &[u8],
+    mask: Option<[u8; 4]>,
+) {
+    write_frame_rsv(out, (true, true), opcode, &[payload], mask);
+}
+
+fn write_frame_rsv(
+    out: &mut Vec<u8>,
+    (fin, rsv1): (bool, bool),
+    opcode: OpCode,
+    parts: &[&[u8]],
+    mask: Option<[u8; 4]>,
+) {
     let payload_len: usize = parts.iter().map(|p| p.len()).sum();
     let header = FrameHeader {
         fin,
+        rsv1,
         opcode,
         mask,
         payload_len: payload_len as u64,
@@ -61,6 +82,7 @@ pub fn encode_frame(
     }
     let header = FrameHeader {
         fin,
+        rsv1: false,
         opcode,
         mask,
         payload_len: payload.len() as u64,

@@ -33,6 +33,7 @@ fn request(path: &str, cookie: Option<&str>, authorization: Option<&str>) -> wsp
         x_forwarded_for: None,
         offered_subprotocols: vec!["sip".into()],
         subprotocol: Some("sip".into()),
+        deflate: None,
         accept: String::new(),
         leftover: Vec::new(),
     }

@@ -115,6 +115,11 @@ impl ControlBuf {
     }
 }
 
+/// [`Connection::flags`]: the reassembly buffer was delivered; free it on the next call.
+const RELEASE_MESSAGE_BUF: u8 = 1;
+/// [`Connection::flags`]: the message in progress is compressed (RSV1 on its first frame, RFC 7692 §6).
+const COMPRESSED: u8 = 2;
+
 /// One WebSocket connection after the opening handshake, in the server or client role.
 ///
 /// An idle connection holds no heap memory: the reassembly buffer exists only while a message is
@@ -133,7 +138,8 @@ pub struct Connection {
     message_len: u64,
     utf8: wsmask::Utf8Stream,
     message_buf: Vec<u8>,
-    release_message_buf: bool,
+    /// [`RELEASE_MESSAGE_BUF`] and [`COMPRESSED`] (bits, so an idle connection stays small).
+    flags: u8,
     /// Payload of a control frame split across reads (allocated only then, released at the next frame).
     control: Option<Box<ControlBuf>>,
     /// The latest ping's payload, to be echoed in a pong (boxed: an idle connection holds none).
@@ -157,7 +163,7 @@ impl Connection {
             message_len: 0,
             utf8: wsmask::Utf8Stream::new(),
             message_buf: Vec::new(),
-            release_message_buf: false,
+            flags: 0,
             control: None,
             pong: None,
             pending_close: PendingClose::None,
@@ -194,6 +200,18 @@ impl Connection {
         self.message_buf.capacity() + boxed * std::mem::size_of::<ControlBuf>()
     }
 
+    fn flag(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    fn set_flag(&mut self, flag: u8, on: bool) {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
+    }
+
     fn pong_allowed(&self) -> bool {
         matches!(self.state, State::Open | State::CloseReceived)
     }
@@ -204,7 +222,7 @@ impl Connection {
         self.frame = None;
         self.message = None;
         self.message_buf = Vec::new();
-        self.release_message_buf = false;
+        self.set_flag(RELEASE_MESSAGE_BUF, false);
         if self.state == State::CloseSent {
             // We already sent our Close: nothing more may be sent, just drop TCP.
             self.state = State::Closed;

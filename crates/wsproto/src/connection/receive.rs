@@ -2,9 +2,13 @@
 
 use std::ops::Range;
 
-use super::{Connection, ControlBuf, Event, Frame, MessageKind, PendingClose, Received, State};
+use super::{
+    COMPRESSED, Connection, ControlBuf, Event, Frame, MessageKind, PendingClose,
+    RELEASE_MESSAGE_BUF, Received, State,
+};
 use crate::close_code;
 use crate::config::Role;
+use crate::deflate::{Decompressor, InflateError};
 use crate::error::ProtocolError;
 use crate::header::{FrameHeader, MAX_HEADER_LEN};
 use crate::opcode::OpCode;
@@ -14,6 +18,8 @@ enum Source {
     Input(Range<usize>),
     MessageBuf,
     Control(Range<usize>),
+    /// The decompressor's output.
+    Inflated,
 }
 
 enum Ready {
@@ -53,9 +59,30 @@ impl Connection {
     /// assert_eq!(got.event, Some(Event::Message { kind: MessageKind::Text, payload: b"Hello" }));
     /// ```
     pub fn receive<'a>(&'a mut self, bytes: &'a mut [u8]) -> Received<'a> {
-        if self.release_message_buf {
+        self.receive_with(bytes, None)
+    }
+
+    /// [`receive`](Self::receive) on a connection that negotiated permessage-deflate: a message whose first
+    /// frame has RSV1 set is inflated by `inflate` (within the message size limit) and delivered
+    /// decompressed, its payload in `inflate`'s buffer. See [`crate::deflate`] for where a decompressor may
+    /// live.
+    pub fn receive_inflating<'a>(
+        &'a mut self,
+        bytes: &'a mut [u8],
+        inflate: &'a mut Decompressor,
+    ) -> Received<'a> {
+        self.receive_with(bytes, Some(inflate))
+    }
+
+    fn receive_with<'a>(
+        &'a mut self,
+        bytes: &'a mut [u8],
+        mut inflate: Option<&'a mut Decompressor>,
+    ) -> Received<'a> {
+        let inflating = inflate.is_some();
+        if self.flag(RELEASE_MESSAGE_BUF) {
             self.message_buf = Vec::new();
-            self.release_message_buf = false;
+            self.set_flag(RELEASE_MESSAGE_BUF, false);
         }
         let mut pos = 0;
         let ready = loop {
@@ -70,10 +97,12 @@ impl Connection {
             // `self.frame` (a store-to-load stall on the hot path) unless it spans reads.
             let frame = match self.frame.take() {
                 Some(frame) => Ok(Some(frame)),
-                None => self.read_header(bytes, &mut pos),
+                None => self.read_header(bytes, &mut pos, inflating),
             };
             let step = match frame {
-                Ok(Some(frame)) => self.read_payload(frame, bytes, &mut pos),
+                Ok(Some(frame)) => {
+                    self.read_payload(frame, bytes, &mut pos, inflate.as_deref_mut())
+                }
                 Ok(None) => Ok(Step::NeedMore),
                 Err(error) => Err(error),
             };
@@ -96,6 +125,7 @@ impl Connection {
         };
         let this: &'a Self = self;
         let bytes: &'a [u8] = bytes;
+        let inflated: Option<&'a Decompressor> = inflate.map(|d| &*d);
         let slice = |source: Source| -> &'a [u8] {
             match source {
                 Source::Input(r) => bytes.get(r).unwrap_or(&[]),
@@ -105,6 +135,7 @@ impl Connection {
                     .as_deref()
                     .and_then(|c| c.as_slice().get(r))
                     .unwrap_or(&[]),
+                Source::Inflated => inflated.map_or(&[], Decompressor::output),
             }
         };
         let event = match ready {
@@ -131,6 +162,7 @@ impl Connection {
         &mut self,
         bytes: &[u8],
         pos: &mut usize,
+        inflating: bool,
     ) -> Result<Option<Frame>, ProtocolError> {
         let input = bytes.get(*pos..).unwrap_or(&[]);
         let have = usize::from(self.header_len);
@@ -146,7 +178,7 @@ impl Connection {
             Some((header, used)) => {
                 *pos += used;
                 self.header_len = 0;
-                self.start_frame(header).map(Some)
+                self.start_frame(header, inflating).map(Some)
             }
             None => {
                 // Shorter than the header it announces, so shorter than MAX_HEADER_LEN: keep it all.
@@ -160,11 +192,24 @@ impl Connection {
     }
 
     /// Rules that need connection state: masking by role (§5.1), continuation (§5.4), limits (§10.4).
-    fn start_frame(&mut self, header: FrameHeader) -> Result<Frame, ProtocolError> {
+    /// `inflating`: a decompressor came with this call, so RSV1 may start a compressed message.
+    fn start_frame(
+        &mut self,
+        header: FrameHeader,
+        inflating: bool,
+    ) -> Result<Frame, ProtocolError> {
         match (self.role, header.mask) {
             (Role::Server, None) => return Err(ProtocolError::UnmaskedClientFrame),
             (Role::Client, Some(_)) => return Err(ProtocolError::MaskedServerFrame),
             _ => {}
+        }
+        if header.rsv1 {
+            if !inflating {
+                return Err(ProtocolError::ReservedBitsSet);
+            }
+            if header.opcode == OpCode::Continuation {
+                return Err(ProtocolError::CompressedContinuation);
+            }
         }
         let kind = match header.opcode {
             OpCode::Continuation if self.message.is_none() => {
@@ -186,6 +231,7 @@ impl Connection {
             }
             if let Some(kind) = kind {
                 self.message = Some(kind);
+                self.set_flag(COMPRESSED, header.rsv1);
                 self.message_len = 0;
                 self.utf8.reset();
             }
@@ -213,11 +259,12 @@ impl Connection {
         frame: Frame,
         bytes: &mut [u8],
         pos: &mut usize,
+        inflate: Option<&mut Decompressor>,
     ) -> Result<Step, ProtocolError> {
         if frame.opcode.is_control() {
             self.read_control(frame, bytes, pos)
         } else {
-            self.read_data(frame, bytes, pos)
+            self.read_data(frame, bytes, pos, inflate)
         }
     }
 
@@ -226,8 +273,15 @@ impl Connection {
         mut frame: Frame,
         bytes: &mut [u8],
         pos: &mut usize,
+        inflate: Option<&mut Decompressor>,
     ) -> Result<Step, ProtocolError> {
         let kind = self.message.unwrap_or(MessageKind::Binary);
+        // A compressed message's bytes are unmasked as they come and checked once inflated.
+        let wire_kind = if self.flag(COMPRESSED) {
+            MessageKind::Binary
+        } else {
+            kind
+        };
         let avail = bytes.len().saturating_sub(*pos);
         let remaining = frame.len - frame.done;
         if frame.done == 0
@@ -238,12 +292,16 @@ impl Connection {
             // The whole message is one frame inside the input: unmask in place, no copy.
             let range = *pos..*pos + frame.len as usize;
             let payload = bytes.get_mut(range.clone()).unwrap_or_default();
-            self.unmask_check(kind, frame.mask, payload, 0)?;
+            self.unmask_check(wire_kind, frame.mask, payload, 0)?;
+            *pos = range.end;
+            self.message = None;
+            if self.flag(COMPRESSED) {
+                self.inflate(kind, payload, inflate)?;
+                return Ok(Step::Ready(Ready::Message(kind, Source::Inflated)));
+            }
             if kind == MessageKind::Text {
                 self.finish_text()?;
             }
-            *pos = range.end;
-            self.message = None;
             return Ok(Step::Ready(Ready::Message(kind, Source::Input(range))));
         }
         let take = remaining.min(avail as u64) as usize;
@@ -255,7 +313,7 @@ impl Connection {
             self.message_buf
                 .extend_from_slice(bytes.get(*pos..*pos + take).unwrap_or_default());
             let mut chunk = std::mem::take(&mut self.message_buf);
-            let result = self.unmask_check(kind, frame.mask, &mut chunk[start..], frame.done);
+            let result = self.unmask_check(wire_kind, frame.mask, &mut chunk[start..], frame.done);
             self.message_buf = chunk;
             result?;
             *pos += take;
@@ -268,12 +326,49 @@ impl Connection {
         if !frame.fin {
             return Ok(Step::Continue);
         }
+        self.message = None;
+        self.set_flag(RELEASE_MESSAGE_BUF, true);
+        if self.flag(COMPRESSED) {
+            let compressed = std::mem::take(&mut self.message_buf);
+            let inflated = self.inflate(kind, &compressed, inflate);
+            self.message_buf = compressed;
+            inflated?;
+            return Ok(Step::Ready(Ready::Message(kind, Source::Inflated)));
+        }
         if kind == MessageKind::Text {
             self.finish_text()?;
         }
-        self.message = None;
-        self.release_message_buf = true;
         Ok(Step::Ready(Ready::Message(kind, Source::MessageBuf)))
+    }
+
+    /// Inflates a compressed message into `inflate`'s buffer, within the message size limit, and checks text.
+    fn inflate(
+        &mut self,
+        kind: MessageKind,
+        compressed: &[u8],
+        inflate: Option<&mut Decompressor>,
+    ) -> Result<(), ProtocolError> {
+        self.set_flag(COMPRESSED, false);
+        // `start_frame` accepted RSV1 only because a decompressor came with the call that read it.
+        let inflate = inflate.ok_or(ProtocolError::ReservedBitsSet)?;
+        let max = self.config.max_message_size;
+        let plain = inflate.decompress(compressed, max).map_err(|e| match e {
+            InflateError::TooBig { max } => ProtocolError::MessageTooBig {
+                len: max as u64 + 1,
+                max,
+            },
+            InflateError::Corrupt => ProtocolError::InvalidCompressedData,
+        })?;
+        if kind == MessageKind::Text {
+            self.utf8.reset();
+            self.utf8
+                .validate(plain)
+                .map_err(|e| ProtocolError::InvalidUtf8Text {
+                    valid_up_to: e.valid_up_to,
+                })?;
+            self.finish_text()?;
+        }
+        Ok(())
     }
 
     /// Makes room in the reassembly buffer for a data frame of `len` bytes. The capacity doubles as a `Vec`'s
@@ -417,7 +512,7 @@ impl Connection {
         }
         self.message = None;
         self.message_buf = Vec::new();
-        self.release_message_buf = false;
+        self.set_flag(RELEASE_MESSAGE_BUF, false);
         Ok(code)
     }
 }

@@ -3,10 +3,11 @@
 use super::{Connection, MessageKind, PendingClose, State};
 use crate::close_code;
 use crate::config::Role;
+use crate::deflate::Compressor;
 use crate::error::SendError;
 use crate::header::MAX_CONTROL_PAYLOAD;
 use crate::opcode::OpCode;
-use crate::writer::{write_frame, write_frame_parts};
+use crate::writer::{write_compressed_frame, write_frame, write_frame_parts};
 
 impl Connection {
     /// Check that `mask` suits the role: clients mask (§5.3), servers do not (§5.1).
@@ -37,6 +38,28 @@ impl Connection {
             MessageKind::Binary => OpCode::Binary,
         };
         write_frame(out, true, opcode, payload, mask);
+        Ok(())
+    }
+
+    /// Append a whole message compressed by `deflate` as one frame with RSV1 set (permessage-deflate, RFC 7692
+    /// §6), on a connection that negotiated it.
+    pub fn send_compressed(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+        mask: Option<[u8; 4]>,
+        deflate: &mut Compressor,
+    ) -> Result<(), SendError> {
+        self.check_mask(mask)?;
+        if self.state != State::Open {
+            return Err(SendError::Closed);
+        }
+        let opcode = match kind {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        };
+        write_compressed_frame(out, opcode, deflate.compress_message(payload), mask);
         Ok(())
     }
 

@@ -11,6 +11,8 @@ const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 pub struct Compressor {
     z: Compress,
     takeover: bool,
+    /// The last message [`Connection::send_compressed`](crate::Connection::send_compressed) compressed.
+    buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for Compressor {
@@ -33,7 +35,22 @@ impl Compressor {
         Self {
             z: Compress::new_with_window_bits(Compression::new(u32::from(level)), false, bits),
             takeover,
+            buf: Vec::new(),
         }
+    }
+
+    /// Compresses `payload` into the compressor's own buffer.
+    pub(crate) fn compress_message(&mut self, payload: &[u8]) -> &[u8] {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        self.compress(payload, &mut buf);
+        self.buf = buf;
+        &self.buf
+    }
+
+    /// Frees the buffer [`Connection::send_compressed`](crate::Connection::send_compressed) keeps.
+    pub fn release(&mut self) {
+        self.buf = Vec::new();
     }
 
     /// Appends the compressed form of `payload` to `out`: the payload of a frame with RSV1 set.
@@ -161,6 +178,11 @@ impl Decompressor {
                 _ => {}
             }
         }
+    }
+
+    /// The last message [`decompress`](Self::decompress) inflated.
+    pub(crate) fn output(&self) -> &[u8] {
+        &self.out
     }
 
     /// Heap bytes of the output buffer.

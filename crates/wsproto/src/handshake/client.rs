@@ -4,6 +4,7 @@ use std::io::Write as _;
 
 use super::accept::{accept_key, encode_key};
 use super::http::{self, DEFAULT_MAX_HEAD};
+use crate::deflate::{DeflateConfig, DeflateParams, ResponseError};
 
 /// Why the server's answer does not complete the handshake (§4.1, "the client MUST _Fail_").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,9 +30,12 @@ pub enum ClientHandshakeError {
     /// §4.1: the server chose a subprotocol we did not offer.
     #[error("server chose subprotocol {0:?}, which was not offered (RFC 6455 §4.1)")]
     SubprotocolNotOffered(String),
-    /// §4.1: the server named an extension we did not offer (we offer none).
+    /// §4.1: the server named an extension we did not offer.
     #[error("server named an extension that was not offered (RFC 6455 §4.1)")]
     ExtensionNotOffered,
+    /// RFC 7692 §7.1: the server's permessage-deflate answer does not fit the offer.
+    #[error(transparent)]
+    Deflate(#[from] ResponseError),
 }
 
 /// The server's accepted answer.
@@ -39,6 +43,8 @@ pub enum ClientHandshakeError {
 pub struct Response {
     /// The subprotocol the server chose, one of ours.
     pub subprotocol: Option<String>,
+    /// permessage-deflate as the server accepted it (only if offered).
+    pub deflate: Option<DeflateParams>,
     /// Bytes after the response head (already frames).
     pub leftover: Vec<u8>,
 }
@@ -48,6 +54,7 @@ pub struct Response {
 pub struct ClientHandshake {
     key: String,
     subprotocols: Vec<String>,
+    deflate: Option<DeflateConfig>,
     buf: Vec<u8>,
 }
 
@@ -57,8 +64,15 @@ impl ClientHandshake {
         Self {
             key: encode_key(nonce),
             subprotocols: subprotocols.iter().map(|s| (*s).to_owned()).collect(),
+            deflate: None,
             buf: Vec::new(),
         }
+    }
+
+    /// Offers permessage-deflate (RFC 7692) under `config` as well.
+    pub fn offer_deflate(mut self, config: DeflateConfig) -> Self {
+        self.deflate = Some(config);
+        self
     }
 
     /// The `Sec-WebSocket-Key` sent.
@@ -85,6 +99,9 @@ impl ClientHandshake {
                 self.subprotocols.join(", ")
             );
         }
+        if let Some(deflate) = &self.deflate {
+            let _ = write!(out, "Sec-WebSocket-Extensions: {}\r\n", deflate.offer());
+        }
         out.extend_from_slice(b"\r\n");
     }
 
@@ -100,16 +117,17 @@ impl ClientHandshake {
             return Err(ClientHandshakeError::ResponseTooLarge(DEFAULT_MAX_HEAD));
         }
         let (head, leftover) = self.buf.split_at(end);
-        let subprotocol = self.verify(head)?;
+        let (subprotocol, deflate) = self.verify(head)?;
         let response = Response {
             subprotocol,
+            deflate,
             leftover: leftover.to_vec(),
         };
         self.buf = Vec::new();
         Ok(Some(response))
     }
 
-    fn verify(&self, head: &[u8]) -> Result<Option<String>, ClientHandshakeError> {
+    fn verify(&self, head: &[u8]) -> Result<Answer, ClientHandshakeError> {
         let mut headers = [httparse::EMPTY_HEADER; http::MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut headers);
         match resp.parse(head) {
@@ -133,19 +151,30 @@ impl ClientHandshake {
             Ok(Some(v)) if v.trim_ascii() == expected.as_bytes() => {}
             _ => return Err(ClientHandshakeError::AcceptMismatch),
         }
-        if !http::tokens(headers, "Sec-WebSocket-Extensions").is_empty() {
-            return Err(ClientHandshakeError::ExtensionNotOffered);
-        }
+        let extensions: Vec<&str> = headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
+            .map(|h| std::str::from_utf8(h.value).unwrap_or("\u{fffd}"))
+            .filter(|v| !v.trim().is_empty())
+            .collect();
+        let deflate = match (&self.deflate, extensions.is_empty()) {
+            (_, true) => None,
+            (None, false) => return Err(ClientHandshakeError::ExtensionNotOffered),
+            (Some(offer), false) => crate::deflate::read_response(&extensions, offer)?,
+        };
         let chosen = http::tokens(headers, "Sec-WebSocket-Protocol");
         match chosen.as_slice() {
-            [] => Ok(None),
-            [one] if self.subprotocols.contains(one) => Ok(Some(one.clone())),
+            [] => Ok((None, deflate)),
+            [one] if self.subprotocols.contains(one) => Ok((Some(one.clone()), deflate)),
             _ => Err(ClientHandshakeError::SubprotocolNotOffered(
                 chosen.join(", "),
             )),
         }
     }
 }
+
+/// What a verified answer settled: the subprotocol and permessage-deflate.
+type Answer = (Option<String>, Option<DeflateParams>);
 
 #[cfg(test)]
 mod tests {

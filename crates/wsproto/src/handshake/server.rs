@@ -5,6 +5,7 @@ use std::io::Write as _;
 use super::accept::{accept_key, is_valid_key};
 use super::error::HandshakeError;
 use super::http::{self, DEFAULT_MAX_HEAD};
+use crate::deflate::{DeflateConfig, DeflateParams};
 
 /// What the server offers in the handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +14,8 @@ pub struct ServerConfig {
     pub subprotocols: Vec<String>,
     /// Largest request head accepted (431 beyond it).
     pub max_request_size: usize,
+    /// permessage-deflate (RFC 7692): accepted under this policy when offered; `None` declines it.
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl Default for ServerConfig {
@@ -20,6 +23,7 @@ impl Default for ServerConfig {
         Self {
             subprotocols: Vec::new(),
             max_request_size: DEFAULT_MAX_HEAD,
+            deflate: None,
         }
     }
 }
@@ -43,6 +47,8 @@ pub struct Request {
     pub offered_subprotocols: Vec<String>,
     /// The subprotocol chosen: the first of the server's list that the client offered.
     pub subprotocol: Option<String>,
+    /// permessage-deflate as agreed (the answer names it), if it was offered and the server accepts it.
+    pub deflate: Option<DeflateParams>,
     /// The `Sec-WebSocket-Accept` value for the answer.
     pub accept: String,
     /// Bytes the client sent after the request head (already frames).
@@ -50,7 +56,8 @@ pub struct Request {
 }
 
 impl Request {
-    /// Append the `101 Switching Protocols` answer. Extensions are declined by not naming any (§9.1).
+    /// Append the `101 Switching Protocols` answer. Extensions other than an agreed permessage-deflate are
+    /// declined by not naming them (§9.1).
     pub fn write_accept(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
@@ -59,6 +66,13 @@ impl Request {
         let _ = write!(out, "Sec-WebSocket-Accept: {}\r\n", self.accept);
         if let Some(protocol) = &self.subprotocol {
             let _ = write!(out, "Sec-WebSocket-Protocol: {protocol}\r\n");
+        }
+        if let Some(deflate) = &self.deflate {
+            let _ = write!(
+                out,
+                "Sec-WebSocket-Extensions: {}\r\n",
+                deflate.header_value()
+            );
         }
         out.extend_from_slice(b"\r\n");
     }
@@ -107,14 +121,14 @@ impl ServerHandshake {
             return Err(HandshakeError::RequestTooLarge(max));
         }
         let (head, leftover) = self.buf.split_at(end);
-        let mut request = parse(head, &self.config.subprotocols)?;
+        let mut request = parse(head, &self.config)?;
         request.leftover = leftover.to_vec();
         self.buf = Vec::new();
         Ok(Some(request))
     }
 }
 
-fn parse(head: &[u8], supported: &[String]) -> Result<Request, HandshakeError> {
+fn parse(head: &[u8], config: &ServerConfig) -> Result<Request, HandshakeError> {
     let mut headers = [httparse::EMPTY_HEADER; http::MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(head) {
@@ -156,7 +170,19 @@ fn parse(head: &[u8], supported: &[String]) -> Result<Request, HandshakeError> {
             .map_err(|()| HandshakeError::Malformed("repeated header"))
     };
     let offered = http::tokens(headers, "Sec-WebSocket-Protocol");
-    let subprotocol = supported.iter().find(|s| offered.contains(s)).cloned();
+    let subprotocol = config
+        .subprotocols
+        .iter()
+        .find(|s| offered.contains(s))
+        .cloned();
+    let deflate = config.deflate.as_ref().and_then(|policy| {
+        let values: Vec<&str> = headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
+            .filter_map(|h| std::str::from_utf8(h.value).ok())
+            .collect();
+        crate::deflate::choose(&values, policy)
+    });
     Ok(Request {
         path: req.path.unwrap_or("/").to_owned(),
         host,
@@ -166,6 +192,7 @@ fn parse(head: &[u8], supported: &[String]) -> Result<Request, HandshakeError> {
         x_forwarded_for: optional("X-Forwarded-For")?,
         offered_subprotocols: offered,
         subprotocol,
+        deflate,
         accept: accept_key(key),
         leftover: Vec::new(),
     })
