@@ -18,7 +18,19 @@
 #    PASS: the flooder throttled (its requests answered 503, counted as sipedge_routing_failures_total
 #    {reason="rate_limited"}), the normal clients have 0 failed, and their MESSAGE p50 and p99 are within 2x of
 #    the baseline.
-# Prints a table and writes flood.json (and each sipload report) into OUT.
+# c) zero-window readers: ZW_CLIENTS WebSocket clients (from ZW_SRCS) open at ZW_RATE/s, register, stop reading
+#    (the smallest receive buffer) and send themselves MESSAGEs the gateway must queue back: half 600 KB and then
+#    a WebSocket close (the graceful close waits [limits] close_timeout, 5 s), half 1.44 MB (over the 1 MiB
+#    send-queue bound) (tools/flood/abuse.py zero-window), while MSG_CLIENTS normal clients run as in b).
+#    PASS: every attacker counted as aborted in /metrics (sipedge_close_aborted_total for the closing half,
+#    sipedge_slow_consumers_total for the other), none still open ZW_HOLD s after the last one came, sipedged's
+#    RSS grew by at most ZW_CLIENTS x 1 MiB, the normal clients 0 failed and their p50 within 2x of b)'s baseline.
+# d) trickling admin clients: TRICKLE connections from TRICKLE_SRC to the admin port, each sending one byte a
+#    second (cut ones opened again), for TRICKLE_SECS s, while a probe GETs /metrics every 100 ms (abuse.py
+#    trickle). PASS: every probe answered 200 within 100 ms, the trickling connections cut (408 at the admin's 5 s
+#    head deadline, 503 over its per-peer bound), none held longer than 6.5 s, and RSS grew by at most the admin's
+#    32 threads x (256 KiB stack + 8 KiB head).
+# Prints a table and writes flood.json, flood-cd.json (and each sipload report) into OUT.
 # Every process it starts is stopped on exit (only those); every step is bounded by `timeout`.
 set -euo pipefail
 # shellcheck source=../lib.sh
@@ -44,6 +56,13 @@ MSG_RAMP=${MSG_RAMP:-250}
 SECS=${SECS:-8}
 REQ_FLOOD_SRC=${REQ_FLOOD_SRC:-127.0.0.20}
 REQ_FLOOD_RATE=${REQ_FLOOD_RATE:-10000}
+ZW_CLIENTS=${ZW_CLIENTS:-200}
+ZW_RATE=${ZW_RATE:-20}
+ZW_HOLD=${ZW_HOLD:-8}
+ZW_SRCS=${ZW_SRCS:-127.0.0.30,127.0.0.31,127.0.0.32,127.0.0.33,127.0.0.34,127.0.0.35,127.0.0.36,127.0.0.37}
+TRICKLE=${TRICKLE:-50}
+TRICKLE_SECS=${TRICKLE_SECS:-20}
+TRICKLE_SRC=${TRICKLE_SRC:-127.0.0.40}
 OUT=${OUT:-target/flood}
 LOGS=${LOGS:-target/flood-logs}
 abs_dirs OUT LOGS
@@ -116,10 +135,38 @@ run req-normal message --connections "$MSG_CLIENTS" --sources "$MSG_SRCS" --rate
   --ramp "$MSG_RAMP/s" --watch-pid "$pid" --time-limit $((SECS + 90))
 wait "$flooder" || true
 metrics "$OUT/metrics-b-after.json"
+
+# abuse SECS COMMAND ARGS...: one tools/flood/abuse.py attack bounded by SECS, recorded in commands.txt.
+abuse() {
+  local secs=$1
+  shift
+  local abuse_args="$*"
+  echo "python3 tools/flood/abuse.py ${abuse_args//$OUT\//}" >>"$OUT/commands.txt"
+  timeout "$secs" python3 "$repo_root/tools/flood/abuse.py" "$@" 2>>"$LOGS/abuse.err" || true
+}
+
+# c) zero-window readers beside the normal clients of b) (its baseline is b)'s).
+metrics "$OUT/metrics-c-before.json"
+abuse $((ZW_CLIENTS / ZW_RATE + ZW_HOLD + 60)) zero-window "$port" "$admin" "$pid" "$ZW_CLIENTS" "$ZW_RATE" \
+  "$ZW_HOLD" "$ZW_SRCS" "$OUT/zero-window.json" &
+attack=$!
+sleep 2
+run req-zw-normal message --connections "$MSG_CLIENTS" --sources "$MSG_SRCS" --rate "$MSG_RATE/s" --duration "$SECS" \
+  --ramp "$MSG_RAMP/s" --watch-pid "$pid" --time-limit $((SECS + 90))
+wait "$attack" || true
+metrics "$OUT/metrics-c-after.json"
+
+# d) trickling admin clients.
+metrics "$OUT/metrics-d-before.json"
+abuse $((${TRICKLE_SECS%.*} + 30)) trickle "$admin" "$pid" "$TRICKLE" "$TRICKLE_SECS" "$TRICKLE_SRC" \
+  "$OUT/trickle.json"
+metrics "$OUT/metrics-d-after.json"
 stop_pids "$pid"
 
 status=0
 timeout 30 python3 "$benchlib" flood "$OUT" "$FLOOD_CONNS" "$CLIENTS" "$REQ_FLOOD_RATE" "$MSG_RATE" "$FLOOD_RAMP" \
   >"$work/table.txt" || status=1
+timeout 30 python3 "$repo_root/tools/flood/abuse.py" table "$OUT" "$ZW_CLIENTS" "$TRICKLE" "${TRICKLE_SECS%.*}" \
+  >>"$work/table.txt" || status=1
 tee "$OUT/flood.txt" <"$work/table.txt"
 exit $status
