@@ -139,6 +139,19 @@ fn a_zero_window_reader_is_cut_at_the_configured_close_timeout() {
     );
 }
 
+#[test]
+fn a_zero_window_reader_is_cut_and_counted_on_epoll_too() {
+    let gw = Gateway::start_with(
+        "",
+        "[limits]\nclose_timeout = \"500ms\"\n",
+        &[("RINGMUX_IO", "epoll")],
+    );
+    let (mut ua, mut raw) = zero_window_client(gw.port);
+    fill_then_close(&mut ua, &mut raw);
+    let m = wait_close_aborted(&gw, Duration::from_secs(4));
+    assert_eq!(total(&m, "sipedge_close_aborted_total"), 1, "{m}");
+}
+
 /// `sipedged --check` on a `[limits]` section; (success, stderr).
 fn check(limits: &str) -> (bool, String) {
     let dir = TempDir::new("zw-check");
