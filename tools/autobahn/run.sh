@@ -5,11 +5,11 @@
 #     URL     e.g. ws://127.0.0.1:9001
 #     AGENT   a name for the server under test (the report key), e.g. wsecho-uring
 #     OUTDIR  where the reports go (default: target/autobahn/AGENT)
-#   CASES      cases to run (default "*": all; sections 12 and 13 must come back UNIMPLEMENTED)
+#   CASES      cases to run, comma-separated ids or patterns with a trailing "*" (default "*": all)
 #   EXPECTED   expected results to diff against (default: tools/autobahn/expected.json beside this script)
 #
-# Exit status: 0 only when every expected case has a result, sections 1-11 are OK / NON-STRICT / INFORMATIONAL,
-# 12-13 are UNIMPLEMENTED, and the results equal the expected file. wstest itself exits 0 even when it cannot
+# Exit status: 0 only when every expected case has a result, every case (permessage-deflate's sections 12-13
+# included) is OK / NON-STRICT / INFORMATIONAL, and the results equal the expected file. wstest itself exits 0 even when it cannot
 # connect, so a case with no result counts as failed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

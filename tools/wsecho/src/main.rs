@@ -1,5 +1,6 @@
 //! `wsecho`: a WebSocket echo server on the ringmux multiplexer (io_uring, or epoll) and the sans-io `wsproto`
-//! codec. It echoes text and binary messages, chooses the `sip` subprotocol when offered (else none), and is what
+//! codec. It echoes text and binary messages, chooses the `sip` subprotocol when offered (else none), accepts
+//! permessage-deflate (RFC 7692) under wsproto's default policy unless `--no-deflate`, and is what
 //! Autobahn|Testsuite drives (`tools/autobahn/wsecho.sh`, over wss:// `tools/autobahn/wsecho-tls.sh`) and what the
 //! load runs measure (`tools/scale/`). `--tls-cert FILE --tls-key FILE` (PEM) serve wss://: ringmux terminates TLS,
 //! the handler is the same.
@@ -11,7 +12,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use ringmux::{CloseReason, Conn, Ctx, Handler, IoChoice, Origin};
-use wsproto::writer::write_frame;
+use wsproto::deflate::{Deflate, DeflateConfig, SharedCodecs};
+use wsproto::writer::{write_compressed_frame, write_frame};
 use wsproto::{Connection, Event, MessageKind, OpCode, Role, ServerConfig, ServerHandshake};
 
 /// WebSocket echo server (RFC 6455) on ringmux + wsproto.
@@ -50,29 +52,49 @@ struct Args {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Decline permessage-deflate.
+    #[arg(long)]
+    no_deflate: bool,
 }
 
 /// One connection: opening handshake, then frames.
 #[derive(Debug)]
 enum WsConn {
     Handshake(Box<ServerHandshake>),
-    Open(Box<Connection>),
+    Open(Box<Open>),
+}
+
+/// An open WebSocket, and permessage-deflate if it was agreed.
+#[derive(Debug)]
+struct Open {
+    ws: Connection,
+    deflate: Option<Deflate>,
 }
 
 /// The echo handler: per-worker scratch buffers, nothing shared.
 #[derive(Debug)]
 struct WsEcho {
     limits: wsproto::Config,
+    deflate: Option<DeflateConfig>,
+    shared: SharedCodecs,
     input: Vec<u8>,
     out: Vec<u8>,
 }
 
-/// Feed `input` to `ws`, echoing every data message into `out`; a pong or Close reply goes out right after the
-/// event that caused it.
-fn echo(ws: &mut Connection, input: &mut [u8], out: &mut Vec<u8>) {
+/// Feed `input` to `open`, echoing every data message into `out` (compressed when the client compresses);
+/// a pong or Close reply goes out right after the event that caused it.
+fn echo(open: &mut Open, shared: &mut SharedCodecs, input: &mut [u8], out: &mut Vec<u8>) {
     let mut pos = 0;
+    let ws = &mut open.ws;
+    let mut codecs = open.deflate.as_mut().map(|d| d.codecs(shared));
     loop {
-        let got = ws.receive(input.get_mut(pos..).unwrap_or_default());
+        let input = input.get_mut(pos..).unwrap_or_default();
+        let (got, compressor) = match codecs.as_mut() {
+            Some((compressor, decompressor)) => {
+                (ws.receive_inflating(input, decompressor), Some(compressor))
+            }
+            None => (ws.receive(input), None),
+        };
         pos += got.consumed;
         match got.event {
             None => break,
@@ -81,7 +103,14 @@ fn echo(ws: &mut Connection, input: &mut [u8], out: &mut Vec<u8>) {
                     MessageKind::Text => OpCode::Text,
                     MessageKind::Binary => OpCode::Binary,
                 };
-                write_frame(out, true, opcode, payload, None);
+                match compressor {
+                    Some(c) => {
+                        let mut compressed = Vec::new();
+                        c.compress(payload, &mut compressed);
+                        write_compressed_frame(out, opcode, &compressed, None);
+                    }
+                    None => write_frame(out, true, opcode, payload, None),
+                }
             }
             Some(
                 Event::Ping(_) | Event::Pong(_) | Event::Close { .. } | Event::ProtocolError { .. },
@@ -99,6 +128,7 @@ impl Handler for WsEcho {
     fn open(&mut self, _: &mut Ctx<'_, ()>, _: Conn, _: Origin) -> WsConn {
         WsConn::Handshake(Box::new(ServerHandshake::new(ServerConfig {
             subprotocols: vec!["sip".to_owned()],
+            deflate: self.deflate,
             ..ServerConfig::default()
         })))
     }
@@ -110,10 +140,16 @@ impl Handler for WsEcho {
                 Ok(None) => return,
                 Ok(Some(request)) => {
                     request.write_accept(&mut self.out);
-                    let mut ws = Box::new(Connection::new(Role::Server, self.limits));
+                    let level = self.deflate.map_or(6, |d| d.level);
+                    let mut open = Box::new(Open {
+                        ws: Connection::new(Role::Server, self.limits),
+                        deflate: request
+                            .deflate
+                            .map(|p| Deflate::new(p, Role::Server, level)),
+                    });
                     let mut leftover = request.leftover;
-                    echo(&mut ws, &mut leftover, &mut self.out);
-                    *state = WsConn::Open(ws);
+                    echo(&mut open, &mut self.shared, &mut leftover, &mut self.out);
+                    *state = WsConn::Open(open);
                 }
                 Err(e) => {
                     e.write_response(&mut self.out);
@@ -122,16 +158,16 @@ impl Handler for WsEcho {
                     return;
                 }
             },
-            WsConn::Open(ws) => {
+            WsConn::Open(open) => {
                 self.input.clear();
                 self.input.extend_from_slice(bytes);
-                echo(ws, &mut self.input, &mut self.out);
+                echo(open, &mut self.shared, &mut self.input, &mut self.out);
             }
         }
         // A peer that does not read its echoes is a slow consumer: ringmux's default policy closes it.
         let _ = ctx.send(conn, &self.out);
-        if let WsConn::Open(ws) = state
-            && ws.is_closed()
+        if let WsConn::Open(open) = state
+            && open.ws.is_closed()
         {
             ctx.close(conn, CloseReason::Local(wsproto::close_code::NORMAL));
         }
@@ -139,8 +175,10 @@ impl Handler for WsEcho {
 
     fn shutdown(&mut self, ctx: &mut Ctx<'_, ()>, conn: Conn, state: &mut WsConn) {
         self.out.clear();
-        if let WsConn::Open(ws) = state {
-            let _ = ws.close(wsproto::close_code::GOING_AWAY, "", &mut self.out, None);
+        if let WsConn::Open(open) = state {
+            let _ = open
+                .ws
+                .close(wsproto::close_code::GOING_AWAY, "", &mut self.out, None);
             let _ = ctx.send(conn, &self.out);
         }
         ctx.close(conn, CloseReason::Shutdown);
@@ -190,8 +228,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_frame_size: args.max_message_size,
         keepalive: None,
     };
+    let deflate = (!args.no_deflate).then(DeflateConfig::default);
     let server = ringmux::Server::start(cfg, move |_| WsEcho {
         limits,
+        deflate,
+        shared: SharedCodecs::new(deflate.map_or(6, |d| d.level)),
         input: Vec::new(),
         out: Vec::new(),
     })?;

@@ -14,9 +14,11 @@
 
 mod codec;
 mod negotiate;
+mod share;
 
 pub use codec::{Compressor, Decompressor, InflateError};
 pub use negotiate::{BadParameter, EXTENSION, ResponseError, choose, read_response};
+pub use share::{Deflate, SharedCodecs};
 
 use crate::config::Role;
 
