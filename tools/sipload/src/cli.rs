@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use wsproto::deflate::{DeflateConfig, MAX_WINDOW_BITS};
+
 use crate::target::{ChildSpec, Rate, SourceRange, Target};
 
 /// sipedge's load generator: many WebSocket connections from several processes and source addresses,
@@ -303,6 +305,9 @@ pub struct EngineArgs {
     /// over it and its descendants (Kamailio's worker processes).
     #[arg(long, value_name = "PID")]
     pub watch_pid: Option<u32>,
+    /// permessage-deflate flags.
+    #[command(flatten)]
+    pub deflate: DeflateArgs,
     /// Write the merged report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -335,6 +340,50 @@ impl EngineArgs {
     }
 }
 
+/// permessage-deflate (RFC 7692) on every connection.
+#[derive(Debug, Clone, Args)]
+pub struct DeflateArgs {
+    /// Offer permessage-deflate on every WebSocket (by default as browsers do:
+    /// `permessage-deflate; client_max_window_bits`). When the server agrees, every message sent is
+    /// compressed under the agreed parameters (the client keeps its window from one message to the next
+    /// unless the answer says client_no_context_takeover) and compressed messages received are inflated.
+    /// The report counts the connections that agreed and the wire against the payload bytes each way.
+    #[arg(long)]
+    pub deflate: bool,
+    /// Offer `client_no_context_takeover`: this client starts every message with an empty window.
+    #[arg(long, requires = "deflate")]
+    pub deflate_client_no_context_takeover: bool,
+    /// Offer `server_no_context_takeover`: ask the server to start every message with an empty window.
+    #[arg(long, requires = "deflate")]
+    pub deflate_server_no_context_takeover: bool,
+    /// Offer `client_max_window_bits=BITS` (8-15): this client compresses with at most that window.
+    #[arg(long, requires = "deflate", value_name = "BITS", value_parser = clap::value_parser!(u8).range(8..=15))]
+    pub deflate_client_max_window_bits: Option<u8>,
+    /// Offer `server_max_window_bits=BITS` (8-15): ask the server to compress with at most that window.
+    #[arg(long, requires = "deflate", value_name = "BITS", value_parser = clap::value_parser!(u8).range(8..=15))]
+    pub deflate_server_max_window_bits: Option<u8>,
+    /// Compression level of what this client sends, 0 (stored) to 9 (smallest).
+    #[arg(long, requires = "deflate", default_value_t = 6, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=9))]
+    pub deflate_level: u8,
+}
+
+impl DeflateArgs {
+    /// The offer to make, `None` without --deflate.
+    pub fn config(&self) -> Option<DeflateConfig> {
+        self.deflate.then(|| DeflateConfig {
+            server_max_window_bits: self
+                .deflate_server_max_window_bits
+                .unwrap_or(MAX_WINDOW_BITS),
+            client_max_window_bits: self
+                .deflate_client_max_window_bits
+                .unwrap_or(MAX_WINDOW_BITS),
+            server_no_context_takeover: self.deflate_server_no_context_takeover,
+            client_no_context_takeover: self.deflate_client_no_context_takeover,
+            level: self.deflate_level,
+        })
+    }
+}
+
 /// Flags of the echo scenario.
 #[derive(Debug, Clone, Args)]
 pub struct EchoArgs {
@@ -344,6 +393,10 @@ pub struct EchoArgs {
     /// Send binary messages instead of text.
     #[arg(long)]
     pub binary: bool,
+    /// Send a JsSIP-like INVITE with its WebRTC offer (about 2.4 KB of SIP text, the message a call
+    /// setup's bytes go to) instead of --size bytes of printable ASCII: what deflate gets to compress.
+    #[arg(long, conflicts_with = "size")]
+    pub sip: bool,
     /// Messages per second for the whole run, spread evenly over the connections (one in flight each).
     #[arg(long, conflicts_with = "flat_out")]
     pub rate: Option<Rate>,

@@ -5,14 +5,17 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
+use wsproto::deflate::DeflateConfig;
 
 use crate::cli::EngineArgs;
 use crate::error::RunError;
 use crate::target::Target;
 use crate::tls::{self, Trust};
+use crate::wire::WireTotals;
 
 /// What each connection presents at the upgrade.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -111,12 +114,15 @@ impl Credentials {
     }
 }
 
-/// The target, its TLS client and the credentials, shared by a worker's connections.
+/// The target, its TLS client, the credentials and the permessage-deflate offer, shared by a worker's
+/// connections, with the totals of the bytes they moved.
 #[derive(Clone)]
 pub struct Connector {
     target: Target,
     tls: Option<(TlsConnector, ServerName<'static>)>,
     credentials: Credentials,
+    deflate: Option<DeflateConfig>,
+    totals: Arc<WireTotals>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -124,6 +130,7 @@ impl std::fmt::Debug for Connector {
         f.debug_struct("Connector")
             .field("target", &self.target.url)
             .field("tls", &self.tls.is_some())
+            .field("deflate", &self.deflate)
             .finish_non_exhaustive()
     }
 }
@@ -154,7 +161,19 @@ impl Connector {
             target,
             tls,
             credentials: Credentials::from_args(args)?,
+            deflate: args.deflate.config(),
+            totals: Arc::default(),
         })
+    }
+
+    /// The permessage-deflate offer every connection makes (`None`: no offer).
+    pub fn deflate(&self) -> Option<DeflateConfig> {
+        self.deflate
+    }
+
+    /// What this worker's connections moved, and what became of their deflate offers.
+    pub fn totals(&self) -> &Arc<WireTotals> {
+        &self.totals
     }
 
     /// The target.
@@ -217,6 +236,8 @@ mod tests {
                 query,
                 cookie: cookie.map(str::to_owned),
             },
+            deflate: None,
+            totals: Arc::default(),
         }
     }
 

@@ -24,6 +24,7 @@ mod scenario;
 mod sip;
 mod target;
 mod tls;
+mod wire;
 mod ws;
 
 use std::process::ExitCode;

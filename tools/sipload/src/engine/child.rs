@@ -144,17 +144,7 @@ async fn child_main<S: Scenario>(
         ));
     }
     drop(up_tx);
-    let (mut ok, mut failed) = (0, 0);
-    while let Some(up) = up_rx.recv().await {
-        if up {
-            ok += 1;
-        } else {
-            failed += 1;
-        }
-        if ok + failed == mine {
-            break;
-        }
-    }
+    let (ok, failed) = count_up(&mut up_rx, mine).await;
     say(&ChildLine::Up { ok, failed });
 
     let go = tokio::time::timeout_at(go_deadline.into(), wait_for_go()).await;
@@ -174,10 +164,42 @@ async fn child_main<S: Scenario>(
         + Duration::from_secs(args.duration)
         + Duration::from_secs_f64(args.ramp_secs().clamp(0.0, 600.0))
         + super::DRAIN_LIMIT;
+    join_traffic(&mut tasks, traffic_deadline, &rec).await;
+    let secs = traffic_start.elapsed().as_secs_f64();
+    progress.abort();
+    let (deflate, bytes) = target.totals().snapshot();
+    let report = ProcReport {
+        deflate,
+        bytes,
+        ..ProcReport::from_counts(&rec.lock(), secs)
+    };
+    say(&ChildLine::Done(report));
+    Ok(())
+}
+
+/// Counts the connections that opened and failed until all `mine` were tried (or every task is gone).
+async fn count_up(up_rx: &mut mpsc::UnboundedReceiver<bool>, mine: u64) -> (u64, u64) {
+    let (mut ok, mut failed) = (0, 0);
+    while let Some(up) = up_rx.recv().await {
+        if up {
+            ok += 1;
+        } else {
+            failed += 1;
+        }
+        if ok + failed == mine {
+            break;
+        }
+    }
+    (ok, failed)
+}
+
+/// Waits for every connection task until `deadline`; those still running then are aborted and counted
+/// as broken sessions (`timeout: traffic phase overran`).
+async fn join_traffic(tasks: &mut JoinSet<()>, deadline: Instant, rec: &Recorder) {
     loop {
-        match tokio::time::timeout_at(traffic_deadline.into(), tasks.join_next()).await {
+        match tokio::time::timeout_at(deadline.into(), tasks.join_next()).await {
             Ok(Some(_)) => {}
-            Ok(None) => break,
+            Ok(None) => return,
             Err(_) => {
                 let left = tasks.len();
                 tasks.abort_all();
@@ -186,15 +208,10 @@ async fn child_main<S: Scenario>(
                 *c.errors
                     .entry("timeout: traffic phase overran".into())
                     .or_default() += left as u64;
-                break;
+                return;
             }
         }
     }
-    let secs = traffic_start.elapsed().as_secs_f64();
-    progress.abort();
-    let report = ProcReport::from_counts(&rec.lock(), secs);
-    say(&ChildLine::Done(report));
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

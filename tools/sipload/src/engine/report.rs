@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::record::{Counts, HANDSHAKE, new_histogram, new_second_histogram};
 use crate::procfs::Sample;
+use crate::wire::{Bytes, DeflateCount};
 
 /// One kind of transaction in one worker's report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -53,6 +54,12 @@ pub struct ProcReport {
     /// `wss://`: TLS handshakes that resumed an earlier session.
     #[serde(default)]
     pub tls_resumed: u64,
+    /// permessage-deflate offered and agreed.
+    #[serde(default)]
+    pub deflate: DeflateCount,
+    /// Wire and payload bytes each way.
+    #[serde(default)]
+    pub bytes: Bytes,
     /// Failures by kind.
     pub errors: BTreeMap<String, u64>,
     /// Length of this worker's traffic phase.
@@ -77,6 +84,8 @@ impl ProcReport {
             sessions_failed: c.sessions_failed,
             tls_full: c.tls_full,
             tls_resumed: c.tls_resumed,
+            deflate: DeflateCount::default(),
+            bytes: Bytes::default(),
             errors: c.errors.clone(),
             traffic_secs,
             kinds: c
@@ -248,6 +257,11 @@ pub struct Report {
     pub tls_full: u64,
     /// `wss://`: TLS handshakes that resumed an earlier session (the worker's session cache).
     pub tls_resumed: u64,
+    /// permessage-deflate (`--deflate`): connections that offered it and that the server agreed on.
+    pub deflate: DeflateCount,
+    /// Bytes on the wire against message payload bytes, sent and received (the compression ratio with
+    /// `--deflate`), over the whole run.
+    pub bytes: Bytes,
     /// Failures by kind.
     pub errors: BTreeMap<String, u64>,
     /// Seconds from `go` until the last worker finished.
@@ -385,6 +399,8 @@ impl Report {
             messages_failed: 0,
             tls_full: 0,
             tls_resumed: 0,
+            deflate: DeflateCount::default(),
+            bytes: Bytes::default(),
             errors: BTreeMap::new(),
             traffic_secs,
             msgs_per_sec: 0.0,
@@ -404,6 +420,8 @@ impl Report {
         self.messages_failed += p.transactions_failed();
         self.tls_full += p.tls_full;
         self.tls_resumed += p.tls_resumed;
+        self.deflate.add(p.deflate);
+        self.bytes.add(p.bytes);
         for (k, v) in &p.errors {
             *self.errors.entry(k.clone()).or_insert(0) += v;
         }
@@ -486,6 +504,28 @@ impl Report {
         self.connections_failed == 0 && self.messages_failed == 0
     }
 
+    /// The summary's lines on permessage-deflate and bytes.
+    fn bytes_summary(&self) -> String {
+        let mut s = String::new();
+        if self.deflate.offered > 0 {
+            s.push_str(&format!(
+                "  permessage-deflate: agreed on {} of {} connections offering it\n",
+                self.deflate.agreed, self.deflate.offered
+            ));
+        }
+        let (sent, got) = (self.bytes.sent, self.bytes.received);
+        s.push_str(&format!(
+            "  bytes sent: {} on the wire for {} of payload ({:.3}); received: {} for {} ({:.3})\n",
+            sent.wire,
+            sent.payload,
+            sent.ratio(),
+            got.wire,
+            got.payload,
+            got.ratio()
+        ));
+        s
+    }
+
     /// A human summary.
     pub fn summary(&self) -> String {
         let mut s = format!(
@@ -537,6 +577,7 @@ impl Report {
                 self.tls_full, self.tls_resumed
             ));
         }
+        s.push_str(&self.bytes_summary());
         for (k, v) in &self.errors {
             s.push_str(&format!("  error {k}: {v}\n"));
         }
@@ -574,6 +615,20 @@ mod tests {
             sessions_failed: 0,
             tls_full: 1,
             tls_resumed: 2,
+            deflate: DeflateCount {
+                offered: 10,
+                agreed: 4,
+            },
+            bytes: Bytes {
+                sent: crate::wire::Flow {
+                    wire: 300,
+                    payload: 1000,
+                },
+                received: crate::wire::Flow {
+                    wire: 500,
+                    payload: 1000,
+                },
+            },
             errors: [("connect: refused".to_owned(), 1)].into(),
             traffic_secs: 2.0,
             kinds: [
@@ -624,6 +679,18 @@ mod tests {
         assert_eq!(r.messages_failed, 2, "timeouts count as failed");
         assert_eq!((r.tls_full, r.tls_resumed), (2, 4));
         assert!(r.summary().contains("2 full, 4 resumed"));
+        assert_eq!((r.deflate.offered, r.deflate.agreed), (20, 8));
+        assert_eq!((r.bytes.sent.wire, r.bytes.received.payload), (600, 2000));
+        assert!(
+            r.summary()
+                .contains("permessage-deflate: agreed on 8 of 20 connections"),
+            "{}",
+            r.summary()
+        );
+        assert!(
+            r.summary()
+                .contains("600 on the wire for 2000 of payload (0.300)")
+        );
         assert_eq!(r.errors.get("connect: refused"), Some(&2));
         assert_eq!(r.msgs_per_sec, 75.0);
         assert_eq!(

@@ -8,7 +8,23 @@ use wsproto::MessageKind;
 use crate::cli::EchoArgs;
 use crate::engine::{EXCHANGE_TIMEOUT, Plan, Recorder, Scenario};
 use crate::error::LoadError;
+use crate::sip::build;
 use crate::ws::WsClient;
+
+/// `--sip`: the INVITE a JsSIP-like client sends to set up a call, WebRTC offer included (the same bytes
+/// on every run).
+fn sip_payload() -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(22);
+    let id = build::Identity::new(0, 2, "example.test", &mut rng);
+    let (branch, call_id, tag) = (
+        build::branch(&mut rng),
+        build::token(&mut rng, 22),
+        build::token(&mut rng, 10),
+    );
+    build::invite(&id, &branch, &call_id, &tag, 1)
+        .0
+        .into_bytes()
+}
 
 /// How messages are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,9 +46,13 @@ pub struct Echo {
 impl Echo {
     /// From the flags (flat out unless --rate is given).
     pub fn new(args: &EchoArgs) -> Self {
-        let payload = (0..args.size as usize)
-            .map(|i| b'!' + (i % 94) as u8)
-            .collect();
+        let payload = if args.sip {
+            sip_payload()
+        } else {
+            (0..args.size as usize)
+                .map(|i| b'!' + (i % 94) as u8)
+                .collect()
+        };
         Self {
             payload,
             kind: if args.binary {
@@ -183,6 +203,7 @@ mod tests {
         let e = Echo::new(&EchoArgs {
             size: 1024,
             binary: false,
+            sip: false,
             rate: None,
             flat_out: true,
             window: 1,
@@ -192,5 +213,28 @@ mod tests {
         assert!(e.payload.iter().all(|b| (b'!'..=b'~').contains(b)));
         assert_eq!(e.pace, Pace::FlatOut(1));
         assert_eq!(e.read_buffer(), 4096);
+    }
+
+    #[test]
+    fn sip_payload_is_a_jssip_like_invite_with_its_offer() {
+        let e = Echo::new(&EchoArgs {
+            size: 1024,
+            binary: false,
+            sip: true,
+            rate: None,
+            flat_out: true,
+            window: 1,
+        });
+        let text = std::str::from_utf8(&e.payload).unwrap();
+        assert!(
+            text.starts_with("INVITE sip:sl1@example.test SIP/2.0\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("a=fingerprint:") || text.contains("m=audio"),
+            "{text}"
+        );
+        assert!(e.payload.len() > 2000, "{}", e.payload.len());
+        assert_eq!(e.payload, sip_payload(), "the same bytes every run");
     }
 }
