@@ -2,7 +2,9 @@
 # Runs the browser interop test (run.mjs: JsSIP and SIP.js in Chromium) against sipedge:
 #   1. sipedge standalone (embedded registrar), 2 workers;
 #   2. sipedge in edge mode in front of Kamailio as the SIP core (deploy/kamailio/core.cfg, UDP on loopback);
-#   3. sipedge standalone over wss:// (a TLS listener with a certificate made here; Chromium told to accept it).
+#   3. sipedge standalone over wss:// (a TLS listener with a certificate made here; Chromium told to accept it);
+#   4. sipedge standalone with permessage-deflate turned off.
+# Chromium offers permessage-deflate: runs 1-3 assert it was agreed, run 4 that it was not.
 # Starts and stops its own processes on free loopback ports.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,11 +18,13 @@ fail=0
 
 port=$(free_port)
 start_sipedged "$work/standalone.log" "$port" --listen "127.0.0.1:$port" --workers 2 --admin ""
-node run.mjs --ws "ws://127.0.0.1:$port" --label sipedge-standalone || { fail=1; tail -20 "$work/standalone.log"; }
+node run.mjs --ws "ws://127.0.0.1:$port" --extensions permessage-deflate --label sipedge-standalone ||
+  { fail=1; tail -20 "$work/standalone.log"; }
 
 # shellcheck disable=SC2119 # no TOML lines to add
 start_edge_over_core
-node run.mjs --ws "ws://127.0.0.1:$port" --label sipedge-edge+kamailio || { fail=1; tail -20 "$work/edge.log"; tail -20 "$work/kamailio.log"; }
+node run.mjs --ws "ws://127.0.0.1:$port" --extensions permessage-deflate --label sipedge-edge+kamailio ||
+  { fail=1; tail -20 "$work/edge.log"; tail -20 "$work/kamailio.log"; }
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE \
@@ -34,5 +38,19 @@ tls = { cert = "$work/cert.pem", key = "$work/key.pem" }
 workers = 2
 TOML
 start_sipedged "$work/wss.log" "$port" --config "$work/wss.toml" --admin ""
-node run.mjs --ws "wss://127.0.0.1:$port" --insecure --label sipedge-wss || { fail=1; tail -20 "$work/wss.log"; }
+node run.mjs --ws "wss://127.0.0.1:$port" --insecure --extensions permessage-deflate --label sipedge-wss ||
+  { fail=1; tail -20 "$work/wss.log"; }
+
+port=$(free_port)
+cat >"$work/no-deflate.toml" <<TOML
+[[listen]]
+address = "127.0.0.1:$port"
+[runtime]
+workers = 2
+[deflate]
+enabled = false
+TOML
+start_sipedged "$work/no-deflate.log" "$port" --config "$work/no-deflate.toml" --admin ""
+node run.mjs --ws "ws://127.0.0.1:$port" --extensions none --label sipedge-no-deflate ||
+  { fail=1; tail -20 "$work/no-deflate.log"; }
 exit $fail

@@ -3,6 +3,10 @@
 // (INVITE / 200 / ACK, then BYE) and unregister. Each step asserts what the user would see.
 //
 //   node run.mjs --ws ws://127.0.0.1:8080 [--domain example.test] [--stacks jssip,sipjs] [--label sipedge]
+//                [--extensions permessage-deflate|none]
+//
+// --extensions adds a step asserting what the browser's WebSockets negotiated (`WebSocket.extensions`, without
+// parameters): "none" for an empty answer.
 //
 // Chromium is Debian's (/usr/bin/chromium, or $CHROMIUM); no browser is downloaded. Prints one line per step and
 // a closing "N passed, N failed" line; exits non-zero when any step failed.
@@ -23,6 +27,8 @@ const { values: opts } = parseArgs({
     timeout: { type: 'string', default: '15000' },
     // Accept the server's self-signed certificate (wss:// tests with a certificate made for the test).
     insecure: { type: 'boolean', default: false },
+    // The WebSocket extensions the server is expected to agree to ("none": none); unset: not checked.
+    extensions: { type: 'string' },
   },
 });
 const stepTimeout = Number(opts.timeout);
@@ -75,6 +81,17 @@ async function openUser(stack, name) {
   await context.grantPermissions(['microphone'], { origin });
   const page = await context.newPage();
   page.on('pageerror', (e) => console.log(`  [${name}] page error: ${e.message}`));
+  // Every WebSocket the SIP stack opens is kept, so that what it negotiated can be read.
+  await page.addInitScript(() => {
+    const Native = window.WebSocket;
+    window.sipTestSockets = [];
+    window.WebSocket = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.sipTestSockets.push(this);
+      }
+    };
+  });
   await page.goto(`${origin}/`);
   await page.addScriptTag({ url: `${origin}/${stack}-client.js` });
   await page.waitForFunction(() => window.sipTest !== undefined, null, { timeout: stepTimeout });
@@ -115,6 +132,16 @@ async function scenario(stack) {
       return (await waitEvent(alice, 'registered')) || (await waitEvent(bob, 'registered'));
     });
     if (!registered) return;
+    if (opts.extensions !== undefined) {
+      await step(`${stack}: WebSocket extensions are "${opts.extensions}"`, async () => {
+        for (const u of [alice, bob]) {
+          const got = await u.page.evaluate(() => window.sipTestSockets
+            .filter((s) => s.readyState === 1).map((s) => s.extensions.split(';')[0].trim() || 'none'));
+          if (got.length === 0 || got.some((e) => e !== opts.extensions)) return `${u.name}: ${got.join(', ') || 'no open WebSocket'}`;
+        }
+        return null;
+      });
+    }
     await step(`${stack}: UTF-8 MESSAGE alice -> bob`, async () => {
       await alice.page.evaluate(([t, m]) => window.sipTest.message(t, m), [uri(bob), text]);
       return (await waitEvent(bob, 'message:received', text)) || (await waitEvent(alice, 'message:sent'));

@@ -39,6 +39,8 @@ pub struct Config {
     pub web: Web,
     /// Handshake authentication (RFC 7118 §7).
     pub auth: Auth,
+    /// permessage-deflate (RFC 7692).
+    pub deflate: Deflate,
     /// Logging.
     pub log: Log,
 }
@@ -299,6 +301,35 @@ pub struct Admin {
     pub listen: SocketAddr,
 }
 
+/// permessage-deflate (RFC 7692): whether browsers' offers are accepted, and how.
+///
+/// Neither direction keeps a compression window between messages (`server_no_context_takeover` and
+/// `client_no_context_takeover` are always answered), so the codecs are shared by a worker's connections and an
+/// idle connection holds no compression state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Deflate {
+    /// Accept permessage-deflate when a client offers it.
+    pub enabled: bool,
+    /// Compression level of what the edge sends, 0 (stored) to 9 (smallest).
+    pub level: u8,
+    /// The largest window the edge compresses with, 9 to 15 bits (a client may ask for less).
+    pub server_max_window_bits: u8,
+    /// The largest window a client may compress with, 8 to 15 bits, when the client lets the edge choose.
+    pub client_max_window_bits: u8,
+}
+
+impl Default for Deflate {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            level: 6,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        }
+    }
+}
+
 /// Static web content served on the WebSocket port.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -446,6 +477,7 @@ impl Default for Config {
             admin: Admin::default(),
             web: Web::default(),
             auth: Auth::default(),
+            deflate: Deflate::default(),
             log: Log::default(),
         }
     }

@@ -108,6 +108,18 @@ pub enum Problem {
     /// Too many workers.
     #[error("runtime.workers = {0} is more than {MAX_WORKERS}")]
     Workers(usize),
+    /// A permessage-deflate setting outside what RFC 7692 and the codec allow.
+    #[error("deflate.{key} = {value} is outside {min}..={max}")]
+    DeflateRange {
+        /// The key.
+        key: &'static str,
+        /// Its value.
+        value: u8,
+        /// The smallest allowed.
+        min: u8,
+        /// The largest allowed.
+        max: u8,
+    },
 }
 
 /// Every problem of a configuration, reported together.
@@ -176,6 +188,8 @@ pub struct Plan {
     pub auth: Authenticator,
     /// What a credential's expiry during a session does.
     pub on_expiry: super::OnExpiry,
+    /// permessage-deflate's policy; `None`: offers are declined.
+    pub deflate: Option<wsproto::deflate::DeflateConfig>,
     /// Logging.
     pub log: Log,
 }
@@ -213,6 +227,7 @@ impl Plan {
                 problems.push(Problem::ZeroBindings(key));
             }
         }
+        let deflate = deflate(&cfg.deflate, &mut problems);
         let auth = Authenticator::new(&cfg.auth).map_err(|e| problems.push(e.into()));
         problems.extend(
             crate::auth::config_problems(&cfg.auth, &cfg.limits.allowed_origins)
@@ -232,6 +247,7 @@ impl Plan {
                 phone_dir: cfg.web.phone_dir,
                 auth,
                 on_expiry: cfg.auth.on_expiry,
+                deflate,
                 log: cfg.log,
             }),
             _ => Err(ConfigError::Invalid(Problems(problems))),
@@ -299,6 +315,34 @@ fn core(c: &super::Core, workers: usize, problems: &mut Vec<Problem>) -> Option<
             .advertise_host
             .clone()
             .unwrap_or_else(|| c.local_address.ip().to_string()),
+    })
+}
+
+/// permessage-deflate's policy from `[deflate]`: no context takeover either way (see [`super::Deflate`]).
+fn deflate(
+    d: &super::Deflate,
+    problems: &mut Vec<Problem>,
+) -> Option<wsproto::deflate::DeflateConfig> {
+    for (key, value, min, max) in [
+        ("level", d.level, 0, 9),
+        ("server_max_window_bits", d.server_max_window_bits, 9, 15),
+        ("client_max_window_bits", d.client_max_window_bits, 8, 15),
+    ] {
+        if !(min..=max).contains(&value) {
+            problems.push(Problem::DeflateRange {
+                key,
+                value,
+                min,
+                max,
+            });
+        }
+    }
+    d.enabled.then_some(wsproto::deflate::DeflateConfig {
+        server_max_window_bits: d.server_max_window_bits,
+        client_max_window_bits: d.client_max_window_bits,
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        level: d.level,
     })
 }
 

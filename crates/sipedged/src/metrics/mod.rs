@@ -41,9 +41,17 @@ pub enum Counter {
     /// Upgrade requests whose X-Forwarded-For was not believed (the peer is not a trusted proxy, or the
     /// client's address came from a PROXY protocol header).
     ForwardedForIgnored,
+    /// permessage-deflate: payload bytes of the compressed messages received, as they came.
+    DeflateWireBytesIn,
+    /// permessage-deflate: the same messages' bytes once inflated.
+    DeflatePlainBytesIn,
+    /// permessage-deflate: payload bytes of the compressed messages sent, as they went.
+    DeflateWireBytesOut,
+    /// permessage-deflate: the same messages' bytes before compression.
+    DeflatePlainBytesOut,
 }
 
-const COUNTERS: usize = 15;
+const COUNTERS: usize = 19;
 
 /// SIP request methods counted by name; others go to `other`.
 pub const METHODS: [&str; 15] = [

@@ -9,7 +9,7 @@ use super::{
 };
 
 /// The plain per-worker counters: name, help, counter.
-const SIMPLE: [(&str, &str, Counter); 14] = [
+const SIMPLE: [(&str, &str, Counter); 18] = [
     (
         "sipedge_connections_accepted_total",
         "TCP connections accepted",
@@ -44,6 +44,26 @@ const SIMPLE: [(&str, &str, Counter); 14] = [
         "sipedge_ws_bytes_out_total",
         "WebSocket payload bytes sent",
         Counter::WsBytesOut,
+    ),
+    (
+        "sipedge_ws_deflate_wire_bytes_in_total",
+        "permessage-deflate: payload bytes of compressed messages received, compressed",
+        Counter::DeflateWireBytesIn,
+    ),
+    (
+        "sipedge_ws_deflate_plain_bytes_in_total",
+        "permessage-deflate: payload bytes of compressed messages received, inflated",
+        Counter::DeflatePlainBytesIn,
+    ),
+    (
+        "sipedge_ws_deflate_wire_bytes_out_total",
+        "permessage-deflate: payload bytes of compressed messages sent, compressed",
+        Counter::DeflateWireBytesOut,
+    ),
+    (
+        "sipedge_ws_deflate_plain_bytes_out_total",
+        "permessage-deflate: payload bytes of compressed messages sent, before compression",
+        Counter::DeflatePlainBytesOut,
     ),
     (
         "sipedge_core_messages_in_total",

@@ -27,6 +27,7 @@ impl Handshake {
         Self {
             hs: ServerHandshake::new(ServerConfig {
                 subprotocols: vec!["sip".into()],
+                deflate: p.deflate,
                 ..ServerConfig::default()
             }),
             deadline: now + p.handshake_timeout,
@@ -292,8 +293,11 @@ impl Session {
     ) {
         out.transmit_with(|buf| req.write_accept(buf));
         let received = super::received::revealed(p.received, a.client, &p.trusted_proxies);
-        self.state = State::Open(Open::new(p, now, received, a.identity));
-        out.emit(Command::Opened);
+        let deflate = req.deflate;
+        self.state = State::Open(Open::new(p, now, received, a.identity, deflate.as_ref()));
+        out.emit(Command::Opened {
+            deflate: deflate.map(|d| d.compress_window_bits(wsproto::Role::Server)),
+        });
         let mut leftover = req.leftover;
         if !leftover.is_empty() {
             self.handle_bytes(p, now, &mut leftover, out);

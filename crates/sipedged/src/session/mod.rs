@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use edge::Identity;
 use edge::framer::StreamFramer;
+use wsproto::deflate::SharedCodecs;
 
 use crate::metrics::{Counter, HandshakeRejection, RoutingFailure};
 
@@ -57,9 +58,15 @@ pub enum Command<'a> {
     /// Write these bytes to the connection (an HTTP answer, WebSocket frames).
     Transmit(&'a [u8]),
     /// The WebSocket handshake completed: the flow exists from now on.
-    Opened,
+    Opened {
+        /// The window the edge compresses this connection's messages with, when permessage-deflate was agreed
+        /// (every message is compressed on its own).
+        deflate: Option<u8>,
+    },
     /// A WebSocket message arrived (before any policy decision on it).
     Inbound(&'a [u8]),
+    /// The message just announced by [`Command::Inbound`] came compressed, in this many bytes.
+    Inflated(usize),
     /// A SIP message from the browser, for the edge.
     ToEdge {
         /// One SIP message.
@@ -81,16 +88,28 @@ pub enum Command<'a> {
     Close(Close),
 }
 
-/// Where a session's commands go: a scratch buffer for bytes it writes, and the worker's handler of commands.
+/// Where a session's commands go: a scratch buffer for bytes it writes, the worker's handler of commands, and the
+/// worker's permessage-deflate decompressors.
 pub struct Output<'a> {
     buf: &'a mut Vec<u8>,
     sink: &'a mut dyn FnMut(Command<'_>),
+    codecs: Option<&'a mut SharedCodecs>,
 }
 
 impl<'a> Output<'a> {
     /// Commands go to `sink`; `buf` is scratch space for the bytes of [`Command::Transmit`].
     pub fn new(buf: &'a mut Vec<u8>, sink: &'a mut dyn FnMut(Command<'_>)) -> Self {
-        Self { buf, sink }
+        Self {
+            buf,
+            sink,
+            codecs: None,
+        }
+    }
+
+    /// Compressed messages are inflated with `codecs` (without them, a compressed message fails the connection).
+    pub fn with_codecs(mut self, codecs: &'a mut SharedCodecs) -> Self {
+        self.codecs = Some(codecs);
+        self
     }
 
     fn emit(&mut self, command: Command<'_>) {

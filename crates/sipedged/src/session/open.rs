@@ -24,6 +24,9 @@ pub(super) struct Open {
     /// When the browser last sent anything (milliseconds on the edge's clock, wrapping: 4 bytes per idle
     /// connection instead of an `Instant`'s 16).
     last_rx_ms: u32,
+    /// permessage-deflate: the window the browser compresses with (8–15), 0 when not agreed. Neither side keeps
+    /// a window between messages, so this is all the connection holds of it.
+    inflate_bits: u8,
 }
 
 /// What one WebSocket message from the browser leads to.
@@ -42,6 +45,7 @@ impl Open {
         now: Instant,
         client: Option<IpAddr>,
         identity: Option<Box<edge::Identity>>,
+        deflate: Option<&wsproto::deflate::DeflateParams>,
     ) -> Self {
         let mut ws = Box::new(Connection::new(Role::Server, p.ws));
         ws.start_keepalive(now);
@@ -51,6 +55,7 @@ impl Open {
             client,
             bucket: RequestBucket::default(),
             last_rx_ms: p.timestamp(now).0 as u32,
+            inflate_bits: deflate.map_or(0, |d| d.decompress_window_bits(Role::Server)),
         }
     }
 
@@ -79,8 +84,18 @@ impl Open {
         }
         let mut peer_closed = false;
         let mut off = 0;
+        // The worker's decompressor, taken out of `out` while messages borrow from it.
+        let mut codecs = out.codecs.take();
+        let mut inflate = codecs
+            .as_deref_mut()
+            .filter(|_| self.inflate_bits != 0)
+            .map(|c| c.decompressor(self.inflate_bits));
         while off < bytes.len() && policy_close.is_none() && !peer_closed {
-            let got = self.ws.receive(&mut bytes[off..]);
+            let input = &mut bytes[off..];
+            let got = match inflate.as_deref_mut() {
+                Some(d) => self.ws.receive_inflating(input, d),
+                None => self.ws.receive(input),
+            };
             off += got.consumed;
             match got.event {
                 None if got.consumed == 0 => break,
@@ -104,7 +119,11 @@ impl Open {
                     peer_closed = true;
                 }
             }
+            if let Some(n) = inflate.as_deref_mut().and_then(|d| d.take_inflated()) {
+                out.emit(Command::Inflated(n));
+            }
         }
+        out.codecs = codecs;
         let ws = &mut self.ws;
         out.transmit_with(|buf| {
             if let Some(reason) = policy_close {

@@ -63,6 +63,8 @@ pub struct Policy {
     pub request_rate: Option<RequestRate>,
     /// Plain HTTP content on the WebSocket port.
     pub web: WebConfig,
+    /// permessage-deflate's policy (no context takeover either way); `None`: offers are declined.
+    pub deflate: Option<wsproto::deflate::DeflateConfig>,
     /// The zero of the edge's clock ([`Timestamp`]).
     pub epoch: Instant,
 }

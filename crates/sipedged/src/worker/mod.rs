@@ -13,6 +13,7 @@ use std::time::Instant;
 use edge::flow_token::{FlowId, FlowTokenKey};
 use edge::{Action, ClientFlow, EdgeConfig};
 use ringmux::{CloseReason, Conn, Ctx, Handler, Origin, ProxyRejection, TimerId, Udp};
+use wsproto::deflate::SharedCodecs;
 
 use crate::metrics::{Counter, WorkerMetrics};
 use crate::session::{Command, Output, Peer, Policy, Session};
@@ -90,6 +91,8 @@ pub struct Worker {
     tx: Vec<u8>,
     /// Scratch for received bytes (WebSocket payloads are unmasked in place).
     rx: Vec<u8>,
+    /// permessage-deflate: the decompressors shared by this worker's connections (none keeps a window).
+    inflate: SharedCodecs,
 }
 
 impl Worker {
@@ -100,6 +103,7 @@ impl Worker {
             shared,
             tx: Vec::with_capacity(16 * 1024),
             rx: Vec::with_capacity(16 * 1024),
+            inflate: SharedCodecs::new(0),
         }
     }
 
@@ -112,11 +116,15 @@ impl Worker {
         step: impl FnOnce(&mut Session, &Policy, &mut Output<'_>),
     ) {
         let Self {
-            shared, router, tx, ..
+            shared,
+            router,
+            tx,
+            inflate,
+            ..
         } = self;
         {
             let mut sink = |c: Command<'_>| router.command(ctx, conn, c);
-            let mut out = Output::new(tx, &mut sink);
+            let mut out = Output::new(tx, &mut sink).with_codecs(inflate);
             step(&mut state.session, &shared.policy, &mut out);
         }
         rearm(ctx, conn, state);

@@ -9,6 +9,7 @@ use edge::flow_token::FlowId;
 use edge::time::Timestamp;
 use edge::{Action, ClientFlow, Edge};
 use ringmux::{CloseReason, Conn, Ctx, Udp};
+use wsproto::deflate::SharedCodecs;
 
 use super::link::{CoreLink, Route};
 use super::{CoreTransport, Msg, Shared};
@@ -29,6 +30,15 @@ pub struct Router {
     udp: Option<Udp>,
     /// Scratch for framing messages delivered to flows.
     frame: Vec<u8>,
+    /// permessage-deflate: the compressors shared by this worker's connections (none keeps a window).
+    deflate: SharedCodecs,
+    /// Per connection slot, the window its messages are compressed with (0: not compressed). Set when its
+    /// WebSocket opens, so a reused slot never inherits it.
+    deflate_bits: Vec<u8>,
+    /// Scratch for a compressed message.
+    deflated: Vec<u8>,
+    /// The size of the last message a session announced (for the bytes a compressed one inflated to).
+    last_inbound: usize,
     actions: Vec<Action>,
     last_expire: Timestamp,
     link: CoreLink,
@@ -45,6 +55,7 @@ impl Router {
             cfg.core_hop.host_port =
                 core_hop_host_port(&cfg.core_hop.host_port, local.port(), index);
         }
+        let level = shared.policy.deflate.map_or(6, |d| d.level);
         Self {
             edge: Edge::new(cfg, shared.key.clone()),
             metrics: shared.metrics[index].clone(),
@@ -53,6 +64,10 @@ impl Router {
             index,
             udp: None,
             frame: Vec::with_capacity(16 * 1024),
+            deflate: SharedCodecs::new(level),
+            deflate_bits: Vec::new(),
+            deflated: Vec::new(),
+            last_inbound: 0,
             actions: Vec::with_capacity(8),
             last_expire: Timestamp(0),
             link: CoreLink::default(),
@@ -98,14 +113,25 @@ impl Router {
             Command::Transmit(bytes) => {
                 let _ = ctx.send(conn, bytes);
             }
-            Command::Opened => {
+            Command::Opened { deflate } => {
                 self.metrics.add(Counter::Upgraded, 1);
                 self.metrics.websockets.fetch_add(1, Ordering::Relaxed);
+                let slot = conn.slot as usize;
+                if self.deflate_bits.len() <= slot {
+                    self.deflate_bits.resize(slot + 1, 0);
+                }
+                self.deflate_bits[slot] = deflate.unwrap_or(0);
             }
             Command::Inbound(payload) => {
                 self.metrics.add(Counter::WsMessagesIn, 1);
                 self.metrics.add(Counter::WsBytesIn, payload.len() as u64);
+                self.last_inbound = payload.len();
                 self.count_sip(payload);
+            }
+            Command::Inflated(wire) => {
+                self.metrics.add(Counter::DeflateWireBytesIn, wire as u64);
+                self.metrics
+                    .add(Counter::DeflatePlainBytesIn, self.last_inbound as u64);
             }
             Command::ToEdge {
                 message,
@@ -298,11 +324,30 @@ impl Router {
             wsproto::OpCode::Binary
         };
         self.frame.clear();
-        wsproto::writer::write_frame(&mut self.frame, true, opcode, bytes, None);
+        let bits = self
+            .deflate_bits
+            .get(conn.slot as usize)
+            .copied()
+            .unwrap_or(0);
+        if bits != 0 {
+            self.deflated.clear();
+            self.deflate
+                .compressor(bits)
+                .compress(bytes, &mut self.deflated);
+            wsproto::writer::write_compressed_frame(&mut self.frame, opcode, &self.deflated, None);
+        } else {
+            wsproto::writer::write_frame(&mut self.frame, true, opcode, bytes, None);
+        }
         let sent = flow.node == self.shared.edge.node && ctx.send(conn, &self.frame).is_ok();
         if sent {
             self.metrics.add(Counter::WsMessagesOut, 1);
             self.metrics.add(Counter::WsBytesOut, bytes.len() as u64);
+            if bits != 0 {
+                self.metrics
+                    .add(Counter::DeflateWireBytesOut, self.deflated.len() as u64);
+                self.metrics
+                    .add(Counter::DeflatePlainBytesOut, bytes.len() as u64);
+            }
         } else {
             self.metrics.add(Counter::FlowGone, 1);
             self.metrics.routing_failed(RoutingFailure::FlowGone);

@@ -102,6 +102,8 @@ pub struct Decompressor {
     z: Decompress,
     takeover: bool,
     out: Vec<u8>,
+    /// Compressed bytes of the last message inflated, until [`Decompressor::take_inflated`].
+    last_input: Option<usize>,
 }
 
 impl std::fmt::Debug for Decompressor {
@@ -122,12 +124,14 @@ impl Decompressor {
             z: Decompress::new_with_window_bits(false, bits),
             takeover,
             out: Vec::new(),
+            last_input: None,
         }
     }
 
     /// Inflates one message's compressed payload (its frames' payloads joined) into at most `max` bytes.
     pub fn decompress(&mut self, compressed: &[u8], max: usize) -> Result<&[u8], InflateError> {
         self.out.clear();
+        self.last_input = Some(compressed.len());
         let result = self.inflate(compressed, max).and_then(|ended| {
             if ended {
                 Ok(true)
@@ -183,6 +187,12 @@ impl Decompressor {
     /// The last message [`decompress`](Self::decompress) inflated.
     pub(crate) fn output(&self) -> &[u8] {
         &self.out
+    }
+
+    /// The compressed size of the message inflated since the last call, if one was (its inflated size is the
+    /// delivered payload's): for counting bytes before and after.
+    pub fn take_inflated(&mut self) -> Option<usize> {
+        self.last_input.take()
     }
 
     /// Heap bytes of the output buffer.

@@ -26,6 +26,17 @@ impl SharedCodecs {
         }
     }
 
+    /// The shared compressor for a `bits` window (made on first use).
+    pub fn compressor(&mut self, bits: u8) -> &mut Compressor {
+        let level = self.level;
+        self.compress[slot(bits)].get_or_insert_with(|| Compressor::new(bits, level, false))
+    }
+
+    /// The shared decompressor for a peer's `bits` window (made on first use).
+    pub fn decompressor(&mut self, bits: u8) -> &mut Decompressor {
+        self.decompress[slot(bits)].get_or_insert_with(|| Decompressor::new(bits, false))
+    }
+
     /// Heap bytes held by the decompressors' output buffers (the codecs' own state is fixed per window size).
     pub fn buffer_bytes(&self) -> usize {
         self.decompress
@@ -76,19 +87,23 @@ impl Deflate {
         shared: &'a mut SharedCodecs,
     ) -> (&'a mut Compressor, &'a mut Decompressor) {
         let (params, role, level) = (self.params, self.role, shared.level);
+        let SharedCodecs {
+            compress,
+            decompress,
+            ..
+        } = shared;
         let compressor = match self.compressor.as_deref_mut() {
             Some(own) => own,
             None => {
                 let bits = params.compress_window_bits(role);
-                shared.compress[slot(bits)]
-                    .get_or_insert_with(|| Compressor::new(bits, level, false))
+                compress[slot(bits)].get_or_insert_with(|| Compressor::new(bits, level, false))
             }
         };
         let decompressor = match self.decompressor.as_deref_mut() {
             Some(own) => own,
             None => {
                 let bits = params.decompress_window_bits(role);
-                shared.decompress[slot(bits)].get_or_insert_with(|| Decompressor::new(bits, false))
+                decompress[slot(bits)].get_or_insert_with(|| Decompressor::new(bits, false))
             }
         };
         (compressor, decompressor)

@@ -1,5 +1,6 @@
 //! The session without sockets: a harness feeds it bytes and time and records its commands.
 
+mod deflate;
 mod handshake;
 mod open;
 
@@ -20,7 +21,10 @@ pub(super) const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 pub(super) enum Rec {
     Transmit(Vec<u8>),
     Opened,
+    /// permessage-deflate agreed, compressing with this window.
+    Deflate(u8),
     Inbound(Vec<u8>),
+    Inflated(usize),
     ToEdge {
         message: Vec<u8>,
         client: Option<IpAddr>,
@@ -37,8 +41,12 @@ impl From<Command<'_>> for Rec {
     fn from(c: Command<'_>) -> Self {
         match c {
             Command::Transmit(b) => Self::Transmit(b.to_vec()),
-            Command::Opened => Self::Opened,
+            Command::Opened { deflate: None } => Self::Opened,
+            Command::Opened {
+                deflate: Some(bits),
+            } => Self::Deflate(bits),
             Command::Inbound(b) => Self::Inbound(b.to_vec()),
+            Command::Inflated(n) => Self::Inflated(n),
             Command::ToEdge {
                 message,
                 client,
@@ -84,6 +92,7 @@ pub(super) fn policy() -> Policy {
         trusted_proxies: Vec::new(),
         request_rate: None,
         web: crate::web::WebConfig::default(),
+        deflate: None,
         epoch: Instant::now(),
     }
 }
@@ -162,6 +171,7 @@ pub(super) struct Harness {
     pub now: Instant,
     pub log: Vec<Rec>,
     buf: Vec<u8>,
+    pub codecs: wsproto::deflate::SharedCodecs,
 }
 
 impl Harness {
@@ -199,6 +209,7 @@ impl Harness {
             now,
             log,
             buf,
+            codecs: wsproto::deflate::SharedCodecs::new(6),
         }
     }
 
@@ -208,7 +219,7 @@ impl Harness {
         let mut got = Vec::new();
         {
             let mut sink = |c: Command<'_>| got.push(Rec::from(c));
-            let mut out = Output::new(&mut self.buf, &mut sink);
+            let mut out = Output::new(&mut self.buf, &mut sink).with_codecs(&mut self.codecs);
             self.session
                 .handle_bytes(&self.policy, self.now, &mut bytes, &mut out);
         }
