@@ -210,6 +210,7 @@ fn policy(plan: &Plan) -> Policy {
         .with_ipv6_prefix(l.ipv6_prefix.try_into().unwrap_or(limits::MAX_IPV6_PREFIX)),
         received: plan.sip.received,
         deflate: plan.deflate,
+        deflate_window: plan.deflate_window,
         trusted_proxies: l.trusted_proxies.clone(),
         request_rate: (l.requests_per_second > 0).then_some(RequestRate {
             per_second: l.requests_per_second,

@@ -303,9 +303,9 @@ pub struct Admin {
 
 /// permessage-deflate (RFC 7692): whether browsers' offers are accepted, and how.
 ///
-/// Neither direction keeps a compression window between messages (`server_no_context_takeover` and
-/// `client_no_context_takeover` are always answered), so the codecs are shared by a worker's connections and an
-/// idle connection holds no compression state.
+/// The codecs are shared by a worker's connections; what a connection keeps between messages is at most the last
+/// `server_window_bytes` it was sent and, with `client_context_takeover`, the last 2^`client_max_window_bits`
+/// bytes it sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Deflate {
@@ -317,6 +317,12 @@ pub struct Deflate {
     pub server_max_window_bits: u8,
     /// The largest window a client may compress with, 8 to 15 bits, when the client lets the edge choose.
     pub client_max_window_bits: u8,
+    /// Bytes of what the edge last sent a browser that the next message is compressed against (context
+    /// takeover toward the browser); 0: every message on its own (`server_no_context_takeover`).
+    pub server_window_bytes: u16,
+    /// Let a browser compress against what it sent before (the edge then keeps 2^`client_max_window_bits`
+    /// bytes per connection); `false`: `client_no_context_takeover`.
+    pub client_context_takeover: bool,
 }
 
 impl Default for Deflate {
@@ -326,6 +332,8 @@ impl Default for Deflate {
             level: 6,
             server_max_window_bits: 15,
             client_max_window_bits: 15,
+            server_window_bytes: 512,
+            client_context_takeover: false,
         }
     }
 }

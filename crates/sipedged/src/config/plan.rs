@@ -108,6 +108,11 @@ pub enum Problem {
     /// Too many workers.
     #[error("runtime.workers = {0} is more than {MAX_WORKERS}")]
     Workers(usize),
+    /// A remembered window larger than the window the edge announces.
+    #[error(
+        "deflate.server_window_bytes = {0} is more than the 2^server_max_window_bits = {1} bytes a browser keeps"
+    )]
+    DeflateWindow(u16, u32),
     /// A permessage-deflate setting outside what RFC 7692 and the codec allow.
     #[error("deflate.{key} = {value} is outside {min}..={max}")]
     DeflateRange {
@@ -190,6 +195,8 @@ pub struct Plan {
     pub on_expiry: super::OnExpiry,
     /// permessage-deflate's policy; `None`: offers are declined.
     pub deflate: Option<wsproto::deflate::DeflateConfig>,
+    /// `[deflate] server_window_bytes`.
+    pub deflate_window: u16,
     /// Logging.
     pub log: Log,
 }
@@ -248,6 +255,7 @@ impl Plan {
                 auth,
                 on_expiry: cfg.auth.on_expiry,
                 deflate,
+                deflate_window: cfg.deflate.server_window_bytes,
                 log: cfg.log,
             }),
             _ => Err(ConfigError::Invalid(Problems(problems))),
@@ -318,7 +326,7 @@ fn core(c: &super::Core, workers: usize, problems: &mut Vec<Problem>) -> Option<
     })
 }
 
-/// permessage-deflate's policy from `[deflate]`: no context takeover either way (see [`super::Deflate`]).
+/// permessage-deflate's policy from `[deflate]` (see [`super::Deflate`]).
 fn deflate(
     d: &super::Deflate,
     problems: &mut Vec<Problem>,
@@ -337,11 +345,15 @@ fn deflate(
             });
         }
     }
+    let announced = 1u32 << d.server_max_window_bits.min(15);
+    if u32::from(d.server_window_bytes) > announced {
+        problems.push(Problem::DeflateWindow(d.server_window_bytes, announced));
+    }
     d.enabled.then_some(wsproto::deflate::DeflateConfig {
         server_max_window_bits: d.server_max_window_bits,
         client_max_window_bits: d.client_max_window_bits,
-        server_no_context_takeover: true,
-        client_no_context_takeover: true,
+        server_no_context_takeover: d.server_window_bytes == 0,
+        client_no_context_takeover: !d.client_context_takeover,
         level: d.level,
     })
 }

@@ -223,3 +223,29 @@ fn ipv6_prefix_defaults_to_64_and_is_checked() {
     let e = plan("[limits]\nipv6_prefix = 129").unwrap_err();
     assert!(e.contains("ipv6_prefix = 129"), "{e}");
 }
+
+#[test]
+fn deflate_is_on_by_default_and_its_ranges_are_checked() {
+    let d = plan("").unwrap().deflate.expect("accepted by default");
+    assert!(
+        !d.server_no_context_takeover,
+        "512 bytes of context toward the browser"
+    );
+    assert!(d.client_no_context_takeover);
+    assert_eq!(plan("[deflate]\nenabled = false").unwrap().deflate, None);
+    let p = plan("[deflate]\nserver_window_bytes = 0\nclient_context_takeover = true").unwrap();
+    let d = p.deflate.unwrap();
+    assert!(d.server_no_context_takeover && !d.client_no_context_takeover);
+    let e = plan(
+        "[deflate]\nlevel = 10\nserver_max_window_bits = 8\nclient_max_window_bits = 16\nserver_window_bytes = 1024",
+    )
+    .unwrap_err();
+    for needle in [
+        "deflate.level = 10",
+        "server_max_window_bits = 8",
+        "client_max_window_bits = 16",
+        "server_window_bytes = 1024",
+    ] {
+        assert!(e.contains(needle), "{needle}: {e}");
+    }
+}

@@ -296,7 +296,14 @@ impl Session {
         let deflate = req.deflate;
         self.state = State::Open(Open::new(p, now, received, a.identity, deflate.as_ref()));
         out.emit(Command::Opened {
-            deflate: deflate.map(|d| d.compress_window_bits(wsproto::Role::Server)),
+            deflate: deflate.map(|d| {
+                let window_bits = d.compress_window_bits(wsproto::Role::Server);
+                let takeover = d.compress_takeover(wsproto::Role::Server);
+                super::Outbound {
+                    window_bits,
+                    keep: if takeover { p.deflate_window } else { 0 },
+                }
+            }),
         });
         let mut leftover = req.leftover;
         if !leftover.is_empty() {

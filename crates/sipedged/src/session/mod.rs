@@ -43,6 +43,15 @@ pub struct Peer {
     pub from_core: bool,
 }
 
+/// How the edge compresses the messages it sends on one connection (permessage-deflate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outbound {
+    /// The window the browser was told (`server_max_window_bits`, else 15).
+    pub window_bits: u8,
+    /// Bytes of what was last sent that the next message is compressed against; 0: every message on its own.
+    pub keep: u16,
+}
+
 /// How the connection is to be closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Close {
@@ -59,9 +68,8 @@ pub enum Command<'a> {
     Transmit(&'a [u8]),
     /// The WebSocket handshake completed: the flow exists from now on.
     Opened {
-        /// The window the edge compresses this connection's messages with, when permessage-deflate was agreed
-        /// (every message is compressed on its own).
-        deflate: Option<u8>,
+        /// How the edge compresses what it sends on this connection, when permessage-deflate was agreed.
+        deflate: Option<Outbound>,
     },
     /// A WebSocket message arrived (before any policy decision on it).
     Inbound(&'a [u8]),

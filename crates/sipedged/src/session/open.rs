@@ -15,8 +15,8 @@ use crate::metrics::{Counter, RoutingFailure};
 #[derive(Debug)]
 pub(super) struct Open {
     ws: Box<Connection>,
-    /// Who the handshake authenticated (RFC 7118 §7), when the listener requires it.
-    identity: Option<Box<edge::Identity>>,
+    /// What only some connections hold (boxed: the others pay one pointer).
+    extras: Option<Box<Extras>>,
     /// The browser's address as the edge may reveal it in Via `received` (`[sip] received`).
     client: Option<IpAddr>,
     /// Its SIP request rate.
@@ -24,9 +24,18 @@ pub(super) struct Open {
     /// When the browser last sent anything (milliseconds on the edge's clock, wrapping: 4 bytes per idle
     /// connection instead of an `Instant`'s 16).
     last_rx_ms: u32,
-    /// permessage-deflate: the window the browser compresses with (8–15), 0 when not agreed. Neither side keeps
-    /// a window between messages, so this is all the connection holds of it.
+    /// permessage-deflate: the window the browser compresses with (8–15), 0 when not agreed.
     inflate_bits: u8,
+}
+
+/// What an open WebSocket holds only when its handshake or its permessage-deflate asked for it.
+#[derive(Debug, Default)]
+struct Extras {
+    /// Who the handshake authenticated (RFC 7118 §7), when the listener requires it.
+    identity: Option<edge::Identity>,
+    /// When the browser keeps its window (context takeover): the last 2^`inflate_bits` bytes it sent, lent to
+    /// the worker's decompressor for each read.
+    inflate_window: Option<Vec<u8>>,
 }
 
 /// What one WebSocket message from the browser leads to.
@@ -49,14 +58,27 @@ impl Open {
     ) -> Self {
         let mut ws = Box::new(Connection::new(Role::Server, p.ws));
         ws.start_keepalive(now);
+        let inflate_window = deflate
+            .filter(|d| d.decompress_takeover(Role::Server))
+            .map(|_| Vec::new());
+        let extras = (identity.is_some() || inflate_window.is_some()).then(|| {
+            Box::new(Extras {
+                identity: identity.map(|i| *i),
+                inflate_window,
+            })
+        });
         Self {
             ws,
-            identity,
+            extras,
             client,
             bucket: RequestBucket::default(),
             last_rx_ms: p.timestamp(now).0 as u32,
             inflate_bits: deflate.map_or(0, |d| d.decompress_window_bits(Role::Server)),
         }
+    }
+
+    fn identity(&self) -> Option<&edge::Identity> {
+        self.extras.as_deref().and_then(|e| e.identity.as_ref())
     }
 
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
@@ -74,10 +96,7 @@ impl Open {
         self.last_rx_ms = p.timestamp(now).0 as u32;
         let mut policy_close = None;
         if p.on_expiry == OnExpiry::Close
-            && self
-                .identity
-                .as_ref()
-                .is_some_and(|i| i.expired(p.timestamp(now)))
+            && self.identity().is_some_and(|i| i.expired(p.timestamp(now)))
         {
             out.emit(Command::Failed(RoutingFailure::CredentialExpired));
             policy_close = Some("credential expired");
@@ -90,6 +109,13 @@ impl Open {
             .as_deref_mut()
             .filter(|_| self.inflate_bits != 0)
             .map(|c| c.decompressor(self.inflate_bits));
+        let (identity, mut window) = match self.extras.as_deref_mut() {
+            Some(e) => (e.identity.as_ref(), e.inflate_window.as_mut()),
+            None => (None, None),
+        };
+        if let (Some(d), Some(w)) = (inflate.as_deref_mut(), window.as_deref_mut()) {
+            d.lend_window(std::mem::take(w), 1 << self.inflate_bits);
+        }
         while off < bytes.len() && policy_close.is_none() && !peer_closed {
             let input = &mut bytes[off..];
             let got = match inflate.as_deref_mut() {
@@ -106,7 +132,7 @@ impl Open {
                         Verdict::Forward => out.emit(Command::ToEdge {
                             message: payload,
                             client: self.client,
-                            identity: self.identity.as_deref(),
+                            identity,
                         }),
                         Verdict::Refused => {}
                         Verdict::Close(reason) => policy_close = Some(reason),
@@ -122,6 +148,9 @@ impl Open {
             if let Some(n) = inflate.as_deref_mut().and_then(|d| d.take_inflated()) {
                 out.emit(Command::Inflated(n));
             }
+        }
+        if let (Some(d), Some(w)) = (inflate, window) {
+            *w = d.return_window();
         }
         out.codecs = codecs;
         let ws = &mut self.ws;

@@ -63,8 +63,11 @@ pub struct Policy {
     pub request_rate: Option<RequestRate>,
     /// Plain HTTP content on the WebSocket port.
     pub web: WebConfig,
-    /// permessage-deflate's policy (no context takeover either way); `None`: offers are declined.
+    /// permessage-deflate's policy; `None`: offers are declined.
     pub deflate: Option<wsproto::deflate::DeflateConfig>,
+    /// Bytes of what the edge sent a browser kept to compress the next message against (`[deflate]
+    /// server_window_bytes`; used when the browser did not ask for `server_no_context_takeover`).
+    pub deflate_window: u16,
     /// The zero of the edge's clock ([`Timestamp`]).
     pub epoch: Instant,
 }

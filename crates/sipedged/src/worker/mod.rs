@@ -233,6 +233,7 @@ impl Handler for Worker {
         }
         if state.session.is_websocket() {
             m.websockets.fetch_sub(1, Ordering::Relaxed);
+            self.router.connection_closed(conn);
             self.router.flow_closed(ctx, conn);
         }
     }

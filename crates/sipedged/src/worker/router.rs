@@ -16,6 +16,17 @@ use super::{CoreTransport, Msg, Shared};
 use crate::metrics::{Counter, RoutingFailure, WorkerMetrics};
 use crate::session::{Close, Command};
 
+/// How the messages delivered on one connection are compressed (permessage-deflate).
+#[derive(Debug, Default)]
+struct OutDeflate {
+    /// The window the browser was told; 0: not compressed.
+    window_bits: u8,
+    /// Bytes of `window` kept (0: every message on its own).
+    keep: u16,
+    /// The last `keep` bytes sent.
+    window: Vec<u8>,
+}
+
 /// How often lapsed registrations are dropped, at most.
 const EXPIRE_EVERY_MS: u64 = 1000;
 
@@ -32,9 +43,9 @@ pub struct Router {
     frame: Vec<u8>,
     /// permessage-deflate: the compressors shared by this worker's connections (none keeps a window).
     deflate: SharedCodecs,
-    /// Per connection slot, the window its messages are compressed with (0: not compressed). Set when its
-    /// WebSocket opens, so a reused slot never inherits it.
-    deflate_bits: Vec<u8>,
+    /// Per connection slot, how its messages are compressed (and the bytes last sent, with context takeover).
+    /// Set when its WebSocket opens, so a reused slot never inherits it; emptied when it closes.
+    deflate_out: Vec<OutDeflate>,
     /// Scratch for a compressed message.
     deflated: Vec<u8>,
     /// The size of the last message a session announced (for the bytes a compressed one inflated to).
@@ -65,7 +76,7 @@ impl Router {
             udp: None,
             frame: Vec::with_capacity(16 * 1024),
             deflate: SharedCodecs::new(level),
-            deflate_bits: Vec::new(),
+            deflate_out: Vec::new(),
             deflated: Vec::new(),
             last_inbound: 0,
             actions: Vec::with_capacity(8),
@@ -117,10 +128,14 @@ impl Router {
                 self.metrics.add(Counter::Upgraded, 1);
                 self.metrics.websockets.fetch_add(1, Ordering::Relaxed);
                 let slot = conn.slot as usize;
-                if self.deflate_bits.len() <= slot {
-                    self.deflate_bits.resize(slot + 1, 0);
+                if self.deflate_out.len() <= slot {
+                    self.deflate_out.resize_with(slot + 1, OutDeflate::default);
                 }
-                self.deflate_bits[slot] = deflate.unwrap_or(0);
+                self.deflate_out[slot] = deflate.map_or_else(OutDeflate::default, |d| OutDeflate {
+                    window_bits: d.window_bits,
+                    keep: d.keep,
+                    window: Vec::new(),
+                });
             }
             Command::Inbound(payload) => {
                 self.metrics.add(Counter::WsMessagesIn, 1);
@@ -306,6 +321,13 @@ impl Router {
         }
     }
 
+    /// A connection closed: what was kept to compress its messages goes.
+    pub fn connection_closed(&mut self, conn: Conn) {
+        if let Some(o) = self.deflate_out.get_mut(conn.slot as usize) {
+            *o = OutDeflate::default();
+        }
+    }
+
     /// Frame `bytes` and queue them on the local connection `flow`, or carry out `if_gone`.
     fn deliver(
         &mut self,
@@ -324,16 +346,17 @@ impl Router {
             wsproto::OpCode::Binary
         };
         self.frame.clear();
-        let bits = self
-            .deflate_bits
-            .get(conn.slot as usize)
-            .copied()
-            .unwrap_or(0);
-        if bits != 0 {
+        let out = self.deflate_out.get_mut(conn.slot as usize);
+        let bits = out.as_ref().map_or(0, |o| o.window_bits);
+        if let Some(o) = out.filter(|o| o.window_bits != 0) {
             self.deflated.clear();
-            self.deflate
-                .compressor(bits)
-                .compress(bytes, &mut self.deflated);
+            let compressor = self.deflate.compressor(o.window_bits);
+            compressor.compress_after(
+                &mut o.window,
+                usize::from(o.keep),
+                bytes,
+                &mut self.deflated,
+            );
             wsproto::writer::write_compressed_frame(&mut self.frame, opcode, &self.deflated, None);
         } else {
             wsproto::writer::write_frame(&mut self.frame, true, opcode, bytes, None);

@@ -53,6 +53,30 @@ impl Compressor {
         self.buf = Vec::new();
     }
 
+    /// Context takeover without keeping a compressor per connection: a compressor that keeps no window
+    /// (`takeover == false`) starts from `window`, the last bytes this connection's peer inflated, appends the
+    /// compressed form of `payload` to `out`, and leaves in `window` the last `keep` bytes of what was sent (the
+    /// peer keeps its window, RFC 7692 §7.1.1.1, so references into them are valid). `keep` must not exceed
+    /// the window the peer was told (`server_max_window_bits`).
+    pub fn compress_after(
+        &mut self,
+        window: &mut Vec<u8>,
+        keep: usize,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        debug_assert!(
+            !self.takeover,
+            "a shared compressor starts every message afresh"
+        );
+        if !window.is_empty() {
+            // A raw stream takes a dictionary right after a reset; this one was reset after its last message.
+            let _ = self.z.set_dictionary(window);
+        }
+        self.compress(payload, out);
+        remember(window, keep, payload);
+    }
+
     /// Appends the compressed form of `payload` to `out`: the payload of a frame with RSV1 set.
     pub fn compress(&mut self, payload: &[u8], out: &mut Vec<u8>) {
         let (in0, start) = (self.z.total_in(), out.len());
@@ -82,6 +106,25 @@ impl Compressor {
     }
 }
 
+/// Keeps in `window` the last `keep` bytes of its old contents followed by `more`, in at most `keep` bytes of
+/// heap.
+fn remember(window: &mut Vec<u8>, keep: usize, more: &[u8]) {
+    if keep == 0 {
+        return;
+    }
+    if window.capacity() < keep {
+        window.reserve_exact(keep - window.len());
+    }
+    if more.len() >= keep {
+        window.clear();
+        window.extend_from_slice(more.get(more.len() - keep..).unwrap_or_default());
+        return;
+    }
+    let excess = (window.len() + more.len()).saturating_sub(keep);
+    window.drain(..excess);
+    window.extend_from_slice(more);
+}
+
 /// Why a compressed message was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InflateError {
@@ -104,6 +147,9 @@ pub struct Decompressor {
     out: Vec<u8>,
     /// Compressed bytes of the last message inflated, until [`Decompressor::take_inflated`].
     last_input: Option<usize>,
+    /// A connection's window lent by [`Decompressor::lend_window`], and how much of it to keep.
+    window: Vec<u8>,
+    keep: usize,
 }
 
 impl std::fmt::Debug for Decompressor {
@@ -125,6 +171,8 @@ impl Decompressor {
             takeover,
             out: Vec::new(),
             last_input: None,
+            window: Vec::new(),
+            keep: 0,
         }
     }
 
@@ -132,6 +180,10 @@ impl Decompressor {
     pub fn decompress(&mut self, compressed: &[u8], max: usize) -> Result<&[u8], InflateError> {
         self.out.clear();
         self.last_input = Some(compressed.len());
+        if self.keep != 0 && !self.window.is_empty() {
+            // The peer keeps its window: this message may refer to the connection's last bytes.
+            let _ = self.z.set_dictionary(&self.window);
+        }
         let result = self.inflate(compressed, max).and_then(|ended| {
             if ended {
                 Ok(true)
@@ -142,6 +194,9 @@ impl Decompressor {
         match result {
             Ok(ended) if self.takeover && !ended => {}
             _ => self.z.reset(false),
+        }
+        if result.is_ok() {
+            remember(&mut self.window, self.keep, &self.out);
         }
         result.map(|_| self.out.as_slice())
     }
@@ -182,6 +237,25 @@ impl Decompressor {
                 _ => {}
             }
         }
+    }
+
+    /// Context takeover without keeping a decompressor per connection: until [`Decompressor::return_window`],
+    /// a decompressor that keeps no window inflates every message from `window` (the last bytes the connection's
+    /// peer compressed, at least its whole window: `keep` ≥ 2^client_max_window_bits) and keeps the last `keep`
+    /// bytes of what it inflated there.
+    pub fn lend_window(&mut self, window: Vec<u8>, keep: usize) {
+        debug_assert!(
+            !self.takeover,
+            "a shared decompressor starts every message afresh"
+        );
+        self.window = window;
+        self.keep = keep;
+    }
+
+    /// The window lent by [`Decompressor::lend_window`], updated by the messages inflated since.
+    pub fn return_window(&mut self) -> Vec<u8> {
+        self.keep = 0;
+        std::mem::take(&mut self.window)
     }
 
     /// The last message [`decompress`](Self::decompress) inflated.

@@ -166,11 +166,16 @@ impl Element {
                 (bits < MAX_WINDOW_BITS || offered.is_some()).then_some(bits)
             }
         };
+        // A client that did not offer client_max_window_bits may keep a 32 KiB window; a server that wants a
+        // smaller one can only ask it to keep none (§7.1.1.2 lets the server answer client_no_context_takeover).
+        let client_window_unbounded =
+            client_bits.is_none() && config.client_max_window_bits < MAX_WINDOW_BITS;
         DeflateParams {
             server_no_context_takeover: self.server_no_context_takeover
                 || config.server_no_context_takeover,
             client_no_context_takeover: self.client_no_context_takeover
-                || config.client_no_context_takeover,
+                || config.client_no_context_takeover
+                || client_window_unbounded,
             server_max_window_bits: (self.server_max_window_bits.is_some()
                 || server_bits < MAX_WINDOW_BITS)
                 .then_some(server_bits),

@@ -106,7 +106,9 @@ fn messages() -> Vec<&'static str> {
     TRACE
         .split("\n--- ")
         .filter_map(|m| m.split_once('\n').map(|(_, body)| body))
-        .filter(|m| m.starts_with("SIP/2.0") || m.contains(" SIP/2.0\n"))
+        .filter(|m| {
+            m.starts_with("SIP/2.0") || m.lines().next().is_some_and(|l| l.ends_with(" SIP/2.0"))
+        })
         .collect()
 }
 
@@ -174,4 +176,75 @@ fn a_compression_bomb_stops_at_the_limit() {
 fn garbage_is_refused() {
     let mut d = Decompressor::new(15, false);
     assert_eq!(d.decompress(&[0xff; 32], 1000), Err(InflateError::Corrupt));
+}
+
+#[test]
+fn a_shared_compressor_with_a_connections_window_speaks_context_takeover() {
+    // The edge: one compressor without a window of its own, 512 bytes of window per connection. The browser:
+    // an ordinary inflater that keeps its 32 KiB window (server_no_context_takeover not agreed).
+    let mut shared = Compressor::new(15, 6, false);
+    let (mut alice, mut bob) = (Vec::new(), Vec::new());
+    let (mut alice_in, mut bob_in) = (Decompressor::new(15, true), Decompressor::new(15, true));
+    let (mut plain, mut with, mut without) = (0, 0, 0);
+    for msg in messages() {
+        for (window, peer) in [(&mut alice, &mut alice_in), (&mut bob, &mut bob_in)] {
+            let mut wire = Vec::new();
+            shared.compress_after(window, 512, msg.as_bytes(), &mut wire);
+            assert!(
+                window.len() <= 512 && window.capacity() <= 512,
+                "{}",
+                window.capacity()
+            );
+            assert_eq!(peer.decompress(&wire, 1 << 20), Ok(msg.as_bytes()));
+            with += wire.len();
+        }
+        let mut alone = Vec::new();
+        shared.compress(msg.as_bytes(), &mut alone);
+        (plain, without) = (plain + 2 * msg.len(), without + 2 * alone.len());
+    }
+    assert!(
+        with < without,
+        "the window helps: {with} < {without} of {plain}"
+    );
+}
+
+#[test]
+fn a_shared_decompressor_with_a_lent_window_reads_a_client_keeping_its_window() {
+    // The browser keeps a 1 KiB window (client_max_window_bits=10 agreed); the edge lends each message its
+    // connection's last 1,024 bytes.
+    let mut browser = Compressor::new(10, 6, true);
+    let mut shared = Decompressor::new(10, false);
+    let mut window = Vec::new();
+    let mut fresh = Decompressor::new(10, false);
+    let mut needed_the_window = false;
+    for msg in messages() {
+        let mut wire = Vec::new();
+        browser.compress(msg.as_bytes(), &mut wire);
+        needed_the_window |= fresh.decompress(&wire, 1 << 20) != Ok(msg.as_bytes());
+        shared.lend_window(std::mem::take(&mut window), 1024);
+        assert_eq!(shared.decompress(&wire, 1 << 20), Ok(msg.as_bytes()));
+        window = shared.return_window();
+        assert!(window.capacity() <= 1024, "{}", window.capacity());
+    }
+    assert!(
+        needed_the_window,
+        "some message refers back into an earlier one"
+    );
+}
+
+#[test]
+fn a_client_that_cannot_be_held_to_a_small_window_is_asked_to_keep_none() {
+    let config = DeflateConfig {
+        client_no_context_takeover: false,
+        client_max_window_bits: 10,
+        ..DeflateConfig::default()
+    };
+    let p = choose(&["permessage-deflate"], &config).expect("accepted");
+    assert!(
+        p.client_no_context_takeover,
+        "no client_max_window_bits offered"
+    );
+    let p = choose(&["permessage-deflate; client_max_window_bits"], &config).expect("accepted");
+    assert!(!p.client_no_context_takeover);
+    assert_eq!(p.client_max_window_bits, Some(10));
 }

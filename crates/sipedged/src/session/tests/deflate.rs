@@ -113,3 +113,43 @@ fn a_compression_bomb_closes_with_1009_and_reaches_nobody() {
         h.codecs.buffer_bytes()
     );
 }
+
+#[test]
+fn a_browser_keeping_its_window_is_read_through_the_connections_window() {
+    let mut p = deflating();
+    p.deflate = Some(DeflateConfig {
+        client_no_context_takeover: false,
+        client_max_window_bits: 10,
+        ..DeflateConfig::default()
+    });
+    let mut h = Harness::new(p);
+    let got = h.feed(&offer());
+    let answer = String::from_utf8(transmitted(&got)).unwrap();
+    assert!(answer.contains("client_max_window_bits=10"), "{answer}");
+    assert!(!answer.contains("client_no_context_takeover"), "{answer}");
+    // The browser compresses every message against the ones before (its window: 1 KiB).
+    let mut browser = Compressor::new(10, 6, true);
+    let mut sent_twice = 0;
+    for _ in 0..3 {
+        let mut wire = Vec::new();
+        browser.compress(MESSAGE, &mut wire);
+        let mut frame = Vec::new();
+        wsproto::writer::write_compressed_frame(
+            &mut frame,
+            wsproto::OpCode::Text,
+            &wire,
+            Some(MASK),
+        );
+        let got = h.feed(&frame);
+        assert!(
+            got.iter()
+                .any(|r| matches!(r, Rec::ToEdge { message, .. } if message == MESSAGE)),
+            "{got:?}"
+        );
+        sent_twice += usize::from(wire.len() < MESSAGE.len() / 4);
+    }
+    assert_eq!(
+        sent_twice, 2,
+        "the 2nd and 3rd messages refer back to the 1st"
+    );
+}

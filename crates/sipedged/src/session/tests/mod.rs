@@ -42,9 +42,7 @@ impl From<Command<'_>> for Rec {
         match c {
             Command::Transmit(b) => Self::Transmit(b.to_vec()),
             Command::Opened { deflate: None } => Self::Opened,
-            Command::Opened {
-                deflate: Some(bits),
-            } => Self::Deflate(bits),
+            Command::Opened { deflate: Some(d) } => Self::Deflate(d.window_bits),
             Command::Inbound(b) => Self::Inbound(b.to_vec()),
             Command::Inflated(n) => Self::Inflated(n),
             Command::ToEdge {
@@ -93,6 +91,7 @@ pub(super) fn policy() -> Policy {
         request_rate: None,
         web: crate::web::WebConfig::default(),
         deflate: None,
+        deflate_window: 512,
         epoch: Instant::now(),
     }
 }
