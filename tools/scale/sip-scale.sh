@@ -6,6 +6,8 @@
 #
 #   tools/scale/sip-scale.sh          # CLIENTS=100000 WORKERS=6 HOLD=120 EXPIRES=60 KEEPALIVE=30
 #   OUT=docs/bench/sip-scale tools/scale/sip-scale.sh      # results there; the server log in LOGS
+#   SIPLOAD_ARGS="--deflate" tools/scale/sip-scale.sh      # extra sipload arguments (here: permessage-deflate)
+#   SIPEDGE_TOML=$'[deflate]\nserver_window_bytes = 0' tools/scale/sip-scale.sh   # extra sipedged configuration
 #
 # sipload runs as PROCS processes (each below its own open-file limit) from the source addresses SOURCES (each
 # address has its own ephemeral port range), ramped at RAMP. sipedged: io_uring direct descriptors (each worker's
@@ -44,6 +46,7 @@ workers = $WORKERS
 io = "uring"
 [limits]
 max_connections = $MAX_CONNECTIONS
+${SIPEDGE_TOML:-}
 EOF
 cp "$work/sipedge.toml" "$OUT/sipedge.toml"
 start_sipedged "$LOGS/sipedged.log" "$port" --config "$work/sipedge.toml" --admin ""
@@ -53,6 +56,8 @@ sleep 1
 cmd=(target/release/sipload register --target "ws://127.0.0.1:$port/" --connections "$CLIENTS" --procs "$PROCS"
   --sources "$SOURCES" --ramp "$RAMP" --hold "$HOLD" --duration 0 --expires "$EXPIRES" --keepalive "$KEEPALIVE"
   --watch-pid "$pid" --json "$OUT/scale.json" --plot "$OUT/scale.svg")
+# shellcheck disable=SC2206 # word splitting intended: SIPLOAD_ARGS is a list of arguments
+cmd+=(${SIPLOAD_ARGS:-})
 echo "sipedged: $WORKERS workers, pid $pid; ${cmd[*]}" | tee "$OUT/command.txt"
 status=0
 timeout $((CLIENTS / 1000 + HOLD + 300)) "${cmd[@]}" | tee "$OUT/scale.txt" || status=1

@@ -329,7 +329,7 @@ impl Default for Deflate {
     fn default() -> Self {
         Self {
             enabled: true,
-            level: 6,
+            level: 1,
             server_max_window_bits: 15,
             client_max_window_bits: 15,
             server_window_bytes: 512,
