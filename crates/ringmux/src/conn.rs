@@ -13,6 +13,13 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// The handle the timer wheel stores for a worker timer ([`Ctx::arm_worker_timer`](crate::Ctx::arm_worker_timer)):
+    /// no slot ever has this index and generation.
+    pub(crate) const WORKER: Self = Self {
+        slot: u32::MAX,
+        generation: u32::MAX,
+    };
+
     pub(crate) fn key(self) -> Key {
         Key {
             index: self.slot,

@@ -467,6 +467,12 @@ impl<M> Ctx<'_, M> {
         core.wheel.insert(deadline, (conn, token))
     }
 
+    /// Arms a timer of the worker itself, tied to no connection: [`Handler::worker_timer`](crate::Handler::worker_timer)
+    /// gets `token` after `after` (rounded up to the worker's tick) unless cancelled.
+    pub fn arm_worker_timer(&mut self, after: Duration, token: u64) -> TimerId {
+        self.arm_timer(Conn::WORKER, after, token)
+    }
+
     /// Disarms a timer; `true` if it had not fired yet.
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
         self.core.wheel.cancel(id).is_some()

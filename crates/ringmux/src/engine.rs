@@ -290,6 +290,11 @@ impl<H: Handler> Engine<H> {
         let mut fired = std::mem::take(&mut self.fired);
         for (conn, token) in fired.drain(..) {
             self.core.stats.timers_fired += 1;
+            if conn == Conn::WORKER {
+                let ctx = &mut Self::ctx(&mut self.core);
+                self.handler.worker_timer(ctx, token);
+                continue;
+            }
             self.with_state(conn, |h, ctx, st| h.timer(ctx, conn, st, token));
         }
         self.fired = fired;

@@ -101,6 +101,11 @@ pub trait Handler: 'static {
         let _ = (ctx, peer, why);
     }
 
+    /// A timer armed with [`Ctx::arm_worker_timer`] fired.
+    fn worker_timer(&mut self, ctx: &mut Ctx<'_, Self::Message>, token: u64) {
+        let _ = (ctx, token);
+    }
+
     /// The connection's send queue hit its bound. Return the reason it closes with (the queued bytes are
     /// dropped, the connection aborted); others are unaffected.
     fn slow_consumer(

@@ -134,6 +134,52 @@ both_backends! {
     }
 }
 
+/// A worker timer that re-arms itself three times from `start`, with no connection at all.
+struct Ticks {
+    fired: Sender<(u64, Duration)>,
+    started: Option<Instant>,
+}
+
+impl Handler for Ticks {
+    type State = ();
+    type Message = ();
+
+    fn start(&mut self, ctx: &mut Ctx<'_, ()>) {
+        self.started = Some(Instant::now());
+        ctx.arm_worker_timer(Duration::from_millis(20), 1);
+        let gone = ctx.arm_worker_timer(Duration::from_millis(10), 99);
+        assert!(ctx.cancel_timer(gone));
+    }
+
+    fn open(&mut self, _: &mut Ctx<'_, ()>, _: Conn, _: Origin) {}
+
+    fn data(&mut self, _: &mut Ctx<'_, ()>, _: Conn, _: &mut (), _: &[u8]) {}
+
+    fn worker_timer(&mut self, ctx: &mut Ctx<'_, ()>, token: u64) {
+        let since = self.started.map_or(Duration::ZERO, |s| s.elapsed());
+        self.fired.send((token, since)).unwrap();
+        if token < 3 {
+            ctx.arm_worker_timer(Duration::from_millis(20), token + 1);
+        }
+    }
+}
+
+both_backends! {
+    fn worker_timers_fire_without_any_connection(b: Backend) {
+        let (tx, rx) = channel();
+        let server =
+            Server::start(config(b), move |_| Ticks { fired: tx.clone(), started: None }).unwrap();
+        for (token, at_least) in [(1, 20), (2, 40), (3, 60)] {
+            let (got, after) = wait(&rx);
+            assert_eq!(got, token, "in order; the cancelled one never");
+            assert!(after >= Duration::from_millis(at_least), "token {token} fired early: {after:?}");
+        }
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err(), "no other timer fires");
+        server.shutdown(Duration::from_secs(1));
+        assert_eq!(server.join().unwrap()[0].timers_fired, 3);
+    }
+}
+
 both_backends! {
     fn enobufs_recovery(b: Backend) {
         // Two 64-byte receive buffers for 16 connections streaming at once: the buffer ring runs dry
