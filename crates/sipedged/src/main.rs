@@ -69,14 +69,15 @@ fn load(args: &Args) -> Result<Plan, ConfigError> {
         cfg.runtime.workers = n;
     }
     if let Some(uri) = &args.upstream {
-        let local_address = cfg
-            .core
-            .as_ref()
-            .map_or(config::Core::default_local(), |c| c.local_address);
+        let (local_address, t1) = cfg.core.as_ref().map_or(
+            (config::Core::default_local(), config::Core::default_t1()),
+            |c| (c.local_address, c.t1),
+        );
         cfg.core = Some(config::Core {
             uri: uri.clone(),
             local_address,
             advertise_host: None,
+            t1,
         });
     }
     match args.admin.as_deref() {

@@ -166,6 +166,10 @@ fn shared(plan: &Plan, core: Option<SocketAddr>, secrets: StartSecrets) -> Share
         edge: edge_config(plan, secrets.branch_salt),
         key: secrets.key,
         core: core.zip(transport),
+        core_t1: plan
+            .core
+            .as_ref()
+            .map_or(std::time::Duration::from_millis(500), |c| c.t1),
         metrics: (0..plan.workers)
             .map(|_| Arc::new(metrics::WorkerMetrics::default()))
             .collect(),
@@ -470,6 +474,22 @@ mod tests {
                 }
             ),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_core_hop_is_a_valid_hostport_for_every_worker() {
+        let cfg = crate::config::Config::from_toml(
+            "[runtime]\nworkers = 2\n[core]\nuri = \"sip:[::1]:5060\"\nlocal_address = \"[::1]:5070\"",
+            "t",
+        )
+        .unwrap();
+        let edge = edge_config(&Plan::new(cfg).unwrap(), 0);
+        assert_eq!(edge.core_hop.host_port, "[::1]:5070");
+        assert!(
+            edge.own_addresses.contains(&"[::1]:5071".to_owned()),
+            "{:?}",
+            edge.own_addresses
         );
     }
 

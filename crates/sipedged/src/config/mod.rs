@@ -147,6 +147,14 @@ pub struct Core {
     /// `host` written in our Via / Path / Record-Route toward the core (default: the local address's IP).
     #[serde(default)]
     pub advertise_host: Option<String>,
+    /// RFC 3261's T1 toward a UDP core: a request unanswered after T1 is sent again (doubling, to T2 = 4 s for
+    /// non-INVITE requests), and given up after 64 × T1 with 408 to the browser.
+    #[serde(default = "default_t1", with = "humantime_serde")]
+    pub t1: Duration,
+}
+
+fn default_t1() -> Duration {
+    Duration::from_millis(500)
 }
 
 fn default_core_local() -> SocketAddr {
@@ -157,6 +165,11 @@ impl Core {
     /// The default local address of the sockets toward the core.
     pub fn default_local() -> SocketAddr {
         default_core_local()
+    }
+
+    /// RFC 3261's default T1.
+    pub fn default_t1() -> Duration {
+        default_t1()
     }
 }
 

@@ -67,9 +67,9 @@ pub enum Problem {
     /// A timeout of zero.
     #[error("limits.{0} must be > 0")]
     ZeroDuration(&'static str),
-    /// A connection timeout outside its range (`close_timeout`, `tcp_user_timeout`).
+    /// A duration outside its range (`[limits] close_timeout`, `tcp_user_timeout`, `[core] t1`).
     #[error(
-        "limits.{key} = {} must be from {} to {}",
+        "{key} = {} must be from {} to {}",
         humantime_serde::re::humantime::format_duration(*value),
         humantime_serde::re::humantime::format_duration(*min),
         humantime_serde::re::humantime::format_duration(*max)
@@ -166,6 +166,8 @@ pub struct CorePlan {
     pub local_address: SocketAddr,
     /// The host written in our Via / Path / Record-Route toward the core.
     pub advertise_host: String,
+    /// T1 toward a UDP core.
+    pub t1: Duration,
 }
 
 /// The whole configuration, checked and typed.
@@ -310,6 +312,15 @@ fn core(c: &super::Core, workers: usize, problems: &mut Vec<Problem>) -> Option<
         .parse::<CoreUri>()
         .map_err(|e| problems.push(e.into()))
         .ok()?;
+    let (min, max) = (Duration::from_millis(50), Duration::from_secs(10));
+    if !(min..=max).contains(&c.t1) {
+        problems.push(Problem::DurationRange {
+            key: "core.t1",
+            value: c.t1,
+            min,
+            max,
+        });
+    }
     let port = c.local_address.port();
     if uri.transport == super::CoreTransport::Udp
         && usize::from(port) + workers - 1 > usize::from(u16::MAX)
@@ -319,11 +330,20 @@ fn core(c: &super::Core, workers: usize, problems: &mut Vec<Problem>) -> Option<
     Some(CorePlan {
         uri,
         local_address: c.local_address,
-        advertise_host: c
-            .advertise_host
-            .clone()
-            .unwrap_or_else(|| c.local_address.ip().to_string()),
+        advertise_host: sip_host(c.advertise_host.as_deref(), c.local_address.ip()),
+        t1: c.t1,
     })
+}
+
+/// The host the edge writes in its own Via, Path and Record-Route toward the core: `advertise_host`, else the
+/// local address. An IPv6 address goes in brackets (RFC 3261 §25.1 `IPv6reference`), so that `host:port` stays
+/// one (a bare `::1:5070` is not a hostport).
+fn sip_host(configured: Option<&str>, local: std::net::IpAddr) -> String {
+    let host = configured.map_or_else(|| local.to_string(), str::to_owned);
+    match host.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) => format!("[{v6}]"),
+        Err(_) => host,
+    }
 }
 
 /// permessage-deflate's policy from `[deflate]` (see [`super::Deflate`]).
@@ -380,8 +400,16 @@ fn limits(l: &Limits, problems: &mut Vec<Problem>) {
         }
     }
     for (key, value, min) in [
-        ("close_timeout", l.close_timeout, Duration::from_millis(1)),
-        ("tcp_user_timeout", l.tcp_user_timeout, MIN_TCP_USER_TIMEOUT),
+        (
+            "limits.close_timeout",
+            l.close_timeout,
+            Duration::from_millis(1),
+        ),
+        (
+            "limits.tcp_user_timeout",
+            l.tcp_user_timeout,
+            MIN_TCP_USER_TIMEOUT,
+        ),
     ] {
         if !value.is_zero() && !(min..=MAX_CONNECTION_TIMEOUT).contains(&value) {
             problems.push(Problem::DurationRange {

@@ -249,3 +249,35 @@ fn deflate_is_on_by_default_and_its_ranges_are_checked() {
         assert!(e.contains(needle), "{needle}: {e}");
     }
 }
+
+#[test]
+fn an_ipv6_core_side_host_is_written_in_brackets() {
+    let p = plan("[core]\nuri = \"sip:[::1]:5060\"\nlocal_address = \"[::1]:5070\"").unwrap();
+    assert_eq!(p.core.unwrap().advertise_host, "[::1]");
+    for (given, written) in [
+        ("2001:db8::7", "[2001:db8::7]"),
+        ("[2001:db8::7]", "[2001:db8::7]"),
+        ("192.0.2.9", "192.0.2.9"),
+        ("edge.example.net", "edge.example.net"),
+    ] {
+        let doc = format!("[core]\nuri = \"sip:core.example.net\"\nadvertise_host = \"{given}\"");
+        assert_eq!(
+            plan(&doc).unwrap().core.unwrap().advertise_host,
+            written,
+            "{given}"
+        );
+    }
+}
+
+#[test]
+fn core_t1_defaults_to_rfc_3261s_and_is_bounded() {
+    let p = plan("[core]\nuri = \"sip:10.0.0.1\"").unwrap();
+    assert_eq!(p.core.unwrap().t1, Duration::from_millis(500));
+    for bad in ["10ms", "11s"] {
+        let e = plan(&format!("[core]\nuri = \"sip:10.0.0.1\"\nt1 = \"{bad}\"")).unwrap_err();
+        assert!(
+            e.contains(&format!("core.t1 = {bad} must be from 50ms to 10s")),
+            "{e}"
+        );
+    }
+}

@@ -49,9 +49,13 @@ pub enum Counter {
     DeflateWireBytesOut,
     /// permessage-deflate: the same messages' bytes before compression.
     DeflatePlainBytesOut,
+    /// Requests sent again to a UDP core that had not answered yet.
+    CoreRetransmissions,
+    /// Requests sent to a UDP core without a client transaction (the table was full).
+    CoreUntracked,
 }
 
-const COUNTERS: usize = 19;
+const COUNTERS: usize = 21;
 
 /// SIP request methods counted by name; others go to `other`.
 pub const METHODS: [&str; 15] = [

@@ -78,6 +78,8 @@ reasons! {
         FlowGone => "flow_gone",
         /// It could not be sent to the core.
         CoreSendFailed => "core_send_failed",
+        /// A UDP core never answered it, though sent again on RFC 3261's timers (the browser got 408).
+        CoreTransactionTimeout => "core_transaction_timeout",
         /// The connection is over its SIP request rate.
         RateLimited => "rate_limited",
         /// The connection's credential has expired.

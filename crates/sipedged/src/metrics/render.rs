@@ -9,7 +9,7 @@ use super::{
 };
 
 /// The plain per-worker counters: name, help, counter.
-const SIMPLE: [(&str, &str, Counter); 18] = [
+const SIMPLE: [(&str, &str, Counter); 20] = [
     (
         "sipedge_connections_accepted_total",
         "TCP connections accepted",
@@ -64,6 +64,16 @@ const SIMPLE: [(&str, &str, Counter); 18] = [
         "sipedge_ws_deflate_plain_bytes_out_total",
         "permessage-deflate: payload bytes of compressed messages sent, before compression",
         Counter::DeflatePlainBytesOut,
+    ),
+    (
+        "sipedge_core_retransmissions_total",
+        "Requests sent again to a UDP core that had not answered (RFC 3261 Timers A and E)",
+        Counter::CoreRetransmissions,
+    ),
+    (
+        "sipedge_core_untracked_requests_total",
+        "Requests sent once to a UDP core, the table of client transactions being full",
+        Counter::CoreUntracked,
     ),
     (
         "sipedge_core_messages_in_total",

@@ -3,6 +3,7 @@
 //! workers share nothing but the read-only [`Shared`] and talk by message ([`Msg`]).
 
 mod link;
+mod retransmit;
 mod router;
 
 use std::net::SocketAddr;
@@ -46,6 +47,8 @@ pub struct Shared {
     pub key: FlowTokenKey,
     /// The core's address and how it is reached (edge mode); `None`: standalone.
     pub core: Option<(SocketAddr, CoreTransport)>,
+    /// RFC 3261's T1 toward a UDP core.
+    pub core_t1: std::time::Duration,
     /// Per-worker counters.
     pub metrics: Vec<Arc<WorkerMetrics>>,
 }
@@ -240,6 +243,12 @@ impl Handler for Worker {
 
     fn message(&mut self, ctx: &mut Ctx<'_, Msg>, msg: Msg) {
         self.router.message(ctx, msg);
+    }
+
+    fn worker_timer(&mut self, ctx: &mut Ctx<'_, Msg>, token: u64) {
+        if token == router::TICK_TOKEN {
+            self.router.tick(ctx);
+        }
     }
 
     fn datagram(&mut self, ctx: &mut Ctx<'_, Msg>, _udp: Udp, from: SocketAddr, bytes: &[u8]) {

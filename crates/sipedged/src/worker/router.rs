@@ -11,7 +11,12 @@ use edge::{Action, ClientFlow, Edge};
 use ringmux::{CloseReason, Conn, Ctx, Udp};
 use wsproto::deflate::SharedCodecs;
 
+mod udp_core;
+
+pub use udp_core::TICK_TOKEN;
+
 use super::link::{CoreLink, Route};
+use super::retransmit::Transactions;
 use super::{CoreTransport, Msg, Shared};
 use crate::metrics::{Counter, RoutingFailure, WorkerMetrics};
 use crate::session::{Close, Command};
@@ -48,6 +53,8 @@ pub struct Router {
     deflate_out: Vec<OutDeflate>,
     /// Scratch for a compressed message.
     deflated: Vec<u8>,
+    /// Client transactions toward a UDP core (edge mode over UDP only).
+    transactions: Option<Transactions>,
     /// The size of the last message a session announced (for the bytes a compressed one inflated to).
     last_inbound: usize,
     actions: Vec<Action>,
@@ -67,6 +74,10 @@ impl Router {
                 core_hop_host_port(&cfg.core_hop.host_port, local.port(), index);
         }
         let level = shared.policy.deflate.map_or(6, |d| d.level);
+        let transactions = match shared.core {
+            Some((_, CoreTransport::Udp { .. })) => Some(Transactions::new(shared.core_t1)),
+            _ => None,
+        };
         Self {
             edge: Edge::new(cfg, shared.key.clone()),
             metrics: shared.metrics[index].clone(),
@@ -78,6 +89,7 @@ impl Router {
             deflate: SharedCodecs::new(level),
             deflate_out: Vec::new(),
             deflated: Vec::new(),
+            transactions,
             last_inbound: 0,
             actions: Vec::with_capacity(8),
             last_expire: Timestamp(0),
@@ -95,7 +107,10 @@ impl Router {
         if let Some((_, CoreTransport::Udp { local })) = self.shared.core {
             let addr = SocketAddr::new(local.ip(), local.port() + self.index as u16);
             match ctx.bind_udp(addr) {
-                Ok(udp) => self.udp = Some(udp),
+                Ok(udp) => {
+                    self.udp = Some(udp);
+                    ctx.arm_worker_timer(udp_core::TICK, TICK_TOKEN);
+                }
                 Err(e) => {
                     tracing::error!(worker = self.index, %addr, error = %e, "cannot bind the UDP socket toward the core")
                 }
@@ -216,6 +231,7 @@ impl Router {
             self.metrics.routing_failed(RoutingFailure::NotFromCore);
             return;
         }
+        self.track_answer(ctx, bytes);
         self.core_message(ctx, bytes);
     }
 
@@ -384,6 +400,10 @@ impl Router {
         let Some(core) = self.core else { return };
         if !matches!(self.shared.core, Some((_, CoreTransport::Tcp))) {
             let sent = self.udp.map(|udp| ctx.send_to(udp, core, &bytes));
+            if sent.is_some() {
+                // Lost on the way or refused by a full socket buffer alike: the transaction sends it again.
+                self.track_sent(ctx, &bytes);
+            }
             match sent {
                 Some(Ok(_)) => self.metrics.add(Counter::CoreMessagesOut, 1),
                 Some(Err(e)) => {
@@ -499,4 +519,19 @@ impl Router {
 fn core_hop_host_port(template: &str, base: u16, index: usize) -> String {
     let host = template.rsplit_once(':').map_or(template, |(h, _)| h);
     format!("{host}:{}", base as usize + index)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_workers_core_hop_keeps_an_ipv6_host_whole() {
+        assert_eq!(
+            super::core_hop_host_port("[::1]:5070", 5070, 1),
+            "[::1]:5071"
+        );
+        assert_eq!(
+            super::core_hop_host_port("192.0.2.1:5070", 5070, 2),
+            "192.0.2.1:5072"
+        );
+    }
 }

@@ -1,0 +1,98 @@
+//! The router's side of the client transactions toward a UDP core
+//! ([`Transactions`](crate::worker::retransmit::Transactions)): what is sent is tracked,
+//! the core's answers stop retransmission, and the worker's tick retransmits or gives up (408 to the browser).
+
+use std::time::Duration;
+
+use ringmux::Ctx;
+use sipscan::Message;
+
+use super::Router;
+use crate::metrics::{Counter, RoutingFailure};
+use crate::worker::Msg;
+use crate::worker::retransmit::{Due, Tracked};
+
+/// How often a worker looks for retransmissions due (T1 is 500 ms; the schedule keeps its own times).
+pub const TICK: Duration = Duration::from_millis(50);
+/// The worker timer's token.
+pub const TICK_TOKEN: u64 = 1;
+
+impl Router {
+    /// The time on the client transactions' clock.
+    fn tx_now(&self, ctx: &Ctx<'_, Msg>) -> Duration {
+        Duration::from_millis(self.now(ctx).0)
+    }
+
+    /// `bytes` went to the UDP core: a request becomes a client transaction.
+    pub(super) fn track_sent(&mut self, ctx: &Ctx<'_, Msg>, bytes: &[u8]) {
+        let now = self.tx_now(ctx);
+        let Some(tx) = self.transactions.as_mut() else {
+            return;
+        };
+        let Ok(msg) = Message::parse(bytes) else {
+            return;
+        };
+        let Some(method) = msg.method() else {
+            return;
+        };
+        let branch = msg
+            .top_via()
+            .and_then(Result::ok)
+            .and_then(|v| v.branch())
+            .unwrap_or_default();
+        if tx.sent(branch, method.as_bytes(), bytes, now) == Tracked::Full {
+            self.metrics.add(Counter::CoreUntracked, 1);
+        }
+    }
+
+    /// A datagram from the core: a response answers one of our transactions.
+    pub(super) fn track_answer(&mut self, ctx: &Ctx<'_, Msg>, bytes: &[u8]) {
+        let now = self.tx_now(ctx);
+        let Some(tx) = self.transactions.as_mut() else {
+            return;
+        };
+        let Ok(msg) = Message::parse(bytes) else {
+            return;
+        };
+        if let (Some(status), Some(Ok(via))) = (msg.status(), msg.top_via())
+            && let Some(branch) = via.branch()
+        {
+            tx.answered(branch, status, now);
+        }
+    }
+
+    /// The worker's tick: retransmit what is due, answer 408 for what the core never answered, and re-arm.
+    pub fn tick(&mut self, ctx: &mut Ctx<'_, Msg>) {
+        let now = self.tx_now(ctx);
+        let mut due = Vec::new();
+        if let Some(tx) = self.transactions.as_mut() {
+            tx.poll(now, &mut due);
+        }
+        for d in due {
+            match d {
+                Due::Retransmit(bytes) => {
+                    if let (Some(udp), Some(core)) = (self.udp, self.core)
+                        && ctx.send_to(udp, core, &bytes).is_ok()
+                    {
+                        self.metrics.add(Counter::CoreRetransmissions, 1);
+                    }
+                }
+                Due::GiveUp(request) => self.give_up(ctx, &request),
+            }
+        }
+        ctx.arm_worker_timer(TICK, TICK_TOKEN);
+    }
+
+    /// Timer B or F: the browser gets 408, made as the core would have answered (it carries the edge's Via,
+    /// which routes it back to the browser's flow).
+    fn give_up(&mut self, ctx: &mut Ctx<'_, Msg>, request: &[u8]) {
+        self.metrics
+            .routing_failed(RoutingFailure::CoreTransactionTimeout);
+        let Ok(msg) = Message::parse(request) else {
+            return;
+        };
+        let answer = edge::response::build(&msg, 408, "Request Timeout", &[]);
+        self.edge.from_core(&answer, &mut self.actions);
+        self.run_actions(ctx);
+    }
+}
