@@ -47,7 +47,11 @@ fn zero_window_client(port: u16) -> (Ua, TcpStream) {
 /// Make the gateway queue about 750 KB toward a client that never reads, then ask it to close (the client sends
 /// a close frame: the gateway answers with its own, behind the queue, and closes gracefully). Returns when the
 /// close frame is written.
-fn fill_then_close(ua: &mut Ua, raw: &mut TcpStream) {
+///
+/// The close frame goes only once every MESSAGE has been queued toward the client: the registrar's shard for the
+/// AoR may be another worker than the connection's, and a delivery that comes back from it after the close frame
+/// finds the connection closing (counted as `flow_gone`) instead of queuing.
+fn fill_then_close(gw: &Gateway, ua: &mut Ua, raw: &mut TcpStream) {
     let body = "x".repeat(BODY);
     for i in 0..MESSAGES {
         let m = ua.request(
@@ -59,6 +63,15 @@ fn fill_then_close(ua: &mut Ua, raw: &mut TcpStream) {
             &body,
         );
         ua.ws.send(&m);
+    }
+    let start = Instant::now();
+    while total(&gw.metrics(), "sipedge_ws_messages_out_total") < 1 + MESSAGES as u64 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the MESSAGEs were not all queued toward the client:\n{}",
+            gw.metrics()
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
     raw.write_all(&CLOSE_FRAME).unwrap();
 }
@@ -101,7 +114,7 @@ fn a_zero_window_reader_is_aborted_and_counted_in_metrics() {
     }
     assert!(before.contains("sipedge_proxy_header_rejections_total"));
     let (mut ua, mut raw) = zero_window_client(gw.port);
-    fill_then_close(&mut ua, &mut raw);
+    fill_then_close(&gw, &mut ua, &mut raw);
     let start = Instant::now();
     // The default close_timeout is 5 s.
     let m = wait_close_aborted(&gw, Duration::from_secs(12));
@@ -123,7 +136,7 @@ fn a_zero_window_reader_is_aborted_and_counted_in_metrics() {
 fn a_zero_window_reader_is_cut_at_the_configured_close_timeout() {
     let gw = Gateway::start("[limits]\nclose_timeout = \"500ms\"\ntcp_user_timeout = \"20s\"\n");
     let (mut ua, mut raw) = zero_window_client(gw.port);
-    fill_then_close(&mut ua, &mut raw);
+    fill_then_close(&gw, &mut ua, &mut raw);
     let start = Instant::now();
     let m = wait_close_aborted(&gw, Duration::from_secs(4));
     assert_eq!(
@@ -147,7 +160,7 @@ fn a_zero_window_reader_is_cut_and_counted_on_epoll_too() {
         &[("RINGMUX_IO", "epoll")],
     );
     let (mut ua, mut raw) = zero_window_client(gw.port);
-    fill_then_close(&mut ua, &mut raw);
+    fill_then_close(&gw, &mut ua, &mut raw);
     let m = wait_close_aborted(&gw, Duration::from_secs(4));
     assert_eq!(total(&m, "sipedge_close_aborted_total"), 1, "{m}");
 }
