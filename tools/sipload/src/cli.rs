@@ -170,6 +170,11 @@ pub struct SipArgs {
     /// Seconds a transaction may wait for its final response before it counts as timed out.
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=120))]
     pub tx_timeout: u64,
+    /// Seconds a connection stays after its own traffic settled, answering what its partner still sends (a
+    /// call's length is added when there are calls). Raise it when requests may take seconds to arrive (a lossy
+    /// path, retransmissions).
+    #[arg(long, default_value_t = 1, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=60))]
+    pub linger: u64,
 }
 
 /// How the traffic phase is paced.

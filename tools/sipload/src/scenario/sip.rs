@@ -43,6 +43,8 @@ pub struct Sip {
     settings: Settings,
     domain: String,
     connections: u64,
+    /// `--linger`.
+    linger: Duration,
 }
 
 impl Sip {
@@ -73,14 +75,15 @@ impl Sip {
             },
             domain: sip.domain.clone(),
             connections,
+            linger: Duration::from_secs(sip.linger),
         }
     }
 
     /// How long a connection stays after its own traffic settled, answering its partner (whose last
-    /// call may still be up): a second, plus a call's length when there are calls.
+    /// call may still be up): `--linger` (a second by default), plus a call's length when there are calls.
     fn linger(&self) -> Duration {
         let calls = self.shares().1 > 0.0;
-        Duration::from_secs(1)
+        self.linger
             + if calls {
                 self.settings.call_length
             } else {
