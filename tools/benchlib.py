@@ -21,6 +21,7 @@ usage: python3 tools/benchlib.py COMMAND ARGS...
   compare OUT CLIENTS RATE SERVERS   tools/compare/compare.sh: the Markdown table
   flood OUT FLOOD_CONNS CLIENTS FLOOD_RATE MSG_RATE FLOOD_RAMP
                                      tools/flood/flood.sh: the table; writes OUT/flood.json
+  loss OUT                           tools/loss/loss.sh: 0 lost through the lossy path, retransmissions counted
 
 The reports read here are sipload's --json files. A command that judges a run exits 1 when it fails (or when a
 report it needs is missing), 0 otherwise; usage errors exit 2.
@@ -489,6 +490,35 @@ def flood(out, flood_conns, clients, flood_rate, msg_rate, flood_ramp):
 # Command line
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# tools/loss
+
+
+def metric_sum(series, name):
+    """The sum of a metric over its labels (every worker) in a fetched /metrics document."""
+    return sum(v for k, v in series.items() if k == name or k.startswith(name + "{"))
+
+
+def loss(out):
+    """(lines, ok) of loss.sh: 0 failed REGISTER and MESSAGE transactions through the lossy path, and the
+    retransmissions that made up for the drops counted."""
+    reg, msg = read_json(f"{out}/register.json"), read_json(f"{out}/message.json")
+    series = read_json(f"{out}/metrics.json")
+    retransmitted = metric_sum(series, "sipedge_core_retransmissions_total")
+    timeouts = series.get('sipedge_routing_failures_total{reason="core_transaction_timeout"}', 0)
+    lines = []
+    for name, r, kind in (("register burst", reg, "REGISTER"), ("message run", msg, "MESSAGE")):
+        t = transaction(r, kind)
+        lines.append(f"{name}: {t.get('ok', 0)} {kind} ok, {t.get('failed', 0)} failed, {t.get('timed_out', 0)} "
+                     f"timed out; connections {r['connections_ok']} ok, {r['connections_failed']} failed; "
+                     f"p50 {latency(r, kind, 'p50_us')} us, p99 {latency(r, kind, 'p99_us')} us")
+    lost = failed(reg) + failed(msg) + sum(transaction(r, k).get("timed_out", 0)
+                                           for r, k in ((reg, "REGISTER"), (msg, "MESSAGE")))
+    ok = lost == 0 and retransmitted > 0
+    lines.append(f"loss: {lost} lost, {retransmitted:.0f} retransmissions, {timeouts:.0f} given up -> {verdict(ok)}")
+    return lines, ok
+
+
 def judged(report):
     """Print a (lines, ok) report; the exit status."""
     lines, ok = report
@@ -535,6 +565,7 @@ COMMANDS = {
     "wss-scale": ((3, 3), lambda a: judged(wss_scale(a[0], int(a[1]), int(a[2])))),
     "compare": ((4, 4), lambda a: judged(compare(a[0], int(a[1]), int(a[2]), a[3].split()))),
     "flood": ((6, 6), lambda a: judged(flood(a[0], *map(int, a[1:])))),
+    "loss": ((1, 1), lambda a: judged(loss(a[0]))),
 }
 
 

@@ -201,6 +201,28 @@ class Autobahn(unittest.TestCase):
             self.assertIn("autobahn echo: 2 passed, 0 failed", out.getvalue())
 
 
+class Loss(TempDir):
+    def put_run(self, timed_out=0, retransmitted=7):
+        kinds = {"REGISTER": {"ok": 200, "failed": 0, "timed_out": timed_out, "latency": {"p50_us": 900}}}
+        self.put("register.json", report(transactions=kinds))
+        self.put("message.json", report(transactions={"MESSAGE": {"ok": 500, "failed": 0, "timed_out": 0}}))
+        self.put("metrics.json", {'sipedge_core_retransmissions_total{worker="0"}': retransmitted,
+                                  'sipedge_core_retransmissions_total{worker="1"}': 3})
+
+    def test_nothing_lost_and_retransmissions_counted_passes(self):
+        self.put_run()
+        lines, ok = benchlib.loss(self.dir)
+        self.assertTrue(ok, lines)
+        self.assertEqual(lines[-1], "loss: 0 lost, 10 retransmissions, 0 given up -> PASS")
+        self.assertIn("register burst: 200 REGISTER ok, 0 failed, 0 timed out", lines[0])
+
+    def test_a_timed_out_transaction_fails(self):
+        self.put_run(timed_out=2)
+        lines, ok = benchlib.loss(self.dir)
+        self.assertFalse(ok)
+        self.assertTrue(lines[-1].startswith("loss: 2 lost"), lines)
+
+
 class Scale(TempDir):
     def test_throughput_table_and_ratios(self):
         for name, rate in (("uring", 60000.0), ("epoll", 50000.0), ("fwsecho", 40000.0)):
