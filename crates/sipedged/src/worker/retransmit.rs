@@ -71,7 +71,6 @@ impl Transactions {
     }
 
     /// How many requests wait for an answer.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.pending.len()
     }

@@ -55,6 +55,8 @@ pub struct Router {
     deflated: Vec<u8>,
     /// Client transactions toward a UDP core (edge mode over UDP only).
     transactions: Option<Transactions>,
+    /// Whether the worker timer that polls them is armed (only while some wait: an idle worker is not woken).
+    tick_armed: bool,
     /// The size of the last message a session announced (for the bytes a compressed one inflated to).
     last_inbound: usize,
     actions: Vec<Action>,
@@ -90,6 +92,7 @@ impl Router {
             deflate_out: Vec::new(),
             deflated: Vec::new(),
             transactions,
+            tick_armed: false,
             last_inbound: 0,
             actions: Vec::with_capacity(8),
             last_expire: Timestamp(0),
@@ -107,10 +110,7 @@ impl Router {
         if let Some((_, CoreTransport::Udp { local })) = self.shared.core {
             let addr = SocketAddr::new(local.ip(), local.port() + self.index as u16);
             match ctx.bind_udp(addr) {
-                Ok(udp) => {
-                    self.udp = Some(udp);
-                    ctx.arm_worker_timer(udp_core::TICK, TICK_TOKEN);
-                }
+                Ok(udp) => self.udp = Some(udp),
                 Err(e) => {
                     tracing::error!(worker = self.index, %addr, error = %e, "cannot bind the UDP socket toward the core")
                 }

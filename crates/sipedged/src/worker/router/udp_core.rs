@@ -23,8 +23,8 @@ impl Router {
         Duration::from_millis(self.now(ctx).0)
     }
 
-    /// `bytes` went to the UDP core: a request becomes a client transaction.
-    pub(super) fn track_sent(&mut self, ctx: &Ctx<'_, Msg>, bytes: &[u8]) {
+    /// `bytes` went to the UDP core: a request becomes a client transaction (and the tick runs while any wait).
+    pub(super) fn track_sent(&mut self, ctx: &mut Ctx<'_, Msg>, bytes: &[u8]) {
         let now = self.tx_now(ctx);
         let Some(tx) = self.transactions.as_mut() else {
             return;
@@ -40,8 +40,13 @@ impl Router {
             .and_then(Result::ok)
             .and_then(|v| v.branch())
             .unwrap_or_default();
-        if tx.sent(branch, method.as_bytes(), bytes, now) == Tracked::Full {
-            self.metrics.add(Counter::CoreUntracked, 1);
+        match tx.sent(branch, method.as_bytes(), bytes, now) {
+            Tracked::Full => self.metrics.add(Counter::CoreUntracked, 1),
+            Tracked::Yes if !self.tick_armed => {
+                ctx.arm_worker_timer(TICK, TICK_TOKEN);
+                self.tick_armed = true;
+            }
+            Tracked::Yes | Tracked::No => {}
         }
     }
 
@@ -61,8 +66,11 @@ impl Router {
         }
     }
 
-    /// The worker's tick: retransmit what is due, answer 408 for what the core never answered, and re-arm.
+    /// The worker's tick: retransmit what is due, answer 408 for what the core never answered, and re-arm while
+    /// anything still waits.
     pub fn tick(&mut self, ctx: &mut Ctx<'_, Msg>) {
+        // This timer has fired; a request tracked below arms the next one.
+        self.tick_armed = false;
         let now = self.tx_now(ctx);
         let mut due = Vec::new();
         if let Some(tx) = self.transactions.as_mut() {
@@ -80,7 +88,11 @@ impl Router {
                 Due::GiveUp(request) => self.give_up(ctx, &request),
             }
         }
-        ctx.arm_worker_timer(TICK, TICK_TOKEN);
+        let waiting = self.transactions.as_ref().is_some_and(|t| t.len() > 0);
+        if waiting && !self.tick_armed {
+            ctx.arm_worker_timer(TICK, TICK_TOKEN);
+            self.tick_armed = true;
+        }
     }
 
     /// Timer B or F: the browser gets 408, made as the core would have answered (it carries the edge's Via,
