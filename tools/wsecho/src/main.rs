@@ -14,7 +14,7 @@ use clap::Parser;
 use ringmux::{CloseReason, Conn, Ctx, Handler, IoChoice, Origin};
 use wsproto::deflate::{Deflate, DeflateConfig, SharedCodecs};
 use wsproto::writer::{write_compressed_frame, write_frame};
-use wsproto::{Connection, Event, MessageKind, OpCode, Role, ServerConfig, ServerHandshake};
+use wsproto::{Connection, Event, Role, ServerConfig, ServerHandshake};
 
 /// WebSocket echo server (RFC 6455) on ringmux + wsproto.
 #[derive(Debug, Parser)]
@@ -87,6 +87,7 @@ fn echo(open: &mut Open, shared: &mut SharedCodecs, input: &mut [u8], out: &mut 
     let mut pos = 0;
     let ws = &mut open.ws;
     let mut codecs = open.deflate.as_mut().map(|d| d.codecs(shared));
+    let mut compressed = Vec::new();
     loop {
         let input = input.get_mut(pos..).unwrap_or_default();
         let (got, compressor) = match codecs.as_mut() {
@@ -99,13 +100,10 @@ fn echo(open: &mut Open, shared: &mut SharedCodecs, input: &mut [u8], out: &mut 
         match got.event {
             None => break,
             Some(Event::Message { kind, payload }) => {
-                let opcode = match kind {
-                    MessageKind::Text => OpCode::Text,
-                    MessageKind::Binary => OpCode::Binary,
-                };
+                let opcode = kind.opcode();
                 match compressor {
                     Some(c) => {
-                        let mut compressed = Vec::new();
+                        compressed.clear();
                         c.compress(payload, &mut compressed);
                         write_compressed_frame(out, opcode, &compressed, None);
                     }

@@ -25,6 +25,16 @@ pub enum MessageKind {
     Binary,
 }
 
+impl MessageKind {
+    /// The opcode of a message's first frame.
+    pub fn opcode(self) -> OpCode {
+        match self {
+            Self::Text => OpCode::Text,
+            Self::Binary => OpCode::Binary,
+        }
+    }
+}
+
 /// Something the peer did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event<'a> {

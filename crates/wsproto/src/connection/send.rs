@@ -29,16 +29,18 @@ impl Connection {
         out: &mut Vec<u8>,
         mask: Option<[u8; 4]>,
     ) -> Result<(), SendError> {
+        let opcode = self.data_opcode(kind, mask)?;
+        write_frame(out, true, opcode, payload, mask);
+        Ok(())
+    }
+
+    /// The opcode of a data message of `kind`, once the mask suits the role and data may still be sent.
+    fn data_opcode(&self, kind: MessageKind, mask: Option<[u8; 4]>) -> Result<OpCode, SendError> {
         self.check_mask(mask)?;
         if self.state != State::Open {
             return Err(SendError::Closed);
         }
-        let opcode = match kind {
-            MessageKind::Text => OpCode::Text,
-            MessageKind::Binary => OpCode::Binary,
-        };
-        write_frame(out, true, opcode, payload, mask);
-        Ok(())
+        Ok(kind.opcode())
     }
 
     /// Append a whole message compressed by `deflate` as one frame with RSV1 set (permessage-deflate, RFC 7692
@@ -51,14 +53,7 @@ impl Connection {
         mask: Option<[u8; 4]>,
         deflate: &mut Compressor,
     ) -> Result<(), SendError> {
-        self.check_mask(mask)?;
-        if self.state != State::Open {
-            return Err(SendError::Closed);
-        }
-        let opcode = match kind {
-            MessageKind::Text => OpCode::Text,
-            MessageKind::Binary => OpCode::Binary,
-        };
+        let opcode = self.data_opcode(kind, mask)?;
         write_compressed_frame(out, opcode, deflate.compress_message(payload), mask);
         Ok(())
     }
