@@ -3,13 +3,17 @@
 #   1. sipedge standalone (embedded registrar), 2 workers;
 #   2. sipedge in edge mode in front of Kamailio as the SIP core (deploy/kamailio/core.cfg, UDP on loopback);
 #   3. sipedge standalone over wss:// (a TLS listener with a certificate made here; Chromium told to accept it);
-#   4. sipedge standalone with permessage-deflate turned off.
-# Chromium offers permessage-deflate: runs 1-3 assert it was agreed, run 4 that it was not.
+#   4. sipedge standalone with permessage-deflate turned off;
+#   5. run 2 with every hop on [::1]: Kamailio on udp:[::1], sipedge's listener, its core URI and local address on
+#      [::1], the test page and the browsers' WebSockets too.
+# Chromium offers permessage-deflate: runs 1-3 and 5 assert it was agreed, run 4 that it was not.
 # Starts and stops its own processes on free loopback ports.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib.sh
 source "$here/../lib.sh"
+# shellcheck source=core-lib.sh
+source "$here/core-lib.sh"
 sipedged_bin=${SIPEDGED:-$sipedged_bin}
 ensure_built "$sipedged_bin" sipedged
 cd "$here"
@@ -53,4 +57,22 @@ TOML
 start_sipedged "$work/no-deflate.log" "$port" --config "$work/no-deflate.toml" --admin ""
 node run.mjs --ws "ws://127.0.0.1:$port" --extensions none --label sipedge-no-deflate ||
   { fail=1; tail -20 "$work/no-deflate.log"; }
+
+stop_kamailio
+core=$(free_udp_pair6)
+start_kamailio "$repo_root/deploy/kamailio/core.cfg" "$work/kamailio6.log" -A "CORE_LISTEN=udp:[::1]:$core"
+local_base=$(free_udp_pair6)
+port=$(free_port6)
+cat >"$work/edge6.toml" <<TOML
+[[listen]]
+address = "[::1]:$port"
+[core]
+uri = "sip:[::1]:$core"
+local_address = "[::1]:$local_base"
+[runtime]
+workers = 2
+TOML
+start_sipedged6 "$work/edge6.log" "$port" --config "$work/edge6.toml" --admin ""
+node run.mjs --ws "ws://[::1]:$port" --page-host ::1 --extensions permessage-deflate --label sipedge-edge+kamailio-ipv6 ||
+  { fail=1; tail -20 "$work/edge6.log"; tail -20 "$work/kamailio6.log"; }
 exit $fail

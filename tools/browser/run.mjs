@@ -3,10 +3,11 @@
 // (INVITE / 200 / ACK, then BYE) and unregister. Each step asserts what the user would see.
 //
 //   node run.mjs --ws ws://127.0.0.1:8080 [--domain example.test] [--stacks jssip,sipjs] [--label sipedge]
-//                [--extensions permessage-deflate|none]
+//                [--extensions permessage-deflate|none] [--page-host ::1]
 //
 // --extensions adds a step asserting what the browser's WebSockets negotiated (`WebSocket.extensions`, without
-// parameters): "none" for an empty answer.
+// parameters): "none" for an empty answer. --page-host is the address the test's own page is served from (default
+// 127.0.0.1; "::1" for a run where every hop is IPv6).
 //
 // Chromium is Debian's (/usr/bin/chromium, or $CHROMIUM); no browser is downloaded. Prints one line per step and
 // a closing "N passed, N failed" line; exits non-zero when any step failed.
@@ -29,6 +30,8 @@ const { values: opts } = parseArgs({
     insecure: { type: 'boolean', default: false },
     // The WebSocket extensions the server is expected to agree to ("none": none); unset: not checked.
     extensions: { type: 'string' },
+    // The loopback address the page the SIP stacks run in is served from.
+    'page-host': { type: 'string', default: '127.0.0.1' },
   },
 });
 const stepTimeout = Number(opts.timeout);
@@ -52,8 +55,9 @@ const server = createServer(async (req, res) => {
     res.writeHead(500).end('bundle missing: run `node build.mjs`');
   }
 });
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const pageHost = opts['page-host'];
+await new Promise((ok) => server.listen(0, pageHost, ok));
+const origin = `http://${pageHost.includes(':') ? `[${pageHost}]` : pageHost}:${server.address().port}`;
 
 // playwright gives the browser a fresh, empty profile directory of its own.
 const browser = await chromium.launch({
