@@ -13,6 +13,7 @@
 //! in the [`Recorder`].
 
 mod child;
+mod failures;
 mod parent;
 mod plot;
 mod progress;

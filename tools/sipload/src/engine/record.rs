@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 
+use super::failures::FailureKey;
 use crate::error::LoadError;
 
 /// Latency histogram bounds: 1 µs to 120 s, 3 significant digits.
@@ -68,6 +69,8 @@ pub(crate) struct Counts {
     pub(crate) errors: BTreeMap<String, u64>,
     /// (unix second, kind) -> counts.
     pub(crate) timeline: BTreeMap<(u64, &'static str), SecondCounts>,
+    /// Failures by the tenth of a second (unix time) their transaction began, kind and error.
+    pub(crate) failures: BTreeMap<FailureKey, u64>,
 }
 
 impl Counts {
@@ -158,6 +161,23 @@ impl Recorder {
         c.second(kind).failed += 1;
     }
 
+    /// One transaction of `kind` that began `latency` ago failed: counted as by [`Self::tx_failed`],
+    /// and also by the tenth of a second it began in.
+    pub fn tx_failed_after(&self, kind: &'static str, e: &LoadError, latency: Duration) {
+        self.tx_failed(kind, e);
+        let began = SystemTime::now()
+            .checked_sub(latency)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| {
+                u64::try_from(d.as_millis() / 100).unwrap_or(u64::MAX)
+            });
+        *self
+            .lock()
+            .failures
+            .entry((began, kind, e.label()))
+            .or_default() += 1;
+    }
+
     /// A session broke after it opened.
     pub fn session_failed(&self, e: &LoadError) {
         let mut c = self.lock();
@@ -213,5 +233,44 @@ mod tests {
         assert_eq!(c.errors["session: server closed tcp"], 1);
         let seconds: u64 = c.timeline.values().map(|s| s.ok + s.failed).sum();
         assert_eq!(seconds, 5);
+        assert!(c.failures.is_empty(), "tx_failed knows no start time");
+    }
+
+    #[test]
+    fn a_failure_is_placed_where_its_transaction_began() {
+        let r = Recorder::default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        r.tx_failed_after(
+            "MESSAGE",
+            &LoadError::Timeout("waiting"),
+            Duration::from_secs(10),
+        );
+        r.tx_failed_after(
+            "MESSAGE",
+            &LoadError::Timeout("waiting"),
+            Duration::from_secs(10),
+        );
+        r.tx_failed_after("REGISTER", &LoadError::ServerClosedTcp, Duration::ZERO);
+        let c = r.lock();
+        assert_eq!(c.kinds["MESSAGE"].timed_out, 2);
+        assert_eq!(c.kinds["REGISTER"].failed, 1);
+        let mut by_kind: Vec<(&str, u64, u64)> = c
+            .failures
+            .iter()
+            .map(|((tenth, kind, _), n)| (*kind, *tenth, *n))
+            .collect();
+        by_kind.sort_unstable();
+        assert_eq!(by_kind.len(), 2, "{by_kind:?}");
+        let (message, register) = (by_kind[0], by_kind[1]);
+        assert_eq!((message.0, message.2), ("MESSAGE", 2));
+        assert_eq!((register.0, register.2), ("REGISTER", 1));
+        // Ten seconds apart, within the second the test ran in (give or take the clock's tick).
+        assert_eq!(register.1 - message.1, 100);
+        assert!(
+            register.1 / 10 >= now && register.1 / 10 <= now + 1,
+            "{register:?} vs {now}"
+        );
     }
 }

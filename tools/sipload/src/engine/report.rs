@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::failures::{self, FailureBegan};
 use super::record::{Counts, HANDSHAKE, new_histogram, new_second_histogram};
 use crate::procfs::Sample;
 use crate::wire::{Bytes, DeflateCount};
@@ -68,6 +69,9 @@ pub struct ProcReport {
     pub kinds: BTreeMap<String, KindPart>,
     /// Per-second counts and latencies.
     pub timeline: Vec<SecondPart>,
+    /// Failures by the moment their transaction began.
+    #[serde(default)]
+    pub failures: Vec<FailureBegan>,
 }
 
 fn pairs<T: hdrhistogram::Counter>(h: &Histogram<T>) -> Vec<(u64, u64)> {
@@ -113,6 +117,7 @@ impl ProcReport {
                     latency_us: pairs(&s.latency_us),
                 })
                 .collect(),
+            failures: failures::from_map(&c.failures),
         }
     }
 
@@ -275,6 +280,8 @@ pub struct Report {
     pub transactions: BTreeMap<String, KindReport>,
     /// Per-second timeline.
     pub timeline: Vec<TimelinePoint>,
+    /// Failed transactions by the moment they began (tenths of a second, unix time), kind and error.
+    pub failures: Vec<FailureBegan>,
     /// Phase marks on the timeline.
     pub phases: Phases,
     /// The watched server, with `--watch-pid`.
@@ -407,6 +414,7 @@ impl Report {
             latency: Latency::default(),
             transactions: BTreeMap::new(),
             timeline: Vec::new(),
+            failures: Vec::new(),
             phases: Phases::default(),
             server: None,
         }
@@ -454,6 +462,7 @@ impl Report {
             r.msgs_per_sec = sums.traffic_ok as f64 / rate_secs;
         }
         r.transactions = kind_reports(sums.kinds, rate_secs);
+        r.failures = failures::merge(parts.iter().map(|p| p.failures.as_slice()));
         let (points, t0) = timeline(sums.seconds);
         r.timeline = points;
         let rel = |x: f64| (x - t0 as f64).max(0.0);
@@ -659,6 +668,12 @@ mod tests {
                 failed: 0,
                 latency_us: lat.to_vec(),
             }],
+            failures: vec![FailureBegan {
+                began_ms: 1_000_500,
+                kind: "MESSAGE".into(),
+                error: "timeout".into(),
+                count: 1,
+            }],
         }
     }
 
@@ -677,6 +692,11 @@ mod tests {
             (20, 2, 150)
         );
         assert_eq!(r.messages_failed, 2, "timeouts count as failed");
+        assert_eq!(r.failures.len(), 1, "one moment, kind and error");
+        assert_eq!(
+            (r.failures[0].began_ms, r.failures[0].count),
+            (1_000_500, 2)
+        );
         assert_eq!((r.tls_full, r.tls_resumed), (2, 4));
         assert!(r.summary().contains("2 full, 4 resumed"));
         assert_eq!((r.deflate.offered, r.deflate.agreed), (20, 8));

@@ -262,7 +262,7 @@ impl Sip {
                 } => {
                     match &result {
                         Ok(()) => rec.tx_ok(kind.name(), latency),
-                        Err(e) => rec.tx_failed(kind.name(), e),
+                        Err(e) => rec.tx_failed_after(kind.name(), e, latency),
                     }
                     if setup && kind == TxKind::Register {
                         registered = Some(result);
