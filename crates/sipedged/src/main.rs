@@ -15,6 +15,7 @@ mod limits;
 mod metrics;
 mod session;
 mod start;
+mod targets;
 mod tls;
 mod web;
 mod worker;

@@ -12,7 +12,7 @@ use edge::stamp::{Hop, Transport};
 use crate::config::{CoreTransport, Plan};
 use crate::session::{ListenerPolicy, Policy, RequestRate};
 use crate::worker::{self, Shared};
-use crate::{admin, limits, metrics, tls, web};
+use crate::{admin, limits, metrics, targets, tls, web};
 
 /// Size of each receive buffer a worker hands the kernel: SIP over WebSocket messages are mostly under 4 KiB (a
 /// WebRTC INVITE is 1-3 KiB); larger ones arrive in several buffers.
@@ -155,21 +155,33 @@ fn core_address(plan: &Plan) -> Result<Option<SocketAddr>, StartError> {
 
 /// What every worker shares.
 fn shared(plan: &Plan, core: Option<SocketAddr>, secrets: StartSecrets) -> Shared {
-    let transport = plan.core.as_ref().map(|c| match c.uri.transport {
-        CoreTransport::Udp => worker::CoreTransport::Udp {
+    let side = plan.core.as_ref().zip(core).map(|(c, addr)| {
+        let transport = match c.uri.transport {
+            CoreTransport::Udp => targets::Transport::Udp,
+            CoreTransport::Tcp => targets::Transport::Tcp,
+        };
+        worker::CoreSide {
+            view: Arc::new(targets::CoreView {
+                transport,
+                targets: vec![targets::CoreTarget {
+                    addr,
+                    priority: 0,
+                    weight: 1,
+                    up: true,
+                    name: None,
+                    stats: Arc::default(),
+                }],
+            }),
             local: c.local_address,
-        },
-        CoreTransport::Tcp => worker::CoreTransport::Tcp,
+            t1: c.t1,
+            feedback: None,
+        }
     });
     Shared {
         policy: policy(plan),
         edge: edge_config(plan, secrets.branch_salt),
         key: secrets.key,
-        core: core.zip(transport),
-        core_t1: plan
-            .core
-            .as_ref()
-            .map_or(std::time::Duration::from_millis(500), |c| c.t1),
+        core: side,
         metrics: (0..plan.workers)
             .map(|_| Arc::new(metrics::WorkerMetrics::default()))
             .collect(),
@@ -416,9 +428,7 @@ fn resolve_again(plan: &Plan, server: &ringmux::Server<worker::Msg>) {
     let Some(core) = &plan.core else { return };
     match core.uri.resolve() {
         Ok(addr) => {
-            for w in 0..server.workers() {
-                let _ = server.post(w, worker::Msg::CoreAddress(addr));
-            }
+            let _ = addr;
             tracing::info!(%addr, "SIGHUP: core address resolved");
         }
         Err(e) => {
