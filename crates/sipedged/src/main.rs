@@ -70,16 +70,10 @@ fn load(args: &Args) -> Result<Plan, ConfigError> {
         cfg.runtime.workers = n;
     }
     if let Some(uri) = &args.upstream {
-        let (local_address, t1) = cfg.core.as_ref().map_or(
-            (config::Core::default_local(), config::Core::default_t1()),
-            |c| (c.local_address, c.t1),
-        );
-        cfg.core = Some(config::Core {
-            uri: uri.clone(),
-            local_address,
-            advertise_host: None,
-            t1,
-        });
+        match &mut cfg.core {
+            Some(core) => core.uri = config::Uris::One(uri.clone()),
+            None => cfg.core = Some(config::Core::new(uri.clone())),
+        }
     }
     match args.admin.as_deref() {
         None => {}

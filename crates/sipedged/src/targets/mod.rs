@@ -8,8 +8,10 @@
 //! its target goes down is sent on to the next one.
 
 pub mod health;
+pub mod manager;
 pub mod pinned;
 pub mod probe;
+pub mod prober;
 pub mod select;
 
 use std::net::SocketAddr;
@@ -67,8 +69,8 @@ impl TargetStats {
 pub struct CoreTarget {
     /// Where it is.
     pub addr: SocketAddr,
-    /// RFC 2782 priority: lower is preferred.
-    pub priority: u16,
+    /// Preference: lower is preferred (the URI's place in `[core] uri`, then the SRV priority).
+    pub priority: u32,
     /// RFC 2782 weight among targets of equal priority.
     pub weight: u16,
     /// Whether probes find it alive.

@@ -45,7 +45,7 @@ mod tests {
     use super::best;
     use crate::targets::CoreTarget;
 
-    fn target(port: u16, priority: u16, weight: u16, up: bool) -> CoreTarget {
+    fn target(port: u16, priority: u32, weight: u16, up: bool) -> CoreTarget {
         CoreTarget {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             priority,
