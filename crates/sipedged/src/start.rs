@@ -141,7 +141,7 @@ fn core_address(plan: &Plan) -> Result<Option<SocketAddr>, StartError> {
         return Ok(None);
     };
     let addr = core.uri.resolve().map_err(StartError::Resolve)?;
-    if core.uri.transport == CoreTransport::Udp {
+    if core.uri.transport_or_default() == CoreTransport::Udp {
         // Fail now, with a clear message, if a worker's port toward the core is taken.
         for w in 0..plan.workers {
             let local = core.local_address;
@@ -155,12 +155,16 @@ fn core_address(plan: &Plan) -> Result<Option<SocketAddr>, StartError> {
 
 /// What every worker shares.
 fn shared(plan: &Plan, core: Option<SocketAddr>, secrets: StartSecrets) -> Shared {
-    let transport = plan.core.as_ref().map(|c| match c.uri.transport {
-        CoreTransport::Udp => worker::CoreTransport::Udp {
-            local: c.local_address,
-        },
-        CoreTransport::Tcp => worker::CoreTransport::Tcp,
-    });
+    let transport = plan
+        .core
+        .as_ref()
+        .map(|c| match c.uri.transport_or_default() {
+            CoreTransport::Udp => worker::CoreTransport::Udp {
+                local: c.local_address,
+            },
+            // The plan refuses TLS toward the core (`Problem::CoreTls`): it never gets here.
+            CoreTransport::Tcp | CoreTransport::Tls => worker::CoreTransport::Tcp,
+        });
     Shared {
         policy: policy(plan),
         edge: edge_config(plan, secrets.branch_salt),
@@ -202,7 +206,7 @@ fn policy(plan: &Plan) -> Policy {
         core_streams: plan
             .core
             .as_ref()
-            .is_some_and(|c| c.uri.transport == CoreTransport::Tcp),
+            .is_some_and(|c| c.uri.transport_or_default() == CoreTransport::Tcp),
         max_message_size: l.max_message_size,
         auth: plan.auth.clone(),
         on_expiry: plan.on_expiry,
@@ -243,7 +247,7 @@ fn edge_config(plan: &Plan, branch_salt: u64) -> edge::EdgeConfig {
     let core_udp = plan
         .core
         .as_ref()
-        .filter(|c| c.uri.transport == CoreTransport::Udp);
+        .filter(|c| c.uri.transport_or_default() == CoreTransport::Udp);
     let core_host = plan
         .core
         .as_ref()
@@ -354,7 +358,7 @@ fn announce(plan: &Plan, server: &ringmux::Server<worker::Msg>, core: Option<Soc
     let what = match (&plan.core, core) {
         (Some(c), Some(addr)) => format!(
             "edge mode, SIP core at {addr} over {}",
-            if c.uri.transport == CoreTransport::Tcp {
+            if c.uri.transport_or_default() == CoreTransport::Tcp {
                 "TCP"
             } else {
                 "UDP"

@@ -50,6 +50,11 @@ pub enum Problem {
     /// The core's URI.
     #[error(transparent)]
     CoreUri(#[from] UriError),
+    /// `sips:` or `transport=tls`: the workers do not speak TLS toward the core yet.
+    #[error(
+        "core uri {0:?}: TLS toward the core (sips: or transport=tls) is not supported yet; use udp or tcp"
+    )]
+    CoreTls(String),
     /// Worker `w` binds `local_address` port + `w`: the last one must be a port.
     #[error("core.local_address port {port} + {workers} workers passes 65535")]
     CorePorts {
@@ -321,8 +326,11 @@ fn core(c: &super::Core, workers: usize, problems: &mut Vec<Problem>) -> Option<
             max,
         });
     }
+    if uri.transport_or_default() == super::CoreTransport::Tls {
+        problems.push(Problem::CoreTls(c.uri.clone()));
+    }
     let port = c.local_address.port();
-    if uri.transport == super::CoreTransport::Udp
+    if uri.transport_or_default() == super::CoreTransport::Udp
         && usize::from(port) + workers - 1 > usize::from(u16::MAX)
     {
         problems.push(Problem::CorePorts { port, workers });

@@ -141,7 +141,7 @@ fn core_uri_is_parsed_once_and_ports_checked() {
     let core = p.core.unwrap();
     assert_eq!(
         (core.uri.port, core.uri.transport),
-        (5080, CoreTransport::Tcp)
+        (Some(5080), Some(CoreTransport::Tcp))
     );
     assert_eq!(core.advertise_host, "127.0.0.1");
     let e = plan("[core]\nuri = \"sips:core.example.net\"").unwrap_err();
