@@ -13,6 +13,11 @@ mod auth;
 mod config;
 mod limits;
 mod metrics;
+#[allow(
+    dead_code,
+    reason = "RFC 3263 resolution, used by the core side of issue 20 (targets, failover) as it lands"
+)]
+mod resolve;
 mod session;
 mod start;
 mod tls;

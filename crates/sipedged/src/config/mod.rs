@@ -7,6 +7,7 @@ mod uri;
 
 pub use plan::Plan;
 pub use uri::CoreTransport;
+pub use uri::{CoreUri, Host};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
