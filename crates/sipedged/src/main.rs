@@ -13,6 +13,7 @@ mod auth;
 mod config;
 mod limits;
 mod metrics;
+mod resolve;
 mod session;
 mod start;
 mod targets;
@@ -115,11 +116,14 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
-        if let Some(core) = &plan.core
-            && let Err(e) = core.uri.resolve()
-        {
-            eprintln!("sipedged: core uri: cannot resolve: {e}");
-            return ExitCode::from(2);
+        if let Some(core) = &plan.core {
+            match targets::manager::resolve_once(&core.uris, &core.name_servers) {
+                Ok(found) => println!("sipedged: core targets: {}", found.join(", ")),
+                Err(e) => {
+                    eprintln!("sipedged: {e}");
+                    return ExitCode::from(2);
+                }
+            }
         }
         println!("sipedged: configuration is valid");
         return ExitCode::SUCCESS;

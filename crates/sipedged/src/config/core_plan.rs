@@ -37,18 +37,6 @@ pub struct CorePlan {
     pub tls: Option<CoreTlsPlan>,
 }
 
-impl CorePlan {
-    /// The transport every URI names explicitly (or by `sips:`), if they all name one.
-    pub fn explicit_transport(&self) -> Option<CoreTransport> {
-        let mut named = self
-            .uris
-            .iter()
-            .map(|u| u.transport.or(u.secure.then_some(CoreTransport::Tls)));
-        let first = named.next()??;
-        named.all(|t| t == Some(first)).then_some(first)
-    }
-}
-
 /// TLS toward the core.
 #[derive(Clone)]
 pub struct CoreTlsPlan {

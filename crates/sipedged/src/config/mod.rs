@@ -8,9 +8,10 @@ mod plan;
 mod uri;
 
 pub use core_side::{Core, CoreTls, Uris};
-pub use core_plan::{CorePlan, CoreTlsPlan, client_config};
+pub use core_plan::client_config;
 pub use plan::Plan;
 pub use uri::CoreTransport;
+pub use uri::{CoreUri, Host};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

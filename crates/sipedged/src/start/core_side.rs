@@ -3,7 +3,6 @@
 //! targets posted to every worker.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use super::StartError;
 use crate::config::Plan;
@@ -38,6 +37,9 @@ pub fn start(plan: &Plan) -> Result<Option<Started>, StartError> {
             .map(|t| (t.config.clone(), t.server_name.clone())),
     };
     let (view, handle, tls) = manager::start(settings)?;
+    if view.transport == Transport::Tls && !plan.listeners.iter().any(|l| l.tls.is_some()) {
+        return Err(StartError::TlsCoreListener);
+    }
     if view.transport == Transport::Udp {
         // Fail now, with a clear message, if a worker's port toward the core is taken.
         for w in 0..plan.workers {
@@ -76,9 +78,4 @@ pub fn describe(view: &CoreView) -> String {
         .map(|t| t.label(view.transport))
         .collect();
     format!("SIP core at {}", targets.join(", "))
-}
-
-/// The view of the first targets, shared.
-pub fn first_view(started: &Started) -> Arc<CoreView> {
-    started.side.view.clone()
 }

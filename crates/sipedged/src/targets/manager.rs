@@ -175,6 +175,31 @@ pub fn start(mut settings: Settings) -> Result<(Arc<CoreView>, Handle, TlsClient
     Ok((first, handle, tls))
 }
 
+/// Resolve `uris` once (`--check`): each target as `transport:address (priority P, weight W)`.
+pub fn resolve_once(
+    uris: &[CoreUri],
+    name_servers: &[SocketAddr],
+) -> Result<Vec<String>, TargetsError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(TargetsError::Runtime)?;
+    let resolver = Resolver::new(name_servers)?;
+    let (entries, transport, _) = runtime.block_on(resolve_all(&resolver, uris))?;
+    Ok(entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{} (priority {}, weight {})",
+                transport.token(),
+                e.addr,
+                e.priority,
+                e.weight
+            )
+        })
+        .collect())
+}
+
 /// Every URI's targets (the first URI's transport; later URIs' priorities after the earlier ones'), and the
 /// smallest TTL. A URI that fails is logged and skipped while another resolves.
 async fn resolve_all(
@@ -205,7 +230,8 @@ async fn resolve_all(
                 addr: t.addr,
                 priority: ((i as u32) << 16) | u32::from(t.priority),
                 weight: t.weight,
-                name: t.name,
+                // RFC 5922 §4.1: a certificate is checked against the URI's domain, not the SRV target's name.
+                name: uri.host_name().map(str::to_owned),
                 health: Health::default(),
                 stats: Arc::default(),
             });

@@ -75,7 +75,7 @@ pub struct CoreTarget {
     pub weight: u16,
     /// Whether probes find it alive.
     pub up: bool,
-    /// The host name it was resolved from (the name a TLS certificate is checked against).
+    /// The URI's host name it was resolved from (RFC 5922: the name a TLS certificate is checked against).
     pub name: Option<String>,
     /// Its counters.
     pub stats: Arc<TargetStats>,
