@@ -10,8 +10,8 @@ use edge::flow_token::{Epoch, FlowTokenKey};
 use edge::stamp::{Hop, Transport};
 
 use crate::config::Plan;
-use crate::targets::CoreView;
 use crate::session::{ListenerPolicy, Policy, RequestRate};
+use crate::targets::CoreView;
 use crate::worker::{self, Shared};
 use crate::{admin, limits, metrics, targets, tls, web};
 
@@ -44,7 +44,9 @@ pub enum StartError {
     #[error(transparent)]
     Targets(#[from] crate::targets::manager::TargetsError),
     /// TLS toward the core without a wss:// listener for the core's own requests to come back to.
-    #[error("the core is reached over TLS: add a [[listen]] with tls, where the core's requests to browsers arrive")]
+    #[error(
+        "the core is reached over TLS: add a [[listen]] with tls, where the core's requests to browsers arrive"
+    )]
     TlsCoreListener,
     /// The listeners cannot be served.
     #[error("cannot start on {listeners}: {error}")]

@@ -10,8 +10,8 @@ use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::http::{self, Limits, Outcome};
 use super::Sources;
+use super::http::{self, Limits, Outcome};
 
 /// Connections served at once, in total.
 pub const MAX_CONNECTIONS: usize = 32;

@@ -16,7 +16,8 @@ use crate::targets::health::Thresholds;
 use crate::targets::manager::Probing;
 
 /// The shortest and longest `probe_interval`.
-const PROBE_INTERVAL: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(3600));
+const PROBE_INTERVAL: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(3600));
 
 /// The core, ready to reach.
 #[derive(Debug, Clone)]
@@ -60,7 +61,11 @@ pub fn core(c: &Core, workers: usize, problems: &mut Vec<Problem>) -> Option<Cor
         .uri
         .as_slice()
         .iter()
-        .filter_map(|u| u.parse::<CoreUri>().map_err(|e| problems.push(e.into())).ok())
+        .filter_map(|u| {
+            u.parse::<CoreUri>()
+                .map_err(|e| problems.push(e.into()))
+                .ok()
+        })
         .collect();
     if c.uri.as_slice().is_empty() {
         problems.push(Problem::NoCoreUri);

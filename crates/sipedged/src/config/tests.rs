@@ -308,8 +308,12 @@ fn a_probe_timeout_must_be_shorter_than_its_interval() {
 
 #[test]
 fn core_tls_files_that_cannot_be_used_are_named() {
-    let e = plan("[core]\nuri = \"sips:10.0.0.1\"\n[core.tls]\nca = \"/nonexistent/ca.pem\"").unwrap_err();
-    assert!(e.contains("core.tls") && e.contains("/nonexistent/ca.pem"), "{e}");
+    let e = plan("[core]\nuri = \"sips:10.0.0.1\"\n[core.tls]\nca = \"/nonexistent/ca.pem\"")
+        .unwrap_err();
+    assert!(
+        e.contains("core.tls") && e.contains("/nonexistent/ca.pem"),
+        "{e}"
+    );
     let e = plan("[core]\nuri = \"sips:10.0.0.1\"\n[core.tls]\ncert = \"/x.pem\"").unwrap_err();
     assert!(e.contains("give cert and key together"), "{e}");
     let e = plan("[core]\nuri = \"sip:10.0.0.1;transport=udp\"\n[core.tls]\nserver_name = \"x\"")

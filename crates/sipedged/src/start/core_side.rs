@@ -45,15 +45,16 @@ pub fn start(plan: &Plan) -> Result<Option<Started>, StartError> {
         for w in 0..plan.workers {
             let local = c.local_address;
             let addr = SocketAddr::new(local.ip(), local.port() + w as u16);
-            std::net::UdpSocket::bind(addr).map_err(|error| StartError::CorePort { addr, error })?;
+            std::net::UdpSocket::bind(addr)
+                .map_err(|error| StartError::CorePort { addr, error })?;
         }
     }
-    let _ = tls;
     Ok(Some(Started {
         side: CoreSide {
             view,
             local: c.local_address,
             t1: c.t1,
+            tls: tls.map(|(config, name)| (ringmux::TlsConnector::new(config), name)),
             feedback: Some(handle.feedback.clone()),
         },
         handle,

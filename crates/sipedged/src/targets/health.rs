@@ -46,7 +46,10 @@ pub struct Health {
 
 impl Default for Health {
     fn default() -> Self {
-        Self { up: true, streak: 0 }
+        Self {
+            up: true,
+            streak: 0,
+        }
     }
 }
 
@@ -118,10 +121,7 @@ mod tests {
             status: 404,
             rtt: Duration::ZERO,
         };
-        assert_eq!(
-            run(&mut h, &[not_found, OK, OK]),
-            [None, None, Some(true)]
-        );
+        assert_eq!(run(&mut h, &[not_found, OK, OK]), [None, None, Some(true)]);
     }
 
     #[test]

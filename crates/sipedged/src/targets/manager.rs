@@ -142,7 +142,9 @@ pub fn start(mut settings: Settings) -> Result<(Arc<CoreView>, Handle, TlsClient
         transport,
         local_ip: settings.local_ip,
         advertise_host: settings.advertise_host.clone(),
-        timeout: settings.probing.map_or(Duration::from_secs(1), |p| p.timeout),
+        timeout: settings
+            .probing
+            .map_or(Duration::from_secs(1), |p| p.timeout),
         t1: settings.t1,
         tls: settings.tls.clone(),
     });
@@ -259,11 +261,8 @@ fn refresh_after(ttl: Duration) -> Duration {
 
 impl State {
     async fn run(mut self, ttl: Duration, resolve_now: Arc<Notify>) {
-        let mut probe_tick = tokio::time::interval(
-            self.settings
-                .probing
-                .map_or(MAX_REFRESH, |p| p.interval),
-        );
+        let mut probe_tick =
+            tokio::time::interval(self.settings.probing.map_or(MAX_REFRESH, |p| p.interval));
         probe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut feedback_tick = tokio::time::interval(FEEDBACK_TICK);
         let resolve_at = tokio::time::sleep(refresh_after(ttl));
@@ -294,7 +293,9 @@ impl State {
                 refresh_after(ttl)
             }
             Ok(_) => {
-                tracing::warn!("core targets now resolve to another transport; keeping the current targets");
+                tracing::warn!(
+                    "core targets now resolve to another transport; keeping the current targets"
+                );
                 RETRY_RESOLVE
             }
             Err(e) => {
@@ -340,7 +341,9 @@ impl State {
         }
         let mut changed = false;
         while let Some(Ok((i, (outcome, tls)))) = probes.join_next().await {
-            let Some(e) = self.entries.get(i) else { continue };
+            let Some(e) = self.entries.get(i) else {
+                continue;
+            };
             if let Some(refused) = tls {
                 TargetStats::bump(&e.stats.tls_failures);
                 tracing::warn!(target = %self.label(e.addr), reason = %refused.0, "TLS handshake with the core refused");

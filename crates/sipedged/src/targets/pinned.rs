@@ -88,8 +88,15 @@ mod tests {
     fn a_request_in_a_dialog_follows_its_route_set_to_the_core_that_record_routed_it() {
         let v = view();
         let r = request("Route: <sip:127.0.0.22;lr;ftag=1>\r\n");
-        assert_eq!(pinned(&r, &v, 5060), Some("127.0.0.22:5060".parse().unwrap()));
-        assert_eq!(pinned(&request(""), &v, 5060), None, "no route set: the edge chooses");
+        assert_eq!(
+            pinned(&r, &v, 5060),
+            Some("127.0.0.22:5060".parse().unwrap())
+        );
+        assert_eq!(
+            pinned(&request(""), &v, 5060),
+            None,
+            "no route set: the edge chooses"
+        );
     }
 
     #[test]
@@ -109,10 +116,16 @@ mod tests {
         let resp = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.21:5060;branch=z9hG4bK2\r\n\
                      From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\n\
                      Content-Length: 0\r\n\r\n";
-        assert_eq!(pinned(resp, &v, 5060), Some("127.0.0.21:5060".parse().unwrap()));
+        assert_eq!(
+            pinned(resp, &v, 5060),
+            Some("127.0.0.21:5060".parse().unwrap())
+        );
         let received = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP core2.test;received=127.0.0.22;branch=z9hG4bK2\r\n\
                          From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\n\
                          Content-Length: 0\r\n\r\n";
-        assert_eq!(pinned(received, &v, 5060), Some("127.0.0.22:5060".parse().unwrap()));
+        assert_eq!(
+            pinned(received, &v, 5060),
+            Some("127.0.0.22:5060".parse().unwrap())
+        );
     }
 }

@@ -27,7 +27,8 @@ impl ProbeIds {
                 .map_or(0, |d| d.as_nanos() as u64);
             b[..8].copy_from_slice(&now.to_le_bytes());
         }
-        let word = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+        let word =
+            |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or_default());
         Self {
             branch: word(0),
             tag: word(1),
@@ -86,7 +87,11 @@ pub fn answer(bytes: &[u8], ids: &ProbeIds) -> Option<u16> {
 /// body), or `None` while more are needed. `Err` when the head grows past `max` without ending.
 pub fn message_len(stream: &[u8], max: usize) -> Result<Option<usize>, ()> {
     let Some(end) = stream.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if stream.len() > max { Err(()) } else { Ok(None) };
+        return if stream.len() > max {
+            Err(())
+        } else {
+            Ok(None)
+        };
     };
     let head = &stream[..end + 4];
     let body = std::str::from_utf8(head)

@@ -42,7 +42,11 @@ pub struct TlsRefused(pub String);
 
 impl Prober {
     /// Probe the target at `addr` (resolved from `name`, if a name).
-    pub async fn probe(&self, addr: SocketAddr, name: Option<&str>) -> (Outcome, Option<TlsRefused>) {
+    pub async fn probe(
+        &self,
+        addr: SocketAddr,
+        name: Option<&str>,
+    ) -> (Outcome, Option<TlsRefused>) {
         let ids = ProbeIds::random();
         let started = Instant::now();
         let target = name.map_or_else(|| host_port(addr), |n| format!("{n}:{}", addr.port()));
@@ -123,10 +127,12 @@ impl Prober {
         let tls = tokio_rustls::TlsConnector::from(config.clone())
             .connect(server_name, tcp)
             .await
-            .map_err(|e| match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                Some(r) => Failure::Tls(r.to_string()),
-                None => Failure::Io(e),
-            })?;
+            .map_err(
+                |e| match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                    Some(r) => Failure::Tls(r.to_string()),
+                    None => Failure::Io(e),
+                },
+            )?;
         exchange(tls, &request, ids).await.map_err(Failure::Io)
     }
 }
@@ -209,7 +215,9 @@ mod tests {
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             for i in 0.. {
-                let Ok((n, from)) = sock.recv_from(&mut buf) else { return };
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    return;
+                };
                 if i < drop {
                     continue;
                 }
@@ -226,7 +234,10 @@ mod tests {
     fn a_udp_probe_lost_on_the_way_is_sent_again_and_its_answer_counts() {
         let core = udp_core(2, 200);
         let (outcome, _) = runtime().block_on(prober(Transport::Udp).probe(core, None));
-        assert!(matches!(outcome, Outcome::Answered { status: 200, .. }), "{outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Answered { status: 200, .. }),
+            "{outcome:?}"
+        );
     }
 
     #[test]
@@ -267,6 +278,9 @@ mod tests {
             s.write_all(&answer).expect("write");
         });
         let (outcome, _) = runtime().block_on(prober(Transport::Tcp).probe(addr, None));
-        assert!(matches!(outcome, Outcome::Answered { status: 200, .. }), "{outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Answered { status: 200, .. }),
+            "{outcome:?}"
+        );
     }
 }

@@ -264,7 +264,10 @@ mod tests {
     #[test]
     fn acks_and_branchless_requests_are_not_tracked_and_the_table_is_bounded() {
         let mut t = Transactions::new(T1);
-        assert_eq!(t.sent(b"x", b"ACK", b"ACK ...", core(1), ms(0)), Tracked::No);
+        assert_eq!(
+            t.sent(b"x", b"ACK", b"ACK ...", core(1), ms(0)),
+            Tracked::No
+        );
         assert_eq!(t.sent(b"", b"BYE", b"BYE ...", core(1), ms(0)), Tracked::No);
         for i in 0..MAX_PENDING {
             assert_eq!(
@@ -272,7 +275,10 @@ mod tests {
                 Tracked::Yes
             );
         }
-        assert_eq!(t.sent(b"one more", b"MESSAGE", b"M", core(1), ms(0)), Tracked::Full);
+        assert_eq!(
+            t.sent(b"one more", b"MESSAGE", b"M", core(1), ms(0)),
+            Tracked::Full
+        );
         assert_eq!(t.len(), MAX_PENDING);
         // An answer for a branch the table never saw, and a second answer, change nothing.
         t.answered(b"unknown", 200, ms(1));
@@ -291,10 +297,18 @@ mod tests {
         t.answered(b"b", 100, ms(10));
         let mut taken = t.take_unanswered(core(1));
         taken.sort();
-        assert_eq!(taken, [b"A".to_vec(), b"D".to_vec()], "B had a provisional answer");
+        assert_eq!(
+            taken,
+            [b"A".to_vec(), b"D".to_vec()],
+            "B had a provisional answer"
+        );
         assert_eq!(t.len(), 2);
         let (re, _) = run(&mut t, 0, 1_000);
-        assert_eq!(re.len(), 1, "only C is retransmitted (B waits for T2): {re:?}");
+        assert_eq!(
+            re.len(),
+            1,
+            "only C is retransmitted (B waits for T2): {re:?}"
+        );
         assert!(t.take_unanswered(core(1)).is_empty());
     }
 }

@@ -19,9 +19,9 @@ pub use udp_core::TICK_TOKEN;
 use super::link::CoreLink;
 use super::retransmit::Transactions;
 use super::{Msg, Shared};
-use crate::targets::{CoreView, Transport};
 use crate::metrics::{Counter, RoutingFailure, WorkerMetrics};
 use crate::session::{Close, Command};
+use crate::targets::{CoreView, Transport};
 
 /// How the messages delivered on one connection are compressed (permessage-deflate).
 #[derive(Debug, Default)]

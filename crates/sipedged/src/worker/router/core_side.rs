@@ -12,6 +12,7 @@ use super::Router;
 use crate::metrics::{Counter, RoutingFailure};
 use crate::targets::health::Outcome;
 use crate::targets::pinned::pinned;
+use crate::targets::prober::server_name;
 use crate::targets::{CoreView, Feedback, TargetStats, Transport, select};
 use crate::worker::Msg;
 use crate::worker::link::{CoreLink, Route};
@@ -156,8 +157,16 @@ impl Router {
         view: &CoreView,
         target: SocketAddr,
     ) -> Result<Conn, ringmux::Error> {
-        let _ = view;
-        ctx.connect(target)
+        let tls = self.shared.core.as_ref().and_then(|c| c.tls.as_ref());
+        match (view.transport, tls) {
+            (Transport::Tls, Some((connector, fixed))) => {
+                let name = fixed
+                    .as_deref()
+                    .or_else(|| view.target(target).and_then(|t| t.name.as_deref()));
+                ctx.connect_tls(target, connector, server_name(name, target))
+            }
+            _ => ctx.connect(target),
+        }
     }
 
     fn send_on_link(
@@ -234,7 +243,18 @@ impl Router {
         else {
             return;
         };
-        tracing::warn!(worker = self.index, %target, %error, "cannot connect to the core");
+        let handshake = error
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<ringmux::TlsConnectError>())
+            .is_some_and(|e| matches!(e, ringmux::TlsConnectError::Handshake(_)));
+        if handshake {
+            if let Some(t) = self.view.as_ref().and_then(|v| v.target(target)) {
+                TargetStats::bump(&t.stats.tls_failures);
+            }
+            tracing::warn!(worker = self.index, %target, %error, "TLS handshake with the core refused");
+        } else {
+            tracing::warn!(worker = self.index, %target, %error, "cannot connect to the core");
+        }
         self.link_failed(ctx, target);
     }
 
