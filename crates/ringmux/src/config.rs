@@ -85,6 +85,11 @@ pub struct Config {
     /// inherit): how long written data may stay unacknowledged, or unsent behind a zero window, before the
     /// kernel drops the connection. Zero: the kernel's default (retransmissions for about 15 minutes).
     pub tcp_user_timeout: Duration,
+    /// How long an outbound TLS connection ([`Ctx::connect_tls`](crate::Ctx::connect_tls)) may take from the
+    /// connect call to the end of its handshake; past it the connection is dropped and reported through
+    /// [`Handler::connect_failed`](crate::Handler::connect_failed) with
+    /// [`TlsConnectError::Timeout`](crate::TlsConnectError::Timeout).
+    pub tls_handshake_timeout: Duration,
 }
 
 /// One listening address with its own settings.
@@ -175,6 +180,7 @@ impl Default for Config {
             batch_wait: Duration::from_micros(100),
             close_timeout: Duration::from_secs(5),
             tcp_user_timeout: Duration::from_secs(60),
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -44,7 +44,8 @@ pub struct Udp(pub(crate) u32);
 pub enum Origin {
     /// Accepted on the worker's listener.
     Accepted,
-    /// Opened by [`Ctx::connect`](crate::Ctx::connect) and now connected.
+    /// Opened by [`Ctx::connect`](crate::Ctx::connect) and now connected (by [`Ctx::connect_tls`](crate::Ctx::connect_tls):
+    /// connected and the TLS handshake complete).
     Connected,
 }
 

@@ -1,6 +1,6 @@
 //! Worker-local state shared by both backends, and [`Ctx`], the handler's view of it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
@@ -16,8 +16,8 @@ use crate::sendq::{BufPool, SendQueue};
 use crate::shared::{Shared, Wake};
 use crate::slab::Slab;
 use crate::stats::Stats;
-use crate::tls::TlsAcceptor;
 use crate::tls::session::TlsConn;
+use crate::tls::{TlsAcceptor, TlsConnectError, TlsConnector};
 use crate::wheel::{TimerId, TimerWheel};
 
 /// Flags of a connection slot.
@@ -68,7 +68,7 @@ pub(crate) struct ConnIo {
     pub(crate) reason: Option<CloseReason>,
     /// The remote address (accepted: as the accept reported it; outbound: the address connected to).
     pub(crate) peer: Option<SocketAddr>,
-    /// The TLS session, on connections accepted by a TLS listener.
+    /// The TLS session, on connections accepted by a TLS listener and outbound ones from `Ctx::connect_tls`.
     pub(crate) tls: Option<Box<TlsConn>>,
 }
 
@@ -159,6 +159,12 @@ pub(crate) struct Core<M> {
     pub(crate) tls: Vec<Option<TlsAcceptor>>,
     /// PROXY protocol settings and the connections using it.
     pub(crate) proxy: ProxyTable,
+    /// Outbound TLS connections with the time their handshake must be complete by (in deadline order: every one
+    /// waits the same [`Core::handshake_timeout`]).
+    pub(crate) handshakes: VecDeque<(Instant, Conn)>,
+    pub(crate) handshake_timeout: Duration,
+    /// Why an outbound TLS connection that is closing failed, for `Handler::connect_failed`.
+    pub(crate) connect_errors: HashMap<Conn, TlsConnectError>,
 }
 
 impl<M> Core<M> {
@@ -196,6 +202,9 @@ impl<M> Core<M> {
             stats: Stats::default(),
             tls,
             proxy: ProxyTable::new(proxy),
+            handshakes: VecDeque::new(),
+            handshake_timeout: cfg.tls_handshake_timeout,
+            connect_errors: HashMap::new(),
         }
     }
 
@@ -270,6 +279,35 @@ impl<M> Core<M> {
             self.stats.close_aborted += 1;
             tracing::debug!(?conn, "graceful close timed out with unread bytes; aborted");
             self.close_later(conn, reason, false);
+        }
+    }
+
+    /// Fails the outbound TLS connection `conn` with `why` (reported to `Handler::connect_failed` once it is torn
+    /// down); `graceful`: an alert queued for the server goes out first.
+    pub(crate) fn fail_handshake(&mut self, conn: Conn, why: TlsConnectError, graceful: bool) {
+        tracing::debug!(?conn, error = %why, "outbound TLS connection failed");
+        self.stats.tls_failed += 1;
+        self.connect_errors.insert(conn, why);
+        self.close_later(conn, CloseReason::Tls, graceful);
+    }
+
+    /// Drops the outbound TLS connections whose handshake is not complete by `now`.
+    pub(crate) fn expire_handshakes(&mut self, now: Instant) {
+        while let Some(&(due, conn)) = self.handshakes.front() {
+            if due > now {
+                break;
+            }
+            self.handshakes.pop_front();
+            let pending = self.live(conn).is_some_and(|io| {
+                !io.has(flag::OPENED) && !self.connect_errors.contains_key(&conn)
+            });
+            if pending {
+                self.fail_handshake(
+                    conn,
+                    TlsConnectError::Timeout(self.handshake_timeout),
+                    false,
+                );
+            }
         }
     }
 
@@ -370,8 +408,8 @@ impl<M> Ctx<'_, M> {
         (io.listener != NO_LISTENER).then_some(usize::from(io.listener))
     }
 
-    /// `true` if `conn` runs TLS (accepted on a TLS listener). Its bytes are plaintext to the handler all the
-    /// same.
+    /// `true` if `conn` runs TLS (accepted on a TLS listener, or opened by [`connect_tls`](Self::connect_tls)).
+    /// Its bytes are plaintext to the handler all the same.
     pub fn is_tls(&self, conn: Conn) -> bool {
         self.core.live(conn).is_some_and(|io| io.tls.is_some())
     }
@@ -521,6 +559,30 @@ impl<M> Ctx<'_, M> {
         let key = self.core.conns.insert(io).ok_or(Error::TableFull)?;
         let conn = Conn::from_key(key);
         self.core.outbound.push((conn, sock));
+        Ok(conn)
+    }
+
+    /// Opens an outbound TLS connection on this worker: [`connect`](Self::connect), then a client handshake with
+    /// `connector`'s settings, sending `server_name` as SNI and checking the server's certificate against it.
+    /// [`Handler::open`](crate::Handler::open) runs with [`Origin::Connected`](crate::Origin::Connected) only once
+    /// the handshake completed; bytes sent before that wait and go out encrypted. A failed connect or handshake
+    /// (refused, bad certificate, wrong name, unknown CA, peer closed, not done within
+    /// [`Config::tls_handshake_timeout`](crate::Config::tls_handshake_timeout)) reaches
+    /// [`Handler::connect_failed`](crate::Handler::connect_failed), a handshake failure as an `io::Error`
+    /// wrapping a [`TlsConnectError`].
+    pub fn connect_tls(
+        &mut self,
+        addr: SocketAddr,
+        connector: &TlsConnector,
+        server_name: rustls_pki_types::ServerName<'static>,
+    ) -> Result<Conn, Error> {
+        let session = connector.session(server_name).map_err(Error::Tls)?;
+        let conn = self.connect(addr)?;
+        if let Some(io) = self.core.conns.get_mut(conn.key()) {
+            io.tls = Some(Box::new(session));
+        }
+        let due = Instant::now() + self.core.handshake_timeout;
+        self.core.handshakes.push_back((due, conn));
         Ok(conn)
     }
 

@@ -9,6 +9,7 @@ use crate::conn::{CloseReason, Conn, Origin, Udp};
 use crate::ctx::{CloseOrder, Core, Ctx, flag};
 use crate::proxy_header::Progress;
 use crate::proxy_state::{ProxyConn, ProxyRejection};
+use crate::tls::TlsConnectError;
 
 /// What a backend does when a connection is torn down.
 pub(crate) trait Teardown<M> {
@@ -112,6 +113,27 @@ impl<H: Handler> Engine<H> {
         }
     }
 
+    /// An outbound connect completed: the handler opens the connection, or, on a TLS connection, the client
+    /// handshake starts (the handler opens it once the handshake is complete).
+    pub(crate) fn connected(&mut self, conn: Conn) {
+        let core = &mut self.core;
+        let Some(io) = core.conns.get_mut(conn.key()) else {
+            return;
+        };
+        let Some(tls) = io.tls.as_deref_mut() else {
+            self.open(conn, Origin::Connected);
+            return;
+        };
+        io.flags &= !flag::CONNECTING;
+        let out = io.send.pending_mut(&mut core.pool);
+        let started = tls.start(out);
+        io.send.tidy(&mut core.pool);
+        match started {
+            Ok(()) => core.mark_dirty(conn),
+            Err(e) => core.fail_handshake(conn, TlsConnectError::Handshake(e), false),
+        }
+    }
+
     /// A connection was accepted: the handler opens it, unless it comes from a trusted proxy, whose PROXY
     /// protocol header is read first.
     pub(crate) fn accepted(&mut self, conn: Conn) {
@@ -205,6 +227,8 @@ impl<H: Handler> Engine<H> {
         };
         let out = io.send.pending_mut(&mut core.pool);
         let outcome = tls.receive(bytes, &mut plain, out);
+        let client = tls.is_client();
+        let opened = io.has(flag::OPENED);
         io.send.tidy(&mut core.pool);
         let wrote = !io.send.is_empty();
         if wrote {
@@ -213,16 +237,26 @@ impl<H: Handler> Engine<H> {
         if let Some(resumed) = outcome.handshake_done {
             core.stats.tls_handshakes += 1;
             core.stats.tls_resumed += u64::from(resumed);
+            if client && !opened {
+                self.open(conn, Origin::Connected);
+            }
         }
         if !plain.is_empty() {
             self.with_state(conn, |h, ctx, st| h.data(ctx, conn, st, &plain));
         }
-        let close = if let Some(e) = outcome.error {
-            self.core.stats.tls_failed += 1;
-            tracing::debug!(error = %e, peer = ?self.core.live(conn).and_then(|io| io.peer), "TLS session failed");
-            Some(CloseReason::Tls)
-        } else {
-            outcome.peer_closed.then_some(CloseReason::PeerClosed)
+        let close = match outcome.error {
+            // An outbound handshake failed: the handler hears of it through `connect_failed`.
+            Some(e) if client && !opened => {
+                self.core
+                    .fail_handshake(conn, TlsConnectError::Handshake(e), true);
+                None
+            }
+            Some(e) => {
+                self.core.stats.tls_failed += 1;
+                tracing::debug!(error = %e, peer = ?self.core.live(conn).and_then(|io| io.peer), "TLS session failed");
+                Some(CloseReason::Tls)
+            }
+            None => outcome.peer_closed.then_some(CloseReason::PeerClosed),
         };
         if let Some(reason) = close {
             self.core.close_later(conn, reason, true);
@@ -284,6 +318,7 @@ impl<H: Handler> Engine<H> {
             });
         });
         self.core.expire_closing(now);
+        self.core.expire_handshakes(now);
         let tick = self.core.tick_of(now);
         let fired = &mut self.fired;
         self.core.wheel.advance(tick, |_, v| fired.push(v));
@@ -311,6 +346,7 @@ impl<H: Handler> Engine<H> {
             wheel,
             self.core.proxy.next_deadline(),
             self.core.closing.front().map(|&(due, _)| due),
+            self.core.handshakes.front().map(|&(due, _)| due),
         ]
         .into_iter()
         .flatten()
@@ -402,11 +438,13 @@ impl<H: Handler> Engine<H> {
             }
             let opened = c.has(flag::OPENED);
             let socket_peer = c.peer;
+            let tls_client = c.tls.as_ref().is_some_and(|t| t.is_client());
             c.flags |= flag::CLOSED;
             c.release_send(&mut self.core.pool);
             io.teardown(&mut self.core, conn);
             self.core.stats.closed += 1;
             let proxy = self.core.proxy.conns.remove(&conn);
+            let tls_error = self.core.connect_errors.remove(&conn);
             let state = self
                 .states
                 .get_mut(conn.slot as usize)
@@ -429,15 +467,29 @@ impl<H: Handler> Engine<H> {
                     self.handler.proxy_rejected(ctx, socket_peer, why);
                 }
                 _ => {
+                    let error = connect_error(order.reason, tls_error, tls_client);
                     let ctx = &mut Self::ctx(&mut self.core);
-                    let errno = match order.reason {
-                        CloseReason::ConnectFailed(e) | CloseReason::Io(e) => e,
-                        _ => libc::ECANCELED,
-                    };
-                    self.handler
-                        .connect_failed(ctx, conn, io::Error::from_raw_os_error(errno));
+                    self.handler.connect_failed(ctx, conn, error);
                 }
             }
         }
+    }
+}
+
+/// What `Handler::connect_failed` hears of an outbound connection that closed before it opened: the TLS failure
+/// if there was one, a TLS connection's server gone mid-handshake, else the socket's errno (`ECANCELED` when
+/// the worker itself dropped it, at shutdown).
+fn connect_error(
+    reason: CloseReason,
+    tls_error: Option<TlsConnectError>,
+    tls_client: bool,
+) -> io::Error {
+    match (tls_error, reason) {
+        (Some(e), _) => e.into_io(),
+        (None, CloseReason::ConnectFailed(e) | CloseReason::Io(e)) => {
+            io::Error::from_raw_os_error(e)
+        }
+        (None, CloseReason::PeerClosed) if tls_client => TlsConnectError::PeerClosed.into_io(),
+        (None, _) => io::Error::from_raw_os_error(libc::ECANCELED),
     }
 }

@@ -15,7 +15,7 @@ use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::conn::{CloseReason, Conn, Origin, Udp};
+use crate::conn::{CloseReason, Conn, Udp};
 use crate::ctx::{Core, flag};
 use crate::engine::{Engine, Teardown};
 use crate::shared::Waker;
@@ -353,7 +353,7 @@ impl Poller {
                 },
             };
             match outcome {
-                Ok(()) => engine.open(conn, Origin::Connected),
+                Ok(()) => engine.connected(conn),
                 Err(e) => engine
                     .core
                     .close_later(conn, CloseReason::ConnectFailed(e), false),

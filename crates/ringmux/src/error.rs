@@ -41,6 +41,10 @@ pub enum Error {
     /// More listeners than a connection can name (see [`MAX_LISTENERS`](crate::MAX_LISTENERS)).
     #[error("{0} listeners configured; at most {max} are supported", max = crate::MAX_LISTENERS)]
     TooManyListeners(usize),
+    /// rustls could not start a client session (RFC 8446 client settings refused: no usable protocol version or
+    /// cipher suite in the `ClientConfig`).
+    #[error("cannot start a TLS client session: {0}")]
+    Tls(#[source] rustls::Error),
     /// The worker's slab is out of slots.
     #[error("connection table full")]
     TableFull,

@@ -25,7 +25,8 @@ pub trait Handler: 'static {
         let _ = ctx;
     }
 
-    /// A connection opened (accepted, or an outbound connect completed). A connection from a trusted proxy
+    /// A connection opened (accepted, or an outbound connect completed; for [`Ctx::connect_tls`] once its TLS
+    /// handshake completed too). A connection from a trusted proxy
     /// ([`Listener::proxy_protocol`](crate::Listener::proxy_protocol)) opens once its PROXY protocol header is read,
     /// so that [`Ctx::peer_addr`] already names the client.
     fn open(&mut self, ctx: &mut Ctx<'_, Self::Message>, conn: Conn, origin: Origin)
@@ -84,7 +85,9 @@ pub trait Handler: 'static {
         let _ = (ctx, udp, from, bytes);
     }
 
-    /// An outbound connect from [`Ctx::connect`] failed; the handle is dead.
+    /// An outbound connect from [`Ctx::connect`] or [`Ctx::connect_tls`] failed; the handle is dead. Socket
+    /// errors come as OS errors; a TLS handshake that failed, timed out or was cut by the server comes as an
+    /// error wrapping a [`TlsConnectError`](crate::TlsConnectError) (`error.get_ref()` downcasts to it).
     fn connect_failed(&mut self, ctx: &mut Ctx<'_, Self::Message>, conn: Conn, error: io::Error) {
         let _ = (ctx, conn, error);
     }

@@ -13,7 +13,8 @@
 //! side by side); [`Ctx::listener`] tells which one accepted a connection, by its index in that list.
 //!
 //! Listeners may terminate TLS ([`Listener::tls`], module [`tls`]): the handler still sees plaintext and sends
-//! plaintext, on any connection; [`Ctx::is_tls`] tells which connections are TLS.
+//! plaintext, on any connection; [`Ctx::is_tls`] tells which connections are TLS. Outbound connections may run
+//! TLS as clients ([`Ctx::connect_tls`] with a [`TlsConnector`]).
 //!
 //! Listeners may sit behind a load balancer speaking PROXY protocol v2 ([`Listener::proxy_protocol`], module
 //! [`proxy_header`]): from the trusted proxies' addresses a header must come first (before TLS), and the client
@@ -81,7 +82,9 @@ pub use handler::Handler;
 pub use proxy_state::ProxyRejection;
 pub use server::{IO_ENV, Server, select_backend};
 pub use stats::Stats;
-pub use tls::{Certificates, PemFiles, TlsAcceptor, TlsError, TlsFiles};
+pub use tls::{
+    Certificates, PemFiles, TlsAcceptor, TlsConnectError, TlsConnector, TlsError, TlsFiles,
+};
 pub use wheel::TimerId;
 
 /// Most listeners one server runs ([`Config::listeners`]).

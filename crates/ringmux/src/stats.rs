@@ -26,11 +26,12 @@ pub struct Stats {
     /// Graceful closes aborted because the peer had not read the queued bytes within
     /// [`Config::close_timeout`](crate::Config::close_timeout).
     pub close_aborted: u64,
-    /// TLS handshakes completed (full and resumed).
+    /// TLS handshakes completed (full and resumed), on accepted and outbound connections.
     pub tls_handshakes: u64,
     /// TLS handshakes that resumed an earlier session (ticket or session id).
     pub tls_resumed: u64,
-    /// TLS sessions that failed (handshake or record errors).
+    /// TLS sessions that failed (handshake or record errors; for outbound connections also a handshake past
+    /// [`Config::tls_handshake_timeout`](crate::Config::tls_handshake_timeout)).
     pub tls_failed: u64,
     /// PROXY protocol headers read (connections from trusted proxies handed to the handler).
     pub proxy_headers: u64,

@@ -1,5 +1,6 @@
 //! TLS listeners on both backends, with certificates made in the test (rcgen) and a rustls client: echo,
-//! sends across connections, SNI choice, resumption, reload under load, a bad reload refused.
+//! sends across connections, a refused handshake with more bytes behind it, SNI choice, resumption, reload under
+//! load, a bad reload refused.
 
 mod common;
 
@@ -170,6 +171,36 @@ both_backends! {
         let stats = finish(server);
         assert_eq!(stats.tls_failed, 1);
         assert_eq!(stats.tls_handshakes, 0);
+    }
+
+    fn refused_client_hello_with_trailing_handshake_bytes_leaves_the_worker_running(b: Backend) {
+        let (c, k, der) = cert(&["edge.test"]);
+        let acceptor = TlsAcceptor::new(Certificates::from_pem(c.as_bytes(), k.as_bytes()).unwrap()).unwrap();
+        let (server, _opened) = start(b, &acceptor, 1);
+        let addr = server.local_addr().unwrap();
+        // A ClientHello the server refuses (only ALPN "h2" offered), with one more handshake message in the same
+        // record: rustls still holds that message when the alert is written.
+        let mut h2 = (*client_config(&[&der], &[&rustls::version::TLS13])).clone();
+        h2.alpn_protocols = vec![b"h2".to_vec()];
+        let mut hello = Vec::new();
+        ClientConnection::new(Arc::new(h2), ServerName::try_from("edge.test").unwrap())
+            .unwrap()
+            .write_tls(&mut hello)
+            .unwrap();
+        hello.extend_from_slice(&[20, 0, 0, 0]);
+        let len = u16::from_be_bytes([hello[3], hello[4]]) + 4;
+        hello[3..5].copy_from_slice(&len.to_be_bytes());
+        let mut s = common::connect(addr);
+        s.write_all(&hello).unwrap();
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply);
+        assert_eq!(reply.first(), Some(&21), "an alert: {reply:?}");
+        // The worker is still there.
+        let cfg = client_config(&[&der], &[&rustls::version::TLS13]);
+        let mut ok = tls_connect(addr, &cfg, "edge.test");
+        assert_eq!(echo(&mut ok, b"alive"), b"alive");
+        let stats = finish(server);
+        assert_eq!((stats.tls_failed, stats.tls_handshakes), (1, 1));
     }
 
     fn sni_chooses_the_certificate(b: Backend) {

@@ -14,26 +14,50 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use crate::metrics::{WorkerMetrics, render};
+use crate::targets::Registry;
+
+/// What the endpoint reports: every worker's counters, and the core's targets (edge mode).
+#[derive(Debug)]
+pub struct Sources {
+    /// Per worker.
+    pub workers: Vec<Arc<WorkerMetrics>>,
+    /// Per target of the core.
+    pub targets: Option<Registry>,
+}
 
 /// The operator page.
 const OPERATOR_PAGE: &str = include_str!("admin/operator.html");
 
 /// Bind the admin listener and serve it on a background thread.
-pub fn spawn(addr: SocketAddr, metrics: Vec<Arc<WorkerMetrics>>) -> std::io::Result<SocketAddr> {
+pub fn spawn(
+    addr: SocketAddr,
+    workers: Vec<Arc<WorkerMetrics>>,
+    targets: Option<Registry>,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
-    let metrics: Arc<[Arc<WorkerMetrics>]> = metrics.into();
+    let sources = Arc::new(Sources { workers, targets });
     std::thread::Builder::new()
         .name("sipedge-admin".into())
-        .spawn(move || server::accept_loop(listener, metrics))?;
+        .spawn(move || server::accept_loop(listener, sources))?;
     Ok(local)
 }
 
 /// Status line, Content-Type and body for a request-target.
-fn answer(target: &str, metrics: &[Arc<WorkerMetrics>]) -> (&'static str, &'static str, String) {
+fn answer(
+    target: &str,
+    metrics: &[Arc<WorkerMetrics>],
+    targets: Option<&Registry>,
+) -> (&'static str, &'static str, String) {
     let path = target.split('?').next().unwrap_or_default();
     match path {
-        "/metrics" => ("200 OK", "text/plain; version=0.0.4", render(metrics)),
+        "/metrics" => {
+            let mut text = render(metrics);
+            if let Some(r) = targets {
+                crate::metrics::targets::render(&mut text, r);
+            }
+            ("200 OK", "text/plain; version=0.0.4", text)
+        }
         "/status.json" => (
             "200 OK",
             "application/json",
@@ -55,7 +79,7 @@ mod tests {
 
     #[test]
     fn operator_page_polls_status_json() {
-        let (status, ctype, body) = answer("/", &[]);
+        let (status, ctype, body) = answer("/", &[], None);
         assert_eq!(status, "200 OK");
         assert_eq!(ctype, "text/html; charset=utf-8");
         assert!(body.starts_with("<!doctype html>"));
@@ -74,7 +98,7 @@ mod tests {
         b.add(Counter::WsMessagesIn, 7);
         a.handshake_rejected(crate::metrics::HandshakeRejection::Origin);
         let workers = [a, b];
-        let (_, ctype, json) = answer("/status.json?t=1", &workers);
+        let (_, ctype, json) = answer("/status.json?t=1", &workers, None);
         assert_eq!(ctype, "application/json");
         assert!(json.contains(r#""workers":2"#), "{json}");
         // Connections carry more labels than the worker (e.g. state); worker 0's figures add up to 3.
@@ -97,12 +121,12 @@ mod tests {
             "{json}"
         );
         assert!(json.contains(r#""origin":1"#), "{json}");
-        let (_, _, metrics) = answer("/metrics", &workers);
+        let (_, _, metrics) = answer("/metrics", &workers, None);
         assert!(metrics.contains("sipedge_ws_messages_in_total{worker=\"1\"} 7"));
     }
 
     #[test]
     fn unknown_paths_are_404() {
-        assert_eq!(answer("/nope", &[]).0, "404 Not Found");
+        assert_eq!(answer("/nope", &[], None).0, "404 Not Found");
     }
 }

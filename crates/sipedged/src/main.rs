@@ -13,8 +13,10 @@ mod auth;
 mod config;
 mod limits;
 mod metrics;
+mod resolve;
 mod session;
 mod start;
+mod targets;
 mod tls;
 mod web;
 mod worker;
@@ -69,16 +71,10 @@ fn load(args: &Args) -> Result<Plan, ConfigError> {
         cfg.runtime.workers = n;
     }
     if let Some(uri) = &args.upstream {
-        let (local_address, t1) = cfg.core.as_ref().map_or(
-            (config::Core::default_local(), config::Core::default_t1()),
-            |c| (c.local_address, c.t1),
-        );
-        cfg.core = Some(config::Core {
-            uri: uri.clone(),
-            local_address,
-            advertise_host: None,
-            t1,
-        });
+        match &mut cfg.core {
+            Some(core) => core.uri = config::Uris::One(uri.clone()),
+            None => cfg.core = Some(config::Core::new(uri.clone())),
+        }
     }
     match args.admin.as_deref() {
         None => {}
@@ -120,11 +116,14 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
-        if let Some(core) = &plan.core
-            && let Err(e) = core.uri.resolve()
-        {
-            eprintln!("sipedged: core uri: cannot resolve: {e}");
-            return ExitCode::from(2);
+        if let Some(core) = &plan.core {
+            match targets::manager::resolve_once(&core.uris, &core.name_servers) {
+                Ok(found) => println!("sipedged: core targets: {}", found.join(", ")),
+                Err(e) => {
+                    eprintln!("sipedged: {e}");
+                    return ExitCode::from(2);
+                }
+            }
         }
         println!("sipedged: configuration is valid");
         return ExitCode::SUCCESS;

@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 use edge::flow_token::{Epoch, FlowTokenKey};
 use edge::stamp::{Hop, Transport};
 
-use crate::config::{CoreTransport, Plan};
+use crate::config::Plan;
 use crate::session::{ListenerPolicy, Policy, RequestRate};
+use crate::targets::CoreView;
 use crate::worker::{self, Shared};
-use crate::{admin, limits, metrics, tls, web};
+use crate::{admin, limits, metrics, targets, tls, web};
+
+mod core_side;
 
 /// Size of each receive buffer a worker hands the kernel: SIP over WebSocket messages are mostly under 4 KiB (a
 /// WebRTC INVITE is 1-3 KiB); larger ones arrive in several buffers.
@@ -37,9 +40,14 @@ pub enum StartError {
         /// Why.
         error: std::io::Error,
     },
-    /// The core's name does not resolve.
-    #[error("core uri: cannot resolve: {0}")]
-    Resolve(std::io::Error),
+    /// The core side cannot start (no target resolves, no TLS toward it).
+    #[error(transparent)]
+    Targets(#[from] crate::targets::manager::TargetsError),
+    /// TLS toward the core without a wss:// listener for the core's own requests to come back to.
+    #[error(
+        "the core is reached over TLS: add a [[listen]] with tls, where the core's requests to browsers arrive"
+    )]
+    TlsCoreListener,
     /// The listeners cannot be served.
     #[error("cannot start on {listeners}: {error}")]
     Server {
@@ -98,8 +106,14 @@ impl StartSecrets {
 /// Run the node until SIGTERM or SIGINT, then drain.
 pub fn run(plan: Plan) -> Result<(), StartError> {
     let secrets = StartSecrets::draw(plan.sip.flow_token_secret.as_deref(), getrandom::fill)?;
-    let core = core_address(&plan)?;
-    let shared = Arc::new(shared(&plan, core, secrets));
+    let core = core_side::start(&plan)?;
+    let transport = core.as_ref().map(|c| c.side.view.transport);
+    let shared = Arc::new(shared(
+        &plan,
+        core.as_ref().map(|c| c.side.clone()),
+        transport,
+        secrets,
+    ));
     if shared.policy.auth.required() {
         tracing::info!(mode = ?shared.policy.auth.mode(), "handshake authentication on (RFC 7118 §7)");
         for l in plan.listeners.iter().filter(|l| !l.authenticate) {
@@ -121,12 +135,13 @@ pub fn run(plan: Plan) -> Result<(), StartError> {
         error,
     })?;
     if let Some(addr) = plan.admin {
-        let bound = admin::spawn(addr, shared.metrics.clone())
+        let registry = core.as_ref().map(|c| c.handle.registry.clone());
+        let bound = admin::spawn(addr, shared.metrics.clone(), registry)
             .map_err(|error| StartError::Admin { addr, error })?;
         tracing::info!("metrics on http://{bound}/metrics");
     }
-    announce(&plan, &server, core);
-    serve(&plan, &server, &mut reloaders)?;
+    announce(&plan, &server, core.as_ref().map(|c| &*c.side.view));
+    serve(&plan, &server, &mut reloaders, core.as_ref())?;
     server.shutdown(plan.runtime.shutdown_grace.max(MIN_GRACE));
     server
         .join()
@@ -135,41 +150,18 @@ pub fn run(plan: Plan) -> Result<(), StartError> {
     Ok(())
 }
 
-/// The core's address now, after checking that each worker's UDP port toward it is free.
-fn core_address(plan: &Plan) -> Result<Option<SocketAddr>, StartError> {
-    let Some(core) = &plan.core else {
-        return Ok(None);
-    };
-    let addr = core.uri.resolve().map_err(StartError::Resolve)?;
-    if core.uri.transport == CoreTransport::Udp {
-        // Fail now, with a clear message, if a worker's port toward the core is taken.
-        for w in 0..plan.workers {
-            let local = core.local_address;
-            let a = SocketAddr::new(local.ip(), local.port() + w as u16);
-            std::net::UdpSocket::bind(a)
-                .map_err(|error| StartError::CorePort { addr: a, error })?;
-        }
-    }
-    Ok(Some(addr))
-}
-
 /// What every worker shares.
-fn shared(plan: &Plan, core: Option<SocketAddr>, secrets: StartSecrets) -> Shared {
-    let transport = plan.core.as_ref().map(|c| match c.uri.transport {
-        CoreTransport::Udp => worker::CoreTransport::Udp {
-            local: c.local_address,
-        },
-        CoreTransport::Tcp => worker::CoreTransport::Tcp,
-    });
+fn shared(
+    plan: &Plan,
+    core: Option<worker::CoreSide>,
+    transport: Option<targets::Transport>,
+    secrets: StartSecrets,
+) -> Shared {
     Shared {
-        policy: policy(plan),
-        edge: edge_config(plan, secrets.branch_salt),
+        policy: policy(plan, transport),
+        edge: edge_config(plan, secrets.branch_salt, transport),
         key: secrets.key,
-        core: core.zip(transport),
-        core_t1: plan
-            .core
-            .as_ref()
-            .map_or(std::time::Duration::from_millis(500), |c| c.t1),
+        core,
         metrics: (0..plan.workers)
             .map(|_| Arc::new(metrics::WorkerMetrics::default()))
             .collect(),
@@ -177,7 +169,7 @@ fn shared(plan: &Plan, core: Option<SocketAddr>, secrets: StartSecrets) -> Share
 }
 
 /// Each session's policy.
-fn policy(plan: &Plan) -> Policy {
+fn policy(plan: &Plan, core: Option<targets::Transport>) -> Policy {
     let l = &plan.limits;
     Policy {
         listeners: plan
@@ -199,10 +191,10 @@ fn policy(plan: &Plan) -> Policy {
         },
         handshake_timeout: l.handshake_timeout,
         idle_timeout: l.idle_timeout,
-        core_streams: plan
-            .core
-            .as_ref()
-            .is_some_and(|c| c.uri.transport == CoreTransport::Tcp),
+        core_streams: matches!(
+            core,
+            Some(targets::Transport::Tcp | targets::Transport::Tls)
+        ),
         max_message_size: l.max_message_size,
         auth: plan.auth.clone(),
         on_expiry: plan.on_expiry,
@@ -227,7 +219,11 @@ fn policy(plan: &Plan) -> Policy {
 }
 
 /// The edge's configuration template (each worker fills in its index).
-fn edge_config(plan: &Plan, branch_salt: u64) -> edge::EdgeConfig {
+fn edge_config(
+    plan: &Plan,
+    branch_salt: u64,
+    core: Option<targets::Transport>,
+) -> edge::EdgeConfig {
     // Browsers on ws:// and the core over TCP are told the first plain listener; wss:// flows the first TLS one.
     let first = &plan.listeners[0];
     let plain = plan
@@ -240,21 +236,25 @@ fn edge_config(plan: &Plan, branch_salt: u64) -> edge::EdgeConfig {
         host_port: plain.advertised.clone(),
         transport: Transport::Ws,
     };
-    let core_udp = plan
-        .core
-        .as_ref()
-        .filter(|c| c.uri.transport == CoreTransport::Udp);
     let core_host = plan
         .core
         .as_ref()
         .map_or("127.0.0.1", |c| c.advertise_host.as_str());
-    let core_port = core_udp.map_or(DEFAULT_CORE_PORT, |c| c.local_address.port());
-    let core_hop = match (&plan.core, core_udp) {
-        (Some(_), None) => Hop {
+    let core_port = match (&plan.core, core) {
+        (Some(c), Some(targets::Transport::Udp)) => c.local_address.port(),
+        _ => DEFAULT_CORE_PORT,
+    };
+    // The core's own requests come back on this hop: a worker's UDP socket, else a listener (TLS: a wss one).
+    let core_hop = match core {
+        Some(targets::Transport::Tcp) => Hop {
             host_port: plain.advertised.clone(),
             transport: Transport::Tcp,
         },
-        _ => Hop {
+        Some(targets::Transport::Tls) => Hop {
+            host_port: secure.unwrap_or(plain).advertised.clone(),
+            transport: Transport::Tls,
+        },
+        Some(targets::Transport::Udp) | None => Hop {
             host_port: format!("{core_host}:{core_port}"),
             transport: Transport::Udp,
         },
@@ -350,17 +350,10 @@ fn server_config(plan: &Plan) -> ringmux::Config {
 }
 
 /// Say where the node listens and how to point a browser at it.
-fn announce(plan: &Plan, server: &ringmux::Server<worker::Msg>, core: Option<SocketAddr>) {
-    let what = match (&plan.core, core) {
-        (Some(c), Some(addr)) => format!(
-            "edge mode, SIP core at {addr} over {}",
-            if c.uri.transport == CoreTransport::Tcp {
-                "TCP"
-            } else {
-                "UDP"
-            }
-        ),
-        _ => "standalone mode (embedded registrar)".into(),
+fn announce(plan: &Plan, server: &ringmux::Server<worker::Msg>, core: Option<&CoreView>) {
+    let what = match core {
+        Some(view) => format!("edge mode, {}", core_side::describe(view)),
+        None => "standalone mode (embedded registrar)".into(),
     };
     let urls: Vec<String> = plan
         .listeners
@@ -389,6 +382,7 @@ fn serve(
     plan: &Plan,
     server: &ringmux::Server<worker::Msg>,
     reloaders: &mut [tls::Reloader],
+    core: Option<&core_side::Started>,
 ) -> Result<(), StartError> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
@@ -402,28 +396,18 @@ fn serve(
             for r in reloaders.iter_mut() {
                 let _ = r.reload("SIGHUP");
             }
-            resolve_again(plan, server);
+            if let Some(c) = core {
+                tracing::info!("SIGHUP: resolving the core again");
+                c.handle.resolve_now();
+            }
         }
         for r in reloaders.iter_mut() {
             r.poll();
         }
+        if let Some(c) = core {
+            core_side::forward_views(&c.handle, server);
+        }
         std::thread::sleep(MAIN_TICK);
-    }
-}
-
-/// Resolve the core's name again; a change reaches every worker by message.
-fn resolve_again(plan: &Plan, server: &ringmux::Server<worker::Msg>) {
-    let Some(core) = &plan.core else { return };
-    match core.uri.resolve() {
-        Ok(addr) => {
-            for w in 0..server.workers() {
-                let _ = server.post(w, worker::Msg::CoreAddress(addr));
-            }
-            tracing::info!(%addr, "SIGHUP: core address resolved");
-        }
-        Err(e) => {
-            tracing::warn!("SIGHUP: cannot resolve the core ({e}); keeping the previous address")
-        }
     }
 }
 
@@ -484,7 +468,7 @@ mod tests {
             "t",
         )
         .unwrap();
-        let edge = edge_config(&Plan::new(cfg).unwrap(), 0);
+        let edge = edge_config(&Plan::new(cfg).unwrap(), 0, Some(targets::Transport::Udp));
         assert_eq!(edge.core_hop.host_port, "[::1]:5070");
         assert!(
             edge.own_addresses.contains(&"[::1]:5071".to_owned()),

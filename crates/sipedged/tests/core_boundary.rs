@@ -38,7 +38,7 @@ fn a_datagram_from_anyone_but_the_core_never_reaches_a_browser() {
     let core_port = core.local_addr().unwrap().port();
     let local = free_udp_pair();
     let gw = Gateway::start(&format!(
-        "[core]\nuri = \"sip:127.0.0.2:{core_port};transport=udp\"\nlocal_address = \"127.0.0.1:{local}\"\n"
+        "[core]\nuri = \"sip:127.0.0.2:{core_port};transport=udp\"\nlocal_address = \"127.0.0.1:{local}\"\n# a fake core: no OPTIONS probes\nprobes = false\n"
     ));
 
     // alice registers through the edge; the fake core answers 200 and keeps the Path.
@@ -102,7 +102,7 @@ fn a_datagram_from_anyone_but_the_core_never_reaches_a_browser() {
 fn a_sip_start_line_from_a_browser_is_not_taken_for_the_core() {
     let core_port = free_tcp_port();
     let gw = Gateway::start(&format!(
-        "[core]\nuri = \"sip:127.0.0.2:{core_port};transport=tcp\"\n"
+        "[core]\nuri = \"sip:127.0.0.2:{core_port};transport=tcp\"\n# a fake core: no OPTIONS probes\nprobes = false\n"
     ));
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     s.bind(&SocketAddr::from((ATTACKER_IP, 0)).into()).unwrap();

@@ -106,7 +106,7 @@ fn forged_token_403_and_dead_flow_430() {
     let core_port = core.local_addr().unwrap().port();
     let local = free_udp_pair();
     let gw = Gateway::start(&format!(
-        "[core]\nuri = \"sip:127.0.0.1:{core_port};transport=udp\"\nlocal_address = \"127.0.0.1:{local}\"\n"
+        "[core]\nuri = \"sip:127.0.0.1:{core_port};transport=udp\"\nlocal_address = \"127.0.0.1:{local}\"\n# a fake core: no OPTIONS probes\nprobes = false\n"
     ));
     // Register through the edge to learn our Path (with the flow token), as the core would.
     let mut ua = Ua::new("alice", gw.port);

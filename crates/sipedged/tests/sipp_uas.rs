@@ -34,7 +34,7 @@ fn hundred_calls_to_sipp_uas() {
     std::thread::sleep(Duration::from_millis(300));
     let local = free_udp_pair();
     let gw = Gateway::start(&format!(
-        "[core]\nuri = \"sip:127.0.0.1:{sipp_port};transport=udp\"\nlocal_address = \"127.0.0.1:{local}\"\n"
+        "[core]\nuri = \"sip:127.0.0.1:{sipp_port};transport=udp\"\nlocal_address = \"127.0.0.1:{local}\"\n# a fake core: no OPTIONS probes\nprobes = false\n"
     ));
     let mut ua = Ua::new("caller", gw.port);
     let mut completed = 0;

@@ -16,7 +16,7 @@ fn edge_with_core(extra: &str) -> (UdpSocket, Gateway) {
     let core_port = core.local_addr().unwrap().port();
     let local = free_udp_pair();
     let gw = Gateway::start(&format!(
-        "[core]\nuri = \"sip:127.0.0.2:{core_port};transport=udp\"\nlocal_address = \"127.0.0.1:{local}\"\n{extra}"
+        "[core]\nuri = \"sip:127.0.0.2:{core_port};transport=udp\"\nlocal_address = \"127.0.0.1:{local}\"\nprobes = false\n{extra}"
     ));
     (core, gw)
 }

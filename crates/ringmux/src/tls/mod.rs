@@ -6,12 +6,19 @@
 //! 1.3 and 1.2) and a session cache (TLS 1.2 session ids). Certificates are replaced with
 //! [`TlsAcceptor::reload`]: the next handshake gets the new ones, established sessions go on untouched.
 //!
+//! Outbound connections run TLS as clients through a [`TlsConnector`] ([`Ctx::connect_tls`](crate::Ctx::connect_tls)):
+//! the handler hears of the connection once the handshake completed, or of its failure as a
+//! [`TlsConnectError`] in [`Handler::connect_failed`](crate::Handler::connect_failed).
+//!
 //! An idle session holds no I/O buffer (rustls's unbuffered API) and keeps its record keys as bytes, not as
 //! expanded AEAD keys (`compact`): about 2.3 KiB of heap in all, measured by `tests/tls_memory.rs`.
 
 mod certs;
 mod compact;
+mod connector;
 pub(crate) mod session;
+#[cfg(test)]
+mod session_tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +26,7 @@ use std::sync::Arc;
 use rustls::server::{ServerConfig, ServerSessionMemoryCache};
 
 pub use certs::{Certificates, PemFiles, TlsFiles};
+pub use connector::{TlsConnectError, TlsConnector};
 
 /// TLS 1.2 sessions remembered by id (clients that do not take tickets), shared by all workers.
 const SESSION_CACHE: usize = 16 * 1024;

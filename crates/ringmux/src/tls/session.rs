@@ -1,15 +1,18 @@
-//! One server-side TLS session on rustls's unbuffered API: the worker lends the receive buffer (records are
-//! decrypted where they arrived) and the connection's send queue (records are written straight into it), so an
-//! idle session holds no buffer of its own. Bytes of an incomplete record are kept until the rest arrives, and
-//! plaintext queued before the handshake finished waits in a buffer that exists only then.
+//! One TLS session on rustls's unbuffered API, server side (accepted connections) or client side (outbound
+//! connections from `Ctx::connect_tls`): the worker lends the receive buffer (records are decrypted where they
+//! arrived) and the connection's send queue (records are written straight into it), so an idle session holds no
+//! buffer of its own. Bytes of an incomplete record are kept until the rest arrives, and plaintext queued before
+//! the handshake finished waits in a buffer that exists only then.
 
 use std::sync::Arc;
 
-use rustls::server::{ServerConfig, ServerConnectionData, UnbufferedServerConnection};
+use rustls::client::{ClientConfig, UnbufferedClientConnection};
+use rustls::server::{ServerConfig, UnbufferedServerConnection};
 use rustls::unbuffered::{
     ConnectionState, EncodeError, EncodeTlsData, EncryptError, UnbufferedStatus,
 };
-use rustls::{HandshakeKind, ProtocolVersion};
+use rustls::{CommonState, HandshakeKind, ProtocolVersion};
+use rustls_pki_types::ServerName;
 
 /// Most bytes kept for an incomplete record or handshake message (a record is at most 16 KiB + 2 KiB; a
 /// handshake message the server accepts is smaller than 64 KiB).
@@ -26,9 +29,29 @@ pub(crate) struct Outcome {
     pub(crate) error: Option<rustls::Error>,
 }
 
-/// A TLS session of one accepted connection.
+/// The rustls session of either side. The client's is boxed: outbound connections are few, while the server's
+/// stays inline so that an accepted connection's session is one heap block, as small as before.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the server session is deliberately inline: boxing it would add a block to every accepted TLS connection"
+)]
+enum Side {
+    Server(UnbufferedServerConnection),
+    Client(Box<UnbufferedClientConnection>),
+}
+
+impl Side {
+    fn common(&self) -> &CommonState {
+        match self {
+            Side::Server(c) => c,
+            Side::Client(c) => c,
+        }
+    }
+}
+
+/// A TLS session of one connection.
 pub(crate) struct TlsConn {
-    conn: UnbufferedServerConnection,
+    conn: Side,
     /// Received bytes of an incomplete record (empty, with no allocation, otherwise).
     partial: Vec<u8>,
     /// Plaintext queued before the handshake allowed encrypting it.
@@ -41,7 +64,8 @@ pub(crate) struct TlsConn {
 impl std::fmt::Debug for TlsConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsConn")
-            .field("handshaking", &self.conn.is_handshaking())
+            .field("client", &self.is_client())
+            .field("handshaking", &self.conn.common().is_handshaking())
             .field("partial", &self.partial.len())
             .field("early", &self.early.len())
             .field("failed", &self.failed)
@@ -91,14 +115,45 @@ fn sealed_size(len: usize) -> usize {
 
 impl TlsConn {
     pub(crate) fn new(config: &Arc<ServerConfig>) -> Result<Self, rustls::Error> {
-        Ok(Self {
-            conn: UnbufferedServerConnection::new(config.clone())?,
+        Ok(Self::with(Side::Server(UnbufferedServerConnection::new(
+            config.clone(),
+        )?)))
+    }
+
+    /// A client session toward `name` (SNI, and the name the server's certificate must carry).
+    pub(crate) fn client(
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Result<Self, rustls::Error> {
+        let conn = UnbufferedClientConnection::new(config, name)?;
+        Ok(Self::with(Side::Client(Box::new(conn))))
+    }
+
+    fn with(conn: Side) -> Self {
+        Self {
+            conn,
             partial: Vec::new(),
             early: Vec::new(),
             handshake_seen: false,
             close_notify_sent: false,
             failed: false,
-        })
+        }
+    }
+
+    /// `true` for the client side of an outbound connection.
+    pub(crate) fn is_client(&self) -> bool {
+        matches!(self.conn, Side::Client(_))
+    }
+
+    /// Client side: writes the first flight (ClientHello) into `out`. An error means the session failed.
+    pub(crate) fn start(&mut self, out: &mut Vec<u8>) -> Result<(), rustls::Error> {
+        let mut outcome = Outcome::default();
+        let mut plain = Vec::new();
+        self.pump(&mut [], Action::Receive, &mut plain, out, &mut outcome);
+        match outcome.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Bytes of plaintext waiting for the handshake.
@@ -108,7 +163,7 @@ impl TlsConn {
 
     /// The negotiated protocol version, once known.
     pub(crate) fn version(&self) -> Option<ProtocolVersion> {
-        self.conn.protocol_version()
+        self.conn.common().protocol_version()
     }
 
     /// Feeds received bytes: decrypted application data is appended to `plain`, records to send to `out`.
@@ -133,10 +188,10 @@ impl TlsConn {
             buf.drain(..used.min(buf.len()));
             self.keep_partial(buf, &mut outcome);
         }
-        if !self.handshake_seen && !self.failed && !self.conn.is_handshaking() {
+        let common = self.conn.common();
+        if !self.handshake_seen && !self.failed && !common.is_handshaking() {
             self.handshake_seen = true;
-            outcome.handshake_done =
-                Some(self.conn.handshake_kind() == Some(HandshakeKind::Resumed));
+            outcome.handshake_done = Some(common.handshake_kind() == Some(HandshakeKind::Resumed));
         }
         outcome
     }
@@ -160,7 +215,7 @@ impl TlsConn {
         if self.failed || self.close_notify_sent {
             return Err(rustls::Error::General("session is closed".into()));
         }
-        if self.conn.is_handshaking() || !self.early.is_empty() {
+        if self.conn.common().is_handshaking() || !self.early.is_empty() {
             self.early.extend_from_slice(bytes);
             return Ok(());
         }
@@ -184,7 +239,7 @@ impl TlsConn {
 
     /// Queues close_notify (once), after any waiting plaintext that can still go.
     pub(crate) fn close_notify(&mut self, out: &mut Vec<u8>) {
-        if self.failed || self.close_notify_sent || self.conn.is_handshaking() {
+        if self.failed || self.close_notify_sent || self.conn.common().is_handshaking() {
             return;
         }
         let mut rest = std::mem::take(&mut self.partial);
@@ -210,8 +265,17 @@ impl TlsConn {
         // Bounded: every round consumes input, emits output or ends; the bound only guards against a loop.
         for _ in 0..100_000 {
             let incoming = buf.get_mut(used..).unwrap_or_default();
-            let UnbufferedStatus { discard, state } = self.conn.process_tls_records(incoming);
-            let next = step(state, &mut self.early, action, plain, out, outcome);
+            let early = &mut self.early;
+            let (discard, next) = match &mut self.conn {
+                Side::Server(c) => {
+                    let UnbufferedStatus { discard, state } = c.process_tls_records(incoming);
+                    (discard, step(state, early, action, plain, out, outcome))
+                }
+                Side::Client(c) => {
+                    let UnbufferedStatus { discard, state } = c.process_tls_records(incoming);
+                    (discard, step(state, early, action, plain, out, outcome))
+                }
+            };
             used += discard;
             match next {
                 Next::Go => {}
@@ -227,18 +291,40 @@ impl TlsConn {
         used
     }
 
-    /// After a failure rustls may hold an alert for the peer: write it out.
+    /// After a failure rustls may hold an alert for the peer: write it out. Only queued records are taken (the
+    /// session is not asked to read again: it may still refer to handshake messages of the received batch, or
+    /// would fail on the same bytes once more).
     fn flush_alert(&mut self, out: &mut Vec<u8>) {
         for _ in 0..4 {
-            let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
-            match state {
-                Ok(ConnectionState::EncodeTlsData(mut hs)) => {
-                    let _ = encode_handshake(&mut hs, out, 64);
-                }
-                Ok(ConnectionState::TransmitTlsData(tx)) => tx.done(),
-                _ => return,
+            if !self.conn.common().wants_write() {
+                return;
+            }
+            let more = match &mut self.conn {
+                Side::Server(c) => alert_step(c.process_tls_records(&mut []).state, out),
+                Side::Client(c) => alert_step(c.process_tls_records(&mut []).state, out),
+            };
+            if !more {
+                return;
             }
         }
+    }
+}
+
+/// One step of writing out a pending alert; `false` once there is nothing more to write.
+fn alert_step<Data>(
+    state: Result<ConnectionState<'_, '_, Data>, rustls::Error>,
+    out: &mut Vec<u8>,
+) -> bool {
+    match state {
+        Ok(ConnectionState::EncodeTlsData(mut hs)) => {
+            let _ = encode_handshake(&mut hs, out, 64);
+            true
+        }
+        Ok(ConnectionState::TransmitTlsData(tx)) => {
+            tx.done();
+            true
+        }
+        _ => false,
     }
 }
 
@@ -255,8 +341,8 @@ enum Next {
 /// Carries out one state of the session: received records' plaintext goes to `plain`, handshake and sealed
 /// records to `out`; once application data may be written, `early` (plaintext queued during the handshake) and
 /// then `action` are sealed.
-fn step(
-    state: Result<ConnectionState<'_, '_, ServerConnectionData>, rustls::Error>,
+fn step<Data>(
+    state: Result<ConnectionState<'_, '_, Data>, rustls::Error>,
     early: &mut Vec<u8>,
     action: Action<'_>,
     plain: &mut Vec<u8>,
@@ -314,7 +400,7 @@ fn step(
             Next::Go
         }
         Ok(ConnectionState::BlockedHandshake | ConnectionState::Closed) => Next::Stop,
-        // Early data is not enabled; anything else new is not expected from a server session.
+        // Early data is not enabled; anything else new is not expected.
         Ok(other) => Next::Fail(rustls::Error::General(format!(
             "unexpected TLS state {other:?}"
         ))),
@@ -322,8 +408,8 @@ fn step(
 }
 
 /// Appends the handshake bytes `hs` holds to `out`.
-fn encode_handshake(
-    hs: &mut EncodeTlsData<'_, ServerConnectionData>,
+fn encode_handshake<Data>(
+    hs: &mut EncodeTlsData<'_, Data>,
     out: &mut Vec<u8>,
     estimate: usize,
 ) -> Result<(), EncodeError> {

@@ -36,7 +36,7 @@ use self::accept::IN_FLIGHT;
 use self::bufring::BufRing;
 use self::op::{Op, gen_matches, pack, pack_plain, unpack};
 use self::ringio::RingIo;
-use crate::conn::{CloseReason, Conn, Origin, Udp};
+use crate::conn::{CloseReason, Conn, Udp};
 use crate::ctx::{Core, flag};
 use crate::engine::Engine;
 use crate::shared::Waker;
@@ -593,7 +593,7 @@ impl Ring {
         match outcome {
             Ok(()) => {
                 self.io.arm_recv(c, conn, self.bufring.bgid);
-                engine.open(conn, Origin::Connected);
+                engine.connected(conn);
             }
             Err(e) => core.close_later(conn, CloseReason::ConnectFailed(e), false),
         }

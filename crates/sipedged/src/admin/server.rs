@@ -10,8 +10,8 @@ use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::Sources;
 use super::http::{self, Limits, Outcome};
-use crate::metrics::WorkerMetrics;
 
 /// Connections served at once, in total.
 pub const MAX_CONNECTIONS: usize = 32;
@@ -77,7 +77,7 @@ impl Drop for Slot {
 }
 
 /// Accept connections forever, each served on its own thread within the bounds.
-pub fn accept_loop(listener: TcpListener, metrics: Arc<[Arc<WorkerMetrics>]>) {
+pub fn accept_loop(listener: TcpListener, metrics: Arc<Sources>) {
     let slots = Arc::new(Slots::default());
     let limits = Limits::default();
     for stream in listener.incoming() {
@@ -123,10 +123,11 @@ fn busy(stream: &mut TcpStream) {
 }
 
 /// Serve one connection: read the request within the limits, answer, close.
-fn serve(mut stream: TcpStream, metrics: &[Arc<WorkerMetrics>], limits: &Limits, start: Instant) {
+fn serve(mut stream: TcpStream, metrics: &Sources, limits: &Limits, start: Instant) {
     match http::read_request(&mut stream, limits, start) {
         Outcome::Request(request) => {
-            let (status, ctype, body) = super::answer(&request.target, metrics);
+            let (status, ctype, body) =
+                super::answer(&request.target, &metrics.workers, metrics.targets.as_ref());
             if let Err(e) =
                 http::respond(&mut stream, limits, status, ctype, &body, request.head_only)
             {

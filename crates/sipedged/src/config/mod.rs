@@ -2,11 +2,16 @@
 //! into these raw structures and then turned, once, into a typed [`Plan`] (`plan.rs`) that the rest of the
 //! daemon uses. `--check` is exactly that step.
 
+mod core_plan;
+mod core_side;
 mod plan;
 mod uri;
 
+pub use core_plan::client_config;
+pub use core_side::{Core, CoreTls, Uris};
 pub use plan::Plan;
 pub use uri::CoreTransport;
+pub use uri::{CoreUri, Host};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -132,45 +137,6 @@ impl Listener {
 
 fn default_path() -> String {
     "/".into()
-}
-
-/// The SIP core behind the edge.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Core {
-    /// A SIP URI such as `sip:core.example.net:5060;transport=udp`.
-    pub uri: String,
-    /// Where the edge's sockets toward the core are bound: worker `w` binds port `port + w`, so that answers
-    /// and requests routed by our Path / Record-Route reach the worker that owns the flow.
-    #[serde(default = "default_core_local")]
-    pub local_address: SocketAddr,
-    /// `host` written in our Via / Path / Record-Route toward the core (default: the local address's IP).
-    #[serde(default)]
-    pub advertise_host: Option<String>,
-    /// RFC 3261's T1 toward a UDP core: a request unanswered after T1 is sent again (doubling, to T2 = 4 s for
-    /// non-INVITE requests), and given up after 64 × T1 with 408 to the browser.
-    #[serde(default = "default_t1", with = "humantime_serde")]
-    pub t1: Duration,
-}
-
-fn default_t1() -> Duration {
-    Duration::from_millis(500)
-}
-
-fn default_core_local() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 5070))
-}
-
-impl Core {
-    /// The default local address of the sockets toward the core.
-    pub fn default_local() -> SocketAddr {
-        default_core_local()
-    }
-
-    /// RFC 3261's default T1.
-    pub fn default_t1() -> Duration {
-        default_t1()
-    }
 }
 
 /// SIP identity.

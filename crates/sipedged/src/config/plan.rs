@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use ringmux::{TlsAcceptor, TlsFiles};
 
-use super::uri::{CoreUri, UriError};
+use super::core_plan::CorePlan;
+use super::uri::UriError;
 use super::{Config, ConfigError, Limits, Log, Registrar, Runtime, Sip};
 use crate::auth::{AuthConfigError, Authenticator};
 
@@ -58,6 +59,30 @@ pub enum Problem {
         /// The workers.
         workers: usize,
     },
+    /// `[core] uri = []`.
+    #[error("core.uri names no URI")]
+    NoCoreUri,
+    /// URIs that name different transports.
+    #[error("core.uri: every URI must name the same transport (one transport toward the core)")]
+    CoreTransports,
+    /// TLS toward the core cannot be set up.
+    #[error("core.tls: {0}")]
+    CoreTls(String),
+    /// A probe time-out not shorter than the interval.
+    #[error(
+        "core.probe_timeout = {} must be above 0 and shorter than core.probe_interval = {}",
+        humantime_serde::re::humantime::format_duration(*timeout),
+        humantime_serde::re::humantime::format_duration(*interval)
+    )]
+    ProbeTimeout {
+        /// `probe_timeout`.
+        timeout: Duration,
+        /// `probe_interval`.
+        interval: Duration,
+    },
+    /// A probe threshold of zero.
+    #[error("core.{0} must be > 0")]
+    ZeroProbes(&'static str),
     /// `max_message_size` too small for SIP.
     #[error("limits.max_message_size = {0} is below {MIN_MESSAGE_SIZE} bytes")]
     MessageSize(usize),
@@ -157,19 +182,6 @@ pub struct ListenerPlan {
     pub authenticate: bool,
 }
 
-/// The core, ready to reach.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CorePlan {
-    /// Its URI, parsed.
-    pub uri: CoreUri,
-    /// Worker 0's local address toward the core.
-    pub local_address: SocketAddr,
-    /// The host written in our Via / Path / Record-Route toward the core.
-    pub advertise_host: String,
-    /// T1 toward a UDP core.
-    pub t1: Duration,
-}
-
 /// The whole configuration, checked and typed.
 #[derive(Debug)]
 pub struct Plan {
@@ -218,7 +230,7 @@ impl Plan {
         let core = cfg
             .core
             .as_ref()
-            .and_then(|c| core(c, workers, &mut problems));
+            .and_then(|c| super::core_plan::core(c, workers, &mut problems));
         limits(&cfg.limits, &mut problems);
         let r = &cfg.registrar;
         if !(r.min_expires <= r.default_expires && r.default_expires <= r.max_expires) {
@@ -306,39 +318,10 @@ fn listeners(cfg: &Config, problems: &mut Vec<Problem>) -> Vec<ListenerPlan> {
     out
 }
 
-fn core(c: &super::Core, workers: usize, problems: &mut Vec<Problem>) -> Option<CorePlan> {
-    let uri = c
-        .uri
-        .parse::<CoreUri>()
-        .map_err(|e| problems.push(e.into()))
-        .ok()?;
-    let (min, max) = (Duration::from_millis(50), Duration::from_secs(10));
-    if !(min..=max).contains(&c.t1) {
-        problems.push(Problem::DurationRange {
-            key: "core.t1",
-            value: c.t1,
-            min,
-            max,
-        });
-    }
-    let port = c.local_address.port();
-    if uri.transport == super::CoreTransport::Udp
-        && usize::from(port) + workers - 1 > usize::from(u16::MAX)
-    {
-        problems.push(Problem::CorePorts { port, workers });
-    }
-    Some(CorePlan {
-        uri,
-        local_address: c.local_address,
-        advertise_host: sip_host(c.advertise_host.as_deref(), c.local_address.ip()),
-        t1: c.t1,
-    })
-}
-
 /// The host the edge writes in its own Via, Path and Record-Route toward the core: `advertise_host`, else the
 /// local address. An IPv6 address goes in brackets (RFC 3261 §25.1 `IPv6reference`), so that `host:port` stays
 /// one (a bare `::1:5070` is not a hostport).
-fn sip_host(configured: Option<&str>, local: std::net::IpAddr) -> String {
+pub(super) fn sip_host(configured: Option<&str>, local: std::net::IpAddr) -> String {
     let host = configured.map_or_else(|| local.to_string(), str::to_owned);
     match host.parse::<std::net::Ipv6Addr>() {
         Ok(v6) => format!("[{v6}]"),

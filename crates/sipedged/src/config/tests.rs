@@ -36,7 +36,10 @@ fn partial_file_overrides_only_what_it_names() {
         "t",
     )
     .unwrap();
-    assert_eq!(c.core.unwrap().uri, "sip:10.0.0.1;transport=udp");
+    assert_eq!(
+        c.core.unwrap().uri.as_slice(),
+        ["sip:10.0.0.1;transport=udp"]
+    );
     assert_eq!(c.limits.ping_interval, Duration::from_secs(5));
     assert_eq!(c.limits.max_message_size, 65536);
 }
@@ -140,12 +143,11 @@ fn core_uri_is_parsed_once_and_ports_checked() {
     let p = plan("[core]\nuri = \"sip:10.0.0.1:5080;transport=tcp\"").unwrap();
     let core = p.core.unwrap();
     assert_eq!(
-        (core.uri.port, core.uri.transport),
-        (5080, CoreTransport::Tcp)
+        (core.uris[0].port, core.uris[0].transport),
+        (Some(5080), Some(CoreTransport::Tcp))
     );
     assert_eq!(core.advertise_host, "127.0.0.1");
-    let e = plan("[core]\nuri = \"sips:core.example.net\"").unwrap_err();
-    assert!(e.contains("TLS"), "{e}");
+    assert!(core.probing.is_some(), "probes are on by default");
     let e = plan("[runtime]\nworkers = 4\n[core]\nuri = \"sip:10.0.0.1\"\nlocal_address = \"127.0.0.1:65534\"")
         .unwrap_err();
     assert!(e.contains("65535"), "{e}");
@@ -280,4 +282,41 @@ fn core_t1_defaults_to_rfc_3261s_and_is_bounded() {
             "{e}"
         );
     }
+}
+
+#[test]
+fn several_core_uris_keep_their_order_and_share_one_transport() {
+    let p = plan("[core]\nuri = [\"sip:10.0.0.1:5060\", \"sip:core2.example.net\"]").unwrap();
+    assert_eq!(p.core.unwrap().uris.len(), 2);
+    let e = plan("[core]\nuri = [\"sip:10.0.0.1;transport=udp\", \"sip:10.0.0.2;transport=tcp\"]")
+        .unwrap_err();
+    assert!(e.contains("same transport"), "{e}");
+    let e = plan("[core]\nuri = []").unwrap_err();
+    assert!(e.contains("core.uri names no URI"), "{e}");
+}
+
+#[test]
+fn a_probe_timeout_must_be_shorter_than_its_interval() {
+    let e = plan("[core]\nuri = \"sip:10.0.0.1\"\nprobe_interval = \"1s\"\nprobe_timeout = \"1s\"")
+        .unwrap_err();
+    assert!(e.contains("core.probe_timeout"), "{e}");
+    let e = plan("[core]\nuri = \"sip:10.0.0.1\"\ndown_after = 0").unwrap_err();
+    assert!(e.contains("core.down_after must be > 0"), "{e}");
+    let p = plan("[core]\nuri = \"sip:10.0.0.1\"\nprobes = false").unwrap();
+    assert!(p.core.unwrap().probing.is_none());
+}
+
+#[test]
+fn core_tls_files_that_cannot_be_used_are_named() {
+    let e = plan("[core]\nuri = \"sips:10.0.0.1\"\n[core.tls]\nca = \"/nonexistent/ca.pem\"")
+        .unwrap_err();
+    assert!(
+        e.contains("core.tls") && e.contains("/nonexistent/ca.pem"),
+        "{e}"
+    );
+    let e = plan("[core]\nuri = \"sips:10.0.0.1\"\n[core.tls]\ncert = \"/x.pem\"").unwrap_err();
+    assert!(e.contains("give cert and key together"), "{e}");
+    let e = plan("[core]\nuri = \"sip:10.0.0.1;transport=udp\"\n[core.tls]\nserver_name = \"x\"")
+        .unwrap_err();
+    assert!(e.contains("names another transport"), "{e}");
 }

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 mod reason;
+pub mod targets;
 
 pub use reason::{HandshakeRejection, ProxyRejection, RoutingFailure};
 

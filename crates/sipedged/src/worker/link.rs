@@ -87,6 +87,11 @@ impl CoreLink {
         Route::Queued
     }
 
+    /// Whether the last attempt failed and the next may not be made before its back-off ends.
+    pub fn is_backing_off(&self, now: Instant) -> bool {
+        matches!(self.state, State::Down { retry_at, .. } if now < retry_at)
+    }
+
     /// Whether `conn` is the connection to the core (connecting or up).
     pub fn is_link(&self, conn: Conn) -> bool {
         matches!(self.state, State::Up(c) | State::Connecting(c) if c == conn)
@@ -123,7 +128,7 @@ impl CoreLink {
         ours
     }
 
-    /// The core's address changed: a backed-off link tries the new address at once.
+    /// The target is up again (or its address changed): a backed-off link tries at once.
     pub fn address_changed(&mut self) {
         if let State::Down { .. } = self.state {
             self.state = State::Idle;
@@ -183,6 +188,7 @@ mod tests {
         link.connecting(conn(1), &mut b"A".to_vec());
         assert_eq!(link.failed(t).len(), 1, "what waited is handed back");
         assert_eq!(link.route(&mut b"X".to_vec(), t), Route::Unavailable);
+        assert!(link.is_backing_off(t) && !link.is_backing_off(t + BACKOFF_FIRST));
         assert_eq!(
             link.route(&mut b"X".to_vec(), t + BACKOFF_FIRST),
             Route::Connect

@@ -18,22 +18,27 @@ use wsproto::deflate::SharedCodecs;
 
 use crate::metrics::{Counter, WorkerMetrics};
 use crate::session::{Command, Output, Peer, Policy, Session};
+use crate::targets::{CoreView, Feedback};
 
 pub use router::Router;
 
 /// The one timer token: a session's next deadline.
 const TIMER_SESSION: u64 = 1;
 
-/// How the worker reaches the core.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CoreTransport {
-    /// One UDP socket per worker, bound to `local` port + worker index.
-    Udp {
-        /// Worker 0's local address toward the core.
-        local: SocketAddr,
-    },
-    /// One TCP connection per worker; the core's own connections arrive on the WebSocket port.
-    Tcp,
+/// How the workers reach the core (edge mode).
+#[derive(Debug, Clone)]
+pub struct CoreSide {
+    /// The targets as first resolved (later views come by [`Msg::CoreView`]).
+    pub view: Arc<CoreView>,
+    /// Worker 0's local address toward a UDP core (worker `w` binds its port + `w`).
+    pub local: SocketAddr,
+    /// RFC 3261's T1 toward a UDP core.
+    pub t1: std::time::Duration,
+    /// TLS toward the core: the connector all workers share, and `[core.tls] server_name`.
+    pub tls: Option<(ringmux::TlsConnector, Option<String>)>,
+    /// Where workers report what they saw go wrong with a target (a transaction never answered, a connection
+    /// refused): the manager counts it with the probes.
+    pub feedback: Option<std::sync::mpsc::SyncSender<Feedback>>,
 }
 
 /// What every worker reads and nobody writes after start.
@@ -45,10 +50,8 @@ pub struct Shared {
     pub edge: EdgeConfig,
     /// Flow-token key.
     pub key: FlowTokenKey,
-    /// The core's address and how it is reached (edge mode); `None`: standalone.
-    pub core: Option<(SocketAddr, CoreTransport)>,
-    /// RFC 3261's T1 toward a UDP core.
-    pub core_t1: std::time::Duration,
+    /// The core's targets and how they are reached (edge mode); `None`: standalone.
+    pub core: Option<CoreSide>,
     /// Per-worker counters.
     pub metrics: Vec<Arc<WorkerMetrics>>,
 }
@@ -74,8 +77,8 @@ pub enum Msg {
     },
     /// A flow closed: drop its registrations in this shard.
     FlowClosed(FlowId),
-    /// The core's address, resolved again (SIGHUP).
-    CoreAddress(SocketAddr),
+    /// The core's targets changed (resolved again, or a target went down or up).
+    CoreView(Arc<CoreView>),
 }
 
 /// A connection's state in the worker's slab: its session and the timer armed for it.

@@ -7,6 +7,7 @@
 //! per worker: beyond, a request goes once, as before, and is counted.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Transactions tracked per worker at most.
@@ -18,10 +19,10 @@ const T2: Duration = Duration::from_secs(4);
 /// What is due at a given time.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Due {
-    /// Send these bytes to the core again.
-    Retransmit(Vec<u8>),
-    /// The core never answered (Timer B or F): answer the browser 408 for this request.
-    GiveUp(Vec<u8>),
+    /// Send these bytes again to this target.
+    Retransmit(Vec<u8>, SocketAddr),
+    /// The target never answered (Timer B or F): answer the browser 408 for this request.
+    GiveUp(Vec<u8>, SocketAddr),
 }
 
 /// What [`Transactions::sent`] did with a request.
@@ -38,6 +39,8 @@ pub enum Tracked {
 #[derive(Debug)]
 struct Pending {
     request: Vec<u8>,
+    /// The target it went to.
+    target: SocketAddr,
     invite: bool,
     /// The current retransmission interval.
     interval: Duration,
@@ -75,9 +78,16 @@ impl Transactions {
         self.pending.len()
     }
 
-    /// `request` (method `method`, the edge's branch `branch`) was just sent to the core at `now` (time since
+    /// `request` (method `method`, the edge's branch `branch`) was just sent to `target` at `now` (time since
     /// any fixed origin).
-    pub fn sent(&mut self, branch: &[u8], method: &[u8], request: &[u8], now: Duration) -> Tracked {
+    pub fn sent(
+        &mut self,
+        branch: &[u8],
+        method: &[u8],
+        request: &[u8],
+        target: SocketAddr,
+        now: Duration,
+    ) -> Tracked {
         if method == b"ACK" || branch.is_empty() {
             return Tracked::No;
         }
@@ -93,6 +103,7 @@ impl Transactions {
             branch.into(),
             Pending {
                 request: request.to_vec(),
+                target,
                 invite: method == b"INVITE",
                 interval: self.t1,
                 give_up_at: now + 64 * self.t1,
@@ -137,11 +148,11 @@ impl Transactions {
             };
             if now >= p.give_up_at {
                 if let Some(p) = self.pending.remove(&branch) {
-                    out.push(Due::GiveUp(p.request));
+                    out.push(Due::GiveUp(p.request, p.target));
                 }
                 continue;
             }
-            out.push(Due::Retransmit(p.request.clone()));
+            out.push(Due::Retransmit(p.request.clone(), p.target));
             if !p.proceeding {
                 // Timer A doubles without bound until B fires; Timer E doubles up to T2 (§17.1.1.2, §17.1.2.2).
                 p.interval = if p.invite {
@@ -157,6 +168,25 @@ impl Transactions {
         }
     }
 
+    /// The requests sent to `target` that it has not answered at all (RFC 3261 §16.7 lets them go to another
+    /// target: no response came, and an ACK is never tracked), taken out of the table to be sent anew.
+    pub fn take_unanswered(&mut self, target: SocketAddr) -> Vec<Vec<u8>> {
+        let branches: Vec<Box<[u8]>> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.target == target && !p.proceeding)
+            .map(|(b, _)| b.clone())
+            .collect();
+        let mut taken = Vec::with_capacity(branches.len());
+        for b in branches {
+            if let Some(p) = self.pending.remove(&b) {
+                self.schedule.remove(&p.next);
+                taken.push(p.request);
+            }
+        }
+        taken
+    }
+
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
@@ -168,6 +198,10 @@ mod tests {
     use super::*;
 
     const T1: Duration = Duration::from_millis(500);
+
+    fn core(n: u8) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, n], 5060))
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -181,8 +215,8 @@ mod tests {
             t.poll(ms(now), &mut out);
             for d in out.drain(..) {
                 match d {
-                    Due::Retransmit(_) => re.push(now),
-                    Due::GiveUp(_) => gave.push(now),
+                    Due::Retransmit(..) => re.push(now),
+                    Due::GiveUp(..) => gave.push(now),
                 }
             }
         }
@@ -193,7 +227,7 @@ mod tests {
     fn a_lost_message_is_sent_again_on_timer_e_and_given_up_on_timer_f() {
         let mut t = Transactions::new(T1);
         assert_eq!(
-            t.sent(b"z9hG4bK1", b"MESSAGE", b"MESSAGE ...", ms(0)),
+            t.sent(b"z9hG4bK1", b"MESSAGE", b"MESSAGE ...", core(1), ms(0)),
             Tracked::Yes
         );
         let (re, gave) = run(&mut t, 0, 40_000);
@@ -207,7 +241,7 @@ mod tests {
     #[test]
     fn an_invite_doubles_on_timer_a_and_stops_at_its_first_response() {
         let mut t = Transactions::new(T1);
-        t.sent(b"z9hG4bK2", b"INVITE", b"INVITE ...", ms(0));
+        t.sent(b"z9hG4bK2", b"INVITE", b"INVITE ...", core(1), ms(0));
         let (re, _) = run(&mut t, 0, 8_000);
         assert_eq!(re, [500, 1500, 3500, 7500]);
         t.answered(b"z9hG4bK2", 100, ms(8_000));
@@ -219,7 +253,7 @@ mod tests {
     #[test]
     fn a_provisional_answer_slows_a_request_to_t2_and_a_final_one_ends_it() {
         let mut t = Transactions::new(T1);
-        t.sent(b"b", b"REGISTER", b"REGISTER ...", ms(0));
+        t.sent(b"b", b"REGISTER", b"REGISTER ...", core(1), ms(0));
         t.answered(b"b", 100, ms(200));
         let (re, _) = run(&mut t, 300, 12_300);
         assert_eq!(re, [4_200, 8_200, 12_200]);
@@ -230,20 +264,51 @@ mod tests {
     #[test]
     fn acks_and_branchless_requests_are_not_tracked_and_the_table_is_bounded() {
         let mut t = Transactions::new(T1);
-        assert_eq!(t.sent(b"x", b"ACK", b"ACK ...", ms(0)), Tracked::No);
-        assert_eq!(t.sent(b"", b"BYE", b"BYE ...", ms(0)), Tracked::No);
+        assert_eq!(
+            t.sent(b"x", b"ACK", b"ACK ...", core(1), ms(0)),
+            Tracked::No
+        );
+        assert_eq!(t.sent(b"", b"BYE", b"BYE ...", core(1), ms(0)), Tracked::No);
         for i in 0..MAX_PENDING {
             assert_eq!(
-                t.sent(format!("b{i}").as_bytes(), b"MESSAGE", b"M", ms(0)),
+                t.sent(format!("b{i}").as_bytes(), b"MESSAGE", b"M", core(1), ms(0)),
                 Tracked::Yes
             );
         }
-        assert_eq!(t.sent(b"one more", b"MESSAGE", b"M", ms(0)), Tracked::Full);
+        assert_eq!(
+            t.sent(b"one more", b"MESSAGE", b"M", core(1), ms(0)),
+            Tracked::Full
+        );
         assert_eq!(t.len(), MAX_PENDING);
         // An answer for a branch the table never saw, and a second answer, change nothing.
         t.answered(b"unknown", 200, ms(1));
         t.answered(b"b0", 200, ms(1));
         t.answered(b"b0", 200, ms(2));
         assert_eq!(t.len(), MAX_PENDING - 1);
+    }
+
+    #[test]
+    fn unanswered_requests_to_a_failed_target_are_handed_back_and_others_stay() {
+        let mut t = Transactions::new(T1);
+        t.sent(b"a", b"MESSAGE", b"A", core(1), ms(0));
+        t.sent(b"b", b"REGISTER", b"B", core(1), ms(0));
+        t.sent(b"c", b"MESSAGE", b"C", core(2), ms(0));
+        t.sent(b"d", b"INVITE", b"D", core(1), ms(0));
+        t.answered(b"b", 100, ms(10));
+        let mut taken = t.take_unanswered(core(1));
+        taken.sort();
+        assert_eq!(
+            taken,
+            [b"A".to_vec(), b"D".to_vec()],
+            "B had a provisional answer"
+        );
+        assert_eq!(t.len(), 2);
+        let (re, _) = run(&mut t, 0, 1_000);
+        assert_eq!(
+            re.len(),
+            1,
+            "only C is retransmitted (B waits for T2): {re:?}"
+        );
+        assert!(t.take_unanswered(core(1)).is_empty());
     }
 }

@@ -11,15 +11,17 @@ use edge::{Action, ClientFlow, Edge};
 use ringmux::{CloseReason, Conn, Ctx, Udp};
 use wsproto::deflate::SharedCodecs;
 
+mod core_side;
 mod udp_core;
 
 pub use udp_core::TICK_TOKEN;
 
-use super::link::{CoreLink, Route};
+use super::link::CoreLink;
 use super::retransmit::Transactions;
-use super::{CoreTransport, Msg, Shared};
+use super::{Msg, Shared};
 use crate::metrics::{Counter, RoutingFailure, WorkerMetrics};
 use crate::session::{Close, Command};
+use crate::targets::{CoreView, Transport};
 
 /// How the messages delivered on one connection are compressed (permessage-deflate).
 #[derive(Debug, Default)]
@@ -61,9 +63,12 @@ pub struct Router {
     last_inbound: usize,
     actions: Vec<Action>,
     last_expire: Timestamp,
-    link: CoreLink,
-    /// The core's address (edge mode); replaced when main resolves it again.
-    core: Option<SocketAddr>,
+    /// Per target, the stream (TCP or TLS) toward it, made on demand.
+    links: Vec<(SocketAddr, CoreLink)>,
+    /// The core's targets (edge mode), as the last view said.
+    view: Option<Arc<CoreView>>,
+    /// Counts new requests, to spread them over targets by weight.
+    pick: u64,
 }
 
 impl Router {
@@ -71,19 +76,20 @@ impl Router {
     pub fn new(shared: Arc<Shared>, index: usize) -> Self {
         let mut cfg = shared.edge.clone();
         cfg.worker = index as u16;
-        if let Some((_, CoreTransport::Udp { local })) = shared.core {
+        let udp_core = shared
+            .core
+            .as_ref()
+            .filter(|c| c.view.transport == Transport::Udp);
+        if let Some(c) = udp_core {
             cfg.core_hop.host_port =
-                core_hop_host_port(&cfg.core_hop.host_port, local.port(), index);
+                core_hop_host_port(&cfg.core_hop.host_port, c.local.port(), index);
         }
         let level = shared.policy.deflate.map_or(6, |d| d.level);
-        let transactions = match shared.core {
-            Some((_, CoreTransport::Udp { .. })) => Some(Transactions::new(shared.core_t1)),
-            _ => None,
-        };
+        let transactions = udp_core.map(|c| Transactions::new(c.t1));
         Self {
             edge: Edge::new(cfg, shared.key.clone()),
             metrics: shared.metrics[index].clone(),
-            core: shared.core.map(|(addr, _)| addr),
+            view: shared.core.as_ref().map(|c| c.view.clone()),
             shared,
             index,
             udp: None,
@@ -96,7 +102,8 @@ impl Router {
             last_inbound: 0,
             actions: Vec::with_capacity(8),
             last_expire: Timestamp(0),
-            link: CoreLink::default(),
+            links: Vec::new(),
+            pick: 0,
         }
     }
 
@@ -107,7 +114,12 @@ impl Router {
 
     /// Bind the worker's UDP socket toward the core (UDP transport).
     pub fn start(&mut self, ctx: &mut Ctx<'_, Msg>) {
-        if let Some((_, CoreTransport::Udp { local })) = self.shared.core {
+        let udp_core = self
+            .shared
+            .core
+            .as_ref()
+            .filter(|c| c.view.transport == Transport::Udp);
+        if let Some(local) = udp_core.map(|c| c.local) {
             let addr = SocketAddr::new(local.ip(), local.port() + self.index as u16);
             match ctx.bind_udp(addr) {
                 Ok(udp) => self.udp = Some(udp),
@@ -213,10 +225,9 @@ impl Router {
         self.run_actions(ctx);
     }
 
-    /// Whether `ip` is the core's address (edge mode).
+    /// Whether `ip` is one of the core's targets (edge mode).
     pub fn is_core(&self, ip: IpAddr) -> bool {
-        self.core
-            .is_some_and(|core| core.ip().to_canonical() == ip.to_canonical())
+        self.view.as_ref().is_some_and(|v| v.is_target_ip(ip))
     }
 
     /// A datagram on the worker's UDP socket toward the core: only the core's are taken.
@@ -249,14 +260,7 @@ impl Router {
                 self.run_actions(ctx);
                 self.expire(now);
             }
-            Msg::CoreAddress(addr) => {
-                if self.core != Some(addr) {
-                    tracing::info!(worker = self.index, %addr, "core address changed");
-                    self.core = Some(addr);
-                    // A TCP connection to the old address is left to close by itself; new ones go to `addr`.
-                    self.link.address_changed();
-                }
-            }
+            Msg::CoreView(view) => self.view_changed(ctx, view),
             Msg::FlowClosed(flow) => {
                 self.edge.flow_closed(&flow);
                 let now = self.now(ctx);
@@ -394,112 +398,6 @@ impl Router {
                 self.run(ctx, *a);
             }
         }
-    }
-
-    fn send_to_core(&mut self, ctx: &mut Ctx<'_, Msg>, mut bytes: Vec<u8>) {
-        let Some(core) = self.core else { return };
-        if !matches!(self.shared.core, Some((_, CoreTransport::Tcp))) {
-            let sent = self.udp.map(|udp| ctx.send_to(udp, core, &bytes));
-            if sent.is_some() {
-                // Lost on the way or refused by a full socket buffer alike: the transaction sends it again.
-                self.track_sent(ctx, &bytes);
-            }
-            match sent {
-                Some(Ok(_)) => self.metrics.add(Counter::CoreMessagesOut, 1),
-                Some(Err(e)) => {
-                    tracing::warn!(worker = self.index, %core, error = %e, "send to core failed");
-                    self.metrics.routing_failed(RoutingFailure::CoreSendFailed);
-                }
-                None => self.metrics.routing_failed(RoutingFailure::CoreSendFailed),
-            }
-            return;
-        }
-        let route = match self.link.route(&mut bytes, ctx.now()) {
-            Route::Connect => match ctx.connect(core) {
-                Ok(conn) => {
-                    tracing::info!(worker = self.index, %core, "connecting to the core over TCP");
-                    self.link.connecting(conn, &mut bytes)
-                }
-                Err(e) => {
-                    tracing::warn!(worker = self.index, %core, error = %e, "cannot connect to the core");
-                    self.link_failed(ctx);
-                    Route::Unavailable
-                }
-            },
-            route => route,
-        };
-        match route {
-            Route::Send(conn) => self.send_on_link(ctx, conn, &bytes),
-            Route::Unavailable => self.core_unavailable(ctx, &bytes),
-            Route::Queued | Route::Connect => {}
-        }
-    }
-
-    fn send_on_link(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, bytes: &[u8]) {
-        match ctx.send(conn, bytes) {
-            Ok(()) => self.metrics.add(Counter::CoreMessagesOut, 1),
-            Err(e) => {
-                tracing::warn!(worker = self.index, error = %e, "send to core failed");
-                self.core_unavailable(ctx, bytes);
-            }
-        }
-    }
-
-    /// Our TCP connection to the core is up: send what waited.
-    pub fn core_connected(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn) {
-        tracing::info!(worker = self.index, "connected to the core over TCP");
-        for bytes in self.link.connected(conn) {
-            self.send_on_link(ctx, conn, &bytes);
-        }
-    }
-
-    /// `conn` closed; `true` when it was our TCP connection to the core.
-    pub fn core_closed(&mut self, conn: Conn, reason: CloseReason) -> bool {
-        let ours = self.link.closed(conn);
-        if ours {
-            tracing::warn!(
-                worker = self.index,
-                ?reason,
-                "TCP connection to the core closed"
-            );
-        }
-        ours
-    }
-
-    /// An outbound connection failed.
-    pub fn core_connect_failed(
-        &mut self,
-        ctx: &mut Ctx<'_, Msg>,
-        conn: Conn,
-        error: &std::io::Error,
-    ) {
-        if self.link.is_link(conn) {
-            tracing::warn!(worker = self.index, %error, "cannot connect to the core over TCP");
-            self.link_failed(ctx);
-        }
-    }
-
-    fn link_failed(&mut self, ctx: &mut Ctx<'_, Msg>) {
-        for bytes in self.link.failed(ctx.now()) {
-            self.core_unavailable(ctx, &bytes);
-        }
-    }
-
-    /// A message for the core cannot go: a request is answered `503 Service Unavailable` (RFC 3261 §16.7: as if
-    /// from the core, so it takes the way back through our Via), anything else is dropped.
-    fn core_unavailable(&mut self, ctx: &mut Ctx<'_, Msg>, bytes: &[u8]) {
-        self.metrics.routing_failed(RoutingFailure::CoreSendFailed);
-        let Ok(msg) = sipscan::Message::parse(bytes) else {
-            return;
-        };
-        if !matches!(msg.kind(), sipscan::Kind::Request { .. })
-            || msg.method() == Some(sipscan::Method::Ack)
-        {
-            return;
-        }
-        let answer = edge::response::build(&msg, 503, "Service Unavailable", &["Retry-After: 5"]);
-        self.edge.from_core(&answer, &mut self.actions);
-        self.run_actions(ctx);
     }
 
     /// Drop lapsed registrations (at most once a second) and publish the binding count (O(1)).

@@ -2,6 +2,7 @@
 //! ([`Transactions`](crate::worker::retransmit::Transactions)): what is sent is tracked,
 //! the core's answers stop retransmission, and the worker's tick retransmits or gives up (408 to the browser).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use ringmux::Ctx;
@@ -9,6 +10,7 @@ use sipscan::Message;
 
 use super::Router;
 use crate::metrics::{Counter, RoutingFailure};
+use crate::targets::health::Outcome;
 use crate::worker::Msg;
 use crate::worker::retransmit::{Due, Tracked};
 
@@ -24,7 +26,7 @@ impl Router {
     }
 
     /// `bytes` went to the UDP core: a request becomes a client transaction (and the tick runs while any wait).
-    pub(super) fn track_sent(&mut self, ctx: &mut Ctx<'_, Msg>, bytes: &[u8]) {
+    pub(super) fn track_sent(&mut self, ctx: &mut Ctx<'_, Msg>, bytes: &[u8], target: SocketAddr) {
         let now = self.tx_now(ctx);
         let Some(tx) = self.transactions.as_mut() else {
             return;
@@ -40,7 +42,7 @@ impl Router {
             .and_then(Result::ok)
             .and_then(|v| v.branch())
             .unwrap_or_default();
-        match tx.sent(branch, method.as_bytes(), bytes, now) {
+        match tx.sent(branch, method.as_bytes(), bytes, target, now) {
             Tracked::Full => self.metrics.add(Counter::CoreUntracked, 1),
             Tracked::Yes if !self.tick_armed => {
                 ctx.arm_worker_timer(TICK, TICK_TOKEN);
@@ -78,14 +80,17 @@ impl Router {
         }
         for d in due {
             match d {
-                Due::Retransmit(bytes) => {
-                    if let (Some(udp), Some(core)) = (self.udp, self.core)
-                        && ctx.send_to(udp, core, &bytes).is_ok()
+                Due::Retransmit(bytes, target) => {
+                    if let Some(udp) = self.udp
+                        && ctx.send_to(udp, target, &bytes).is_ok()
                     {
                         self.metrics.add(Counter::CoreRetransmissions, 1);
                     }
                 }
-                Due::GiveUp(request) => self.give_up(ctx, &request),
+                Due::GiveUp(request, target) => {
+                    self.feedback(target, Outcome::Timeout);
+                    self.give_up(ctx, &request);
+                }
             }
         }
         let waiting = self.transactions.as_ref().is_some_and(|t| t.len() > 0);

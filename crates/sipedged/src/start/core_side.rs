@@ -1,0 +1,82 @@
+//! Starting the core side: the first resolution of the core's URIs (the node does not start without a target),
+//! the target manager's thread, and what the workers share of it; then, while serving, each new view of the
+//! targets posted to every worker.
+
+use std::net::SocketAddr;
+
+use super::StartError;
+use crate::config::Plan;
+use crate::targets::manager::{self, Handle, Settings};
+use crate::targets::{CoreView, Transport};
+use crate::worker::{self, CoreSide};
+
+/// The running core side.
+#[derive(Debug)]
+pub struct Started {
+    /// What the workers share.
+    pub side: CoreSide,
+    /// The manager's handle.
+    pub handle: Handle,
+}
+
+/// Resolve the core and start the manager (`None`: standalone).
+pub fn start(plan: &Plan) -> Result<Option<Started>, StartError> {
+    let Some(c) = &plan.core else {
+        return Ok(None);
+    };
+    let settings = Settings {
+        uris: c.uris.clone(),
+        name_servers: c.name_servers.clone(),
+        probing: c.probing,
+        local_ip: c.local_address.ip(),
+        advertise_host: c.advertise_host.clone(),
+        t1: c.t1,
+        tls: c
+            .tls
+            .as_ref()
+            .map(|t| (t.config.clone(), t.server_name.clone())),
+    };
+    let (view, handle, tls) = manager::start(settings)?;
+    if view.transport == Transport::Tls && !plan.listeners.iter().any(|l| l.tls.is_some()) {
+        return Err(StartError::TlsCoreListener);
+    }
+    if view.transport == Transport::Udp {
+        // Fail now, with a clear message, if a worker's port toward the core is taken.
+        for w in 0..plan.workers {
+            let local = c.local_address;
+            let addr = SocketAddr::new(local.ip(), local.port() + w as u16);
+            std::net::UdpSocket::bind(addr)
+                .map_err(|error| StartError::CorePort { addr, error })?;
+        }
+    }
+    Ok(Some(Started {
+        side: CoreSide {
+            view,
+            local: c.local_address,
+            t1: c.t1,
+            tls: tls.map(|(config, name)| (ringmux::TlsConnector::new(config), name)),
+            feedback: Some(handle.feedback.clone()),
+        },
+        handle,
+    }))
+}
+
+/// Post every view the manager published since the last call to every worker.
+pub fn forward_views(handle: &Handle, server: &ringmux::Server<worker::Msg>) {
+    let Some(latest) = handle.views.try_iter().last() else {
+        return;
+    };
+    for w in 0..server.workers() {
+        let _ = server.post(w, worker::Msg::CoreView(latest.clone()));
+    }
+}
+
+/// One line saying where the core is, for the start message.
+pub fn describe(view: &CoreView) -> String {
+    let targets: Vec<String> = view
+        .targets
+        .iter()
+        .map(|t| t.label(view.transport))
+        .collect();
+    format!("SIP core at {}", targets.join(", "))
+}
