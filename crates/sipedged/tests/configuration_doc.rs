@@ -71,7 +71,7 @@ fn keys_set(doc: &toml::Table) -> BTreeSet<Key> {
     out
 }
 
-/// The section a header line names (`[core]`, `[[listen]]`), if the line is one.
+/// The section a header line names (`[core]`, `[core.tls]`, `[[listen]]`), if the line is one.
 fn header(line: &str) -> Option<String> {
     let line = line.split('#').next().unwrap_or("").trim();
     let name = line.strip_prefix('[')?.strip_suffix(']')?;
@@ -82,7 +82,7 @@ fn header(line: &str) -> Option<String> {
     let ident = !name.is_empty()
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
     ident.then(|| name.to_string())
 }
 

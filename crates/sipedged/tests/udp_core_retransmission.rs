@@ -103,3 +103,33 @@ fn a_core_that_never_answers_gets_the_browser_a_408_after_64_t1() {
         1
     );
 }
+
+#[test]
+fn a_final_response_the_core_sends_again_reaches_the_browser_once() {
+    let (core, gw) = edge_with_core("");
+    let mut alice = Ua::new("alice", gw.port);
+    let request = message(&mut alice, "answered-twice");
+    alice.ws.send(&request);
+    let mut buf = vec![0u8; 65536];
+    let (n, edge) = core
+        .recv_from(&mut buf)
+        .expect("the MESSAGE reaches the core");
+    let request = buf[..n].to_vec();
+    // The core answers the request and, as it does for a retransmission that crossed its answer, answers again.
+    let ok = answer(&request, 200, "OK", "");
+    core.send_to(ok.as_bytes(), edge).unwrap();
+    core.send_to(ok.as_bytes(), edge).unwrap();
+    assert_eq!(status(&alice.ws.recv_final()), 200);
+    assert!(
+        alice.ws.recv_timeout(Duration::from_millis(800)).is_none(),
+        "the second 200 is absorbed"
+    );
+    let absorbed: u64 = (0..2)
+        .map(|w| {
+            gw.metric(&format!(
+                "sipedge_core_retransmissions_absorbed_total{{worker=\"{w}\"}}"
+            ))
+        })
+        .sum();
+    assert_eq!(absorbed, 1);
+}

@@ -54,9 +54,11 @@ pub enum Counter {
     CoreRetransmissions,
     /// Requests sent to a UDP core without a client transaction (the table was full).
     CoreUntracked,
+    /// Final responses a UDP core sent again to a completed transaction, dropped (the browser had them).
+    CoreRetransmissionsAbsorbed,
 }
 
-const COUNTERS: usize = 21;
+const COUNTERS: usize = 22;
 
 /// SIP request methods counted by name; others go to `other`.
 pub const METHODS: [&str; 15] = [

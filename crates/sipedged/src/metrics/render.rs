@@ -9,7 +9,7 @@ use super::{
 };
 
 /// The plain per-worker counters: name, help, counter.
-const SIMPLE: [(&str, &str, Counter); 20] = [
+const SIMPLE: [(&str, &str, Counter); 21] = [
     (
         "sipedge_connections_accepted_total",
         "TCP connections accepted",
@@ -74,6 +74,11 @@ const SIMPLE: [(&str, &str, Counter); 20] = [
         "sipedge_core_untracked_requests_total",
         "Requests sent once to a UDP core, the table of client transactions being full",
         Counter::CoreUntracked,
+    ),
+    (
+        "sipedge_core_retransmissions_absorbed_total",
+        "Final responses a UDP core sent again to a completed transaction, not passed on (RFC 3261 Timer K)",
+        Counter::CoreRetransmissionsAbsorbed,
     ),
     (
         "sipedge_core_messages_in_total",

@@ -6,7 +6,7 @@
 //! (an INVITE: until the first response; another request: until its final one), and at most [`MAX_PENDING`] of them
 //! per worker: beyond, a request goes once, as before, and is counted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -15,6 +15,9 @@ pub const MAX_PENDING: usize = 16_384;
 
 /// RFC 3261 §17.1.2.2: the longest interval between retransmissions of a non-INVITE request.
 const T2: Duration = Duration::from_secs(4);
+/// RFC 3261 §17.1.2.2, Timer K (T4): how long a completed non-INVITE transaction absorbs its final response sent
+/// again (the core answers each retransmission of the request that crossed its first answer).
+const T4: Duration = Duration::from_secs(5);
 
 /// What is due at a given time.
 #[derive(Debug, PartialEq, Eq)]
@@ -60,6 +63,19 @@ pub struct Transactions {
     /// (when, sequence) → branch: what is due next.
     schedule: BTreeMap<(Duration, u64), Box<[u8]>>,
     seq: u64,
+    /// Non-INVITE transactions answered with a final response, until Timer K: branch → when it ends.
+    completed: HashMap<Box<[u8]>, Duration>,
+    /// The same, in the order they end.
+    completed_order: VecDeque<(Duration, Box<[u8]>)>,
+}
+
+/// What to do with a response from the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Pass it on toward the browser.
+    Forward,
+    /// A final response sent again to a transaction already completed: the browser had it; drop it.
+    Absorb,
 }
 
 impl Transactions {
@@ -70,6 +86,8 @@ impl Transactions {
             pending: HashMap::new(),
             schedule: BTreeMap::new(),
             seq: 0,
+            completed: HashMap::new(),
+            completed_order: VecDeque::new(),
         }
     }
 
@@ -114,17 +132,29 @@ impl Transactions {
         Tracked::Yes
     }
 
-    /// The core answered the request with branch `branch` with `status`: retransmission stops when it must.
-    pub fn answered(&mut self, branch: &[u8], status: u16, now: Duration) {
+    /// The core answered the request with branch `branch` with `status`: retransmission stops when it must, and
+    /// a final response to a non-INVITE request that already had one is absorbed (§17.1.2.2, state Completed).
+    pub fn answered(&mut self, branch: &[u8], status: u16, now: Duration) -> Answer {
+        self.forget_completed(now);
         let Some(p) = self.pending.get_mut(branch) else {
-            return;
+            return if status >= 200 && self.completed.contains_key(branch) {
+                Answer::Absorb
+            } else {
+                Answer::Forward
+            };
         };
         // An INVITE stops at any response (§17.1.1.2); another request at a final one, and after a provisional
         // one goes on every T2 (§17.1.2.2).
         if p.invite || status >= 200 {
+            let invite = p.invite;
             self.schedule.remove(&p.next);
             self.pending.remove(branch);
-            return;
+            if !invite && status >= 200 && self.completed.len() < MAX_PENDING {
+                let until = now + T4;
+                self.completed.insert(branch.into(), until);
+                self.completed_order.push_back((until, branch.into()));
+            }
+            return Answer::Forward;
         }
         if !p.proceeding {
             p.proceeding = true;
@@ -133,6 +163,19 @@ impl Transactions {
             p.interval = T2;
             p.next = (now + T2, self.seq);
             self.schedule.insert(p.next, branch.into());
+        }
+        Answer::Forward
+    }
+
+    /// Drop the completed transactions whose Timer K has fired.
+    fn forget_completed(&mut self, now: Duration) {
+        while let Some((until, _)) = self.completed_order.front() {
+            if *until > now {
+                break;
+            }
+            if let Some((_, branch)) = self.completed_order.pop_front() {
+                self.completed.remove(&branch);
+            }
         }
     }
 
@@ -310,5 +353,31 @@ mod tests {
             "only C is retransmitted (B waits for T2): {re:?}"
         );
         assert!(t.take_unanswered(core(1)).is_empty());
+    }
+
+    #[test]
+    fn a_final_response_sent_again_is_absorbed_until_timer_k() {
+        let mut t = Transactions::new(T1);
+        t.sent(b"m", b"MESSAGE", b"M", core(1), ms(0));
+        assert_eq!(t.answered(b"m", 100, ms(10)), Answer::Forward);
+        assert_eq!(t.answered(b"m", 200, ms(600)), Answer::Forward);
+        assert_eq!(
+            t.answered(b"m", 200, ms(700)),
+            Answer::Absorb,
+            "the core answered our retransmission too"
+        );
+        assert_eq!(
+            t.answered(b"m", 200, ms(5_700)),
+            Answer::Forward,
+            "Timer K has fired"
+        );
+        t.sent(b"i", b"INVITE", b"I", core(1), ms(0));
+        assert_eq!(t.answered(b"i", 200, ms(10)), Answer::Forward);
+        assert_eq!(
+            t.answered(b"i", 200, ms(20)),
+            Answer::Forward,
+            "a 2xx to an INVITE sent again goes on to the browser, which answers it with ACK"
+        );
+        assert_eq!(t.answered(b"never-sent", 200, ms(30)), Answer::Forward);
     }
 }

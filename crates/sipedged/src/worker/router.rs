@@ -242,7 +242,10 @@ impl Router {
             self.metrics.routing_failed(RoutingFailure::NotFromCore);
             return;
         }
-        self.track_answer(ctx, bytes);
+        if self.track_answer(ctx, bytes) == udp_core::Answer::Absorb {
+            self.metrics.add(Counter::CoreRetransmissionsAbsorbed, 1);
+            return;
+        }
         self.core_message(ctx, bytes);
     }
 

@@ -32,8 +32,12 @@ fn is_request(bytes: &[u8]) -> bool {
     !bytes.starts_with(b"SIP/2.0 ")
 }
 
-fn is_ack(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"ACK ")
+/// Whether a message that could not reach its target, unanswered, may be sent to another (RFC 3261 §16.7, §16.10):
+/// a request, but not an ACK (an ACK for a 2xx belongs to the dialog's target, and one for a failure to the
+/// hop that failed), nor a CANCEL (it follows its INVITE to the same hop). A response goes back to the core that
+/// sent the request, or nowhere.
+pub fn may_fail_over(bytes: &[u8]) -> bool {
+    is_request(bytes) && !bytes.starts_with(b"ACK ") && !bytes.starts_with(b"CANCEL ")
 }
 
 impl Router {
@@ -192,7 +196,7 @@ impl Router {
         let Some(view) = self.view.clone() else {
             return;
         };
-        let next = (tries > 0 && is_request(&bytes) && !is_ack(&bytes))
+        let next = (tries > 0 && may_fail_over(&bytes))
             .then(|| self.choose(ctx, &view, &bytes, Some(failed)))
             .flatten();
         match next {
@@ -311,5 +315,30 @@ impl Router {
         let answer = edge::response::build(&msg, 503, "Service Unavailable", &["Retry-After: 5"]);
         self.edge.from_core(&answer, &mut self.actions);
         self.run_actions(ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_fail_over;
+
+    #[test]
+    fn only_requests_other_than_ack_and_cancel_go_to_another_target() {
+        for (message, allowed) in [
+            (&b"INVITE sip:bob@x SIP/2.0\r\n"[..], true),
+            (b"MESSAGE sip:bob@x SIP/2.0\r\n", true),
+            (b"REGISTER sip:x SIP/2.0\r\n", true),
+            (b"BYE sip:bob@x SIP/2.0\r\n", true),
+            (b"ACK sip:bob@x SIP/2.0\r\n", false),
+            (b"CANCEL sip:bob@x SIP/2.0\r\n", false),
+            (b"SIP/2.0 200 OK\r\n", false),
+        ] {
+            assert_eq!(
+                may_fail_over(message),
+                allowed,
+                "{:?}",
+                String::from_utf8_lossy(message)
+            );
+        }
     }
 }

@@ -12,6 +12,7 @@ use super::Router;
 use crate::metrics::{Counter, RoutingFailure};
 use crate::targets::health::Outcome;
 use crate::worker::Msg;
+pub use crate::worker::retransmit::Answer;
 use crate::worker::retransmit::{Due, Tracked};
 
 /// How often a worker looks for retransmissions due (T1 is 500 ms; the schedule keeps its own times).
@@ -52,19 +53,21 @@ impl Router {
         }
     }
 
-    /// A datagram from the core: a response answers one of our transactions.
-    pub(super) fn track_answer(&mut self, ctx: &Ctx<'_, Msg>, bytes: &[u8]) {
+    /// A datagram from the core: a response answers one of our transactions; [`Answer::Absorb`] when it is a
+    /// final response sent again, which the browser already had.
+    pub(super) fn track_answer(&mut self, ctx: &Ctx<'_, Msg>, bytes: &[u8]) -> Answer {
         let now = self.tx_now(ctx);
         let Some(tx) = self.transactions.as_mut() else {
-            return;
+            return Answer::Forward;
         };
         let Ok(msg) = Message::parse(bytes) else {
-            return;
+            return Answer::Forward;
         };
-        if let (Some(status), Some(Ok(via))) = (msg.status(), msg.top_via())
-            && let Some(branch) = via.branch()
-        {
-            tx.answered(branch, status, now);
+        match (msg.status(), msg.top_via()) {
+            (Some(status), Some(Ok(via))) => via
+                .branch()
+                .map_or(Answer::Forward, |branch| tx.answered(branch, status, now)),
+            _ => Answer::Forward,
         }
     }
 
