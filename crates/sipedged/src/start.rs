@@ -106,7 +106,7 @@ impl StartSecrets {
 /// Run the node until SIGTERM or SIGINT, then drain.
 pub fn run(plan: Plan) -> Result<(), StartError> {
     let secrets = StartSecrets::draw(plan.sip.flow_token_secret.as_deref(), getrandom::fill)?;
-    let core = core_side::start(&plan)?;
+    let mut core = core_side::start(&plan)?;
     let transport = core.as_ref().map(|c| c.side.view.transport);
     let shared = Arc::new(shared(
         &plan,
@@ -141,7 +141,7 @@ pub fn run(plan: Plan) -> Result<(), StartError> {
         tracing::info!("metrics on http://{bound}/metrics");
     }
     announce(&plan, &server, core.as_ref().map(|c| &*c.side.view));
-    serve(&plan, &server, &mut reloaders, core.as_ref())?;
+    serve(&plan, &server, &mut reloaders, core.as_mut())?;
     server.shutdown(plan.runtime.shutdown_grace.max(MIN_GRACE));
     server
         .join()
@@ -382,7 +382,7 @@ fn serve(
     plan: &Plan,
     server: &ringmux::Server<worker::Msg>,
     reloaders: &mut [tls::Reloader],
-    core: Option<&core_side::Started>,
+    mut core: Option<&mut core_side::Started>,
 ) -> Result<(), StartError> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
@@ -396,16 +396,22 @@ fn serve(
             for r in reloaders.iter_mut() {
                 let _ = r.reload("SIGHUP");
             }
-            if let Some(c) = core {
+            if let Some(c) = core.as_deref_mut() {
                 tracing::info!("SIGHUP: resolving the core again");
                 c.handle.resolve_now();
+                if let Some(r) = c.reloader.as_mut() {
+                    r.reload("SIGHUP");
+                }
             }
         }
         for r in reloaders.iter_mut() {
             r.poll();
         }
-        if let Some(c) = core {
+        if let Some(c) = core.as_deref_mut() {
             core_side::forward_views(&c.handle, server);
+            if let Some(r) = c.reloader.as_mut() {
+                r.poll();
+            }
         }
         std::thread::sleep(MAIN_TICK);
     }

@@ -96,6 +96,67 @@ impl Reloader {
     }
 }
 
+/// Watches `[core.tls]`'s files (CA bundle, client certificate and key) and swaps a new client configuration
+/// into the connector the workers and probes share: the next connections use it, established ones go on.
+#[derive(Debug)]
+pub struct CoreReloader {
+    connector: ringmux::TlsConnector,
+    table: crate::config::CoreTls,
+    seen: Vec<Option<SystemTime>>,
+    polled: Instant,
+}
+
+/// How often `[core.tls]`'s files are looked at.
+const CORE_POLL: Duration = Duration::from_secs(5);
+
+impl CoreReloader {
+    /// Watches the files `table` names, for `connector`.
+    pub fn new(connector: ringmux::TlsConnector, table: crate::config::CoreTls) -> Self {
+        let seen = core_modified(&table);
+        Self {
+            connector,
+            table,
+            seen,
+            polled: Instant::now(),
+        }
+    }
+
+    /// Reloads now (SIGHUP); a configuration that cannot be built is logged and the one in use stays.
+    pub fn reload(&mut self, why: &str) {
+        self.seen = core_modified(&self.table);
+        match crate::config::client_config(Some(&self.table)) {
+            Ok(config) => {
+                self.connector.reload(config);
+                tracing::info!(why, "TLS settings toward the core reloaded");
+            }
+            Err(e) => {
+                tracing::error!(why, error = %e, "TLS reload toward the core refused; the settings in use stay")
+            }
+        }
+    }
+
+    /// Reloads if a file changed since the last look (at most every few seconds).
+    pub fn poll(&mut self) {
+        if self.polled.elapsed() < CORE_POLL {
+            return;
+        }
+        self.polled = Instant::now();
+        if core_modified(&self.table) != self.seen {
+            self.reload("core TLS files changed");
+        }
+    }
+}
+
+fn core_modified(t: &crate::config::CoreTls) -> Vec<Option<SystemTime>> {
+    [&t.ca, &t.cert, &t.key]
+        .into_iter()
+        .map(|p| {
+            p.as_ref()
+                .and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +230,37 @@ mod tests {
             c.cert.pem().into_bytes(),
             c.signing_key.serialize_pem().into_bytes(),
         )
+    }
+
+    #[test]
+    fn a_core_ca_reload_swaps_the_connectors_configuration_and_a_bad_one_keeps_it() {
+        let dir = std::env::temp_dir().join(format!("sipedged-core-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, self_signed().0).unwrap();
+        let table = crate::config::CoreTls {
+            ca: Some(ca.clone()),
+            cert: None,
+            key: None,
+            server_name: None,
+        };
+        let first = crate::config::client_config(Some(&table)).unwrap();
+        let connector = ringmux::TlsConnector::new(first);
+        let mut r = CoreReloader::new(connector.clone(), table);
+        let before = connector.config();
+        std::fs::write(&ca, self_signed().0).unwrap();
+        r.reload("test");
+        let after = connector.config();
+        assert!(
+            !std::sync::Arc::ptr_eq(&before, &after),
+            "a new configuration"
+        );
+        std::fs::write(&ca, "not a certificate").unwrap();
+        r.reload("test");
+        assert!(
+            std::sync::Arc::ptr_eq(&after, &connector.config()),
+            "a bad CA file keeps the settings in use"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

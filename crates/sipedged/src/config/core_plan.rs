@@ -45,6 +45,8 @@ pub struct CoreTlsPlan {
     pub config: Arc<rustls::ClientConfig>,
     /// `server_name`.
     pub server_name: Option<String>,
+    /// The table as written (its files are watched for changes).
+    pub table: CoreTls,
 }
 
 impl std::fmt::Debug for CoreTlsPlan {
@@ -113,6 +115,12 @@ pub fn core(c: &Core, workers: usize, problems: &mut Vec<Problem>) -> Option<Cor
                 plan.tls = Some(CoreTlsPlan {
                     config: Arc::new(config),
                     server_name: c.tls.as_ref().and_then(|t| t.server_name.clone()),
+                    table: c.tls.clone().unwrap_or(CoreTls {
+                        ca: None,
+                        cert: None,
+                        key: None,
+                        server_name: None,
+                    }),
                 })
             }
             Err(e) => problems.push(Problem::CoreTls(e)),

@@ -17,6 +17,8 @@ pub struct Started {
     pub side: CoreSide,
     /// The manager's handle.
     pub handle: Handle,
+    /// `[core.tls]`'s files, watched.
+    pub reloader: Option<crate::tls::CoreReloader>,
 }
 
 /// Resolve the core and start the manager (`None`: standalone).
@@ -31,10 +33,12 @@ pub fn start(plan: &Plan) -> Result<Option<Started>, StartError> {
         local_ip: c.local_address.ip(),
         advertise_host: c.advertise_host.clone(),
         t1: c.t1,
-        tls: c
-            .tls
-            .as_ref()
-            .map(|t| (t.config.clone(), t.server_name.clone())),
+        tls: c.tls.as_ref().map(|t| {
+            (
+                ringmux::TlsConnector::new(t.config.clone()),
+                t.server_name.clone(),
+            )
+        }),
     };
     let (view, handle, tls) = manager::start(settings)?;
     if view.transport == Transport::Tls && !plan.listeners.iter().any(|l| l.tls.is_some()) {
@@ -54,10 +58,13 @@ pub fn start(plan: &Plan) -> Result<Option<Started>, StartError> {
             view,
             local: c.local_address,
             t1: c.t1,
-            tls: tls.map(|(config, name)| (ringmux::TlsConnector::new(config), name)),
+            tls: tls.clone(),
             feedback: Some(handle.feedback.clone()),
         },
         handle,
+        reloader: tls
+            .zip(c.tls.as_ref().map(|t| t.table.clone()))
+            .map(|((connector, _), table)| crate::tls::CoreReloader::new(connector, table)),
     }))
 }
 

@@ -54,8 +54,8 @@ pub struct Settings {
     pub advertise_host: String,
     /// T1, for UDP probes' retransmissions.
     pub t1: Duration,
-    /// TLS toward the core: the client configuration and the configured server name.
-    pub tls: Option<(Arc<rustls::ClientConfig>, Option<String>)>,
+    /// TLS toward the core: the connector (shared with the workers) and the configured server name.
+    pub tls: TlsClient,
 }
 
 /// What main keeps of the running manager.
@@ -115,8 +115,8 @@ pub enum TargetsError {
     Tls(String),
 }
 
-/// The TLS client configuration and configured server name, when the core is reached over TLS.
-pub type TlsClient = Option<(Arc<rustls::ClientConfig>, Option<String>)>;
+/// The TLS connector and configured server name, when the core is reached over TLS.
+pub type TlsClient = Option<(ringmux::TlsConnector, Option<String>)>;
 
 /// Resolve the URIs once (the node does not start without a target), then run the manager on its own thread.
 /// Also returns the TLS client configuration in use (the defaults' when the core resolved to TLS without one).
@@ -129,7 +129,7 @@ pub fn start(mut settings: Settings) -> Result<(Arc<CoreView>, Handle, TlsClient
     let (targets, transport, ttl) = runtime.block_on(resolve_all(&resolver, &settings.uris))?;
     if transport == Transport::Tls && settings.tls.is_none() {
         let config = crate::config::client_config(None).map_err(TargetsError::Tls)?;
-        settings.tls = Some((Arc::new(config), None));
+        settings.tls = Some((ringmux::TlsConnector::new(config), None));
     }
     let tls = if transport == Transport::Tls {
         settings.tls.clone()

@@ -4,7 +4,6 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -32,8 +31,9 @@ pub struct Prober {
     pub timeout: Duration,
     /// The first UDP retransmission interval.
     pub t1: Duration,
-    /// TLS: the client configuration, and the name certificates must carry when configured.
-    pub tls: Option<(Arc<rustls::ClientConfig>, Option<String>)>,
+    /// TLS: the connector (its configuration as last reloaded), and the name certificates must carry when
+    /// configured.
+    pub tls: Option<(ringmux::TlsConnector, Option<String>)>,
 }
 
 /// A failed TLS handshake (the certificate, its name, the protocol), told apart for the metrics.
@@ -120,11 +120,11 @@ impl Prober {
             tcp.local_addr().map_err(Failure::Io)?.port()
         );
         let request = options(target, &local, self.transport, ids);
-        let Some((config, fixed)) = &self.tls else {
+        let Some((connector, fixed)) = &self.tls else {
             return exchange(tcp, &request, ids).await.map_err(Failure::Io);
         };
         let server_name = server_name(fixed.as_deref().or(name), addr);
-        let tls = tokio_rustls::TlsConnector::from(config.clone())
+        let tls = tokio_rustls::TlsConnector::from(connector.config())
             .connect(server_name, tcp)
             .await
             .map_err(
