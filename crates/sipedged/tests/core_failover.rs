@@ -4,56 +4,11 @@
 
 mod common;
 
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{Gateway, Ua, answer, free_udp_pair, status};
-
-/// A fake UDP core: answers OPTIONS 200 while `alive`, answers other requests 200 (while alive) and reports them.
-struct FakeCore {
-    port: u16,
-    alive: Arc<AtomicBool>,
-    requests: mpsc::Receiver<String>,
-}
-
-impl FakeCore {
-    fn start(ip: [u8; 4]) -> Self {
-        let sock = UdpSocket::bind(SocketAddr::from((ip, 0))).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let port = sock.local_addr().unwrap().port();
-        let alive = Arc::new(AtomicBool::new(true));
-        let (tx, requests) = mpsc::channel();
-        let flag = alive.clone();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 65536];
-            loop {
-                let Ok((n, from)) = sock.recv_from(&mut buf) else {
-                    continue;
-                };
-                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-                if !flag.load(Ordering::SeqCst) {
-                    continue;
-                }
-                if !msg.starts_with("OPTIONS ") && tx.send(msg.clone()).is_err() {
-                    return;
-                }
-                let _ = sock.send_to(answer(msg.as_bytes(), 200, "OK", "").as_bytes(), from);
-            }
-        });
-        Self {
-            port,
-            alive,
-            requests,
-        }
-    }
-
-    fn request(&self, within: Duration) -> Option<String> {
-        self.requests.recv_timeout(within).ok()
-    }
-}
+use common::fake_core::FakeCore;
+use common::{Gateway, Ua, free_udp_pair, status};
 
 fn message(alice: &mut Ua, call_id: &str) -> String {
     alice.request(

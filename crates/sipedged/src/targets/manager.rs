@@ -259,48 +259,70 @@ fn refresh_after(ttl: Duration) -> Duration {
     ttl.clamp(MIN_REFRESH, MAX_REFRESH)
 }
 
+type Resolved = Result<(Vec<Entry>, Transport, Duration), TargetsError>;
+
+/// Resolve again when the TTL runs out or on demand, on a task of its own, so that a slow or silent name server
+/// never holds up the probes; each result goes to the manager.
+async fn resolve_loop(
+    resolver: Resolver,
+    uris: Vec<CoreUri>,
+    ttl: Duration,
+    resolve_now: Arc<Notify>,
+    results: tokio::sync::mpsc::Sender<Resolved>,
+) {
+    let mut next = refresh_after(ttl);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(next) => {}
+            () = resolve_now.notified() => {}
+        }
+        let result = resolve_all(&resolver, &uris).await;
+        next = match &result {
+            Ok((_, _, ttl)) => refresh_after(*ttl),
+            Err(_) => RETRY_RESOLVE,
+        };
+        if results.send(result).await.is_err() {
+            return;
+        }
+    }
+}
+
 impl State {
     async fn run(mut self, ttl: Duration, resolve_now: Arc<Notify>) {
         let mut probe_tick =
             tokio::time::interval(self.settings.probing.map_or(MAX_REFRESH, |p| p.interval));
         probe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut feedback_tick = tokio::time::interval(FEEDBACK_TICK);
-        let resolve_at = tokio::time::sleep(refresh_after(ttl));
-        tokio::pin!(resolve_at);
+        let (tx, mut resolved) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(resolve_loop(
+            self.resolver.clone(),
+            self.settings.uris.clone(),
+            ttl,
+            resolve_now,
+            tx,
+        ));
         loop {
             tokio::select! {
                 _ = probe_tick.tick(), if self.settings.probing.is_some() => self.probe_round().await,
                 _ = feedback_tick.tick() => self.take_feedback(),
-                () = &mut resolve_at => {
-                    let next = self.resolve_again().await;
-                    resolve_at.as_mut().reset(tokio::time::Instant::now() + next);
-                }
-                () = resolve_now.notified() => {
-                    let next = self.resolve_again().await;
-                    resolve_at.as_mut().reset(tokio::time::Instant::now() + next);
-                }
+                Some(result) = resolved.recv() => self.resolved(result),
             }
         }
     }
 
-    /// Resolve again; the wait before the next time.
-    async fn resolve_again(&mut self) -> Duration {
-        match resolve_all(&self.resolver, &self.settings.uris).await {
-            Ok((entries, transport, ttl)) if transport == self.transport => {
+    /// A new resolution: its targets replace the current ones (a failure keeps them).
+    fn resolved(&mut self, result: Resolved) {
+        match result {
+            Ok((entries, transport, _)) if transport == self.transport => {
                 if self.merge(entries) {
                     self.publish();
                 }
-                refresh_after(ttl)
             }
-            Ok(_) => {
-                tracing::warn!(
-                    "core targets now resolve to another transport; keeping the current targets"
-                );
-                RETRY_RESOLVE
-            }
+            Ok(_) => tracing::warn!(
+                "core targets now resolve to another transport; keeping the current targets"
+            ),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot resolve the core again; keeping the current targets");
-                RETRY_RESOLVE
+                tracing::warn!(error = %e, "cannot resolve the core again; keeping the current targets")
             }
         }
     }

@@ -2,6 +2,8 @@
 //! and a small blocking SIP-over-WebSocket client on wsproto's client role.
 #![allow(dead_code)]
 
+pub mod dnsmasq;
+pub mod fake_core;
 pub mod scenario;
 
 use std::io::{Read, Write};
