@@ -5,8 +5,11 @@
 #   3. sipedge standalone over wss:// (a TLS listener with a certificate made here; Chromium told to accept it);
 #   4. sipedge standalone with permessage-deflate turned off;
 #   5. run 2 with every hop on [::1]: Kamailio on udp:[::1], sipedge's listener, its core URI and local address on
-#      [::1], the test page and the browsers' WebSockets too.
-# Chromium offers permessage-deflate: runs 1-3 and 5 assert it was agreed, run 4 that it was not.
+#      [::1], the test page and the browsers' WebSockets too;
+#   6. sipedge over wss:// in front of Kamailio as a TLS core (deploy/kamailio/tls-core.cfg) with mutual TLS: a test
+#      CA made here signs the core's certificate (core.test), which sipedge checks, and sipedge's (its wss listener,
+#      where the core's own requests arrive too, and its client certificate toward the core).
+# Chromium offers permessage-deflate: runs 1-3, 5 and 6 assert it was agreed, run 4 that it was not.
 # Starts and stops its own processes on free loopback ports.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -75,4 +78,28 @@ TOML
 start_sipedged6 "$work/edge6.log" "$port" --config "$work/edge6.toml" --admin ""
 node run.mjs --ws "ws://[::1]:$port" --page-host ::1 --extensions permessage-deflate --label sipedge-edge+kamailio-ipv6 ||
   { fail=1; tail -20 "$work/edge6.log"; tail -20 "$work/kamailio6.log"; }
+
+stop_kamailio
+make_test_pki "$work/pki"
+write_core_tls_cfg "$work/pki" yes
+core=$(free_port)
+start_tls_core "$core" "$work/pki"
+port=$(free_port)
+cat >"$work/tls-core.toml" <<TOML
+[[listen]]
+address = "127.0.0.1:$port"
+tls = { cert = "$work/pki/edge.pem", key = "$work/pki/edge.key" }
+[core]
+uri = "sip:127.0.0.1:$core;transport=tls"
+[core.tls]
+ca = "$work/pki/ca.pem"
+cert = "$work/pki/edge.pem"
+key = "$work/pki/edge.key"
+server_name = "core.test"
+[runtime]
+workers = 2
+TOML
+start_sipedged "$work/tls-core.log" "$port" --config "$work/tls-core.toml" --admin ""
+node run.mjs --ws "wss://127.0.0.1:$port" --insecure --extensions permessage-deflate --label sipedge-wss+kamailio-tls ||
+  { fail=1; tail -20 "$work/tls-core.log"; tail -20 "$work/kamailio-tls.log"; }
 exit $fail

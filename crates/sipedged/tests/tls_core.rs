@@ -1,0 +1,274 @@
+//! sipedge in edge mode in front of Kamailio as a TLS core (deploy/kamailio/tls-core.cfg): a test CA made here
+//! (rcgen) signs the core's certificate ("core.test", IP 127.0.0.1) and the edge's (its wss listener, where the
+//! core's own requests arrive, and its client certificate for mutual TLS). The whole two-user scenario passes
+//! with mutual TLS; a core whose certificate does not carry the name sipedge checks (server_name, else the URI's
+//! IP address) is refused with a log line naming TLS and the reason, a count in
+//! `sipedge_core_tls_failures_total`, and 503 to the browser.
+//!
+//! Needs Kamailio with its TLS module (Debian packages kamailio and kamailio-tls-modules): built only with the
+//! `interop` feature (`cargo test -p sipedged --features interop --test tls_core`).
+#![cfg(feature = "interop")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TempDir, Ua, free_tcp_port, status, text};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+
+/// The test CA and the two certificates it signs, as PEM files in one directory.
+struct Pki {
+    dir: TempDir,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let dir = TempDir::new("tls-core-pki");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "sipedge test CA");
+        let ca_key = KeyPair::generate().unwrap();
+        std::fs::write(dir.0.join("ca.pem"), ca.self_signed(&ca_key).unwrap().pem()).unwrap();
+        let issuer = Issuer::from_params(&ca, &ca_key);
+        // core-dns: the core's name only, no IP address.
+        for (name, dns, ip) in [
+            ("core", "core.test", true),
+            ("core-dns", "core.test", false),
+            ("edge", "edge.test", true),
+        ] {
+            let mut leaf = CertificateParams::new(vec![dns.to_string()]).unwrap();
+            if ip {
+                leaf.subject_alt_names
+                    .push(SanType::IpAddress([127, 0, 0, 1].into()));
+            }
+            leaf.distinguished_name.push(rcgen::DnType::CommonName, dns);
+            let key = KeyPair::generate().unwrap();
+            let cert = leaf.signed_by(&key, &issuer).unwrap();
+            std::fs::write(dir.0.join(format!("{name}.pem")), cert.pem()).unwrap();
+            std::fs::write(dir.0.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+        }
+        Self { dir }
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.0.join(file)
+    }
+}
+
+/// Waits until something listens on 127.0.0.1:`port` (10 s at most).
+fn wait_listening(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Kamailio with deploy/kamailio/tls-core.cfg on tls:127.0.0.1, stopped on drop.
+struct TlsCore {
+    pid_file: PathBuf,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl TlsCore {
+    /// The core presents `pki`'s certificate `cert` (core or core-dns). With `mutual`, it asks for the client's
+    /// certificate and refuses a handshake without one from `pki`'s CA.
+    fn start(pki: &Pki, cert: &str, mutual: bool) -> Self {
+        let dir = TempDir::new("tls-core");
+        let verify = if mutual { "yes" } else { "no" };
+        let tls_cfg = dir.0.join("kamailio-tls.cfg");
+        std::fs::write(
+            &tls_cfg,
+            format!(
+                "[server:default]\nmethod = TLSv1.2+\nverify_certificate = {verify}\nrequire_certificate = {verify}\n\
+certificate = {}\nprivate_key = {}\nca_list = {}\n\n\
+[client:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n",
+                pki.path(&format!("{cert}.pem")).display(),
+                pki.path(&format!("{cert}.key")).display(),
+                pki.path("ca.pem").display()
+            ),
+        )
+        .unwrap();
+        let port = free_tcp_port();
+        let pid_file = dir.0.join("kamailio.pid");
+        let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kamailio/tls-core.cfg");
+        let status = Command::new("kamailio")
+            .arg("-f")
+            .arg(&cfg)
+            .arg("-P")
+            .arg(&pid_file)
+            .args(["-A", &format!("CORE_LISTEN=tls:127.0.0.1:{port}")])
+            .args(["-A", &format!("CORE_TLS_CFG=\"{}\"", tls_cfg.display())])
+            .arg("-E")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("kamailio must be installed (Debian packages kamailio, kamailio-tls-modules)");
+        assert!(status.success(), "kamailio (tls-core.cfg) failed to start");
+        assert!(
+            wait_listening(port),
+            "kamailio does not listen on tls:{port}"
+        );
+        Self {
+            pid_file,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TlsCore {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.pid_file) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// sipedged in front of a TLS core: ws:// for the test's clients, wss:// (the edge's certificate) where the
+/// core's own requests arrive, an admin listener; killed on drop, its log kept for the assertions.
+struct Edge {
+    child: Child,
+    port: u16,
+    admin: u16,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Edge {
+    /// `core_tls` holds the `[core.tls]` keys (lines ending in newlines).
+    fn start(pki: &Pki, core: &TlsCore, core_tls: &str) -> Self {
+        let (port, wss, admin) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
+        let dir = TempDir::new("tls-edge");
+        let cfg = dir.0.join("sipedge.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[[listen]]\naddress = \"127.0.0.1:{port}\"\n\
+[[listen]]\naddress = \"127.0.0.1:{wss}\"\ntls = {{ cert = \"{}\", key = \"{}\" }}\n\
+[runtime]\nworkers = 2\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+[core]\nuri = \"sip:127.0.0.1:{};transport=tls\"\n[core.tls]\nca = \"{}\"\n{core_tls}",
+                pki.path("edge.pem").display(),
+                pki.path("edge.key").display(),
+                core.port,
+                pki.path("ca.pem").display(),
+            ),
+        )
+        .unwrap();
+        let log = dir.0.join("sipedged.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sipedged"))
+            .arg("--config")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start sipedged");
+        if ![port, wss, admin].into_iter().all(wait_listening) {
+            let _ = child.kill();
+            panic!(
+                "sipedged did not come up: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        Self {
+            child,
+            port,
+            admin,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The sum of every series of the metric `name` (whatever its labels).
+    fn metric_sum(&self, name: &str) -> u64 {
+        let mut s = TcpStream::connect(("127.0.0.1", self.admin)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out.lines()
+            .filter_map(|l| l.strip_prefix(name))
+            .filter(|rest| rest.starts_with(['{', ' ']))
+            .filter_map(|rest| rest.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const FAILURES: &str = "sipedge_core_tls_failures_total";
+
+#[test]
+fn register_message_call_through_a_tls_core_with_mutual_tls() {
+    let pki = Pki::new();
+    let core = TlsCore::start(&pki, "core", true);
+    let edge = Edge::start(
+        &pki,
+        &core,
+        &format!(
+            "cert = \"{}\"\nkey = \"{}\"\nserver_name = \"core.test\"\n",
+            pki.path("edge.pem").display(),
+            pki.path("edge.key").display()
+        ),
+    );
+    // REGISTER and MESSAGE go to the core over our TLS connection; the INVITE to bob and alice's BYE come from
+    // the core over its own TLS connection to our wss listener, along Path and Record-Route.
+    common::scenario::run(edge.port);
+    assert_eq!(edge.metric_sum(FAILURES), 0, "{}", edge.log());
+}
+
+#[test]
+fn without_a_server_name_an_ip_literal_core_uri_is_checked_against_the_certificates_ip_addresses() {
+    let pki = Pki::new();
+    // No server_name: the URI's host, 127.0.0.1, must be one of the certificate's IP addresses.
+    let core = TlsCore::start(&pki, "core", false);
+    let edge = Edge::start(&pki, &core, "");
+    let r = Ua::new("carol", edge.port).register(300);
+    assert_eq!(status(&r), 200, "{}\n{}", text(&r), edge.log());
+    assert_eq!(edge.metric_sum(FAILURES), 0, "{}", edge.log());
+    // A certificate naming core.test only does not do for 127.0.0.1.
+    let core = TlsCore::start(&pki, "core-dns", false);
+    let edge = Edge::start(&pki, &core, "");
+    let r = Ua::new("carol", edge.port).register(300);
+    assert_eq!(status(&r), 503, "{}\n{}", text(&r), edge.log());
+    assert!(edge.metric_sum(FAILURES) >= 1, "{}", edge.log());
+}
+
+#[test]
+fn a_core_certificate_for_another_name_is_refused_with_a_log_line_a_count_and_503() {
+    let pki = Pki::new();
+    let core = TlsCore::start(&pki, "core", false);
+    let edge = Edge::start(&pki, &core, "server_name = \"wrong.test\"\n");
+    let mut ua = Ua::new("dave", edge.port);
+    let r = ua.register(300);
+    assert_eq!(status(&r), 503, "{}", text(&r));
+    let log = edge.log();
+    // rustls's reason, as its Display writes CertificateError::NotValidForName.
+    assert!(
+        log.lines()
+            .any(|l| l.contains("TLS handshake with the core refused")
+                && l.contains("certificate not valid for name \"wrong.test\"")),
+        "no log line naming TLS and the wrong name:\n{log}"
+    );
+    assert!(edge.metric_sum(FAILURES) >= 1, "{log}");
+}
