@@ -154,12 +154,27 @@ pub struct MixCmd {
     pub blend: Blend,
 }
 
+/// `--user-prefix`: 1-32 letters, digits, `-`, `_` or `.` (unreserved in a SIP user part).
+fn user_prefix(s: &str) -> Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if (1..=32).contains(&s.len()) && s.chars().all(ok) {
+        Ok(s.to_owned())
+    } else {
+        Err("1-32 letters, digits, '-', '_' or '.'".to_owned())
+    }
+}
+
 /// Flags of every SIP scenario.
 #[derive(Debug, Clone, Args)]
 pub struct SipArgs {
     /// SIP domain of the clients' addresses of record (sip:slN@DOMAIN).
     #[arg(long, default_value = "example.test")]
     pub domain: String,
+    /// User part of the clients' addresses of record before their index (sip:PREFIXN@DOMAIN): runs
+    /// with different prefixes against one registrar do not share addresses of record. Letters, digits
+    /// and `-_.` only.
+    #[arg(long, default_value = "sl", value_parser = user_prefix)]
+    pub user_prefix: String,
     /// Registration expiry asked, seconds; each client re-REGISTERs at 50-75 % of what is granted.
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     pub expires: u32,

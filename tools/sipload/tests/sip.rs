@@ -293,6 +293,7 @@ fn sip_help_and_bad_flags() {
                 "--keepalive",
                 "--tx-timeout",
                 "--domain",
+                "--user-prefix",
                 "--plot",
                 "--watch-pid",
             ][..],
@@ -319,6 +320,8 @@ fn sip_help_and_bad_flags() {
         &["message", "--window", "0", "--flat-out"],
         &["call", "--call-secs", "100", "--rate", "1/s"],
         &["register", "--tx-timeout", "0"],
+        &["register", "--user-prefix", "a@b"],
+        &["register", "--user-prefix", ""],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_sipload"))
             .args(args)

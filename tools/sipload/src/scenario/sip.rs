@@ -42,6 +42,7 @@ pub struct Sip {
     pace: Pace,
     settings: Settings,
     domain: String,
+    user_prefix: String,
     connections: u64,
     /// `--linger`.
     linger: Duration,
@@ -74,6 +75,7 @@ impl Sip {
                 message_size: message.map_or(120, |m| m.message_size as usize),
             },
             domain: sip.domain.clone(),
+            user_prefix: sip.user_prefix.clone(),
             connections,
             linger: Duration::from_secs(sip.linger),
         }
@@ -371,7 +373,13 @@ impl Scenario for Sip {
             return Err(LoadError::NoSipSubprotocol);
         }
         let mut rng = fastrand::Rng::new();
-        let id = Identity::new(index, self.connections, &self.domain, &mut rng);
+        let id = Identity::with_prefix(
+            index,
+            self.connections,
+            &self.user_prefix,
+            &self.domain,
+            &mut rng,
+        );
         let mut s = SipSession {
             ws,
             ua: Ua::new(id, self.settings.clone()),

@@ -68,9 +68,20 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// UA `index` of `connections`: its partner is `index ^ 1` (the first UA when that is past the
-    /// end).
+    /// UA `index` of `connections`, user `slINDEX`: its partner is `index ^ 1` (the first UA when that
+    /// is past the end).
     pub fn new(index: u64, connections: u64, domain: &str, rng: &mut fastrand::Rng) -> Self {
+        Self::with_prefix(index, connections, "sl", domain, rng)
+    }
+
+    /// As [`Self::new`], with users `PREFIXINDEX` (`--user-prefix`).
+    pub fn with_prefix(
+        index: u64,
+        connections: u64,
+        prefix: &str,
+        domain: &str,
+        rng: &mut fastrand::Rng,
+    ) -> Self {
         let partner = if index ^ 1 < connections {
             index ^ 1
         } else {
@@ -90,8 +101,8 @@ impl Identity {
             hex(rng, 12)
         );
         Self {
-            user: format!("sl{index}"),
-            partner: format!("sl{partner}"),
+            user: format!("{prefix}{index}"),
+            partner: format!("{prefix}{partner}"),
             domain: domain.to_owned(),
             host: format!("{}.invalid", token(rng, 12)),
             contact_user: token(rng, 8),
@@ -320,6 +331,8 @@ mod tests {
         );
         let b = Identity::new(2, 5, "example.test", &mut rng);
         assert_eq!(b.partner, "sl3");
+        let c = Identity::with_prefix(2, 5, "rg", "example.test", &mut rng);
+        assert_eq!((c.user.as_str(), c.partner.as_str()), ("rg2", "rg3"));
         assert!(a.host.ends_with(".invalid") && a.host != b.host);
         assert_eq!(a.instance.len(), 36);
         let reg = register(&a, "z9hG4bKx", "c", "t", 1, 600);
