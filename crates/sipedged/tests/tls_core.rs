@@ -149,6 +149,11 @@ struct Edge {
 impl Edge {
     /// `core_tls` holds the `[core.tls]` keys (lines ending in newlines).
     fn start(pki: &Pki, core: &TlsCore, core_tls: &str) -> Self {
+        Self::start_with(pki, core, "", core_tls)
+    }
+
+    /// Also `core_keys` in `[core]`.
+    fn start_with(pki: &Pki, core: &TlsCore, core_keys: &str, core_tls: &str) -> Self {
         let (port, wss, admin) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
         let dir = TempDir::new("tls-edge");
         let cfg = dir.0.join("sipedge.toml");
@@ -158,7 +163,7 @@ impl Edge {
                 "[[listen]]\naddress = \"127.0.0.1:{port}\"\n\
 [[listen]]\naddress = \"127.0.0.1:{wss}\"\ntls = {{ cert = \"{}\", key = \"{}\" }}\n\
 [runtime]\nworkers = 2\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
-[core]\nuri = \"sip:127.0.0.1:{};transport=tls\"\n[core.tls]\nca = \"{}\"\n{core_tls}",
+[core]\nuri = \"sip:127.0.0.1:{};transport=tls\"\n{core_keys}[core.tls]\nca = \"{}\"\n{core_tls}",
                 pki.path("edge.pem").display(),
                 pki.path("edge.key").display(),
                 core.port,
@@ -271,4 +276,29 @@ fn a_core_certificate_for_another_name_is_refused_with_a_log_line_a_count_and_50
         "no log line naming TLS and the wrong name:\n{log}"
     );
     assert!(edge.metric_sum(FAILURES) >= 1, "{log}");
+}
+
+#[test]
+fn a_core_that_refuses_the_session_after_the_handshake_gets_the_request_answered_503() {
+    // TLS 1.3: the client's handshake is complete before the core checks for a client certificate; without one
+    // the core closes the session with the REGISTER already written. Probes are off, so only the closed
+    // connection tells the edge.
+    let pki = Pki::new();
+    let core = TlsCore::start(&pki, "core", true);
+    let edge = Edge::start_with(
+        &pki,
+        &core,
+        "probes = false\n",
+        "server_name = \"core.test\"\n",
+    );
+    let mut ua = Ua::new("erin", edge.port);
+    let asked = Instant::now();
+    let r = ua.register(300);
+    assert_eq!(status(&r), 503, "{}", text(&r));
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(edge.metric_sum(FAILURES) >= 1, "{}", edge.log());
 }

@@ -227,7 +227,7 @@ impl Handler for Worker {
     ) {
         // A close ringmux aborted (close_timeout, shutdown deadline) is counted by the time it is reported.
         self.router.metrics.io_stats(ctx.stats());
-        if self.router.core_closed(conn, reason) {
+        if self.router.core_closed(ctx, conn, reason) {
             return;
         }
         state.session.closed(&self.shared.policy);

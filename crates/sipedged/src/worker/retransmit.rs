@@ -59,6 +59,9 @@ struct Pending {
 #[derive(Debug)]
 pub struct Transactions {
     t1: Duration,
+    /// Over a reliable transport (TCP, TLS) nothing is sent again (§17.1.1.2, §17.1.2.2): a request waits only
+    /// for Timer B / F, and for its connection, whose loss hands it back.
+    reliable: bool,
     pending: HashMap<Box<[u8]>, Pending>,
     /// (when, sequence) → branch: what is due next.
     schedule: BTreeMap<(Duration, u64), Box<[u8]>>,
@@ -79,10 +82,20 @@ pub enum Answer {
 }
 
 impl Transactions {
-    /// A table with RFC 3261's T1 (500 ms; lower only on a network known to be faster).
+    /// A table with RFC 3261's T1 (500 ms; lower only on a network known to be faster) for a UDP core.
     pub fn new(t1: Duration) -> Self {
+        Self::with(t1, false)
+    }
+
+    /// A table for a core over TCP or TLS: no retransmission, only Timer B / F.
+    pub fn reliable(t1: Duration) -> Self {
+        Self::with(t1, true)
+    }
+
+    fn with(t1: Duration, reliable: bool) -> Self {
         Self {
             t1,
+            reliable,
             pending: HashMap::new(),
             schedule: BTreeMap::new(),
             seq: 0,
@@ -115,7 +128,8 @@ impl Transactions {
         if self.pending.len() >= MAX_PENDING {
             return Tracked::Full;
         }
-        let next = (now + self.t1, self.next_seq());
+        let first = if self.reliable { 64 * self.t1 } else { self.t1 };
+        let next = (now + first, self.next_seq());
         self.schedule.insert(next, branch.into());
         self.pending.insert(
             branch.into(),
@@ -156,7 +170,9 @@ impl Transactions {
             }
             return Answer::Forward;
         }
-        if !p.proceeding {
+        if self.reliable {
+            p.proceeding = true;
+        } else if !p.proceeding {
             p.proceeding = true;
             self.schedule.remove(&p.next);
             self.seq += 1;
@@ -379,5 +395,22 @@ mod tests {
             "a 2xx to an INVITE sent again goes on to the browser, which answers it with ACK"
         );
         assert_eq!(t.answered(b"never-sent", 200, ms(30)), Answer::Forward);
+    }
+
+    #[test]
+    fn over_a_reliable_transport_nothing_is_sent_again_and_timer_f_still_ends_it() {
+        let mut t = Transactions::reliable(T1);
+        t.sent(b"m", b"MESSAGE", b"M", core(1), ms(0));
+        t.sent(b"r", b"REGISTER", b"R", core(1), ms(0));
+        t.answered(b"r", 100, ms(10));
+        let (re, gave) = run(&mut t, 0, 40_000);
+        assert!(re.is_empty(), "{re:?}");
+        assert_eq!(gave, [32_000, 32_000]);
+        t.sent(b"x", b"MESSAGE", b"X", core(2), ms(0));
+        assert_eq!(
+            t.take_unanswered(core(2)),
+            [b"X".to_vec()],
+            "a closed connection hands it back"
+        );
     }
 }

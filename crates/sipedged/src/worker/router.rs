@@ -55,7 +55,7 @@ pub struct Router {
     deflate_out: Vec<OutDeflate>,
     /// Scratch for a compressed message.
     deflated: Vec<u8>,
-    /// Client transactions toward a UDP core (edge mode over UDP only).
+    /// Client transactions toward the core (edge mode).
     transactions: Option<Transactions>,
     /// Whether the worker timer that polls them is armed (only while some wait: an idle worker is not woken).
     tick_armed: bool,
@@ -85,7 +85,11 @@ impl Router {
                 core_hop_host_port(&cfg.core_hop.host_port, c.local.port(), index);
         }
         let level = shared.policy.deflate.map_or(6, |d| d.level);
-        let transactions = udp_core.map(|c| Transactions::new(c.t1));
+        // Over UDP requests are sent again; over TCP / TLS they wait for Timer F or their connection's loss.
+        let transactions = shared.core.as_ref().map(|c| match c.view.transport {
+            Transport::Udp => Transactions::new(c.t1),
+            Transport::Tcp | Transport::Tls => Transactions::reliable(c.t1),
+        });
         Self {
             edge: Edge::new(cfg, shared.key.clone()),
             metrics: shared.metrics[index].clone(),
@@ -193,7 +197,13 @@ impl Router {
                     .from_client(&flow, message, now, &mut self.actions);
                 self.run_actions(ctx);
             }
-            Command::FromCore(message) => self.core_message(ctx, message),
+            Command::FromCore(message) => {
+                if self.track_answer(ctx, message) == udp_core::Answer::Absorb {
+                    self.metrics.add(Counter::CoreRetransmissionsAbsorbed, 1);
+                    return;
+                }
+                self.core_message(ctx, message)
+            }
             Command::Count(counter, n) => self.metrics.add(counter, n),
             Command::Rejected(why) => self.metrics.handshake_rejected(why),
             Command::Failed(why) => self.metrics.routing_failed(why),

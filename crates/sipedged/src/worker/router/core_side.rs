@@ -182,7 +182,11 @@ impl Router {
         tries: u8,
     ) {
         match ctx.send(conn, &bytes) {
-            Ok(()) => self.metrics.add(Counter::CoreMessagesOut, 1),
+            Ok(()) => {
+                self.metrics.add(Counter::CoreMessagesOut, 1);
+                // Unanswered when the connection goes, it goes to the next target; unanswered at Timer F, 408.
+                self.track_sent(ctx, &bytes, target);
+            }
             Err(e) => {
                 tracing::warn!(worker = self.index, %target, error = %e, "send to core failed");
                 self.fail_over(ctx, target, bytes, tries);
@@ -223,13 +227,35 @@ impl Router {
         }
     }
 
-    /// `conn` closed; `true` when it was one of our streams to the core.
-    pub fn core_closed(&mut self, conn: Conn, reason: CloseReason) -> bool {
+    /// `conn` closed; `true` when it was one of our streams to the core. The requests it carried that had no
+    /// answer yet go to the next live target (or get 503): no response came (RFC 3261 §16.7).
+    pub fn core_closed(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, reason: CloseReason) -> bool {
         let Some((target, link)) = self.links.iter_mut().find(|(_, l)| l.is_link(conn)) else {
             return false;
         };
-        tracing::warn!(worker = self.index, %target, ?reason, "connection to the core closed");
-        link.closed(conn)
+        let target = *target;
+        link.closed(conn);
+        if reason == CloseReason::Tls {
+            // The peer refused the session after the handshake (TLS 1.3 checks a client certificate then).
+            if let Some(t) = self.view.as_ref().and_then(|v| v.target(target)) {
+                TargetStats::bump(&t.stats.tls_failures);
+            }
+            tracing::warn!(worker = self.index, %target, "TLS session with the core refused or broken");
+        } else {
+            tracing::warn!(worker = self.index, %target, ?reason, "connection to the core closed");
+        }
+        let unanswered = self
+            .transactions
+            .as_mut()
+            .map(|tx| tx.take_unanswered(target))
+            .unwrap_or_default();
+        if !unanswered.is_empty() {
+            self.feedback(target, Outcome::TransportError);
+        }
+        for bytes in unanswered {
+            self.fail_over(ctx, target, bytes, FAILOVER_TRIES);
+        }
+        true
     }
 
     /// An outbound connection failed (refused, unreachable, or its TLS handshake refused).

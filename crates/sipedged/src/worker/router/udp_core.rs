@@ -1,6 +1,6 @@
-//! The router's side of the client transactions toward a UDP core
-//! ([`Transactions`](crate::worker::retransmit::Transactions)): what is sent is tracked,
-//! the core's answers stop retransmission, and the worker's tick retransmits or gives up (408 to the browser).
+//! The router's side of the client transactions toward the core
+//! ([`Transactions`](crate::worker::retransmit::Transactions)): what is sent is tracked, the core's answers stop
+//! retransmission (UDP) and end the wait, and the worker's tick retransmits or gives up (408 to the browser).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,7 +26,7 @@ impl Router {
         Duration::from_millis(self.now(ctx).0)
     }
 
-    /// `bytes` went to the UDP core: a request becomes a client transaction (and the tick runs while any wait).
+    /// `bytes` went to the core: a request becomes a client transaction (and the tick runs while any wait).
     pub(super) fn track_sent(&mut self, ctx: &mut Ctx<'_, Msg>, bytes: &[u8], target: SocketAddr) {
         let now = self.tx_now(ctx);
         let Some(tx) = self.transactions.as_mut() else {
@@ -53,7 +53,7 @@ impl Router {
         }
     }
 
-    /// A datagram from the core: a response answers one of our transactions; [`Answer::Absorb`] when it is a
+    /// A message from the core: a response answers one of our transactions; [`Answer::Absorb`] when it is a
     /// final response sent again, which the browser already had.
     pub(super) fn track_answer(&mut self, ctx: &Ctx<'_, Msg>, bytes: &[u8]) -> Answer {
         let now = self.tx_now(ctx);
