@@ -8,8 +8,9 @@ usage: python3 tools/benchlib_failover.py COMMAND ARGS...
   wait-up ADMIN SECONDS HOSTPORT... wait until sipedged's /metrics (127.0.0.1:ADMIN) shows each core target up
   watch ADMIN FILE SECONDS [STEP]   sample the sipedge_core_target_* series every STEP seconds (0.1) for SECONDS,
                                     one JSON line {"t": unix time, "m": {series: value}} per sample into FILE
-  report OUT PROBE_SECONDS          judge the run in OUT (events.txt, samples.jsonl, message.json, bindings.txt,
-                                    sipedged.log): the figures, PASS or FAIL; exit status 1 on FAIL
+  report OUT PROBE_SECONDS          judge the run in OUT (events.txt, samples.jsonl, bindings.txt, sipedged.log,
+                                    and sipload's message.json and register.json, those there are): the figures,
+                                    PASS or FAIL; exit status 1 on FAIL
 
 Targets are named by HOST:PORT and matched against the end of each series' target label (target="udp:H:P").
 Times are unix times from the same clock: the script's `date +%s.%N`, sipload's `failures` (began_ms) and the
@@ -230,9 +231,14 @@ class Run:
         self.kill, self.restart = float(ev["kill"]), float(ev["restart"])
         self.core1, self.core2, self.clients = ev["core1"], ev["core2"], int(ev["clients"])
         self.bindings = {k: int(v) for k, v in read_pairs(os.path.join(out, "bindings.txt")).items()}
-        self.load = benchlib.read_json(os.path.join(out, "message.json"))
+        self.loads = {name: benchlib.read_json_or_none(os.path.join(out, f"{name}.json"))
+                      for name in ("message", "register")}
+        self.loads = {name: load for name, load in self.loads.items() if load is not None}
+        if not self.loads:
+            raise ValueError(f"no sipload report (message.json, register.json) in {out}")
         samples = read_samples(os.path.join(out, "samples.jsonl"))
         self.p1, self.p2 = points(samples, self.core1), points(samples, self.core2)
+        self.final = samples[-1][1] if samples else {}
         self.log = log_events(os.path.join(out, "sipedged.log"))
 
 
@@ -262,28 +268,40 @@ def switch_over(run, probe):
     ok = down is not None and down < run.restart and switch <= 2 * probe and to2 > 0
     seen = f"{down - run.kill:.2f} s" if down is not None else "never"
     logged = f"{down_log - run.kill:.2f} s" if down_log is not None else "no log line"
+    failovers = target_state(run.final, run.core1)[2]
     return [f"kill: core 1 seen down in /metrics {seen} after the kill (log: {logged}); its last request "
             f"{switch:.2f} s after the kill, then every new one to core 2 ({to2:.0f} until the "
-            f"restart); target <= {2 * probe:g} s -> {benchlib.verdict(ok)}"], ok, switch_at
+            f"restart); target <= {2 * probe:g} s -> {benchlib.verdict(ok)}",
+            f"sent on: {failovers:.0f} requests core 1 left unanswered went on to core 2 (failovers_total)"], \
+        ok, switch_at
+
+
+def load_line(name, load):
+    """`message run: 300 REGISTER, 9000 MESSAGE ok; 0 connections failed`."""
+    tx = load.get("transactions", {})
+    ok_counts = ", ".join(f"{tx[k]['ok']} {k}" for k in ("REGISTER", "MESSAGE") if k in tx) or "nothing"
+    return f"{name} run: {ok_counts} ok; {load['connections_failed']} connections failed"
 
 
 def failures_judged(run, switch_at):
     """(lines, ok): every failure began between a second before the kill and the switch-over; none after."""
-    load = run.load
-    listed = failures_between(load, 0, float("inf"))
-    window = failures_between(load, run.kill - 1.0, switch_at + 0.001)
+    listed, window, unlisted, conns = [], [], 0, 0
+    for load in run.loads.values():
+        mine = failures_between(load, 0, float("inf"))
+        listed += mine
+        window += failures_between(load, run.kill - 1.0, switch_at + 0.001)
+        unlisted += load["messages_failed"] - sum(f[3] for f in mine)
+        conns += load["connections_failed"]
     outside = [f for f in listed if f not in window]
-    unlisted = load["messages_failed"] - sum(f[3] for f in listed)
-    ok = not outside and unlisted == 0 and load["connections_failed"] == 0
+    ok = not outside and unlisted == 0 and conns == 0
     n = sum(f[3] for f in window)
     span = (f"began {min(f[0] for f in window) - run.kill:+.1f} s to {max(f[0] for f in window) - run.kill:+.1f} s "
             "from the kill (100 ms steps)" if window else "")
-    tx = load.get("transactions", {})
-    ok_counts = ", ".join(f"{tx[k]['ok']} {k}" for k in ("REGISTER", "MESSAGE") if k in tx)
-    return [f"load: {ok_counts} ok; {load['connections_failed']} connections failed",
-            f"failed at the kill: {n} ({describe(window)}) {span}".rstrip(),
-            f"failed outside it: {sum(f[3] for f in outside)} ({describe(outside)}), without a start time: "
-            f"{unlisted} -> {benchlib.verdict(ok)}"], ok
+    lines = [load_line(name, load) for name, load in run.loads.items()]
+    lines.append(f"failed at the kill: {n} ({describe(window)}) {span}".rstrip())
+    lines.append(f"failed outside it: {sum(f[3] for f in outside)} ({describe(outside)}), without a start time: "
+                 f"{unlisted} -> {benchlib.verdict(ok)}")
+    return lines, ok
 
 
 def comeback(run, probe):
@@ -298,8 +316,8 @@ def comeback(run, probe):
     ok = up is not None and back_at is not None and late == 0
     fmt = (lambda t: f"{t - run.restart:.2f} s" if t is not None else "never")
     synced = run.bindings.get("restarted", 0)
-    return [f"restart: core 1 seen up {fmt(up)} after its restart (log: {fmt(up_log)}; up_after x probe = "
-            f"{2 * probe:g} s), took requests again {fmt(back_at)} after it; core 2 got {late} new requests after "
+    return [f"restart: core 1 seen up {fmt(up)} after its restart (log: {fmt(up_log)}; 2 good probes "
+            f"{probe:g} s apart), took requests again {fmt(back_at)} after it; core 2 got {late} new requests after "
             f"that; core 1 synced {synced} bindings from core 2 -> {benchlib.verdict(ok)}"], ok
 
 

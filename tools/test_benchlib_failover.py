@@ -108,6 +108,7 @@ class Judgement(unittest.TestCase):
         self.core2_after_back = 0
         self.failures = [{"began_ms": 1010000, "kind": "MESSAGE", "error": "timeout", "count": 4},
                          {"began_ms": 1010300, "kind": "REGISTER", "error": "timeout", "count": 1}]
+        self.register_failures = []
         self.bindings = {"core1": 50, "core2": 50}
 
     def tearDown(self):
@@ -135,6 +136,9 @@ class Judgement(unittest.TestCase):
         with open(os.path.join(self.dir, "message.json"), "w") as f:
             json.dump({"connections_failed": 0, "messages_failed": failed, "failures": self.failures,
                        "transactions": {"MESSAGE": {"ok": 9000}, "REGISTER": {"ok": 300}}}, f)
+        with open(os.path.join(self.dir, "register.json"), "w") as f:
+            json.dump({"connections_failed": 0, "messages_failed": len(self.register_failures),
+                       "failures": self.register_failures, "transactions": {"REGISTER": {"ok": 700}}}, f)
         return fo.failover(self.dir, 1.0)
 
     def test_a_clean_failover_passes_with_its_figures(self):
@@ -144,9 +148,12 @@ class Judgement(unittest.TestCase):
         self.assertIn("bindings before the kill: core 1 50, core 2 50 -> PASS", text)
         self.assertIn("seen down in /metrics 0.60 s after the kill (log: no log line); its last request 0.50 s", text)
         self.assertIn("failed at the kill: 5 (4 MESSAGE timeout, 1 REGISTER timeout) began +0.0 s to +0.3 s", text)
+        self.assertIn("message run: 300 REGISTER, 9000 MESSAGE ok; 0 connections failed", text)
+        self.assertIn("register run: 700 REGISTER ok; 0 connections failed", text)
         self.assertIn("failed outside it: 0 (none), without a start time: 0 -> PASS", text)
         self.assertIn("seen up 2.30 s after its restart", text)
         self.assertIn("core 2 got 0 new requests after that", text)
+        self.assertIn("sent on: 3 requests core 1 left unanswered went on to core 2", text)
         self.assertEqual(lines[-1], "failover: PASS")
 
     def test_a_slow_switch_over_fails(self):
@@ -160,6 +167,12 @@ class Judgement(unittest.TestCase):
         lines, ok = self.write()
         self.assertFalse(ok)
         self.assertIn("failed outside it: 1 (1 MESSAGE status 404)", "\n".join(lines))
+
+    def test_a_failure_of_the_register_run_after_the_switch_over_fails(self):
+        self.register_failures = [{"began_ms": 1021000, "kind": "REGISTER", "error": "answered 500", "count": 1}]
+        lines, ok = self.write()
+        self.assertFalse(ok)
+        self.assertIn("failed outside it: 1 (1 REGISTER answered 500)", "\n".join(lines))
 
     def test_a_failure_without_a_start_time_fails(self):
         self.write()
@@ -207,6 +220,14 @@ class CommandLine(unittest.TestCase):
             status, _, err = self.run_main("report", d, "1")
         self.assertEqual(status, 1)
         self.assertIn("events.txt", err)
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "events.txt"), "w") as f:
+                f.write(f"core1 {C1}\ncore2 {C2}\nclients 5\nkill 1\nrestart 2\n")
+            with open(os.path.join(d, "bindings.txt"), "w") as f:
+                f.write("core1 5\ncore2 5\n")
+            status, _, err = self.run_main("report", d, "1")
+        self.assertEqual(status, 1)
+        self.assertIn("no sipload report", err)
 
     def test_wait_up_without_a_daemon_says_so(self):
         with socket.socket() as s:
