@@ -6,8 +6,8 @@ usage: python3 tools/benchlib_failover.py COMMAND ARGS...
 
   options HOST PORT [SECONDS]       wait (default 10 s) until HOST:PORT answers a SIP OPTIONS over UDP with 200
   wait-up ADMIN SECONDS HOSTPORT... wait until sipedged's /metrics (127.0.0.1:ADMIN) shows each core target up
-  watch ADMIN FILE SECONDS [STEP]   sample the sipedge_core_target_* series every STEP seconds (0.1) for SECONDS,
-                                    one JSON line {"t": unix time, "m": {series: value}} per sample into FILE
+  watch ADMIN FILE SECONDS [STEP]   sample the targets' up, requests and failovers series every STEP seconds (0.1)
+                                    for SECONDS, one JSON line {"t": unix time, "m": {series: value}} per sample
   report OUT PROBE_SECONDS          judge the run in OUT (events.txt, samples.jsonl, bindings.txt, sipedged.log,
                                     and sipload's message.json and register.json, those there are): the figures,
                                     PASS or FAIL; exit status 1 on FAIL
@@ -99,10 +99,10 @@ def target_state(series, hostport):
 
 
 def fetch_series(admin):
-    """The sipedge_core_target_* series of sipedged's /metrics on 127.0.0.1:ADMIN."""
+    """The up, requests and failovers series of each core target in sipedged's /metrics on 127.0.0.1:ADMIN."""
     with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=2) as r:
         series = benchlib.parse_metrics(r.read().decode())
-    return {k: v for k, v in series.items() if k.startswith(PREFIX)}
+    return {k: v for k, v in series.items() if k.split("{", 1)[0] in (UP, REQUESTS, FAILOVERS)}
 
 
 def wait_up(admin, seconds, hostports):
@@ -318,7 +318,7 @@ def comeback(run, probe):
     synced = run.bindings.get("restarted", 0)
     return [f"restart: core 1 seen up {fmt(up)} after its restart (log: {fmt(up_log)}; 2 good probes "
             f"{probe:g} s apart), took requests again {fmt(back_at)} after it; core 2 got {late} new requests after "
-            f"that; core 1 synced {synced} bindings from core 2 -> {benchlib.verdict(ok)}"], ok
+            f"that; core 1 held {synced} bindings 1 s after its restart -> {benchlib.verdict(ok)}"], ok
 
 
 def step_of(pts):

@@ -1,5 +1,6 @@
 """Unit tests of tools/benchlib_failover.py: python3 -m unittest discover -s tools -p 'test_*.py'."""
 import contextlib
+import http.server
 import io
 import json
 import os
@@ -63,6 +64,45 @@ class Series(unittest.TestCase):
             self.assertEqual(fo.first_log(events, "up", C1, KILL), 1022.25)
             self.assertIsNone(fo.first_log(events, "down", C2, 0))
             self.assertEqual(fo.log_events(os.path.join(d, "none.log")), [])
+
+
+class Sampler(unittest.TestCase):
+    METRICS = (b'# HELP sipedge_core_target_up x\n# TYPE sipedge_core_target_up gauge\n'
+               b'sipedge_core_target_up{target="udp:127.0.0.21:5060"} 1\n'
+               b'sipedge_core_target_requests_total{target="udp:127.0.0.21:5060"} 42\n'
+               b'sipedge_core_target_failovers_total{target="udp:127.0.0.21:5060"} 2\n'
+               b'sipedge_core_target_probe_seconds{target="udp:127.0.0.21:5060"} 0.001\n'
+               b'sipedge_connections_open 7\n')
+
+    def test_watch_and_wait_up_read_the_targets_series(self):
+        body = self.METRICS
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            port = server.server_address[1]
+            self.assertTrue(fo.wait_up(port, 5, [C1]))
+            self.assertFalse(fo.wait_up(port, 0.3, [C1, C2]), "core 2 has no series")
+            with tempfile.TemporaryDirectory() as d:
+                path = os.path.join(d, "samples.jsonl")
+                fo.watch(port, path, 0.35, 0.1)
+                samples = fo.read_samples(path)
+        finally:
+            server.shutdown()
+            server.server_close()
+        self.assertGreaterEqual(len(samples), 2)
+        self.assertEqual(len(samples[0][1]), 3, "up, requests and failovers only")
+        self.assertEqual(fo.points(samples, C1)[0][1:], (1, 42))
 
 
 class Options(unittest.TestCase):

@@ -34,6 +34,9 @@ PROBE_SECS=${PROBE_SECS:-1}
 EXPIRES=${EXPIRES:-10}
 MSG_EXPIRES=${MSG_EXPIRES:-600}
 TX_TIMEOUT=${TX_TIMEOUT:-5}
+# kill: SIGKILL to core 1, started again later (a crash: its port closed, so the edge's probes meet ICMP port
+# unreachable). stop: SIGSTOP, SIGCONT later (a hung node: nothing answers, the probes time out).
+FAULT=${FAULT:-kill}
 CORE1=${CORE1:-127.0.0.21}
 CORE2=${CORE2:-127.0.0.22}
 CORE_PORT=${CORE_PORT:-5060}
@@ -46,6 +49,7 @@ core_pid=("" "" "")
 for tool in kamailio kamcmd dnsmasq; do
   command -v "$tool" >/dev/null || { echo "failover: $tool not found (Debian kamailio, dnsmasq-base)" >&2; exit 1; }
 done
+[[ $FAULT == kill || $FAULT == stop ]] || { echo "failover: FAULT is kill or stop, not $FAULT" >&2; exit 2; }
 if ((KILL_AT < 2 || RESTART_AT <= KILL_AT || RESTART_AT + 3 > SECS)); then
   echo "failover: needs 2 <= KILL_AT < RESTART_AT <= SECS - 3 (got $KILL_AT, $RESTART_AT, $SECS)" >&2
   exit 2
@@ -66,11 +70,12 @@ start_node() {
   fi
 }
 
-# SIG (TERM or KILL) to core N's process group, then reap it.
+# SIG (TERM or KILL) to core N's process group (and CONT, should it be stopped), then reap it.
 signal_node() {
   local sig=$1 n=$2 pid=${core_pid[$2]}
   [[ -n $pid ]] || return 0
   kill "-$sig" -- "-$pid" 2>/dev/null || true
+  kill -CONT -- "-$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   core_pid[n]=""
 }
@@ -168,10 +173,10 @@ sleep_until $((started + ramp_secs + 1 + KILL_AT))
   echo "core2 $(bindings 2)"
 } >"$OUT/bindings.txt"
 echo "kill $(date +%s.%N)" >>"$OUT/events.txt"
-signal_node KILL 1
+if [[ $FAULT == kill ]]; then signal_node KILL 1; else kill -STOP -- "-${core_pid[1]}"; fi
 sleep_until $((started + ramp_secs + 1 + RESTART_AT))
 echo "restart $(date +%s.%N)" >>"$OUT/events.txt"
-start_node 1
+if [[ $FAULT == kill ]]; then start_node 1; else kill -CONT -- "-${core_pid[1]}"; fi
 sleep 1
 echo "restarted $(bindings 1)" >>"$OUT/bindings.txt"
 
@@ -181,8 +186,8 @@ stop_pids "$message_load" "$register_load" "$watcher"
 python3 "$benchlib" metrics "$admin" "$OUT/metrics.json"
 {
   echo "failover: $CLIENTS clients exchanging $RATE MESSAGE/s and $REG_CLIENTS refreshing their registration" \
-    "every ${EXPIRES}s x 50-75% for $SECS s; core 1 killed at ${KILL_AT}s and restarted at ${RESTART_AT}s" \
-    "of it; probes every ${PROBE_SECS}s"
+    "every ${EXPIRES}s x 50-75% for $SECS s; core 1 given SIG${FAULT^^} at ${KILL_AT}s and" \
+    "$([[ $FAULT == kill ]] && echo started again || echo SIGCONT) at ${RESTART_AT}s of it; probes every ${PROBE_SECS}s"
   for run in message register; do
     echo "$run run:"
     grep -E '^(connections|transactions):|^  (MESSAGE|REGISTER) |^  error' "$OUT/$run.txt" || true
