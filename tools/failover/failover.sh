@@ -63,7 +63,10 @@ start_node() {
     -A "CORE_DMQ=\"sip:$ip:$CORE_PORT\"" -A "CORE_DMQ_PEER=\"sip:$peer:$CORE_PORT\"" \
     -A "CORE_CTL=\"unix:$work/core$n.ctl\"" >>"$OUT/core$n.log" 2>&1 &
   core_pid[n]=$!
-  python3 "$failover_py" options "$ip" "$CORE_PORT" 10
+  if ! python3 "$failover_py" options "$ip" "$CORE_PORT" 10; then
+    echo "failover: core $n does not answer OPTIONS on $ip:$CORE_PORT (address taken? see $OUT/core$n.log)" >&2
+    exit 1
+  fi
   if [[ $(ps -o pgid= -p "${core_pid[n]}" | tr -d ' ') != "${core_pid[n]}" ]]; then
     echo "failover: core $n (pid ${core_pid[n]}) leads no process group of its own" >&2
     exit 1
