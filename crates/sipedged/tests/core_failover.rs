@@ -8,18 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::fake_core::FakeCore;
-use common::{Gateway, Ua, free_udp_pair, status};
-
-fn message(alice: &mut Ua, call_id: &str) -> String {
-    alice.request(
-        "MESSAGE",
-        "sip:bob@example.test",
-        "<sip:bob@example.test>",
-        call_id,
-        "Content-Type: text/plain\r\n",
-        "hello",
-    )
-}
+use common::{Gateway, Ua, free_udp_pair, message, status};
 
 fn target_metric(gw: &Gateway, name: &str, core: &FakeCore, ip: &str) -> u64 {
     gw.metric(&format!("{name}{{target=\"udp:{ip}:{}\"}}", core.port))

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::dnsmasq::{Dnsmasq, free_port};
 use common::fake_core::FakeCore;
-use common::{Gateway, Ua, free_udp_pair, status};
+use common::{Gateway, Ua, free_udp_pair, message, status};
 
 /// `_sip._udp.cores.test` → one SRV record per (host, port, priority), each host an A record, TTL 1 s.
 fn zone(targets: &[(&str, [u8; 4], u16, u16)]) -> Vec<String> {
@@ -22,17 +22,6 @@ fn zone(targets: &[(&str, [u8; 4], u16, u16)]) -> Vec<String> {
         records.push(format!("--host-record={host}.cores.test,{a}.{b}.{c}.{d},1"));
     }
     records
-}
-
-fn message(alice: &mut Ua, call_id: &str) -> String {
-    alice.request(
-        "MESSAGE",
-        "sip:bob@example.test",
-        "<sip:bob@example.test>",
-        call_id,
-        "Content-Type: text/plain\r\n",
-        "hello",
-    )
 }
 
 #[test]

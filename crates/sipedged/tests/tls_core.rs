@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TempDir, Ua, free_tcp_port, status, text};
+use common::{TempDir, Ua, free_tcp_port, status, text, wait_listening};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 
 /// The test CA and the two certificates it signs, as PEM files in one directory.
@@ -59,18 +59,6 @@ impl Pki {
     fn path(&self, file: &str) -> PathBuf {
         self.dir.0.join(file)
     }
-}
-
-/// Waits until something listens on 127.0.0.1:`port` (10 s at most).
-fn wait_listening(port: u16) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 /// Kamailio with deploy/kamailio/tls-core.cfg on tls:127.0.0.1, stopped on drop.

@@ -7,7 +7,7 @@ mod common;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::{Gateway, Ua, answer, free_udp_pair, status};
+use common::{Gateway, Ua, answer, free_udp_pair, message, status};
 
 /// A fake UDP core on 127.0.0.2 and a gateway in front of it with `extra` in its `[core]` section.
 fn edge_with_core(extra: &str) -> (UdpSocket, Gateway) {
@@ -19,17 +19,6 @@ fn edge_with_core(extra: &str) -> (UdpSocket, Gateway) {
         "[core]\nuri = \"sip:127.0.0.2:{core_port};transport=udp\"\nlocal_address = \"127.0.0.1:{local}\"\nprobes = false\n{extra}"
     ));
     (core, gw)
-}
-
-fn message(alice: &mut Ua, call_id: &str) -> String {
-    alice.request(
-        "MESSAGE",
-        "sip:bob@example.test",
-        "<sip:bob@example.test>",
-        call_id,
-        "Content-Type: text/plain\r\n",
-        "hello",
-    )
 }
 
 #[test]

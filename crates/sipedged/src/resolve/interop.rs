@@ -9,8 +9,7 @@
 //! - `one` .. `four`: A records on 127.0.0.21 .. 24 (`four` also AAAA `::1`); `one`'s TTL 33 s, every other
 //!   record's 77 s (`--local-ttl`).
 
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::{Resolution, ResolveError, Resolver, Target};
@@ -22,30 +21,11 @@ const LOCAL_TTL: u64 = 77;
 /// `one`'s A record's TTL.
 const ONE_TTL: u64 = 33;
 
-/// A running dnsmasq, killed on drop.
-struct Dnsmasq {
-    child: Child,
-    addr: SocketAddr,
-}
+/// The dnsmasq guard the integration tests use too.
+#[path = "../../tests/common/dnsmasq.rs"]
+mod dnsmasq;
 
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A loopback port free for both UDP and TCP (dnsmasq binds both).
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no loopback port free for both UDP and TCP");
-}
+use dnsmasq::{Dnsmasq, free_port};
 
 fn zone() -> Vec<String> {
     let naptr = |order: u16, service: &str, srv: &str| {
@@ -75,36 +55,7 @@ fn zone() -> Vec<String> {
 
 /// dnsmasq serving [`zone`], answering once this returns.
 fn dnsmasq() -> Dnsmasq {
-    let port = free_port();
-    let child = Command::new("dnsmasq")
-        .args([
-            "--keep-in-foreground",
-            "--no-resolv",
-            "--no-hosts",
-            "--listen-address=127.0.0.1",
-            "--bind-interfaces",
-            "--conf-file=/dev/null",
-            "--pid-file=",
-        ])
-        .arg(format!("--port={port}"))
-        .args(zone())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start dnsmasq (apt-get install dnsmasq-base): {e}"));
-    let server = Dnsmasq {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while TcpStream::connect(server.addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "dnsmasq did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    server
+    Dnsmasq::start(free_port(), &zone())
 }
 
 fn uri(s: &str) -> CoreUri {

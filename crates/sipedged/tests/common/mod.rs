@@ -34,7 +34,8 @@ pub fn free_udp_pair() -> u16 {
     }
 }
 
-fn wait_tcp_quiet(port: u16) -> bool {
+/// Waits until something listens on 127.0.0.1:`port` (10 s at most); whether it did.
+pub fn wait_listening(port: u16) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -117,7 +118,7 @@ impl Gateway {
             .spawn()
             .expect("start sipedged");
         for p in [port, admin] {
-            if !wait_tcp_quiet(p) {
+            if !wait_listening(p) {
                 let _ = child.kill();
                 panic!(
                     "sipedged did not come up on {p}: {}",
@@ -639,4 +640,16 @@ pub fn message_between(from: &mut Ua, to: &mut Ua, call_id: &str) -> Vec<u8> {
     to.ws.send(&answer(&got, 200, "OK", ""));
     assert_eq!(status(&from.ws.recv_final()), 200, "{call_id}");
     got
+}
+
+/// A MESSAGE from `ua` to bob with the Call-ID `call_id`.
+pub fn message(ua: &mut Ua, call_id: &str) -> String {
+    ua.request(
+        "MESSAGE",
+        "sip:bob@example.test",
+        "<sip:bob@example.test>",
+        call_id,
+        "Content-Type: text/plain\r\n",
+        "hello",
+    )
 }
