@@ -27,6 +27,9 @@ const RETRY_RESOLVE: Duration = Duration::from_secs(5);
 const FEEDBACK_TICK: Duration = Duration::from_millis(100);
 /// Worker feedback that may wait; beyond it is dropped (probes decide alone).
 const FEEDBACK_QUEUE: usize = 1024;
+/// Targets kept at most (the best ones): each is probed, and each worker may keep a connection to each, so a zone
+/// that lists thousands of records must not turn into thousands of probes and connections.
+pub const MAX_TARGETS: usize = 32;
 
 /// How targets are probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,6 +242,15 @@ async fn resolve_all(
             });
         }
     }
+    if entries.len() > MAX_TARGETS {
+        tracing::warn!(
+            found = entries.len(),
+            kept = MAX_TARGETS,
+            "core uri resolves to more targets than are kept; the best are used"
+        );
+        entries.sort_by_key(|e| e.priority);
+        entries.truncate(MAX_TARGETS);
+    }
     match (transport, last_error) {
         (Some(t), _) => Ok((entries, t, ttl)),
         (None, Some(e)) => Err(e.into()),
@@ -448,5 +460,51 @@ impl State {
         if let Ok(mut r) = self.registry.lock() {
             *r = all;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_TARGETS, resolve_once};
+    use crate::config::CoreUri;
+
+    #[test]
+    fn a_core_with_too_many_targets_keeps_the_best_ones() {
+        let uris: Vec<CoreUri> = (0..MAX_TARGETS + 8)
+            .map(|i| {
+                format!("sip:10.0.{}.{}:5060", i / 250, i % 250 + 1)
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        // An unused name server: IP literals need no lookup.
+        let kept = resolve_once(&uris, &["127.0.0.1:9".parse().unwrap()]).unwrap();
+        assert_eq!(kept.len(), MAX_TARGETS);
+        assert!(
+            kept[0].starts_with("udp:10.0.0.1:5060 (priority 0,"),
+            "{}",
+            kept[0]
+        );
+        assert!(
+            kept.iter().all(|k| !k.contains("10.0.0.33:")),
+            "the least preferred go"
+        );
+    }
+
+    #[test]
+    fn several_uris_keep_their_order_of_preference() {
+        let uris: Vec<CoreUri> = ["sip:10.0.0.2", "sip:10.0.0.1"]
+            .iter()
+            .map(|u| u.parse().unwrap())
+            .collect();
+        let kept = resolve_once(&uris, &["127.0.0.1:9".parse().unwrap()]).unwrap();
+        assert!(
+            kept[0].starts_with("udp:10.0.0.2:5060 (priority 0,"),
+            "{kept:?}"
+        );
+        assert!(
+            kept[1].starts_with("udp:10.0.0.1:5060 (priority 65536,"),
+            "{kept:?}"
+        );
     }
 }
