@@ -9,12 +9,10 @@
 //! - `one` .. `four`: A records on 127.0.0.21 .. 24 (`four` also AAAA `::1`); `one`'s TTL 33 s, every other
 //!   record's 77 s (`--local-ttl`).
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::{Resolution, ResolveError, Resolver, Target};
-use crate::config::{CoreTransport, CoreUri};
-use CoreTransport::{Tcp, Tls, Udp};
+use crate::config::CoreUri;
 
 /// The TTL of every record but `one`'s A record.
 const LOCAL_TTL: u64 = 77;
@@ -62,16 +60,21 @@ fn uri(s: &str) -> CoreUri {
     s.parse().unwrap()
 }
 
-/// (address, transport, priority, weight, name) of each target.
-fn summary(r: &Resolution) -> Vec<(SocketAddr, CoreTransport, u16, u16, Option<&str>)> {
-    r.targets
+/// Each target `uri` resolves to, as `address transport priority/weight name`, and the TTL.
+async fn targets(resolver: &Resolver, uri: &str) -> (Vec<String>, Duration) {
+    let r: Resolution = resolver.resolve(&self::uri(uri)).await.unwrap();
+    let rows = r
+        .targets
         .iter()
-        .map(|t: &Target| (t.addr, t.transport, t.priority, t.weight, t.name.as_deref()))
-        .collect()
-}
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
+        .map(|t: &Target| {
+            let name = t.name.as_deref().unwrap_or("-");
+            format!(
+                "{} {:?} {}/{} {name}",
+                t.addr, t.transport, t.priority, t.weight
+            )
+        })
+        .collect();
+    (rows, r.ttl)
 }
 
 #[tokio::test]
@@ -79,41 +82,23 @@ async fn naptr_then_srv_then_addresses_in_priority_order() {
     let dns = dnsmasq();
     let resolver = Resolver::new(&[dns.addr]).unwrap();
     let started = Instant::now();
-    let r = resolver
-        .resolve(&uri("sip:core.sipedge.test"))
-        .await
-        .unwrap();
+    let r = targets(&resolver, "sip:core.sipedge.test").await;
     let first = started.elapsed();
     // SIP+D2S (order 5) is skipped; SIP+D2U (order 10) wins; its SRV targets by priority.
     assert_eq!(
-        summary(&r),
+        r.0,
         [
-            (
-                addr("127.0.0.21:5070"),
-                Udp,
-                10,
-                5,
-                Some("one.sipedge.test")
-            ),
-            (
-                addr("127.0.0.22:5071"),
-                Udp,
-                20,
-                0,
-                Some("two.sipedge.test")
-            ),
+            "127.0.0.21:5070 Udp 10/5 one.sipedge.test",
+            "127.0.0.22:5071 Udp 20/0 two.sipedge.test",
         ]
     );
     // The smallest TTL on the way is one's A record, as dnsmasq served it.
-    assert_eq!(r.ttl, Duration::from_secs(ONE_TTL));
+    assert_eq!(r.1, Duration::from_secs(ONE_TTL));
     let started = Instant::now();
-    let again = resolver
-        .resolve(&uri("sip:core.sipedge.test"))
-        .await
-        .unwrap();
+    let again = targets(&resolver, "sip:core.sipedge.test").await;
     let cached = started.elapsed();
-    assert_eq!(again.targets, r.targets);
-    assert!(again.ttl <= r.ttl, "{:?}", again.ttl);
+    assert_eq!(again.0, r.0);
+    assert!(again.1 <= r.1, "{:?}", again.1);
     // Fresh resolvers: every lookup goes to dnsmasq.
     let mut uncached: Vec<Duration> = Vec::new();
     for _ in 0..20 {
@@ -134,74 +119,35 @@ async fn naptr_then_srv_then_addresses_in_priority_order() {
 async fn sips_follows_only_sips_naptr_records() {
     let dns = dnsmasq();
     let resolver = Resolver::new(&[dns.addr]).unwrap();
-    let r = resolver
-        .resolve(&uri("sips:core.sipedge.test"))
-        .await
-        .unwrap();
+    let r = targets(&resolver, "sips:core.sipedge.test").await;
     assert_eq!(
-        summary(&r),
+        r.0,
         [
-            (
-                addr("127.0.0.24:5081"),
-                Tls,
-                10,
-                0,
-                Some("four.sipedge.test")
-            ),
-            (addr("[::1]:5081"), Tls, 10, 0, Some("four.sipedge.test")),
+            "127.0.0.24:5081 Tls 10/0 four.sipedge.test",
+            "[::1]:5081 Tls 10/0 four.sipedge.test",
         ]
     );
-    assert_eq!(r.ttl, Duration::from_secs(LOCAL_TTL));
+    assert_eq!(r.1, Duration::from_secs(LOCAL_TTL));
 }
 
 #[tokio::test]
 async fn an_explicit_transport_takes_its_srv_records() {
     let dns = dnsmasq();
     let resolver = Resolver::new(&[dns.addr]).unwrap();
-    let r = resolver
-        .resolve(&uri("sip:core.sipedge.test;transport=tcp"))
-        .await
-        .unwrap();
-    assert_eq!(
-        summary(&r),
-        [(
-            addr("127.0.0.23:5080"),
-            Tcp,
-            10,
-            0,
-            Some("three.sipedge.test")
-        )]
-    );
+    let r = targets(&resolver, "sip:core.sipedge.test;transport=tcp").await;
+    assert_eq!(r.0, ["127.0.0.23:5080 Tcp 10/0 three.sipedge.test"]);
     // No SRV for the transport: the name's own address with the transport's default port.
-    let r = resolver
-        .resolve(&uri("sip:bare.sipedge.test;transport=tls"))
-        .await
-        .unwrap();
-    assert_eq!(
-        summary(&r),
-        [(
-            addr("127.0.0.25:5061"),
-            Tls,
-            0,
-            0,
-            Some("bare.sipedge.test")
-        )]
-    );
+    let r = targets(&resolver, "sip:bare.sipedge.test;transport=tls").await;
+    assert_eq!(r.0, ["127.0.0.25:5061 Tls 0/0 bare.sipedge.test"]);
 }
 
 #[tokio::test]
 async fn an_explicit_port_takes_addresses_only() {
     let dns = dnsmasq();
     let resolver = Resolver::new(&[dns.addr]).unwrap();
-    let r = resolver
-        .resolve(&uri("sip:one.sipedge.test:5999"))
-        .await
-        .unwrap();
-    assert_eq!(
-        summary(&r),
-        [(addr("127.0.0.21:5999"), Udp, 0, 0, Some("one.sipedge.test"))]
-    );
-    assert_eq!(r.ttl, Duration::from_secs(ONE_TTL));
+    let r = targets(&resolver, "sip:one.sipedge.test:5999").await;
+    assert_eq!(r.0, ["127.0.0.21:5999 Udp 0/0 one.sipedge.test"]);
+    assert_eq!(r.1, Duration::from_secs(ONE_TTL));
     // core has NAPTR and SRV records but no address: with a port, only A/AAAA is asked.
     match resolver.resolve(&uri("sip:core.sipedge.test:5060")).await {
         Err(ResolveError::NotFound { name, tried }) => {
@@ -216,48 +162,12 @@ async fn an_explicit_port_takes_addresses_only() {
 async fn without_naptr_srv_then_addresses() {
     let dns = dnsmasq();
     let resolver = Resolver::new(&[dns.addr]).unwrap();
-    let r = resolver
-        .resolve(&uri("sip:plain.sipedge.test"))
-        .await
-        .unwrap();
-    assert_eq!(
-        summary(&r),
-        [(
-            addr("127.0.0.23:5090"),
-            Tcp,
-            10,
-            0,
-            Some("three.sipedge.test")
-        )]
-    );
-    let r = resolver
-        .resolve(&uri("sip:bare.sipedge.test"))
-        .await
-        .unwrap();
-    assert_eq!(
-        summary(&r),
-        [(
-            addr("127.0.0.25:5060"),
-            Udp,
-            0,
-            0,
-            Some("bare.sipedge.test")
-        )]
-    );
-    let r = resolver
-        .resolve(&uri("sips:bare.sipedge.test"))
-        .await
-        .unwrap();
-    assert_eq!(
-        summary(&r),
-        [(
-            addr("127.0.0.25:5061"),
-            Tls,
-            0,
-            0,
-            Some("bare.sipedge.test")
-        )]
-    );
+    let r = targets(&resolver, "sip:plain.sipedge.test").await;
+    assert_eq!(r.0, ["127.0.0.23:5090 Tcp 10/0 three.sipedge.test"]);
+    let r = targets(&resolver, "sip:bare.sipedge.test").await;
+    assert_eq!(r.0, ["127.0.0.25:5060 Udp 0/0 bare.sipedge.test"]);
+    let r = targets(&resolver, "sips:bare.sipedge.test").await;
+    assert_eq!(r.0, ["127.0.0.25:5061 Tls 0/0 bare.sipedge.test"]);
 }
 
 #[tokio::test]
