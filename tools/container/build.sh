@@ -3,7 +3,7 @@
 # images, then checks it:
 #   1. the runtime base image, under the exact name the Containerfile's FROM uses
 #      (docker.io/library/debian:bookworm-slim), made from Debian's packages with mmdebstrap (variant minbase,
-#      documentation, manual pages and translations left out as in the public slim image); kept once made
+#      documentation, manual pages and translations left out as in the public slim image: 77 MB); kept once made
 #      (REBUILD_BASE=1 makes it again);
 #   2. target/release/sipedged (cargo build --release -p sipedged, skipped with NO_BUILD=1), copied stripped of
 #      its debug lines to target/container/sipedged;
@@ -28,22 +28,23 @@ IMAGE=${IMAGE:-localhost/sipedge:ci}
 base=docker.io/library/debian:bookworm-slim
 suite=bookworm
 
-# The base: Essential and Priority required packages (with apt), as debian:bookworm-slim has.
+# The base: Essential and Priority required packages (with apt), as debian:bookworm-slim has; /usr merged by
+# mmdebstrap's hook (the usrmerge package would pull in perl).
 make_base() {
   local mirror=http://deb.debian.org/debian
-  mmdebstrap --variant=minbase --format=tar --quiet \
+  mmdebstrap --variant=minbase --format=tar --quiet --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     "$suite" - "deb $mirror $suite main" "deb $mirror $suite-updates main" \
-    "deb http://deb.debian.org/debian-security $suite-security main" </dev/null |
+    "deb http://deb.debian.org/debian-security $suite-security main" </dev/null 2>"$work/mmdebstrap.log" |
     pod import --quiet --change 'ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       --change 'CMD=["bash"]' - "$base" >/dev/null
 }
 
 t0=$SECONDS
 if [[ -n "${REBUILD_BASE:-}" ]] || ! pod image exists "$base"; then
-  make_base
+  make_base || { tail -n 20 "$work/mmdebstrap.log"; exit 1; }
   echo "base: $base made with mmdebstrap ($((SECONDS - t0)) s)"
 else
   echo "base: $base already there (REBUILD_BASE=1 makes it again)"
@@ -54,8 +55,8 @@ mkdir -p target/container
 strip --strip-debug -o target/container/sipedged target/release/sipedged
 
 t1=$SECONDS
-pod build -q -f deploy/container/Containerfile --ignorefile deploy/container/Containerfile.dockerignore \
-  --target prebuilt -t "$IMAGE" . >/dev/null
+pod build -f deploy/container/Containerfile --ignorefile deploy/container/Containerfile.dockerignore \
+  --target prebuilt -t "$IMAGE" . >"$work/build.log" 2>&1 || { tail -n 20 "$work/build.log"; exit 1; }
 echo "image: $IMAGE built with podman build --target prebuilt ($((SECONDS - t1)) s)"
 
 fail=0
