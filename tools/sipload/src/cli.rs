@@ -337,6 +337,14 @@ pub struct EngineArgs {
     /// Hard time bound for the whole run in seconds (default: 2 x ramp time + hold + duration + 60).
     #[arg(long, value_name = "SECS")]
     pub time_limit: Option<u64>,
+    /// Reconnect a session that breaks after it opened (the server closed it, the socket failed),
+    /// during the hold or the traffic phase, with up to N attempts over the run: a new WebSocket from
+    /// the same source address and the scenario's setup again (a SIP client registers again, with the
+    /// same instance and Contact). Each counts as a `reconnect` transaction whose latency runs from the
+    /// close to the end of the setup; the close itself is then no failure. Failed attempts are 100 ms
+    /// apart, doubling up to 1.6 s. 0: a broken session counts as failed.
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub reconnect: u32,
     /// Internal: run as worker process INDEX/COUNT (set by the parent when it re-executes itself).
     #[arg(long, hide = true)]
     pub child: Option<ChildSpec>,

@@ -63,7 +63,11 @@ struct Gateway {
 impl Gateway {
     /// Registrations from 1 s, WebSocket pings every second (the clients must answer them).
     fn start(tag: &str) -> Self {
-        let port = free_port();
+        Self::start_at(tag, free_port())
+    }
+
+    /// As [`Gateway::start`], on `port`.
+    fn start_at(tag: &str, port: u16) -> Self {
         let stamp = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap()
@@ -284,6 +288,78 @@ fn mix_once_and_call_once() {
 }
 
 #[test]
+fn clients_reconnect_and_register_again_when_the_gateway_restarts() {
+    let gw = Gateway::start("reconnect");
+    let port = gw.port;
+    let json = std::env::temp_dir().join(format!("sipload-reconnect-{port}.json"));
+    let run = Command::new(env!("CARGO_BIN_EXE_sipload"))
+        .args([
+            "message",
+            "--connections",
+            "20",
+            "--rate",
+            "40/s",
+            "--duration",
+            "6",
+        ])
+        .args([
+            "--reconnect",
+            "5",
+            "--tx-timeout",
+            "2",
+            "--target",
+            &gw.target(),
+        ])
+        .arg("--json")
+        .arg(&json)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sipload runs");
+    // The ramp (20 at 2000/s) and a second of traffic, then the gateway dies and a new one takes its port.
+    std::thread::sleep(Duration::from_millis(2500));
+    drop(gw);
+    let _gw = Gateway::start_at("reconnect-again", port);
+    let out = run.wait_with_output().unwrap();
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(ok(&j, "reconnect"), 20, "{}", j["errors"]);
+    assert_eq!(j["transactions"]["reconnect"]["failed"], 0);
+    let errors = j["errors"].as_object().unwrap();
+    assert!(
+        !errors.keys().any(|k| k.starts_with("session:")),
+        "no session counts as broken: {errors:?}"
+    );
+    // Registered again (20 at the start, 20 after), and MESSAGEs go through after the restart.
+    assert!(ok(&j, "REGISTER") >= 40, "{j}");
+    let start = j["phases"]["start"].as_u64().unwrap();
+    let first_reconnect = j["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "reconnect")
+        .map(|p| p["t"].as_u64().unwrap())
+        .unwrap();
+    let after: u64 = j["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "MESSAGE" && p["t"].as_u64().unwrap() > first_reconnect)
+        .map(|p| p["ok"].as_u64().unwrap())
+        .sum();
+    assert!(after > 0, "no MESSAGE after the reconnects: {j}");
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        start <= now && start + 60 > now,
+        "phases.start {start} is a unix second of this run"
+    );
+}
+
+#[test]
 fn sip_help_and_bad_flags() {
     for (cmd, flags) in [
         (
@@ -300,7 +376,13 @@ fn sip_help_and_bad_flags() {
         ),
         (
             "message",
-            &["--rate", "--flat-out", "--window", "--message-size"],
+            &[
+                "--rate",
+                "--flat-out",
+                "--window",
+                "--message-size",
+                "--reconnect",
+            ],
         ),
         ("call", &["--call-secs", "--hold-call", "--rate"]),
         ("mix", &["--blend", "--call-secs", "--message-size"]),
@@ -322,6 +404,7 @@ fn sip_help_and_bad_flags() {
         &["register", "--tx-timeout", "0"],
         &["register", "--user-prefix", "a@b"],
         &["register", "--user-prefix", ""],
+        &["message", "--reconnect", "1001"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_sipload"))
             .args(args)

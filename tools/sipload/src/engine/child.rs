@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use super::{CONNECT_TIMEOUT, Go, HANDSHAKE, Plan, ProcReport, Recorder, SLACK, Scenario};
 use crate::cli::EngineArgs;
 use crate::connector::Connector;
-use crate::error::RunError;
+use crate::error::{LoadError, RunError};
 use crate::target::ChildSpec;
 use crate::ws::WsClient;
 
@@ -140,7 +140,7 @@ async fn child_main<S: Scenario>(
             up_tx.clone(),
             go_rx.clone(),
             Arc::clone(&rec),
-            (args.duration, total, args.ramp_secs()),
+            (args.duration, total, args.ramp_secs(), args.reconnect),
         ));
     }
     drop(up_tx);
@@ -214,6 +214,66 @@ async fn join_traffic(tasks: &mut JoinSet<()>, deadline: Instant, rec: &Recorder
     }
 }
 
+/// The kind name of a reconnect (from the close of a broken session to the end of the new one's setup).
+pub const RECONNECT: &str = "reconnect";
+
+/// Opens one connection and runs the scenario's setup on it.
+async fn open<S: Scenario>(
+    scenario: &S,
+    target: &Connector,
+    source: Option<IpAddr>,
+    index: u64,
+    rec: &Recorder,
+) -> Result<S::Session, LoadError> {
+    let t0 = Instant::now();
+    let ws = WsClient::connect(
+        target,
+        index,
+        source,
+        scenario.subprotocols(),
+        scenario.read_buffer(),
+        CONNECT_TIMEOUT,
+    )
+    .await?;
+    rec.tx_ok(HANDSHAKE, t0.elapsed());
+    if let Some(resumed) = ws.tls_resumed {
+        rec.tls_handshake(resumed);
+    }
+    scenario.setup(ws, index, rec).await
+}
+
+/// After `broke` ended an open session: with attempts left (`--reconnect`), opens a new one and records
+/// a `reconnect` transaction from now to the end of its setup; failed attempts are 100 ms apart, doubling
+/// up to 1.6 s. Without attempts left, counts the broken session and returns `None`.
+async fn reopen<S: Scenario>(
+    scenario: &S,
+    (target, source, index): (&Connector, Option<IpAddr>, u64),
+    rec: &Recorder,
+    broke: &LoadError,
+    left: &mut u32,
+) -> Option<S::Session> {
+    let closed = Instant::now();
+    let mut pause = Duration::from_millis(100);
+    let mut last = None;
+    while *left > 0 {
+        *left -= 1;
+        match open(scenario, target, source, index, rec).await {
+            Ok(s) => {
+                rec.tx_ok(RECONNECT, closed.elapsed());
+                return Some(s);
+            }
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(1600));
+    }
+    if let Some(e) = last {
+        rec.tx_failed_after(RECONNECT, &e, closed.elapsed());
+    }
+    rec.session_failed(broke);
+    None
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn connection<S: Scenario>(
     scenario: Arc<S>,
@@ -223,27 +283,9 @@ async fn connection<S: Scenario>(
     up: mpsc::UnboundedSender<bool>,
     go: watch::Receiver<Option<Instant>>,
     rec: Arc<Recorder>,
-    (duration, connections, ramp_secs): (u64, u64, f64),
+    (duration, connections, ramp_secs, mut left): (u64, u64, f64, u32),
 ) {
-    let opened = async {
-        let t0 = Instant::now();
-        let ws = WsClient::connect(
-            &target,
-            index,
-            source,
-            scenario.subprotocols(),
-            scenario.read_buffer(),
-            CONNECT_TIMEOUT,
-        )
-        .await?;
-        rec.tx_ok(HANDSHAKE, t0.elapsed());
-        if let Some(resumed) = ws.tls_resumed {
-            rec.tls_handshake(resumed);
-        }
-        scenario.setup(ws, index, &rec).await
-    }
-    .await;
-    let mut session = match opened {
+    let mut session = match open(&*scenario, &target, source, index, &rec).await {
         Ok(s) => {
             rec.connection_ok();
             let _ = up.send(true);
@@ -256,13 +298,16 @@ async fn connection<S: Scenario>(
         }
     };
     drop(up);
+    let whom = (&*target, source, index);
     let mut go = Go::new(go);
-    let start = match scenario.hold(&mut session, &mut go, &rec).await {
-        Ok(Some(start)) => start,
-        Ok(None) => return,
-        Err(e) => {
-            rec.session_failed(&e);
-            return;
+    let start = loop {
+        match scenario.hold(&mut session, &mut go, &rec).await {
+            Ok(Some(start)) => break start,
+            Ok(None) => return,
+            Err(e) => match reopen(&*scenario, whom, &rec, &e, &mut left).await {
+                Some(s) => session = s,
+                None => return,
+            },
         }
     };
     let plan = Plan {
@@ -272,8 +317,19 @@ async fn connection<S: Scenario>(
         connections,
         spread: Duration::from_secs_f64(ramp_secs.clamp(0.0, 600.0)),
     };
-    if let Err(e) = scenario.traffic(&mut session, &plan, &rec).await {
-        rec.session_failed(&e);
+    loop {
+        match scenario.traffic(&mut session, &plan, &rec).await {
+            Ok(()) => break,
+            // A break after the traffic phase (while lingering) is not worth a new session.
+            Err(e) if plan.once || Instant::now() >= plan.end => {
+                rec.session_failed(&e);
+                break;
+            }
+            Err(e) => match reopen(&*scenario, whom, &rec, &e, &mut left).await {
+                Some(s) => session = s,
+                None => return,
+            },
+        }
     }
     scenario.close(session).await;
 }

@@ -214,6 +214,8 @@ pub struct Phases {
     pub go: f64,
     /// The last worker reported.
     pub done: f64,
+    /// The timeline's first second (unix time): `t` on the timeline is counted from it.
+    pub start: u64,
 }
 
 /// The watched server during the run.
@@ -470,6 +472,7 @@ impl Report {
             up: rel(phases[0]),
             go: rel(phases[1]),
             done: rel(phases[2]),
+            start: t0,
         };
         r
     }

@@ -9,7 +9,7 @@ use wsproto::MessageKind;
 use crate::cli::{Blend, CallArgs, MessageArgs, PaceArgs, SipArgs};
 use crate::engine::{Go, Plan, Recorder, Scenario};
 use crate::error::LoadError;
-use crate::sip::build::Identity;
+use crate::sip::build::{self, Identity};
 use crate::sip::ua::{Action, Settings, TxKind, Ua};
 use crate::ws::WsClient;
 
@@ -46,6 +46,11 @@ pub struct Sip {
     connections: u64,
     /// `--linger`.
     linger: Duration,
+    /// This process's seed for each connection's random identity parts (Via host, Contact user,
+    /// instance): a connection that reconnects (`--reconnect`) registers as the same user agent.
+    seed: u64,
+    /// When this process's scenario began: REGISTER CSeqs count milliseconds from it.
+    born: Instant,
 }
 
 impl Sip {
@@ -78,6 +83,8 @@ impl Sip {
             user_prefix: sip.user_prefix.clone(),
             connections,
             linger: Duration::from_secs(sip.linger),
+            seed: fastrand::u64(..),
+            born: Instant::now(),
         }
     }
 
@@ -372,7 +379,8 @@ impl Scenario for Sip {
         if ws.subprotocol.as_deref() != Some("sip") {
             return Err(LoadError::NoSipSubprotocol);
         }
-        let mut rng = fastrand::Rng::new();
+        let mut rng =
+            fastrand::Rng::with_seed(self.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let id = Identity::with_prefix(
             index,
             self.connections,
@@ -380,9 +388,13 @@ impl Scenario for Sip {
             &self.domain,
             &mut rng,
         );
+        // The same Call-ID and tag on every (re)connection of this index; CSeqs from the milliseconds since
+        // the start, above those of the requests before a reconnect.
+        let reg = (build::token(&mut rng, 22), build::token(&mut rng, 10));
+        let after = u32::try_from(self.born.elapsed().as_millis()).unwrap_or(u32::MAX >> 1);
         let mut s = SipSession {
             ws,
-            ua: Ua::new(id, self.settings.clone()),
+            ua: Ua::resuming(id, self.settings.clone(), reg, after.min(u32::MAX >> 1)),
         };
         s.ua.register(Instant::now());
         self.drive(&mut s, rec, Phase::Setup).await?;

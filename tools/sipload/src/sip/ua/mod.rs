@@ -186,6 +186,23 @@ impl Ua {
         }
     }
 
+    /// A UA for `id` whose REGISTERs carry `call_id` and `tag`, numbered from `after` + 1: a client that
+    /// reconnects registers again within the same registration (RFC 3261 §10.2.4: the same Call-ID, a
+    /// higher CSeq), as JsSIP does, so that a registrar can tell a late copy of an older REGISTER.
+    pub fn resuming(
+        id: Identity,
+        set: Settings,
+        (call_id, tag): (String, String),
+        after: u32,
+    ) -> Self {
+        Self {
+            reg_call_id: call_id,
+            reg_tag: tag,
+            cseq: after,
+            ..Self::new(id, set)
+        }
+    }
+
     /// The actions queued since the last call.
     pub fn take_actions(&mut self) -> Vec<Action> {
         std::mem::take(&mut self.actions)

@@ -276,3 +276,26 @@ From: <sip:s@x>;tag=1\r\nTo: <sip:sl0@example.test>\r\nCall-ID: n1\r\nCSeq: 3 NO
     a.on_message(req.as_bytes(), Instant::now()).unwrap();
     assert!(sent(&mut a)[0].starts_with("SIP/2.0 405 "));
 }
+
+#[test]
+fn a_resumed_registration_keeps_its_call_id_and_numbers_on() {
+    let id = || Identity::new(4, 8, "example.test", &mut fastrand::Rng::with_seed(4));
+    let reg = ("callid-one".to_owned(), "tag-one".to_owned());
+    let mut first = Ua::resuming(id(), settings(false), reg.clone(), 1000);
+    first.register(Instant::now());
+    let mut again = Ua::resuming(id(), settings(false), reg, 5000);
+    again.register(Instant::now());
+    for (req, cseq) in [
+        (&sent(&mut first)[0], "1001"),
+        (&sent(&mut again)[0], "5001"),
+    ] {
+        let m = Message::parse(req.as_bytes()).unwrap();
+        assert_eq!(m.header("call-id"), Some("callid-one"), "{req}");
+        assert!(m.header("from").unwrap().ends_with("tag=tag-one"), "{req}");
+        assert_eq!(
+            m.header("cseq"),
+            Some(format!("{cseq} REGISTER").as_str()),
+            "{req}"
+        );
+    }
+}
