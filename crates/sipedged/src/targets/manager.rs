@@ -98,7 +98,8 @@ struct State {
     registry: Registry,
 }
 
-/// Why the core side cannot start.
+/// Why the core side cannot start (the manager's runtime or resolver, TLS toward the core), or why one resolution
+/// failed (the node then keeps its current targets, or starts with none).
 #[derive(Debug, thiserror::Error)]
 pub enum TargetsError {
     /// The manager's thread or runtime.
