@@ -3,7 +3,8 @@
 # (systemd-analyze verify, with ExecStart pointed at the built binary), the sysctl file names real keys, the
 # example configurations pass `sipedged --check`, the Kubernetes manifests parse, and the sipedge.toml a manifest
 # embeds passes `sipedged --check` with a pod's sample environment (every variable it needs set by the pod spec,
-# the pods' termination grace longer than [runtime] shutdown_grace).
+# the pods' termination grace longer than [runtime] shutdown_grace), and, as root, that the manifest's pod runs
+# (deploy/kubernetes/pod-check.sh, in a network namespace).
 # SIPEDGED=path checks with that binary; else target/release/sipedged is built (cargo: a no-op when up to date).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -103,5 +104,18 @@ EOF
       echo "FAIL sipedged --check on $m's $(basename "$cfg"): $out"; fail=1
     fi
   done
+done
+# The pod itself: deploy/kubernetes/pod-check.sh runs it in a network namespace with a stand-in cluster DNS and
+# core (start while the core's name is NXDOMAIN, the probes' paths and ports, the core taken once it resolves,
+# the exit after SIGTERM within the pod's grace).
+for m in deploy/kubernetes/*.yaml; do
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "skip $m run as a pod: network namespaces need root"; continue
+  fi
+  if out=$(PYTHON=$py bash deploy/kubernetes/pod-check.sh "$m" "$bin" 2>&1); then
+    printf '%s\n' "$out"
+  else
+    printf '%s\n' "$out"; echo "FAIL $m run as a pod"; fail=1
+  fi
 done
 exit $fail
