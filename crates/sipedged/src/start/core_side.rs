@@ -1,6 +1,6 @@
 //! Starting the core side: the first resolution of the core's URIs (a node whose core does not resolve yet starts
-//! with no target and keeps resolving), the target manager's thread, and what the workers share of it; then, while serving, each new view of the
-//! targets posted to every worker.
+//! with no target and keeps resolving), the target manager's thread, and what the workers share of it; then,
+//! while serving, each new view of the targets posted to every worker.
 
 use std::net::SocketAddr;
 

@@ -195,7 +195,7 @@ fn first_resolution(
                 error = %e,
                 transport = transport.token(),
                 retry = ?RETRY_RESOLVE,
-                "the core does not resolve yet: starting with no target (requests get 503 with Retry-After), resolving again"
+                "the core does not resolve yet: starting with no target (requests get 503), resolving again"
             );
             (Vec::new(), transport, RETRY_RESOLVE)
         }
