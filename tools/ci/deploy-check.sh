@@ -4,7 +4,7 @@
 # example configurations pass `sipedged --check`, the Kubernetes manifests parse, and the sipedge.toml a manifest
 # embeds passes `sipedged --check` with a pod's sample environment (every variable it needs set by the pod spec,
 # the pods' termination grace longer than [runtime] shutdown_grace), and, as root, that the manifest's pod runs
-# (deploy/kubernetes/pod-check.sh, in a network namespace).
+# (deploy/kubernetes/pod-check.sh, in a network namespace; checked with shellcheck too, when installed).
 # SIPEDGED=path checks with that binary; else target/release/sipedged is built (cargo: a no-op when up to date).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -108,6 +108,13 @@ done
 # The pod itself: deploy/kubernetes/pod-check.sh runs it in a network namespace with a stand-in cluster DNS and
 # core (start while the core's name is NXDOMAIN, the probes' paths and ports, the core taken once it resolves,
 # the exit after SIGTERM within the pod's grace).
+if ! command -v shellcheck >/dev/null 2>&1; then
+  echo "skip shellcheck deploy/kubernetes/pod-check.sh: not installed"
+elif shellcheck deploy/kubernetes/pod-check.sh; then
+  echo "ok   shellcheck deploy/kubernetes/pod-check.sh"
+else
+  echo "FAIL shellcheck deploy/kubernetes/pod-check.sh"; fail=1
+fi
 for m in deploy/kubernetes/*.yaml; do
   if [ "$(id -u)" -ne 0 ]; then
     echo "skip $m run as a pod: network namespaces need root"; continue
