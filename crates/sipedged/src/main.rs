@@ -102,6 +102,27 @@ fn init_logging(plan: &Plan) {
     }
 }
 
+/// `--check` after the plan is made: resolve the core's URIs and print their targets. A core that does not
+/// resolve from here (its name exists only inside the cluster, or not yet) is a warning, not an error: the node
+/// starts without a target and keeps resolving.
+fn check(plan: &Plan) -> ExitCode {
+    if let Some(core) = &plan.core {
+        match targets::manager::resolve_once(&core.uris, &core.name_servers) {
+            Ok(found) => println!("sipedged: core targets: {}", found.join(", ")),
+            Err(e @ targets::manager::TargetsError::Runtime(_)) => {
+                eprintln!("sipedged: {e}");
+                return ExitCode::from(2);
+            }
+            Err(e) => eprintln!(
+                "sipedged: warning: the core does not resolve from here ({e}); a node starts without a target \
+                 (requests get 503) and keeps resolving"
+            ),
+        }
+    }
+    println!("sipedged: configuration is valid");
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.print_default_config {
@@ -116,17 +137,7 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
-        if let Some(core) = &plan.core {
-            match targets::manager::resolve_once(&core.uris, &core.name_servers) {
-                Ok(found) => println!("sipedged: core targets: {}", found.join(", ")),
-                Err(e) => {
-                    eprintln!("sipedged: {e}");
-                    return ExitCode::from(2);
-                }
-            }
-        }
-        println!("sipedged: configuration is valid");
-        return ExitCode::SUCCESS;
+        return check(&plan);
     }
     init_logging(&plan);
     match start::run(plan) {

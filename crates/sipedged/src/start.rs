@@ -40,7 +40,7 @@ pub enum StartError {
         /// Why.
         error: std::io::Error,
     },
-    /// The core side cannot start (no target resolves, no TLS toward it).
+    /// The core side cannot start (no resolver, no TLS toward it).
     #[error(transparent)]
     Targets(#[from] crate::targets::manager::TargetsError),
     /// TLS toward the core without a wss:// listener for the core's own requests to come back to.

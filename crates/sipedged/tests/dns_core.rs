@@ -73,3 +73,84 @@ fn srv_priorities_choose_the_core_and_a_changed_record_is_picked_up_after_its_tt
     assert_eq!(status(&alice.ws.recv_final()), 200);
     assert!(one.request(Duration::from_millis(200)).is_none());
 }
+
+/// A config toward `cores.test` through `dns` (probes every 500 ms), for a gateway or `--check`.
+fn core_by_name(dns: std::net::SocketAddr, local: u16) -> String {
+    format!(
+        "[core]\nuri = \"sip:cores.test;transport=udp\"\nname_servers = [\"{dns}\"]\n\
+         local_address = \"127.0.0.1:{local}\"\nprobe_interval = \"500ms\"\nprobe_timeout = \"300ms\"\n"
+    )
+}
+
+#[test]
+fn a_node_whose_core_does_not_resolve_yet_starts_answers_503_and_follows_once_it_resolves() {
+    let core = FakeCore::start([127, 0, 0, 2]);
+    let dns_port = free_port();
+    // The zone exists but has no records for the core yet: NXDOMAIN, as before a cluster's core Service exists.
+    let no_records = ["--local-ttl=1".to_string(), "--local=/cores.test/".into()];
+    let dns = Dnsmasq::start(dns_port, &no_records);
+    let gw = Gateway::start(&core_by_name(dns.addr, free_udp_pair()));
+    let mut alice = Ua::new("alice", gw.port);
+    let m = message(&mut alice, "before-it-resolves");
+    alice.ws.send(&m);
+    let got = alice.ws.recv_final();
+    assert_eq!(status(&got), 503, "{}", common::text(&got));
+    assert!(common::header(&got, "Retry-After").is_some());
+    assert!(core.request(Duration::from_millis(200)).is_none());
+
+    drop(dns);
+    let _dns = Dnsmasq::start(dns_port, &zone(&[("one", [127, 0, 0, 2], core.port, 10)]));
+    let resolved = Instant::now();
+    let up = format!(
+        "sipedge_core_target_up{{target=\"udp:127.0.0.2:{}\"}} 1",
+        core.port
+    );
+    // The retry runs every 5 s: the target appears within one retry and its first probe.
+    while !gw.metrics().contains(&up) {
+        assert!(
+            resolved.elapsed() < Duration::from_secs(12),
+            "the core was not picked up after it resolved"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let m = message(&mut alice, "after-it-resolves");
+    alice.ws.send(&m);
+    let got = core
+        .request(Duration::from_secs(3))
+        .expect("the core gets it");
+    assert!(got.contains("Call-ID: after-it-resolves"), "{got}");
+    assert_eq!(status(&alice.ws.recv_final()), 200);
+}
+
+#[test]
+fn check_warns_when_the_core_does_not_resolve_and_still_fails_on_errors() {
+    let dns = Dnsmasq::start(
+        free_port(),
+        &["--local-ttl=1".to_string(), "--local=/cores.test/".into()],
+    );
+    let dir = common::TempDir::new("dnscheck");
+    let cfg = dir.0.join("sipedge.toml");
+    let run = |doc: &str| {
+        std::fs::write(&cfg, doc).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_sipedged"))
+            .arg("--check")
+            .arg("--config")
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let out = run(&core_by_name(dns.addr, 5070));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning") && err.contains("does not resolve") && err.contains("cores.test"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration is valid"));
+    // A real error in the same file still fails.
+    let out = run(&format!("{}down_after = 0\n", core_by_name(dns.addr, 5070)));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("down_after"), "{err}");
+}

@@ -82,6 +82,9 @@ pub fn core(c: &Core, workers: usize, problems: &mut Vec<Problem>) -> Option<Cor
         });
     }
     let probing = probing(c, problems);
+    if c.local_address.ip().is_unspecified() && c.advertise_host.is_none() {
+        problems.push(Problem::UnspecifiedCoreHost(c.local_address));
+    }
     let port = c.local_address.port();
     if usize::from(port) + workers - 1 > usize::from(u16::MAX) {
         problems.push(Problem::CorePorts { port, workers });

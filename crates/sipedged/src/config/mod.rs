@@ -4,6 +4,7 @@
 
 mod core_plan;
 mod core_side;
+mod env;
 mod plan;
 mod uri;
 
@@ -557,6 +558,14 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
+    /// A `${NAME}` in the file that cannot be expanded (unset, malformed, or not one value).
+    #[error("{path}: {source}")]
+    Env {
+        /// The file.
+        path: String,
+        /// What is wrong, with the line.
+        source: env::EnvError,
+    },
     /// Not valid TOML, an unknown key, or a value of the wrong type.
     #[error("{path}: {source}")]
     Parse {
@@ -587,10 +596,15 @@ impl Config {
         })
     }
 
-    /// Read and parse a configuration file.
+    /// Read a configuration file, expand its environment variables (`${NAME}`, `${NAME:-default}`; see
+    /// [`env`]) and parse it.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let text = env::expand_env(&text).map_err(|source| ConfigError::Env {
             path: shown.clone(),
             source,
         })?;

@@ -59,6 +59,13 @@ pub enum Problem {
         /// The workers.
         workers: usize,
     },
+    /// `local_address` on every address (`0.0.0.0`, `::`) with no `advertise_host`: the core would be told to
+    /// send to the unspecified address.
+    #[error(
+        "core.local_address {0} is the unspecified address, which Via, Path and Record-Route toward the core \
+         cannot name: set core.advertise_host (e.g. \"${{POD_IP}}\") or bind a real address"
+    )]
+    UnspecifiedCoreHost(SocketAddr),
     /// `[core] uri = []`.
     #[error("core.uri names no URI")]
     NoCoreUri,

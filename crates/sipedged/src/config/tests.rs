@@ -45,6 +45,20 @@ fn partial_file_overrides_only_what_it_names() {
 }
 
 #[test]
+fn an_unspecified_core_side_address_needs_an_advertised_host() {
+    for local in ["0.0.0.0:5070", "[::]:5070"] {
+        let doc = format!("[core]\nuri = \"sip:10.0.0.1\"\nlocal_address = \"{local}\"");
+        let e = plan(&doc).unwrap_err();
+        assert!(
+            e.contains("core.advertise_host") && e.contains(local),
+            "{e}"
+        );
+        let p = plan(&format!("{doc}\nadvertise_host = \"10.244.1.7\"")).unwrap();
+        assert_eq!(p.core.unwrap().advertise_host, "10.244.1.7");
+    }
+}
+
+#[test]
 fn unknown_key_is_an_error_naming_it() {
     let e = Config::from_toml("[limits]\nmax_mesage_size = 1", "t")
         .unwrap_err()

@@ -1,6 +1,6 @@
-//! Starting the core side: the first resolution of the core's URIs (the node does not start without a target),
-//! the target manager's thread, and what the workers share of it; then, while serving, each new view of the
-//! targets posted to every worker.
+//! Starting the core side: the first resolution of the core's URIs (a node whose core does not resolve yet starts
+//! with no target and keeps resolving), the target manager's thread, and what the workers share of it; then,
+//! while serving, each new view of the targets posted to every worker.
 
 use std::net::SocketAddr;
 
@@ -80,6 +80,12 @@ pub fn forward_views(handle: &Handle, server: &ringmux::Server<worker::Msg>) {
 
 /// One line saying where the core is, for the start message.
 pub fn describe(view: &CoreView) -> String {
+    if view.targets.is_empty() {
+        return format!(
+            "SIP core not resolved yet ({}, resolving again; requests get 503 until then)",
+            view.transport.token()
+        );
+    }
     let targets: Vec<String> = view
         .targets
         .iter()

@@ -101,7 +101,8 @@ struct State {
     registry: Registry,
 }
 
-/// Why the core side cannot start.
+/// Why the core side cannot start (the manager's runtime or resolver, TLS toward the core), or why one resolution
+/// failed (the node then keeps its current targets, or starts with none).
 #[derive(Debug, thiserror::Error)]
 pub enum TargetsError {
     /// The manager's thread or runtime.
@@ -121,7 +122,9 @@ pub enum TargetsError {
 /// The TLS connector and configured server name, when the core is reached over TLS.
 pub type TlsClient = Option<(ringmux::TlsConnector, Option<String>)>;
 
-/// Resolve the URIs once (the node does not start without a target), then run the manager on its own thread.
+/// Resolve the URIs once, then run the manager on its own thread. When no URI resolves yet (the core's name is
+/// not in DNS yet, as while a cluster comes up) the node starts with no target, every request answered 503, and
+/// the manager keeps resolving every [`RETRY_RESOLVE`]; the transport is then the one [`assumed_transport`] says.
 /// Also returns the TLS client configuration in use (the defaults' when the core resolved to TLS without one).
 pub fn start(mut settings: Settings) -> Result<(Arc<CoreView>, Handle, TlsClient), TargetsError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -129,7 +132,7 @@ pub fn start(mut settings: Settings) -> Result<(Arc<CoreView>, Handle, TlsClient
         .build()
         .map_err(TargetsError::Runtime)?;
     let resolver = Resolver::new(&settings.name_servers)?;
-    let (targets, transport, ttl) = runtime.block_on(resolve_all(&resolver, &settings.uris))?;
+    let (targets, transport, first_wait) = first_resolution(&runtime, &resolver, &settings.uris);
     if transport == Transport::Tls && settings.tls.is_none() {
         let config = crate::config::client_config(None).map_err(TargetsError::Tls)?;
         settings.tls = Some((ringmux::TlsConnector::new(config), None));
@@ -169,7 +172,7 @@ pub fn start(mut settings: Settings) -> Result<(Arc<CoreView>, Handle, TlsClient
     let notify = resolve_now.clone();
     std::thread::Builder::new()
         .name("sipedge-targets".into())
-        .spawn(move || runtime.block_on(state.run(ttl, notify)))
+        .spawn(move || runtime.block_on(state.run(first_wait, notify)))
         .map_err(TargetsError::Runtime)?;
     let handle = Handle {
         views,
@@ -178,6 +181,37 @@ pub fn start(mut settings: Settings) -> Result<(Arc<CoreView>, Handle, TlsClient
         resolve_now,
     };
     Ok((first, handle, tls))
+}
+
+/// The first resolution: the targets, their transport and the wait before resolving again; when nothing
+/// resolves, no target, the assumed transport and [`RETRY_RESOLVE`] (logged).
+fn first_resolution(
+    runtime: &tokio::runtime::Runtime,
+    resolver: &Resolver,
+    uris: &[CoreUri],
+) -> (Vec<Entry>, Transport, Duration) {
+    match runtime.block_on(resolve_all(resolver, uris)) {
+        Ok((targets, transport, ttl)) => (targets, transport, refresh_after(ttl)),
+        Err(e) => {
+            let transport = assumed_transport(uris);
+            tracing::warn!(
+                error = %e,
+                transport = transport.token(),
+                retry = ?RETRY_RESOLVE,
+                "the core does not resolve yet: starting with no target (requests get 503), resolving again"
+            );
+            (Vec::new(), transport, RETRY_RESOLVE)
+        }
+    }
+}
+
+/// The transport toward a core that has not resolved yet: the first one a URI names (`transport=`, or TLS for
+/// `sips:`), else UDP. A later resolution to another transport is refused (the workers' side is set up for
+/// this one).
+pub fn assumed_transport(uris: &[CoreUri]) -> Transport {
+    uris.iter()
+        .find_map(|u| u.transport.or(u.secure.then_some(CoreTransport::Tls)))
+        .map_or(Transport::Udp, transport_of)
 }
 
 /// Resolve `uris` once (`--check`): each target as `transport:address (priority P, weight W)`.
@@ -273,16 +307,16 @@ fn refresh_after(ttl: Duration) -> Duration {
 
 type Resolved = Result<(Vec<Entry>, Transport, Duration), TargetsError>;
 
-/// Resolve again when the TTL runs out or on demand, on a task of its own, so that a slow or silent name server
-/// never holds up the probes; each result goes to the manager.
+/// Resolve again after `next` (then when the TTL runs out, or [`RETRY_RESOLVE`] after a failure) or on demand,
+/// on a task of its own, so that a slow or silent name server never holds up the probes; each result goes to the
+/// manager.
 async fn resolve_loop(
     resolver: Resolver,
     uris: Vec<CoreUri>,
-    ttl: Duration,
+    mut next: Duration,
     resolve_now: Arc<Notify>,
     results: tokio::sync::mpsc::Sender<Resolved>,
 ) {
-    let mut next = refresh_after(ttl);
     loop {
         tokio::select! {
             () = tokio::time::sleep(next) => {}
@@ -300,7 +334,7 @@ async fn resolve_loop(
 }
 
 impl State {
-    async fn run(mut self, ttl: Duration, resolve_now: Arc<Notify>) {
+    async fn run(mut self, first_wait: Duration, resolve_now: Arc<Notify>) {
         let mut probe_tick =
             tokio::time::interval(self.settings.probing.map_or(MAX_REFRESH, |p| p.interval));
         probe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -309,7 +343,7 @@ impl State {
         tokio::spawn(resolve_loop(
             self.resolver.clone(),
             self.settings.uris.clone(),
-            ttl,
+            first_wait,
             resolve_now,
             tx,
         ));
@@ -330,9 +364,15 @@ impl State {
                     self.publish();
                 }
             }
-            Ok(_) => tracing::warn!(
-                "core targets now resolve to another transport; keeping the current targets"
+            Ok((_, other, _)) => tracing::warn!(
+                resolved = other.token(),
+                in_use = self.transport.token(),
+                "core targets now resolve to another transport than the one in use; refused, keeping the current \
+                 targets (name the transport in [core] uri when the core may not resolve at start)"
             ),
+            Err(e) if self.entries.is_empty() => {
+                tracing::warn!(error = %e, "the core still does not resolve: no target, requests get 503")
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot resolve the core again; keeping the current targets")
             }
@@ -465,12 +505,15 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_TARGETS, resolve_once};
-    use crate::config::CoreUri;
+    use super::*;
+
+    fn uris(all: &[&str]) -> Vec<CoreUri> {
+        all.iter().map(|u| u.parse().unwrap()).collect()
+    }
 
     #[test]
     fn a_core_with_too_many_targets_keeps_the_best_ones() {
-        let uris: Vec<CoreUri> = (0..MAX_TARGETS + 8)
+        let all: Vec<CoreUri> = (0..MAX_TARGETS + 8)
             .map(|i| {
                 format!("sip:10.0.{}.{}:5060", i / 250, i % 250 + 1)
                     .parse()
@@ -478,7 +521,7 @@ mod tests {
             })
             .collect();
         // An unused name server: IP literals need no lookup.
-        let kept = resolve_once(&uris, &["127.0.0.1:9".parse().unwrap()]).unwrap();
+        let kept = resolve_once(&all, &["127.0.0.1:9".parse().unwrap()]).unwrap();
         assert_eq!(kept.len(), MAX_TARGETS);
         assert!(
             kept[0].starts_with("udp:10.0.0.1:5060 (priority 0,"),
@@ -493,11 +536,8 @@ mod tests {
 
     #[test]
     fn several_uris_keep_their_order_of_preference() {
-        let uris: Vec<CoreUri> = ["sip:10.0.0.2", "sip:10.0.0.1"]
-            .iter()
-            .map(|u| u.parse().unwrap())
-            .collect();
-        let kept = resolve_once(&uris, &["127.0.0.1:9".parse().unwrap()]).unwrap();
+        let all = uris(&["sip:10.0.0.2", "sip:10.0.0.1"]);
+        let kept = resolve_once(&all, &["127.0.0.1:9".parse().unwrap()]).unwrap();
         assert!(
             kept[0].starts_with("udp:10.0.0.2:5060 (priority 0,"),
             "{kept:?}"
@@ -505,6 +545,23 @@ mod tests {
         assert!(
             kept[1].starts_with("udp:10.0.0.1:5060 (priority 65536,"),
             "{kept:?}"
+        );
+    }
+
+    #[test]
+    fn a_core_not_resolved_yet_is_assumed_on_the_transport_a_uri_names_else_udp() {
+        assert_eq!(assumed_transport(&uris(&["sip:core.test"])), Transport::Udp);
+        assert_eq!(
+            assumed_transport(&uris(&["sip:a.test", "sip:b.test;transport=tcp"])),
+            Transport::Tcp
+        );
+        assert_eq!(
+            assumed_transport(&uris(&["sips:core.test"])),
+            Transport::Tls
+        );
+        assert_eq!(
+            assumed_transport(&uris(&["sip:core.test;transport=tls"])),
+            Transport::Tls
         );
     }
 }
