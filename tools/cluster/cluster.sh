@@ -23,8 +23,9 @@
 #   + GAP           (c) core 1 gets SIGKILL: node 1 fails over to core 2, which holds every binding through DMQ
 # The cross-node clients reconnect (sipload --reconnect); the residents do not: any break of theirs is a failure.
 #
-#   tools/cluster/cluster.sh                                       # CLIENTS=400 RESIDENTS=100, about 60 s
-#   CLIENTS=20000 GAP=20 RAMP=1000/s OUT=docs/bench/cluster tools/cluster/cluster.sh
+#   tools/cluster/cluster.sh                                       # CLIENTS=400 RESIDENTS=100, about 40 s
+#   CLIENTS=20100 RESIDENTS=500 RES_RATE=100 RATE=400 GAP=20 RECONNECT_TARGET=20 OUT=docs/bench/cluster \
+#     tools/cluster/cluster.sh                                     # the full-size run of docs/bench/cluster.md
 #
 # Pass (exit 0): tools/benchlib_cluster.py judges the runs (the checks are listed in docs/bench/cluster.md).
 # Needs root (the namespace) and Debian's haproxy, kamailio and dnsmasq (dnsmasq-base).
