@@ -22,6 +22,8 @@
 #   T0 + 2 GAP + 2  (b) node 2 gets SIGTERM (drain: close 1001): every client it holds moves to node 1
 #   + GAP           (c) core 1 gets SIGKILL: node 1 fails over to core 2, which holds every binding through DMQ
 # The cross-node clients reconnect (sipload --reconnect); the residents do not: any break of theirs is a failure.
+# Every client waits TX_TIMEOUT s (default 32, JsSIP's Timer F) for a final response; one that waits in vain for
+# the answer to its REGISTER drops the connection and reconnects.
 #
 #   tools/cluster/cluster.sh                                       # CLIENTS=400 RESIDENTS=100, about 40 s
 #   CLIENTS=20100 RESIDENTS=500 RES_RATE=100 RATE=400 GAP=20 RECONNECT_TARGET=20 OUT=docs/bench/cluster \
@@ -50,6 +52,7 @@ GAP=${GAP:-8}
 PER_LB=${PER_LB:-7000}
 RECONNECT_TARGET=${RECONNECT_TARGET:-10}
 CORE_SHM=${CORE_SHM:-1024}
+TX_TIMEOUT=${TX_TIMEOUT:-32}
 PROBE_SECS=1
 OUT=${OUT:-target/cluster}
 abs_dirs OUT
@@ -229,7 +232,7 @@ t_end=$((t_c + GAP))
   echo "clients $((per_run * lbs)) residents $RESIDENTS lbs $lbs procs $procs gap $GAP rate $RATE res_rate $RES_RATE"
   echo "reconnect_target $RECONNECT_TARGET probe $PROBE_SECS"
 } >"$OUT/setup.txt"
-common=(--expires 600 --tx-timeout 5 --linger 2 --sources)
+common=(--expires 600 --tx-timeout "$TX_TIMEOUT" --linger 2 --sources)
 started=$(date +%s)
 t0=$((started + ramp_secs + 2))
 pids=()
