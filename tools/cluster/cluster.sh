@@ -107,16 +107,17 @@ start_node() {
   local n=$1
   "$sipedged_bin" --config "$OUT/node$n.toml" >>"$OUT/node$n.log" 2>&1 &
   node_pid[n]=$!
+  # Out of the job table: its SIGKILL is no job notice (the shell still reaps it).
+  disown "$!"
   python3 "$cluster_py" wait-tcp "${node_ip[n]}" 8080 10
 }
 
-# SIG to node N and wait (at most the drain's grace and a little) until it is gone.
+# SIG to node N and wait (15 s at most: the drain's grace and a little, then SIGKILL) until it is gone.
 stop_node() {
   local sig=$1 n=$2 pid=${node_pid[$2]}
   [[ -n $pid ]] || return 0
   kill "-$sig" "$pid" 2>/dev/null || true
   timeout 15 tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null || true
-  { wait "$pid"; } 2>/dev/null || true
   node_pid[n]=""
 }
 
