@@ -22,15 +22,19 @@
 #   T0 + 2 GAP + 2  (b) node 2 gets SIGTERM (drain: close 1001): every client it holds moves to node 1
 #   + GAP           (c) core 1 gets SIGKILL: node 1 fails over to core 2, which holds every binding through DMQ
 # The cross-node clients reconnect (sipload --reconnect); the residents do not: any break of theirs is a failure.
+# Before the load, a JsSIP pair in Chromium (tools/browser/run.mjs; BROWSER=0 leaves it out) registers through
+# HAProxy, one user on each node, and exchanges a MESSAGE and a call through the cores (10.23.9.1: a veth address
+# for the browsers' ICE candidates).
 # Every client waits TX_TIMEOUT s (default 32, JsSIP's Timer F) for a final response; one that waits in vain for
 # the answer to its REGISTER drops the connection and reconnects.
 #
-#   tools/cluster/cluster.sh                                       # CLIENTS=400 RESIDENTS=100, about 40 s
+#   tools/cluster/cluster.sh                                       # CLIENTS=400 RESIDENTS=100, a browser pair, about 45 s
 #   CLIENTS=20100 RESIDENTS=500 RES_RATE=100 RATE=400 GAP=20 RECONNECT_TARGET=20 OUT=docs/bench/cluster \
 #     tools/cluster/cluster.sh                                     # the full-size run of docs/bench/cluster.md
 #
 # Pass (exit 0): tools/benchlib_cluster.py judges the runs (the checks are listed in docs/bench/cluster.md).
-# Needs root (the namespace) and Debian's haproxy, kamailio and dnsmasq (dnsmasq-base).
+# Needs root (the namespace) and Debian's haproxy, kamailio and dnsmasq (dnsmasq-base); the browser pair Debian's
+# chromium and node with tools/browser's packages (npm ci).
 set -euo pipefail
 if [[ ${1:-} != --inside ]]; then
   [[ $(id -u) -eq 0 ]] || { echo "cluster: needs root (a network namespace of its own)" >&2; exit 1; }
@@ -222,6 +226,48 @@ CFG
   python3 "$cluster_py" wait-tcp "${lb_ips[i]}" 8080 10
   python3 "$cluster_py" lb-up "$work/haproxy$i.sock" 10 node1 node2
 done
+
+# Node N's /metrics as it serves them.
+raw_metrics() {
+  python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+    "http://${node_ip[$1]}:9090/metrics"
+}
+
+# A JsSIP pair in Chromium (tools/browser/run.mjs, run in this namespace, its page served on 127.0.0.1) through
+# HAProxy before the load: two users register, exchange a MESSAGE and make a call. The browsers' source address is
+# the balancer's own, which no use-server rule names, so HAProxy balances them (leastconn) over the nodes. Chromium
+# gathers no ICE candidate on a loopback interface, and JsSIP sends no INVITE without one: a veth pair (media0,
+# 10.23.9.1) gives it a host candidate. What each node counted during the run (WebSocket upgrades, SIP requests by
+# method: the difference of its /metrics before and after) goes to $OUT/browser.txt.
+browser_pair() {
+  local n rc=0
+  [[ -f tools/browser/dist/jssip-client.js ]] || (cd tools/browser && node build.mjs)
+  ip link add media0 type veth peer name media1
+  ip addr add 10.23.9.1/24 dev media0
+  ip link set media0 up
+  ip link set media1 up
+  for n in 1 2; do raw_metrics "$n" >"$work/browser-before$n.txt"; done
+  timeout 90 node tools/browser/run.mjs --ws "ws://${lb_ips[0]}:8080" --stacks jssip --label cluster \
+    --extensions permessage-deflate >"$OUT/browser.txt" 2>&1 || rc=$?
+  for n in 1 2; do
+    raw_metrics "$n" |
+      awk -v n="$n" 'NR == FNR { was[$1] = $2; next }
+        $1 ~ /^sipedge_(websocket_upgrades|sip_requests)_total/ && $2 - was[$1] > 0 {
+          k = $1; sub(/^sipedge_/, "", k); gsub(/_total|"/, "", k); d = d " " k "=" ($2 - was[$1]) }
+        END { print "node" n " during the browser run:" (d == "" ? " nothing" : d) }' "$work/browser-before$n.txt" - \
+      >>"$OUT/browser.txt"
+  done
+  # HAProxy's leastconn sends the second browser to the node the first one did not take.
+  if (($(grep -c '^node. during the browser run:.* websocket_upgrades' "$OUT/browser.txt") == 2)); then
+    echo "PASS browsers: one on each node" >>"$OUT/browser.txt"
+  else
+    echo "FAIL browsers: not one on each node" >>"$OUT/browser.txt"
+    rc=1
+  fi
+  cat "$OUT/browser.txt"
+  ((rc == 0)) || { echo "cluster: the browser pair failed (see $OUT/browser.txt, node*.log, core*.log)" >&2; exit 1; }
+}
+[[ ${BROWSER:-1} == 0 ]] || browser_pair
 
 # The timeline (seconds after T0) and each run's traffic phase.
 t_a=$GAP
