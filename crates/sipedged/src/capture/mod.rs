@@ -120,7 +120,9 @@ impl Selector {
             return false;
         };
         let call_id = msg.get(sipscan::HeaderName::CallId).map(|h| h.value());
-        if !self.all && !call_id.is_some_and(|c| call_id_hash(c) < self.below) {
+        // A message without a Call-ID belongs to no dialog: kept only when every dialog is.
+        let sampled = self.all || call_id.is_some_and(|c| call_id_hash(c) < self.below);
+        if !sampled {
             return false;
         }
         if self.methods.is_empty() {
