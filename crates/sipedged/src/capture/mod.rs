@@ -12,8 +12,8 @@ pub mod hep;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::time::SystemTime;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::time::{Duration, SystemTime};
 
 pub use hep::Transport;
 
@@ -213,7 +213,25 @@ pub fn spawn(plan: &CapturePlan, stats: Arc<Stats>) -> std::io::Result<Tap> {
     Ok(tap)
 }
 
-/// Encode and send every record until every tap is gone.
+/// How long the capture thread sleeps between two looks at the queue while messages come.
+const POLL_BUSY: Duration = Duration::from_millis(10);
+/// The longest it sleeps while none come (doubling from [`POLL_BUSY`]).
+const POLL_IDLE: Duration = Duration::from_millis(80);
+
+/// The capture thread's state: the socket toward the collector and what every packet carries.
+struct Sender<'a> {
+    socket: &'a UdpSocket,
+    agent_id: u32,
+    password: Option<&'a str>,
+    stats: &'a Stats,
+    buf: Vec<u8>,
+    warned: bool,
+}
+
+/// Encode and send every record until every tap is gone. The thread sleeps between looks at the queue instead of
+/// blocking on it, so that a worker's `try_send` never has a sleeping receiver to wake (a system call per
+/// message), and sends what gathered in one go; with 8,192 places, 80 ms of sleep still holds 100,000 messages
+/// a second, and 10 ms (while busy) 800,000.
 fn send_loop(
     rx: &Receiver<Record>,
     socket: &UdpSocket,
@@ -221,29 +239,59 @@ fn send_loop(
     password: Option<&str>,
     stats: &Stats,
 ) {
-    let mut buf = Vec::with_capacity(4096);
-    let mut warned = false;
-    while let Ok(r) = rx.recv() {
+    let mut sender = Sender {
+        socket,
+        agent_id,
+        password,
+        stats,
+        buf: Vec::with_capacity(4096),
+        warned: false,
+    };
+    let mut pause = POLL_BUSY;
+    loop {
+        let mut any = false;
+        loop {
+            match rx.try_recv() {
+                Ok(record) => {
+                    any = true;
+                    sender.send(&record);
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        pause = if any {
+            POLL_BUSY
+        } else {
+            (pause * 2).min(POLL_IDLE)
+        };
+        std::thread::sleep(pause);
+    }
+}
+
+impl Sender<'_> {
+    /// Encode one record and send it; a failure is counted as a drop (and logged once).
+    fn send(&mut self, r: &Record) {
         let packet = hep::Packet {
             src: r.src,
             dst: r.dst,
             transport: r.transport,
             time: r.time,
-            agent_id,
-            auth_key: password.map(str::as_bytes),
+            agent_id: self.agent_id,
+            auth_key: self.password.map(str::as_bytes),
             payload: &r.payload,
         };
-        let sent = hep::encode(&packet, &mut buf)
+        let sent = hep::encode(&packet, &mut self.buf)
             .map_err(|e| e.to_string())
-            .and_then(|()| socket.send(&buf).map_err(|e| e.to_string()));
+            .and_then(|()| self.socket.send(&self.buf).map_err(|e| e.to_string()));
         match sent {
-            Ok(_) => stats.sent.fetch_add(1, Ordering::Relaxed),
+            Ok(_) => self.stats.sent.fetch_add(1, Ordering::Relaxed),
             Err(e) => {
-                if !warned {
+                if !self.warned {
                     tracing::warn!(error = %e, "a captured message was not sent to the HEP collector");
-                    warned = true;
+                    self.warned = true;
                 }
-                stats.dropped.fetch_add(1, Ordering::Relaxed)
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed)
             }
         };
     }
