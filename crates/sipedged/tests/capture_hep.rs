@@ -5,7 +5,8 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -269,4 +270,73 @@ fn methods_filter_what_sngrep_receives() {
         assert!(t.contains("Call-ID: only-this\r\n"), "{t}");
     }
     assert_eq!(gw.metric("sipedge_capture_sent_total"), 4);
+}
+
+/// One SIP message from a stream (headers, then Content-Length bytes).
+fn read_sip(s: &mut TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte)
+            .expect("a SIP message from the edge");
+        buf.push(byte[0]);
+    }
+    let len = text(&buf)
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            let named =
+                name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l");
+            named.then(|| value.trim().parse::<usize>().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    buf.extend_from_slice(&body);
+    buf
+}
+
+#[test]
+fn a_tcp_core_side_is_captured_with_the_target_address() {
+    let dir = TempDir::new("hep-tcp");
+    let pcap = dir.0.join("capture.pcap");
+    let hep = free_udp_port();
+    let sngrep = Sngrep::start(&dir, hep, &pcap);
+    let core = TcpListener::bind("127.0.0.2:0").unwrap();
+    let core_addr = core.local_addr().unwrap();
+    let gw = Gateway::start(&format!(
+        "[core]\nuri = \"sip:{core_addr};transport=tcp\"\nlocal_address = \"127.0.0.1:5070\"\nprobes = false\n\
+         [capture]\nhep = \"127.0.0.1:{hep}\"\npassword = \"{PASSWORD}\"\n"
+    ));
+    let mut alice = Ua::new("alice", gw.port);
+    let msg = message(&mut alice, "tcp-hep");
+    alice.ws.send(&msg);
+    let (mut link, _) = core.accept().unwrap();
+    link.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let at_core = read_sip(&mut link);
+    let ok = answer(&at_core, 200, "OK", "");
+    link.write_all(ok.as_bytes()).unwrap();
+    assert_eq!(status(&alice.ws.recv_final()), 200);
+    wait_sent(&gw, 4);
+    std::thread::sleep(Duration::from_millis(300));
+    sngrep.stop();
+    let got = read_pcap(&std::fs::read(&pcap).unwrap());
+    assert_eq!(got.len(), 4, "{got:#?}");
+    // Toward the core: from local_address's IP (the stream's own port is not recorded) to the target.
+    let edge_core_side = SocketAddr::from(([127, 0, 0, 1], 0));
+    let out = got
+        .iter()
+        .find(|c| c.payload == at_core)
+        .expect("the MESSAGE to the core");
+    assert_eq!((out.src, out.dst), (edge_core_side, core_addr));
+    let back = got
+        .iter()
+        .find(|c| c.payload == ok.as_bytes())
+        .expect("the core's 200");
+    assert_eq!((back.src, back.dst), (core_addr, edge_core_side));
+    let edge_ws = SocketAddr::from(([127, 0, 0, 1], gw.port));
+    assert!(
+        got.iter()
+            .any(|c| c.payload == msg.as_bytes() && c.dst == edge_ws)
+    );
 }
