@@ -23,6 +23,8 @@ pub struct Sources {
     pub workers: Vec<Arc<WorkerMetrics>>,
     /// Per target of the core.
     pub targets: Option<Registry>,
+    /// SIP capture's counters.
+    pub capture: Option<Arc<crate::capture::Stats>>,
 }
 
 /// The operator page.
@@ -33,10 +35,15 @@ pub fn spawn(
     addr: SocketAddr,
     workers: Vec<Arc<WorkerMetrics>>,
     targets: Option<Registry>,
+    capture: Option<Arc<crate::capture::Stats>>,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
-    let sources = Arc::new(Sources { workers, targets });
+    let sources = Arc::new(Sources {
+        workers,
+        targets,
+        capture,
+    });
     std::thread::Builder::new()
         .name("sipedge-admin".into())
         .spawn(move || server::accept_loop(listener, sources))?;
@@ -48,6 +55,7 @@ fn answer(
     target: &str,
     metrics: &[Arc<WorkerMetrics>],
     targets: Option<&Registry>,
+    capture: Option<&crate::capture::Stats>,
 ) -> (&'static str, &'static str, String) {
     let path = target.split('?').next().unwrap_or_default();
     match path {
@@ -55,6 +63,9 @@ fn answer(
             let mut text = render(metrics);
             if let Some(r) = targets {
                 crate::metrics::targets::render(&mut text, r);
+            }
+            if let Some(c) = capture {
+                c.render(&mut text);
             }
             ("200 OK", "text/plain; version=0.0.4", text)
         }
@@ -79,7 +90,7 @@ mod tests {
 
     #[test]
     fn operator_page_polls_status_json() {
-        let (status, ctype, body) = answer("/", &[], None);
+        let (status, ctype, body) = answer("/", &[], None, None);
         assert_eq!(status, "200 OK");
         assert_eq!(ctype, "text/html; charset=utf-8");
         assert!(body.starts_with("<!doctype html>"));
@@ -98,7 +109,7 @@ mod tests {
         b.add(Counter::WsMessagesIn, 7);
         a.handshake_rejected(crate::metrics::HandshakeRejection::Origin);
         let workers = [a, b];
-        let (_, ctype, json) = answer("/status.json?t=1", &workers, None);
+        let (_, ctype, json) = answer("/status.json?t=1", &workers, None, None);
         assert_eq!(ctype, "application/json");
         assert!(json.contains(r#""workers":2"#), "{json}");
         // Connections carry more labels than the worker (e.g. state); worker 0's figures add up to 3.
@@ -121,12 +132,12 @@ mod tests {
             "{json}"
         );
         assert!(json.contains(r#""origin":1"#), "{json}");
-        let (_, _, metrics) = answer("/metrics", &workers, None);
+        let (_, _, metrics) = answer("/metrics", &workers, None, None);
         assert!(metrics.contains("sipedge_ws_messages_in_total{worker=\"1\"} 7"));
     }
 
     #[test]
     fn unknown_paths_are_404() {
-        assert_eq!(answer("/nope", &[], None).0, "404 Not Found");
+        assert_eq!(answer("/nope", &[], None, None).0, "404 Not Found");
     }
 }

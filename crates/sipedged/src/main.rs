@@ -10,6 +10,7 @@
 
 mod admin;
 mod auth;
+mod capture;
 mod config;
 mod limits;
 mod metrics;

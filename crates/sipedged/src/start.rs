@@ -13,7 +13,7 @@ use crate::config::Plan;
 use crate::session::{ListenerPolicy, Policy, RequestRate};
 use crate::targets::CoreView;
 use crate::worker::{self, Shared};
-use crate::{admin, limits, metrics, targets, tls, web};
+use crate::{admin, capture, limits, metrics, targets, tls, web};
 
 mod core_side;
 
@@ -64,6 +64,14 @@ pub enum StartError {
         /// Why.
         error: std::io::Error,
     },
+    /// The capture thread's socket toward the HEP collector cannot be opened.
+    #[error("cannot open the socket toward the HEP collector {addr}: {error}")]
+    Capture {
+        /// The collector.
+        addr: SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
     /// Signal handlers cannot be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -108,12 +116,16 @@ pub fn run(plan: Plan) -> Result<(), StartError> {
     let secrets = StartSecrets::draw(plan.sip.flow_token_secret.as_deref(), getrandom::fill)?;
     let mut core = core_side::start(&plan)?;
     let transport = core.as_ref().map(|c| c.side.view.transport);
-    let shared = Arc::new(shared(
+    let capture_stats = Arc::new(capture::Stats::default());
+    let capture = capture_side(&plan, &capture_stats)?;
+    let mut shared = shared(
         &plan,
         core.as_ref().map(|c| c.side.clone()),
         transport,
         secrets,
-    ));
+    );
+    shared.capture = capture;
+    let shared = Arc::new(shared);
     if shared.policy.auth.required() {
         tracing::info!(mode = ?shared.policy.auth.mode(), "handshake authentication on (RFC 7118 §7)");
         for l in plan.listeners.iter().filter(|l| !l.authenticate) {
@@ -136,7 +148,7 @@ pub fn run(plan: Plan) -> Result<(), StartError> {
     })?;
     if let Some(addr) = plan.admin {
         let registry = core.as_ref().map(|c| c.handle.registry.clone());
-        let bound = admin::spawn(addr, shared.metrics.clone(), registry)
+        let bound = admin::spawn(addr, shared.metrics.clone(), registry, Some(capture_stats))
             .map_err(|error| StartError::Admin { addr, error })?;
         tracing::info!("metrics on http://{bound}/metrics");
     }
@@ -148,6 +160,25 @@ pub fn run(plan: Plan) -> Result<(), StartError> {
         .map_err(|e| StartError::Worker(e.to_string()))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `[capture]`: the capture thread, and what the workers need to record (off: `None`).
+fn capture_side(
+    plan: &Plan,
+    stats: &Arc<capture::Stats>,
+) -> Result<Option<worker::CaptureSide>, StartError> {
+    let Some(c) = plan.capture.as_ref() else {
+        return Ok(None);
+    };
+    let tap = capture::spawn(c, stats.clone()).map_err(|error| StartError::Capture {
+        addr: c.collector,
+        error,
+    })?;
+    tracing::info!(collector = %c.collector, sample = c.sample, "SIP capture to the HEP collector on");
+    Ok(Some(worker::CaptureSide {
+        tap,
+        listeners: plan.listeners.iter().map(|l| l.address).collect(),
+    }))
 }
 
 /// What every worker shares.
@@ -165,6 +196,7 @@ fn shared(
         metrics: (0..plan.workers)
             .map(|_| Arc::new(metrics::WorkerMetrics::default()))
             .collect(),
+        capture: None,
     }
 }
 

@@ -126,8 +126,12 @@ fn busy(stream: &mut TcpStream) {
 fn serve(mut stream: TcpStream, metrics: &Sources, limits: &Limits, start: Instant) {
     match http::read_request(&mut stream, limits, start) {
         Outcome::Request(request) => {
-            let (status, ctype, body) =
-                super::answer(&request.target, &metrics.workers, metrics.targets.as_ref());
+            let (status, ctype, body) = super::answer(
+                &request.target,
+                &metrics.workers,
+                metrics.targets.as_ref(),
+                metrics.capture.as_deref(),
+            );
             if let Err(e) =
                 http::respond(&mut stream, limits, status, ctype, &body, request.head_only)
             {

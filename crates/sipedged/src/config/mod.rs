@@ -49,6 +49,8 @@ pub struct Config {
     pub deflate: Deflate,
     /// Logging.
     pub log: Log,
+    /// SIP capture to a HEP collector.
+    pub capture: Capture,
 }
 
 /// One WebSocket listener.
@@ -437,6 +439,35 @@ pub struct Log {
     pub level: String,
 }
 
+/// SIP capture to a HEP v3 collector (off while `hep` is unset).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Capture {
+    /// The collector's `ip:port` (UDP); `None`: no capture.
+    pub hep: Option<SocketAddr>,
+    /// The capture agent id written in every HEP packet.
+    pub agent_id: u32,
+    /// The collector's password, sent as the HEP authentication key chunk.
+    #[serde(deserialize_with = "non_empty")]
+    pub password: Option<String>,
+    /// The share of dialogs (by Call-ID) captured, 0.0 to 1.0.
+    pub sample: f64,
+    /// SIP methods captured (requests and their responses); empty: all.
+    pub methods: Vec<String>,
+}
+
+impl Default for Capture {
+    fn default() -> Self {
+        Self {
+            hep: None,
+            agent_id: 1,
+            password: None,
+            sample: 1.0,
+            methods: Vec::new(),
+        }
+    }
+}
+
 /// A string that must not be empty: an unset value is a key left out, never `""`.
 fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
@@ -467,6 +498,7 @@ impl Default for Config {
             auth: Auth::default(),
             deflate: Deflate::default(),
             log: Log::default(),
+            capture: Capture::default(),
         }
     }
 }

@@ -9,8 +9,9 @@ use ringmux::{TlsAcceptor, TlsFiles};
 
 use super::core_plan::CorePlan;
 use super::uri::UriError;
-use super::{Config, ConfigError, Limits, Log, Registrar, Runtime, Sip};
+use super::{Capture, Config, ConfigError, Limits, Log, Registrar, Runtime, Sip};
 use crate::auth::{AuthConfigError, Authenticator};
+use crate::capture::CapturePlan;
 
 /// Most workers a node runs.
 pub const MAX_WORKERS: usize = 1024;
@@ -23,7 +24,7 @@ pub const MAX_CONNECTION_TIMEOUT: Duration = Duration::from_secs(3600);
 pub const MIN_TCP_USER_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A rule of the configuration that a value breaks.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Problem {
     /// `listen = []`.
     #[error("at least one [[listen]] entry is needed")]
@@ -145,6 +146,15 @@ pub enum Problem {
         "deflate.server_window_bytes = {0} is more than the 2^server_max_window_bits = {1} bytes a browser keeps"
     )]
     DeflateWindow(u16, u32),
+    /// A capture sample outside 0.0 to 1.0.
+    #[error("capture.sample = {0} must be from 0.0 to 1.0")]
+    CaptureSample(f64),
+    /// A capture method that is not a SIP method token.
+    #[error("capture.methods: {0:?} is not a SIP method")]
+    CaptureMethod(String),
+    /// A collector on port 0.
+    #[error("capture.hep = {0}: the collector needs a port")]
+    CapturePort(SocketAddr),
     /// A permessage-deflate setting outside what RFC 7692 and the codec allow.
     #[error("deflate.{key} = {value} is outside {min}..={max}")]
     DeflateRange {
@@ -160,7 +170,7 @@ pub enum Problem {
 }
 
 /// Every problem of a configuration, reported together.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Problems(pub Vec<Problem>);
 
 impl std::fmt::Display for Problems {
@@ -220,6 +230,8 @@ pub struct Plan {
     pub deflate_window: u16,
     /// Logging.
     pub log: Log,
+    /// SIP capture to a HEP collector; `None`: off.
+    pub capture: Option<CapturePlan>,
 }
 
 impl Plan {
@@ -256,6 +268,7 @@ impl Plan {
             }
         }
         let deflate = deflate(&cfg.deflate, &mut problems);
+        let capture = capture(&cfg.capture, &mut problems);
         let auth = Authenticator::new(&cfg.auth).map_err(|e| problems.push(e.into()));
         problems.extend(
             crate::auth::config_problems(&cfg.auth, &cfg.limits.allowed_origins)
@@ -278,6 +291,7 @@ impl Plan {
                 deflate,
                 deflate_window: cfg.deflate.server_window_bytes,
                 log: cfg.log,
+                capture,
             }),
             _ => Err(ConfigError::Invalid(Problems(problems))),
         }
@@ -410,4 +424,28 @@ fn limits(l: &Limits, problems: &mut Vec<Problem>) {
             });
         }
     }
+}
+
+/// `[capture]`: off without `hep`; the sample a share, the methods SIP tokens (kept upper case).
+fn capture(c: &Capture, problems: &mut Vec<Problem>) -> Option<CapturePlan> {
+    if !(0.0..=1.0).contains(&c.sample) {
+        problems.push(Problem::CaptureSample(c.sample));
+    }
+    for m in &c.methods {
+        let token = !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-');
+        if !token {
+            problems.push(Problem::CaptureMethod(m.clone()));
+        }
+    }
+    let collector = c.hep?;
+    if collector.port() == 0 {
+        problems.push(Problem::CapturePort(collector));
+    }
+    Some(CapturePlan {
+        collector,
+        agent_id: c.agent_id,
+        password: c.password.clone(),
+        sample: c.sample,
+        methods: c.methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
+    })
 }

@@ -334,3 +334,36 @@ fn core_tls_files_that_cannot_be_used_are_named() {
         .unwrap_err();
     assert!(e.contains("names another transport"), "{e}");
 }
+
+#[test]
+fn capture_is_off_by_default_and_typed_when_on() {
+    assert!(plan("").unwrap().capture.is_none());
+    let p = plan(
+        "[capture]\nhep = \"127.0.0.1:9060\"\nagent_id = 7\npassword = \"pw\"\nsample = 0.25\n\
+         methods = [\"invite\", \"BYE\"]",
+    )
+    .unwrap();
+    let c = p.capture.unwrap();
+    assert_eq!(c.collector, "127.0.0.1:9060".parse().unwrap());
+    assert_eq!(c.agent_id, 7);
+    assert_eq!(c.password.as_deref(), Some("pw"));
+    assert_eq!(c.sample, 0.25);
+    assert_eq!(c.methods, ["INVITE", "BYE"]);
+}
+
+#[test]
+fn capture_rules_are_checked() {
+    let e = plan("[capture]\nhep = \"127.0.0.1:0\"\nsample = 1.5\nmethods = [\"IN VITE\", \"\"]")
+        .unwrap_err();
+    for want in [
+        "capture.sample = 1.5 must be from 0.0 to 1.0",
+        "capture.methods: \"IN VITE\" is not a SIP method",
+        "capture.methods: \"\" is not a SIP method",
+        "capture.hep = 127.0.0.1:0: the collector needs a port",
+    ] {
+        assert!(e.contains(want), "{want:?} not in {e}");
+    }
+    assert!(plan("[capture]\nhep = \"not an address\"").is_err());
+    assert!(plan("[capture]\npassword = \"\"").is_err());
+    assert!(plan("[capture]\nhepp = \"127.0.0.1:9060\"").is_err());
+}

@@ -54,6 +54,18 @@ pub struct Shared {
     pub core: Option<CoreSide>,
     /// Per-worker counters.
     pub metrics: Vec<Arc<WorkerMetrics>>,
+    /// SIP capture to a HEP collector; `None`: off.
+    pub capture: Option<CaptureSide>,
+}
+
+/// What a worker needs to capture SIP: the tap to the capture thread, and the listeners' addresses (the
+/// client side's local end).
+#[derive(Debug, Clone)]
+pub struct CaptureSide {
+    /// The bounded queue to the capture thread, and which messages it keeps.
+    pub tap: crate::capture::Tap,
+    /// Every listener's address, by listener index.
+    pub listeners: Vec<SocketAddr>,
 }
 
 /// A message between workers.

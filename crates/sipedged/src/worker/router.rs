@@ -11,8 +11,11 @@ use edge::{Action, ClientFlow, Edge};
 use ringmux::{CloseReason, Conn, Ctx, Udp};
 use wsproto::deflate::SharedCodecs;
 
+mod capture;
 mod core_side;
 mod udp_core;
+
+use capture::Way;
 
 pub use udp_core::TICK_TOKEN;
 
@@ -69,6 +72,10 @@ pub struct Router {
     view: Option<Arc<CoreView>>,
     /// Counts new requests, to spread them over targets by weight.
     pick: u64,
+    /// SIP capture (`[capture]`); `None`: off.
+    capture: Option<super::CaptureSide>,
+    /// The worker's UDP socket toward the core, its local address (for capture).
+    udp_local: Option<SocketAddr>,
 }
 
 impl Router {
@@ -94,6 +101,7 @@ impl Router {
             edge: Edge::new(cfg, shared.key.clone()),
             metrics: shared.metrics[index].clone(),
             view: shared.core.as_ref().map(|c| c.view.clone()),
+            capture: shared.capture.clone(),
             shared,
             index,
             udp: None,
@@ -108,6 +116,7 @@ impl Router {
             last_expire: Timestamp(0),
             links: Vec::new(),
             pick: 0,
+            udp_local: None,
         }
     }
 
@@ -126,7 +135,10 @@ impl Router {
         if let Some(local) = udp_core.map(|c| c.local) {
             let addr = SocketAddr::new(local.ip(), local.port() + self.index as u16);
             match ctx.bind_udp(addr) {
-                Ok(udp) => self.udp = Some(udp),
+                Ok(udp) => {
+                    self.udp = Some(udp);
+                    self.udp_local = ctx.udp_local_addr(udp).ok();
+                }
                 Err(e) => {
                     tracing::error!(worker = self.index, %addr, error = %e, "cannot bind the UDP socket toward the core")
                 }
@@ -192,12 +204,14 @@ impl Router {
                     peer: client,
                     identity,
                 };
+                self.capture_client(ctx, conn, message, Way::In);
                 let now = self.now(ctx);
                 self.edge
                     .from_client(&flow, message, now, &mut self.actions);
                 self.run_actions(ctx);
             }
             Command::FromCore(message) => {
+                self.capture_core_stream(ctx, conn, None, message, Way::In);
                 if self.track_answer(ctx, message) == udp_core::Answer::Absorb {
                     self.metrics.add(Counter::CoreRetransmissionsAbsorbed, 1);
                     return;
@@ -252,6 +266,7 @@ impl Router {
             self.metrics.routing_failed(RoutingFailure::NotFromCore);
             return;
         }
+        self.capture_core_udp(from, bytes, Way::In);
         if self.track_answer(ctx, bytes) == udp_core::Answer::Absorb {
             self.metrics.add(Counter::CoreRetransmissionsAbsorbed, 1);
             return;
@@ -396,6 +411,7 @@ impl Router {
         }
         let sent = flow.node == self.shared.edge.node && ctx.send(conn, &self.frame).is_ok();
         if sent {
+            self.capture_client(ctx, conn, bytes, Way::Out);
             self.metrics.add(Counter::WsMessagesOut, 1);
             self.metrics.add(Counter::WsBytesOut, bytes.len() as u64);
             if bits != 0 {

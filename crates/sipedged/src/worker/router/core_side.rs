@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ringmux::{CloseReason, Conn, Ctx};
 
-use super::Router;
+use super::{Router, Way};
 use crate::metrics::{Counter, RoutingFailure};
 use crate::targets::health::Outcome;
 use crate::targets::pinned::pinned;
@@ -105,7 +105,10 @@ impl Router {
             self.track_sent(ctx, bytes, target);
         }
         match sent {
-            Some(Ok(_)) => self.metrics.add(Counter::CoreMessagesOut, 1),
+            Some(Ok(_)) => {
+                self.capture_core_udp(target, bytes, Way::Out);
+                self.metrics.add(Counter::CoreMessagesOut, 1)
+            }
             Some(Err(e)) => {
                 tracing::warn!(worker = self.index, %target, error = %e, "send to core failed");
                 self.metrics.routing_failed(RoutingFailure::CoreSendFailed);
@@ -183,6 +186,7 @@ impl Router {
     ) {
         match ctx.send(conn, &bytes) {
             Ok(()) => {
+                self.capture_core_stream(ctx, conn, Some(target), &bytes, Way::Out);
                 self.metrics.add(Counter::CoreMessagesOut, 1);
                 // Unanswered when the connection goes, it goes to the next target; unanswered at Timer F, 408.
                 self.track_sent(ctx, &bytes, target);

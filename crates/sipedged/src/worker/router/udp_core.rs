@@ -8,7 +8,7 @@ use std::time::Duration;
 use ringmux::Ctx;
 use sipscan::Message;
 
-use super::Router;
+use super::{Router, Way};
 use crate::metrics::{Counter, RoutingFailure};
 use crate::targets::health::Outcome;
 use crate::worker::Msg;
@@ -87,6 +87,7 @@ impl Router {
                     if let Some(udp) = self.udp
                         && ctx.send_to(udp, target, &bytes).is_ok()
                     {
+                        self.capture_core_udp(target, &bytes, Way::Out);
                         self.metrics.add(Counter::CoreRetransmissions, 1);
                     }
                 }
