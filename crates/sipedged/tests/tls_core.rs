@@ -11,13 +11,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TempDir, Ua, free_tcp_port, status, text, wait_listening};
+use common::{Gateway, TempDir, Ua, free_tcp_port, status, text, wait_listening};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 
 /// The test CA and the two certificates it signs, as PEM files in one directory.
@@ -124,89 +122,18 @@ impl Drop for TlsCore {
     }
 }
 
-/// sipedged in front of a TLS core: ws:// for the test's clients, wss:// (the edge's certificate) where the
-/// core's own requests arrive, an admin listener; killed on drop, its log kept for the assertions.
-struct Edge {
-    child: Child,
-    port: u16,
-    admin: u16,
-    log: PathBuf,
-    _dir: TempDir,
-}
-
-impl Edge {
-    /// `core_tls` holds the `[core.tls]` keys (lines ending in newlines).
-    fn start(pki: &Pki, core: &TlsCore, core_tls: &str) -> Self {
-        Self::start_with(pki, core, "", core_tls)
-    }
-
-    /// Also `core_keys` in `[core]`.
-    fn start_with(pki: &Pki, core: &TlsCore, core_keys: &str, core_tls: &str) -> Self {
-        let (port, wss, admin) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
-        let dir = TempDir::new("tls-edge");
-        let cfg = dir.0.join("sipedge.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "[[listen]]\naddress = \"127.0.0.1:{port}\"\n\
-[[listen]]\naddress = \"127.0.0.1:{wss}\"\ntls = {{ cert = \"{}\", key = \"{}\" }}\n\
-[runtime]\nworkers = 2\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+/// sipedged in front of `core` over TLS (`core_keys` in `[core]`, `core_tls` in `[core.tls]`, lines ending in
+/// newlines), with a wss:// listener from `pki` beside the plain one: the core's own requests come back there.
+fn start_edge(pki: &Pki, core: &TlsCore, core_keys: &str, core_tls: &str) -> Gateway {
+    let wss = free_tcp_port();
+    Gateway::start(&format!(
+        "[[listen]]\naddress = \"127.0.0.1:{wss}\"\ntls = {{ cert = \"{}\", key = \"{}\" }}\n\
 [core]\nuri = \"sip:127.0.0.1:{};transport=tls\"\n{core_keys}[core.tls]\nca = \"{}\"\n{core_tls}",
-                pki.path("edge.pem").display(),
-                pki.path("edge.key").display(),
-                core.port,
-                pki.path("ca.pem").display(),
-            ),
-        )
-        .unwrap();
-        let log = dir.0.join("sipedged.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sipedged"))
-            .arg("--config")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start sipedged");
-        if ![port, wss, admin].into_iter().all(wait_listening) {
-            let _ = child.kill();
-            panic!(
-                "sipedged did not come up: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        Self {
-            child,
-            port,
-            admin,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The sum of every series of the metric `name` (whatever its labels).
-    fn metric_sum(&self, name: &str) -> u64 {
-        let mut s = TcpStream::connect(("127.0.0.1", self.admin)).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out.lines()
-            .filter_map(|l| l.strip_prefix(name))
-            .filter(|rest| rest.starts_with(['{', ' ']))
-            .filter_map(|rest| rest.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64
-    }
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+        pki.path("edge.pem").display(),
+        pki.path("edge.key").display(),
+        core.port,
+        pki.path("ca.pem").display(),
+    ))
 }
 
 const FAILURES: &str = "sipedge_core_tls_failures_total";
@@ -215,9 +142,10 @@ const FAILURES: &str = "sipedge_core_tls_failures_total";
 fn register_message_call_through_a_tls_core_with_mutual_tls() {
     let pki = Pki::new();
     let core = TlsCore::start(&pki, "core", true);
-    let edge = Edge::start(
+    let edge = start_edge(
         &pki,
         &core,
+        "",
         &format!(
             "cert = \"{}\"\nkey = \"{}\"\nserver_name = \"core.test\"\n",
             pki.path("edge.pem").display(),
@@ -235,13 +163,13 @@ fn without_a_server_name_an_ip_literal_core_uri_is_checked_against_the_certifica
     let pki = Pki::new();
     // No server_name: the URI's host, 127.0.0.1, must be one of the certificate's IP addresses.
     let core = TlsCore::start(&pki, "core", false);
-    let edge = Edge::start(&pki, &core, "");
+    let edge = start_edge(&pki, &core, "", "");
     let r = Ua::new("carol", edge.port).register(300);
     assert_eq!(status(&r), 200, "{}\n{}", text(&r), edge.log());
     assert_eq!(edge.metric_sum(FAILURES), 0, "{}", edge.log());
     // A certificate naming core.test only does not do for 127.0.0.1.
     let core = TlsCore::start(&pki, "core-dns", false);
-    let edge = Edge::start(&pki, &core, "");
+    let edge = start_edge(&pki, &core, "", "");
     let r = Ua::new("carol", edge.port).register(300);
     assert_eq!(status(&r), 503, "{}\n{}", text(&r), edge.log());
     assert!(edge.metric_sum(FAILURES) >= 1, "{}", edge.log());
@@ -251,7 +179,7 @@ fn without_a_server_name_an_ip_literal_core_uri_is_checked_against_the_certifica
 fn a_core_certificate_for_another_name_is_refused_with_a_log_line_a_count_and_503() {
     let pki = Pki::new();
     let core = TlsCore::start(&pki, "core", false);
-    let edge = Edge::start(&pki, &core, "server_name = \"wrong.test\"\n");
+    let edge = start_edge(&pki, &core, "", "server_name = \"wrong.test\"\n");
     let mut ua = Ua::new("dave", edge.port);
     let r = ua.register(300);
     assert_eq!(status(&r), 503, "{}", text(&r));
@@ -273,7 +201,7 @@ fn a_core_that_refuses_the_session_after_the_handshake_gets_the_request_answered
     // connection tells the edge.
     let pki = Pki::new();
     let core = TlsCore::start(&pki, "core", true);
-    let edge = Edge::start_with(
+    let edge = start_edge(
         &pki,
         &core,
         "probes = false\n",

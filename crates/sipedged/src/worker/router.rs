@@ -13,11 +13,11 @@ use wsproto::deflate::SharedCodecs;
 
 mod capture;
 mod core_side;
-mod udp_core;
+mod transactions;
 
 use capture::Way;
 
-pub use udp_core::TICK_TOKEN;
+pub use transactions::TICK_TOKEN;
 
 use super::link::CoreLink;
 use super::retransmit::Transactions;
@@ -212,7 +212,7 @@ impl Router {
             }
             Command::FromCore(message) => {
                 self.capture_core_stream(ctx, conn, None, message, Way::In);
-                if self.track_answer(ctx, message) == udp_core::Answer::Absorb {
+                if self.track_answer(ctx, message) == transactions::Answer::Absorb {
                     self.metrics.add(Counter::CoreRetransmissionsAbsorbed, 1);
                     return;
                 }
@@ -267,7 +267,7 @@ impl Router {
             return;
         }
         self.capture_core_udp(from, bytes, Way::In);
-        if self.track_answer(ctx, bytes) == udp_core::Answer::Absorb {
+        if self.track_answer(ctx, bytes) == transactions::Answer::Absorb {
             self.metrics.add(Counter::CoreRetransmissionsAbsorbed, 1);
             return;
         }

@@ -64,6 +64,8 @@ pub struct Gateway {
     pub port: u16,
     /// The admin (metrics) port.
     pub admin: u16,
+    /// Its standard error.
+    log: PathBuf,
     _dir: TempDir,
 }
 
@@ -130,8 +132,24 @@ impl Gateway {
             child,
             port,
             admin,
+            log,
             _dir: dir,
         }
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The sum of every series of the metric `name` (whatever its labels).
+    pub fn metric_sum(&self, name: &str) -> u64 {
+        self.metrics()
+            .lines()
+            .filter_map(|l| l.strip_prefix(name))
+            .filter(|rest| rest.starts_with(['{', ' ']))
+            .filter_map(|rest| rest.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
     }
 
     /// Fetch /metrics.

@@ -29,6 +29,10 @@ impl Router {
     /// `bytes` went to the core: a request becomes a client transaction (and the tick runs while any wait).
     pub(super) fn track_sent(&mut self, ctx: &mut Ctx<'_, Msg>, bytes: &[u8], target: SocketAddr) {
         let now = self.tx_now(ctx);
+        // Responses and ACKs make no client transaction: no need to parse them.
+        if bytes.starts_with(b"SIP/2.0 ") || bytes.starts_with(b"ACK ") {
+            return;
+        }
         let Some(tx) = self.transactions.as_mut() else {
             return;
         };
