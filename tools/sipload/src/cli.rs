@@ -356,14 +356,17 @@ impl EngineArgs {
         self.connections as f64 / self.ramp.0
     }
 
-    /// The run's hard time bound, seconds.
-    pub fn time_bound(&self) -> u64 {
+    /// The run's hard time bound, seconds, for a scenario whose workers wait up to `drain` after the
+    /// traffic phase.
+    pub fn time_bound(&self, drain: std::time::Duration) -> u64 {
         self.time_limit.unwrap_or_else(|| {
-            // The ramp, and once more for the exchanges of --duration 0 spread over it.
+            // The ramp, and once more for the exchanges of --duration 0 spread over it; the slack covers
+            // the usual drain.
             2 * self.ramp_secs().ceil() as u64
                 + self.hold
                 + self.duration
                 + super::engine::SLACK.as_secs()
+                + drain.saturating_sub(super::engine::DRAIN_LIMIT).as_secs()
         })
     }
 }

@@ -163,7 +163,7 @@ async fn child_main<S: Scenario>(
     let traffic_deadline = traffic_start
         + Duration::from_secs(args.duration)
         + Duration::from_secs_f64(args.ramp_secs().clamp(0.0, 600.0))
-        + super::DRAIN_LIMIT;
+        + scenario.drain_limit();
     join_traffic(&mut tasks, traffic_deadline, &rec).await;
     let secs = traffic_start.elapsed().as_secs_f64();
     progress.abort();

@@ -90,6 +90,12 @@ pub trait Scenario: Send + Sync + 'static {
         4096
     }
 
+    /// How long a worker waits after the traffic phase for the last transactions to end (a call that
+    /// began at the end: its INVITE and its BYE may each take the transaction time-out).
+    fn drain_limit(&self) -> Duration {
+        DRAIN_LIMIT
+    }
+
     /// Runs once per connection right after the WebSocket opened, before the hold (a SIP scenario
     /// registers here). An error counts the connection as failed.
     fn setup(
@@ -129,7 +135,8 @@ pub trait Scenario: Send + Sync + 'static {
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long one exchange may take.
 pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a worker waits after the traffic phase for its last transactions (and calls) to end.
+/// How long a worker waits at least after the traffic phase for its last transactions (and calls) to end
+/// ([`Scenario::drain_limit`] may ask for more).
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(40);
 /// Extra time on top of ramp + hold + duration before a run is cut.
 pub const SLACK: Duration = Duration::from_secs(60);
@@ -147,7 +154,7 @@ pub fn run<S: Scenario>(
     }
     // Refuse a bad --ca, token file or cookie before starting workers.
     crate::connector::Connector::from_args(args)?;
-    let report = run_parent(args, scenario.name())?;
+    let report = run_parent(args, scenario.name(), scenario.drain_limit())?;
     print!("{}", report.summary());
     if let Some(path) = &args.plot {
         plot::write_svg(&report, path).map_err(|e| crate::error::RunError::Report {

@@ -300,9 +300,9 @@ fn send_go(workers: &mut Workers) -> Result<(), RunError> {
 }
 
 /// Runs the parent side of a run and returns the merged report.
-pub fn run_parent(args: &EngineArgs, scenario: &str) -> Result<Report, RunError> {
+pub fn run_parent(args: &EngineArgs, scenario: &str, drain: Duration) -> Result<Report, RunError> {
     preflight(args)?;
-    let bound = args.time_bound();
+    let bound = args.time_bound(drain);
     let deadline = Instant::now() + Duration::from_secs(bound);
     let before = sample(args.watch_pid);
     let (tx, rx) = mpsc::channel();

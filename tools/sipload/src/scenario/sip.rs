@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use wsproto::MessageKind;
 
 use crate::cli::{Blend, CallArgs, MessageArgs, PaceArgs, SipArgs};
-use crate::engine::{Go, Plan, Recorder, Scenario};
+use crate::engine::{self, Go, Plan, Recorder, Scenario};
 use crate::error::LoadError;
 use crate::sip::build::{self, Identity};
 use crate::sip::ua::{Action, Settings, TxKind, Ua};
@@ -360,6 +360,16 @@ impl Scenario for Sip {
             Mode::Call => "call",
             Mode::Mix(_) => "mix",
         }
+    }
+
+    fn drain_limit(&self) -> Duration {
+        // A call that began at the end: its INVITE and its BYE may each take the transaction time-out.
+        let last = if self.shares().1 > 0.0 {
+            self.settings.call_length + 2 * self.settings.tx_timeout
+        } else {
+            self.settings.tx_timeout
+        };
+        engine::DRAIN_LIMIT.max(last + Duration::from_secs(2))
     }
 
     fn subprotocols(&self) -> &'static [&'static str] {
