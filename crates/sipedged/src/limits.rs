@@ -19,6 +19,9 @@ const SLOTS: usize = 1 << 16;
 /// at least, usually more).
 pub const DEFAULT_IPV6_PREFIX: u8 = 64;
 
+/// The largest connection rate or burst a token bucket counts (its tokens are thousandths in 32 bits).
+pub const MAX_RATE: u32 = 1_000_000;
+
 /// The longest IPv6 prefix (one address).
 pub const MAX_IPV6_PREFIX: u8 = 128;
 
@@ -150,30 +153,73 @@ impl IpLimits {
         }
     }
 
-    /// Token bucket packed in one word: high 32 bits the last refill (ms since epoch, wrapping), low 32 bits the
-    /// tokens in thousandths.
     fn take_token(&self, slot: usize, now: Instant) -> bool {
-        let now_ms = now.saturating_duration_since(self.epoch).as_millis() as u32;
-        let cap = u64::from(self.burst) * 1000;
-        let b = &self.buckets[slot];
-        let mut cur = b.load(Ordering::Relaxed);
-        loop {
-            let (last, tokens) = ((cur >> 32) as u32, cur & 0xffff_ffff);
-            let tokens = if cur == 0 {
-                cap
-            } else {
-                let elapsed = u64::from(now_ms.wrapping_sub(last));
-                (tokens + elapsed * u64::from(self.rate_per_sec)).min(cap)
-            };
-            if tokens < 1000 {
-                return false;
-            }
-            let next = (u64::from(now_ms) << 32) | (tokens - 1000).max(1);
-            match b.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return true,
-                Err(x) => cur = x,
-            }
+        take_token(
+            &self.buckets[slot],
+            self.rate_per_sec,
+            self.burst,
+            self.epoch,
+            now,
+        )
+    }
+}
+
+/// Token bucket packed in one word: high 32 bits the last refill (ms since `epoch`, wrapping), low 32 bits the
+/// tokens in thousandths. Takes one token at `now` (refilled at `rate` per second up to `burst`), or says no.
+fn take_token(b: &AtomicU64, rate: u32, burst: u32, epoch: Instant, now: Instant) -> bool {
+    let now_ms = now.saturating_duration_since(epoch).as_millis() as u32;
+    let cap = u64::from(burst) * 1000;
+    let mut cur = b.load(Ordering::Relaxed);
+    loop {
+        let (last, tokens) = ((cur >> 32) as u32, cur & 0xffff_ffff);
+        let tokens = if cur == 0 {
+            cap
+        } else {
+            let elapsed = u64::from(now_ms.wrapping_sub(last));
+            (tokens + elapsed * u64::from(rate)).min(cap)
+        };
+        if tokens < 1000 {
+            return false;
         }
+        let next = (u64::from(now_ms) << 32) | (tokens - 1000).max(1);
+        match b.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(x) => cur = x,
+        }
+    }
+}
+
+/// The node's WebSocket upgrades per second, all workers and sources together (`[limits]
+/// handshakes_per_second`): one token bucket in one atomic word, with a burst of one second's worth. It spreads a
+/// reconnection storm (every browser of a failed node arriving at once) over time, so that the clients the node
+/// already serves keep their share of it.
+#[derive(Debug)]
+pub struct NodeHandshakeRate {
+    bucket: AtomicU64,
+    per_second: u32,
+    epoch: Instant,
+}
+
+impl NodeHandshakeRate {
+    /// `per_second` upgrades per second (0: unlimited; at most [`MAX_RATE`]).
+    pub fn new(per_second: u32) -> Self {
+        Self {
+            bucket: AtomicU64::new(0),
+            per_second: per_second.min(MAX_RATE),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Whether one more upgrade may go ahead at `now` (always, when unlimited).
+    pub fn admit(&self, now: Instant) -> bool {
+        self.per_second == 0
+            || take_token(
+                &self.bucket,
+                self.per_second,
+                self.per_second,
+                self.epoch,
+                now,
+            )
     }
 }
 
@@ -215,6 +261,18 @@ mod tests {
 
     fn ip(n: u8) -> IpAddr {
         IpAddr::from([127, 0, 0, n])
+    }
+
+    #[test]
+    fn the_node_rate_allows_a_second_s_worth_then_refills() {
+        let t = Instant::now();
+        let r = NodeHandshakeRate::new(3);
+        assert_eq!((0..5).filter(|_| r.admit(t)).count(), 3);
+        assert!(!r.admit(t + Duration::from_millis(100)));
+        assert!(r.admit(t + Duration::from_millis(400)), "one refilled");
+        assert!(!r.admit(t + Duration::from_millis(400)));
+        let unlimited = NodeHandshakeRate::new(0);
+        assert!((0..10_000).all(|_| unlimited.admit(t)));
     }
 
     #[test]

@@ -236,6 +236,7 @@ fn policy(plan: &Plan, core: Option<targets::Transport>) -> Policy {
             l.handshake_burst,
         )
         .with_ipv6_prefix(l.ipv6_prefix.try_into().unwrap_or(limits::MAX_IPV6_PREFIX)),
+        node_handshakes: limits::NodeHandshakeRate::new(l.handshakes_per_second),
         received: plan.sip.received,
         deflate: plan.deflate,
         deflate_window: plan.deflate_window,

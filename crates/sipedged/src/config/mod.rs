@@ -229,6 +229,8 @@ pub struct Limits {
     pub tcp_user_timeout: Duration,
     /// Allowed Origin values (empty: any).
     pub allowed_origins: Vec<String>,
+    /// WebSocket upgrades per second on the whole node, a second's worth in a burst (0: unlimited).
+    pub handshakes_per_second: u32,
     /// New connections per second from one source address (0: unlimited).
     pub handshakes_per_ip_per_second: u32,
     /// Burst allowed above that rate.
@@ -538,6 +540,7 @@ impl Default for Limits {
             close_timeout: ringmux::Config::default().close_timeout,
             tcp_user_timeout: ringmux::Config::default().tcp_user_timeout,
             allowed_origins: Vec::new(),
+            handshakes_per_second: 0,
             handshakes_per_ip_per_second: 0,
             handshake_burst: 20,
             requests_per_second: 0,

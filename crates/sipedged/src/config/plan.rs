@@ -117,6 +117,14 @@ pub enum Problem {
         /// The longest accepted.
         max: Duration,
     },
+    /// A connection rate beyond what its token bucket counts.
+    #[error("limits.{key} = {value} must be at most {max}", max = crate::limits::MAX_RATE)]
+    Rate {
+        /// The key.
+        key: &'static str,
+        /// Its value.
+        value: u32,
+    },
     /// An IPv6 prefix longer than an address.
     #[error("limits.ipv6_prefix = {0} must be from 0 to 128 (bits of an IPv6 address)")]
     Ipv6Prefix(u32),
@@ -391,6 +399,18 @@ fn limits(l: &Limits, problems: &mut Vec<Problem>) {
     }
     if l.ipv6_prefix > u32::from(crate::limits::MAX_IPV6_PREFIX) {
         problems.push(Problem::Ipv6Prefix(l.ipv6_prefix));
+    }
+    for (key, value) in [
+        ("handshakes_per_second", l.handshakes_per_second),
+        (
+            "handshakes_per_ip_per_second",
+            l.handshakes_per_ip_per_second,
+        ),
+        ("handshake_burst", l.handshake_burst),
+    ] {
+        if value > crate::limits::MAX_RATE {
+            problems.push(Problem::Rate { key, value });
+        }
     }
     for (name, d) in [
         ("handshake_timeout", l.handshake_timeout),

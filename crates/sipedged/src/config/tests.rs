@@ -367,3 +367,21 @@ fn capture_rules_are_checked() {
     assert!(plan("[capture]\npassword = \"\"").is_err());
     assert!(plan("[capture]\nhepp = \"127.0.0.1:9060\"").is_err());
 }
+
+#[test]
+fn connection_rates_are_bounded_by_what_a_bucket_counts() {
+    assert_eq!(plan("").unwrap().limits.handshakes_per_second, 0);
+    let ok = plan("[limits]\nhandshakes_per_second = 1000000").unwrap();
+    assert_eq!(ok.limits.handshakes_per_second, 1_000_000);
+    for key in [
+        "handshakes_per_second",
+        "handshakes_per_ip_per_second",
+        "handshake_burst",
+    ] {
+        let e = plan(&format!("[limits]\n{key} = 1000001")).unwrap_err();
+        assert!(
+            e.contains(&format!("limits.{key} = 1000001 must be at most 1000000")),
+            "{e}"
+        );
+    }
+}

@@ -48,6 +48,8 @@ reasons! {
         IpConnectionCap => "ip_connection_cap",
         /// The source address opens connections faster than `handshakes_per_ip_per_second` (503).
         IpHandshakeRate => "ip_handshake_rate",
+        /// The node takes more WebSocket upgrades per second than `handshakes_per_second` (503).
+        NodeHandshakeRate => "node_handshake_rate",
         /// No credential where the listener looks for one (401).
         AuthMissing => "auth_missing",
         /// A credential that does not verify (401).

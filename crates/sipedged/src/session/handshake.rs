@@ -52,6 +52,8 @@ pub enum Refusal {
     Origin,
     /// A per-source-IP limit.
     IpLimit(crate::limits::Refusal),
+    /// The node takes no more upgrades this second (`[limits] handshakes_per_second`).
+    NodeBusy,
     /// Authentication failed (RFC 7118 §7).
     Auth(AuthError),
     /// The request does not offer the `sip` subprotocol (RFC 7118 §4.1).
@@ -69,6 +71,7 @@ impl Refusal {
             Self::WrongPath => HandshakeRejection::WrongPath,
             Self::Origin => HandshakeRejection::Origin,
             Self::IpLimit(r) => (*r).into(),
+            Self::NodeBusy => HandshakeRejection::NodeHandshakeRate,
             Self::Auth(e) => match e {
                 AuthError::Missing(_) => HandshakeRejection::AuthMissing,
                 AuthError::Invalid(_) => HandshakeRejection::AuthInvalid,
@@ -90,6 +93,12 @@ impl Refusal {
             Self::IpLimit(_) => {
                 http_response(out, 503, "too many connections from your address\n", "")
             }
+            Self::NodeBusy => http_response(
+                out,
+                503,
+                "too many new connections on this node, try again\n",
+                "Retry-After: 1\r\n",
+            ),
             // RFC 6750 §3: a 401 tells the client which scheme to use.
             Self::Auth(e) if e.status() == 401 => http_response(
                 out,
@@ -235,6 +244,10 @@ impl Session {
         };
         if req.subprotocol.as_deref() != Some("sip") {
             return Err(Refusal::NoSipSubprotocol);
+        }
+        // Last: a request refused for another reason takes no upgrade from the node's rate.
+        if !p.node_handshakes.admit(now) {
+            return Err(Refusal::NodeBusy);
         }
         let identity = identity.map(|a| {
             let at = p.timestamp(now).0;

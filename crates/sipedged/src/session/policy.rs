@@ -8,7 +8,7 @@ use edge::time::Timestamp;
 
 use crate::auth::Authenticator;
 use crate::config::{OnExpiry, OverRate};
-use crate::limits::IpLimits;
+use crate::limits::{IpLimits, NodeHandshakeRate};
 use crate::web::WebConfig;
 
 /// One listener's handshake policy.
@@ -55,6 +55,8 @@ pub struct Policy {
     pub on_expiry: OnExpiry,
     /// Per-source-IP connection caps and handshake rates.
     pub ip_limits: IpLimits,
+    /// WebSocket upgrades per second on the whole node.
+    pub node_handshakes: NodeHandshakeRate,
     /// Which client addresses are written as Via `received`.
     pub received: crate::config::Received,
     /// Proxies whose X-Forwarded-For is believed.

@@ -242,6 +242,29 @@ fn per_ip_handshake_rate_is_503() {
 }
 
 #[test]
+fn the_node_handshake_rate_is_503_with_retry_after_for_upgrades_only() {
+    let mut p = policy();
+    p.node_handshakes = crate::limits::NodeHandshakeRate::new(2);
+    let mut h = Harness::new(p);
+    assert!(h.feed(&sip_upgrade()).contains(&Rec::Opened));
+    let mut h = Harness::new(h.policy);
+    assert!(h.feed(&sip_upgrade()).contains(&Rec::Opened));
+    // Refused for another reason: takes nothing from the rate.
+    let mut h = Harness::new(h.policy);
+    let got = h.feed(&upgrade("/", "Sec-WebSocket-Protocol: other\r\n"));
+    refused(&got, "HTTP/1.1 400", HandshakeRejection::NoSipSubprotocol);
+    let mut h = Harness::new(h.policy);
+    let got = h.feed(&sip_upgrade());
+    refused(&got, "HTTP/1.1 503", HandshakeRejection::NodeHandshakeRate);
+    let answer = String::from_utf8_lossy(&transmitted(&got)).into_owned();
+    assert!(answer.contains("\r\nRetry-After: 1\r\n"), "{answer}");
+    // A second later the node takes upgrades again.
+    let mut h = Harness::new(h.policy);
+    h.now += Duration::from_secs(1);
+    assert!(h.feed(&sip_upgrade()).contains(&Rec::Opened));
+}
+
+#[test]
 fn a_trusted_proxy_names_the_client_and_its_limits_apply_to_the_client() {
     let proxy: SocketAddr = "10.0.0.9:5555".parse().unwrap();
     let mut p = policy();

@@ -86,6 +86,7 @@ pub(super) fn policy() -> Policy {
         auth: Authenticator::new(&Auth::default()).unwrap(),
         on_expiry: OnExpiry::Close,
         ip_limits: IpLimits::new(0, 0, 0),
+        node_handshakes: crate::limits::NodeHandshakeRate::new(0),
         received: crate::config::Received::Always,
         trusted_proxies: Vec::new(),
         request_rate: None,
