@@ -194,7 +194,9 @@ def reconnects(reports, start, end):
 
 
 def failures(reports, start, end):
-    """{'KIND: error': count} of the failed transactions that began in [start, end), and the latest start."""
+    """{'KIND: error': count} of the failed transactions that began in [start, end), and the latest start.
+    An event's window starts a second before it (a transaction in flight at the event fails through it) and
+    ends a second before the next event."""
     out, latest = {}, None
     for r in reports:
         for f in r.get("failures", []):
@@ -250,21 +252,34 @@ def judge_failures(j, name, fails, latest, start, settle):
             f" {'-' if latest is None else round(latest - start, 1)} s after the event (allowed < {settle:.1f} s)")
 
 
+def ok_of(report, kind):
+    """Transactions of `kind` that succeeded in a sipload report."""
+    return report.get("transactions", {}).get(kind, {}).get("ok", 0)
+
+
+def ok_between(reports, kind, start, end=float("inf")):
+    """Transactions of `kind` that succeeded in whole seconds within [start, end) of the reports' timelines."""
+    return sum(p["ok"] for r in reports for sec, p in seconds_of(r, kind) if start <= sec < end)
+
+
 def judge_residents(j, name, report, event, reach):
-    """A node's own clients (pairs on it) through another node's event: no failure; p99 in the storm."""
+    """A node's own clients (pairs on it) through another node's event: no failure, calls among them too;
+    MESSAGE p99 in the storm."""
     if report is None:
         j.check(False, f"{name}: no report")
         return
     clean = report["connections_failed"] == 0 and report["messages_failed"] == 0
     msg = report.get("transactions", {}).get("MESSAGE", {})
-    j.check(clean and msg.get("ok", 0) > 0,
-            f"{name}: {msg.get('ok', 0)} MESSAGE ok, {report['messages_failed']} failed or broken sessions"
+    j.check(clean and ok_of(report, "MESSAGE") > 0 and ok_of(report, "BYE") > 0,
+            f"{name}: {ok_of(report, 'MESSAGE')} MESSAGE and {ok_of(report, 'INVITE')} calls"
+            f" ({ok_of(report, 'BYE')} ended with BYE) ok, {report['messages_failed']} failed or broken sessions"
             f" {report.get('errors') or ''}")
     storm = max(reach or 0, 1)
     before, _ = p99_ms(report, "MESSAGE", event - 5, event)
     during, n = p99_ms(report, "MESSAGE", event, event + storm)
+    calls = ok_between([report], "INVITE", int(event), event + storm)
     j.check(n > 0, f"{name}: MESSAGE p99 {during:.1f} ms over the {storm:.0f} s of the reconnection storm"
-            f" ({n} MESSAGE), {before:.1f} ms in the 5 s before; whole run p99"
+            f" ({n} MESSAGE, {calls} calls answered), {before:.1f} ms in the 5 s before; whole run p99"
             f" {msg.get('latency', {}).get('p99_us', 0) / 1000:.1f} ms")
 
 
@@ -296,16 +311,17 @@ def report(out):
     j.check(binds.get(("before_a", "core1"), 0) >= want and binds.get(("before_a", "core2"), 0) >= want,
             f"before: core 1 holds {binds.get(('before_a', 'core1'))} addresses of record, core 2"
             f" {binds.get(('before_a', 'core2'))} (>= {want}: each one saved on one core, copied by DMQ)")
-    crossed = [r for r in cross if r.get("transactions", {}).get("MESSAGE", {}).get("ok", 0) > 0]
+    crossed = [r for r in cross if ok_of(r, "MESSAGE") > 0 and ok_of(r, "BYE") > 0]
     j.check(len(crossed) == len(cross) > 0 and all(r["connections_failed"] == 0 for r in cross),
-            f"cross-node MESSAGE (node 1 + core 1 <-> node 2 + core 2): "
-            f"{sum(r['transactions'].get('MESSAGE', {}).get('ok', 0) for r in cross)} ok in all,"
+            f"cross-node MESSAGE and calls (node 1 + core 1 <-> node 2 + core 2): "
+            f"{sum(ok_of(r, 'MESSAGE') for r in cross)} MESSAGE and {sum(ok_of(r, 'INVITE') for r in cross)} calls"
+            f" ({sum(ok_of(r, 'BYE') for r in cross)} ended with BYE) ok in all,"
             f" {sum(r['connections_failed'] for r in cross)} connections failed")
 
     start, end = win["kill_node1"]
     rec = reconnects(cross, start, end)
     judge_moves(j, "(a) kill node 1", rec, n1.get("connections", 0), target)
-    judge_failures(j, "(a) kill node 1", *failures(cross, start - 1, end), start, (rec["reach_s"] or 0) + 1)
+    judge_failures(j, "(a) kill node 1", *failures(cross, start - 1, end - 1), start, (rec["reach_s"] or 0) + 1)
     judge_residents(j, "(a) node 2's own clients", res2, start, rec["reach_s"])
 
     start, end = win["drain_node2"]
@@ -313,7 +329,7 @@ def report(out):
     # Node 2 holds the cross-node clients that moved to it and its own (a client whose reconnect outlasted
     # node 1's restart may be back there): every one of them moves.
     judge_moves(j, "(b) drain node 2", rec, nodes.get(("before_b", "node2"), {}).get("connections", 0), target)
-    judge_failures(j, "(b) drain node 2", *failures(cross, start - 1, end), start, (rec["reach_s"] or 0) + 1)
+    judge_failures(j, "(b) drain node 2", *failures(cross, start - 1, end - 1), start, (rec["reach_s"] or 0) + 1)
     judge_residents(j, "(b) node 1's own clients", res1, start, rec["reach_s"])
 
     start, end = win["kill_core1"]
@@ -322,8 +338,10 @@ def report(out):
             f" (>= {clients + residents}), after it {binds.get(('after_c', 'core2'))}")
     fails, latest = failures(cross, start - 1, end)
     judge_failures(j, "(c) kill core 1", fails, latest, start, 2 * probe + 1)
-    n = sum(p["ok"] for r in cross for sec, p in seconds_of(r, "MESSAGE") if sec >= start + 2 * probe + 1)
-    j.check(n > 0, f"(c) {n} MESSAGE ok through core 2 from {2 * probe + 1:.0f} s after the kill")
+    settled = start + 2 * probe + 1
+    n, calls = ok_between(cross, "MESSAGE", settled), ok_between(cross, "INVITE", settled)
+    j.check(n > 0 and calls > 0, f"(c) {n} MESSAGE and {calls} calls ok through core 2 from"
+            f" {2 * probe + 1:.0f} s after the kill (to users registered through core 1 too)")
     lat = [r["transactions"].get(RECONNECT, {}).get("latency", {}) for r in cross]
     j.say("reconnect latency (every reconnect of the run, per sipload run): "
           + "; ".join(f"p50 {x.get('p50_us', 0) / 1000:.0f} ms, p90 {x.get('p90_us', 0) / 1000:.0f} ms,"

@@ -30,10 +30,10 @@ def point(sec, kind, ok, failed=0, p99_ms=5.0, max_ms=9.0):
 
 def sipload(timeline, failures=(), failed=0, errors=None):
     """A sipload --json report with this timeline and failures."""
-    msg = sum(p["ok"] for p in timeline if p["kind"] == "MESSAGE")
     lat = {"p50_us": 60000, "p90_us": 90000, "p99_us": 130000, "p999_us": 0, "max_us": 140000, "mean_us": 0}
-    return {"connections_failed": 0, "messages_failed": failed, "errors": errors or {},
-            "transactions": {"MESSAGE": {"ok": msg, "latency": lat}, "reconnect": {"latency": lat}},
+    kinds = {p["kind"] for p in timeline} | {"MESSAGE", "reconnect"}
+    tx = {k: {"ok": sum(p["ok"] for p in timeline if p["kind"] == k), "latency": lat} for k in kinds}
+    return {"connections_failed": 0, "messages_failed": failed, "errors": errors or {}, "transactions": tx,
             "timeline": list(timeline), "failures": list(failures), "phases": {"start": START}}
 
 
@@ -41,17 +41,24 @@ def failure(at, error="answered 408", count=1):
     return {"began_ms": int(at * 1000), "kind": "MESSAGE", "error": error, "count": count}
 
 
-def good_run(out, clients=400, residents=100, moved=None, res2_failed=0, late=None):
+def traffic(seconds, messages, calls=True):
+    """Timeline points of MESSAGEs and (unless not `calls`) calls, each ended by a BYE, in each of `seconds`."""
+    kinds = (("MESSAGE", messages),) + ((("INVITE", messages // 4), ("BYE", messages // 4)) if calls else ())
+    return [point(s, kind, n) for s in seconds for kind, n in kinds]
+
+
+def good_run(out, clients=400, residents=100, moved=None, res2_failed=0, late=None, calls=True):
     """Writes a passing run into `out` (or one made to miss, by the arguments)."""
     moved = clients // 2 if moved is None else moved
-    cross = [point(s, "MESSAGE", 50) for s in range(START, 1060)]
+    cross = traffic(range(START, 1060), 50, calls)
     cross += [point(1010, "reconnect", moved, max_ms=140), point(1031, "reconnect", clients)]
     fails = [failure(KILL - 0.2, count=3), failure(DRAIN + 0.1)] + ([failure(late)] if late else [])
     files = {
         "cross0.json": sipload(cross, fails),
-        "resident2.json": sipload([point(s, "MESSAGE", 10, p99_ms=4 + (s == 1010) * 20) for s in range(1002, 1028)],
+        "resident2.json": sipload([point(s, "MESSAGE", 10, p99_ms=4 + (s == 1010) * 20) for s in range(1002, 1028)]
+                                  + [p for p in traffic(range(1002, 1028), 8) if p["kind"] != "MESSAGE"],
                                   failed=res2_failed),
-        "resident1.json": sipload([point(s, "MESSAGE", 10) for s in range(1022, 1047)]),
+        "resident1.json": sipload(traffic(range(1022, 1047), 10, calls)),
     }
     for name, doc in files.items():
         with open(os.path.join(out, name), "w") as f:
@@ -133,6 +140,18 @@ class Report(unittest.TestCase):
         lines, ok = self.judged(res2_failed=1)
         self.assertFalse(ok)
         self.assertTrue(any(x.startswith("FAIL (a) node 2's own clients") for x in lines), lines)
+
+    def test_a_run_without_calls_fails(self):
+        lines, ok = self.judged(calls=False)
+        self.assertFalse(ok)
+        self.assertTrue(any(x.startswith("FAIL cross-node MESSAGE and calls") for x in lines), lines)
+        self.assertTrue(any(x.startswith("FAIL (b) node 1's own clients") for x in lines), lines)
+        self.assertTrue(any(x.startswith("FAIL (c) ") and "0 calls ok" in x for x in lines), lines)
+
+    def test_a_failure_in_the_second_before_an_event_is_that_event_s(self):
+        lines, ok = self.judged(late=DRAIN - 0.5)
+        self.assertTrue(ok, "\n".join(lines))
+        self.assertTrue(any(x.startswith("PASS (b) drain node 2: 2 failed") for x in lines), lines)
 
     def test_a_failure_long_after_the_core_died_fails(self):
         lines, ok = self.judged(late=CORE + 5)

@@ -10,10 +10,11 @@
 #                  the HAProxy instances as trusted_proxies; [core] local_address / advertise_host their own)
 #   10.23.0.21/22  cores 1 and 2 (deploy/kamailio/core.cfg with CORE_DMQ)
 #   10.23.0.53     dnsmasq: node 1 resolves cores-a.test (SRV: core 1 first), node 2 cores-b.test (core 2 first)
-#   10.23.1.1-16   the clients of the cross-node MESSAGE runs: HAProxy sends odd addresses to node 1 and even
-#                  ones to node 2, and a sipload worker takes its sources in turn, so client 2k sits on node 1,
-#                  its partner 2k+1 on node 2 (and on another core)
-#   10.23.2.1-4    residents of node 2 (their own MESSAGE pairs); 10.23.3.1-4 residents of node 1, from its restart
+#   10.23.1.1-16   the cross-node clients (sipload mix: MESSAGEs and calls, BLEND and CALL_SECS): HAProxy sends
+#                  odd addresses to node 1 and even ones to node 2, and a sipload worker takes its sources in
+#                  turn, so client 2k sits on node 1, its partner 2k+1 on node 2 (and on another core)
+#   10.23.2.1-4    residents of node 2 (their own pairs, MESSAGEs and calls); 10.23.3.1-4 residents of node 1, from
+#                  its restart
 #
 # When the chosen node is down, HAProxy ignores the address rule and balances: clients go to the node that is up.
 # The scenario, with T0 once every client has registered:
@@ -57,6 +58,10 @@ PER_LB=${PER_LB:-7000}
 RECONNECT_TARGET=${RECONNECT_TARGET:-10}
 CORE_SHM=${CORE_SHM:-1024}
 TX_TIMEOUT=${TX_TIMEOUT:-32}
+BLEND=${BLEND:-80:20}
+CALL_SECS=${CALL_SECS:-1}
+HANDSHAKE_RATE=${HANDSHAKE_RATE:-0}
+RECONNECTS=${RECONNECTS:-20}
 PROBE_SECS=1
 OUT=${OUT:-target/cluster}
 abs_dirs OUT
@@ -190,6 +195,7 @@ shutdown_grace = "5s"
 [limits]
 max_connections = $((CLIENTS + 4 * RESIDENTS + 1000))
 trusted_proxies = [${proxies%, }]
+handshakes_per_second = $HANDSHAKE_RATE
 [admin]
 enabled = true
 listen = "${node_ip[n]}:9090"
@@ -277,21 +283,21 @@ t_c=$((t_b + GAP))
 t_end=$((t_c + GAP))
 {
   echo "clients $((per_run * lbs)) residents $RESIDENTS lbs $lbs procs $procs gap $GAP rate $RATE res_rate $RES_RATE"
-  echo "reconnect_target $RECONNECT_TARGET probe $PROBE_SECS"
+  echo "reconnect_target $RECONNECT_TARGET probe $PROBE_SECS handshake_rate $HANDSHAKE_RATE blend $BLEND"
 } >"$OUT/setup.txt"
-common=(--expires 600 --tx-timeout "$TX_TIMEOUT" --linger 2 --sources)
+common=(--blend "$BLEND" --call-secs "$CALL_SECS" --expires 600 --tx-timeout "$TX_TIMEOUT" --linger 2 --sources)
 started=$(date +%s)
 t0=$((started + ramp_secs + 2))
 pids=()
 for ((i = 0; i < lbs; i++)); do
-  spawn target/release/sipload message --target "ws://${lb_ips[i]}:8080/" --connections "$per_run" \
+  spawn target/release/sipload mix --target "ws://${lb_ips[i]}:8080/" --connections "$per_run" \
     --procs "$procs" --ramp "${ramp_per_run}/s" --rate "$((RATE / lbs + 1))/s" --user-prefix "x${i}u" \
-    --reconnect 20 --duration $((t_end + 1)) --time-limit $((ramp_secs * 2 + t_end + 90)) \
+    --reconnect "$RECONNECTS" --duration $((t_end + 1)) --time-limit $((ramp_secs * 2 + t_end + 90)) \
     "${common[@]}" 10.23.1.1-10.23.1.16 --json "$OUT/cross$i.json" >"$OUT/cross$i.txt" 2>&1
   pids+=("$spawned_pid")
 done
 # The node 2 residents: traffic from about T0 until before the drain of node 2.
-spawn target/release/sipload message --target "ws://${lb_ips[0]}:8080/" --connections "$RESIDENTS" \
+spawn target/release/sipload mix --target "ws://${lb_ips[0]}:8080/" --connections "$RESIDENTS" \
   --ramp 1000/s --hold "$ramp_secs" --rate "$RES_RATE/s" --user-prefix r2u --duration $((t_b - 3)) \
   "${common[@]}" 10.23.2.1-10.23.2.4 --json "$OUT/resident2.json" >"$OUT/resident2.txt" 2>&1
 pids+=("$spawned_pid")
@@ -311,7 +317,7 @@ event restart_node1
 start_node 1
 python3 "$cluster_py" lb-up "$work/haproxy0.sock" 10 node1
 # The node 1 residents: traffic from now until before core 1 is killed.
-spawn target/release/sipload message --target "ws://${lb_ips[0]}:8080/" --connections "$RESIDENTS" \
+spawn target/release/sipload mix --target "ws://${lb_ips[0]}:8080/" --connections "$RESIDENTS" \
   --ramp 1000/s --rate "$RES_RATE/s" --user-prefix r1u --duration $((t_c - t_restart - 6)) \
   "${common[@]}" 10.23.3.1-10.23.3.4 --json "$OUT/resident1.json" >"$OUT/resident1.txt" 2>&1
 pids+=("$spawned_pid")
