@@ -140,6 +140,22 @@ impl Dialog {
     }
 }
 
+/// RFC 3261 §17.1.1.1: the round-trip estimate T1 and the longest retransmission interval T2.
+const T1: Duration = Duration::from_millis(500);
+const T2: Duration = Duration::from_secs(4);
+
+/// A 2xx this UA sent to an INVITE, sent again until its ACK comes (RFC 3261 §13.3.1.4: the UAS core does
+/// so whatever the transport, since the proxies between forward a 2xx without keeping it), as JsSIP does.
+#[derive(Debug)]
+struct Answered {
+    call_id: String,
+    cseq: u32,
+    response: String,
+    next_at: Instant,
+    interval: Duration,
+    give_up_at: Instant,
+}
+
 /// One user agent.
 #[derive(Debug)]
 pub struct Ua {
@@ -152,6 +168,9 @@ pub struct Ua {
     pending: HashMap<String, Pending>,
     /// Calls placed, by Call-ID.
     dialogs: HashMap<String, Dialog>,
+    /// 2xx answers to INVITEs waiting for their ACK, by the INVITE's top Via branch (a retransmitted
+    /// INVITE gets the same answer again).
+    answered: HashMap<String, Answered>,
     /// Invites outstanding (placed, no 200 yet).
     invites: usize,
     refresh_at: Option<Instant>,
@@ -176,6 +195,7 @@ impl Ua {
             cseq: rng.u32(1..10_000),
             pending: HashMap::new(),
             dialogs: HashMap::new(),
+            answered: HashMap::new(),
             invites: 0,
             refresh_at: None,
             keepalive_at: None,
@@ -288,7 +308,7 @@ impl Ua {
         let msg = Message::parse(bytes).map_err(LoadError::BadSip)?;
         match (msg.start.clone(), msg.status()) {
             (_, Some(code)) => self.on_response(&msg, code, now),
-            (StartLine::Request { method, .. }, None) => self.on_request(&msg, method),
+            (StartLine::Request { method, .. }, None) => self.on_request(&msg, method, now),
             (StartLine::Response { .. }, None) => {}
         }
         Ok(())

@@ -299,3 +299,67 @@ fn a_resumed_registration_keeps_its_call_id_and_numbers_on() {
         );
     }
 }
+
+#[test]
+fn the_callee_sends_its_200_again_until_the_ack_and_answers_a_retransmitted_invite_alike() {
+    let (mut a, mut b) = (ua(0, false), ua(1, false));
+    let t0 = Instant::now();
+    a.call(t0);
+    let invite = sent(&mut a).pop().unwrap();
+    b.on_message(invite.as_bytes(), t0).unwrap();
+    let ok = sent(&mut b).pop().unwrap();
+    assert!(ok.starts_with("SIP/2.0 200 OK"), "{ok}");
+    // The 200 was lost: T1, then doubling up to T2.
+    let mut at = t0;
+    for gap in [500, 1000, 2000, 4000, 4000] {
+        let next = b.next_timer().unwrap();
+        assert_eq!(next - at, Duration::from_millis(gap));
+        b.on_timer(next);
+        assert_eq!(sent(&mut b), vec![ok.clone()]);
+        at = next;
+    }
+    // The INVITE came again (the proxy retransmits it): the same 200, no new 180.
+    b.on_message(invite.as_bytes(), at).unwrap();
+    assert_eq!(sent(&mut b), vec![ok.clone()]);
+    // The caller gets the 200 twice: one ACK each time, one finished INVITE.
+    a.on_message(ok.as_bytes(), at).unwrap();
+    let acts = a.take_actions();
+    assert_eq!(done(&acts), vec![(TxKind::Invite, true)]);
+    let ack = match &acts[0] {
+        Action::Send(m) => m.clone(),
+        other => panic!("ACK first, got {other:?}"),
+    };
+    a.on_message(ok.as_bytes(), at).unwrap();
+    let again = a.take_actions();
+    assert!(done(&again).is_empty());
+    assert!(
+        matches!(&again[..], [Action::Send(m)] if m.starts_with("ACK ")),
+        "{again:?}"
+    );
+    // The ACK stops the retransmissions.
+    b.on_message(ack.as_bytes(), at).unwrap();
+    assert!(sent(&mut b).is_empty());
+    assert_eq!(b.next_timer(), None, "nothing else to do");
+    b.on_timer(at + Duration::from_secs(5));
+    assert!(sent(&mut b).is_empty(), "nothing sent once ACKed");
+}
+
+#[test]
+fn the_callee_gives_up_on_an_ack_after_64_t1() {
+    let (mut a, mut b) = (ua(0, false), ua(1, false));
+    let t0 = Instant::now();
+    a.call(t0);
+    let invite = sent(&mut a).pop().unwrap();
+    b.on_message(invite.as_bytes(), t0).unwrap();
+    sent(&mut b);
+    let mut times = 0;
+    while let Some(at) = b
+        .next_timer()
+        .filter(|t| *t <= t0 + Duration::from_secs(60))
+    {
+        b.on_timer(at);
+        times += sent(&mut b).len();
+    }
+    // At 0.5, 1.5, 3.5, 7.5, then every 4 s until 32 s.
+    assert_eq!(times, 10);
+}

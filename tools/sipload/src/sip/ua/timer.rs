@@ -24,6 +24,7 @@ impl Ua {
             .chain(quiet(self.refresh_at))
             .chain(quiet(self.keepalive_at))
             .chain(self.keepalives.first().map(|t| *t + self.set.tx_timeout))
+            .chain(self.next_answer_timer())
             .chain(
                 self.dialogs
                     .values()
@@ -60,6 +61,7 @@ impl Ua {
                 self.done(p.kind, p.started, now, Err(e));
             }
         }
+        self.retransmit_answers(now);
         while let Some(&sent) = self.keepalives.first() {
             if sent + self.set.tx_timeout > now {
                 break;

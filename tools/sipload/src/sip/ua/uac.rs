@@ -85,8 +85,12 @@ impl Ua {
         if code < 200 {
             return;
         }
-        // A late answer (after its timeout) or a stray one finds nothing and is dropped.
+        // A late answer (after its timeout) or a stray one finds nothing and is dropped; a 2xx sent again
+        // to an INVITE of a call still up is ACKed again (RFC 3261 §13.2.2.4: the first ACK was lost).
         let Some(p) = self.pending.remove(branch) else {
+            if (200..300).contains(&code) {
+                self.ack_again(msg);
+            }
             return;
         };
         let ok = (200..300).contains(&code);
@@ -135,6 +139,18 @@ impl Ua {
             .or_else(|| msg.header("expires"))
             .and_then(|v| v.parse().ok())
             .unwrap_or(self.set.expires)
+    }
+
+    /// ACKs again the 2xx `msg` to the latest INVITE of a call that is still up.
+    fn ack_again(&mut self, msg: &Message<'_>) {
+        let Ok((cseq, "INVITE")) = msg.cseq() else {
+            return;
+        };
+        let call_id = msg.call_id();
+        if let Some(d) = self.dialogs.get(call_id).filter(|d| d.cseq == cseq) {
+            let ack = Self::ack_for(&self.id, &mut self.rng, d, call_id);
+            self.send(ack);
+        }
     }
 
     /// The ACK of a 2xx to an INVITE of call `d`: its own transaction, a fresh branch.
