@@ -338,6 +338,9 @@ echo "after_c core2 $(bindings 2)" >>"$OUT/bindings.txt"
 
 for p in "${pids[@]}"; do wait "$p" || true; done
 sample_nodes end
+# The namespace's UDP counters (every SIP hop between the nodes and the cores): RcvbufErrors are datagrams a full
+# socket buffer dropped.
+grep '^Udp:' /proc/net/snmp >"$OUT/udp.txt"
 stop_pids "${pids[@]}"
 status=0
 python3 "$cluster_py" report "$OUT" | tee "$OUT/cluster.txt" || status=1
