@@ -601,6 +601,15 @@ impl<M> Ctx<'_, M> {
         Ok(id)
     }
 
+    /// Asks for a receive buffer of `bytes` on a bound UDP socket (`SO_RCVBUF`: what it may hold while the worker
+    /// is busy before the kernel drops datagrams) and returns the size the kernel granted, which it caps at
+    /// `net.core.rmem_max` (and reports doubled, its bookkeeping included).
+    pub fn set_udp_receive_buffer(&self, udp: Udp, bytes: usize) -> io::Result<usize> {
+        let sock = socket2::SockRef::from(self.udp_socket(udp)?);
+        sock.set_recv_buffer_size(bytes)?;
+        sock.recv_buffer_size()
+    }
+
     /// The local address of a bound UDP socket.
     pub fn udp_local_addr(&self, udp: Udp) -> io::Result<SocketAddr> {
         self.udp_socket(udp)?.local_addr()

@@ -11,6 +11,12 @@ use common::{Gateway, Ua, answer, free_udp_pair, message, status};
 
 /// A fake UDP core on 127.0.0.2 and a gateway in front of it with `extra` in its `[core]` section.
 fn edge_with_core(extra: &str) -> (UdpSocket, Gateway) {
+    let (core, gw, _) = edge_with_core_at(extra);
+    (core, gw)
+}
+
+/// The same, and worker 0's local port toward the core.
+fn edge_with_core_at(extra: &str) -> (UdpSocket, Gateway, u16) {
     let core = UdpSocket::bind(SocketAddr::from(([127, 0, 0, 2], 0))).unwrap();
     core.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let core_port = core.local_addr().unwrap().port();
@@ -18,7 +24,7 @@ fn edge_with_core(extra: &str) -> (UdpSocket, Gateway) {
     let gw = Gateway::start(&format!(
         "[core]\nuri = \"sip:127.0.0.2:{core_port};transport=udp\"\nlocal_address = \"127.0.0.1:{local}\"\nprobes = false\n{extra}"
     ));
-    (core, gw)
+    (core, gw, local)
 }
 
 #[test]
@@ -121,4 +127,38 @@ fn a_final_response_the_core_sends_again_reaches_the_browser_once() {
         })
         .sum();
     assert_eq!(absorbed, 1);
+}
+
+/// The receive buffer the kernel keeps for the UDP socket bound on 127.0.0.1:`port` (`ss`'s `rb`).
+fn receive_buffer(port: u16) -> u64 {
+    let out = std::process::Command::new("ss")
+        .args(["-u", "-a", "-n", "-m", "-H"])
+        .arg(format!("src 127.0.0.1:{port}"))
+        .output()
+        .expect("ss (iproute2)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rb = text
+        .split(|c: char| c == ',' || c == '(' || c.is_whitespace())
+        .find_map(|w| w.strip_prefix("rb")?.parse().ok());
+    rb.unwrap_or_else(|| panic!("no rb in: {text}"))
+}
+
+#[test]
+fn each_worker_asks_for_the_configured_receive_buffer_toward_the_core() {
+    let cap: u64 = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Linux keeps twice what was asked for (its bookkeeping), capped at rmem_max.
+    for (extra, asked) in [("udp_receive_buffer = 1048576\n", 1 << 20), ("", 4 << 20)] {
+        let (_core, _gw, local) = edge_with_core_at(extra);
+        for worker in 0..2 {
+            assert_eq!(
+                receive_buffer(local + worker),
+                2 * cap.min(asked),
+                "worker {worker}, {extra:?}"
+            );
+        }
+    }
 }

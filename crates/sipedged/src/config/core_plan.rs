@@ -19,6 +19,9 @@ use crate::targets::manager::Probing;
 const PROBE_INTERVAL: (Duration, Duration) =
     (Duration::from_millis(100), Duration::from_secs(3600));
 
+/// The smallest and largest `udp_receive_buffer`.
+const UDP_RECEIVE_BUFFER: (u32, u32) = (64 << 10, 1 << 30);
+
 /// The core, ready to reach.
 #[derive(Debug, Clone)]
 pub struct CorePlan {
@@ -30,6 +33,8 @@ pub struct CorePlan {
     pub advertise_host: String,
     /// T1 toward a UDP core.
     pub t1: Duration,
+    /// The receive buffer each worker asks for on its UDP socket toward the core, bytes.
+    pub udp_receive_buffer: usize,
     /// Name servers; empty: the system's.
     pub name_servers: Vec<SocketAddr>,
     /// Probes; `None`: off.
@@ -85,6 +90,15 @@ pub fn core(c: &Core, workers: usize, problems: &mut Vec<Problem>) -> Option<Cor
     if c.local_address.ip().is_unspecified() && c.advertise_host.is_none() {
         problems.push(Problem::UnspecifiedCoreHost(c.local_address));
     }
+    let (min, max) = UDP_RECEIVE_BUFFER;
+    if !(min..=max).contains(&c.udp_receive_buffer) {
+        problems.push(Problem::ByteRange {
+            key: "core.udp_receive_buffer",
+            value: c.udp_receive_buffer.into(),
+            min: min.into(),
+            max: max.into(),
+        });
+    }
     let port = c.local_address.port();
     if usize::from(port) + workers - 1 > usize::from(u16::MAX) {
         problems.push(Problem::CorePorts { port, workers });
@@ -94,6 +108,7 @@ pub fn core(c: &Core, workers: usize, problems: &mut Vec<Problem>) -> Option<Cor
         local_address: c.local_address,
         advertise_host: sip_host(c.advertise_host.as_deref(), c.local_address.ip()),
         t1: c.t1,
+        udp_receive_buffer: c.udp_receive_buffer as usize,
         name_servers: c.name_servers.clone(),
         probing,
         tls: None,

@@ -24,6 +24,10 @@ pub struct Core {
     /// non-INVITE requests), and given up after 64 × T1 with 408 to the browser.
     #[serde(default = "default_t1", with = "humantime_serde")]
     pub t1: Duration,
+    /// UDP: the receive buffer each worker asks for on its socket toward the core, bytes (datagrams that arrive
+    /// while it is full are dropped, and cost a retransmission).
+    #[serde(default = "default_udp_receive_buffer")]
+    pub udp_receive_buffer: u32,
     /// Name servers for the core's name (`ip:port`); empty: the system's (/etc/resolv.conf).
     #[serde(default)]
     pub name_servers: Vec<SocketAddr>,
@@ -85,6 +89,10 @@ pub struct CoreTls {
     pub server_name: Option<String>,
 }
 
+fn default_udp_receive_buffer() -> u32 {
+    4 << 20
+}
+
 fn default_t1() -> Duration {
     Duration::from_millis(500)
 }
@@ -121,6 +129,7 @@ impl Core {
             local_address: default_core_local(),
             advertise_host: None,
             t1: default_t1(),
+            udp_receive_buffer: default_udp_receive_buffer(),
             name_servers: Vec::new(),
             probes: default_probes(),
             probe_interval: default_probe_interval(),

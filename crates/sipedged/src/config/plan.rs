@@ -117,6 +117,18 @@ pub enum Problem {
         /// The longest accepted.
         max: Duration,
     },
+    /// A size in bytes out of its range.
+    #[error("{key} = {value} must be from {min} to {max} bytes")]
+    ByteRange {
+        /// The key.
+        key: &'static str,
+        /// Its value.
+        value: u64,
+        /// The smallest accepted.
+        min: u64,
+        /// The largest accepted.
+        max: u64,
+    },
     /// A connection rate beyond what its token bucket counts.
     #[error("limits.{key} = {value} must be at most {max}", max = crate::limits::MAX_RATE)]
     Rate {

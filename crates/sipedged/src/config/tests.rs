@@ -385,3 +385,21 @@ fn connection_rates_are_bounded_by_what_a_bucket_counts() {
         );
     }
 }
+
+#[test]
+fn the_udp_receive_buffer_toward_the_core_defaults_to_4_mib_and_is_bounded() {
+    let p = plan("[core]\nuri = \"sip:10.0.0.1\"").unwrap();
+    assert_eq!(p.core.unwrap().udp_receive_buffer, 4 << 20);
+    for bad in [1000, 2_000_000_000] {
+        let e = plan(&format!(
+            "[core]\nuri = \"sip:10.0.0.1\"\nudp_receive_buffer = {bad}"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "core.udp_receive_buffer = {bad} must be from 65536 to 1073741824 bytes"
+            )),
+            "{e}"
+        );
+    }
+}

@@ -58,6 +58,7 @@ pub fn start(plan: &Plan) -> Result<Option<Started>, StartError> {
             view,
             local: c.local_address,
             t1: c.t1,
+            udp_receive_buffer: c.udp_receive_buffer,
             tls: tls.clone(),
             feedback: Some(handle.feedback.clone()),
         },

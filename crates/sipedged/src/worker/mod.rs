@@ -34,6 +34,8 @@ pub struct CoreSide {
     pub local: SocketAddr,
     /// RFC 3261's T1 toward a UDP core.
     pub t1: std::time::Duration,
+    /// The receive buffer each worker asks for on its UDP socket toward the core, bytes.
+    pub udp_receive_buffer: usize,
     /// TLS toward the core: the connector all workers share, and `[core.tls] server_name`.
     pub tls: Option<(ringmux::TlsConnector, Option<String>)>,
     /// Where workers report what they saw go wrong with a target (a transaction never answered, a connection

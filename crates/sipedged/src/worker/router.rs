@@ -132,12 +132,13 @@ impl Router {
             .core
             .as_ref()
             .filter(|c| c.view.transport == Transport::Udp);
-        if let Some(local) = udp_core.map(|c| c.local) {
-            let addr = SocketAddr::new(local.ip(), local.port() + self.index as u16);
+        if let Some(c) = udp_core {
+            let addr = SocketAddr::new(c.local.ip(), c.local.port() + self.index as u16);
             match ctx.bind_udp(addr) {
                 Ok(udp) => {
                     self.udp = Some(udp);
                     self.udp_local = ctx.udp_local_addr(udp).ok();
+                    receive_buffer(ctx, udp, c.udp_receive_buffer, self.index);
                 }
                 Err(e) => {
                     tracing::error!(worker = self.index, %addr, error = %e, "cannot bind the UDP socket toward the core")
@@ -446,6 +447,24 @@ impl Router {
 fn core_hop_host_port(template: &str, base: u16, index: usize) -> String {
     let host = template.rsplit_once(':').map_or(template, |(h, _)| h);
     format!("{host}:{}", base as usize + index)
+}
+
+/// Asks for `[core] udp_receive_buffer` on the worker's UDP socket toward the core; says so when the kernel grants
+/// less (it caps the request at `net.core.rmem_max`; Linux reports twice what it keeps for datagrams).
+fn receive_buffer(ctx: &Ctx<'_, Msg>, udp: ringmux::Udp, wanted: usize, worker: usize) {
+    match ctx.set_udp_receive_buffer(udp, wanted) {
+        Ok(granted) if granted / 2 < wanted => tracing::warn!(
+            worker,
+            wanted,
+            granted = granted / 2,
+            "the UDP receive buffer toward the core is smaller than [core] udp_receive_buffer: raise the \
+             sysctl net.core.rmem_max"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(worker, error = %e, "cannot set the UDP receive buffer toward the core")
+        }
+    }
 }
 
 #[cfg(test)]
