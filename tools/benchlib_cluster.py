@@ -5,6 +5,7 @@
   lb-up SOCKET SECONDS SERVER...    wait until HAProxy (its stats socket) has each SERVER of backend edges UP
   wait-dmq CTL1 CTL2 SECONDS        wait until each Kamailio (kamcmd control socket) lists 2 active DMQ nodes
   metrics HOST:PORT                 one line: connections=N registrations=N proxy_headers=N proxy_rejections=N
+  udp-drops                         each UDP socket of /proc/net/udp (on stdin) with drops: ADDRESS:PORT drops=N
   report OUT                        judge the run in OUT (events.txt, setup.txt, bindings.txt, the sipload
                                     reports cross*.json, resident1.json, resident2.json); exit 1 on a miss
 Standard library only.
@@ -106,6 +107,20 @@ def node_line(series):
         total = sum(v for k, v in series.items() if k == metric or k.startswith(metric + "{"))
         out.append(f"{name}={int(total)}")
     return " ".join(out)
+
+
+def udp_drops(table):
+    """[(address:port, drops)] of the sockets in a /proc/net/udp `table` (text) that dropped datagrams."""
+    out = []
+    for line in table.splitlines()[1:]:
+        f = line.split()
+        if len(f) < 13 or ":" not in f[1]:
+            continue
+        hex_ip, hex_port = f[1].split(":")
+        ip = socket.inet_ntoa(int(hex_ip, 16).to_bytes(4, "little"))
+        if int(f[-1]):
+            out.append((f"{ip}:{int(hex_port, 16)}", int(f[-1])))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -370,6 +385,10 @@ def main(argv):
     if name == "metrics" and len(args) == 1:
         with urllib.request.urlopen(f"http://{args[0]}/metrics", timeout=5) as r:
             print(node_line(benchlib.parse_metrics(r.read().decode())))
+        return 0
+    if name == "udp-drops" and not args:
+        for addr, drops in udp_drops(sys.stdin.read()):
+            print(f"{addr} drops={drops}")
         return 0
     if name == "report" and len(args) == 1:
         lines, ok = report(args[0])

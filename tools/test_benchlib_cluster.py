@@ -92,6 +92,15 @@ class Parsing(unittest.TestCase):
         self.assertEqual(cl.node_line(series),
                          "connections=7 registrations=0 proxy_headers=5 proxy_rejections=0")
 
+    def test_udp_drops_names_the_sockets_that_dropped(self):
+        table = ("   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref"
+                 " pointer drops\n"
+                 "  1: 1500170A:13C4 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2"
+                 " 0000000000000000 0\n"
+                 "  2: 1F00170A:13CE 00000000:0000 07 00000000:00034000 00:00000000 00000000     0        0 3 2"
+                 " 0000000000000000 1234\n")
+        self.assertEqual(cl.udp_drops(table), [("10.23.0.31:5070", 1234)])
+
     def test_windows_run_to_the_next_event(self):
         w = cl.windows({"kill_node1": 1.0, "drain_node2": 5.0, "kill_core1": 9.0, "restart_node1": 3.0}, end=20)
         self.assertEqual(w, {"kill_node1": (1.0, 5.0), "drain_node2": (5.0, 9.0), "kill_core1": (9.0, 20)})

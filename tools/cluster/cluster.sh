@@ -57,6 +57,7 @@ GAP=${GAP:-8}
 PER_LB=${PER_LB:-7000}
 RECONNECT_TARGET=${RECONNECT_TARGET:-10}
 CORE_SHM=${CORE_SHM:-1024}
+CORE_RCVBUF=${CORE_RCVBUF:-4194304}
 TX_TIMEOUT=${TX_TIMEOUT:-32}
 BLEND=${BLEND:-80:20}
 CALL_SECS=${CALL_SECS:-1}
@@ -87,10 +88,11 @@ for a in "${core_ip[@]:1}" "${node_ip[@]:1}" "${lb_ips[@]}" 10.23.0.53 10.23.1.{
   ip addr add "$a/32" dev lo
 done
 
-# Core N in a session of its own (SIGKILL reaches every Kamailio process), as tools/failover/failover.sh does.
+# Core N in a session of its own (SIGKILL reaches every Kamailio process), as tools/failover/failover.sh does; its
+# UDP receive buffer may grow to CORE_RCVBUF (Kamailio's -b; its own default stops at 256 KiB).
 start_core() {
   local n=$1 ip=${core_ip[$1]} peer=${core_ip[3 - $1]}
-  setsid kamailio -DD -E -m "$CORE_SHM" -M 16 -f "$repo_root/deploy/kamailio/core.cfg" -A "CORE_LISTEN=udp:$ip:5060" \
+  setsid kamailio -DD -E -m "$CORE_SHM" -M 16 -b "$CORE_RCVBUF" -f "$repo_root/deploy/kamailio/core.cfg" -A "CORE_LISTEN=udp:$ip:5060" \
     -A "CORE_DMQ=\"sip:$ip:5060\"" -A "CORE_DMQ_PEER=\"sip:$peer:5060\"" \
     -A "CORE_CTL=\"unix:$work/core$n.ctl\"" >>"$OUT/core$n.log" 2>&1 &
   core_pid[n]=$!
@@ -339,8 +341,11 @@ echo "after_c core2 $(bindings 2)" >>"$OUT/bindings.txt"
 for p in "${pids[@]}"; do wait "$p" || true; done
 sample_nodes end
 # The namespace's UDP counters (every SIP hop between the nodes and the cores): RcvbufErrors are datagrams a full
-# socket buffer dropped.
-grep '^Udp:' /proc/net/snmp >"$OUT/udp.txt"
+# socket buffer dropped; then each socket's drops (the last column of /proc/net/udp) by its local address.
+{
+  grep '^Udp:' /proc/net/snmp
+  python3 "$cluster_py" udp-drops </proc/net/udp
+} >"$OUT/udp.txt"
 stop_pids "${pids[@]}"
 status=0
 python3 "$cluster_py" report "$OUT" | tee "$OUT/cluster.txt" || status=1
