@@ -197,6 +197,7 @@ fn shared(
             .map(|_| Arc::new(metrics::WorkerMetrics::default()))
             .collect(),
         capture: None,
+        log_connections: plan.log.connections,
     }
 }
 

@@ -6,6 +6,10 @@ pub const NORMAL: u16 = 1000;
 pub const GOING_AWAY: u16 = 1001;
 /// The peer broke the protocol.
 pub const PROTOCOL_ERROR: u16 = 1002;
+/// Reported, never sent: the Close frame had no status code (§7.1.5).
+pub const NO_STATUS_RECEIVED: u16 = 1005;
+/// Reported, never sent: the connection ended without a Close frame (§7.1.5).
+pub const ABNORMAL_CLOSURE: u16 = 1006;
 /// A text message carried invalid UTF-8 (§8.1).
 pub const INVALID_PAYLOAD: u16 = 1007;
 /// The peer broke a policy of this endpoint (a rate, an expired credential).

@@ -439,6 +439,9 @@ pub struct Log {
     pub format: LogFormat,
     /// Filter, as in RUST_LOG.
     pub level: String,
+    /// The share of WebSocket connections (0.0 to 1.0, taken evenly at the upgrade) whose close is logged, one line
+    /// each.
+    pub connections: f64,
 }
 
 /// SIP capture to a HEP v3 collector (off while `hep` is unset).
@@ -578,6 +581,7 @@ impl Default for Log {
         Self {
             format: LogFormat::Text,
             level: "info".into(),
+            connections: 0.0,
         }
     }
 }

@@ -166,6 +166,9 @@ pub enum Problem {
         "deflate.server_window_bytes = {0} is more than the 2^server_max_window_bits = {1} bytes a browser keeps"
     )]
     DeflateWindow(u16, u32),
+    /// A share of logged connections outside 0.0 to 1.0.
+    #[error("log.connections = {0} must be from 0.0 to 1.0")]
+    LogConnections(f64),
     /// A capture sample outside 0.0 to 1.0.
     #[error("capture.sample = {0} must be from 0.0 to 1.0")]
     CaptureSample(f64),
@@ -289,6 +292,7 @@ impl Plan {
         }
         let deflate = deflate(&cfg.deflate, &mut problems);
         let capture = capture(&cfg.capture, &mut problems);
+        log(&cfg.log, &mut problems);
         let auth = Authenticator::new(&cfg.auth).map_err(|e| problems.push(e.into()));
         problems.extend(
             crate::auth::config_problems(&cfg.auth, &cfg.limits.allowed_origins)
@@ -459,6 +463,12 @@ fn limits(l: &Limits, problems: &mut Vec<Problem>) {
 }
 
 /// `[capture]`: off without `hep`; the sample a share, the methods SIP tokens (kept upper case).
+fn log(l: &Log, problems: &mut Vec<Problem>) {
+    if !(0.0..=1.0).contains(&l.connections) {
+        problems.push(Problem::LogConnections(l.connections));
+    }
+}
+
 fn capture(c: &Capture, problems: &mut Vec<Problem>) -> Option<CapturePlan> {
     if !(0.0..=1.0).contains(&c.sample) {
         problems.push(Problem::CaptureSample(c.sample));

@@ -403,3 +403,16 @@ fn the_udp_receive_buffer_toward_the_core_defaults_to_4_mib_and_is_bounded() {
         );
     }
 }
+
+#[test]
+fn the_share_of_logged_connections_is_a_share() {
+    assert_eq!(plan("").unwrap().log.connections, 0.0);
+    assert_eq!(
+        plan("[log]\nconnections = 0.25").unwrap().log.connections,
+        0.25
+    );
+    for bad in ["-0.1", "1.5", "nan"] {
+        let e = plan(&format!("[log]\nconnections = {bad}")).unwrap_err();
+        assert!(e.contains("log.connections = "), "{e}");
+    }
+}

@@ -92,6 +92,15 @@ pub enum Command<'a> {
     Rejected(HandshakeRejection),
     /// A message was not forwarded.
     Failed(RoutingFailure),
+    /// Why the WebSocket is closing: the close code and its reason, as the edge sent it or the browser did
+    /// (for the log of closed connections). Comes before the [`Command::Close`] it explains, or alone when the
+    /// browser closed.
+    Closing {
+        /// The WebSocket close code.
+        code: u16,
+        /// Who closed it and why.
+        reason: &'static str,
+    },
     /// Close the connection; no command follows.
     Close(Close),
 }
@@ -290,6 +299,10 @@ impl Session {
         let websocket = self.is_websocket();
         if let State::Open(o) = &mut self.state {
             o.close_frame(wsproto::close_code::GOING_AWAY, "server shutting down", out);
+            out.emit(Command::Closing {
+                code: wsproto::close_code::GOING_AWAY,
+                reason: "the node shuts down",
+            });
         }
         self.state = State::Closed { websocket };
         out.emit(Command::Close(Close::Graceful(Some(

@@ -138,10 +138,20 @@ impl Open {
                         Verdict::Close(reason) => policy_close = Some(reason),
                     }
                 }
-                Some(Event::Close { .. }) => peer_closed = true,
+                Some(Event::Close { code, .. }) => {
+                    out.emit(Command::Closing {
+                        code: code.unwrap_or(wsproto::close_code::NO_STATUS_RECEIVED),
+                        reason: "closed by the browser",
+                    });
+                    peer_closed = true;
+                }
                 Some(Event::ProtocolError { code, error }) => {
                     tracing::debug!(code, %error, "WebSocket protocol error");
                     out.emit(Command::Count(Counter::WsProtocolErrors, 1));
+                    out.emit(Command::Closing {
+                        code,
+                        reason: "WebSocket protocol error",
+                    });
                     peer_closed = true;
                 }
             }
@@ -153,6 +163,12 @@ impl Open {
             *w = d.return_window();
         }
         out.codecs = codecs;
+        if let Some(reason) = policy_close {
+            out.emit(Command::Closing {
+                code: POLICY_VIOLATION,
+                reason,
+            });
+        }
         let ws = &mut self.ws;
         out.transmit_with(|buf| {
             if let Some(reason) = policy_close {
@@ -180,6 +196,10 @@ impl Open {
         let silent_ms = (p.timestamp(now).0 as u32).wrapping_sub(self.last_rx_ms);
         if u128::from(silent_ms) >= p.idle_timeout.as_millis() {
             self.close_frame(GOING_AWAY, "idle", out);
+            out.emit(Command::Closing {
+                code: GOING_AWAY,
+                reason: "idle",
+            });
             return Some(Close::Graceful(Some(GOING_AWAY)));
         }
         let ws = &mut self.ws;
@@ -188,6 +208,10 @@ impl Open {
         match outcome {
             Ok(wsproto::Timeout::PongMissing) => {
                 out.emit(Command::Count(Counter::PongMissing, 1));
+                out.emit(Command::Closing {
+                    code: GOING_AWAY,
+                    reason: "no pong",
+                });
                 Some(Close::Abort(GOING_AWAY))
             }
             _ => None,

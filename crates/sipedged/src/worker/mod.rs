@@ -58,6 +58,8 @@ pub struct Shared {
     pub metrics: Vec<Arc<WorkerMetrics>>,
     /// SIP capture to a HEP collector; `None`: off.
     pub capture: Option<CaptureSide>,
+    /// The share of WebSocket connections whose close is logged (`[log] connections`).
+    pub log_connections: f64,
 }
 
 /// What a worker needs to capture SIP: the tap to the capture thread, and the listeners' addresses (the
@@ -253,6 +255,7 @@ impl Handler for Worker {
         }
         if state.session.is_websocket() {
             m.websockets.fetch_sub(1, Ordering::Relaxed);
+            self.router.log_closed(ctx, conn, reason);
             self.router.connection_closed(conn);
             self.router.flow_closed(ctx, conn);
         }

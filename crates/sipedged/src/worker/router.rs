@@ -12,6 +12,7 @@ use ringmux::{CloseReason, Conn, Ctx, Udp};
 use wsproto::deflate::SharedCodecs;
 
 mod capture;
+mod close_log;
 mod core_side;
 mod transactions;
 
@@ -76,6 +77,10 @@ pub struct Router {
     capture: Option<super::CaptureSide>,
     /// The worker's UDP socket toward the core, its local address (for capture).
     udp_local: Option<SocketAddr>,
+    /// By slot: the record of each connection drawn for the log of closed connections (empty while it is off).
+    close_logs: Vec<Option<Box<close_log::ConnectionLog>>>,
+    /// `[log] connections` accumulated per upgrade: a connection is logged each time it reaches 1.
+    log_credit: f64,
 }
 
 impl Router {
@@ -117,6 +122,8 @@ impl Router {
             links: Vec::new(),
             pick: 0,
             udp_local: None,
+            close_logs: Vec::new(),
+            log_credit: 0.0,
         }
     }
 
@@ -180,12 +187,14 @@ impl Router {
                     keep: d.keep,
                     window: Vec::new(),
                 });
+                self.log_opened(ctx, conn);
             }
             Command::Inbound(payload) => {
                 self.metrics.add(Counter::WsMessagesIn, 1);
                 self.metrics.add(Counter::WsBytesIn, payload.len() as u64);
                 self.last_inbound = payload.len();
                 self.count_sip(payload);
+                self.log_inbound(conn, payload.len());
             }
             Command::Inflated(wire) => {
                 self.metrics.add(Counter::DeflateWireBytesIn, wire as u64);
@@ -206,6 +215,9 @@ impl Router {
                     identity,
                 };
                 self.capture_client(ctx, conn, message, Way::In);
+                if let Some(i) = identity {
+                    self.log_identity(conn, &i.user);
+                }
                 let now = self.now(ctx);
                 self.edge
                     .from_client(&flow, message, now, &mut self.actions);
@@ -222,6 +234,7 @@ impl Router {
             Command::Count(counter, n) => self.metrics.add(counter, n),
             Command::Rejected(why) => self.metrics.handshake_rejected(why),
             Command::Failed(why) => self.metrics.routing_failed(why),
+            Command::Closing { code, reason } => self.log_closing(conn, code, reason),
             Command::Close(Close::Graceful(code)) => {
                 ctx.close(conn, CloseReason::Local(code.unwrap_or(0)))
             }
@@ -413,6 +426,7 @@ impl Router {
         let sent = flow.node == self.shared.edge.node && ctx.send(conn, &self.frame).is_ok();
         if sent {
             self.capture_client(ctx, conn, bytes, Way::Out);
+            self.log_outbound(conn, bytes.len());
             self.metrics.add(Counter::WsMessagesOut, 1);
             self.metrics.add(Counter::WsBytesOut, bytes.len() as u64);
             if bits != 0 {

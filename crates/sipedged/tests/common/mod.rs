@@ -383,6 +383,14 @@ impl WsSip {
         self.stream.write_all(&out).unwrap();
     }
 
+    /// Sends a Close frame with `code`.
+    pub fn close(&mut self, code: u16) {
+        let mut out = Vec::new();
+        let mask = self.mask();
+        self.ws.close(code, "bye", &mut out, Some(mask)).unwrap();
+        self.stream.write_all(&out).unwrap();
+    }
+
     /// The next SIP message (or `None` on timeout / close).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Vec<u8>> {
         let deadline = Instant::now() + timeout;

@@ -34,6 +34,7 @@ pub(super) enum Rec {
     Count(Counter, u64),
     Rejected(HandshakeRejection),
     Failed(RoutingFailure),
+    Closing(u16, &'static str),
     Close(Close),
 }
 
@@ -58,6 +59,7 @@ impl From<Command<'_>> for Rec {
             Command::Count(c, n) => Self::Count(c, n),
             Command::Rejected(r) => Self::Rejected(r),
             Command::Failed(r) => Self::Failed(r),
+            Command::Closing { code, reason } => Self::Closing(code, reason),
             Command::Close(c) => Self::Close(c),
         }
     }

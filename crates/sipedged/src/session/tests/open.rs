@@ -205,7 +205,24 @@ fn an_idle_connection_is_closed_1001() {
     );
     let got = h.advance(Duration::from_secs(30));
     assert_eq!(close_code(&got), Some(1001));
+    assert!(got.contains(&Rec::Closing(1001, "idle")), "{got:?}");
     assert_eq!(close_of(&got), Some(Close::Graceful(Some(1001))));
+}
+
+#[test]
+fn the_browser_s_own_close_code_is_named_for_the_log() {
+    let mut h = Harness::open(policy());
+    let got = h.feed(&frame(OpCode::Close, &4000u16.to_be_bytes()));
+    assert!(
+        got.contains(&Rec::Closing(4000, "closed by the browser")),
+        "{got:?}"
+    );
+    let mut h = Harness::open(policy());
+    let got = h.feed(&frame(OpCode::Close, b""));
+    assert!(
+        got.contains(&Rec::Closing(1005, "closed by the browser")),
+        "no status code: {got:?}"
+    );
 }
 
 #[test]
