@@ -357,6 +357,9 @@ def report(out):
     n, calls = ok_between(cross, "MESSAGE", settled), ok_between(cross, "INVITE", settled)
     j.check(n > 0 and calls > 0, f"(c) {n} MESSAGE and {calls} calls ok through core 2 from"
             f" {2 * probe + 1:.0f} s after the kill (to users registered through core 1 too)")
+    if setup.get("tls") == 1:
+        j.say(f"wss://: TLS handshakes of the cross-node clients {sum(r.get('tls_full', 0) for r in cross)} full,"
+              f" {sum(r.get('tls_resumed', 0) for r in cross)} resumed")
     lat = [r["transactions"].get(RECONNECT, {}).get("latency", {}) for r in cross]
     j.say("reconnect latency (every reconnect of the run, per sipload run): "
           + "; ".join(f"p50 {x.get('p50_us', 0) / 1000:.0f} ms, p90 {x.get('p90_us', 0) / 1000:.0f} ms,"

@@ -32,6 +32,8 @@
 #   tools/cluster/cluster.sh                                       # CLIENTS=400 RESIDENTS=100, a browser pair, about 45 s
 #   CLIENTS=20100 RESIDENTS=500 RES_RATE=100 RATE=400 GAP=20 RECONNECT_TARGET=20 OUT=docs/bench/cluster \
 #     tools/cluster/cluster.sh                                     # the full-size run of docs/bench/cluster.md
+#   TLS=1 ...                                                      # wss:// (a test CA's certificate on both nodes;
+#                                                                  # no browser pair): every reconnect a TLS handshake
 #
 # Pass (exit 0): tools/benchlib_cluster.py judges the runs (the checks are listed in docs/bench/cluster.md).
 # Needs root (the namespace) and Debian's haproxy, kamailio and dnsmasq (dnsmasq-base); the browser pair Debian's
@@ -58,11 +60,13 @@ PER_LB=${PER_LB:-7000}
 RECONNECT_TARGET=${RECONNECT_TARGET:-10}
 CORE_SHM=${CORE_SHM:-1024}
 CORE_RCVBUF=${CORE_RCVBUF:-4194304}
+NODE_RCVBUF=${NODE_RCVBUF:-4194304}
 TX_TIMEOUT=${TX_TIMEOUT:-32}
 BLEND=${BLEND:-80:20}
 CALL_SECS=${CALL_SECS:-1}
 HANDSHAKE_RATE=${HANDSHAKE_RATE:-0}
 RECONNECTS=${RECONNECTS:-20}
+TLS=${TLS:-0}
 PROBE_SECS=1
 OUT=${OUT:-target/cluster}
 abs_dirs OUT
@@ -171,6 +175,23 @@ start_core 1
 start_core 2
 python3 "$cluster_py" wait-dmq "$work/core1.ctl" "$work/core2.ctl" 10
 
+# wss:// (TLS=1): a test CA and one certificate for both nodes, naming the balancers' addresses (what clients dial).
+scheme=ws
+tls_line=""
+tls_args=()
+if [[ $TLS == 1 ]]; then
+  scheme=wss
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=cluster-ca \
+    -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=site.test \
+    -keyout "$work/edge.key" -out "$work/edge.csr" 2>/dev/null
+  sans=$(printf 'IP:%s,' "${lb_ips[@]}")
+  printf 'subjectAltName=%sDNS:site.test\nbasicConstraints=critical,CA:FALSE\n' "$sans" >"$work/edge.ext"
+  openssl x509 -req -in "$work/edge.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
+    -extfile "$work/edge.ext" -out "$work/edge.pem" 2>/dev/null
+  tls_line="tls = { cert = \"$work/edge.pem\", key = \"$work/edge.key\" }"
+  tls_args=(--ca "$work/ca.pem")
+fi
 secret=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
 proxies=$(printf '"%s", ' "${lb_ips[@]}")
 for n in 1 2; do
@@ -179,6 +200,7 @@ for n in 1 2; do
 address = "${node_ip[n]}:8080"
 proxy_protocol = true
 advertise = "site.test:8080"
+$tls_line
 [core]
 uri = "sip:cores-$([[ $n == 1 ]] && echo a || echo b).test"
 name_servers = ["10.23.0.53:53"]
@@ -187,6 +209,7 @@ probe_timeout = "500ms"
 down_after = 1
 up_after = 2
 local_address = "${node_ip[n]}:5070"
+udp_receive_buffer = $NODE_RCVBUF
 advertise_host = "${node_ip[n]}"
 [sip]
 node_id = $n
@@ -275,7 +298,8 @@ browser_pair() {
   cat "$OUT/browser.txt"
   ((rc == 0)) || { echo "cluster: the browser pair failed (see $OUT/browser.txt, node*.log, core*.log)" >&2; exit 1; }
 }
-[[ ${BROWSER:-1} == 0 ]] || browser_pair
+# The browser pair speaks ws:// (its page trusts no test CA).
+[[ ${BROWSER:-1} == 0 || $TLS == 1 ]] || browser_pair
 
 # The timeline (seconds after T0) and each run's traffic phase.
 t_a=$GAP
@@ -285,21 +309,22 @@ t_c=$((t_b + GAP))
 t_end=$((t_c + GAP))
 {
   echo "clients $((per_run * lbs)) residents $RESIDENTS lbs $lbs procs $procs gap $GAP rate $RATE res_rate $RES_RATE"
-  echo "reconnect_target $RECONNECT_TARGET probe $PROBE_SECS handshake_rate $HANDSHAKE_RATE blend $BLEND"
+  echo "reconnect_target $RECONNECT_TARGET probe $PROBE_SECS handshake_rate $HANDSHAKE_RATE blend $BLEND tls $TLS"
 } >"$OUT/setup.txt"
-common=(--blend "$BLEND" --call-secs "$CALL_SECS" --expires 600 --tx-timeout "$TX_TIMEOUT" --linger 2 --sources)
+common=("${tls_args[@]}" --blend "$BLEND" --call-secs "$CALL_SECS" --expires 600 --tx-timeout "$TX_TIMEOUT" --linger 2
+  --sources)
 started=$(date +%s)
 t0=$((started + ramp_secs + 2))
 pids=()
 for ((i = 0; i < lbs; i++)); do
-  spawn target/release/sipload mix --target "ws://${lb_ips[i]}:8080/" --connections "$per_run" \
+  spawn target/release/sipload mix --target "$scheme://${lb_ips[i]}:8080/" --connections "$per_run" \
     --procs "$procs" --ramp "${ramp_per_run}/s" --rate "$((RATE / lbs + 1))/s" --user-prefix "x${i}u" \
     --reconnect "$RECONNECTS" --duration $((t_end + 1)) --time-limit $((ramp_secs * 2 + t_end + 90)) \
     "${common[@]}" 10.23.1.1-10.23.1.16 --json "$OUT/cross$i.json" >"$OUT/cross$i.txt" 2>&1
   pids+=("$spawned_pid")
 done
 # The node 2 residents: traffic from about T0 until before the drain of node 2.
-spawn target/release/sipload mix --target "ws://${lb_ips[0]}:8080/" --connections "$RESIDENTS" \
+spawn target/release/sipload mix --target "$scheme://${lb_ips[0]}:8080/" --connections "$RESIDENTS" \
   --ramp 1000/s --hold "$ramp_secs" --rate "$RES_RATE/s" --user-prefix r2u --duration $((t_b - 3)) \
   "${common[@]}" 10.23.2.1-10.23.2.4 --json "$OUT/resident2.json" >"$OUT/resident2.txt" 2>&1
 pids+=("$spawned_pid")
@@ -319,7 +344,7 @@ event restart_node1
 start_node 1
 python3 "$cluster_py" lb-up "$work/haproxy0.sock" 10 node1
 # The node 1 residents: traffic from now until before core 1 is killed.
-spawn target/release/sipload mix --target "ws://${lb_ips[0]}:8080/" --connections "$RESIDENTS" \
+spawn target/release/sipload mix --target "$scheme://${lb_ips[0]}:8080/" --connections "$RESIDENTS" \
   --ramp 1000/s --rate "$RES_RATE/s" --user-prefix r1u --duration $((t_c - t_restart - 6)) \
   "${common[@]}" 10.23.3.1-10.23.3.4 --json "$OUT/resident1.json" >"$OUT/resident1.txt" 2>&1
 pids+=("$spawned_pid")
