@@ -153,6 +153,18 @@ try {
     return until('messages-per-second', (v) => v > 0, '> 0');
   });
 
+  await step('the latency table times the last second\'s forwards, the chart draws them, workers show busy %', async () => {
+    // The OPTIONS every 100 ms are answered by the node: forwards to a browser.
+    const why = await until('latency-to_client-p99', (v) => v > 0 && v < 1000, 'a p99 between 0 and 1000 ms');
+    if (why) return why;
+    const count = await figure('latency-to_client-count');
+    if (!(count >= 1)) return `count of the last second: ${count}`;
+    const d = await page.locator('#latency-chart .p99').getAttribute('d');
+    if (!d || !d.startsWith('M')) return `the chart's p99 path is "${d}"`;
+    const busy = await page.locator('#workers tbody tr td:last-child').first().textContent();
+    return /^\d+(\.\d)? %$/.test(busy) ? null : `worker 0 busy shows "${busy}"`;
+  });
+
   await step('a WebSocket without the "sip" subprotocol shows as a handshake rejection', async () => {
     const bad = await baseline('rejections', 'total-handshake-rejections');
     if (bad) return bad;

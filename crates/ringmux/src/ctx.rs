@@ -165,9 +165,21 @@ pub(crate) struct Core<M> {
     pub(crate) handshake_timeout: Duration,
     /// Why an outbound TLS connection that is closing failed, for `Handler::connect_failed`.
     pub(crate) connect_errors: HashMap<Conn, TlsConnectError>,
+    /// When the loop last returned from its wait for I/O.
+    pub(crate) woke_at: Instant,
 }
 
 impl<M> Core<M> {
+    /// The loop is about to wait for I/O: the time since it woke was busy.
+    pub(crate) fn waiting(&mut self) {
+        self.stats.busy += self.woke_at.elapsed();
+    }
+
+    /// The loop's wait for I/O returned.
+    pub(crate) fn woke(&mut self) {
+        self.woke_at = Instant::now();
+    }
+
     pub(crate) fn new(
         worker: usize,
         cfg: &crate::Config,
@@ -200,6 +212,7 @@ impl<M> Core<M> {
             shared,
             stopping: false,
             stats: Stats::default(),
+            woke_at: Instant::now(),
             tls,
             proxy: ProxyTable::new(proxy),
             handshakes: VecDeque::new(),
@@ -356,6 +369,13 @@ impl<M> Ctx<'_, M> {
     /// The current time.
     pub fn now(&self) -> Instant {
         Instant::now()
+    }
+
+    /// When the worker's loop last returned from its wait for I/O: whatever it hands over now had reached the
+    /// worker by then (the time since is what the worker itself took; time in the kernel's queues before the
+    /// wait returned is not in it).
+    pub fn woke_at(&self) -> Instant {
+        self.core.woke_at
     }
 
     /// `true` once graceful shutdown began.

@@ -132,7 +132,10 @@ impl<H: Handler> IoBackend<H> for Poller {
         } else {
             Some(Duration::ZERO)
         };
-        if let Err(e) = self.io.poll.poll(&mut self.events, timeout)
+        engine.core.waiting();
+        let polled = self.io.poll.poll(&mut self.events, timeout);
+        engine.core.woke();
+        if let Err(e) = polled
             && e.kind() != io::ErrorKind::Interrupted
         {
             return Err(Error::Poll(e));

@@ -37,4 +37,7 @@ pub struct Stats {
     pub proxy_headers: u64,
     /// Connections from trusted proxies closed without a valid header (bad bytes, timeout, closed early).
     pub proxy_rejected: u64,
+    /// Time the worker's loop spent outside its wait for I/O (handling events, timers and sends) since it
+    /// started: divided by the time elapsed, the worker's utilisation.
+    pub busy: std::time::Duration,
 }

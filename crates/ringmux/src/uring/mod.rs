@@ -153,6 +153,7 @@ impl<H: Handler> IoBackend<H> for Ring {
         let Wake { now, at: wake_at } = wake;
         self.arm_timeout(now, wake_at);
         self.bufring.top_up();
+        engine.core.waiting();
         let waited = if !self.io.submit_backlog() {
             // Entries still wait for room: reap what completed and come back without blocking.
             self.io.ring.submit()
@@ -164,6 +165,7 @@ impl<H: Handler> IoBackend<H> for Ring {
         } else {
             self.io.ring.submit_and_wait(1)
         };
+        engine.core.woke();
         match waited {
             Ok(_) => {}
             // ETIME: the batched wait's overall bound passed with nothing to do.

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod histogram;
 mod reason;
 pub mod targets;
 
@@ -96,6 +97,14 @@ pub struct WorkerMetrics {
     pub bindings: AtomicU64,
     /// ringmux's counters of the worker's connections, as of its last event ([`WorkerMetrics::io_stats`]).
     io: IoStats,
+    /// From a browser's message reaching the worker to its forward toward the core.
+    pub forward_to_core: histogram::Histogram,
+    /// From a message for a browser reaching the worker to its forward on the browser's WebSocket.
+    pub forward_to_client: histogram::Histogram,
+    /// From a connection's start (after TLS and a PROXY header) to its 101.
+    pub handshake: histogram::Histogram,
+    /// The worker loop's busy time, microseconds, as of its last event.
+    busy_us: AtomicU64,
 }
 
 /// The part of [`ringmux::Stats`] the daemon publishes (copied by the worker, read by the admin endpoint).
@@ -122,6 +131,10 @@ impl Default for WorkerMetrics {
             websockets: AtomicU64::new(0),
             bindings: AtomicU64::new(0),
             io: IoStats::default(),
+            forward_to_core: Default::default(),
+            forward_to_client: Default::default(),
+            handshake: Default::default(),
+            busy_us: AtomicU64::new(0),
         }
     }
 }
@@ -172,6 +185,12 @@ impl WorkerMetrics {
         self.io
             .aborted_at_deadline
             .store(s.aborted_at_deadline, Ordering::Relaxed);
+    }
+
+    /// Publish the worker loop's busy time (one relaxed store; the worker calls it on its events).
+    pub fn busy(&self, busy: std::time::Duration) {
+        self.busy_us
+            .store(busy.as_micros() as u64, Ordering::Relaxed);
     }
 
     fn get(&self, c: Counter) -> u64 {
@@ -237,8 +256,22 @@ mod tests {
             aborted_at_deadline: 7,
             ..ringmux::Stats::default()
         });
+        a.forward_to_core
+            .observe(std::time::Duration::from_micros(30));
+        b.forward_to_core
+            .observe(std::time::Duration::from_micros(700));
+        b.handshake.observe(std::time::Duration::from_millis(3));
+        b.busy(std::time::Duration::from_millis(1500));
         let t = render(&[a, b]);
         for line in [
+            "sipedge_forward_seconds_bucket{direction=\"to_core\",le=\"0.00005\"} 1",
+            "sipedge_forward_seconds_bucket{direction=\"to_core\",le=\"0.001\"} 2",
+            "sipedge_forward_seconds_count{direction=\"to_core\"} 2",
+            "sipedge_forward_seconds_count{direction=\"to_client\"} 0",
+            "sipedge_handshake_seconds_bucket{le=\"0.005\"} 1",
+            "# TYPE sipedge_handshake_seconds histogram",
+            "sipedge_worker_busy_seconds_total{worker=\"0\"} 0",
+            "sipedge_worker_busy_seconds_total{worker=\"1\"} 1.5",
             "sipedge_connections_accepted_total{worker=\"0\"} 3",
             "sipedge_connections_accepted_total{worker=\"1\"} 4",
             "sipedge_sip_requests_total{method=\"INVITE\"} 1",

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{
     Counter, HandshakeRejection, IoStats, METHODS, ProxyRejection, RoutingFailure, WorkerMetrics,
+    histogram,
 };
 
 /// The plain per-worker counters: name, help, counter.
@@ -212,6 +213,7 @@ pub fn render(workers: &[Arc<WorkerMetrics>]) -> String {
         "reason",
         proxy,
     );
+    latency(&mut s, workers);
     let name = "sipedge_flow_token_rejections_total";
     header(&mut s, name, "Flow tokens that did not verify", "counter");
     let bad = sum(workers, |w| {
@@ -219,6 +221,47 @@ pub fn render(workers: &[Arc<WorkerMetrics>]) -> String {
     });
     let _ = writeln!(s, "{name} {bad}");
     s
+}
+
+/// The latency histograms (summed over workers) and each worker's busy time.
+fn latency(s: &mut String, workers: &[Arc<WorkerMetrics>]) {
+    let name = "sipedge_forward_seconds";
+    header(
+        s,
+        name,
+        "From a SIP message reaching its worker (the end of the worker's wait for I/O) to its forward being \
+         handed to the kernel (UDP) or queued on the connection, by direction",
+        "histogram",
+    );
+    let to_core = histogram::sum(workers.iter().map(|w| &w.forward_to_core));
+    histogram::render(s, name, "direction=\"to_core\"", &to_core);
+    let to_client = histogram::sum(workers.iter().map(|w| &w.forward_to_client));
+    histogram::render(s, name, "direction=\"to_client\"", &to_client);
+    let name = "sipedge_handshake_seconds";
+    header(
+        s,
+        name,
+        "WebSocket handshakes, from the connection's start (after TLS and a PROXY header) to the 101",
+        "histogram",
+    );
+    histogram::render(
+        s,
+        name,
+        "",
+        &histogram::sum(workers.iter().map(|w| &w.handshake)),
+    );
+    let name = "sipedge_worker_busy_seconds_total";
+    header(
+        s,
+        name,
+        "Time each worker's loop spent handling events, outside its wait for I/O (its rate is the worker's \
+         utilisation), as of the worker's last event",
+        "counter",
+    );
+    for (w, m) in workers.iter().enumerate() {
+        let us = m.busy_us.load(Ordering::Relaxed);
+        let _ = writeln!(s, "{name}{{worker=\"{w}\"}} {}", us as f64 / 1e6);
+    }
 }
 
 /// Connections by state and registrations, per worker.

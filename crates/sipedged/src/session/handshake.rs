@@ -305,6 +305,10 @@ impl Session {
         out: &mut Output<'_>,
     ) {
         out.transmit_with(|buf| req.write_accept(buf));
+        let handshake = match &self.state {
+            State::Handshake(h) => now.saturating_duration_since(h.deadline - p.handshake_timeout),
+            _ => std::time::Duration::ZERO,
+        };
         let received = super::received::revealed(p.received, a.client, &p.trusted_proxies);
         let deflate = req.deflate;
         self.state = State::Open(Open::new(p, now, received, a.identity, deflate.as_ref()));
@@ -317,6 +321,7 @@ impl Session {
                     keep: if takeover { p.deflate_window } else { 0 },
                 }
             }),
+            handshake,
         });
         let mut leftover = req.leftover;
         if !leftover.is_empty() {

@@ -70,6 +70,8 @@ pub enum Command<'a> {
     Opened {
         /// How the edge compresses what it sends on this connection, when permessage-deflate was agreed.
         deflate: Option<Outbound>,
+        /// From the connection's start (after TLS and a PROXY header, when there are) to the 101.
+        handshake: std::time::Duration,
     },
     /// A WebSocket message arrived (before any policy decision on it).
     Inbound(&'a [u8]),

@@ -222,6 +222,7 @@ impl Handler for Worker {
         });
         self.rx = rx;
         self.router.expire(self.shared.policy.timestamp(now));
+        self.router.metrics.busy(ctx.stats().busy);
     }
 
     fn timer(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut Connection, token: u64) {
@@ -273,6 +274,7 @@ impl Handler for Worker {
 
     fn datagram(&mut self, ctx: &mut Ctx<'_, Msg>, _udp: Udp, from: SocketAddr, bytes: &[u8]) {
         self.router.datagram(ctx, from, bytes);
+        self.router.metrics.busy(ctx.stats().busy);
     }
 
     fn proxy_rejected(

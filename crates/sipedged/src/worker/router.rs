@@ -175,8 +175,9 @@ impl Router {
             Command::Transmit(bytes) => {
                 let _ = ctx.send(conn, bytes);
             }
-            Command::Opened { deflate } => {
+            Command::Opened { deflate, handshake } => {
                 self.metrics.add(Counter::Upgraded, 1);
+                self.metrics.handshake.observe(handshake);
                 self.metrics.websockets.fetch_add(1, Ordering::Relaxed);
                 let slot = conn.slot as usize;
                 if self.deflate_out.len() <= slot {
@@ -427,6 +428,7 @@ impl Router {
         if sent {
             self.capture_client(ctx, conn, bytes, Way::Out);
             self.log_outbound(conn, bytes.len());
+            self.metrics.forward_to_client.observe(since_woke(ctx));
             self.metrics.add(Counter::WsMessagesOut, 1);
             self.metrics.add(Counter::WsBytesOut, bytes.len() as u64);
             if bits != 0 {
@@ -461,6 +463,11 @@ impl Router {
 fn core_hop_host_port(template: &str, base: u16, index: usize) -> String {
     let host = template.rsplit_once(':').map_or(template, |(h, _)| h);
     format!("{host}:{}", base as usize + index)
+}
+
+/// How long the worker has been at what it is doing now: since its loop last returned from its wait for I/O.
+pub(super) fn since_woke(ctx: &Ctx<'_, Msg>) -> std::time::Duration {
+    ctx.now().saturating_duration_since(ctx.woke_at())
 }
 
 /// Asks for `[core] udp_receive_buffer` on the worker's UDP socket toward the core; says so when the kernel grants

@@ -42,8 +42,10 @@ impl From<Command<'_>> for Rec {
     fn from(c: Command<'_>) -> Self {
         match c {
             Command::Transmit(b) => Self::Transmit(b.to_vec()),
-            Command::Opened { deflate: None } => Self::Opened,
-            Command::Opened { deflate: Some(d) } => Self::Deflate(d.window_bits),
+            Command::Opened { deflate: None, .. } => Self::Opened,
+            Command::Opened {
+                deflate: Some(d), ..
+            } => Self::Deflate(d.window_bits),
             Command::Inbound(b) => Self::Inbound(b.to_vec()),
             Command::Inflated(n) => Self::Inflated(n),
             Command::ToEdge {

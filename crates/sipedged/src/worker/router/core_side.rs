@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ringmux::{CloseReason, Conn, Ctx};
 
-use super::{Router, Way};
+use super::{Router, Way, since_woke};
 use crate::metrics::{Counter, RoutingFailure};
 use crate::targets::health::Outcome;
 use crate::targets::pinned::pinned;
@@ -47,7 +47,10 @@ impl Router {
             return;
         };
         match self.choose(ctx, &view, &bytes, None) {
-            Some(target) => self.send_to_target(ctx, &view, target, bytes, FAILOVER_TRIES),
+            Some(target) => {
+                self.send_to_target(ctx, &view, target, bytes, FAILOVER_TRIES);
+                self.metrics.forward_to_core.observe(since_woke(ctx));
+            }
             None => self.core_unavailable(ctx, &bytes),
         }
     }
