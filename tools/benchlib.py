@@ -7,6 +7,7 @@ usage: python3 tools/benchlib.py COMMAND ARGS...
   free-udp-pair                      a UDP port p on 127.0.0.1 with p and p+1 free (two workers toward the core)
   wait-tcp PORT [SECONDS]            wait (default 10 s) until something listens on 127.0.0.1:PORT
   metrics PORT FILE                  sipedged's /metrics on 127.0.0.1:PORT as JSON {name{labels}: value} into FILE
+  node-latency FILE                  from such a FILE: the node's own forward and handshake p50/p99, busy time
   autobahn-spec OUTDIR AGENT URL CASES
                                      write OUTDIR/fuzzingclient.json (wstest's fuzzingclient, reports in OUTDIR/reports)
   autobahn-check INDEX AGENT EXPECTED [CASES]
@@ -28,6 +29,7 @@ report it needs is missing), 0 otherwise; usage errors exit 2.
 """
 import fnmatch
 import json
+import math
 import os
 import socket
 import statistics
@@ -129,6 +131,36 @@ def fetch_metrics(port, path):
         series = parse_metrics(r.read().decode())
     with open(path, "w") as f:
         json.dump(series, f, indent=1)
+
+
+def histogram_quantile(series, name, q, labels=""):
+    """The upper bound (seconds) of the bucket of Prometheus histogram `name` (with `labels`, `key="value"`)
+    holding quantile `q` of its observations in parsed `series`, and their count; (None, 0) with none."""
+    sep = "," if labels else ""
+    prefix = f"{name}_bucket{{{labels}{sep}le=\""
+    buckets = sorted((float(k[len(prefix):-2]), v) for k, v in series.items() if k.startswith(prefix))
+    total = buckets[-1][1] if buckets else 0
+    if total <= 0:
+        return None, 0
+    rank = max(1, math.ceil(q * total))
+    finite = [(le, n) for le, n in buckets if le != float("inf")]
+    return next((le for le, n in finite if n >= rank), finite[-1][0]), int(total)
+
+
+def node_latency(path):
+    """One line: the node's own forward and handshake latency (p50, p99 as bucket bounds) from a metrics JSON."""
+    series = read_json(path)
+    parts = []
+    for what, name, labels in (("forward to browsers", "sipedge_forward_seconds", 'direction="to_client"'),
+                               ("forward to the core", "sipedge_forward_seconds", 'direction="to_core"'),
+                               ("handshakes", "sipedge_handshake_seconds", "")):
+        p50, n = histogram_quantile(series, name, 0.5, labels)
+        p99, _ = histogram_quantile(series, name, 0.99, labels)
+        if n:
+            parts.append(f"{what}: {n}, p50 <= {p50 * 1000:g} ms, p99 <= {p99 * 1000:g} ms")
+    busy = sum(v for k, v in series.items() if k.startswith("sipedge_worker_busy_seconds_total"))
+    print(f"the node's own latency: {'; '.join(parts) or 'nothing observed'}; workers busy {busy:.2f} s in all")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -556,6 +588,7 @@ COMMANDS = {
     "free-udp-pair": ((0, 0), lambda a: print_value(free_udp_pair())),
     "wait-tcp": ((1, 2), run_wait_tcp),
     "metrics": ((2, 2), lambda a: fetch_metrics(int(a[0]), a[1]) or 0),
+    "node-latency": ((1, 1), lambda a: node_latency(a[0])),
     "autobahn-spec": ((4, 4), run_autobahn_spec),
     "autobahn-check": ((3, 4), autobahn_main),
     "throughput": ((2, 2), lambda a: judged(throughput(a[0], int(a[1])))),

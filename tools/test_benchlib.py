@@ -426,3 +426,20 @@ class CommandLine(TempDir):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class NodeLatency(unittest.TestCase):
+    def test_a_quantile_is_the_bound_of_its_bucket(self):
+        text = "\n".join([
+            'x_seconds_bucket{direction="in",le="0.00001"} 0',
+            'x_seconds_bucket{direction="in",le="0.00005"} 90',
+            'x_seconds_bucket{direction="in",le="0.001"} 99',
+            'x_seconds_bucket{direction="in",le="10"} 100',
+            'x_seconds_bucket{direction="in",le="+Inf"} 100',
+            'x_seconds_bucket{direction="out",le="+Inf"} 0',
+        ])
+        series = benchlib.parse_metrics(text)
+        self.assertEqual(benchlib.histogram_quantile(series, "x_seconds", 0.5, 'direction="in"'), (0.00005, 100))
+        self.assertEqual(benchlib.histogram_quantile(series, "x_seconds", 0.99, 'direction="in"'), (0.001, 100))
+        self.assertEqual(benchlib.histogram_quantile(series, "x_seconds", 1.0, 'direction="in"'), (10.0, 100))
+        self.assertEqual(benchlib.histogram_quantile(series, "x_seconds", 0.5, 'direction="out"'), (None, 0))

@@ -59,7 +59,9 @@ start_server() { # kind port
   server_kind=$kind
   case $kind in
     sipedge)
-      start_sipedged "$LOGS/sipedge.server.log" "$port" --listen "127.0.0.1:$port" --workers "$WORKERS" --admin ""
+      admin_port=$(free_port)
+      start_sipedged "$LOGS/sipedge.server.log" "$port" --listen "127.0.0.1:$port" --workers "$WORKERS" \
+        --admin "127.0.0.1:$admin_port"
       server_pid=$sipedged_pid
       ;;
     kamailio)
@@ -83,6 +85,11 @@ run() { # name scenario-args...
   timeout $((SECS + HOLD + 240)) "$sipload" "$@" --target "ws://127.0.0.1:$port/" --connections "$CLIENTS" \
     --procs "$PROCS" --ramp 2000/s --watch-pid "$server_pid" --json "$OUT/$name.json" --plot "$OUT/$name.svg" \
     | tee "$OUT/$name.txt" || true
+  # sipedged's own figures after the run: its /metrics, and the latency its histograms saw.
+  if [[ $server_kind == sipedge ]]; then
+    python3 "$benchlib" metrics "$admin_port" "$OUT/$name.metrics.json" &&
+      python3 "$benchlib" node-latency "$OUT/$name.metrics.json" | tee -a "$OUT/$name.txt"
+  fi
 }
 
 for s in $SERVERS; do
