@@ -77,7 +77,7 @@ pub struct Router {
     capture: Option<super::CaptureSide>,
     /// The worker's UDP socket toward the core, its local address (for capture).
     udp_local: Option<SocketAddr>,
-    /// By slot: the record of each connection drawn for the log of closed connections (empty while it is off).
+    /// By slot: the record of each connection taken for the log of closed connections (empty while it is off).
     close_logs: Vec<Option<Box<close_log::ConnectionLog>>>,
     /// `[log] connections` accumulated per upgrade: a connection is logged each time it reaches 1.
     log_credit: f64,
