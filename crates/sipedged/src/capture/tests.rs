@@ -90,15 +90,70 @@ fn a_full_queue_drops_and_counts_without_waiting() {
 }
 
 #[test]
-fn sampled_out_messages_are_not_drops() {
+fn sampled_out_messages_are_not_kept_and_not_drops() {
     let stats = Arc::new(Stats::default());
     let (tap, rx) = channel(Selector::new(0.0, &[]), 4, stats.clone());
     let a = "192.0.2.1:1".parse().unwrap();
     for i in 0..100 {
-        tap.record(&message("MESSAGE", &i.to_string()), a, a, Transport::Udp);
+        let m = message("MESSAGE", &i.to_string());
+        if tap.keeps(&m) {
+            tap.record(&m, a, a, Transport::Udp);
+        }
     }
     assert_eq!(rx.try_iter().count(), 0);
     assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn the_call_id_scan_finds_what_the_parse_finds() {
+    let mut messages = vec![
+        message("INVITE", "abc@host"),
+        response(180, "INVITE", "x y"),
+        b"MESSAGE sip:a@b SIP/2.0\r\nv: SIP/2.0/WS h;branch=z9hG4bK2\r\ni:  compact-1 \r\n\r\n"
+            .to_vec(),
+        b"BYE sip:a@b SIP/2.0\r\nCALL-ID:upper\r\nCSeq: 2 BYE\r\n\r\n".to_vec(),
+        b"BYE sip:a@b SIP/2.0\ncall-id : bare-lf\n\n".to_vec(),
+        // No Call-ID among the headers; one in the body does not count.
+        b"MESSAGE sip:a@b SIP/2.0\r\nCSeq: 1 MESSAGE\r\n\r\nCall-ID: in-the-body\r\n".to_vec(),
+        b"OPTIONS sip:a@b SIP/2.0\r\nTo: <sip:a@b>\r\n".to_vec(),
+        b"no line break at all".to_vec(),
+        Vec::new(),
+    ];
+    for trace in ["jssip-kamailio-session.txt", "sipjs-kamailio-session.txt"] {
+        let path = format!(
+            "{}/../edge/tests/data/traces/{trace}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Each message follows a `--- >>> send ...` or `--- <<< recv ...` line.
+        for m in text
+            .split("\n--- ")
+            .skip(1)
+            .filter_map(|m| m.split_once('\n'))
+        {
+            messages.push(m.1.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes());
+        }
+    }
+    let mut compared = 0;
+    for m in &messages {
+        let parsed = sipscan::Message::parse(m).ok().and_then(|p| {
+            p.get(sipscan::HeaderName::CallId)
+                .map(|h| h.value().to_vec())
+        });
+        let scanned = call_id_of(m).map(<[u8]>::to_vec);
+        if let Some(p) = parsed {
+            assert_eq!(scanned, Some(p), "{}", String::from_utf8_lossy(m));
+            compared += 1;
+        }
+    }
+    assert!(compared > 40, "only {compared} messages parsed");
+    assert_eq!(call_id_of(&messages[2]), Some(&b"compact-1"[..]));
+    assert_eq!(call_id_of(&messages[3]), Some(&b"upper"[..]));
+    assert_eq!(call_id_of(&messages[4]), Some(&b"bare-lf"[..]));
+    assert_eq!(call_id_of(&messages[5]), None);
+    assert_eq!(call_id_of(&messages[6]), None);
+    assert_eq!(call_id_of(&messages[7]), None);
+    assert_eq!(call_id_of(&messages[8]), None);
 }
 
 #[test]

@@ -23,7 +23,7 @@ impl Router {
     /// A SIP message received from, or sent to, the browser on `conn`.
     #[inline]
     pub(super) fn capture_client(&self, ctx: &Ctx<'_, Msg>, conn: Conn, bytes: &[u8], way: Way) {
-        let Some(c) = &self.capture else {
+        let Some(c) = self.capture.as_ref().filter(|c| c.tap.keeps(bytes)) else {
             return;
         };
         let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
@@ -47,7 +47,7 @@ impl Router {
     /// A SIP message received on, or sent from, the worker's UDP socket toward the core; `peer` is the target.
     #[inline]
     pub(super) fn capture_core_udp(&self, peer: SocketAddr, bytes: &[u8], way: Way) {
-        let Some(c) = &self.capture else {
+        let Some(c) = self.capture.as_ref().filter(|c| c.tap.keeps(bytes)) else {
             return;
         };
         let local = self.udp_local.unwrap_or_else(|| self.core_local());
@@ -69,7 +69,7 @@ impl Router {
         bytes: &[u8],
         way: Way,
     ) {
-        let Some(c) = &self.capture else {
+        let Some(c) = self.capture.as_ref().filter(|c| c.tap.keeps(bytes)) else {
             return;
         };
         let core = peer
