@@ -77,6 +77,20 @@ def verdict(ok, miss="FAIL"):
     return "PASS" if ok else miss
 
 
+class Judge:
+    """Collects a report's lines and whether every check passed."""
+
+    def __init__(self):
+        self.lines, self.ok = [], True
+
+    def say(self, text):
+        self.lines.append(text)
+
+    def check(self, ok, text):
+        self.lines.append(f"{verdict(ok)} {text}")
+        self.ok = self.ok and ok
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Loopback ports and sipedged's metrics
 

@@ -73,18 +73,13 @@ def check(pcap_path, before_path, after_path, text):
         packets = read_pcap(f.read())
     before, after = benchlib.read_json(before_path), benchlib.read_json(after_path)
     sip = [(s, d, p, sip_method(p)) for s, d, p in packets if sip_method(p)]
-    lines, ok = [], True
-
-    def say(good, line):
-        nonlocal ok
-        ok = ok and good
-        lines.append(f"{benchlib.verdict(good)} {line}")
+    j = benchlib.Judge()
 
     sent = total(after, "sipedge_capture_sent_total") - total(before, "sipedge_capture_sent_total")
     dropped = total(after, "sipedge_capture_dropped_total") - total(before, "sipedge_capture_dropped_total")
     ws = (total(after, "sipedge_ws_messages_in_total") + total(after, "sipedge_ws_messages_out_total")
           - total(before, "sipedge_ws_messages_in_total") - total(before, "sipedge_ws_messages_out_total"))
-    say(sent > 0 and dropped == 0 and len(sip) == sent,
+    j.check(sent > 0 and dropped == 0 and len(sip) == sent,
         f"sngrep decoded {len(sip)} SIP messages; the node sent {sent} HEP packets, dropped {dropped}"
         f" ({ws} WebSocket messages in and out)")
     # The browsers' requests by method: in the pcap (toward the edge's listener) and as the node counted them.
@@ -94,12 +89,12 @@ def check(pcap_path, before_path, after_path, text):
     for s, d, p, m in sip:
         if m != "SIP/2.0" and d in listener:
             seen[m] = seen.get(m, 0) + 1
-    say(seen == counted and {"REGISTER", "MESSAGE", "INVITE", "ACK", "BYE"} <= set(seen),
+    j.check(seen == counted and {"REGISTER", "MESSAGE", "INVITE", "ACK", "BYE"} <= set(seen),
         f"requests from the browsers by method: in the pcap {dict(sorted(seen.items()))},"
         f" counted by the node {dict(sorted(counted.items()))}")
     carried = [p for s, d, p, m in sip if m == "MESSAGE" and text.encode() in p]
-    say(len(carried) >= 2, f"the UTF-8 MESSAGE text is in {len(carried)} captured MESSAGEs (each in and out)")
-    return lines, ok
+    j.check(len(carried) >= 2, f"the UTF-8 MESSAGE text is in {len(carried)} captured MESSAGEs (each in and out)")
+    return j.lines, j.ok
 
 
 def main(argv):

@@ -233,20 +233,6 @@ def p99_ms(report, kind, start, end):
     return worst, n
 
 
-class Judge:
-    """Collects the report's lines and whether every check passed."""
-
-    def __init__(self):
-        self.lines, self.ok = [], True
-
-    def say(self, text):
-        self.lines.append(text)
-
-    def check(self, ok, text):
-        self.lines.append(f"{benchlib.verdict(ok)} {text}")
-        self.ok = self.ok and ok
-
-
 def judge_moves(j, name, rec, expected, target):
     """The reconnects of a node's clients after it went away."""
     j.check(rec["count"] == expected and rec["failed"] == 0,
@@ -313,7 +299,7 @@ def report(out):
     res2 = benchlib.read_json_or_none(os.path.join(out, "resident2.json"))
     clients, residents = cross_expected(setup), int(setup["residents"])
     target, probe = float(setup["reconnect_target"]), float(setup["probe"])
-    j = Judge()
+    j = benchlib.Judge()
     win = windows(events)
     n1 = nodes.get(("before_a", "node1"), {})
     n2 = nodes.get(("before_a", "node2"), {})

@@ -15,7 +15,7 @@ ensure_built "$sipedged_bin" sipedged
 cd "$here"
 [ -f dist/jssip-client.js ] || node build.mjs
 
-hep=$(python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+hep=$(free_udp_pair)
 password=capture-secret
 printf 'set eep.listen.pass %s\n' "$password" >"$work/sngreprc"
 spawn sngrep -F -f "$work/sngreprc" -N -q -L "udp:127.0.0.1:$hep" -O "$work/capture.pcap"

@@ -26,7 +26,7 @@ build_release 1800 sipedged sipload
 rm -f "$OUT"/*.json "$OUT/runs.txt"
 
 # The collector: a UDP socket that reads and drops everything.
-sink=$(python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sink=$(free_udp_pair)
 spawn python3 -c 'import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
@@ -43,7 +43,7 @@ run() { # mode round
     start_kamailio "$repo_root/deploy/kamailio/core.cfg" "$work/kamailio.log" -m 1024 \
       -A "CORE_LISTEN=udp:127.0.0.1:$core"
     core_side="[core]"$'\n'"uri = \"sip:127.0.0.1:$core;transport=udp\""$'\n'
-    core_side+="local_address = \"127.0.0.1:$(python3 "$benchlib" free-udp-pair)\""$'\n'"probes = false"
+    core_side+="local_address = \"127.0.0.1:$(free_udp_pair)\""$'\n'"probes = false"
   fi
   case $mode in
     off) ;;
