@@ -70,6 +70,8 @@ pub(crate) struct ConnIo {
     pub(crate) peer: Option<SocketAddr>,
     /// The TLS session, on connections accepted by a TLS listener and outbound ones from `Ctx::connect_tls`.
     pub(crate) tls: Option<Box<TlsConn>>,
+    /// Bytes received and written on the socket (TLS: the records).
+    pub(crate) bytes: [u64; 2],
 }
 
 impl ConnIo {
@@ -83,6 +85,7 @@ impl ConnIo {
             reason: None,
             peer,
             tls: None,
+            bytes: [0; 2],
         }
     }
 
@@ -154,6 +157,10 @@ pub(crate) struct Core<M> {
     pub(crate) is_ring: bool,
     pub(crate) shared: Arc<Shared<M>>,
     pub(crate) stopping: bool,
+    /// The handler asked to stop accepting ([`Ctx::stop_accepting`]); the worker closes its listeners.
+    pub(crate) accept_stopped: bool,
+    /// The handler asked to visit every open connection ([`Ctx::visit_connections`]).
+    pub(crate) visit_requested: bool,
     pub(crate) stats: Stats,
     /// Each listener's TLS settings (accepted connections run TLS with them), by listener index.
     pub(crate) tls: Vec<Option<TlsAcceptor>>,
@@ -211,6 +218,8 @@ impl<M> Core<M> {
             is_ring,
             shared,
             stopping: false,
+            accept_stopped: false,
+            visit_requested: false,
             stats: Stats::default(),
             woke_at: Instant::now(),
             tls,
@@ -381,6 +390,33 @@ impl<M> Ctx<'_, M> {
     /// `true` once graceful shutdown began.
     pub fn is_shutting_down(&self) -> bool {
         self.core.stopping
+    }
+
+    /// Stop accepting connections for good, without shutting down: the worker closes its listening sockets
+    /// once the callback returns (the kernel then refuses new connections to it), and connections it still
+    /// accepted meanwhile are closed unseen. Open connections are not touched. For draining a node: once every
+    /// worker stopped, a load balancer's connects are refused at once.
+    pub fn stop_accepting(&mut self) {
+        self.core.accept_stopped = true;
+    }
+
+    /// `false` once [`stop_accepting`](Self::stop_accepting) was asked, or shutdown began.
+    pub fn is_accepting(&self) -> bool {
+        !(self.core.accept_stopped || self.core.stopping)
+    }
+
+    /// Visit every open connection once the current callback returns: the handler's
+    /// [`visit`](crate::Handler::visit) runs for each (in slot order, until it breaks), then
+    /// [`visited`](crate::Handler::visited). Asked from [`message`](crate::Handler::message) or
+    /// [`worker_timer`](crate::Handler::worker_timer) (elsewhere, the visit waits for the next of those).
+    pub fn visit_connections(&mut self) {
+        self.core.visit_requested = true;
+    }
+
+    /// Bytes received and written on `conn`'s socket so far (on TLS connections, the records), if it is live.
+    pub fn bytes(&self, conn: Conn) -> Option<(u64, u64)> {
+        let c = self.core.live(conn)?;
+        Some((c.bytes[0], c.bytes[1]))
     }
 
     /// Connections this worker holds (including ones finishing their close).

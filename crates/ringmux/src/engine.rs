@@ -156,6 +156,9 @@ impl<H: Handler> Engine<H> {
     /// Bytes arrived on `conn` (the buffer is lent: a TLS session decrypts in it).
     pub(crate) fn data(&mut self, conn: Conn, bytes: &mut [u8]) {
         self.core.stats.bytes_in += bytes.len() as u64;
+        if let Some(c) = self.core.conns.get_mut(conn.key()) {
+            c.bytes[0] += bytes.len() as u64;
+        }
         let mut bytes = bytes;
         if self
             .core
@@ -328,6 +331,7 @@ impl<H: Handler> Engine<H> {
             if conn == Conn::WORKER {
                 let ctx = &mut Self::ctx(&mut self.core);
                 self.handler.worker_timer(ctx, token);
+                self.visit_if_asked();
                 continue;
             }
             self.with_state(conn, |h, ctx, st| h.timer(ctx, conn, st, token));
@@ -364,8 +368,25 @@ impl<H: Handler> Engine<H> {
         for msg in mail.drain(..) {
             self.core.stats.messages += 1;
             self.handler.message(&mut Self::ctx(&mut self.core), msg);
+            self.visit_if_asked();
         }
         self.mail = mail;
+    }
+
+    /// The visit the handler asked for ([`Ctx::visit_connections`]): every open connection, then `visited`.
+    fn visit_if_asked(&mut self) {
+        if !std::mem::take(&mut self.core.visit_requested) {
+            return;
+        }
+        let keys: Vec<_> = self.core.conns.keys().map(Conn::from_key).collect();
+        for conn in keys {
+            let flow = self.with_state(conn, |h, ctx, st| h.visit(ctx, conn, st));
+            if flow == Some(std::ops::ControlFlow::Break(())) {
+                break;
+            }
+        }
+        self.handler.visited(&mut Self::ctx(&mut self.core));
+        // A visit asked from inside the visit waits for the next message or worker timer.
     }
 
     /// Graceful shutdown begins: every open connection hears about it.

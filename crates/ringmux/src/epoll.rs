@@ -258,7 +258,7 @@ impl Poller {
             match l.accept() {
                 Ok((stream, peer)) => {
                     let core = &mut engine.core;
-                    if core.stopping || core.conns.len() >= self.max_conns {
+                    if core.stopping || core.accept_stopped || core.conns.len() >= self.max_conns {
                         core.stats.shed += 1;
                         if core.stats.shed.is_power_of_two() && !core.stopping {
                             tracing::warn!(
@@ -386,6 +386,7 @@ impl Poller {
             match (&*stream).write(chunk) {
                 Ok(n) => {
                     c.send.advance(n, &mut core.pool);
+                    c.bytes[1] += n as u64;
                     core.stats.bytes_out += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

@@ -104,6 +104,22 @@ pub trait Handler: 'static {
         let _ = (ctx, peer, why);
     }
 
+    /// One open connection of a visit asked with [`Ctx::visit_connections`]; `Break` ends the visit.
+    fn visit(
+        &mut self,
+        ctx: &mut Ctx<'_, Self::Message>,
+        conn: Conn,
+        state: &mut Self::State,
+    ) -> std::ops::ControlFlow<()> {
+        let _ = (ctx, conn, state);
+        std::ops::ControlFlow::Break(())
+    }
+
+    /// A visit asked with [`Ctx::visit_connections`] ended.
+    fn visited(&mut self, ctx: &mut Ctx<'_, Self::Message>) {
+        let _ = ctx;
+    }
+
     /// A timer armed with [`Ctx::arm_worker_timer`] fired.
     fn worker_timer(&mut self, ctx: &mut Ctx<'_, Self::Message>, token: u64) {
         let _ = (ctx, token);

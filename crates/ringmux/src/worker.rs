@@ -64,6 +64,9 @@ pub(crate) struct Worker<H: Handler, B> {
     deadline: Option<Instant>,
     /// The deadline passed and every connection was aborted.
     aborted: bool,
+    /// The handler stopped accepting ([`Ctx::stop_accepting`](crate::Ctx::stop_accepting)) and the listeners
+    /// are closed.
+    listeners_closed: bool,
 }
 
 impl<H: Handler, B: IoBackend<H>> Worker<H, B> {
@@ -73,6 +76,7 @@ impl<H: Handler, B: IoBackend<H>> Worker<H, B> {
             engine,
             deadline: None,
             aborted: false,
+            listeners_closed: false,
         }
     }
 
@@ -93,6 +97,10 @@ impl<H: Handler, B: IoBackend<H>> Worker<H, B> {
             let now = Instant::now();
             if self.shutdown_step(now) {
                 return Ok(());
+            }
+            if self.engine.core.accept_stopped && !self.listeners_closed {
+                self.listeners_closed = true;
+                self.backend.stop_accepting();
             }
             let (engine, backend) = (&mut self.engine, &mut self.backend);
             engine.fire_timers(now);

@@ -137,6 +137,9 @@ impl<H: Handler> IoBackend<H> for Ring {
             let sqe = opcode::AsyncCancel::new(pack_plain(Op::Accept, index)).build();
             self.io.push(&sqe.user_data(pack_plain(Op::Ignore, 0)));
         }
+        // Closed here, the sockets are gone once the cancelled accepts let go of them: the kernel refuses
+        // what comes next (SO_REUSEPORT hands it to a worker still listening, if any).
+        self.listeners.clear();
     }
 
     fn prepare(&mut self, engine: &mut Engine<H>) {
@@ -246,7 +249,7 @@ impl Ring {
 
     /// Keeps [`IN_FLIGHT`] accepts armed on every listener that still works (none once shutdown began).
     fn arm_accepts<M>(&mut self, core: &Core<M>) {
-        if core.stopping {
+        if core.stopping || core.accept_stopped {
             return;
         }
         for (l, socket) in self.listeners.iter().enumerate() {
@@ -441,7 +444,7 @@ impl Ring {
             .and_then(|a| a.complete(i));
         let core = &mut engine.core;
         if res >= 0 {
-            let key = (!core.stopping && core.conns.len() < self.max_conns)
+            let key = (!core.stopping && !core.accept_stopped && core.conns.len() < self.max_conns)
                 .then(|| core.accepted_io(res, peer, listener))
                 .flatten()
                 .and_then(|io| core.conns.insert(io));
@@ -560,6 +563,7 @@ impl Ring {
             return;
         }
         c.send.advance(res as usize, &mut core.pool);
+        c.bytes[1] += res as u64;
         core.stats.bytes_out += res as u64;
         if c.send.is_empty() {
             engine.drained(conn);
