@@ -135,6 +135,18 @@ impl Edge {
         &self.registrar
     }
 
+    /// Take what a configuration reload may change: the registrar's bounds (see [`Registrar::reconfigure`]) and
+    /// the largest SIP message.
+    pub fn reconfigure(
+        &mut self,
+        registrar: crate::registrar::RegistrarConfig,
+        max_message_size: usize,
+    ) {
+        self.cfg.registrar = registrar;
+        self.cfg.max_message_size = max_message_size;
+        self.registrar.reconfigure(registrar, self.cfg.workers);
+    }
+
     /// The WebSocket-side hop as `flow` sees it: `WSS` / `sips:` for a secure WebSocket (RFC 7118 §5).
     fn ws_hop(&self, flow: &FlowId) -> crate::stamp::Hop {
         let mut hop = self.cfg.ws_hop.clone();

@@ -565,6 +565,21 @@ impl Registrar {
         self.expiry.peek().map(|Reverse((at, _))| *at)
     }
 
+    /// Every binding, with its AoR (in no particular order; lapsed ones not yet expired included: check
+    /// [`Binding::expires_at`]).
+    pub fn bindings(&self) -> impl Iterator<Item = (&str, &Binding)> {
+        self.aors
+            .iter()
+            .flat_map(|(aor, a)| a.bindings.iter().map(move |b| (&**aor, b)))
+    }
+
+    /// Take new bounds (a configuration reload): they apply to the next REGISTER; bindings held stay as they
+    /// are, even where they exceed a lowered bound, until refreshed or expired.
+    pub fn reconfigure(&mut self, config: RegistrarConfig, shards: u16) {
+        self.capacity = config.max_bindings.div_ceil(usize::from(shards.max(1)));
+        self.config = config;
+    }
+
     /// Number of AoRs with at least one binding.
     pub fn aor_count(&self) -> usize {
         self.aors.len()
@@ -583,6 +598,22 @@ impl Registrar {
         );
         self.bindings
     }
+}
+
+/// The address of record a REGISTER is for (its To URI, normalized as [`normalize_aor`] does), or `None` when
+/// `bytes` is not a REGISTER with a SIP To URI naming a user. For an edge in front of a core, which keeps no
+/// bindings, to tell which users a connection registered.
+pub fn aor_of_register(bytes: &[u8]) -> Option<String> {
+    if !bytes.starts_with(b"REGISTER ") {
+        return None;
+    }
+    let msg = sipscan::Message::parse(bytes).ok()?;
+    let to = msg.to()?.ok()?;
+    let sip = to.uri.sip()?;
+    Some(normalize_aor(
+        &String::from_utf8_lossy(sip.user?),
+        &String::from_utf8_lossy(sip.host.as_bytes()),
+    ))
 }
 
 /// The registrar's key for an address of record: `user@host` with the host lowercased (RFC 3261 §19.1.4: the

@@ -485,3 +485,43 @@ fn expiry_keeps_the_flow_index_exact() {
     assert_index_exact(&r);
     assert_eq!((r.held_by(&flow(1)), r.flow_count()), (0, 1));
 }
+
+#[test]
+fn reconfigured_bounds_apply_to_the_next_register_and_bindings_are_listed() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let c = contact("sip:a@x.invalid;transport=ws", None, None, None);
+    let update = |cseq| {
+        reg(
+            RegisterAction::Update(vec![c.clone()]),
+            Some(3000),
+            "c1",
+            cseq,
+            17,
+        )
+    };
+    assert_eq!(r.register(&update(1), T0).unwrap()[0].expires_in(T0), 3000);
+    r.reconfigure(
+        RegistrarConfig {
+            max_expires: 1200,
+            ..RegistrarConfig::default()
+        },
+        1,
+    );
+    let listed: Vec<(&str, u32)> = r.bindings().map(|(a, b)| (a, b.expires_in(T0))).collect();
+    assert_eq!(listed, [("alice@example.com", 3000)], "held bindings stay");
+    assert_eq!(r.register(&update(2), T0).unwrap()[0].expires_in(T0), 1200);
+}
+
+#[test]
+fn the_aor_of_a_register_is_its_to_uri() {
+    let register = b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/WSS x.invalid;branch=z9hG4bK1\r\n\
+        To: <sip:alice@Example.COM>\r\nFrom: <sip:alice@example.com>;tag=1\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n\
+        Content-Length: 0\r\n\r\n";
+    assert_eq!(
+        aor_of_register(register).as_deref(),
+        Some("alice@example.com")
+    );
+    let message = b"MESSAGE sip:bob@example.com SIP/2.0\r\nTo: <sip:bob@example.com>\r\n\r\n";
+    assert_eq!(aor_of_register(message), None);
+    assert_eq!(aor_of_register(b"REGISTER garbage"), None);
+}
