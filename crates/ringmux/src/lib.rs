@@ -80,7 +80,7 @@ pub use ctx::Ctx;
 pub use error::{Error, Result};
 pub use handler::Handler;
 pub use proxy_state::ProxyRejection;
-pub use server::{IO_ENV, Server, select_backend};
+pub use server::{IO_ENV, Poster, Server, select_backend};
 pub use stats::Stats;
 pub use tls::{
     Certificates, PemFiles, TlsAcceptor, TlsConnectError, TlsConnector, TlsError, TlsFiles,

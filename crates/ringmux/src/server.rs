@@ -98,6 +98,37 @@ fn run_worker<H: Handler>(
     }
 }
 
+/// Posts messages to a server's workers from any thread ([`Server::poster`]).
+#[derive(Debug)]
+pub struct Poster<M: Send + 'static> {
+    shared: Arc<Shared<M>>,
+}
+
+impl<M: Send + 'static> Clone for Poster<M> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<M: Send + 'static> Poster<M> {
+    /// Sends `msg` to worker `worker`.
+    pub fn post(&self, worker: usize, msg: M) -> Result<(), Error> {
+        self.shared
+            .mailboxes
+            .get(worker)
+            .ok_or(Error::NoSuchWorker(worker))?
+            .post(msg, false);
+        Ok(())
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.shared.mailboxes.len()
+    }
+}
+
 /// A running server: its worker threads and the handle to post to them and stop them.
 #[derive(Debug)]
 pub struct Server<M: Send + 'static> {
@@ -194,6 +225,13 @@ impl<M: Send + 'static> Server<M> {
             .ok_or(Error::NoSuchWorker(worker))?
             .post(msg, false);
         Ok(())
+    }
+
+    /// A handle that posts to the workers from another thread (an admin endpoint), for as long as they run.
+    pub fn poster(&self) -> Poster<M> {
+        Poster {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Begins graceful shutdown: workers stop accepting, every handler's

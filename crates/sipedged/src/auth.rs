@@ -2,7 +2,7 @@
 //! cookie, an `Authorization: Bearer` header, or an `access_token` query parameter (browser WebSocket APIs cannot
 //! set headers) — and sipedge checks it once, at the upgrade, and binds the identity it names to the flow.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -76,6 +76,11 @@ pub struct Authenticator {
     validation: Validation,
     identity_claim: String,
     domains_claim: String,
+    /// After a reload that changed the key: the checker it replaced, and until when it still counts.
+    previous: Option<(Box<Authenticator>, Instant)>,
+    /// Tells keys apart (a hash of the algorithm and the secret or the public key file's bytes), so that a
+    /// reload knows whether the key changed.
+    key_id: u64,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -117,8 +122,30 @@ impl Authenticator {
             validation,
             identity_claim: cfg.identity_claim.clone(),
             domains_claim: cfg.domains_claim.clone(),
+            previous: None,
+            key_id: key_id(cfg),
         })
     }
+
+    /// After a reload that changed the key: tokens `old` accepts (signed with the key it had) are still accepted
+    /// until `until` (`[auth] key_overlap`). Only the one checker before this one is kept.
+    pub fn overlapping(mut self, old: &Authenticator, until: Instant) -> Self {
+        let mut old = old.clone();
+        old.previous = None;
+        self.previous = Some((Box::new(old), until));
+        self
+    }
+
+    /// This checker replacing `old` on a reload: when the key changed, `old` still counts until `until`;
+    /// when it did not, an overlap `old` was in keeps running.
+    pub fn replacing(mut self, old: &Authenticator, until: Instant) -> Self {
+        if old.mode == AuthMode::None || old.key_id == self.key_id {
+            self.previous.clone_from(&old.previous);
+            return self;
+        }
+        self.overlapping(old, until)
+    }
+
 
     /// Where credentials are looked for.
     pub fn mode(&self) -> AuthMode {
@@ -130,8 +157,19 @@ impl Authenticator {
         self.mode != AuthMode::None
     }
 
-    /// Check the credential of an upgrade request; `Ok(None)` when authentication is off.
+    /// Check the credential of an upgrade request; `Ok(None)` when authentication is off. A token this key
+    /// refuses as not signed with it is tried with the previous key, during the overlap after a reload.
     pub fn authenticate(&self, req: &wsproto::Request) -> Result<Option<Authenticated>, AuthError> {
+        match self.check(req) {
+            Err(AuthError::Invalid(InvalidToken::Jwt(e))) => match &self.previous {
+                Some((old, until)) if Instant::now() < *until => old.check(req),
+                _ => Err(AuthError::Invalid(InvalidToken::Jwt(e))),
+            },
+            other => other,
+        }
+    }
+
+    fn check(&self, req: &wsproto::Request) -> Result<Option<Authenticated>, AuthError> {
         let Some(key) = &self.key else {
             return Ok(None);
         };
@@ -201,6 +239,19 @@ impl Authenticator {
             )),
         }))
     }
+}
+
+/// A hash of what makes the key: the algorithm, and the secret or the public key file's bytes (unreadable: 0,
+/// and [`Authenticator::new`] refuses it anyway).
+fn key_id(cfg: &Auth) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (cfg.mode, cfg.algorithm as u8).hash(&mut h);
+    cfg.secret.hash(&mut h);
+    if let Some(path) = &cfg.public_key {
+        std::fs::read(path).unwrap_or_default().hash(&mut h);
+    }
+    h.finish()
 }
 
 /// The handshake error for a token the decoder refused.

@@ -64,9 +64,10 @@ pub enum Refusal {
 pub struct IpLimits {
     conns: Box<[AtomicU32]>,
     buckets: Box<[AtomicU64]>,
-    max_conns: u32,
-    rate_per_sec: u32,
-    burst: u32,
+    /// The bounds (atomics: a reload changes them in place, keeping the counts).
+    max_conns: AtomicU32,
+    rate_per_sec: AtomicU32,
+    burst: AtomicU32,
     ipv6_prefix: u8,
     hasher: std::collections::hash_map::RandomState,
     epoch: Instant,
@@ -91,9 +92,9 @@ impl IpLimits {
         Self {
             conns: (0..n).map(|_| AtomicU32::new(0)).collect(),
             buckets: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            max_conns,
-            rate_per_sec,
-            burst: burst.max(1),
+            max_conns: AtomicU32::new(max_conns),
+            rate_per_sec: AtomicU32::new(rate_per_sec),
+            burst: AtomicU32::new(burst.max(1)),
             ipv6_prefix: DEFAULT_IPV6_PREFIX,
             hasher: Default::default(),
             epoch: Instant::now(),
@@ -110,6 +111,22 @@ impl IpLimits {
     /// Whether any per-IP limit is on.
     pub fn is_active(&self) -> bool {
         !self.conns.is_empty()
+            && (self.max_conns.load(Ordering::Relaxed) > 0
+                || self.rate_per_sec.load(Ordering::Relaxed) > 0)
+    }
+
+    /// Take new bounds in place (a reload), keeping the counts of the connections admitted so far: `false` when
+    /// that cannot be done (limits were off at start, so nothing was counted: a new table is needed, and
+    /// starts right, since no open connection holds a count in it; or the IPv6 grouping changed).
+    pub fn retune(&self, max_conns: u32, rate_per_sec: u32, burst: u32, ipv6_prefix: u8) -> bool {
+        let wanted = max_conns > 0 || rate_per_sec > 0;
+        if (wanted && self.conns.is_empty()) || ipv6_prefix.min(MAX_IPV6_PREFIX) != self.ipv6_prefix {
+            return false;
+        }
+        self.max_conns.store(max_conns, Ordering::Relaxed);
+        self.rate_per_sec.store(rate_per_sec, Ordering::Relaxed);
+        self.burst.store(burst.max(1), Ordering::Relaxed);
+        true
     }
 
     /// The bucket of `ip`'s [`source`].
@@ -125,14 +142,15 @@ impl IpLimits {
             return Ok(());
         }
         let slot = self.slot(ip);
-        if self.rate_per_sec > 0 && !self.take_token(slot, now) {
+        if self.rate_per_sec.load(Ordering::Relaxed) > 0 && !self.take_token(slot, now) {
             return Err(Refusal::HandshakeRate);
         }
-        if self.max_conns > 0 {
+        let max_conns = self.max_conns.load(Ordering::Relaxed);
+        if max_conns > 0 {
             let c = &self.conns[slot];
             let mut cur = c.load(Ordering::Relaxed);
             loop {
-                if cur >= self.max_conns {
+                if cur >= max_conns {
                     return Err(Refusal::ConnectionCap);
                 }
                 match c.compare_exchange_weak(cur, cur + 1, Ordering::Relaxed, Ordering::Relaxed) {
@@ -146,7 +164,7 @@ impl IpLimits {
 
     /// A connection admitted for `ip` closed.
     pub fn release(&self, ip: IpAddr) {
-        if self.max_conns > 0 && !self.conns.is_empty() {
+        if !self.conns.is_empty() {
             let _ =
                 self.conns[self.slot(ip)]
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_sub(1));
@@ -156,8 +174,8 @@ impl IpLimits {
     fn take_token(&self, slot: usize, now: Instant) -> bool {
         take_token(
             &self.buckets[slot],
-            self.rate_per_sec,
-            self.burst,
+            self.rate_per_sec.load(Ordering::Relaxed),
+            self.burst.load(Ordering::Relaxed),
             self.epoch,
             now,
         )
@@ -196,7 +214,8 @@ fn take_token(b: &AtomicU64, rate: u32, burst: u32, epoch: Instant, now: Instant
 #[derive(Debug)]
 pub struct NodeHandshakeRate {
     bucket: AtomicU64,
-    per_second: u32,
+    /// An atomic: a reload changes it in place.
+    per_second: AtomicU32,
     epoch: Instant,
 }
 
@@ -205,21 +224,21 @@ impl NodeHandshakeRate {
     pub fn new(per_second: u32) -> Self {
         Self {
             bucket: AtomicU64::new(0),
-            per_second: per_second.min(MAX_RATE),
+            per_second: AtomicU32::new(per_second.min(MAX_RATE)),
             epoch: Instant::now(),
         }
     }
 
+    /// Take a new rate in place (a reload).
+    pub fn retune(&self, per_second: u32) {
+        self.per_second
+            .store(per_second.min(MAX_RATE), Ordering::Relaxed);
+    }
+
     /// Whether one more upgrade may go ahead at `now` (always, when unlimited).
     pub fn admit(&self, now: Instant) -> bool {
-        self.per_second == 0
-            || take_token(
-                &self.bucket,
-                self.per_second,
-                self.per_second,
-                self.epoch,
-                now,
-            )
+        let rate = self.per_second.load(Ordering::Relaxed);
+        rate == 0 || take_token(&self.bucket, rate, rate, self.epoch, now)
     }
 }
 

@@ -14,6 +14,7 @@ mod capture;
 mod config;
 mod limits;
 mod metrics;
+mod reload;
 mod resolve;
 mod session;
 mod start;
@@ -91,15 +92,29 @@ fn load(args: &Args) -> Result<Plan, ConfigError> {
     Plan::new(cfg)
 }
 
-fn init_logging(plan: &Plan) {
+/// Start logging as `[log]` says (`RUST_LOG`, when set, wins over `level`); returns the setter a reload uses
+/// to change the filter.
+fn init_logging(plan: &Plan) -> Box<dyn Fn(&str) -> Result<(), String>> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&plan.log.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    macro_rules! setter {
+        ($builder:expr) => {{
+            let b = $builder.with_filter_reloading();
+            let handle = b.reload_handle();
+            b.init();
+            Box::new(move |level: &str| {
+                let filter = tracing_subscriber::EnvFilter::try_new(level)
+                    .map_err(|e| format!("log.level {level:?}: {e}"))?;
+                handle.reload(filter).map_err(|e| e.to_string())
+            })
+        }};
+    }
     match plan.log.format {
-        config::LogFormat::Json => builder.json().init(),
-        config::LogFormat::Text => builder.init(),
+        config::LogFormat::Json => setter!(builder.json()),
+        config::LogFormat::Text => setter!(builder),
     }
 }
 
@@ -140,8 +155,12 @@ fn main() -> ExitCode {
     if args.check {
         return check(&plan);
     }
-    init_logging(&plan);
-    match start::run(plan) {
+    let set_log_level = init_logging(&plan);
+    let reloading = start::Reloading {
+        load: Box::new(move || load(&args)),
+        set_log_level,
+    };
+    match start::run(plan, reloading) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

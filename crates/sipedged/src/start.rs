@@ -1,6 +1,6 @@
 //! Starting the node from its [`Plan`]: the edge's configuration, each session's policy, the ringmux server,
-//! the admin endpoint; then serving until a signal (SIGHUP reloads certificates and resolves the core again,
-//! SIGTERM/SIGINT drain).
+//! the admin endpoint; then serving until a signal (SIGHUP reloads the configuration and certificates and
+//! resolves the core again, as `POST /admin/reload` does; SIGTERM/SIGINT drain).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +16,9 @@ use crate::worker::{self, Shared};
 use crate::{admin, capture, limits, metrics, targets, tls, web};
 
 mod core_side;
+mod reload;
+
+pub use reload::Reloading;
 
 /// Size of each receive buffer a worker hands the kernel: SIP over WebSocket messages are mostly under 4 KiB (a
 /// WebRTC INVITE is 1-3 KiB); larger ones arrive in several buffers.
@@ -112,7 +115,7 @@ impl StartSecrets {
 }
 
 /// Run the node until SIGTERM or SIGINT, then drain.
-pub fn run(plan: Plan) -> Result<(), StartError> {
+pub fn run(plan: Plan, reloading: Reloading) -> Result<(), StartError> {
     let secrets = StartSecrets::draw(plan.sip.flow_token_secret.as_deref(), getrandom::fill)?;
     let mut core = core_side::start(&plan)?;
     let transport = core.as_ref().map(|c| c.side.view.transport);
@@ -146,14 +149,35 @@ pub fn run(plan: Plan) -> Result<(), StartError> {
         listeners: describe(&plan),
         error,
     })?;
-    if let Some(addr) = plan.admin {
-        let registry = core.as_ref().map(|c| c.handle.registry.clone());
-        let bound = admin::spawn(addr, shared.metrics.clone(), registry, Some(capture_stats))
+    let (reload_tx, reload_rx) = std::sync::mpsc::channel();
+    if let Some(a) = &plan.admin {
+        let addr = a.listen;
+        let sources = admin::Sources {
+            workers: shared.metrics.clone(),
+            targets: core.as_ref().map(|c| c.handle.registry.clone()),
+            capture: Some(capture_stats),
+        };
+        let operator = admin::Operator {
+            poster: server.poster(),
+            key: shared.key.clone(),
+            node: plan.sip.node_id,
+            standalone: plan.core.is_none(),
+            reload: reload_tx,
+        };
+        let bound = admin::spawn(addr, sources, operator, a.token.clone())
             .map_err(|error| StartError::Admin { addr, error })?;
-        tracing::info!("metrics on http://{bound}/metrics");
+        tracing::info!("metrics on http://{bound}/metrics, admin API on http://{bound}/admin/");
     }
     announce(&plan, &server, core.as_ref().map(|c| &*c.side.view));
-    serve(&plan, &server, &mut reloaders, core.as_mut())?;
+    let mut running = reload::Running::new(&plan, shared.policy.clone(), transport, reloading);
+    serve(
+        &plan,
+        &server,
+        &mut reloaders,
+        core.as_mut(),
+        &mut running,
+        &reload_rx,
+    )?;
     server.shutdown(plan.runtime.shutdown_grace.max(MIN_GRACE));
     server
         .join()
@@ -189,7 +213,7 @@ fn shared(
     secrets: StartSecrets,
 ) -> Shared {
     Shared {
-        policy: policy(plan, transport),
+        policy: Arc::new(policy(plan, transport, None)),
         edge: edge_config(plan, secrets.branch_salt, transport),
         key: secrets.key,
         core,
@@ -201,9 +225,37 @@ fn shared(
     }
 }
 
-/// Each session's policy.
-fn policy(plan: &Plan, core: Option<targets::Transport>) -> Policy {
+/// Each session's policy; on a reload, `carry` is the one in use, whose counts (per-IP, node-wide), clock
+/// and previous JWT key carry over.
+fn policy(plan: &Plan, core: Option<targets::Transport>, carry: Option<&Policy>) -> Policy {
     let l = &plan.limits;
+    let ipv6_prefix = l.ipv6_prefix.try_into().unwrap_or(limits::MAX_IPV6_PREFIX);
+    let per_ip = (
+        l.max_connections_per_ip.try_into().unwrap_or(u32::MAX),
+        l.handshakes_per_ip_per_second,
+        l.handshake_burst,
+    );
+    let ip_limits = carry
+        .filter(|c| c.ip_limits.retune(per_ip.0, per_ip.1, per_ip.2, ipv6_prefix))
+        .map_or_else(
+            || Arc::new(limits::IpLimits::new(per_ip.0, per_ip.1, per_ip.2).with_ipv6_prefix(ipv6_prefix)),
+            |c| c.ip_limits.clone(),
+        );
+    let node_handshakes = match carry {
+        Some(c) => {
+            c.node_handshakes.retune(l.handshakes_per_second);
+            c.node_handshakes.clone()
+        }
+        None => Arc::new(limits::NodeHandshakeRate::new(l.handshakes_per_second)),
+    };
+    let epoch = carry.map_or_else(Instant::now, |c| c.epoch);
+    let auth = match carry {
+        Some(c) => plan
+            .auth
+            .clone()
+            .replacing(&c.auth, Instant::now() + plan.source.auth.key_overlap),
+        None => plan.auth.clone(),
+    };
     Policy {
         listeners: plan
             .listeners
@@ -229,15 +281,10 @@ fn policy(plan: &Plan, core: Option<targets::Transport>) -> Policy {
             Some(targets::Transport::Tcp | targets::Transport::Tls)
         ),
         max_message_size: l.max_message_size,
-        auth: plan.auth.clone(),
+        auth,
         on_expiry: plan.on_expiry,
-        ip_limits: limits::IpLimits::new(
-            l.max_connections_per_ip.try_into().unwrap_or(u32::MAX),
-            l.handshakes_per_ip_per_second,
-            l.handshake_burst,
-        )
-        .with_ipv6_prefix(l.ipv6_prefix.try_into().unwrap_or(limits::MAX_IPV6_PREFIX)),
-        node_handshakes: limits::NodeHandshakeRate::new(l.handshakes_per_second),
+        ip_limits,
+        node_handshakes,
         received: plan.sip.received,
         deflate: plan.deflate,
         deflate_window: plan.deflate_window,
@@ -248,7 +295,7 @@ fn policy(plan: &Plan, core: Option<targets::Transport>) -> Policy {
             over: l.over_request_rate,
         }),
         web: web::WebConfig::resolve(plan.phone_dir.clone()),
-        epoch: Instant::now(),
+        epoch,
     }
 }
 
@@ -411,12 +458,15 @@ fn announce(plan: &Plan, server: &ringmux::Server<worker::Msg>, core: Option<&Co
     );
 }
 
-/// Serve until SIGTERM or SIGINT; SIGHUP reloads certificates and resolves the core again.
+/// Serve until SIGTERM or SIGINT; SIGHUP (or the admin API) reloads the configuration and certificates and
+/// resolves the core again.
 fn serve(
     plan: &Plan,
     server: &ringmux::Server<worker::Msg>,
     reloaders: &mut [tls::Reloader],
     mut core: Option<&mut core_side::Started>,
+    running: &mut reload::Running,
+    asks: &std::sync::mpsc::Receiver<crate::reload::ReloadAsk>,
 ) -> Result<(), StartError> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
@@ -427,16 +477,11 @@ fn serve(
                 tracing::info!(signal = sig, grace = ?plan.runtime.shutdown_grace, "draining: closing WebSockets with 1001");
                 return Ok(());
             }
-            for r in reloaders.iter_mut() {
-                let _ = r.reload("SIGHUP");
-            }
-            if let Some(c) = core.as_deref_mut() {
-                tracing::info!("SIGHUP: resolving the core again");
-                c.handle.resolve_now();
-                if let Some(r) = c.reloader.as_mut() {
-                    r.reload("SIGHUP");
-                }
-            }
+            reload_all(server, reloaders, core.as_deref_mut(), running, "SIGHUP");
+        }
+        for ask in asks.try_iter() {
+            let report = reload_all(server, reloaders, core.as_deref_mut(), running, "admin API");
+            let _ = ask.send(report);
         }
         for r in reloaders.iter_mut() {
             r.poll();
@@ -449,6 +494,28 @@ fn serve(
         }
         std::thread::sleep(MAIN_TICK);
     }
+}
+
+/// Reload the configuration, the certificates, and resolve the core again.
+fn reload_all(
+    server: &ringmux::Server<worker::Msg>,
+    reloaders: &mut [tls::Reloader],
+    core: Option<&mut core_side::Started>,
+    running: &mut reload::Running,
+    why: &str,
+) -> crate::reload::ReloadReport {
+    let report = running.reload(server, core.as_deref().map(|c| &c.handle), why);
+    for r in reloaders.iter_mut() {
+        let _ = r.reload(why);
+    }
+    if let Some(c) = core {
+        tracing::info!("{why}: resolving the core again");
+        c.handle.resolve_now();
+        if let Some(r) = c.reloader.as_mut() {
+            r.reload(why);
+        }
+    }
+    report
 }
 
 /// The listeners' addresses, for messages.

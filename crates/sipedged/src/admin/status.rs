@@ -1,7 +1,7 @@
 //! `/status.json`: the samples of the Prometheus text exposition (what `/metrics` serves), regrouped as JSON for
 //! the operator page. Built from the rendered text so that both always show the same figures.
 //!
-//! Shape: `{"version":"0.1.0","workers":2,"metrics":{"sipedge_registrations":{"0":3,"1":1},
+//! Shape: `{"version":"0.1.0","workers":2,"draining":false,"metrics":{"sipedge_registrations":{"0":3,"1":1},
 //! "sipedge_connections":{"0":{"websocket":2,"handshake":0},...},"sipedge_flow_token_rejections_total":0, ...}}` —
 //! each label of a sample, in order, is one level of objects keyed by the label's value; a sample without labels
 //! is the number itself.
@@ -114,7 +114,7 @@ fn string(out: &mut String, s: &str) {
 }
 
 /// The JSON document for `version`, `workers` and the Prometheus `text`.
-pub fn json(version: &str, workers: usize, text: &str) -> String {
+pub fn json(version: &str, workers: usize, text: &str, draining: bool) -> String {
     let mut metrics = Node::Map(Vec::new());
     for s in text.lines().filter_map(sample) {
         let mut path = Vec::with_capacity(1 + s.labels.len());
@@ -125,7 +125,10 @@ pub fn json(version: &str, workers: usize, text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     out.push_str("{\"version\":");
     string(&mut out, version);
-    let _ = write!(out, ",\"workers\":{workers},\"metrics\":");
+    let _ = write!(
+        out,
+        ",\"workers\":{workers},\"draining\":{draining},\"metrics\":"
+    );
     metrics.write(&mut out);
     out.push('}');
     out
@@ -164,16 +167,16 @@ mod tests {
         let text = "# HELP a A\n# TYPE a gauge\na{worker=\"0\",state=\"ws\"} 1\na{worker=\"0\",state=\"hs\"} 3\n\
                     a{worker=\"1\",state=\"ws\"} 2\nb{reason=\"origin\"} 5\nc 7\nd{method=\"INVITE\"} 0\n";
         assert_eq!(
-            json("1.2.3", 2, text),
-            r#"{"version":"1.2.3","workers":2,"metrics":{"a":{"0":{"ws":1,"hs":3},"1":{"ws":2}},"b":{"origin":5},"c":7,"d":{"INVITE":0}}}"#
+            json("1.2.3", 2, text, false),
+            r#"{"version":"1.2.3","workers":2,"draining":false,"metrics":{"a":{"0":{"ws":1,"hs":3},"1":{"ws":2}},"b":{"origin":5},"c":7,"d":{"INVITE":0}}}"#
         );
     }
 
     #[test]
     fn empty_text_is_still_a_document() {
         assert_eq!(
-            json("v\"1", 0, ""),
-            r#"{"version":"v\"1","workers":0,"metrics":{}}"#
+            json("v\"1", 0, "", true),
+            r#"{"version":"v\"1","workers":0,"draining":true,"metrics":{}}"#
         );
     }
 }

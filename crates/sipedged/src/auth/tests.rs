@@ -285,3 +285,42 @@ fn weak_secret_and_cookie_without_origins_are_configuration_problems() {
     };
     assert!(config_problems(&unused, &[]).is_empty());
 }
+
+#[test]
+fn after_a_key_change_the_previous_key_counts_until_the_overlap_ends() {
+    let claims = json!({"sip_aor": "alice", "aud": "sipedge", "exp": unix_now() + 600});
+    let old_token = hs256(claims.clone());
+    let new_secret = "another-secret-of-at-least-32-bytes!";
+    let new_token = encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(new_secret.as_bytes()),
+    )
+    .unwrap();
+    let bearer = |t: &str| request("/", None, Some(&format!("Bearer {t}")));
+    let old = Authenticator::new(&cfg(AuthMode::Bearer)).unwrap();
+    let rotated = Auth {
+        secret: Some(new_secret.into()),
+        ..cfg(AuthMode::Bearer)
+    };
+    // Without an overlap the old token is refused at once.
+    let now_only = Authenticator::new(&rotated).unwrap();
+    assert!(matches!(
+        now_only.authenticate(&bearer(&old_token)),
+        Err(AuthError::Invalid(InvalidToken::Jwt(_)))
+    ));
+    // During the overlap both keys' tokens pass; after it only the new key's.
+    let during = Authenticator::new(&rotated)
+        .unwrap()
+        .overlapping(&old, Instant::now() + std::time::Duration::from_secs(60));
+    assert_eq!(during.authenticate(&bearer(&old_token)).unwrap().unwrap().user, "alice");
+    assert_eq!(during.authenticate(&bearer(&new_token)).unwrap().unwrap().user, "alice");
+    let after = Authenticator::new(&rotated)
+        .unwrap()
+        .overlapping(&old, Instant::now());
+    assert!(after.authenticate(&bearer(&old_token)).is_err());
+    assert!(after.authenticate(&bearer(&new_token)).is_ok());
+    // An expired token of the old key is refused as expired, not retried.
+    let expired = hs256(json!({"sip_aor": "alice", "aud": "sipedge", "exp": unix_now() - 3600}));
+    assert_eq!(during.authenticate(&bearer(&expired)), Err(AuthError::Expired));
+}

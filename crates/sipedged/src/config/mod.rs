@@ -283,6 +283,9 @@ pub struct Admin {
     pub enabled: bool,
     /// Address of the metrics endpoint.
     pub listen: SocketAddr,
+    /// Bearer token the admin API requires; `None`: the API answers only on a loopback address.
+    #[serde(deserialize_with = "non_empty")]
+    pub token: Option<String>,
 }
 
 /// permessage-deflate (RFC 7692): whether browsers' offers are accepted, and how.
@@ -332,7 +335,7 @@ pub struct Web {
 }
 
 /// Where the handshake credential is looked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// No authentication: SIP digest (by the core) as usual.
@@ -401,6 +404,9 @@ pub struct Auth {
     pub leeway: Duration,
     /// What expiry during a session does.
     pub on_expiry: OnExpiry,
+    /// After a reload changes the key, how long tokens signed with the previous key are still accepted.
+    #[serde(with = "humantime_serde")]
+    pub key_overlap: Duration,
 }
 
 impl Default for Auth {
@@ -417,6 +423,7 @@ impl Default for Auth {
             domains_claim: "sip_domains".into(),
             leeway: Duration::from_secs(30),
             on_expiry: OnExpiry::Close,
+            key_overlap: Duration::from_secs(300),
         }
     }
 }
@@ -572,6 +579,7 @@ impl Default for Admin {
         Self {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            token: None,
         }
     }
 }

@@ -166,6 +166,9 @@ pub enum Problem {
         "deflate.server_window_bytes = {0} is more than the 2^server_max_window_bits = {1} bytes a browser keeps"
     )]
     DeflateWindow(u16, u32),
+    /// An admin token short enough to guess.
+    #[error("admin.token has {0} characters; at least {MIN_ADMIN_TOKEN} are needed")]
+    AdminToken(usize),
     /// A share of logged connections outside 0.0 to 1.0.
     #[error("log.connections = {0} must be from 0.0 to 1.0")]
     LogConnections(f64),
@@ -239,8 +242,8 @@ pub struct Plan {
     pub limits: Limits,
     /// Standalone registrar.
     pub registrar: Registrar,
-    /// The metrics endpoint, if enabled.
-    pub admin: Option<SocketAddr>,
+    /// The admin endpoint, if enabled.
+    pub admin: Option<AdminPlan>,
     /// A configured web phone directory.
     pub phone_dir: Option<PathBuf>,
     /// Handshake authentication (keys loaded).
@@ -255,7 +258,23 @@ pub struct Plan {
     pub log: Log,
     /// SIP capture to a HEP collector; `None`: off.
     pub capture: Option<CapturePlan>,
+    /// The configuration this plan was made from (a reload compares the next one with it).
+    pub source: super::Config,
 }
+
+/// The admin endpoint.
+#[derive(Debug, Clone)]
+pub struct AdminPlan {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// The API's bearer token.
+    pub token: Option<String>,
+}
+
+/// The shortest `[admin] token`.
+pub const MIN_ADMIN_TOKEN: usize = 16;
+/// The longest `[auth] key_overlap`.
+const MAX_KEY_OVERLAP: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Plan {
     /// Check `cfg` against every rule and load what it names; all problems are reported at once.
@@ -290,6 +309,20 @@ impl Plan {
                 problems.push(Problem::ZeroBindings(key));
             }
         }
+        if let Some(t) = &cfg.admin.token
+            && t.chars().count() < MIN_ADMIN_TOKEN
+        {
+            problems.push(Problem::AdminToken(t.chars().count()));
+        }
+        if cfg.auth.key_overlap > MAX_KEY_OVERLAP {
+            problems.push(Problem::DurationRange {
+                key: "auth.key_overlap",
+                value: cfg.auth.key_overlap,
+                min: Duration::ZERO,
+                max: MAX_KEY_OVERLAP,
+            });
+        }
+        let source = cfg.clone();
         let deflate = deflate(&cfg.deflate, &mut problems);
         let capture = capture(&cfg.capture, &mut problems);
         log(&cfg.log, &mut problems);
@@ -308,7 +341,10 @@ impl Plan {
                 runtime: cfg.runtime,
                 limits: cfg.limits,
                 registrar: cfg.registrar,
-                admin: cfg.admin.enabled.then_some(cfg.admin.listen),
+                admin: cfg.admin.enabled.then(|| AdminPlan {
+                    listen: cfg.admin.listen,
+                    token: cfg.admin.token.clone(),
+                }),
                 phone_dir: cfg.web.phone_dir,
                 auth,
                 on_expiry: cfg.auth.on_expiry,
@@ -316,6 +352,7 @@ impl Plan {
                 deflate_window: cfg.deflate.server_window_bytes,
                 log: cfg.log,
                 capture,
+                source,
             }),
             _ => Err(ConfigError::Invalid(Problems(problems))),
         }
@@ -462,13 +499,14 @@ fn limits(l: &Limits, problems: &mut Vec<Problem>) {
     }
 }
 
-/// `[capture]`: off without `hep`; the sample a share, the methods SIP tokens (kept upper case).
+/// `[log]`: the share of logged connections is a share.
 fn log(l: &Log, problems: &mut Vec<Problem>) {
     if !(0.0..=1.0).contains(&l.connections) {
         problems.push(Problem::LogConnections(l.connections));
     }
 }
 
+/// `[capture]`: off without `hep`; the sample a share, the methods SIP tokens (kept upper case).
 fn capture(c: &Capture, problems: &mut Vec<Problem>) -> Option<CapturePlan> {
     if !(0.0..=1.0).contains(&c.sample) {
         problems.push(Problem::CaptureSample(c.sample));

@@ -122,11 +122,20 @@ fn proxy_protocol_needs_trusted_proxies() {
 
 #[test]
 fn admin_can_be_disabled() {
-    assert_eq!(plan("[admin]\nenabled = false").unwrap().admin, None);
-    assert_eq!(
-        plan("").unwrap().admin,
-        Some(SocketAddr::from(([127, 0, 0, 1], 9090)))
-    );
+    assert!(plan("[admin]\nenabled = false").unwrap().admin.is_none());
+    let admin = plan("").unwrap().admin.expect("on by default");
+    assert_eq!(admin.listen, SocketAddr::from(([127, 0, 0, 1], 9090)));
+    assert_eq!(admin.token, None);
+}
+
+#[test]
+fn a_short_admin_token_or_a_long_key_overlap_is_refused() {
+    let e = plan("[admin]\ntoken = \"short\"").unwrap_err().to_string();
+    assert!(e.contains("admin.token has 5 characters"), "{e}");
+    let token = plan("[admin]\ntoken = \"0123456789abcdef\"").unwrap();
+    assert_eq!(token.admin.unwrap().token.as_deref(), Some("0123456789abcdef"));
+    let e = plan("[auth]\nkey_overlap = \"8days\"").unwrap_err().to_string();
+    assert!(e.contains("auth.key_overlap"), "{e}");
 }
 
 #[test]

@@ -312,6 +312,37 @@ impl Session {
         ))));
     }
 
+    /// Close an open WebSocket for the operator (an admin request, a drain): close frame with `code` and `text`,
+    /// then close; `why` is the reason the log of closed connections gives. `false` (and nothing done) when the
+    /// connection is not an open WebSocket.
+    pub fn close_for_operator(
+        &mut self,
+        code: u16,
+        text: &str,
+        why: &'static str,
+        out: &mut Output<'_>,
+    ) -> bool {
+        let State::Open(o) = &mut self.state else {
+            return false;
+        };
+        o.close_frame(code, text, out);
+        out.emit(Command::Closing { code, reason: why });
+        self.state = State::Closed { websocket: true };
+        out.emit(Command::Close(Close::Graceful(Some(code))));
+        true
+    }
+
+    /// What an operator's listing shows of an open WebSocket: who the handshake authenticated, and
+    /// milliseconds since it opened and since the browser last sent anything (at `now_ms`, the edge's clock).
+    /// `None` for anything else (a handshake, a SIP stream with the core, a closing connection).
+    pub fn open_info(&self, now_ms: u64) -> Option<(Option<&Identity>, u32, u32)> {
+        let State::Open(o) = &self.state else {
+            return None;
+        };
+        let (age, idle) = o.ages_ms(now_ms);
+        Some((o.identity(), age, idle))
+    }
+
     /// The worker is closing the connection for its own reason (a full send queue): ignore what follows.
     pub fn abandon(&mut self) {
         let websocket = self.is_websocket();

@@ -24,6 +24,8 @@ pub(super) struct Open {
     /// When the browser last sent anything (milliseconds on the edge's clock, wrapping: 4 bytes per idle
     /// connection instead of an `Instant`'s 16).
     last_rx_ms: u32,
+    /// When the WebSocket opened (milliseconds on the edge's clock, wrapping like `last_rx_ms`).
+    opened_ms: u32,
     /// permessage-deflate: the window the browser compresses with (8–15), 0 when not agreed.
     inflate_bits: u8,
 }
@@ -73,12 +75,23 @@ impl Open {
             client,
             bucket: RequestBucket::default(),
             last_rx_ms: p.timestamp(now).0 as u32,
+            opened_ms: p.timestamp(now).0 as u32,
             inflate_bits: deflate.map_or(0, |d| d.decompress_window_bits(Role::Server)),
         }
     }
 
-    fn identity(&self) -> Option<&edge::Identity> {
+    pub(super) fn identity(&self) -> Option<&edge::Identity> {
         self.extras.as_deref().and_then(|e| e.identity.as_ref())
+    }
+
+    /// Milliseconds since the WebSocket opened and since the browser last sent anything, at `now_ms` on the
+    /// edge's clock.
+    pub(super) fn ages_ms(&self, now_ms: u64) -> (u32, u32) {
+        let now = now_ms as u32;
+        (
+            now.wrapping_sub(self.opened_ms),
+            now.wrapping_sub(self.last_rx_ms),
+        )
     }
 
     pub(super) fn poll_timeout(&self) -> Option<Instant> {

@@ -53,10 +53,11 @@ pub struct Policy {
     pub auth: Authenticator,
     /// What a credential's expiry during a session does.
     pub on_expiry: OnExpiry,
-    /// Per-source-IP connection caps and handshake rates.
-    pub ip_limits: IpLimits,
-    /// WebSocket upgrades per second on the whole node.
-    pub node_handshakes: NodeHandshakeRate,
+    /// Per-source-IP connection caps and handshake rates (shared with the policies a reload makes next, so
+    /// that the counts carry over).
+    pub ip_limits: std::sync::Arc<IpLimits>,
+    /// WebSocket upgrades per second on the whole node (shared likewise).
+    pub node_handshakes: std::sync::Arc<NodeHandshakeRate>,
     /// Which client addresses are written as Via `received`.
     pub received: crate::config::Received,
     /// Proxies whose X-Forwarded-For is believed.

@@ -71,12 +71,21 @@ pub struct Handle {
     /// Every target's counters, for the metrics endpoint.
     pub registry: Registry,
     resolve_now: Arc<Notify>,
+    /// The URIs resolved (a reload may change them).
+    uris: Arc<Mutex<Vec<CoreUri>>>,
 }
 
 impl Handle {
     /// Resolve again now (SIGHUP).
     pub fn resolve_now(&self) {
         self.resolve_now.notify_one();
+    }
+
+    /// Resolve these URIs from now on (a reload), starting now. Targets they resolve to over another transport
+    /// than the one in use are refused (logged), and the current targets stay.
+    pub fn set_uris(&self, uris: Vec<CoreUri>) {
+        *self.uris.lock().unwrap_or_else(|p| p.into_inner()) = uris;
+        self.resolve_now();
     }
 }
 
@@ -170,15 +179,18 @@ pub fn start(mut settings: Settings) -> Result<(Arc<CoreView>, Handle, TlsClient
     let registry = state.registry.clone();
     let resolve_now = Arc::new(Notify::new());
     let notify = resolve_now.clone();
+    let uris = Arc::new(Mutex::new(state.settings.uris.clone()));
+    let shared_uris = uris.clone();
     std::thread::Builder::new()
         .name("sipedge-targets".into())
-        .spawn(move || runtime.block_on(state.run(first_wait, notify)))
+        .spawn(move || runtime.block_on(state.run(first_wait, notify, shared_uris)))
         .map_err(TargetsError::Runtime)?;
     let handle = Handle {
         views,
         feedback,
         registry,
         resolve_now,
+        uris,
     };
     Ok((first, handle, tls))
 }
@@ -312,7 +324,7 @@ type Resolved = Result<(Vec<Entry>, Transport, Duration), TargetsError>;
 /// manager.
 async fn resolve_loop(
     resolver: Resolver,
-    uris: Vec<CoreUri>,
+    uris: Arc<Mutex<Vec<CoreUri>>>,
     mut next: Duration,
     resolve_now: Arc<Notify>,
     results: tokio::sync::mpsc::Sender<Resolved>,
@@ -322,7 +334,8 @@ async fn resolve_loop(
             () = tokio::time::sleep(next) => {}
             () = resolve_now.notified() => {}
         }
-        let result = resolve_all(&resolver, &uris).await;
+        let now = uris.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let result = resolve_all(&resolver, &now).await;
         next = match &result {
             Ok((_, _, ttl)) => refresh_after(*ttl),
             Err(_) => RETRY_RESOLVE,
@@ -334,7 +347,12 @@ async fn resolve_loop(
 }
 
 impl State {
-    async fn run(mut self, first_wait: Duration, resolve_now: Arc<Notify>) {
+    async fn run(
+        mut self,
+        first_wait: Duration,
+        resolve_now: Arc<Notify>,
+        uris: Arc<Mutex<Vec<CoreUri>>>,
+    ) {
         let mut probe_tick =
             tokio::time::interval(self.settings.probing.map_or(MAX_REFRESH, |p| p.interval));
         probe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -342,7 +360,7 @@ impl State {
         let (tx, mut resolved) = tokio::sync::mpsc::channel(1);
         tokio::spawn(resolve_loop(
             self.resolver.clone(),
-            self.settings.uris.clone(),
+            uris,
             first_wait,
             resolve_now,
             tx,

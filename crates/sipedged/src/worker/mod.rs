@@ -3,6 +3,7 @@
 //! workers share nothing but the read-only [`Shared`] and talk by message ([`Msg`]).
 
 mod link;
+pub mod operate;
 mod retransmit;
 mod router;
 
@@ -46,8 +47,8 @@ pub struct CoreSide {
 /// What every worker reads and nobody writes after start.
 #[derive(Debug)]
 pub struct Shared {
-    /// Each client connection's policy.
-    pub policy: Policy,
+    /// Each client connection's policy, as started (a reload sends the next one by [`Msg::Reconfigure`]).
+    pub policy: Arc<Policy>,
     /// The edge configuration template (worker fields are filled per worker).
     pub edge: EdgeConfig,
     /// Flow-token key.
@@ -95,6 +96,10 @@ pub enum Msg {
     FlowClosed(FlowId),
     /// The core's targets changed (resolved again, or a target went down or up).
     CoreView(Arc<CoreView>),
+    /// From the admin API.
+    Admin(operate::Ask),
+    /// A configuration reload: the policy and edge settings from now on.
+    Reconfigure(Arc<crate::reload::Live>),
 }
 
 /// A connection's state in the worker's slab: its session and the timer armed for it.
@@ -108,6 +113,8 @@ pub struct Connection {
 #[derive(Debug)]
 pub struct Worker {
     shared: Arc<Shared>,
+    /// The sessions' policy (the start's, until a reload sends another).
+    policy: Arc<Policy>,
     router: Router,
     /// Scratch for the bytes a session writes.
     tx: Vec<u8>,
@@ -115,6 +122,8 @@ pub struct Worker {
     rx: Vec<u8>,
     /// permessage-deflate: the decompressors shared by this worker's connections (none keeps a window).
     inflate: SharedCodecs,
+    /// What the admin API asked and the worker is in the middle of.
+    operate: operate::Operate,
 }
 
 impl Worker {
@@ -122,10 +131,12 @@ impl Worker {
     pub fn new(shared: Arc<Shared>, index: usize) -> Self {
         Self {
             router: Router::new(shared.clone(), index),
+            policy: shared.policy.clone(),
             shared,
             tx: Vec::with_capacity(16 * 1024),
             rx: Vec::with_capacity(16 * 1024),
             inflate: SharedCodecs::new(0),
+            operate: operate::Operate::default(),
         }
     }
 
@@ -138,7 +149,7 @@ impl Worker {
         step: impl FnOnce(&mut Session, &Policy, &mut Output<'_>),
     ) {
         let Self {
-            shared,
+            policy,
             router,
             tx,
             inflate,
@@ -147,7 +158,7 @@ impl Worker {
         {
             let mut sink = |c: Command<'_>| router.command(ctx, conn, c);
             let mut out = Output::new(tx, &mut sink).with_codecs(inflate);
-            step(&mut state.session, &shared.policy, &mut out);
+            step(&mut state.session, policy, &mut out);
         }
         rearm(ctx, conn, state);
     }
@@ -181,7 +192,7 @@ impl Handler for Worker {
         if origin == Origin::Connected {
             self.router.core_connected(ctx, conn);
             let mut state = Connection {
-                session: Session::core_stream(&self.shared.policy, ctx.now()),
+                session: Session::core_stream(&self.policy, ctx.now()),
                 timer: None,
             };
             rearm(ctx, conn, &mut state);
@@ -197,12 +208,12 @@ impl Handler for Worker {
         };
         let now = ctx.now();
         let Self {
-            shared, router, tx, ..
+            policy, router, tx, ..
         } = self;
         let session = {
             let mut sink = |c: Command<'_>| router.command(ctx, conn, c);
             let mut out = Output::new(tx, &mut sink);
-            Session::accept(&shared.policy, peer, now, &mut out)
+            Session::accept(policy, peer, now, &mut out)
         };
         let mut state = Connection {
             session,
@@ -221,7 +232,7 @@ impl Handler for Worker {
             s.handle_bytes(p, now, &mut rx, out)
         });
         self.rx = rx;
-        self.router.expire(self.shared.policy.timestamp(now));
+        self.router.expire(self.policy.timestamp(now));
         self.router.metrics.busy(ctx.stats().busy);
     }
 
@@ -247,7 +258,7 @@ impl Handler for Worker {
         if self.router.core_closed(ctx, conn, reason) {
             return;
         }
-        state.session.closed(&self.shared.policy);
+        state.session.closed(&self.policy);
         let m = &self.router.metrics;
         m.add(Counter::Closed, 1);
         m.open.fetch_sub(1, Ordering::Relaxed);
@@ -263,12 +274,34 @@ impl Handler for Worker {
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_, Msg>, msg: Msg) {
-        self.router.message(ctx, msg);
+        match msg {
+            Msg::Admin(ask) => self.ask(ctx, ask),
+            Msg::Reconfigure(live) => {
+                self.policy = live.policy.clone();
+                self.router.reconfigure(&live);
+            }
+            msg => self.router.message(ctx, msg),
+        }
+    }
+
+    fn visit(
+        &mut self,
+        ctx: &mut Ctx<'_, Msg>,
+        conn: Conn,
+        state: &mut Connection,
+    ) -> std::ops::ControlFlow<()> {
+        self.visit_one(ctx, conn, state)
+    }
+
+    fn visited(&mut self, _ctx: &mut Ctx<'_, Msg>) {
+        self.visit_done();
     }
 
     fn worker_timer(&mut self, ctx: &mut Ctx<'_, Msg>, token: u64) {
-        if token == router::TICK_TOKEN {
-            self.router.tick(ctx);
+        match token {
+            router::TICK_TOKEN => self.router.tick(ctx),
+            operate::DRAIN_TOKEN => self.drain_step(ctx),
+            _ => {}
         }
     }
 
@@ -311,10 +344,11 @@ impl Handler for Worker {
 
 #[cfg(test)]
 mod tests {
-    /// A connection's slot state stays small: 100,000 idle browsers per node.
+    /// A connection's slot state stays small: 100,000 idle browsers per node (88 bytes since the WebSocket's
+    /// opening time is kept for the admin API's listing).
     #[test]
     fn connection_state_is_small() {
         let size = std::mem::size_of::<super::Connection>();
-        assert!(size <= 80, "{size} bytes per connection in the slab");
+        assert!(size <= 88, "{size} bytes per connection in the slab");
     }
 }

@@ -14,6 +14,7 @@ use wsproto::deflate::SharedCodecs;
 mod capture;
 mod close_log;
 mod core_side;
+mod listing;
 mod transactions;
 
 use capture::Way;
@@ -81,6 +82,8 @@ pub struct Router {
     close_logs: Vec<Option<Box<close_log::ConnectionLog>>>,
     /// `[log] connections` accumulated per upgrade: a connection is logged each time it reaches 1.
     log_credit: f64,
+    /// Edge mode: the AoRs each connection registered (for the admin API's listing).
+    registered: listing::Registered,
 }
 
 impl Router {
@@ -124,6 +127,7 @@ impl Router {
             udp_local: None,
             close_logs: Vec::new(),
             log_credit: 0.0,
+            registered: listing::Registered::default(),
         }
     }
 
@@ -216,6 +220,7 @@ impl Router {
                     identity,
                 };
                 self.capture_client(ctx, conn, message, Way::In);
+                self.note_register(conn, message);
                 if let Some(i) = identity {
                     self.log_identity(conn, &i.user);
                 }
@@ -304,6 +309,8 @@ impl Router {
                 self.expire(now);
             }
             Msg::CoreView(view) => self.view_changed(ctx, view),
+            // The worker answers these itself.
+            Msg::Admin(_) | Msg::Reconfigure(_) => {}
             Msg::FlowClosed(flow) => {
                 self.edge.flow_closed(&flow);
                 let now = self.now(ctx);
@@ -384,11 +391,18 @@ impl Router {
         }
     }
 
+    /// A configuration reload: the registrar's bounds and the largest message from now on.
+    pub fn reconfigure(&mut self, live: &crate::reload::Live) {
+        self.edge
+            .reconfigure(live.registrar, live.max_message_size);
+    }
+
     /// A connection closed: what was kept to compress its messages goes.
     pub fn connection_closed(&mut self, conn: Conn) {
         if let Some(o) = self.deflate_out.get_mut(conn.slot as usize) {
             *o = OutDeflate::default();
         }
+        self.forget_registered(conn);
     }
 
     /// Frame `bytes` and queue them on the local connection `flow`, or carry out `if_gone`.

@@ -2,6 +2,7 @@
 //! and a small blocking SIP-over-WebSocket client on wsproto's client role.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod dnsmasq;
 pub mod fake_core;
 pub mod scenario;
@@ -66,6 +67,8 @@ pub struct Gateway {
     pub admin: u16,
     /// Its standard error.
     log: PathBuf,
+    /// Its configuration file (rewrite it and [`reload`](Self::sighup) to change settings).
+    pub config: PathBuf,
     _dir: TempDir,
 }
 
@@ -133,8 +136,24 @@ impl Gateway {
             port,
             admin,
             log,
+            config: cfg,
             _dir: dir,
         }
+    }
+
+    /// Send it SIGHUP (reload).
+    pub fn sighup(&self) {
+        let ok = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -HUP");
+    }
+
+    /// Whether it still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// What it logged so far.

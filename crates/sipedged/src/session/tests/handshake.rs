@@ -210,7 +210,7 @@ fn a_valid_credential_binds_its_identity_to_the_flow() {
 #[test]
 fn per_ip_connection_cap_is_503_at_accept_and_released_at_close() {
     let mut p = policy();
-    p.ip_limits = IpLimits::new(1, 0, 0);
+    p.ip_limits = std::sync::Arc::new(IpLimits::new(1, 0, 0));
     let mut first = Harness::new(p);
     assert!(!first.session.is_closed());
     let second = Harness::new(std::mem::replace(&mut first.policy, policy()));
@@ -231,7 +231,7 @@ fn per_ip_connection_cap_is_503_at_accept_and_released_at_close() {
 #[test]
 fn per_ip_handshake_rate_is_503() {
     let mut p = policy();
-    p.ip_limits = IpLimits::new(0, 1, 1);
+    p.ip_limits = std::sync::Arc::new(IpLimits::new(0, 1, 1));
     let first = Harness::new(p);
     let second = Harness::new(first.policy);
     refused(
@@ -244,7 +244,7 @@ fn per_ip_handshake_rate_is_503() {
 #[test]
 fn the_node_handshake_rate_is_503_with_retry_after_for_upgrades_only() {
     let mut p = policy();
-    p.node_handshakes = crate::limits::NodeHandshakeRate::new(2);
+    p.node_handshakes = std::sync::Arc::new(crate::limits::NodeHandshakeRate::new(2));
     let mut h = Harness::new(p);
     assert!(h.feed(&sip_upgrade()).contains(&Rec::Opened));
     let mut h = Harness::new(h.policy);
@@ -269,7 +269,7 @@ fn a_trusted_proxy_names_the_client_and_its_limits_apply_to_the_client() {
     let proxy: SocketAddr = "10.0.0.9:5555".parse().unwrap();
     let mut p = policy();
     p.trusted_proxies = vec![proxy.ip()];
-    p.ip_limits = IpLimits::new(1, 0, 0);
+    p.ip_limits = std::sync::Arc::new(IpLimits::new(1, 0, 0));
     let xff = "Sec-WebSocket-Protocol: sip\r\nX-Forwarded-For: 198.51.100.1, 203.0.113.5\r\n";
     let mut a = Harness::from_peer(p, proxy, false);
     assert!(a.feed(&upgrade("/", xff)).contains(&Rec::Opened));
@@ -363,7 +363,7 @@ fn client_at_edge(h: &mut Harness) -> Option<IpAddr> {
 #[test]
 fn two_addresses_of_one_ipv6_slash64_share_the_connection_cap() {
     let mut p = policy();
-    p.ip_limits = IpLimits::new(1, 0, 0);
+    p.ip_limits = std::sync::Arc::new(IpLimits::new(1, 0, 0));
     let first = Harness::from_peer(p, "[2001:db8:5:6::1]:40000".parse().unwrap(), false);
     assert!(!first.session.is_closed());
     let second = Harness::from_peer(
@@ -388,7 +388,7 @@ fn two_addresses_of_one_ipv6_slash64_share_the_connection_cap() {
 fn a_trusted_proxy_seen_as_an_ipv4_mapped_address_is_recognised() {
     let mut p = policy();
     p.trusted_proxies = vec!["10.0.0.9".parse().unwrap()];
-    p.ip_limits = IpLimits::new(1, 0, 0);
+    p.ip_limits = std::sync::Arc::new(IpLimits::new(1, 0, 0));
     let proxy: SocketAddr = "[::ffff:10.0.0.9]:5555".parse().unwrap();
     let mut a = Harness::from_peer(p, proxy, false);
     assert!(!a.session.is_closed());
@@ -415,7 +415,7 @@ fn a_trusted_proxy_seen_as_an_ipv4_mapped_address_is_recognised() {
 #[test]
 fn an_ipv4_client_on_a_dual_stack_listener_counts_and_reaches_the_edge_as_ipv4() {
     let mut p = policy();
-    p.ip_limits = IpLimits::new(1, 0, 0);
+    p.ip_limits = std::sync::Arc::new(IpLimits::new(1, 0, 0));
     let mut mapped = Harness::from_peer(p, "[::ffff:192.0.2.7]:40000".parse().unwrap(), false);
     assert!(mapped.feed(&sip_upgrade()).contains(&Rec::Opened));
     assert_eq!(
