@@ -1,7 +1,9 @@
 // End-to-end test of sipedge's operator page (admin port, `/`): loads it in Chromium, then makes traffic from the
 // page itself and watches the page's own figures move without a reload — connections up when WebSockets open, a
 // registration after a REGISTER, messages/s above zero, a handshake rejection for a WebSocket without the "sip"
-// subprotocol, a routing failure for a stray response, connections down again when the sockets close.
+// subprotocol, a routing failure for a stray response; then the admin actions: find the registered user with the
+// page's search and close its connection with the page's button (the browser's socket sees close 4000), and
+// connections down again when the sockets close.
 // Starts no server itself; meant for sipedge standalone (the REGISTER is answered by its registrar).
 //
 //   node operator.mjs --admin http://127.0.0.1:9090/ --ws ws://127.0.0.1:8080/ [--screenshot docs/screenshots]
@@ -131,6 +133,7 @@ try {
     return until('total-connections', (v) => v >= before.connections + SOCKETS, `>= ${before.connections + SOCKETS}`);
   });
 
+  const user = `op${Math.random().toString(36).slice(2, 7)}`;
   await step('a REGISTER shows as a registration, and messages/s rises', async () => {
     const bad = await baseline('registrations', 'total-registrations');
     if (bad) return bad;
@@ -139,7 +142,7 @@ try {
       ws.onmessage = (e) => ok(String(e.data).split('\r\n')[0]);
       ws.send(msg);
       setTimeout(() => ok('no answer'), 3000);
-    }), [register(`op${Math.random().toString(36).slice(2, 7)}`)]);
+    }), [register(user)]);
     if (answer !== 'SIP/2.0 200 OK') return `REGISTER answered "${answer}"`;
     const why = await until('total-registrations', (v) => v >= before.registrations + 1, `>= ${before.registrations + 1}`);
     if (why) return why;
@@ -181,6 +184,27 @@ try {
     if (bad) return bad;
     await inPage((msg) => window.testSockets[2].send(msg), strayResponse);
     return until('total-routing-failures', (v) => v >= before.failures + 1, `>= ${before.failures + 1}`);
+  });
+
+  await step('the page finds the registered user and closes its connection with the chosen code', async () => {
+    await page.fill('#find-aor', `sip:${user}@example.test`);
+    await page.click('#find');
+    const rows = page.locator('#found tbody tr');
+    await rows.first().waitFor({ timeout });
+    if ((await rows.count()) !== 1) return `${await rows.count()} rows for ${user}`;
+    const shown = await rows.first().locator('td').first().textContent();
+    if (!shown.includes(`${user}@example.test`)) return `the row names "${shown}"`;
+    const closed = inPage(() => new Promise((ok) => {
+      window.testSockets[0].onclose = (e) => ok(e.code);
+      setTimeout(() => ok('still open'), 5000);
+    }));
+    await page.selectOption('#close-code', '4000');
+    await rows.first().locator('button.close-connection').click();
+    const code = await closed;
+    if (code !== 4000) return `the browser's socket: ${code}`;
+    await page.waitForFunction(() => document.querySelectorAll('#found tbody tr').length === 0, null, { timeout });
+    const message = await page.locator('#admin-message').textContent();
+    return message.startsWith('closed with 4000') ? null : `the page says "${message}"`;
   });
 
   if (opts.screenshot) {
