@@ -13,10 +13,13 @@ use std::time::Duration;
 use common::{config, connect, echo_once};
 use ringmux::{CloseReason, Conn, Ctx, Handler, Origin, Server};
 
+/// Every open connection with its bytes (in, out), and the count `visited` saw.
+type Seen = (Vec<(Conn, u64, u64)>, usize);
+
 /// What the test asks the worker.
 enum Ask {
     /// Every open connection with its bytes (in, out), and the count seen by `visited`.
-    List(mpsc::Sender<(Vec<(Conn, u64, u64)>, usize)>),
+    List(mpsc::Sender<Seen>),
     /// Close the connection with this many bytes received.
     CloseWithBytesIn(u64),
     /// Stop accepting.
@@ -27,7 +30,7 @@ enum Ask {
 #[derive(Default)]
 struct Operated {
     seen: Vec<(Conn, u64, u64)>,
-    listing: Option<mpsc::Sender<(Vec<(Conn, u64, u64)>, usize)>>,
+    listing: Option<mpsc::Sender<Seen>>,
     close_bytes_in: Option<u64>,
 }
 

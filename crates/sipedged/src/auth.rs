@@ -4,7 +4,10 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+mod keys;
+
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use keys::Keys;
 use serde_json::Value;
 
 use crate::config::{Auth, AuthMode};
@@ -72,7 +75,7 @@ pub struct Authenticated {
 pub struct Authenticator {
     mode: AuthMode,
     cookie: String,
-    key: Option<DecodingKey>,
+    keys: Option<Keys>,
     validation: Validation,
     identity_claim: String,
     domains_claim: String,
@@ -99,9 +102,10 @@ impl Authenticator {
             crate::config::Algorithm::RS256 => Algorithm::RS256,
             crate::config::Algorithm::ES256 => Algorithm::ES256,
         };
-        let key = match cfg.mode {
-            AuthMode::None => None,
-            _ => Some(decoding_key(cfg, algorithm)?),
+        let keys = match (cfg.mode, &cfg.jwks) {
+            (AuthMode::None, _) => None,
+            (_, Some(path)) => Some(Keys::from_jwks(path, algorithm)?),
+            _ => Some(Keys::One(decoding_key(cfg, algorithm)?)),
         };
         let mut validation = Validation::new(algorithm);
         validation.leeway = cfg.leeway.as_secs();
@@ -118,7 +122,7 @@ impl Authenticator {
         Ok(Self {
             mode: cfg.mode,
             cookie: cfg.cookie.clone(),
-            key,
+            keys,
             validation,
             identity_claim: cfg.identity_claim.clone(),
             domains_claim: cfg.domains_claim.clone(),
@@ -146,7 +150,6 @@ impl Authenticator {
         self.overlapping(old, until)
     }
 
-
     /// Where credentials are looked for.
     pub fn mode(&self) -> AuthMode {
         self.mode
@@ -170,7 +173,7 @@ impl Authenticator {
     }
 
     fn check(&self, req: &wsproto::Request) -> Result<Option<Authenticated>, AuthError> {
-        let Some(key) = &self.key else {
+        let Some(keys) = &self.keys else {
             return Ok(None);
         };
         let token = match self.mode {
@@ -193,6 +196,7 @@ impl Authenticator {
                     "Authorization: Bearer or ?access_token=",
                 ))?,
         };
+        let key = keys.for_token(token)?;
         let claims = jsonwebtoken::decode::<Value>(token, key, &self.validation)
             .map_err(decode_error)?
             .claims;
@@ -248,7 +252,7 @@ fn key_id(cfg: &Auth) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (cfg.mode, cfg.algorithm as u8).hash(&mut h);
     cfg.secret.hash(&mut h);
-    if let Some(path) = &cfg.public_key {
+    for path in [&cfg.public_key, &cfg.jwks].into_iter().flatten() {
         std::fs::read(path).unwrap_or_default().hash(&mut h);
     }
     h.finish()
@@ -288,6 +292,9 @@ pub fn config_problems(cfg: &Auth, allowed_origins: &[String]) -> Vec<AuthConfig
     {
         problems.push(AuthConfigError::ShortSecret(secret.len()));
     }
+    if cfg.jwks.is_some() && (cfg.secret.is_some() || cfg.public_key.is_some()) {
+        problems.push(AuthConfigError::JwksAndKey);
+    }
     problems
 }
 
@@ -320,6 +327,17 @@ pub enum AuthConfigError {
     /// RS256 / ES256 without `public_key`.
     #[error("auth.public_key (a PEM file) is needed for {0}")]
     NoPublicKey(crate::config::Algorithm),
+    /// A JWKS beside a secret or a public key: which checks a token would be unclear.
+    #[error("auth.jwks replaces auth.secret and auth.public_key: set only one of them")]
+    JwksAndKey,
+    /// The JWKS file cannot be read, is not a JWK set, or holds no key for the algorithm.
+    #[error("auth.jwks {path}: {error}")]
+    Jwks {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        error: String,
+    },
     /// The key file cannot be read or is not a key of the algorithm.
     #[error("auth.public_key {path}: {error}")]
     PublicKey {

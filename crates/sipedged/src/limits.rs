@@ -120,7 +120,8 @@ impl IpLimits {
     /// starts right, since no open connection holds a count in it; or the IPv6 grouping changed).
     pub fn retune(&self, max_conns: u32, rate_per_sec: u32, burst: u32, ipv6_prefix: u8) -> bool {
         let wanted = max_conns > 0 || rate_per_sec > 0;
-        if (wanted && self.conns.is_empty()) || ipv6_prefix.min(MAX_IPV6_PREFIX) != self.ipv6_prefix {
+        if (wanted && self.conns.is_empty()) || ipv6_prefix.min(MAX_IPV6_PREFIX) != self.ipv6_prefix
+        {
             return false;
         }
         self.max_conns.store(max_conns, Ordering::Relaxed);

@@ -94,7 +94,7 @@ fn load(args: &Args) -> Result<Plan, ConfigError> {
 
 /// Start logging as `[log]` says (`RUST_LOG`, when set, wins over `level`); returns the setter a reload uses
 /// to change the filter.
-fn init_logging(plan: &Plan) -> Box<dyn Fn(&str) -> Result<(), String>> {
+fn init_logging(plan: &Plan) -> start::SetLogLevel {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&plan.log.level));
     let builder = tracing_subscriber::fmt()

@@ -68,7 +68,11 @@ pub fn differences(before: &Config, after: &Config) -> (Vec<String>, Vec<String>
     note(true, "sip.received", b.received != a.received);
     note(false, "sip.domains", b.domains != a.domains);
     note(false, "sip.node_id", b.node_id != a.node_id);
-    note(false, "sip.flow_token_secret", b.flow_token_secret != a.flow_token_secret);
+    note(
+        false,
+        "sip.flow_token_secret",
+        b.flow_token_secret != a.flow_token_secret,
+    );
     note(false, "runtime", before.runtime != after.runtime);
     limits(before, after, &mut note);
     note(true, "registrar", before.registrar != after.registrar);
@@ -78,7 +82,11 @@ pub fn differences(before: &Config, after: &Config) -> (Vec<String>, Vec<String>
     note(false, "deflate", before.deflate != after.deflate);
     note(true, "log.level", before.log.level != after.log.level);
     note(false, "log.format", before.log.format != after.log.format);
-    note(false, "log.connections", before.log.connections != after.log.connections);
+    note(
+        false,
+        "log.connections",
+        before.log.connections != after.log.connections,
+    );
     note(false, "capture", before.capture != after.capture);
     (live, restart)
 }
@@ -91,8 +99,16 @@ fn listeners(before: &Config, after: &Config, note: &mut impl FnMut(bool, &str, 
     for (i, (b, a)) in before.listen.iter().zip(&after.listen).enumerate() {
         note(true, &format!("listen[{i}].path"), b.path != a.path);
         note(true, &format!("listen[{i}].auth"), b.auth != a.auth);
-        note(false, &format!("listen[{i}].address"), b.address != a.address);
-        note(false, &format!("listen[{i}].advertise"), b.advertise != a.advertise);
+        note(
+            false,
+            &format!("listen[{i}].address"),
+            b.address != a.address,
+        );
+        note(
+            false,
+            &format!("listen[{i}].advertise"),
+            b.advertise != a.advertise,
+        );
         note(false, &format!("listen[{i}].tls"), b.tls != a.tls);
         note(
             false,
@@ -106,28 +122,92 @@ fn limits(before: &Config, after: &Config, note: &mut impl FnMut(bool, &str, boo
     let (b, a) = (&before.limits, &after.limits);
     let proxied = after.listen.iter().any(|l| l.proxy_protocol);
     for (name, is_live, differs) in [
-        ("limits.max_message_size", true, b.max_message_size != a.max_message_size),
-        ("limits.max_frame_size", true, b.max_frame_size != a.max_frame_size),
-        ("limits.max_connections", false, b.max_connections != a.max_connections),
-        ("limits.max_connections_per_ip", true, b.max_connections_per_ip != a.max_connections_per_ip),
-        ("limits.handshake_timeout", true, b.handshake_timeout != a.handshake_timeout),
-        ("limits.idle_timeout", true, b.idle_timeout != a.idle_timeout),
-        ("limits.ping_interval", true, b.ping_interval != a.ping_interval),
-        ("limits.close_timeout", false, b.close_timeout != a.close_timeout),
-        ("limits.tcp_user_timeout", false, b.tcp_user_timeout != a.tcp_user_timeout),
-        ("limits.allowed_origins", true, b.allowed_origins != a.allowed_origins),
-        ("limits.handshakes_per_second", true, b.handshakes_per_second != a.handshakes_per_second),
+        (
+            "limits.max_message_size",
+            true,
+            b.max_message_size != a.max_message_size,
+        ),
+        (
+            "limits.max_frame_size",
+            true,
+            b.max_frame_size != a.max_frame_size,
+        ),
+        (
+            "limits.max_connections",
+            false,
+            b.max_connections != a.max_connections,
+        ),
+        (
+            "limits.max_connections_per_ip",
+            true,
+            b.max_connections_per_ip != a.max_connections_per_ip,
+        ),
+        (
+            "limits.handshake_timeout",
+            true,
+            b.handshake_timeout != a.handshake_timeout,
+        ),
+        (
+            "limits.idle_timeout",
+            true,
+            b.idle_timeout != a.idle_timeout,
+        ),
+        (
+            "limits.ping_interval",
+            true,
+            b.ping_interval != a.ping_interval,
+        ),
+        (
+            "limits.close_timeout",
+            false,
+            b.close_timeout != a.close_timeout,
+        ),
+        (
+            "limits.tcp_user_timeout",
+            false,
+            b.tcp_user_timeout != a.tcp_user_timeout,
+        ),
+        (
+            "limits.allowed_origins",
+            true,
+            b.allowed_origins != a.allowed_origins,
+        ),
+        (
+            "limits.handshakes_per_second",
+            true,
+            b.handshakes_per_second != a.handshakes_per_second,
+        ),
         (
             "limits.handshakes_per_ip_per_second",
             true,
             b.handshakes_per_ip_per_second != a.handshakes_per_ip_per_second,
         ),
-        ("limits.handshake_burst", true, b.handshake_burst != a.handshake_burst),
-        ("limits.requests_per_second", true, b.requests_per_second != a.requests_per_second),
-        ("limits.request_burst", true, b.request_burst != a.request_burst),
-        ("limits.over_request_rate", true, b.over_request_rate != a.over_request_rate),
+        (
+            "limits.handshake_burst",
+            true,
+            b.handshake_burst != a.handshake_burst,
+        ),
+        (
+            "limits.requests_per_second",
+            true,
+            b.requests_per_second != a.requests_per_second,
+        ),
+        (
+            "limits.request_burst",
+            true,
+            b.request_burst != a.request_burst,
+        ),
+        (
+            "limits.over_request_rate",
+            true,
+            b.over_request_rate != a.over_request_rate,
+        ),
         // PROXY protocol listeners were given the trusted list at start.
-        ("limits.trusted_proxies", !proxied, b.trusted_proxies != a.trusted_proxies),
+        (
+            "limits.trusted_proxies",
+            !proxied,
+            b.trusted_proxies != a.trusted_proxies,
+        ),
         ("limits.ipv6_prefix", false, b.ipv6_prefix != a.ipv6_prefix),
     ] {
         note(is_live, name, differs);
@@ -158,14 +238,18 @@ pub fn keep_restart_settings(started: &Config, next: &Config) -> Config {
     }
     out.sip.domains.clone_from(&started.sip.domains);
     out.sip.node_id = started.sip.node_id;
-    out.sip.flow_token_secret.clone_from(&started.sip.flow_token_secret);
+    out.sip
+        .flow_token_secret
+        .clone_from(&started.sip.flow_token_secret);
     out.runtime = started.runtime.clone();
     out.limits.max_connections = started.limits.max_connections;
     out.limits.close_timeout = started.limits.close_timeout;
     out.limits.tcp_user_timeout = started.limits.tcp_user_timeout;
     out.limits.ipv6_prefix = started.limits.ipv6_prefix;
     if started.listen.iter().any(|l| l.proxy_protocol) {
-        out.limits.trusted_proxies.clone_from(&started.limits.trusted_proxies);
+        out.limits
+            .trusted_proxies
+            .clone_from(&started.limits.trusted_proxies);
     }
     out.admin = started.admin.clone();
     out.deflate = started.deflate;

@@ -18,7 +18,7 @@ use crate::{admin, capture, limits, metrics, targets, tls, web};
 mod core_side;
 mod reload;
 
-pub use reload::Reloading;
+pub use reload::{Reloading, SetLogLevel};
 
 /// Size of each receive buffer a worker hands the kernel: SIP over WebSocket messages are mostly under 4 KiB (a
 /// WebRTC INVITE is 1-3 KiB); larger ones arrive in several buffers.
@@ -236,9 +236,17 @@ fn policy(plan: &Plan, core: Option<targets::Transport>, carry: Option<&Policy>)
         l.handshake_burst,
     );
     let ip_limits = carry
-        .filter(|c| c.ip_limits.retune(per_ip.0, per_ip.1, per_ip.2, ipv6_prefix))
+        .filter(|c| {
+            c.ip_limits
+                .retune(per_ip.0, per_ip.1, per_ip.2, ipv6_prefix)
+        })
         .map_or_else(
-            || Arc::new(limits::IpLimits::new(per_ip.0, per_ip.1, per_ip.2).with_ipv6_prefix(ipv6_prefix)),
+            || {
+                Arc::new(
+                    limits::IpLimits::new(per_ip.0, per_ip.1, per_ip.2)
+                        .with_ipv6_prefix(ipv6_prefix),
+                )
+            },
             |c| c.ip_limits.clone(),
         );
     let node_handshakes = match carry {
@@ -486,6 +494,7 @@ fn serve(
         for r in reloaders.iter_mut() {
             r.poll();
         }
+        running.poll_jwks(server);
         if let Some(c) = core.as_deref_mut() {
             core_side::forward_views(&c.handle, server);
             if let Some(r) = c.reloader.as_mut() {

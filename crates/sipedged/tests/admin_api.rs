@@ -34,13 +34,25 @@ fn connections_are_listed_found_by_aor_and_closed_with_a_chosen_code() {
         assert_eq!(c["tls"], false);
         assert!(!c["flow"].as_str().unwrap().is_empty());
     }
-    let found = get(gw.admin, "/admin/connections?aor=sip%3Aalice%40example.test").json();
+    let found = get(
+        gw.admin,
+        "/admin/connections?aor=sip%3Aalice%40example.test",
+    )
+    .json();
     let found = found["connections"].as_array().unwrap().clone();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["aors"][0], "alice@example.test");
     let bindings = get(gw.admin, "/admin/bindings?aor=alice@example.test").json();
-    assert_eq!(bindings["bindings"][0]["aor"], "alice@example.test", "{bindings}");
-    assert!(bindings["bindings"][0]["contact"].as_str().unwrap().starts_with("sip:alice@"));
+    assert_eq!(
+        bindings["bindings"][0]["aor"], "alice@example.test",
+        "{bindings}"
+    );
+    assert!(
+        bindings["bindings"][0]["contact"]
+            .as_str()
+            .unwrap()
+            .starts_with("sip:alice@")
+    );
     // Close alice's connection with 4001; bob's stays.
     let flow = found[0]["flow"].as_str().unwrap();
     let closed = post(
@@ -51,7 +63,11 @@ fn connections_are_listed_found_by_aor_and_closed_with_a_chosen_code() {
     assert_eq!(closed.status, 200, "{closed:?}");
     assert_eq!(alice.ws.recv_timeout(Duration::from_secs(3)), None);
     assert_eq!(alice.ws.closed, Some(Some(4001)));
-    assert_eq!(status(&bob.register(600)), 200, "bob's connection is served");
+    assert_eq!(
+        status(&bob.register(600)),
+        200,
+        "bob's connection is served"
+    );
     let again = post(gw.admin, "/admin/close", &format!(r#"{{"flow":"{flow}"}}"#));
     assert_eq!(again.status, 404, "{again:?}");
     let left = get(gw.admin, "/admin/connections").json();
@@ -92,10 +108,19 @@ fn bad_close_orders_are_refused_with_the_rule_they_break() {
 fn the_api_refuses_other_origins_other_hosts_and_form_posts() {
     let gw = Gateway::start("");
     let p = gw.admin;
-    let origin = request(p, "GET", "/admin/connections", &["Origin: http://evil.example"], "");
+    let origin = request(
+        p,
+        "GET",
+        "/admin/connections",
+        &["Origin: http://evil.example"],
+        "",
+    );
     assert_eq!(origin.status, 403, "{origin:?}");
     let own = format!("Origin: http://127.0.0.1:{p}");
-    assert_eq!(request(p, "GET", "/admin/connections", &[&own], "").status, 200);
+    assert_eq!(
+        request(p, "GET", "/admin/connections", &[&own], "").status,
+        200
+    );
     // DNS rebinding: a name of the attacker's that resolves to 127.0.0.1.
     let rebound = request(p, "GET", "/admin/connections", &["Host: evil.example"], "");
     assert_eq!(rebound.status, 403, "{rebound:?}");
@@ -108,7 +133,11 @@ fn the_api_refuses_other_origins_other_hosts_and_form_posts() {
     );
     assert_eq!(form.status, 415, "{form:?}");
     // No CORS grant is ever sent.
-    assert!(!origin.head.contains("access-control-allow"), "{}", origin.head);
+    assert!(
+        !origin.head.contains("access-control-allow"),
+        "{}",
+        origin.head
+    );
     // The read-only pages stay open to any Host (Prometheus, probes).
     let metrics = request(p, "GET", "/metrics", &["Host: prometheus.internal"], "");
     assert_eq!(metrics.status, 200);
@@ -121,8 +150,18 @@ fn with_a_token_the_api_needs_it() {
     let p = gw.admin;
     let none = get(p, "/admin/connections");
     assert_eq!(none.status, 401, "{none:?}");
-    assert!(none.head.contains("www-authenticate: bearer"), "{}", none.head);
-    let wrong = request(p, "GET", "/admin/connections", &["Authorization: Bearer nope"], "");
+    assert!(
+        none.head.contains("www-authenticate: bearer"),
+        "{}",
+        none.head
+    );
+    let wrong = request(
+        p,
+        "GET",
+        "/admin/connections",
+        &["Authorization: Bearer nope"],
+        "",
+    );
     assert_eq!(wrong.status, 401);
     let bearer = format!("Authorization: Bearer {token}");
     let ok = request(p, "GET", "/admin/connections", &[&bearer], "");
@@ -139,7 +178,11 @@ fn with_a_token_the_api_needs_it() {
 }
 
 /// When each client saw its close (on a thread each), with the close code.
-fn close_times(clients: Vec<WsSip>, start: Instant, within: Duration) -> Vec<(Duration, Option<Option<u16>>)> {
+fn close_times(
+    clients: Vec<WsSip>,
+    start: Instant,
+    within: Duration,
+) -> Vec<(Duration, Option<Option<u16>>)> {
     let threads: Vec<_> = clients
         .into_iter()
         .map(|mut c| {
@@ -162,8 +205,14 @@ fn a_drain_stops_accepting_and_closes_every_websocket_over_its_period() {
     let a = post(gw.admin, "/admin/drain", r#"{"period":"1s"}"#);
     assert_eq!(a.status, 202, "{a:?}");
     let closed = close_times(clients, start, Duration::from_secs(5));
-    assert!(closed.iter().all(|(_, code)| *code == Some(Some(1001))), "{closed:?}");
-    assert!(closed[7].0 < Duration::from_secs(3), "all closed within the period: {closed:?}");
+    assert!(
+        closed.iter().all(|(_, code)| *code == Some(Some(1001))),
+        "{closed:?}"
+    );
+    assert!(
+        closed[7].0 < Duration::from_secs(3),
+        "all closed within the period: {closed:?}"
+    );
     let status = get(gw.admin, "/status.json").json();
     assert_eq!(status["draining"], true);
     // No new connection is accepted once every worker closed its listener.
@@ -181,9 +230,15 @@ fn a_drain_spreads_its_closes() {
     let gw = Gateway::start("");
     let clients: Vec<WsSip> = (0..20).map(|_| WsSip::connect(gw.port)).collect();
     let start = Instant::now();
-    assert_eq!(post(gw.admin, "/admin/drain", r#"{"period":"2s"}"#).status, 202);
+    assert_eq!(
+        post(gw.admin, "/admin/drain", r#"{"period":"2s"}"#).status,
+        202
+    );
     let closed = close_times(clients, start, Duration::from_secs(6));
-    assert!(closed.iter().all(|(_, code)| *code == Some(Some(1001))), "{closed:?}");
+    assert!(
+        closed.iter().all(|(_, code)| *code == Some(Some(1001))),
+        "{closed:?}"
+    );
     // Not all at once: the first closes come early in the period, the last near its end.
     assert!(closed[0].0 < Duration::from_millis(800), "{closed:?}");
     assert!(closed[19].0 > Duration::from_millis(1200), "{closed:?}");

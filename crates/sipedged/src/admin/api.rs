@@ -86,7 +86,9 @@ impl Query {
         };
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             match &*k {
-                "aor" => q.aor = Some(normalize(&v).ok_or("aor: expected sip:user@host or user@host")?),
+                "aor" => {
+                    q.aor = Some(normalize(&v).ok_or("aor: expected sip:user@host or user@host")?)
+                }
                 "limit" => {
                     q.limit = v
                         .parse::<usize>()
@@ -141,7 +143,10 @@ async fn all_bindings(app: &App, aor: Option<String>, limit: usize) -> (Vec<Bind
     })
     .await;
     let answered = answers.len();
-    (answers.into_iter().flatten().take(limit).collect(), answered)
+    (
+        answers.into_iter().flatten().take(limit).collect(),
+        answered,
+    )
 }
 
 async fn connections(app: &App, q: Query) -> Answer {

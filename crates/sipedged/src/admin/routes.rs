@@ -47,12 +47,17 @@ pub fn error(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
 }
 
 /// The answer to one request.
-pub async fn route(head: &Parts, body: &[u8], peer: SocketAddr, app: &App) -> Response<Full<Bytes>> {
+pub async fn route(
+    head: &Parts,
+    body: &[u8],
+    peer: SocketAddr,
+    app: &App,
+) -> Response<Full<Bytes>> {
     let path = head.uri.path();
     if let Some(action) = path.strip_prefix("/admin/") {
         if let Err(refusal) = authorize(head, app) {
             tracing::debug!(%peer, path, "admin API request refused");
-            return refusal;
+            return *refusal;
         }
         return api::serve(action, head, body, app).await;
     }
@@ -106,19 +111,19 @@ fn page(path: &str, app: &App) -> Response<Full<Bytes>> {
 }
 
 /// The API's guard (see the module's doc).
-fn authorize(head: &Parts, app: &App) -> Result<(), Response<Full<Bytes>>> {
+fn authorize(head: &Parts, app: &App) -> Result<(), Box<Response<Full<Bytes>>>> {
     let h = &head.headers;
     let host = h
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if let Some(origin) = h.get(header::ORIGIN) {
-        if origin.to_str().ok() != Some(&format!("http://{host}")) {
-            return Err(error(
-                StatusCode::FORBIDDEN,
-                "cross-origin request to the admin API",
-            ));
-        }
+    if let Some(origin) = h.get(header::ORIGIN)
+        && origin.to_str().ok() != Some(&format!("http://{host}"))
+    {
+        return Err(Box::new(error(
+            StatusCode::FORBIDDEN,
+            "cross-origin request to the admin API",
+        )));
     }
     if head.method == Method::POST {
         let json = h
@@ -126,10 +131,10 @@ fn authorize(head: &Parts, app: &App) -> Result<(), Response<Full<Bytes>>> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t.trim_start().starts_with("application/json"));
         if !json {
-            return Err(error(
+            return Err(Box::new(error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "a POST to the admin API has Content-Type: application/json",
-            ));
+            )));
         }
     }
     match &app.token {
@@ -148,17 +153,17 @@ fn authorize(head: &Parts, app: &App) -> Result<(), Response<Full<Bytes>>> {
                 );
                 r.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                Err(r)
+                Err(Box::new(r))
             }
         }
-        None if !app.loopback => Err(error(
+        None if !app.loopback => Err(Box::new(error(
             StatusCode::FORBIDDEN,
             "the admin API is off on a non-loopback address without [admin] token",
-        )),
-        None if !is_loopback_host(host) => Err(error(
+        ))),
+        None if !is_loopback_host(host) => Err(Box::new(error(
             StatusCode::FORBIDDEN,
             "without [admin] token the admin API answers only requests to a loopback host",
-        )),
+        ))),
         None => Ok(()),
     }
 }
@@ -190,7 +195,13 @@ mod tests {
         ] {
             assert!(is_loopback_host(h), "{h}");
         }
-        for h in ["", "evil.example:9090", "10.0.0.1:9090", "[::2]", "localhost.evil.example"] {
+        for h in [
+            "",
+            "evil.example:9090",
+            "10.0.0.1:9090",
+            "[::2]",
+            "localhost.evil.example",
+        ] {
             assert!(!is_loopback_host(h), "{h}");
         }
     }

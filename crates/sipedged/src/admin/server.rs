@@ -144,7 +144,8 @@ async fn accept_loop(listener: std::net::TcpListener, app: Arc<App>) {
 
 /// Answer `503` on a connection over the bounds, without reading it.
 async fn busy(mut stream: tokio::net::TcpStream) {
-    let answer = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\
+    let answer =
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\
                    Retry-After: 1\r\nConnection: close\r\n\r\nbusy\n";
     let _ = tokio::time::timeout(Duration::from_millis(100), stream.write_all(answer)).await;
 }
@@ -184,7 +185,8 @@ async fn request_timeout(spare: std::net::TcpStream) {
     else {
         return;
     };
-    let answer = b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\nContent-Length: 33\r\n\
+    let answer =
+        b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\nContent-Length: 33\r\n\
                    Connection: close\r\n\r\nrequest head not complete in time\n";
     let _ = tokio::time::timeout(Duration::from_secs(1), s.write_all(answer)).await;
     let _ = s.shutdown().await;

@@ -313,8 +313,22 @@ fn after_a_key_change_the_previous_key_counts_until_the_overlap_ends() {
     let during = Authenticator::new(&rotated)
         .unwrap()
         .overlapping(&old, Instant::now() + std::time::Duration::from_secs(60));
-    assert_eq!(during.authenticate(&bearer(&old_token)).unwrap().unwrap().user, "alice");
-    assert_eq!(during.authenticate(&bearer(&new_token)).unwrap().unwrap().user, "alice");
+    assert_eq!(
+        during
+            .authenticate(&bearer(&old_token))
+            .unwrap()
+            .unwrap()
+            .user,
+        "alice"
+    );
+    assert_eq!(
+        during
+            .authenticate(&bearer(&new_token))
+            .unwrap()
+            .unwrap()
+            .user,
+        "alice"
+    );
     let after = Authenticator::new(&rotated)
         .unwrap()
         .overlapping(&old, Instant::now());
@@ -322,5 +336,111 @@ fn after_a_key_change_the_previous_key_counts_until_the_overlap_ends() {
     assert!(after.authenticate(&bearer(&new_token)).is_ok());
     // An expired token of the old key is refused as expired, not retried.
     let expired = hs256(json!({"sip_aor": "alice", "aud": "sipedge", "exp": unix_now() - 3600}));
-    assert_eq!(during.authenticate(&bearer(&expired)), Err(AuthError::Expired));
+    assert_eq!(
+        during.authenticate(&bearer(&expired)),
+        Err(AuthError::Expired)
+    );
+}
+
+/// Base64url without padding (RFC 4648 §5), for the JWKs below.
+fn b64url(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(char::from(A[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    out
+}
+
+fn signed_with(secret: &str, kid: Option<&str>) -> String {
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = kid.map(Into::into);
+    encode(
+        &header,
+        &json!({"sip_aor": "alice", "aud": "sipedge", "exp": unix_now() + 600}),
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_jwks_picks_each_tokens_key_by_kid() {
+    let (k1, k2) = (
+        "jwks-key-one-of-at-least-32-bytes!!",
+        "jwks-key-two-of-at-least-32-bytes!!",
+    );
+    let dir = std::env::temp_dir().join(format!("sipedge-jwks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("keys.json");
+    let set = |keys: &[(&str, &str)]| {
+        let keys: Vec<_> = keys
+            .iter()
+            .map(|(kid, k)| json!({"kty": "oct", "kid": kid, "alg": "HS256", "k": b64url(k.as_bytes())}))
+            .collect();
+        std::fs::write(&path, json!({ "keys": keys }).to_string()).unwrap();
+    };
+    let auth = |path: &std::path::Path| {
+        Authenticator::new(&Auth {
+            mode: AuthMode::Bearer,
+            secret: None,
+            jwks: Some(path.to_owned()),
+            audience: Some("sipedge".into()),
+            ..Auth::default()
+        })
+    };
+    let bearer = |t: &str| request("/", None, Some(&format!("Bearer {t}")));
+    set(&[("one", k1), ("two", k2)]);
+    let a = auth(&path).unwrap();
+    assert!(
+        a.authenticate(&bearer(&signed_with(k1, Some("one"))))
+            .is_ok()
+    );
+    assert!(
+        a.authenticate(&bearer(&signed_with(k2, Some("two"))))
+            .is_ok()
+    );
+    // A kid the set does not hold, a key signed under another kid, no kid among several keys: refused.
+    for t in [
+        signed_with(k1, Some("three")),
+        signed_with(k1, Some("two")),
+        signed_with(k1, None),
+    ] {
+        assert!(
+            matches!(
+                a.authenticate(&bearer(&t)),
+                Err(AuthError::Invalid(InvalidToken::Jwt(_)))
+            ),
+            "{t}"
+        );
+    }
+    // A set of one key takes a token without a kid.
+    set(&[("two", k2)]);
+    let one = auth(&path).unwrap();
+    assert!(one.authenticate(&bearer(&signed_with(k2, None))).is_ok());
+    // A file that is not a JWK set, or holds no key for the algorithm, is refused with its path.
+    std::fs::write(&path, "{\"keys\": 3}").unwrap();
+    assert!(matches!(
+        auth(&path).unwrap_err(),
+        AuthConfigError::Jwks { .. }
+    ));
+    std::fs::write(
+        &path,
+        r#"{"keys": [{"kty": "oct", "alg": "HS512", "k": "AAAA"}]}"#,
+    )
+    .unwrap();
+    let e = auth(&path).unwrap_err().to_string();
+    assert!(e.contains("no key for HS256"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+    // A JWKS beside a secret is a configuration problem.
+    let both = Auth {
+        jwks: Some("x.json".into()),
+        ..cfg(AuthMode::Bearer)
+    };
+    assert!(config_problems(&both, &[]).contains(&AuthConfigError::JwksAndKey));
 }

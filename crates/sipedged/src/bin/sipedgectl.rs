@@ -133,7 +133,10 @@ async fn call(args: Args) -> Result<(u16, String), String> {
     let request = request
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
-    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
     let body = response
         .into_body()
@@ -146,7 +149,10 @@ async fn call(args: Args) -> Result<(u16, String), String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sipedgectl: {e}");
@@ -190,7 +196,10 @@ mod tests {
             limit: Some(5),
         });
         assert_eq!(m, Method::GET);
-        assert_eq!(p, "/admin/connections?aor=sip%3Aalice%40example.com&limit=5");
+        assert_eq!(
+            p,
+            "/admin/connections?aor=sip%3Aalice%40example.com&limit=5"
+        );
         assert!(b.is_empty());
         let (m, p, b) = request_of(Cmd::Close {
             flow: "abc".into(),

@@ -389,6 +389,10 @@ pub struct Auth {
     /// A PEM public key file (RS256 / ES256).
     #[serde(deserialize_with = "non_empty_path")]
     pub public_key: Option<PathBuf>,
+    /// A local JWKS file (RFC 7517) instead of `secret` / `public_key`: tokens name their key by `kid`; read
+    /// again when it changes.
+    #[serde(deserialize_with = "non_empty_path")]
+    pub jwks: Option<PathBuf>,
     /// Required `aud` value (`None`: not checked).
     #[serde(deserialize_with = "non_empty")]
     pub audience: Option<String>,
@@ -417,6 +421,7 @@ impl Default for Auth {
             algorithm: Algorithm::HS256,
             secret: None,
             public_key: None,
+            jwks: None,
             audience: None,
             issuer: None,
             identity_claim: "sip_aor".into(),

@@ -133,8 +133,13 @@ fn a_short_admin_token_or_a_long_key_overlap_is_refused() {
     let e = plan("[admin]\ntoken = \"short\"").unwrap_err().to_string();
     assert!(e.contains("admin.token has 5 characters"), "{e}");
     let token = plan("[admin]\ntoken = \"0123456789abcdef\"").unwrap();
-    assert_eq!(token.admin.unwrap().token.as_deref(), Some("0123456789abcdef"));
-    let e = plan("[auth]\nkey_overlap = \"8days\"").unwrap_err().to_string();
+    assert_eq!(
+        token.admin.unwrap().token.as_deref(),
+        Some("0123456789abcdef")
+    );
+    let e = plan("[auth]\nkey_overlap = \"8days\"")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("auth.key_overlap"), "{e}");
 }
 

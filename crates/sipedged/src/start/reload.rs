@@ -12,13 +12,16 @@ use crate::targets::Transport;
 use crate::targets::manager::Handle;
 use crate::worker::Msg;
 
+/// Sets the log filter (`[log] level`); an error says why it was not taken.
+pub type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String>>;
+
 /// What a reload needs from main: the configuration read again (with the command line's overrides), and the
 /// log filter's setter.
 pub struct Reloading {
     /// Reads and checks the configuration again.
     pub load: Box<dyn Fn() -> Result<Plan, ConfigError>>,
-    /// Sets the log filter (`[log] level`); an error says why it was not taken.
-    pub set_log_level: Box<dyn Fn(&str) -> Result<(), String>>,
+    /// Sets the log filter.
+    pub set_log_level: SetLogLevel,
 }
 
 impl std::fmt::Debug for Reloading {
@@ -35,6 +38,13 @@ pub struct Running {
     policy: Arc<Policy>,
     transport: Option<Transport>,
     reloading: Reloading,
+    /// `[auth] jwks`, and its modification time when last read.
+    jwks: Option<(std::path::PathBuf, Option<std::time::SystemTime>)>,
+}
+
+/// A file's modification time (`None` when it cannot be read).
+fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 impl Running {
@@ -51,7 +61,34 @@ impl Running {
             policy,
             transport,
             reloading,
+            jwks: jwks_of(&plan.source),
         }
+    }
+
+    /// `[auth] jwks` changed on disk: read it again (the previous keys count for `key_overlap`). A file that
+    /// does not read changes nothing (logged); the next change is tried again.
+    pub fn poll_jwks(&mut self, server: &ringmux::Server<Msg>) {
+        let Some((path, seen)) = &mut self.jwks else {
+            return;
+        };
+        let now = modified(path);
+        if now == *seen {
+            return;
+        }
+        *seen = now;
+        let plan = match Plan::new(self.running.clone()) {
+            Ok(plan) => plan,
+            Err(e) => {
+                tracing::warn!(error = %e, "the JWKS file changed but does not read; the keys in use stay");
+                return;
+            }
+        };
+        let changed = vec!["auth.jwks".to_owned()];
+        if let Err(e) = self.apply(server, None, &plan, &changed) {
+            tracing::warn!(error = %e, "the JWKS file changed but was not applied");
+            return;
+        }
+        tracing::info!("JWKS reloaded: new handshakes are checked with its keys");
     }
 
     /// Read the configuration again and apply what changed and can change live.
@@ -90,6 +127,7 @@ impl Running {
             };
         }
         self.running = applied.source;
+        self.jwks = jwks_of(&self.running);
         tracing::info!(why, applied = ?changed, needs_restart = ?needs_restart, "configuration reloaded");
         ReloadReport {
             applied: changed,
@@ -125,4 +163,11 @@ impl Running {
         self.policy = policy;
         Ok(())
     }
+}
+
+/// `[auth] jwks` of `cfg`, with its modification time now.
+fn jwks_of(cfg: &Config) -> Option<(std::path::PathBuf, Option<std::time::SystemTime>)> {
+    let path = cfg.auth.jwks.clone()?;
+    let seen = modified(&path);
+    Some((path, seen))
 }

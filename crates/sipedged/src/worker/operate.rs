@@ -19,6 +19,8 @@ use crate::session::Output;
 pub const DRAIN_TOKEN: u64 = 2;
 /// How often a draining worker closes its next share of connections.
 const DRAIN_STEP: Duration = Duration::from_millis(100);
+/// How long after its period a drain still closes WebSockets that opened late (their handshake was under way).
+const DRAIN_TAIL: Duration = Duration::from_secs(10);
 /// The close frame's text when a drain closes a WebSocket.
 const DRAIN_TEXT: &str = "node draining";
 
@@ -178,7 +180,11 @@ impl Worker {
                 if self.operate.drain_until.is_some() {
                     return;
                 }
-                tracing::info!(worker = self.router.index(), ?period, "draining: no new connections; closing WebSockets with 1001");
+                tracing::info!(
+                    worker = self.router.index(),
+                    ?period,
+                    "draining: no new connections; closing WebSockets with 1001"
+                );
                 ctx.stop_accepting();
                 self.operate.drain_until = Some(ctx.now() + period);
                 ctx.arm_worker_timer(Duration::ZERO, DRAIN_TOKEN);
@@ -199,13 +205,15 @@ impl Worker {
         } else {
             // open × step / left, its fractions carried to the next step: evenly over what is left of the
             // period; the last step before the deadline takes the rest.
-            self.operate.drain_credit += open as f64 * DRAIN_STEP.as_secs_f64() / left.as_secs_f64();
+            self.operate.drain_credit +=
+                open as f64 * DRAIN_STEP.as_secs_f64() / left.as_secs_f64();
             let whole = self.operate.drain_credit.floor();
             self.operate.drain_credit -= whole;
             whole as usize
         };
-        if open > 0 {
-            if self.operate.drain_budget > 0 {
+        // Past the period, steps go on a while for connections that were still in their handshake.
+        if open > 0 || now < until + DRAIN_TAIL {
+            if self.operate.drain_budget > 0 && open > 0 {
                 ctx.visit_connections();
             }
             ctx.arm_worker_timer(DRAIN_STEP, DRAIN_TOKEN);
@@ -219,13 +227,16 @@ impl Worker {
         conn: Conn,
         state: &mut Connection,
     ) -> ControlFlow<()> {
-        if let Some((target, ..)) = &self.operate.closing {
-            if *target == conn
-                && let Some((_, code, text, reply)) = self.operate.closing.take()
-            {
-                let closed = self.close_for_operator(ctx, conn, state, code, &text, "closed by the operator");
-                let _ = reply.send(closed);
-            }
+        if self
+            .operate
+            .closing
+            .as_ref()
+            .is_some_and(|(target, ..)| *target == conn)
+            && let Some((_, code, text, reply)) = self.operate.closing.take()
+        {
+            let closed =
+                self.close_for_operator(ctx, conn, state, code, &text, "closed by the operator");
+            let _ = reply.send(closed);
         }
         if let Some((filter, listing, _)) = &mut self.operate.listing
             && let Some(info) = self.router.describe(ctx, conn, &state.session, filter)
@@ -237,7 +248,14 @@ impl Worker {
             }
         }
         if self.operate.drain_budget > 0
-            && self.close_for_operator(ctx, conn, state, wsproto::close_code::GOING_AWAY, DRAIN_TEXT, "the node drains")
+            && self.close_for_operator(
+                ctx,
+                conn,
+                state,
+                wsproto::close_code::GOING_AWAY,
+                DRAIN_TEXT,
+                "the node drains",
+            )
         {
             self.operate.drain_budget -= 1;
         }
@@ -288,13 +306,19 @@ impl Filter {
         let by_aor = self.aor.as_deref().is_some_and(|want| {
             identity.is_some_and(|i| same_user(i, want)) || aors.iter().any(|a| a == want)
         });
-        by_aor || self.flows.iter().any(|f| f.slot == flow.slot && f.generation == flow.generation && f.worker == flow.worker)
+        by_aor
+            || self.flows.iter().any(|f| {
+                f.slot == flow.slot && f.generation == flow.generation && f.worker == flow.worker
+            })
     }
 }
 
 /// Whether an identity (`alice`, or `alice@example.com`) names the normalized AoR `aor` (`alice@example.com`).
 fn same_user(identity: &str, aor: &str) -> bool {
-    identity == aor || aor.split_once('@').is_some_and(|(user, _)| user == identity)
+    identity == aor
+        || aor
+            .split_once('@')
+            .is_some_and(|(user, _)| user == identity)
 }
 
 #[cfg(test)]

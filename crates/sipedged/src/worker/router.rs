@@ -393,8 +393,7 @@ impl Router {
 
     /// A configuration reload: the registrar's bounds and the largest message from now on.
     pub fn reconfigure(&mut self, live: &crate::reload::Live) {
-        self.edge
-            .reconfigure(live.registrar, live.max_message_size);
+        self.edge.reconfigure(live.registrar, live.max_message_size);
     }
 
     /// A connection closed: what was kept to compress its messages goes.

@@ -25,7 +25,10 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[&str], body: &str
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\n");
-    if !headers.iter().any(|h| h.to_ascii_lowercase().starts_with("host:")) {
+    if !headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+    {
         head.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
     }
     for h in headers {
@@ -33,7 +36,10 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[&str], body: &str
         head.push_str("\r\n");
     }
     if !body.is_empty() || method == "POST" {
-        if !headers.iter().any(|h| h.to_ascii_lowercase().starts_with("content-type:")) {
+        if !headers
+            .iter()
+            .any(|h| h.to_ascii_lowercase().starts_with("content-type:"))
+        {
             head.push_str("Content-Type: application/json\r\n");
         }
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
