@@ -47,7 +47,8 @@ CLOSE_AFTER = 0.5
 # An Internet MSS: over loopback's 64 KiB one the kernel would size the gateway's socket send buffer for 4 MiB at
 # once and hold the whole queue itself.
 MSS = 1460
-# The admin endpoint's bounds (crates/sipedged/src/admin): threads in all, their stack, a request head's size.
+# The admin endpoint's bounds (crates/sipedged/src/admin): connections at once, a generous allowance for each
+# (a connection's task and buffers take far less), a request head's size.
 ADMIN_THREADS = 32
 ADMIN_STACK = 256 * 1024
 ADMIN_HEAD = 8 * 1024
@@ -420,7 +421,7 @@ def row_d(out, k, secs):
         ("", "/metrics probe", f"{probe.get('ok')}/{probe.get('gets')} answered 200, p50 {probe.get('p50_ms')} ms, "
          f"max {probe.get('max_ms')} ms"),
         ("", "server RSS", f"{rss.get('first_kib', 0) / 1024:.1f} -> peak {rss.get('peak_kib', 0) / 1024:.1f} MiB "
-         f"(+{growth_mib:.1f} MiB, bound {bound_mib:.1f} MiB = {ADMIN_THREADS} x (256 KiB stack + 8 KiB head))"),
+         f"(+{growth_mib:.1f} MiB, bound {bound_mib:.1f} MiB = {ADMIN_THREADS} x (256 KiB + 8 KiB head))"),
         ("", "result", benchlib.verdict(ok)),
     ]
     summary = {"pass": ok, "connections": k, "secs": secs, "opened": tr.get("opened"), "answers": answers,

@@ -28,8 +28,8 @@
 # d) trickling admin clients: TRICKLE connections from TRICKLE_SRC to the admin port, each sending one byte a
 #    second (cut ones opened again), for TRICKLE_SECS s, while a probe GETs /metrics every 100 ms (abuse.py
 #    trickle). PASS: every probe answered 200 within 100 ms, the trickling connections cut (408 at the admin's 5 s
-#    head deadline, 503 over its per-peer bound), none held longer than 6.5 s, and RSS grew by at most the admin's
-#    32 threads x (256 KiB stack + 8 KiB head).
+#    head deadline, 503 over its per-peer bound), none held longer than 6.5 s, and RSS grew by at most 8.2 MiB
+#    (the admin's 32 connections at once, each well under 256 KiB with its 8 KiB head buffer).
 # Prints a table and writes flood.json, flood-cd.json (and each sipload report) into OUT.
 # Every process it starts is stopped on exit (only those); every step is bounded by `timeout`.
 set -euo pipefail
