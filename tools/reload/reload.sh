@@ -5,8 +5,9 @@
 #   1. sipedged standalone with handshake authentication (bearer JWTs), clients on ws://: limits.allowed_origins,
 #      limits.max_message_size, limits.requests_per_second, limits.handshakes_per_second,
 #      limits.handshakes_per_ip_per_second, limits.idle_timeout, limits.ping_interval, registrar, sip.received,
-#      auth (the JWT secret rotated, key_overlap 60s), log.level (to debug and back), and a worker count
-#      (reported as needing a restart, applied nowhere);
+#      auth (the JWT secret rotated, key_overlap 60s), log.level (to debug and back), listen[0].path and
+#      listen[0].auth (a new upgrade on the new path without a token is then taken), web (a phone directory
+#      served), and a worker count (reported as needing a restart, applied nowhere);
 #   2. sipedged in edge mode in front of Kamailio (deploy/kamailio/core.cfg), clients on wss://: the listener's
 #      certificate replaced (a new TLS handshake then gets the new one), core.uri (a second URI added), a limit.
 # PASS: every reload reports (or logs) its setting as applied; after each, every client's WebSocket is still
@@ -119,12 +120,14 @@ port=$(free_port)
 admin=$(free_port)
 # The settings a step changes, at their first values.
 origins='[]'; max_message=65536; rps=0; node_rate=0; ip_rate=0; idle=300s; ping=30s; max_expires=3600
-received=public; secret=$secret_a; level=info; workers=2
+received=public; secret=$secret_a; level=info; workers=2; path=/; listen_auth=true; web=""
 writer=write_standalone
 write_standalone() {
   cat >"$cfg" <<TOML
 [[listen]]
 address = "127.0.0.1:$port"
+path = "$path"
+auth = $listen_auth
 [runtime]
 workers = $workers
 [limits]
@@ -149,13 +152,14 @@ key_overlap = "60s"
 listen = "127.0.0.1:$admin"
 [log]
 level = "$level"
+$web
 TOML
 }
 write_standalone
 start_sipedged "$OUT/sipedged.log" "$port" --config "$cfg"
 wait_tcp "$admin"
 target/release/sipload mint-token --secret "$secret_a" --count "$CLIENTS" --ttl 3600 >"$OUT/tokens.txt"
-secs=$(python3 -c "print(int(14 * $STEP + 10))")
+secs=$(python3 -c "print(int(17 * $STEP + 10))")
 start_load standalone --target "ws://127.0.0.1:$port/" --token-file "$OUT/tokens.txt"
 
 origins='["https://app.example"]'; step limits.allowed_origins
@@ -170,6 +174,29 @@ received=always; step sip.received
 secret=$secret_b; step auth
 level=debug; step log.level
 level=info; step log.level
+# shellcheck disable=SC2317 # called through $check
+check_upgrade() {
+  python3 - "$port" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3)
+s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+          b"Sec-WebSocket-Protocol: sip\r\n\r\n")
+sys.exit(0 if s.recv(64).startswith(b"HTTP/1.1 101") else 1)
+PY
+}
+path=/ws; step "listen[0].path"
+listen_auth=false check=check_upgrade check_what="an upgrade on /ws without a token is taken"
+step "listen[0].auth"
+mkdir -p "$work/phone"
+echo "reload test phone" >"$work/phone/index.html"
+# shellcheck disable=SC2317 # called through $check
+check_phone() {
+  python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' \
+    "http://127.0.0.1:$port/phone/" | grep -q "reload test phone"
+}
+web=$(printf '[web]\nphone_dir = "%s"' "$work/phone") check=check_phone check_what="the new phone directory is served"
+step web
 workers=3; step runtime restart
 end_load standalone
 stop_pids "$sipedged_pid"
