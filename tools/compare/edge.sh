@@ -21,6 +21,9 @@ LEVELS=${LEVELS:-"500 2000 8000"}
 SECS=${SECS:-10}
 HOLD=${HOLD:-10}
 WINDOW=${WINDOW:-1}
+# Seconds each client stays after its own traffic, answering what its partner's MESSAGEs still bring: flat out,
+# the core (on the same two cores) drops datagrams and a MESSAGE may arrive seconds late, retransmitted.
+LINGER=${LINGER:-5}
 WORKERS=${WORKERS:-2}
 PROCS=${PROCS:-2}
 EDGES=${EDGES:-"sipedge kamailio"}
@@ -35,7 +38,7 @@ echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), nofile $
 start_pair() {
   local kind=$1 core local_base
   core=$(free_port)
-  kamailio -f "$repo_root/deploy/kamailio/core.cfg" -P "$work/core.pid" -m 4096 -M 16 \
+  kamailio -f "$repo_root/deploy/kamailio/core.cfg" -P "$work/core.pid" -m 4096 -M 16 -b 4194304 \
     -A "CORE_LISTEN=udp:127.0.0.1:$core" -E >"$OUT/core.log" 2>&1
   local_base=$(free_udp_pair)
   port=$(free_port)
@@ -56,7 +59,7 @@ TOML
       edge_pid=$sipedged_pid
       ;;
     kamailio)
-      kamailio -f "$repo_root/deploy/kamailio/ws-edge-proxy.cfg" -P "$work/edge.pid" -m 4096 -M 16 \
+      kamailio -f "$repo_root/deploy/kamailio/ws-edge-proxy.cfg" -P "$work/edge.pid" -m 4096 -M 16 -b 4194304 \
         -A "WS_LISTEN=tcp:127.0.0.1:$port" -A "CORE_SIDE=udp:127.0.0.1:$local_base" \
         -A "CORE_URI=\"sip:127.0.0.1:$core\"" -A "WS_CHILDREN=$WORKERS" -E >"$OUT/kamailio-edge.log" 2>&1
       edge_pid=$(cat "$work/edge.pid")
@@ -91,11 +94,11 @@ for e in $EDGES; do
   stop_pair
   for r in $LEVELS; do
     start_pair "$e"
-    run "$e-rate-$r" "$CLIENTS" message --rate "$r/s" --duration "$SECS"
+    run "$e-rate-$r" "$CLIENTS" message --rate "$r/s" --duration "$SECS" --linger "$LINGER"
     stop_pair
   done
   start_pair "$e"
-  run "$e-saturation" "$CLIENTS" message --flat-out --window "$WINDOW" --duration "$SECS"
+  run "$e-saturation" "$CLIENTS" message --flat-out --window "$WINDOW" --duration "$SECS" --linger "$LINGER"
   stop_pair
 done
 
