@@ -70,7 +70,9 @@ pub struct Config {
     pub ring_entries: u32,
     /// io_uring: completions a worker waits for before it runs a loop pass, for at most [`Config::batch_wait`].
     /// While busy, one pass then reads and answers many connections and submits their sends together, which
-    /// costs less CPU per message than a pass per completion. `0` or `1`: a pass per completion.
+    /// costs less CPU per message than a pass per completion. Only a worker whose last pass found 8 completions
+    /// or more (busy) waits for a batch: a quieter one wakes at its first completion, since a batch it would not
+    /// fill only adds the wait's timer wake-up to each message. `0` or `1`: a pass per completion.
     pub batch_events: u32,
     /// io_uring: how long a worker waits for [`Config::batch_events`] completions (the kernel's `min_wait`,
     /// Linux 6.12+; older kernels wake on every completion). It bounds the delay batching adds: once it has

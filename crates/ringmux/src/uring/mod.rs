@@ -97,6 +97,18 @@ pub(crate) struct Ring {
     /// The overall bound of a batched wait (the timer wheel has its own timeout operation; this only makes the
     /// kernel treat `batch_wait` as a minimum rather than as the whole wait).
     batch_limit: types::Timespec,
+    /// Completions the last pass reaped: the next wait is batched only when it found the worker busy
+    /// ([`BUSY_COMPLETIONS`]).
+    last_reaped: usize,
+}
+
+/// Completions in one pass from which the worker counts as busy and its next wait is batched. Below it a batched
+/// wait would not fill its batch: it would only add its timer's wake-up (and its delay) to every message.
+const BUSY_COMPLETIONS: usize = 8;
+
+/// Whether a worker whose last pass reaped `reaped` completions is busy: its next wait is then batched.
+fn busy(reaped: usize) -> bool {
+    reaped >= BUSY_COMPLETIONS
 }
 
 /// The connection in slot `slot`, if its generation matches the completion's.
@@ -160,7 +172,7 @@ impl<H: Handler> IoBackend<H> for Ring {
         let waited = if !self.io.submit_backlog() {
             // Entries still wait for room: reap what completed and come back without blocking.
             self.io.ring.submit()
-        } else if let Some((events, usec)) = self.batch {
+        } else if let Some((events, usec)) = self.batch.filter(|_| busy(self.last_reaped)) {
             let args = types::SubmitArgs::new()
                 .min_wait_usec(usec)
                 .timespec(&self.batch_limit);
@@ -244,6 +256,7 @@ impl Ring {
             max_conns: table as usize,
             batch,
             batch_limit: types::Timespec::new().sec(BATCH_LIMIT_SECS),
+            last_reaped: 0,
         })
     }
 
@@ -383,6 +396,7 @@ impl Ring {
         for e in self.io.ring.completion() {
             self.cqes.push((e.user_data(), e.result(), e.flags()));
         }
+        self.last_reaped = self.cqes.len();
         let cqes = std::mem::take(&mut self.cqes);
         for &(ud, res, flags) in &cqes {
             self.complete(engine, ud, res, flags);
@@ -629,6 +643,16 @@ mod batch_tests {
             batch_wait: wait,
             ..Config::default()
         }
+    }
+
+    #[test]
+    fn only_a_busy_worker_waits_for_a_batch() {
+        // A quiet worker (a pass or two per message) wakes at its first completion: a batch it would not fill
+        // would only add the wait's timer wake-up.
+        assert!(!busy(0));
+        assert!(!busy(BUSY_COMPLETIONS - 1));
+        assert!(busy(BUSY_COMPLETIONS));
+        assert!(busy(64));
     }
 
     #[test]
