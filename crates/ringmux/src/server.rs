@@ -98,6 +98,16 @@ fn run_worker<H: Handler>(
     }
 }
 
+/// Sends `msg` to worker `worker`'s mailbox (waking it), from outside the workers.
+fn post<M: Send + 'static>(shared: &Shared<M>, worker: usize, msg: M) -> Result<(), Error> {
+    shared
+        .mailboxes
+        .get(worker)
+        .ok_or(Error::NoSuchWorker(worker))?
+        .post(msg, false);
+    Ok(())
+}
+
 /// Posts messages to a server's workers from any thread ([`Server::poster`]).
 #[derive(Debug)]
 pub struct Poster<M: Send + 'static> {
@@ -115,12 +125,7 @@ impl<M: Send + 'static> Clone for Poster<M> {
 impl<M: Send + 'static> Poster<M> {
     /// Sends `msg` to worker `worker`.
     pub fn post(&self, worker: usize, msg: M) -> Result<(), Error> {
-        self.shared
-            .mailboxes
-            .get(worker)
-            .ok_or(Error::NoSuchWorker(worker))?
-            .post(msg, false);
-        Ok(())
+        post(&self.shared, worker, msg)
     }
 
     /// Number of workers.
@@ -219,12 +224,7 @@ impl<M: Send + 'static> Server<M> {
 
     /// Sends `msg` to worker `worker` from outside the workers.
     pub fn post(&self, worker: usize, msg: M) -> Result<(), Error> {
-        self.shared
-            .mailboxes
-            .get(worker)
-            .ok_or(Error::NoSuchWorker(worker))?
-            .post(msg, false);
-        Ok(())
+        post(&self.shared, worker, msg)
     }
 
     /// A handle that posts to the workers from another thread (an admin endpoint), for as long as they run.

@@ -98,26 +98,21 @@ impl Running {
         core: Option<&Handle>,
         why: &str,
     ) -> ReloadReport {
+        let refused = |e: &dyn std::fmt::Display| {
+            tracing::warn!(why, error = %e, "configuration not reloaded: nothing changed");
+            ReloadReport {
+                error: Some(e.to_string()),
+                ..ReloadReport::default()
+            }
+        };
         let next = match (self.reloading.load)() {
             Ok(plan) => plan,
-            Err(e) => {
-                tracing::warn!(why, error = %e, "configuration not reloaded: nothing changed");
-                return ReloadReport {
-                    error: Some(e.to_string()),
-                    ..ReloadReport::default()
-                };
-            }
+            Err(e) => return refused(&e),
         };
         let (_, needs_restart) = differences(&self.started, &next.source);
         let applied = match Plan::new(keep_restart_settings(&self.started, &next.source)) {
             Ok(plan) => plan,
-            Err(e) => {
-                tracing::warn!(why, error = %e, "configuration not reloaded: nothing changed");
-                return ReloadReport {
-                    error: Some(e.to_string()),
-                    ..ReloadReport::default()
-                };
-            }
+            Err(e) => return refused(&e),
         };
         let (changed, _) = differences(&self.running, &applied.source);
         if let Err(e) = self.apply(server, core, &applied, &changed) {
