@@ -292,7 +292,7 @@ pub struct Admin {
 ///
 /// The codecs are shared by a worker's connections; what a connection keeps between messages is at most the last
 /// `server_window_bytes` it was sent and, with `client_context_takeover`, the last 2^`client_max_window_bits`
-/// bytes it sent.
+/// bytes it sent. A connection quiet for a keepalive interval drops the first and packs the second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Deflate {
@@ -316,11 +316,11 @@ impl Default for Deflate {
     fn default() -> Self {
         Self {
             enabled: true,
-            level: 1,
+            level: 6,
             server_max_window_bits: 15,
-            client_max_window_bits: 15,
-            server_window_bytes: 512,
-            client_context_takeover: false,
+            client_max_window_bits: 11,
+            server_window_bytes: 4096,
+            client_context_takeover: true,
         }
     }
 }

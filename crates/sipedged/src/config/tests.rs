@@ -259,13 +259,14 @@ fn deflate_is_on_by_default_and_its_ranges_are_checked() {
     let d = plan("").unwrap().deflate.expect("accepted by default");
     assert!(
         !d.server_no_context_takeover,
-        "512 bytes of context toward the browser"
+        "4 KiB of context toward the browser"
     );
-    assert!(d.client_no_context_takeover);
+    assert!(!d.client_no_context_takeover, "2 KiB of the browser's");
+    assert_eq!((d.client_max_window_bits, d.level), (11, 6));
     assert_eq!(plan("[deflate]\nenabled = false").unwrap().deflate, None);
-    let p = plan("[deflate]\nserver_window_bytes = 0\nclient_context_takeover = true").unwrap();
+    let p = plan("[deflate]\nserver_window_bytes = 0\nclient_context_takeover = false").unwrap();
     let d = p.deflate.unwrap();
-    assert!(d.server_no_context_takeover && !d.client_no_context_takeover);
+    assert!(d.server_no_context_takeover && d.client_no_context_takeover);
     let e = plan(
         "[deflate]\nlevel = 10\nserver_max_window_bits = 8\nclient_max_window_bits = 16\nserver_window_bytes = 1024",
     )

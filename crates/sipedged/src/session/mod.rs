@@ -86,6 +86,9 @@ pub enum Command<'a> {
         /// Who the handshake authenticated, when the listener requires it.
         identity: Option<&'a Identity>,
     },
+    /// The browser has been quiet for a keepalive interval (permessage-deflate agreed): what the worker keeps to
+    /// compress toward it may go.
+    Quiet,
     /// A SIP message from the core, on a SIP stream.
     FromCore(&'a [u8]),
     /// Add to a counter.
@@ -341,6 +344,15 @@ impl Session {
         };
         let (age, idle) = o.ages_ms(now_ms);
         Some((o.identity(), age, idle))
+    }
+
+    /// Heap bytes of the permessage-deflate context kept of what the browser sent (0 without one).
+    #[cfg(test)]
+    pub fn inflate_context_bytes(&self) -> usize {
+        match &self.state {
+            State::Open(o) => o.inflate_context_bytes(),
+            _ => 0,
+        }
     }
 
     /// The worker is closing the connection for its own reason (a full send queue): ignore what follows.

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use wsproto::close_code::{GOING_AWAY, NORMAL, POLICY_VIOLATION};
+use wsproto::deflate::{Context, MAX_WINDOW_BITS};
 use wsproto::{Connection, Event, Role};
 
 use super::{Close, Command, Output, Policy};
@@ -36,8 +37,8 @@ struct Extras {
     /// Who the handshake authenticated (RFC 7118 §7), when the listener requires it.
     identity: Option<edge::Identity>,
     /// When the browser keeps its window (context takeover): the last 2^`inflate_bits` bytes it sent, lent to
-    /// the worker's decompressor for each read.
-    inflate_window: Option<Vec<u8>>,
+    /// the worker's decompressor for each read, and packed while the connection is quiet.
+    inflate_window: Option<Context>,
 }
 
 /// What one WebSocket message from the browser leads to.
@@ -62,7 +63,7 @@ impl Open {
         ws.start_keepalive(now);
         let inflate_window = deflate
             .filter(|d| d.decompress_takeover(Role::Server))
-            .map(|_| Vec::new());
+            .map(|_| Context::default());
         let extras = (identity.is_some() || inflate_window.is_some()).then(|| {
             Box::new(Extras {
                 identity: identity.map(|i| *i),
@@ -94,6 +95,14 @@ impl Open {
         )
     }
 
+    #[cfg(test)]
+    pub(super) fn inflate_context_bytes(&self) -> usize {
+        self.extras
+            .as_deref()
+            .and_then(|e| e.inflate_window.as_ref())
+            .map_or(0, Context::heap_bytes)
+    }
+
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         self.ws.poll_timeout()
     }
@@ -118,16 +127,23 @@ impl Open {
         let mut off = 0;
         // The worker's decompressor, taken out of `out` while messages borrow from it.
         let mut codecs = out.codecs.take();
-        let mut inflate = codecs
-            .as_deref_mut()
-            .filter(|_| self.inflate_bits != 0)
-            .map(|c| c.decompressor(self.inflate_bits));
         let (identity, mut window) = match self.extras.as_deref_mut() {
             Some(e) => (e.identity.as_ref(), e.inflate_window.as_mut()),
             None => (None, None),
         };
-        if let (Some(d), Some(w)) = (inflate.as_deref_mut(), window.as_deref_mut()) {
-            d.lend_window(std::mem::take(w), 1 << self.inflate_bits);
+        let keep = 1 << self.inflate_bits;
+        let plain = match (codecs.as_deref_mut(), window.as_deref_mut()) {
+            (Some(c), Some(w)) if self.inflate_bits != 0 => {
+                Some(w.take(c.decompressor(MAX_WINDOW_BITS), keep))
+            }
+            _ => None,
+        };
+        let mut inflate = codecs
+            .as_deref_mut()
+            .filter(|_| self.inflate_bits != 0)
+            .map(|c| c.decompressor(self.inflate_bits));
+        if let (Some(d), Some(w)) = (inflate.as_deref_mut(), plain) {
+            d.lend_window(w, keep);
         }
         while off < bytes.len() && policy_close.is_none() && !peer_closed {
             let input = &mut bytes[off..];
@@ -173,7 +189,7 @@ impl Open {
             }
         }
         if let (Some(d), Some(w)) = (inflate, window) {
-            *w = d.return_window();
+            *w = Context::Plain(d.return_window());
         }
         out.codecs = codecs;
         if let Some(reason) = policy_close {
@@ -219,6 +235,10 @@ impl Open {
         let mut outcome = Ok(wsproto::Timeout::NotDue);
         out.transmit_with(|buf| outcome = ws.on_timeout(now, buf, None));
         match outcome {
+            Ok(wsproto::Timeout::PingSent) => {
+                self.quiet(out);
+                None
+            }
             Ok(wsproto::Timeout::PongMissing) => {
                 out.emit(Command::Count(Counter::PongMissing, 1));
                 out.emit(Command::Closing {
@@ -228,6 +248,22 @@ impl Open {
                 Some(Close::Abort(GOING_AWAY))
             }
             _ => None,
+        }
+    }
+
+    /// The browser has been quiet for a keepalive interval: its context is packed, and the worker drops what it
+    /// keeps toward it (RFC 7692 lets a sender compress against less than the receiver keeps).
+    fn quiet(&mut self, out: &mut Output<'_>) {
+        if let (Some(c), Some(w)) = (
+            out.codecs.as_deref_mut(),
+            self.extras
+                .as_deref_mut()
+                .and_then(|e| e.inflate_window.as_mut()),
+        ) {
+            w.pack(c.compressor(MAX_WINDOW_BITS));
+        }
+        if self.inflate_bits != 0 {
+            out.emit(Command::Quiet);
         }
     }
 

@@ -19,6 +19,9 @@ use wsproto::deflate::SharedCodecs;
 
 use crate::metrics::{Counter, WorkerMetrics};
 use crate::session::{Command, Output, Peer, Policy, Session};
+
+/// The level a quiet connection's permessage-deflate context is packed at.
+const PACK_LEVEL: u8 = 6;
 use crate::targets::{CoreView, Feedback};
 
 pub use router::Router;
@@ -120,7 +123,8 @@ pub struct Worker {
     tx: Vec<u8>,
     /// Scratch for received bytes (WebSocket payloads are unmasked in place).
     rx: Vec<u8>,
-    /// permessage-deflate: the decompressors shared by this worker's connections (none keeps a window).
+    /// permessage-deflate: the decompressors shared by this worker's connections (none keeps a window), and the
+    /// compressor that packs a quiet connection's context.
     inflate: SharedCodecs,
     /// What the admin API asked and the worker is in the middle of.
     operate: operate::Operate,
@@ -135,7 +139,7 @@ impl Worker {
             shared,
             tx: Vec::with_capacity(16 * 1024),
             rx: Vec::with_capacity(16 * 1024),
-            inflate: SharedCodecs::new(0),
+            inflate: SharedCodecs::new(PACK_LEVEL),
             operate: operate::Operate::default(),
         }
     }

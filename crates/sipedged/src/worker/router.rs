@@ -201,6 +201,11 @@ impl Router {
                 self.count_sip(payload);
                 self.log_inbound(conn, payload.len());
             }
+            Command::Quiet => {
+                if let Some(o) = self.deflate_out.get_mut(conn.slot as usize) {
+                    o.window = Vec::new();
+                }
+            }
             Command::Inflated(wire) => {
                 self.metrics.add(Counter::DeflateWireBytesIn, wire as u64);
                 self.metrics

@@ -77,6 +77,19 @@ impl Compressor {
         remember(window, keep, payload);
     }
 
+    /// `bytes` compressed on their own, in a buffer of their compressed size: a quiet connection's context kept
+    /// small until [`Decompressor::unpack`] gives it back.
+    pub fn pack(&mut self, bytes: &[u8]) -> Vec<u8> {
+        debug_assert!(
+            !self.takeover,
+            "a shared compressor starts every message afresh"
+        );
+        let mut out = Vec::new();
+        self.compress(bytes, &mut out);
+        out.shrink_to_fit();
+        out
+    }
+
     /// Appends the compressed form of `payload` to `out`: the payload of a frame with RSV1 set.
     pub fn compress(&mut self, payload: &[u8], out: &mut Vec<u8>) {
         let (in0, start) = (self.z.total_in(), out.len());
@@ -107,13 +120,14 @@ impl Compressor {
 }
 
 /// Keeps in `window` the last `keep` bytes of its old contents followed by `more`, in at most `keep` bytes of
-/// heap.
+/// heap: the buffer grows with what it holds, so a connection that sent little keeps little.
 fn remember(window: &mut Vec<u8>, keep: usize, more: &[u8]) {
     if keep == 0 {
         return;
     }
-    if window.capacity() < keep {
-        window.reserve_exact(keep - window.len());
+    let want = (window.len() + more.len()).min(keep);
+    if window.capacity() < want {
+        window.reserve_exact(want - window.len());
     }
     if more.len() >= keep {
         window.clear();
@@ -256,6 +270,18 @@ impl Decompressor {
     pub fn return_window(&mut self) -> Vec<u8> {
         self.keep = 0;
         std::mem::take(&mut self.window)
+    }
+
+    /// What [`Compressor::pack`] packed, in a buffer of its size; `None` if it does not inflate to at most `max`
+    /// bytes. Not counted as a message inflated ([`Decompressor::take_inflated`]).
+    pub fn unpack(&mut self, packed: &[u8], max: usize) -> Option<Vec<u8>> {
+        let (window, keep) = (
+            std::mem::take(&mut self.window),
+            std::mem::replace(&mut self.keep, 0),
+        );
+        let plain = self.decompress(packed, max).ok().map(<[u8]>::to_vec);
+        (self.window, self.keep, self.last_input) = (window, keep, None);
+        plain
     }
 
     /// The last message [`decompress`](Self::decompress) inflated.

@@ -13,10 +13,12 @@
 //! connection holds none.
 
 mod codec;
+mod context;
 mod negotiate;
 mod share;
 
 pub use codec::{Compressor, Decompressor, InflateError};
+pub use context::Context;
 pub use negotiate::{BadParameter, EXTENSION, ResponseError, choose, read_response};
 pub use share::{Deflate, SharedCodecs};
 

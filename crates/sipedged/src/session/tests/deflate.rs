@@ -153,3 +153,47 @@ fn a_browser_keeping_its_window_is_read_through_the_connections_window() {
         "the 2nd and 3rd messages refer back to the 1st"
     );
 }
+
+#[test]
+fn a_quiet_browsers_context_is_packed_and_its_next_message_still_reads() {
+    let mut p = deflating();
+    p.deflate = Some(DeflateConfig {
+        client_no_context_takeover: false,
+        client_max_window_bits: 11,
+        ..DeflateConfig::default()
+    });
+    let mut h = Harness::new(p);
+    let answer = String::from_utf8(transmitted(&h.feed(&offer()))).unwrap();
+    assert!(answer.contains("client_max_window_bits=11"), "{answer}");
+    let mut browser = Compressor::new(11, 6, true);
+    let mut send = |h: &mut Harness| {
+        let mut wire = Vec::new();
+        browser.compress(MESSAGE, &mut wire);
+        let mut frame = Vec::new();
+        wsproto::writer::write_compressed_frame(
+            &mut frame,
+            wsproto::OpCode::Text,
+            &wire,
+            Some(MASK),
+        );
+        let got = h.feed(&frame);
+        assert!(
+            got.iter()
+                .any(|r| matches!(r, Rec::ToEdge { message, .. } if message == MESSAGE)),
+            "{got:?}"
+        );
+        wire.len()
+    };
+    send(&mut h);
+    let plain = h.session.inflate_context_bytes();
+    assert_eq!(plain, MESSAGE.len(), "the context holds what was sent");
+    // A keepalive interval of silence: the ping goes, the context is packed, the worker is told.
+    let got = h.advance(Duration::from_secs(31));
+    assert!(got.contains(&Rec::Quiet), "{got:?}");
+    let packed = h.session.inflate_context_bytes();
+    assert!(packed < plain, "{packed} of {plain}");
+    // The browser's next message refers back into the packed bytes.
+    let wire = send(&mut h);
+    assert!(wire < MESSAGE.len() / 4, "{wire}");
+    assert_eq!(h.session.inflate_context_bytes(), 2 * MESSAGE.len());
+}

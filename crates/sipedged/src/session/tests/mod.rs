@@ -25,6 +25,7 @@ pub(super) enum Rec {
     Deflate(u8),
     Inbound(Vec<u8>),
     Inflated(usize),
+    Quiet,
     ToEdge {
         message: Vec<u8>,
         client: Option<IpAddr>,
@@ -48,6 +49,7 @@ impl From<Command<'_>> for Rec {
             } => Self::Deflate(d.window_bits),
             Command::Inbound(b) => Self::Inbound(b.to_vec()),
             Command::Inflated(n) => Self::Inflated(n),
+            Command::Quiet => Self::Quiet,
             Command::ToEdge {
                 message,
                 client,
@@ -237,7 +239,7 @@ impl Harness {
         let mut got = Vec::new();
         if self.session.poll_timeout().is_some_and(|at| at <= self.now) {
             let mut sink = |c: Command<'_>| got.push(Rec::from(c));
-            let mut out = Output::new(&mut self.buf, &mut sink);
+            let mut out = Output::new(&mut self.buf, &mut sink).with_codecs(&mut self.codecs);
             self.session
                 .handle_timeout(&self.policy, self.now, &mut out);
         }
