@@ -1,7 +1,7 @@
 //! The open WebSocket: messages to the edge, the request-rate limit, keepalive, idle and credential expiry.
 
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wsproto::close_code::{GOING_AWAY, NORMAL, POLICY_VIOLATION};
 use wsproto::deflate::{Context, MAX_WINDOW_BITS};
@@ -37,9 +37,16 @@ struct Extras {
     /// Who the handshake authenticated (RFC 7118 §7), when the listener requires it.
     identity: Option<edge::Identity>,
     /// When the browser keeps its window (context takeover): the last 2^`inflate_bits` bytes it sent, lent to
-    /// the worker's decompressor for each read, and packed while the connection is quiet.
+    /// the worker's decompressor for each read, and packed once the connection is quiet.
     inflate_window: Option<Context>,
+    /// When to look whether the browser has been quiet for [`QUIET`], while its context is plain.
+    quiet_check: Option<Instant>,
 }
+
+/// A browser silent this long is quiet: its permessage-deflate context is packed, and the worker drops what it
+/// keeps to compress toward it. Long enough for the steps of a transaction, a ringing phase's first seconds and a
+/// user typing a reply.
+pub(super) const QUIET: Duration = Duration::from_secs(10);
 
 /// What one WebSocket message from the browser leads to.
 enum Verdict {
@@ -64,10 +71,15 @@ impl Open {
         let inflate_window = deflate
             .filter(|d| d.decompress_takeover(Role::Server))
             .map(|_| Context::default());
-        let extras = (identity.is_some() || inflate_window.is_some()).then(|| {
+        // A context either way is dropped or packed once the browser is quiet, which Extras keeps track of.
+        let context = deflate.is_some_and(|d| {
+            d.compress_takeover(Role::Server) || d.decompress_takeover(Role::Server)
+        });
+        let extras = (identity.is_some() || context).then(|| {
             Box::new(Extras {
                 identity: identity.map(|i| *i),
                 inflate_window,
+                quiet_check: None,
             })
         });
         Self {
@@ -104,7 +116,11 @@ impl Open {
     }
 
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
-        self.ws.poll_timeout()
+        let quiet = self.extras.as_deref().and_then(|e| e.quiet_check);
+        match (self.ws.poll_timeout(), quiet) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Frames from the browser; `Some` when the connection is to close.
@@ -128,7 +144,12 @@ impl Open {
         // The worker's decompressor, taken out of `out` while messages borrow from it.
         let mut codecs = out.codecs.take();
         let (identity, mut window) = match self.extras.as_deref_mut() {
-            Some(e) => (e.identity.as_ref(), e.inflate_window.as_mut()),
+            Some(e) => {
+                if self.inflate_bits != 0 && e.quiet_check.is_none() {
+                    e.quiet_check = Some(now + QUIET);
+                }
+                (e.identity.as_ref(), e.inflate_window.as_mut())
+            }
             None => (None, None),
         };
         let keep = 1 << self.inflate_bits;
@@ -231,14 +252,22 @@ impl Open {
             });
             return Some(Close::Graceful(Some(GOING_AWAY)));
         }
+        let mut quiet = false;
+        if let Some(e) = self.extras.as_deref_mut()
+            && e.quiet_check.is_some_and(|at| at <= now)
+        {
+            // Checked lazily: a browser that spoke since is looked at again QUIET after its last message.
+            let silent = Duration::from_millis(u64::from(silent_ms));
+            e.quiet_check = (silent < QUIET).then(|| now + (QUIET - silent));
+            quiet = e.quiet_check.is_none();
+        }
+        if quiet {
+            self.quiet(out);
+        }
         let ws = &mut self.ws;
         let mut outcome = Ok(wsproto::Timeout::NotDue);
         out.transmit_with(|buf| outcome = ws.on_timeout(now, buf, None));
         match outcome {
-            Ok(wsproto::Timeout::PingSent) => {
-                self.quiet(out);
-                None
-            }
             Ok(wsproto::Timeout::PongMissing) => {
                 out.emit(Command::Count(Counter::PongMissing, 1));
                 out.emit(Command::Closing {
@@ -251,8 +280,8 @@ impl Open {
         }
     }
 
-    /// The browser has been quiet for a keepalive interval: its context is packed, and the worker drops what it
-    /// keeps toward it (RFC 7692 lets a sender compress against less than the receiver keeps).
+    /// The browser has been quiet for [`QUIET`]: its context is packed, and the worker drops what it keeps to
+    /// compress toward it (RFC 7692 lets a sender compress against less than the receiver keeps).
     fn quiet(&mut self, out: &mut Output<'_>) {
         if let (Some(c), Some(w)) = (
             out.codecs.as_deref_mut(),

@@ -185,15 +185,27 @@ fn a_quiet_browsers_context_is_packed_and_its_next_message_still_reads() {
         wire.len()
     };
     send(&mut h);
+    assert_eq!(
+        h.session.inflate_context_bytes(),
+        MESSAGE.len(),
+        "the context holds what was sent"
+    );
+    // Speaking again within QUIET puts the packing off until QUIET after the last message.
+    h.advance(Duration::from_secs(6));
+    let wire = send(&mut h);
+    assert!(wire < MESSAGE.len() / 4, "refers back: {wire}");
     let plain = h.session.inflate_context_bytes();
-    assert_eq!(plain, MESSAGE.len(), "the context holds what was sent");
-    // A keepalive interval of silence: the ping goes, the context is packed, the worker is told.
-    let got = h.advance(Duration::from_secs(31));
+    assert_eq!(plain, 2 * MESSAGE.len());
+    let got = h.advance(Duration::from_secs(4));
+    assert!(!got.contains(&Rec::Quiet), "{got:?}");
+    assert_eq!(h.session.inflate_context_bytes(), plain, "still plain");
+    // QUIET of silence: the context is packed, and the worker is told.
+    let got = h.advance(Duration::from_secs(6));
     assert!(got.contains(&Rec::Quiet), "{got:?}");
     let packed = h.session.inflate_context_bytes();
-    assert!(packed < plain, "{packed} of {plain}");
+    assert!(packed < plain / 2, "{packed} of {plain}");
     // The browser's next message refers back into the packed bytes.
     let wire = send(&mut h);
     assert!(wire < MESSAGE.len() / 4, "{wire}");
-    assert_eq!(h.session.inflate_context_bytes(), 2 * MESSAGE.len());
+    assert_eq!(h.session.inflate_context_bytes(), 3 * MESSAGE.len());
 }
