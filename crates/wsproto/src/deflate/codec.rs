@@ -179,9 +179,12 @@ impl Decompressor {
     /// A decompressor for a peer compressing with at most `window_bits` (8–15); `takeover`: the peer keeps
     /// its window from one message to the next.
     pub fn new(window_bits: u8, takeover: bool) -> Self {
-        let bits = window_bits.clamp(MIN_COMPRESS_WINDOW_BITS, super::MAX_WINDOW_BITS);
+        debug_assert!(window_bits <= super::MAX_WINDOW_BITS);
         Self {
-            z: Decompress::new_with_window_bits(false, bits),
+            // Always a 32 KiB window, which reads any smaller one: flate2's reset puts the window back to 15 bits,
+            // and zlib frees and makes again a window whose size changed, which on every message left the heap
+            // of a worker with holes between the connections' small buffers.
+            z: Decompress::new_with_window_bits(false, super::MAX_WINDOW_BITS),
             takeover,
             out: Vec::new(),
             last_input: None,
