@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use wsproto::deflate::{Compressor, Context, Decompressor};
+use wsproto::deflate::{Compressor, Context, Decompressor, PACK_LEVEL};
 
 /// How both directions of one connection are compressed.
 #[derive(Clone, Copy)]
@@ -191,7 +191,7 @@ fn run(policy: Policy, trace: &[(bool, &str)]) -> Vec<(String, usize, usize)> {
 }
 
 /// What each connection keeps of its browser's stream under the default policy (2 KiB, client_max_window_bits
-/// 11) once the trace is over: plain, and packed as a quiet connection keeps it.
+/// 11) once the trace is over: plain, and packed as the edge keeps it between messages.
 fn kept_at_the_end(conn: &[(bool, &str)]) -> (usize, usize) {
     let mut window = Vec::new();
     for (_, msg) in conn.iter().filter(|(up, _)| *up) {
@@ -199,10 +199,14 @@ fn kept_at_the_end(conn: &[(bool, &str)]) -> (usize, usize) {
         all.extend_from_slice(msg.as_bytes());
         window = all[all.len().saturating_sub(2048)..].to_vec();
     }
-    let mut context = Context::Plain(window);
-    let plain = context.heap_bytes();
-    context.pack(&mut Compressor::new(15, 6, false));
-    (plain, context.heap_bytes())
+    let mut context = Context::default();
+    context.put(
+        &window,
+        &mut Compressor::new(15, PACK_LEVEL, false),
+        b"",
+        &mut Vec::new(),
+    );
+    (window.len(), context.heap_bytes())
 }
 
 /// Microseconds per message to compress it as the edge does by default (at `level`, 4 KiB of context) and

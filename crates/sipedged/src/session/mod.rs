@@ -86,9 +86,6 @@ pub enum Command<'a> {
         /// Who the handshake authenticated, when the listener requires it.
         identity: Option<&'a Identity>,
     },
-    /// The browser has been quiet for a while (permessage-deflate agreed): what the worker keeps to compress
-    /// toward it may go.
-    Quiet,
     /// A SIP message from the core, on a SIP stream.
     FromCore(&'a [u8]),
     /// Add to a counter.

@@ -1,10 +1,10 @@
 //! The open WebSocket: messages to the edge, the request-rate limit, keepalive, idle and credential expiry.
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wsproto::close_code::{GOING_AWAY, NORMAL, POLICY_VIOLATION};
-use wsproto::deflate::{Context, MAX_WINDOW_BITS};
+use wsproto::deflate::Context;
 use wsproto::{Connection, Event, Role};
 
 use super::{Close, Command, Output, Policy};
@@ -36,17 +36,10 @@ pub(super) struct Open {
 struct Extras {
     /// Who the handshake authenticated (RFC 7118 §7), when the listener requires it.
     identity: Option<edge::Identity>,
-    /// When the browser keeps its window (context takeover): the last 2^`inflate_bits` bytes it sent, lent to
-    /// the worker's decompressor for each read, and packed once the connection is quiet.
+    /// When the browser keeps its window (context takeover): the last 2^`inflate_bits` bytes it sent, packed,
+    /// unpacked and lent to the worker's decompressor for each read.
     inflate_window: Option<Context>,
-    /// When to look whether the browser has been quiet for [`QUIET`], while its context is plain.
-    quiet_check: Option<Instant>,
 }
-
-/// A browser silent this long is quiet: its permessage-deflate context is packed, and the worker drops what it
-/// keeps to compress toward it. Long enough for the steps of a transaction, a ringing phase's first seconds and a
-/// user typing a reply.
-pub(super) const QUIET: Duration = Duration::from_secs(10);
 
 /// What one WebSocket message from the browser leads to.
 enum Verdict {
@@ -71,15 +64,10 @@ impl Open {
         let inflate_window = deflate
             .filter(|d| d.decompress_takeover(Role::Server))
             .map(|_| Context::default());
-        // A context either way is dropped or packed once the browser is quiet, which Extras keeps track of.
-        let context = deflate.is_some_and(|d| {
-            d.compress_takeover(Role::Server) || d.decompress_takeover(Role::Server)
-        });
-        let extras = (identity.is_some() || context).then(|| {
+        let extras = (identity.is_some() || inflate_window.is_some()).then(|| {
             Box::new(Extras {
                 identity: identity.map(|i| *i),
                 inflate_window,
-                quiet_check: None,
             })
         });
         Self {
@@ -116,11 +104,7 @@ impl Open {
     }
 
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
-        let quiet = self.extras.as_deref().and_then(|e| e.quiet_check);
-        match (self.ws.poll_timeout(), quiet) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.ws.poll_timeout()
     }
 
     /// Frames from the browser; `Some` when the connection is to close.
@@ -144,19 +128,12 @@ impl Open {
         // The worker's decompressor, taken out of `out` while messages borrow from it.
         let mut codecs = out.codecs.take();
         let (identity, mut window) = match self.extras.as_deref_mut() {
-            Some(e) => {
-                if self.inflate_bits != 0 && e.quiet_check.is_none() {
-                    e.quiet_check = Some(now + QUIET);
-                }
-                (e.identity.as_ref(), e.inflate_window.as_mut())
-            }
+            Some(e) => (e.identity.as_ref(), e.inflate_window.as_mut()),
             None => (None, None),
         };
         let keep = 1 << self.inflate_bits;
         let plain = match (codecs.as_deref_mut(), window.as_deref_mut()) {
-            (Some(c), Some(w)) if self.inflate_bits != 0 => {
-                Some(w.take(c.decompressor(MAX_WINDOW_BITS), keep))
-            }
+            (Some(c), Some(w)) if self.inflate_bits != 0 => Some(c.take_context(w, keep)),
             _ => None,
         };
         let mut inflate = codecs
@@ -210,7 +187,10 @@ impl Open {
             }
         }
         if let (Some(d), Some(w)) = (inflate, window) {
-            *w = Context::Plain(d.return_window());
+            let plain = d.return_window();
+            if let Some(c) = codecs.as_deref_mut() {
+                c.put_context(w, plain);
+            }
         }
         out.codecs = codecs;
         if let Some(reason) = policy_close {
@@ -252,18 +232,6 @@ impl Open {
             });
             return Some(Close::Graceful(Some(GOING_AWAY)));
         }
-        let mut quiet = false;
-        if let Some(e) = self.extras.as_deref_mut()
-            && e.quiet_check.is_some_and(|at| at <= now)
-        {
-            // Checked lazily: a browser that spoke since is looked at again QUIET after its last message.
-            let silent = Duration::from_millis(u64::from(silent_ms));
-            e.quiet_check = (silent < QUIET).then(|| now + (QUIET - silent));
-            quiet = e.quiet_check.is_none();
-        }
-        if quiet {
-            self.quiet(out);
-        }
         let ws = &mut self.ws;
         let mut outcome = Ok(wsproto::Timeout::NotDue);
         out.transmit_with(|buf| outcome = ws.on_timeout(now, buf, None));
@@ -277,22 +245,6 @@ impl Open {
                 Some(Close::Abort(GOING_AWAY))
             }
             _ => None,
-        }
-    }
-
-    /// The browser has been quiet for [`QUIET`]: its context is packed, and the worker drops what it keeps to
-    /// compress toward it (RFC 7692 lets a sender compress against less than the receiver keeps).
-    fn quiet(&mut self, out: &mut Output<'_>) {
-        if let (Some(c), Some(w)) = (
-            out.codecs.as_deref_mut(),
-            self.extras
-                .as_deref_mut()
-                .and_then(|e| e.inflate_window.as_mut()),
-        ) {
-            w.pack(c.compressor(MAX_WINDOW_BITS));
-        }
-        if self.inflate_bits != 0 {
-            out.emit(Command::Quiet);
         }
     }
 

@@ -9,7 +9,7 @@ use edge::flow_token::FlowId;
 use edge::time::Timestamp;
 use edge::{Action, ClientFlow, Edge};
 use ringmux::{CloseReason, Conn, Ctx, Udp};
-use wsproto::deflate::SharedCodecs;
+use wsproto::deflate::{Context, SharedCodecs};
 
 mod capture;
 mod close_log;
@@ -35,8 +35,8 @@ struct OutDeflate {
     window_bits: u8,
     /// Bytes of `window` kept (0: every message on its own).
     keep: u16,
-    /// The last `keep` bytes sent.
-    window: Vec<u8>,
+    /// The last `keep` bytes sent, packed between messages.
+    window: Context,
 }
 
 /// How often lapsed registrations are dropped, at most.
@@ -114,7 +114,7 @@ impl Router {
             index,
             udp: None,
             frame: Vec::with_capacity(16 * 1024),
-            deflate: SharedCodecs::new(level),
+            deflate: SharedCodecs::new(level).with_pack_dictionary(super::PACK_DICTIONARY),
             deflate_out: Vec::new(),
             deflated: Vec::new(),
             transactions,
@@ -190,7 +190,7 @@ impl Router {
                 self.deflate_out[slot] = deflate.map_or_else(OutDeflate::default, |d| OutDeflate {
                     window_bits: d.window_bits,
                     keep: d.keep,
-                    window: Vec::new(),
+                    window: Context::default(),
                 });
                 self.log_opened(ctx, conn);
             }
@@ -200,11 +200,6 @@ impl Router {
                 self.last_inbound = payload.len();
                 self.count_sip(payload);
                 self.log_inbound(conn, payload.len());
-            }
-            Command::Quiet => {
-                if let Some(o) = self.deflate_out.get_mut(conn.slot as usize) {
-                    o.window = Vec::new();
-                }
             }
             Command::Inflated(wire) => {
                 self.metrics.add(Counter::DeflateWireBytesIn, wire as u64);
@@ -431,13 +426,11 @@ impl Router {
         let bits = out.as_ref().map_or(0, |o| o.window_bits);
         if let Some(o) = out.filter(|o| o.window_bits != 0) {
             self.deflated.clear();
+            let keep = usize::from(o.keep);
+            let mut window = self.deflate.take_context(&mut o.window, keep);
             let compressor = self.deflate.compressor(o.window_bits);
-            compressor.compress_after(
-                &mut o.window,
-                usize::from(o.keep),
-                bytes,
-                &mut self.deflated,
-            );
+            compressor.compress_after(&mut window, keep, bytes, &mut self.deflated);
+            self.deflate.put_context(&mut o.window, window);
             wsproto::writer::write_compressed_frame(&mut self.frame, opcode, &self.deflated, None);
         } else {
             wsproto::writer::write_frame(&mut self.frame, true, opcode, bytes, None);

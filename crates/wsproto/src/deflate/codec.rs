@@ -77,17 +77,18 @@ impl Compressor {
         remember(window, keep, payload);
     }
 
-    /// `bytes` compressed on their own, in a buffer of their compressed size: a quiet connection's context kept
-    /// small until [`Decompressor::unpack`] gives it back.
-    pub fn pack(&mut self, bytes: &[u8]) -> Vec<u8> {
+    /// `bytes` compressed on their own (against `dictionary`, if not empty) into `out` (cleared first): a
+    /// connection's context kept small until [`Decompressor::unpack`] gives it back.
+    pub fn pack(&mut self, bytes: &[u8], dictionary: &[u8], out: &mut Vec<u8>) {
         debug_assert!(
             !self.takeover,
             "a shared compressor starts every message afresh"
         );
-        let mut out = Vec::new();
-        self.compress(bytes, &mut out);
-        out.shrink_to_fit();
-        out
+        out.clear();
+        if !dictionary.is_empty() {
+            let _ = self.z.set_dictionary(dictionary);
+        }
+        self.compress(bytes, out);
     }
 
     /// Appends the compressed form of `payload` to `out`: the payload of a frame with RSV1 set.
@@ -275,16 +276,33 @@ impl Decompressor {
         std::mem::take(&mut self.window)
     }
 
-    /// What [`Compressor::pack`] packed, in a buffer of its size; `None` if it does not inflate to at most `max`
-    /// bytes. Not counted as a message inflated ([`Decompressor::take_inflated`]).
-    pub fn unpack(&mut self, packed: &[u8], max: usize) -> Option<Vec<u8>> {
+    /// What [`Compressor::pack`] packed (against the same `dictionary`), into `out` (cleared first); `false`, and `out` empty, if it does not
+    /// inflate to at most `max` bytes. Not counted as a message inflated ([`Decompressor::take_inflated`]).
+    pub fn unpack(
+        &mut self,
+        packed: &[u8],
+        dictionary: &[u8],
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        out.clear();
         let (window, keep) = (
             std::mem::take(&mut self.window),
             std::mem::replace(&mut self.keep, 0),
         );
-        let plain = self.decompress(packed, max).ok().map(<[u8]>::to_vec);
+        if !dictionary.is_empty() {
+            // A shared decompressor is reset after every message, where a raw stream takes a dictionary.
+            let _ = self.z.set_dictionary(dictionary);
+        }
+        let ok = match self.decompress(packed, max) {
+            Ok(plain) => {
+                out.extend_from_slice(plain);
+                true
+            }
+            Err(_) => false,
+        };
         (self.window, self.keep, self.last_input) = (window, keep, None);
-        plain
+        ok
     }
 
     /// The last message [`decompress`](Self::decompress) inflated.

@@ -18,7 +18,7 @@ mod negotiate;
 mod share;
 
 pub use codec::{Compressor, Decompressor, InflateError};
-pub use context::Context;
+pub use context::{Context, PACK_LEVEL};
 pub use negotiate::{BadParameter, EXTENSION, ResponseError, choose, read_response};
 pub use share::{Deflate, SharedCodecs};
 

@@ -1,7 +1,9 @@
 //! Where codec state lives: with the connection for a direction that keeps its window (context takeover), or
 //! shared by all the connections of a worker for a direction that does not.
 
-use super::{Compressor, Decompressor, DeflateParams, MAX_WINDOW_BITS, MIN_WINDOW_BITS};
+use super::{
+    Compressor, Context, Decompressor, DeflateParams, MAX_WINDOW_BITS, MIN_WINDOW_BITS, PACK_LEVEL,
+};
 use crate::config::Role;
 
 /// Window sizes a codec may have (8 to 15 bits).
@@ -14,6 +16,13 @@ pub struct SharedCodecs {
     level: u8,
     compress: [Option<Compressor>; SIZES],
     decompress: [Option<Decompressor>; SIZES],
+    /// Packs connections' contexts ([`Context`]) at [`PACK_LEVEL`].
+    packer: Option<Compressor>,
+    /// What contexts are packed against ([`SharedCodecs::with_pack_dictionary`]).
+    dictionary: &'static [u8],
+    /// The plain bytes of the context in use, and a context's packed bytes before they are kept.
+    plain: Vec<u8>,
+    packed: Vec<u8>,
 }
 
 impl SharedCodecs {
@@ -23,7 +32,40 @@ impl SharedCodecs {
             level,
             compress: Default::default(),
             decompress: Default::default(),
+            packer: None,
+            dictionary: &[],
+            plain: Vec::new(),
+            packed: Vec::new(),
         }
+    }
+
+    /// Contexts are packed against `dictionary`: text like what they hold (a protocol's common words) makes them
+    /// smaller. It never leaves the process, so any bytes will do, as long as they do not change while contexts
+    /// packed against them are kept.
+    pub fn with_pack_dictionary(mut self, dictionary: &'static [u8]) -> Self {
+        self.dictionary = dictionary;
+        self
+    }
+
+    /// A connection's context unpacked (at most `keep` bytes) into the worker's buffer, to be lent for one
+    /// message ([`Decompressor::lend_window`], [`Compressor::compress_after`]) and given back with
+    /// [`SharedCodecs::put_context`].
+    pub fn take_context(&mut self, context: &mut Context, keep: usize) -> Vec<u8> {
+        let mut plain = std::mem::take(&mut self.plain);
+        let unpacker = self.decompress[slot(MAX_WINDOW_BITS)]
+            .get_or_insert_with(|| Decompressor::new(MAX_WINDOW_BITS, false));
+        context.take(unpacker, self.dictionary, keep, &mut plain);
+        plain
+    }
+
+    /// Packs `plain` into `context`, and keeps its buffer for the next [`SharedCodecs::take_context`].
+    pub fn put_context(&mut self, context: &mut Context, mut plain: Vec<u8>) {
+        let packer = self
+            .packer
+            .get_or_insert_with(|| Compressor::new(MAX_WINDOW_BITS, PACK_LEVEL, false));
+        context.put(&plain, packer, self.dictionary, &mut self.packed);
+        plain.clear();
+        self.plain = plain;
     }
 
     /// The shared compressor for a `bits` window (made on first use).

@@ -25,7 +25,6 @@ pub(super) enum Rec {
     Deflate(u8),
     Inbound(Vec<u8>),
     Inflated(usize),
-    Quiet,
     ToEdge {
         message: Vec<u8>,
         client: Option<IpAddr>,
@@ -49,7 +48,6 @@ impl From<Command<'_>> for Rec {
             } => Self::Deflate(d.window_bits),
             Command::Inbound(b) => Self::Inbound(b.to_vec()),
             Command::Inflated(n) => Self::Inflated(n),
-            Command::Quiet => Self::Quiet,
             Command::ToEdge {
                 message,
                 client,
