@@ -35,7 +35,7 @@ pub(super) struct Open {
 #[derive(Debug, Default)]
 struct Extras {
     /// Who the handshake authenticated (RFC 7118 §7), when the listener requires it.
-    identity: Option<edge::Identity>,
+    identity: Option<Box<edge::Identity>>,
     /// When the browser keeps its window (context takeover): the last 2^`inflate_bits` bytes it sent, packed,
     /// unpacked and lent to the worker's decompressor for each read.
     inflate_window: Option<Context>,
@@ -66,7 +66,7 @@ impl Open {
             .map(|_| Context::default());
         let extras = (identity.is_some() || inflate_window.is_some()).then(|| {
             Box::new(Extras {
-                identity: identity.map(|i| *i),
+                identity,
                 inflate_window,
             })
         });
@@ -82,7 +82,7 @@ impl Open {
     }
 
     pub(super) fn identity(&self) -> Option<&edge::Identity> {
-        self.extras.as_deref().and_then(|e| e.identity.as_ref())
+        self.extras.as_deref().and_then(|e| e.identity.as_deref())
     }
 
     /// Milliseconds since the WebSocket opened and since the browser last sent anything, at `now_ms` on the
@@ -128,7 +128,7 @@ impl Open {
         // The worker's decompressor, taken out of `out` while messages borrow from it.
         let mut codecs = out.codecs.take();
         let (identity, mut window) = match self.extras.as_deref_mut() {
-            Some(e) => (e.identity.as_ref(), e.inflate_window.as_mut()),
+            Some(e) => (e.identity.as_deref(), e.inflate_window.as_mut()),
             None => (None, None),
         };
         let keep = 1 << self.inflate_bits;
