@@ -19,13 +19,13 @@ use wsproto::deflate::SharedCodecs;
 
 use crate::metrics::{Counter, WorkerMetrics};
 use crate::session::{Command, Output, Peer, Policy, Session};
+use crate::targets::{CoreView, Feedback};
+
+pub use router::Router;
 
 /// What permessage-deflate contexts are packed against between messages: common SIP and SDP text (it never
 /// leaves the process; it only makes a packed context smaller).
 pub(crate) const PACK_DICTIONARY: &[u8] = include_bytes!("pack_dictionary.txt");
-use crate::targets::{CoreView, Feedback};
-
-pub use router::Router;
 
 /// The one timer token: a session's next deadline.
 const TIMER_SESSION: u64 = 1;
