@@ -48,7 +48,9 @@ mod opcode;
 pub mod writer;
 
 pub use config::{Config, Keepalive, Role};
-pub use connection::{Connection, Event, MessageKind, Received, Timeout};
+pub use connection::{
+    Connection, Event, MessageKind, Received, STATE_VERSION, StateError, Timeout,
+};
 pub use error::{ProtocolError, SendError};
 pub use handshake::{
     ClientHandshake, ClientHandshakeError, HandshakeError, Request, Response, ServerConfig,

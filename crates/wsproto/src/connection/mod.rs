@@ -6,8 +6,10 @@
 mod keepalive;
 mod receive;
 mod send;
+mod state;
 
 pub use keepalive::Timeout;
+pub use state::{STATE_VERSION, StateError};
 
 use std::time::Instant;
 
