@@ -61,6 +61,7 @@ mod engine;
 mod epoll;
 mod error;
 mod handler;
+pub mod handover;
 pub mod proxy_header;
 mod proxy_state;
 mod sendq;
