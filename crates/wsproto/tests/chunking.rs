@@ -5,26 +5,6 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 
-fn frame_strategy() -> impl Strategy<Value = Vec<u8>> {
-    prop_oneof![
-        ".{0,40}".prop_map(|s: String| client_frame(true, 1, s.as_bytes())),
-        proptest::collection::vec(any::<u8>(), 0..300).prop_map(|b| client_frame(true, 2, &b)),
-        proptest::collection::vec(any::<u8>(), 0..125).prop_map(|b| client_frame(true, 9, &b)),
-        proptest::collection::vec(any::<u8>(), 0..125).prop_map(|b| client_frame(true, 10, &b)),
-        (".{1,30}", 1usize..4).prop_map(|(s, parts): (String, usize)| {
-            let bytes = s.as_bytes();
-            let step = bytes.len().div_ceil(parts).max(1);
-            let chunks: Vec<&[u8]> = bytes.chunks(step).collect();
-            let mut wire = Vec::new();
-            for (i, c) in chunks.iter().enumerate() {
-                let op = if i == 0 { 1 } else { 0 };
-                wire.extend(client_frame(i + 1 == chunks.len(), op, c));
-            }
-            wire
-        }),
-    ]
-}
-
 proptest! {
     #[test]
     fn chunking_does_not_change_events(

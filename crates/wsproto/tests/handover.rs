@@ -11,26 +11,17 @@ use wsproto::{Config, Connection, STATE_VERSION, StateError};
 
 fn frame_strategy() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
-        ".{0,40}".prop_map(|s: String| client_frame(true, 1, s.as_bytes())),
-        proptest::collection::vec(any::<u8>(), 0..300).prop_map(|b| client_frame(true, 2, &b)),
-        proptest::collection::vec(any::<u8>(), 0..125).prop_map(|b| client_frame(true, 9, &b)),
-        proptest::collection::vec(any::<u8>(), 0..125).prop_map(|b| client_frame(true, 10, &b)),
-        // A text message in fragments, with a ping between them.
-        (".{1,30}", 1usize..4).prop_map(|(s, parts): (String, usize)| {
-            let bytes = s.as_bytes();
-            let step = bytes.len().div_ceil(parts).max(1);
-            let chunks: Vec<&[u8]> = bytes.chunks(step).collect();
-            let mut wire = Vec::new();
-            for (i, c) in chunks.iter().enumerate() {
-                let op = if i == 0 { 1 } else { 0 };
-                wire.extend(client_frame(i + 1 == chunks.len(), op, c));
-                if i == 0 {
-                    wire.extend(client_frame(true, 9, b"mid"));
-                }
-            }
-            wire
+        common::frame_strategy(),
+        // A text message in fragments with a ping between them, bytes that break the protocol (invalid UTF-8),
+        // and a close.
+        (".{1,30}", ".{1,30}").prop_map(|(a, b): (String, String)| {
+            [
+                client_frame(false, 1, a.as_bytes()),
+                client_frame(true, 9, b"mid"),
+                client_frame(true, 0, b.as_bytes()),
+            ]
+            .concat()
         }),
-        // Bytes that break the protocol (invalid UTF-8), and a close.
         Just(client_frame(true, 1, &[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xff])),
         Just(client_frame(true, 8, &[0x03, 0xe8, b'b', b'y', b'e'])),
     ]

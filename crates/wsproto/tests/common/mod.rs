@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: raw frame building and driving a connection.
 #![allow(dead_code)]
 
+use proptest::prelude::*;
 use wsproto::{Config, Connection, Event, MessageKind, Role};
 
 pub const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -129,4 +130,25 @@ pub fn close_code_sent(out: &[u8]) -> Option<u16> {
         i += 2 + len;
     }
     None
+}
+
+/// Client frames of every kind a browser sends: text, binary, ping, pong, and a text message in fragments.
+pub fn frame_strategy() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        ".{0,40}".prop_map(|s: String| client_frame(true, 1, s.as_bytes())),
+        proptest::collection::vec(any::<u8>(), 0..300).prop_map(|b| client_frame(true, 2, &b)),
+        proptest::collection::vec(any::<u8>(), 0..125).prop_map(|b| client_frame(true, 9, &b)),
+        proptest::collection::vec(any::<u8>(), 0..125).prop_map(|b| client_frame(true, 10, &b)),
+        (".{1,30}", 1usize..4).prop_map(|(s, parts): (String, usize)| {
+            let bytes = s.as_bytes();
+            let step = bytes.len().div_ceil(parts).max(1);
+            let chunks: Vec<&[u8]> = bytes.chunks(step).collect();
+            let mut wire = Vec::new();
+            for (i, c) in chunks.iter().enumerate() {
+                let op = if i == 0 { 1 } else { 0 };
+                wire.extend(client_frame(i + 1 == chunks.len(), op, c));
+            }
+            wire
+        }),
+    ]
 }

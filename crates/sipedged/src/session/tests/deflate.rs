@@ -29,6 +29,22 @@ fn compressed(payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The browser sends MESSAGE compressed by `browser` (which keeps its window); the edge hands it on inflated.
+/// Returns the compressed size.
+fn send_kept(h: &mut Harness, browser: &mut Compressor) -> usize {
+    let mut wire = Vec::new();
+    browser.compress(MESSAGE, &mut wire);
+    let mut frame = Vec::new();
+    wsproto::writer::write_compressed_frame(&mut frame, wsproto::OpCode::Text, &wire, Some(MASK));
+    let got = h.feed(&frame);
+    assert!(
+        got.iter()
+            .any(|r| matches!(r, Rec::ToEdge { message, .. } if message == MESSAGE)),
+        "{got:?}"
+    );
+    wire.len()
+}
+
 #[test]
 fn a_browser_offer_is_accepted_and_its_compressed_messages_reach_the_edge_inflated() {
     let mut h = Harness::new(deflating());
@@ -131,22 +147,8 @@ fn a_browser_keeping_its_window_is_read_through_the_connections_window() {
     let mut browser = Compressor::new(10, 6, true);
     let mut sent_twice = 0;
     for _ in 0..3 {
-        let mut wire = Vec::new();
-        browser.compress(MESSAGE, &mut wire);
-        let mut frame = Vec::new();
-        wsproto::writer::write_compressed_frame(
-            &mut frame,
-            wsproto::OpCode::Text,
-            &wire,
-            Some(MASK),
-        );
-        let got = h.feed(&frame);
-        assert!(
-            got.iter()
-                .any(|r| matches!(r, Rec::ToEdge { message, .. } if message == MESSAGE)),
-            "{got:?}"
-        );
-        sent_twice += usize::from(wire.len() < MESSAGE.len() / 4);
+        let wire = send_kept(&mut h, &mut browser);
+        sent_twice += usize::from(wire < MESSAGE.len() / 4);
     }
     assert_eq!(
         sent_twice, 2,
@@ -166,24 +168,7 @@ fn a_browsers_context_is_kept_packed_and_its_next_message_still_reads() {
     let answer = String::from_utf8(transmitted(&h.feed(&offer()))).unwrap();
     assert!(answer.contains("client_max_window_bits=11"), "{answer}");
     let mut browser = Compressor::new(11, 6, true);
-    let mut send = |h: &mut Harness| {
-        let mut wire = Vec::new();
-        browser.compress(MESSAGE, &mut wire);
-        let mut frame = Vec::new();
-        wsproto::writer::write_compressed_frame(
-            &mut frame,
-            wsproto::OpCode::Text,
-            &wire,
-            Some(MASK),
-        );
-        let got = h.feed(&frame);
-        assert!(
-            got.iter()
-                .any(|r| matches!(r, Rec::ToEdge { message, .. } if message == MESSAGE)),
-            "{got:?}"
-        );
-        wire.len()
-    };
+    let mut send = |h: &mut Harness| send_kept(h, &mut browser);
     send(&mut h);
     let one = h.session.inflate_context_bytes();
     assert!(
