@@ -65,6 +65,11 @@ impl StreamFramer {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// The bytes held for an incomplete message (what a new framer is [pushed](Self::push) to go on from here).
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
     /// Bytes held for an incomplete message.
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start

@@ -163,6 +163,14 @@ impl IpLimits {
         Ok(())
     }
 
+    /// Count a connection from `ip` that is already open (handed over from another process): never refused,
+    /// even over the cap, and [released](Self::release) like an admitted one.
+    pub fn count_existing(&self, ip: IpAddr) {
+        if !self.conns.is_empty() {
+            self.conns[self.slot(ip)].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// A connection admitted for `ip` closed.
     pub fn release(&self, ip: IpAddr) {
         if !self.conns.is_empty() {
@@ -251,6 +259,26 @@ pub struct RequestBucket {
 }
 
 impl RequestBucket {
+    /// The bucket for a hand-over: milliseconds since its last take at `now_ms` and its milli-tokens; `None`
+    /// while no request was taken.
+    pub fn state(&self, now_ms: u64) -> Option<(u32, u32)> {
+        (self.last_ms != 0 || self.milli_tokens != 0).then(|| {
+            (
+                (now_ms as u32).wrapping_sub(self.last_ms),
+                self.milli_tokens,
+            )
+        })
+    }
+
+    /// A bucket as [`state`](Self::state) described it, at `now_ms` on this process's clock (the next take caps
+    /// the tokens at the burst).
+    pub fn restore(now_ms: u64, since_ms: u32, milli_tokens: u32) -> Self {
+        Self {
+            last_ms: (now_ms as u32).wrapping_sub(since_ms).max(1),
+            milli_tokens,
+        }
+    }
+
     /// Take one token at `now_ms`, refilling `rate` per second up to `burst`; `false` when the request is over
     /// the rate.
     pub fn take(&mut self, now_ms: u64, rate: u32, burst: u32) -> bool {

@@ -15,30 +15,30 @@ use crate::metrics::{Counter, RoutingFailure};
 /// A WebSocket carrying SIP.
 #[derive(Debug)]
 pub(super) struct Open {
-    ws: Box<Connection>,
+    pub(super) ws: Box<Connection>,
     /// What only some connections hold (boxed: the others pay one pointer).
-    extras: Option<Box<Extras>>,
+    pub(super) extras: Option<Box<Extras>>,
     /// The browser's address as the edge may reveal it in Via `received` (`[sip] received`).
-    client: Option<IpAddr>,
+    pub(super) client: Option<IpAddr>,
     /// Its SIP request rate.
-    bucket: RequestBucket,
+    pub(super) bucket: RequestBucket,
     /// When the browser last sent anything (milliseconds on the edge's clock, wrapping: 4 bytes per idle
     /// connection instead of an `Instant`'s 16).
-    last_rx_ms: u32,
+    pub(super) last_rx_ms: u32,
     /// When the WebSocket opened (milliseconds on the edge's clock, wrapping like `last_rx_ms`).
-    opened_ms: u32,
+    pub(super) opened_ms: u32,
     /// permessage-deflate: the window the browser compresses with (8–15), 0 when not agreed.
-    inflate_bits: u8,
+    pub(super) inflate_bits: u8,
 }
 
 /// What an open WebSocket holds only when its handshake or its permessage-deflate asked for it.
 #[derive(Debug, Default)]
-struct Extras {
+pub(super) struct Extras {
     /// Who the handshake authenticated (RFC 7118 §7), when the listener requires it.
-    identity: Option<Box<edge::Identity>>,
+    pub(super) identity: Option<Box<edge::Identity>>,
     /// When the browser keeps its window (context takeover): the last 2^`inflate_bits` bytes it sent, packed,
     /// unpacked and lent to the worker's decompressor for each read.
-    inflate_window: Option<Context>,
+    pub(super) inflate_window: Option<Context>,
 }
 
 /// What one WebSocket message from the browser leads to.

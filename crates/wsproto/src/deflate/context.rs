@@ -49,6 +49,16 @@ impl Context {
         }
     }
 
+    /// The packed bytes, to move the context to another process (`None`: nothing kept).
+    pub fn packed(&self) -> Option<&[u8]> {
+        self.0.as_deref()
+    }
+
+    /// A context from bytes [`packed`](Self::packed) returned, packed against the same dictionary.
+    pub fn from_packed(packed: &[u8]) -> Self {
+        Self((!packed.is_empty()).then(|| Box::from(packed)))
+    }
+
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.0.as_ref().map_or(0, |p| p.len())

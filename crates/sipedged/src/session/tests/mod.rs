@@ -3,6 +3,7 @@
 mod deflate;
 mod handshake;
 mod open;
+mod state;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
