@@ -14,6 +14,27 @@ pub struct Key {
 
 const NO_FREE: u32 = u32::MAX;
 
+/// Why [`Slab::restore`] refused its occupants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    /// An occupant's index is beyond the slots the generations describe.
+    #[error("slot {0} is beyond the restored slab")]
+    Index(u32),
+    /// An occupant's generation is not its slot's.
+    #[error("slot {index} has generation {slot}, its occupant says {key}")]
+    Generation {
+        /// The slot.
+        index: u32,
+        /// The slot's generation.
+        slot: u32,
+        /// The occupant's.
+        key: u32,
+    },
+    /// Two occupants name one slot.
+    #[error("slot {0} named twice")]
+    Twice(u32),
+}
+
 #[derive(Debug)]
 enum Entry<T> {
     Occupied { generation: u32, value: T },
@@ -140,6 +161,66 @@ impl<T> Slab<T> {
         Some(value)
     }
 
+    /// Every slot's generation, in index order: an occupied slot's, and the one a vacant slot gives its next
+    /// occupant. A slab [restored](Self::restore) from them goes on without ever handing out a key this one
+    /// handed out, so a key kept elsewhere (a flow token) stays stale across a move to another process.
+    pub fn generations(&self) -> Vec<u32> {
+        self.entries
+            .iter()
+            .map(|e| match e {
+                Entry::Occupied { generation, .. } | Entry::Vacant { generation, .. } => {
+                    *generation
+                }
+            })
+            .collect()
+    }
+
+    /// A slab with one slot per entry of `generations` (from [`Slab::generations`]), holding `occupants` each at
+    /// its key (whose generation must be its slot's), every other slot vacant with its generation.
+    pub fn restore(
+        generations: &[u32],
+        occupants: impl IntoIterator<Item = (Key, T)>,
+    ) -> Result<Self, RestoreError> {
+        let mut entries: Vec<Entry<T>> = generations
+            .iter()
+            .map(|&generation| Entry::Vacant {
+                generation,
+                next_free: NO_FREE,
+            })
+            .collect();
+        let mut len = 0;
+        for (key, value) in occupants {
+            let entry = entries
+                .get_mut(key.index as usize)
+                .ok_or(RestoreError::Index(key.index))?;
+            match *entry {
+                Entry::Occupied { .. } => return Err(RestoreError::Twice(key.index)),
+                Entry::Vacant { generation, .. } if generation != key.generation => {
+                    return Err(RestoreError::Generation {
+                        index: key.index,
+                        slot: generation,
+                        key: key.generation,
+                    });
+                }
+                Entry::Vacant { generation, .. } => *entry = Entry::Occupied { generation, value },
+            }
+            len += 1;
+        }
+        // The free list runs through the vacant slots in index order.
+        let mut free_head = NO_FREE;
+        for (index, entry) in entries.iter_mut().enumerate().rev() {
+            if let Entry::Vacant { next_free, .. } = entry {
+                *next_free = free_head;
+                free_head = index as u32;
+            }
+        }
+        Ok(Self {
+            entries,
+            free_head,
+            len,
+        })
+    }
+
     /// Keys of all occupied slots, in index order.
     pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
         self.entries
@@ -189,7 +270,69 @@ mod tests {
         assert_eq!(slab.key_at(2), Some(keys[2]));
     }
 
+    #[test]
+    fn restore_refuses_occupants_that_do_not_fit() {
+        let gens = [0, 3, 1];
+        let key = |index, generation| Key { index, generation };
+        assert_eq!(
+            Slab::restore(&gens, [(key(3, 0), ())]).err(),
+            Some(RestoreError::Index(3))
+        );
+        assert_eq!(
+            Slab::restore(&gens, [(key(1, 2), ())]).err(),
+            Some(RestoreError::Generation {
+                index: 1,
+                slot: 3,
+                key: 2
+            })
+        );
+        assert_eq!(
+            Slab::restore(&gens, [(key(1, 3), ()), (key(1, 3), ())]).err(),
+            Some(RestoreError::Twice(1))
+        );
+        let slab = Slab::restore(&gens, [(key(1, 3), 'x')]).unwrap();
+        assert_eq!((slab.len(), slab.get(key(1, 3))), (1, Some(&'x')));
+    }
+
     proptest::proptest! {
+        /// A slab restored from another's generations and occupants holds what it held, and whatever happens to
+        /// it next never hands out a key the first one handed out: a key kept from before the move (a flow
+        /// token of a closed connection) never reaches a new occupant.
+        #[test]
+        fn a_restored_slab_never_hands_out_a_key_again(
+            before in proptest::collection::vec((0u8..3, 0usize..16), 0..120),
+            after in proptest::collection::vec((0u8..3, 0usize..16), 0..120),
+        ) {
+            let mut slab = Slab::new();
+            let mut live: Vec<(Key, usize)> = Vec::new();
+            let mut handed = std::collections::HashSet::new();
+            for (n, (op, pick)) in before.into_iter().enumerate() {
+                if op == 0 {
+                    let k = slab.insert(n).unwrap();
+                    handed.insert(k);
+                    live.push((k, n));
+                } else if !live.is_empty() {
+                    let (k, _) = live.swap_remove(pick % live.len());
+                    slab.remove(k);
+                }
+            }
+            let moved: Vec<(Key, usize)> = slab.keys().map(|k| (k, *slab.get(k).unwrap())).collect();
+            let mut restored = Slab::restore(&slab.generations(), moved).unwrap();
+            for k in &handed {
+                proptest::prop_assert_eq!(restored.get(*k), slab.get(*k));
+            }
+            proptest::prop_assert_eq!(restored.len(), slab.len());
+            for (op, pick) in after {
+                if op == 0 {
+                    let k = restored.insert(0).unwrap();
+                    proptest::prop_assert!(!handed.contains(&k), "{:?} handed out again", k);
+                } else if !live.is_empty() {
+                    let (k, _) = live.swap_remove(pick % live.len());
+                    proptest::prop_assert!(restored.remove(k).is_some());
+                }
+            }
+        }
+
         #[test]
         fn model_check(ops in proptest::collection::vec((0u8..3, 0usize..16), 0..200)) {
             let mut slab = Slab::new();

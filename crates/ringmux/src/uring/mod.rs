@@ -630,6 +630,8 @@ impl Ring {
 
 #[cfg(test)]
 mod ownership_tests;
+#[cfg(test)]
+mod transfer_tests;
 
 #[cfg(test)]
 mod batch_tests {
