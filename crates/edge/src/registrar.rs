@@ -127,24 +127,45 @@ pub struct Binding {
 
 impl Binding {
     fn new(c: &ContactUpdate, req: &Register, expires_at: Timestamp, now: Timestamp) -> Self {
-        let instance = c.instance.as_deref().unwrap_or("");
-        let mut text = String::with_capacity(c.uri.len() + instance.len() + req.call_id.len());
-        text.push_str(&c.uri);
-        text.push_str(instance);
-        text.push_str(&req.call_id);
+        Self::restored(
+            &c.uri,
+            c.instance.as_deref(),
+            &req.call_id,
+            c.reg_id,
+            req.flow,
+            (expires_at, now),
+            req.cseq,
+        )
+    }
+
+    /// A binding from its parts; `times` is when it lapses and when it was last registered.
+    fn restored(
+        uri: &str,
+        instance: Option<&str>,
+        call_id: &str,
+        reg_id: Option<u32>,
+        flow: FlowId,
+        times: (Timestamp, Timestamp),
+        cseq: u32,
+    ) -> Self {
+        let instance_text = instance.unwrap_or("");
+        let mut text = String::with_capacity(uri.len() + instance_text.len() + call_id.len());
+        text.push_str(uri);
+        text.push_str(instance_text);
+        text.push_str(call_id);
         // Message sizes are capped far below 4 GiB, so the offsets fit; saturate rather than wrap if not.
-        let uri_end = u32::try_from(c.uri.len()).unwrap_or(u32::MAX);
-        let instance_end = u32::try_from(c.uri.len() + instance.len()).unwrap_or(u32::MAX);
+        let uri_end = u32::try_from(uri.len()).unwrap_or(u32::MAX);
+        let instance_end = u32::try_from(uri.len() + instance_text.len()).unwrap_or(u32::MAX);
         Self {
             text: text.into_boxed_str(),
             uri_end,
             instance_end,
-            has_instance: c.instance.is_some(),
-            reg_id: c.reg_id,
-            flow: req.flow,
-            expires_at,
-            updated_at: now,
-            cseq: req.cseq,
+            has_instance: instance.is_some(),
+            reg_id,
+            flow,
+            expires_at: times.0,
+            updated_at: times.1,
+            cseq,
         }
     }
 
@@ -659,5 +680,10 @@ impl Growth {
 }
 
 mod flows;
+mod state;
+
+pub use state::{REGISTRAR_STATE_VERSION, StateError, TooLong};
+#[cfg(test)]
+mod state_tests;
 #[cfg(test)]
 mod tests;

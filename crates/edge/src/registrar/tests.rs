@@ -1,6 +1,6 @@
 use super::*;
 
-fn flow(slot: u32) -> FlowId {
+pub(super) fn flow(slot: u32) -> FlowId {
     FlowId {
         node: 1,
         worker: 0,
@@ -365,7 +365,7 @@ fn binding_fields_round_trip_through_the_shared_allocation() {
 }
 
 /// The flow index lists exactly the (flow, AoR) pairs that have a binding, and the count is exact.
-fn assert_index_exact(r: &Registrar) {
+pub(super) fn assert_index_exact(r: &Registrar) {
     let mut indexed: Vec<(u32, String)> = r
         .flows
         .entries()
@@ -388,7 +388,7 @@ fn assert_index_exact(r: &Registrar) {
 }
 
 /// A REGISTER of `user@example.com` from `slot` with one instance contact.
-fn reg_of(user: &str, instance: &str, expires: u32, cseq: u32, slot: u32) -> Register {
+pub(super) fn reg_of(user: &str, instance: &str, expires: u32, cseq: u32, slot: u32) -> Register {
     Register {
         aor: normalize_aor(user, "example.com"),
         action: RegisterAction::Update(vec![contact(
