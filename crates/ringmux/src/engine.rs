@@ -113,6 +113,30 @@ impl<H: Handler> Engine<H> {
         }
     }
 
+    /// A connection handed over by another process, registered with the backend: the handler takes it on with
+    /// `state` (`true`), or refuses it (`false`, the caller closes it).
+    pub(crate) fn adopted(&mut self, conn: Conn, state: &[u8]) -> bool {
+        let Some(adopted) = self
+            .handler
+            .adopt(&mut Self::ctx(&mut self.core), conn, state)
+        else {
+            return false;
+        };
+        let Some(io) = self.core.conns.get_mut(conn.key()) else {
+            return false;
+        };
+        io.flags |= flag::OPENED;
+        let slot = conn.slot as usize;
+        if self.states.len() <= slot {
+            self.states.resize_with(slot + 1, || None);
+        }
+        self.states[slot] = Some(adopted);
+        if !io.send.is_empty() {
+            self.core.mark_dirty(conn);
+        }
+        true
+    }
+
     /// An outbound connect completed: the handler opens the connection, or, on a TLS connection, the client
     /// handshake starts (the handler opens it once the handshake is complete).
     pub(crate) fn connected(&mut self, conn: Conn) {

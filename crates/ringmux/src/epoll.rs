@@ -8,7 +8,7 @@
 //! process fd limit) is enforced by accepting and closing at once: counted as shed.
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use mio::net::TcpStream;
@@ -119,6 +119,18 @@ impl<H: Handler> IoBackend<H> for Poller {
         if engine.core.dirty.is_empty() {
             engine.core.dirty = dirty;
         }
+    }
+
+    fn adopt_fd(&mut self, core: &mut Core<H::Message>, conn: Conn, fd: OwnedFd) -> io::Result<()> {
+        let stream = std::net::TcpStream::from(fd);
+        stream.set_nonblocking(true)?;
+        let _ = stream.set_nodelay(true);
+        // Registered edge-triggered: bytes that arrived while the connection moved are reported at once.
+        self.io.put(conn, TcpStream::from_std(stream))?;
+        if let Some(c) = core.conns.get_mut(conn.key()) {
+            c.flags &= !flag::RAW;
+        }
+        Ok(())
     }
 
     fn wait(&mut self, engine: &mut Engine<H>, wake: Wake) -> Result<(), Error> {

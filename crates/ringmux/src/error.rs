@@ -48,6 +48,9 @@ pub enum Error {
     /// The worker's slab is out of slots.
     #[error("connection table full")]
     TableFull,
+    /// What another process handed over does not fit this server ([`Server::start_inheriting`](crate::Server::start_inheriting)).
+    #[error("cannot take over the connections handed over: {0}")]
+    Inheritance(String),
 }
 
 /// Result with [`Error`].

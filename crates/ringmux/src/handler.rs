@@ -32,6 +32,19 @@ pub trait Handler: 'static {
     fn open(&mut self, ctx: &mut Ctx<'_, Self::Message>, conn: Conn, origin: Origin)
     -> Self::State;
 
+    /// A connection another process handed over ([`Server::start_inheriting`](crate::Server::start_inheriting)),
+    /// with the state that process's handler wrote for it: return its state to take it on (it reads from now on),
+    /// `None` to close it. Called once the worker started, before any I/O. The default takes none.
+    fn adopt(
+        &mut self,
+        ctx: &mut Ctx<'_, Self::Message>,
+        conn: Conn,
+        state: &[u8],
+    ) -> Option<Self::State> {
+        let _ = (ctx, conn, state);
+        None
+    }
+
     /// Bytes arrived. The slice lives in a shared receive buffer that goes back to the pool when this returns:
     /// copy what must outlive the call.
     fn data(

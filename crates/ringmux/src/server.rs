@@ -11,8 +11,8 @@ use crate::config::{Backend, Config, IoChoice};
 use crate::ctx::Core;
 use crate::engine::Engine;
 use crate::shared::Shared;
-use crate::worker::{Worker, WorkerSetup};
-use crate::{Error, Handler, Stats};
+use crate::worker::{IoBackend, Worker, WorkerSetup};
+use crate::{Error, Handler, InheritedConn, Stats, WorkerInheritance};
 
 /// Environment variable that picks the backend when the configuration says [`IoChoice::Auto`].
 pub const IO_ENV: &str = "RINGMUX_IO";
@@ -70,6 +70,10 @@ fn listener(addr: SocketAddr, cfg: &Config) -> Result<TcpListener, Error> {
     Ok(s.into())
 }
 
+/// What one worker starts with: its listening sockets, and the connections it takes over with the old worker's
+/// slab generations.
+type Start = (Vec<TcpListener>, Option<(Vec<InheritedConn>, Vec<u32>)>);
+
 /// Runs worker `worker` on this thread with `backend` until it shuts down.
 fn run_worker<H: Handler>(
     backend: Backend,
@@ -77,8 +81,9 @@ fn run_worker<H: Handler>(
     shared: &Arc<Shared<H::Message>>,
     worker: usize,
     handler: H,
-    listeners: Vec<TcpListener>,
+    start: Start,
 ) -> Result<Stats, Error> {
+    let (listeners, inherit) = start;
     let engine = |is_ring| Engine::new(handler, Core::new(worker, cfg, shared.clone(), is_ring));
     let setup = WorkerSetup {
         cfg,
@@ -89,12 +94,23 @@ fn run_worker<H: Handler>(
     match backend {
         Backend::Uring => {
             let ring = crate::uring::Ring::new(setup)?;
-            Worker::new(ring, engine(true)).run()
+            run(Worker::new(ring, engine(true)), inherit)
         }
         Backend::Epoll => {
             let poller = crate::epoll::Poller::new(setup)?;
-            Worker::new(poller, engine(false)).run()
+            run(Worker::new(poller, engine(false)), inherit)
         }
+    }
+}
+
+/// Runs `worker`, taking over `inherit` at start.
+fn run<H: Handler, B: IoBackend<H>>(
+    worker: Worker<H, B>,
+    inherit: Option<(Vec<InheritedConn>, Vec<u32>)>,
+) -> Result<Stats, Error> {
+    match inherit {
+        Some((conns, generations)) => worker.inheriting(conns, generations).run(),
+        None => worker.run(),
     }
 }
 
@@ -152,10 +168,8 @@ impl<M: Send + 'static> Server<M> {
         H: Handler<Message = M>,
         F: Fn(usize) -> H + Send + Sync + 'static,
     {
-        let backend = select_backend(cfg.io)?;
         let workers = cfg.workers.max(1);
         let wanted = &cfg.listeners;
-        tracing::info!(?backend, workers, listeners = ?wanted.iter().map(|l| l.addr).collect::<Vec<_>>(), "ringmux starting");
         if wanted.len() > crate::MAX_LISTENERS {
             return Err(Error::TooManyListeners(wanted.len()));
         }
@@ -174,16 +188,69 @@ impl<M: Send + 'static> Server<M> {
             }
             local_addrs.push(addr);
         }
+        let starts = listeners.into_iter().map(|l| (l, None)).collect();
+        Self::spawn(cfg, factory, starts, local_addrs)
+    }
+
+    /// Starts like [`start`](Self::start), but on the listening sockets and with the connections another process
+    /// handed over (see [`WorkerInheritance`]): one inheritance per worker, in worker order, each with one
+    /// listener per [`Config::listeners`] entry. Each connection keeps its slot and generation, and the handler
+    /// takes it on in [`Handler::adopt`]. Refused before any worker starts when the inheritance does not fit.
+    pub fn start_inheriting<H, F>(
+        cfg: Config,
+        factory: F,
+        inherited: Vec<WorkerInheritance>,
+    ) -> Result<Self, Error>
+    where
+        H: Handler<Message = M>,
+        F: Fn(usize) -> H + Send + Sync + 'static,
+    {
+        crate::inherit::check(&inherited, cfg.workers.max(1), cfg.listeners.len())?;
+        let mut starts = Vec::with_capacity(inherited.len());
+        let mut local_addrs = Vec::new();
+        for (w, i) in inherited.into_iter().enumerate() {
+            let wrap = |source| Error::Socket {
+                what: "listener handed over",
+                source,
+            };
+            let mut sockets = Vec::with_capacity(i.listeners.len());
+            for fd in i.listeners {
+                let s = TcpListener::from(fd);
+                s.set_nonblocking(true).map_err(wrap)?;
+                if w == 0 {
+                    local_addrs.push(s.local_addr().map_err(wrap)?);
+                }
+                sockets.push(s);
+            }
+            starts.push((sockets, Some((i.conns, i.generations))));
+        }
+        Self::spawn(cfg, factory, starts, local_addrs)
+    }
+
+    /// Starts one worker per entry of `starts` on its listeners and inheritance.
+    fn spawn<H, F>(
+        cfg: Config,
+        factory: F,
+        starts: Vec<Start>,
+        local_addrs: Vec<SocketAddr>,
+    ) -> Result<Self, Error>
+    where
+        H: Handler<Message = M>,
+        F: Fn(usize) -> H + Send + Sync + 'static,
+    {
+        let backend = select_backend(cfg.io)?;
+        let workers = starts.len();
+        tracing::info!(?backend, workers, listeners = ?local_addrs, "ringmux starting");
         let shared = Arc::new(Shared::new(workers));
         let factory = Arc::new(factory);
         let cfg = Arc::new(cfg);
         let mut threads = Vec::with_capacity(workers);
-        for (i, l) in listeners.into_iter().enumerate() {
+        for (i, start) in starts.into_iter().enumerate() {
             let (shared, factory, cfg) = (shared.clone(), factory.clone(), cfg.clone());
             let t = std::thread::Builder::new()
                 .name(format!("ringmux-{i}"))
                 .spawn(move || -> Result<Stats, Error> {
-                    let r = run_worker(backend, &cfg, &shared, i, factory(i), l);
+                    let r = run_worker(backend, &cfg, &shared, i, factory(i), start);
                     if let Err(e) = &r {
                         tracing::error!(worker = i, error = %e, "worker stopped");
                         // Let the others stop too rather than run short-handed.

@@ -28,6 +28,15 @@ pub(crate) trait IoBackend<H: Handler>: Teardown<H::Message> {
     /// Starts writing the bytes queued since the last pass.
     fn flush(&mut self, engine: &mut Engine<H>);
 
+    /// Registers `fd`, a connection handed over by another process, for `conn` (already in the slab) and starts
+    /// reading it.
+    fn adopt_fd(
+        &mut self,
+        core: &mut crate::ctx::Core<H::Message>,
+        conn: crate::Conn,
+        fd: std::os::fd::OwnedFd,
+    ) -> std::io::Result<()>;
+
     /// Waits for I/O, at the latest until `wake_at` (`None`: no deadline), and hands what happened to
     /// `engine`, settling closes after each event.
     fn wait(&mut self, engine: &mut Engine<H>, wake: Wake) -> Result<(), Error>;
@@ -64,6 +73,8 @@ pub(crate) struct Worker<H: Handler, B> {
     deadline: Option<Instant>,
     /// The deadline passed and every connection was aborted.
     aborted: bool,
+    /// Connections handed over by another process, with the old worker's slab generations: taken on at start.
+    inherit: Option<(Vec<crate::InheritedConn>, Vec<u32>)>,
     /// The handler stopped accepting ([`Ctx::stop_accepting`](crate::Ctx::stop_accepting)) and the listeners
     /// are closed.
     listeners_closed: bool,
@@ -77,14 +88,32 @@ impl<H: Handler, B: IoBackend<H>> Worker<H, B> {
             deadline: None,
             aborted: false,
             listeners_closed: false,
+            inherit: None,
         }
+    }
+
+    /// The worker takes on `conns` at start, in a slab with `generations` (see [`crate::WorkerInheritance`]).
+    pub(crate) fn inheriting(
+        mut self,
+        conns: Vec<crate::InheritedConn>,
+        generations: Vec<u32>,
+    ) -> Self {
+        self.inherit = Some((conns, generations));
+        self
     }
 
     /// Runs until shutdown has closed every connection; returns what the worker did.
     pub(crate) fn run(mut self) -> Result<Stats, Error> {
         self.engine.start();
+        let adopted = match self.inherit.take() {
+            Some((conns, generations)) => {
+                crate::inherit::adopt(&mut self.engine, &mut self.backend, conns, &generations)
+                    .map_err(|e| Error::Inheritance(e.to_string()))
+            }
+            None => Ok(()),
+        };
         self.engine.drain_mail();
-        let outcome = self.run_passes();
+        let outcome = adopted.and_then(|()| self.run_passes());
         let core = &self.engine.core;
         if let Some(mailbox) = core.shared.mailboxes.get(core.worker) {
             mailbox.set_waker(None);

@@ -26,7 +26,7 @@ mod ringio;
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
 
 use io_uring::{IoUring, cqueue, opcode, types};
@@ -100,6 +100,9 @@ pub(crate) struct Ring {
     /// Completions the last pass reaped: the next wait is batched only when it found the worker busy
     /// ([`BUSY_COMPLETIONS`]).
     last_reaped: usize,
+    /// The direct-descriptor index the next connection handed over takes (they are registered before the first
+    /// accept, from index 0 up).
+    adopt_next: u32,
 }
 
 /// Completions in one pass from which the worker counts as busy and its next wait is batched. Below it a batched
@@ -162,6 +165,31 @@ impl<H: Handler> IoBackend<H> for Ring {
     /// Submits one send for every connection with queued bytes and none in flight.
     fn flush(&mut self, engine: &mut Engine<H>) {
         self.flush_core(&mut engine.core);
+    }
+
+    fn adopt_fd(&mut self, core: &mut Core<H::Message>, conn: Conn, fd: OwnedFd) -> io::Result<()> {
+        let index = self.adopt_next;
+        if index as usize >= self.max_conns {
+            return Err(io::Error::from_raw_os_error(libc::ENFILE));
+        }
+        let c = core
+            .conns
+            .get_mut(conn.key())
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+        // The table holds its own reference: the ordinary descriptor closes when `fd` drops.
+        let n = self
+            .io
+            .ring
+            .submitter()
+            .register_files_update(index, &[fd.as_raw_fd()])?;
+        if n != 1 {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
+        self.adopt_next += 1;
+        c.fd = index as i32;
+        c.flags &= !flag::RAW;
+        self.io.arm_recv(c, conn, self.bufring.bgid);
+        Ok(())
     }
 
     fn wait(&mut self, engine: &mut Engine<H>, wake: Wake) -> Result<(), Error> {
@@ -257,6 +285,7 @@ impl Ring {
             batch,
             batch_limit: types::Timespec::new().sec(BATCH_LIMIT_SECS),
             last_reaped: 0,
+            adopt_next: 0,
         })
     }
 

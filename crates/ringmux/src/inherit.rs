@@ -1,0 +1,140 @@
+//! Taking over another process's listeners and connections at start ([`Server::start_inheriting`]): the new
+//! side of a hand-over.
+//!
+//! Each worker gets the listening sockets it serves, the generation of every slot of the old worker's slab, and
+//! the connections that worker held, each at its old slot and generation (so that a handle the protocol layer
+//! gave out before, a flow token in a SIP core's Path, names the same connection here, and a handle of a
+//! connection closed before never names a new one). The worker registers each descriptor with its backend
+//! (io_uring: in its direct-descriptor table, after which the ordinary descriptor is closed), and the handler
+//! takes each connection on with the bytes the old process's handler wrote ([`Handler::adopt`]).
+//!
+//! [`Server::start_inheriting`]: crate::Server::start_inheriting
+//! [`Handler::adopt`]: crate::Handler::adopt
+
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+
+use crate::conn::{CloseReason, Conn};
+use crate::ctx::{ConnIo, Core, NO_LISTENER, flag};
+use crate::engine::Engine;
+use crate::slab::{RestoreError, Slab};
+use crate::worker::IoBackend;
+use crate::{Error, Handler};
+
+/// What one worker takes over.
+#[derive(Debug, Default)]
+pub struct WorkerInheritance {
+    /// Its listening sockets, one per [`Config::listeners`](crate::Config::listeners) entry, in that order.
+    pub listeners: Vec<OwnedFd>,
+    /// The generation of every slot of the old worker's slab ([`Slab::generations`]).
+    pub generations: Vec<u32>,
+    /// The connections it held.
+    pub conns: Vec<InheritedConn>,
+}
+
+/// One connection taken over.
+#[derive(Debug)]
+pub struct InheritedConn {
+    /// Its handle in the old worker: slot and generation, kept here.
+    pub conn: Conn,
+    /// The connected socket.
+    pub fd: OwnedFd,
+    /// The client's address (the one a PROXY protocol header named, when it came with one).
+    pub peer: Option<SocketAddr>,
+    /// The listener that accepted it, by index (`None`: an outbound connection).
+    pub listener: Option<usize>,
+    /// Whether a PROXY protocol header named `peer`.
+    pub proxied: bool,
+    /// The old handler's state of it, for [`Handler::adopt`](crate::Handler::adopt).
+    pub state: Vec<u8>,
+}
+
+/// Checks an inheritance against the server about to start: one per worker, one listener per configured
+/// listener, and every worker's connections fitting its generations.
+pub(crate) fn check(
+    inherited: &[WorkerInheritance],
+    workers: usize,
+    listeners: usize,
+) -> Result<(), Error> {
+    let refuse = |why: String| Err(Error::Inheritance(why));
+    if inherited.len() != workers {
+        return refuse(format!(
+            "{} workers handed over, {workers} configured",
+            inherited.len()
+        ));
+    }
+    for (w, i) in inherited.iter().enumerate() {
+        if i.listeners.len() != listeners {
+            return refuse(format!(
+                "worker {w}: {} listeners handed over, {listeners} configured",
+                i.listeners.len()
+            ));
+        }
+        let keys = i.conns.iter().map(|c| (c.conn.key(), ()));
+        if let Err(e) = Slab::restore(&i.generations, keys) {
+            return refuse(format!("worker {w}: {e}"));
+        }
+        if let Some(c) = i
+            .conns
+            .iter()
+            .find(|c| c.listener.is_some_and(|l| l >= listeners))
+        {
+            return refuse(format!(
+                "worker {w}: slot {} names a listener beyond the {listeners} configured",
+                c.conn.slot
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Takes `inherited`'s connections into `engine` and `backend`: the slab as the old worker left it, each
+/// descriptor registered, each connection offered to the handler. A connection the backend cannot register, one
+/// from a TLS listener (its record state is not carried) and one the handler refuses are closed.
+pub(crate) fn adopt<H: Handler, B: IoBackend<H>>(
+    engine: &mut Engine<H>,
+    backend: &mut B,
+    inherited: Vec<InheritedConn>,
+    generations: &[u32],
+) -> Result<(), RestoreError> {
+    let ios = inherited.iter().map(|c| {
+        // RAW with no socket until the backend registers one: a close before that tears nothing down.
+        let proxied = if c.proxied { flag::PROXIED } else { 0 };
+        let mut io = ConnIo::new(-1, flag::RAW | proxied, c.peer);
+        io.listener = c
+            .listener
+            .and_then(|l| u8::try_from(l).ok())
+            .unwrap_or(NO_LISTENER);
+        (c.conn.key(), io)
+    });
+    engine.core.conns = Slab::restore(generations, ios.collect::<Vec<_>>())?;
+    for c in inherited {
+        let conn = c.conn;
+        if let Some(why) = unfit(&engine.core, &c) {
+            tracing::warn!(slot = conn.slot, why, "connection handed over is closed");
+            engine.core.close_later(conn, CloseReason::Shutdown, false);
+            continue;
+        }
+        if let Err(e) = backend.adopt_fd(&mut engine.core, conn, c.fd) {
+            tracing::warn!(slot = conn.slot, error = %e, "connection handed over cannot be registered; closed");
+            engine
+                .core
+                .close_later(conn, CloseReason::Io(e.raw_os_error().unwrap_or(0)), false);
+            continue;
+        }
+        if !engine.adopted(conn, &c.state) {
+            engine.core.close_later(conn, CloseReason::Shutdown, false);
+        }
+    }
+    engine.settle(backend);
+    Ok(())
+}
+
+/// Why a connection handed over cannot be taken on here, if it cannot.
+fn unfit<M>(core: &Core<M>, c: &InheritedConn) -> Option<&'static str> {
+    let tls = c
+        .listener
+        .and_then(|l| core.tls.get(l))
+        .is_some_and(Option::is_some);
+    tls.then_some("it runs TLS, whose record state is not handed over")
+}
