@@ -68,6 +68,9 @@ pub enum CloseReason {
     ConnectFailed(i32),
     /// The TLS session failed: a bad handshake or record (an alert went to the peer when rustls had one).
     Tls,
+    /// Handed to another process ([`Ctx::release_handed_out`](crate::Ctx::release_handed_out)): the connection
+    /// goes on there; this process only let go of it.
+    HandedOver,
 }
 
 /// Why [`Ctx::send`](crate::Ctx::send) refused bytes.

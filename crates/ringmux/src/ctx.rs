@@ -48,6 +48,8 @@ pub(crate) mod flag {
     pub const PROXY_PENDING: u16 = 2048;
     /// The connection came with a PROXY protocol header (`peer` is what it named).
     pub const PROXIED: u16 = 4096;
+    /// A hand-out stopped its reads ([`crate::hand_out`]).
+    pub const FROZEN: u16 = 8192;
 }
 
 /// [`ConnIo::listener`] of a connection no listener accepted.
@@ -174,6 +176,8 @@ pub(crate) struct Core<M> {
     pub(crate) connect_errors: HashMap<Conn, TlsConnectError>,
     /// When the loop last returned from its wait for I/O.
     pub(crate) woke_at: Instant,
+    /// A hand-out of the listeners and connections to another process, when one was asked.
+    pub(crate) hand_out: crate::hand_out::HandOut,
 }
 
 impl<M> Core<M> {
@@ -222,6 +226,7 @@ impl<M> Core<M> {
             visit_requested: false,
             stats: Stats::default(),
             woke_at: Instant::now(),
+            hand_out: crate::hand_out::HandOut::default(),
             tls,
             proxy: ProxyTable::new(proxy),
             handshakes: VecDeque::new(),

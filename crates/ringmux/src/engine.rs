@@ -137,6 +137,18 @@ impl<H: Handler> Engine<H> {
         true
     }
 
+    /// The handler's state of `conn` for a hand-out, into `out`; `false` when it keeps the connection.
+    pub(crate) fn export(&mut self, conn: Conn, out: &mut Vec<u8>) -> bool {
+        self.with_state(conn, |h, ctx, st| h.export(ctx, conn, st, out))
+            .unwrap_or(false)
+    }
+
+    /// A hand-out is ready: the handler takes the package.
+    pub(crate) fn handed_out(&mut self, package: std::io::Result<crate::WorkerInheritance>) {
+        self.handler
+            .handed_out(&mut Self::ctx(&mut self.core), package);
+    }
+
     /// An outbound connect completed: the handler opens the connection, or, on a TLS connection, the client
     /// handshake starts (the handler opens it once the handshake is complete).
     pub(crate) fn connected(&mut self, conn: Conn) {

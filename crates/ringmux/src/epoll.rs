@@ -8,7 +8,7 @@
 //! process fd limit) is enforced by accepting and closing at once: counted as shed.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use mio::net::TcpStream;
@@ -91,6 +91,8 @@ pub(crate) struct Poller {
     buf: Vec<u8>,
     again: Vec<Conn>,
     max_conns: usize,
+    /// Descriptors a hand-out made, not yet taken.
+    installed: Vec<(Conn, io::Result<OwnedFd>)>,
 }
 
 crate::engine::teardown_through_io!(Poller);
@@ -118,6 +120,59 @@ impl<H: Handler> IoBackend<H> for Poller {
         dirty.clear();
         if engine.core.dirty.is_empty() {
             engine.core.dirty = dirty;
+        }
+    }
+
+    fn freeze(&mut self, _: &mut Core<H::Message>) {
+        for l in &mut self.listeners {
+            let _ = self.io.poll.registry().deregister(l);
+        }
+    }
+
+    fn freeze_conn(&mut self, core: &mut Core<H::Message>, conn: Conn) {
+        if let Some(c) = core.conns.get_mut(conn.key()) {
+            c.flags |= flag::FROZEN;
+        }
+    }
+
+    fn quiescent(&self, _: &Core<H::Message>, _: Conn) -> bool {
+        // Reads and writes are system calls made in the loop: nothing is ever in flight between passes.
+        true
+    }
+
+    fn install(&mut self, _: &mut Core<H::Message>, conn: Conn) {
+        let fd = match self.io.stream(conn) {
+            Some(s) => s.as_fd().try_clone_to_owned(),
+            None => Err(io::Error::from_raw_os_error(libc::EBADF)),
+        };
+        self.installed.push((conn, fd));
+    }
+
+    fn take_installed(&mut self) -> Vec<(Conn, io::Result<OwnedFd>)> {
+        std::mem::take(&mut self.installed)
+    }
+
+    fn listener_fds(&self) -> io::Result<Vec<OwnedFd>> {
+        self.listeners
+            .iter()
+            .map(|l| l.as_fd().try_clone_to_owned())
+            .collect()
+    }
+
+    fn thaw_conn(&mut self, core: &mut Core<H::Message>, conn: Conn) {
+        if let Some(c) = core.conns.get_mut(conn.key()) {
+            c.flags &= !flag::FROZEN;
+            // Edge-triggered: what arrived while it was frozen is read without waiting for more.
+            self.again.push(conn);
+        }
+    }
+
+    fn resume_accepting(&mut self) {
+        for (i, l) in self.listeners.iter_mut().enumerate() {
+            let registry = self.io.poll.registry();
+            if let Err(e) = registry.register(l, listener_token(i), Interest::READABLE) {
+                tracing::warn!(error = %e, listener = i, "cannot accept again after a hand-out");
+            }
         }
     }
 
@@ -203,6 +258,7 @@ impl Poller {
             buf: vec![0; cfg.buf_size.max(65536) as usize],
             again: Vec::new(),
             max_conns: cfg.max_connections_per_worker as usize,
+            installed: Vec::new(),
         })
     }
 
@@ -324,7 +380,7 @@ impl Poller {
 
     fn read<H: Handler>(&mut self, engine: &mut Engine<H>, conn: Conn) {
         for _ in 0..READS_PER_EVENT {
-            if engine.core.live(conn).is_none() {
+            if engine.core.live(conn).is_none_or(|c| c.has(flag::FROZEN)) {
                 return;
             }
             let Some(stream) = self.io.stream(conn) else {

@@ -45,6 +45,34 @@ pub trait Handler: 'static {
         None
     }
 
+    /// A hand-out ([`Ctx::hand_out`](crate::Ctx::hand_out)) asks for `conn`'s state, for another process's
+    /// [`adopt`](Self::adopt): write it to `out` and return `true`, or `false` to keep the connection here (it is
+    /// drained here). The default keeps every connection.
+    fn export(
+        &mut self,
+        ctx: &mut Ctx<'_, Self::Message>,
+        conn: Conn,
+        state: &mut Self::State,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let _ = (ctx, conn, state, out);
+        false
+    }
+
+    /// A hand-out is ready: the listeners and the connections handed out, for another process's
+    /// [`Server::start_inheriting`](crate::Server::start_inheriting). They stay frozen here until
+    /// [`Ctx::release_handed_out`](crate::Ctx::release_handed_out) or [`Ctx::resume`](crate::Ctx::resume). An
+    /// error (the listeners could not be handed out) comes after the worker resumed by itself. The default
+    /// resumes.
+    fn handed_out(
+        &mut self,
+        ctx: &mut Ctx<'_, Self::Message>,
+        inheritance: io::Result<crate::WorkerInheritance>,
+    ) {
+        drop(inheritance);
+        ctx.resume();
+    }
+
     /// Bytes arrived. The slice lives in a shared receive buffer that goes back to the pool when this returns:
     /// copy what must outlive the call.
     fn data(

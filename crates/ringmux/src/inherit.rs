@@ -47,6 +47,8 @@ pub struct InheritedConn {
     pub proxied: bool,
     /// The old handler's state of it, for [`Handler::adopt`](crate::Handler::adopt).
     pub state: Vec<u8>,
+    /// Bytes the old process had queued and not written: written first.
+    pub unsent: Vec<u8>,
 }
 
 /// Checks an inheritance against the server about to start: one per worker, one listener per configured
@@ -110,6 +112,11 @@ pub(crate) fn adopt<H: Handler, B: IoBackend<H>>(
     engine.core.conns = Slab::restore(generations, ios.collect::<Vec<_>>())?;
     for c in inherited {
         let conn = c.conn;
+        if let Some(io) = engine.core.conns.get_mut(conn.key())
+            && !c.unsent.is_empty()
+        {
+            io.send.push(&c.unsent, &mut engine.core.pool);
+        }
         if let Some(why) = unfit(&engine.core, &c) {
             tracing::warn!(slot = conn.slot, why, "connection handed over is closed");
             engine.core.close_later(conn, CloseReason::Shutdown, false);

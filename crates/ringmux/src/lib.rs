@@ -60,6 +60,7 @@ mod ctx;
 mod engine;
 mod epoll;
 mod error;
+pub mod hand_out;
 mod handler;
 pub mod handover;
 mod inherit;

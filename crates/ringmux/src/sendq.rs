@@ -107,6 +107,18 @@ impl SendQueue {
         pool.give(std::mem::take(&mut self.pending));
     }
 
+    /// Takes every byte not yet written out of the queue (nothing may be in flight), returning the buffers.
+    pub(crate) fn take_all(&mut self, pool: &mut BufPool) -> Vec<u8> {
+        let mut out = self
+            .inflight
+            .get(self.written..)
+            .unwrap_or_default()
+            .to_vec();
+        out.extend_from_slice(&self.pending);
+        self.release(pool);
+        out
+    }
+
     /// Drops every queued byte and returns the buffers.
     pub(crate) fn release(&mut self, pool: &mut BufPool) {
         pool.give(std::mem::take(&mut self.inflight));

@@ -37,6 +37,31 @@ pub(crate) trait IoBackend<H: Handler>: Teardown<H::Message> {
         fd: std::os::fd::OwnedFd,
     ) -> std::io::Result<()>;
 
+    /// A hand-out began: stop accepting, keeping the listening sockets.
+    fn freeze(&mut self, core: &mut crate::ctx::Core<H::Message>);
+
+    /// A hand-out began: stop reading `conn` (its queued bytes are still written).
+    fn freeze_conn(&mut self, core: &mut crate::ctx::Core<H::Message>, conn: crate::Conn);
+
+    /// Whether nothing is in flight on `conn`: it may be handed out.
+    fn quiescent(&self, core: &crate::ctx::Core<H::Message>, conn: crate::Conn) -> bool;
+
+    /// Starts making an ordinary descriptor of `conn`'s socket; it comes back from
+    /// [`take_installed`](Self::take_installed).
+    fn install(&mut self, core: &mut crate::ctx::Core<H::Message>, conn: crate::Conn);
+
+    /// The descriptors installed since the last call.
+    fn take_installed(&mut self) -> Vec<(crate::Conn, std::io::Result<std::os::fd::OwnedFd>)>;
+
+    /// Ordinary descriptors of the listening sockets, in listener order.
+    fn listener_fds(&self) -> std::io::Result<Vec<std::os::fd::OwnedFd>>;
+
+    /// `conn` reads again.
+    fn thaw_conn(&mut self, core: &mut crate::ctx::Core<H::Message>, conn: crate::Conn);
+
+    /// The listeners accept again.
+    fn resume_accepting(&mut self);
+
     /// Waits for I/O, at the latest until `wake_at` (`None`: no deadline), and hands what happened to
     /// `engine`, settling closes after each event.
     fn wait(&mut self, engine: &mut Engine<H>, wake: Wake) -> Result<(), Error>;
@@ -134,6 +159,8 @@ impl<H: Handler, B: IoBackend<H>> Worker<H, B> {
             let (engine, backend) = (&mut self.engine, &mut self.backend);
             engine.fire_timers(now);
             engine.settle(backend);
+            crate::hand_out::step(engine, backend, now);
+            engine.settle(backend);
             backend.prepare(engine);
             engine.settle(backend);
             backend.flush(engine);
@@ -147,7 +174,13 @@ impl<H: Handler, B: IoBackend<H>> Worker<H, B> {
     /// When the loop must run again without I/O: the next timer, the shutdown deadline, and once the deadline
     /// passed, the end of the linger.
     fn wake_at(&self) -> Option<Instant> {
-        let timer = self.engine.next_timer();
+        let timer = match (
+            self.engine.next_timer(),
+            self.engine.core.hand_out.wake_at(),
+        ) {
+            (Some(t), Some(h)) => Some(t.min(h)),
+            (t, h) => t.or(h),
+        };
         let Some(deadline) = self.deadline else {
             return timer;
         };

@@ -79,6 +79,7 @@ fn inherited(conn: Conn, fd: OwnedFd, state: &[u8]) -> InheritedConn {
         listener: Some(0),
         proxied: false,
         state: state.to_vec(),
+        unsent: Vec::new(),
     }
 }
 
@@ -94,7 +95,8 @@ both_backends! {
             conns.push(inherited(*conn, fd, &count.to_be_bytes()));
             clients.push(client);
         }
-        // Bytes sent while no process reads them.
+        // Bytes the old process had queued for the first client, and bytes sent while no process reads.
+        conns[0].unsent = b"was queued;".to_vec();
         clients[1].write_all(b"abc").unwrap();
         let (tx, rx) = channel();
         let inheritance = WorkerInheritance {
@@ -110,6 +112,9 @@ both_backends! {
         adopted.sort_by_key(|c| c.slot);
         assert_eq!(adopted, handles, "each connection keeps its handle");
         assert!(count_reaches(&mut clients[1], 23), "the bytes sent meanwhile are read, on the carried count");
+        let mut queued = [0u8; 11];
+        clients[0].read_exact(&mut queued).unwrap();
+        assert_eq!(&queued, b"was queued;", "written first");
         clients[0].write_all(b"x").unwrap();
         assert!(count_reaches(&mut clients[0], 11));
         clients[2].write_all(b"xy").unwrap();

@@ -20,6 +20,7 @@
 
 mod accept;
 mod bufring;
+mod hand_out;
 mod op;
 mod ringio;
 
@@ -103,6 +104,10 @@ pub(crate) struct Ring {
     /// The direct-descriptor index the next connection handed over takes (they are registered before the first
     /// accept, from index 0 up).
     adopt_next: u32,
+    /// A hand-out paused the accepts (the listeners are kept).
+    accept_paused: bool,
+    /// Descriptors a hand-out installed, not yet taken.
+    installed: Vec<(Conn, io::Result<OwnedFd>)>,
 }
 
 /// Completions in one pass from which the worker counts as busy and its next wait is batched. Below it a batched
@@ -141,17 +146,7 @@ crate::engine::teardown_through_io!(Ring);
 
 impl<H: Handler> IoBackend<H> for Ring {
     fn stop_accepting(&mut self) {
-        let armed: Vec<u32> = self
-            .io
-            .accepts
-            .iter()
-            .enumerate()
-            .flat_map(|(l, a)| a.in_flight().map(move |i| accept_index(l, i)))
-            .collect();
-        for index in armed {
-            let sqe = opcode::AsyncCancel::new(pack_plain(Op::Accept, index)).build();
-            self.io.push(&sqe.user_data(pack_plain(Op::Ignore, 0)));
-        }
+        self.cancel_accepts();
         // Closed here, the sockets are gone once the cancelled accepts let go of them: the kernel refuses
         // what comes next (SO_REUSEPORT hands it to a worker still listening, if any).
         self.listeners.clear();
@@ -165,6 +160,41 @@ impl<H: Handler> IoBackend<H> for Ring {
     /// Submits one send for every connection with queued bytes and none in flight.
     fn flush(&mut self, engine: &mut Engine<H>) {
         self.flush_core(&mut engine.core);
+    }
+
+    fn freeze(&mut self, _: &mut Core<H::Message>) {
+        self.pause_accepts();
+    }
+
+    fn freeze_conn(&mut self, core: &mut Core<H::Message>, conn: Conn) {
+        Ring::freeze_conn(self, core, conn);
+    }
+
+    fn quiescent(&self, core: &Core<H::Message>, conn: Conn) -> bool {
+        core.conns.get(conn.key()).is_some_and(|c| c.ops == 0)
+    }
+
+    fn install(&mut self, core: &mut Core<H::Message>, conn: Conn) {
+        Ring::install(self, core, conn);
+    }
+
+    fn take_installed(&mut self) -> Vec<(Conn, io::Result<OwnedFd>)> {
+        std::mem::take(&mut self.installed)
+    }
+
+    fn listener_fds(&self) -> io::Result<Vec<OwnedFd>> {
+        self.listeners
+            .iter()
+            .map(|l| l.try_clone().map(OwnedFd::from))
+            .collect()
+    }
+
+    fn thaw_conn(&mut self, core: &mut Core<H::Message>, conn: Conn) {
+        Ring::thaw_conn(self, core, conn);
+    }
+
+    fn resume_accepting(&mut self) {
+        self.accept_paused = false;
     }
 
     fn adopt_fd(&mut self, core: &mut Core<H::Message>, conn: Conn, fd: OwnedFd) -> io::Result<()> {
@@ -286,12 +316,14 @@ impl Ring {
             batch_limit: types::Timespec::new().sec(BATCH_LIMIT_SECS),
             last_reaped: 0,
             adopt_next: 0,
+            accept_paused: false,
+            installed: Vec::new(),
         })
     }
 
     /// Keeps [`IN_FLIGHT`] accepts armed on every listener that still works (none once shutdown began).
     fn arm_accepts<M>(&mut self, core: &Core<M>) {
-        if core.stopping || core.accept_stopped {
+        if core.stopping || core.accept_stopped || self.accept_paused {
             return;
         }
         for (l, socket) in self.listeners.iter().enumerate() {
@@ -331,7 +363,7 @@ impl Ring {
         for conn in self.rearm.drain(..) {
             if let Some(c) = core.conns.get_mut(conn.key()) {
                 c.flags &= !flag::REARM;
-                if !c.has(flag::CLOSED | flag::RECV_ARMED) {
+                if !c.has(flag::CLOSED | flag::RECV_ARMED | flag::FROZEN) {
                     self.io.arm_recv(c, conn, self.bufring.bgid);
                 }
             }
@@ -447,6 +479,7 @@ impl Ring {
                 self.op_done(&mut engine.core, index, gen_bits);
             }
             Op::ConnectPoll => self.on_connect(engine, index, gen_bits, res),
+            Op::Install => self.on_install(&mut engine.core, index, gen_bits, res),
             Op::Timeout => self.timeout_at = None,
             Op::TimeoutUpdate | Op::Ignore => {}
             Op::MailSent => {
@@ -556,7 +589,7 @@ impl Ring {
             c.ops = c.ops.saturating_sub(1);
         }
         let closed = c.has(flag::CLOSED);
-        let mut rearm = !more && !closed;
+        let mut rearm = !more && !closed && !c.has(flag::FROZEN);
         if res > 0 {
             if let Some(bid) = bid {
                 engine.data(conn, self.bufring.filled_mut(bid, res as usize));

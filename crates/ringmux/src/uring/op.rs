@@ -23,11 +23,12 @@ pub(crate) enum Op {
     UdpPoll,
     ConnectPoll,
     Ignore,
+    Install,
 }
 
 impl Op {
     /// Every kind, in declaration order.
-    const ALL: [Self; 13] = [
+    const ALL: [Self; 14] = [
         Self::Accept,
         Self::Recv,
         Self::Send,
@@ -41,6 +42,7 @@ impl Op {
         Self::UdpPoll,
         Self::ConnectPoll,
         Self::Ignore,
+        Self::Install,
     ];
 
     #[inline]

@@ -47,6 +47,7 @@ pub(super) fn close_of(reason: CloseReason) -> (u16, &'static str) {
         }
         CloseReason::Tls => (ABNORMAL_CLOSURE, "TLS failure"),
         CloseReason::ConnectFailed(_) => (ABNORMAL_CLOSURE, "connect failed"),
+        CloseReason::HandedOver => (GOING_AWAY, "handed over to a new process"),
     }
 }
 

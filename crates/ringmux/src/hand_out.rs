@@ -1,0 +1,272 @@
+//! Handing a worker's listeners and connections to another process: the old side of a hand-over (the new side is
+//! [`Server::start_inheriting`](crate::Server::start_inheriting)).
+//!
+//! The handler asks for it ([`Ctx::hand_out`]). The worker stops accepting (keeping its listening sockets) and
+//! stops reading the connections it accepted, while what they queued is still written; once none has a read or
+//! a write in flight (or after [`FREEZE_LIMIT`]), the handler writes each connection's state
+//! ([`Handler::export`](crate::Handler::export)), each socket is made an ordinary descriptor (io_uring: installed
+//! from the direct-descriptor table), and the handler gets the whole as a [`WorkerInheritance`]
+//! ([`Handler::handed_out`](crate::Handler::handed_out)), with the bytes still queued for each connection. A
+//! connection with a write still in flight after the limit (io_uring, a peer that does not read) stays, as do
+//! TLS connections (their record state is not carried) and the ones still in a handshake or a PROXY header.
+//!
+//! Until the handler answers, every connection stays where it was, frozen. [`Ctx::release_handed_out`] (the new
+//! process holds them) lets go of the connections handed over without closing them (the handler hears
+//! [`CloseReason::HandedOver`]), closes the listeners, and lets the ones not handed over (refused by the
+//! handler, still in a handshake) read again, to be drained here. [`Ctx::resume`] (the new process failed) lets
+//! every connection read again and accepts again, as if nothing happened.
+
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use crate::conn::{CloseReason, Conn};
+use crate::ctx::{Core, Ctx, NO_LISTENER, flag};
+use crate::engine::Engine;
+use crate::worker::IoBackend;
+use crate::{Handler, InheritedConn, WorkerInheritance};
+
+/// How long a worker waits for the reads and writes in flight to end before it hands out what is quiet.
+pub const FREEZE_LIMIT: Duration = Duration::from_secs(1);
+
+/// What the handler asked of the hand-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    Begin,
+    Release,
+    Resume,
+}
+
+/// A connection being handed out, waiting for its ordinary descriptor.
+#[derive(Debug)]
+struct Pending {
+    conn: Conn,
+    state: Vec<u8>,
+    unsent: Vec<u8>,
+}
+
+/// Where a worker's hand-out stands.
+#[derive(Debug, Default)]
+enum Phase {
+    #[default]
+    Idle,
+    /// Reads stopped; waiting for the operations in flight to end.
+    Freezing { until: Instant },
+    /// Descriptors being installed.
+    Installing {
+        package: WorkerInheritance,
+        pending: Vec<Pending>,
+    },
+    /// The handler holds the package; the connections in it wait for its answer.
+    Handed { conns: Vec<Conn> },
+}
+
+/// A worker's hand-out: what the handler asked and where it stands.
+#[derive(Debug, Default)]
+pub(crate) struct HandOut {
+    asked: Option<Ask>,
+    phase: Phase,
+}
+
+impl<M> Ctx<'_, M> {
+    /// Hands this worker's listeners and accepted connections out to another process (see the module
+    /// [`hand_out`](crate::hand_out)): the handler gets them in [`Handler::handed_out`](crate::Handler::handed_out).
+    /// Ignored while a hand-out is under way.
+    pub fn hand_out(&mut self) {
+        if matches!(self.core.hand_out.phase, Phase::Idle) {
+            self.core.hand_out.asked = Some(Ask::Begin);
+        }
+    }
+
+    /// The other process holds what was handed out: let go of those connections (without closing them) and of
+    /// the listeners; the connections not handed out read again.
+    pub fn release_handed_out(&mut self) {
+        if matches!(self.core.hand_out.phase, Phase::Handed { .. }) {
+            self.core.hand_out.asked = Some(Ask::Release);
+        }
+    }
+
+    /// The hand-out failed (the other process is gone): every connection reads again and the listeners accept
+    /// again.
+    pub fn resume(&mut self) {
+        if !matches!(self.core.hand_out.phase, Phase::Idle) {
+            self.core.hand_out.asked = Some(Ask::Resume);
+        }
+    }
+}
+
+/// Moves the hand-out on, once per loop pass.
+pub(crate) fn step<H: Handler, B: IoBackend<H>>(
+    engine: &mut Engine<H>,
+    backend: &mut B,
+    now: Instant,
+) {
+    let asked = engine.core.hand_out.asked.take();
+    match (asked, std::mem::take(&mut engine.core.hand_out.phase)) {
+        (Some(Ask::Begin), Phase::Idle) => {
+            backend.freeze(&mut engine.core);
+            for conn in candidates(&engine.core) {
+                backend.freeze_conn(&mut engine.core, conn);
+            }
+            engine.core.hand_out.phase = Phase::Freezing {
+                until: now + FREEZE_LIMIT,
+            };
+            // A backend with nothing in flight hands out at once.
+            step(engine, backend, now);
+        }
+        (Some(Ask::Release), Phase::Handed { conns }) => {
+            thaw_all(engine, backend, &conns);
+            for conn in conns {
+                engine
+                    .core
+                    .close_later(conn, CloseReason::HandedOver, false);
+            }
+            engine.core.accept_stopped = true;
+        }
+        (Some(Ask::Resume), _) => {
+            thaw_all(engine, backend, &[]);
+            backend.resume_accepting();
+        }
+        (_, Phase::Freezing { until }) => {
+            let quiet = candidates(&engine.core)
+                .into_iter()
+                .all(|c| backend.quiescent(&engine.core, c));
+            engine.core.hand_out.phase = if quiet || now >= until {
+                export(engine, backend)
+            } else {
+                Phase::Freezing { until }
+            };
+        }
+        (_, Phase::Installing { package, pending }) => {
+            engine.core.hand_out.phase = collect(engine, backend, package, pending);
+        }
+        (_, Phase::Idle) => {
+            // Installs that completed after a resume: their descriptors would hold the sockets open.
+            drop(backend.take_installed());
+        }
+        (_, phase) => engine.core.hand_out.phase = phase,
+    }
+}
+
+/// The open connections a listener accepted: the ones a hand-out freezes.
+fn candidates<M>(core: &Core<M>) -> Vec<Conn> {
+    core.conns
+        .keys()
+        .map(Conn::from_key)
+        .filter(|&c| {
+            core.live(c)
+                .is_some_and(|io| io.listener != NO_LISTENER && io.has(flag::OPENED))
+        })
+        .collect()
+}
+
+/// Writes the quiet connections' states and starts installing their descriptors.
+fn export<H: Handler, B: IoBackend<H>>(engine: &mut Engine<H>, backend: &mut B) -> Phase {
+    let listeners = match backend.listener_fds() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot hand the listeners out; resuming");
+            thaw_all(engine, backend, &[]);
+            backend.resume_accepting();
+            engine.handed_out(Err(e));
+            return Phase::Idle;
+        }
+    };
+    let mut pending = Vec::new();
+    for conn in candidates(&engine.core) {
+        let movable = engine.core.live(conn).is_some_and(|io| io.tls.is_none())
+            && backend.quiescent(&engine.core, conn);
+        let mut state = Vec::new();
+        if !movable || !engine.export(conn, &mut state) {
+            continue;
+        }
+        let Some(io) = engine.core.conns.get_mut(conn.key()) else {
+            continue;
+        };
+        let unsent = io.send.take_all(&mut engine.core.pool);
+        backend.install(&mut engine.core, conn);
+        pending.push(Pending {
+            conn,
+            state,
+            unsent,
+        });
+    }
+    let package = WorkerInheritance {
+        listeners,
+        generations: engine.core.conns.generations(),
+        conns: Vec::with_capacity(pending.len()),
+    };
+    collect(engine, backend, package, pending)
+}
+
+/// Takes the descriptors installed so far; once every one is in, the handler gets the package.
+fn collect<H: Handler, B: IoBackend<H>>(
+    engine: &mut Engine<H>,
+    backend: &mut B,
+    mut package: WorkerInheritance,
+    mut pending: Vec<Pending>,
+) -> Phase {
+    // A connection closed meanwhile (a write failed) is handed out no more.
+    pending.retain(|p| engine.core.live(p.conn).is_some());
+    for (conn, fd) in backend.take_installed() {
+        let Some(i) = pending.iter().position(|p| p.conn == conn) else {
+            continue;
+        };
+        let p = pending.swap_remove(i);
+        match fd {
+            Ok(fd) => package.conns.push(inherited(&engine.core, p, fd)),
+            Err(e) => {
+                tracing::warn!(slot = conn.slot, error = %e, "cannot hand a connection out; it stays");
+                if let Some(io) = engine.core.conns.get_mut(conn.key()) {
+                    io.send.push(&p.unsent, &mut engine.core.pool);
+                }
+            }
+        }
+    }
+    if !pending.is_empty() {
+        return Phase::Installing { package, pending };
+    }
+    let conns = package.conns.iter().map(|c| c.conn).collect();
+    engine.handed_out(Ok(package));
+    Phase::Handed { conns }
+}
+
+fn inherited<M>(core: &Core<M>, p: Pending, fd: OwnedFd) -> InheritedConn {
+    let io = core.conns.get(p.conn.key());
+    InheritedConn {
+        conn: p.conn,
+        fd,
+        peer: io.and_then(|io| io.peer),
+        listener: io
+            .map(|io| io.listener)
+            .filter(|&l| l != NO_LISTENER)
+            .map(usize::from),
+        proxied: io.is_some_and(|io| io.has(flag::PROXIED)),
+        state: p.state,
+        unsent: p.unsent,
+    }
+}
+
+/// Every frozen connection reads again, except the ones in `handed`.
+fn thaw_all<H: Handler, B: IoBackend<H>>(engine: &mut Engine<H>, backend: &mut B, handed: &[Conn]) {
+    let frozen: Vec<Conn> = engine
+        .core
+        .conns
+        .keys()
+        .map(Conn::from_key)
+        .filter(|&c| engine.core.live(c).is_some_and(|io| io.has(flag::FROZEN)))
+        .filter(|c| !handed.contains(c))
+        .collect();
+    for conn in frozen {
+        backend.thaw_conn(&mut engine.core, conn);
+    }
+}
+
+impl HandOut {
+    /// When the worker must look at the hand-out again without I/O: the end of the freeze.
+    pub(crate) fn wake_at(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Freezing { until } => Some(until),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! A hand-out on both backends: a server gives its listener and connections to another one started on them
+//! (`Ctx::hand_out`, `Server::start_inheriting`); clients see no close, their counts go on and the bytes they
+//! sent meanwhile are read there. Resumed instead (the other side failed), the first server serves on as before.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::Duration;
+
+use common::{config, connect};
+use ringmux::{CloseReason, Conn, Ctx, Handler, Origin, Server, WorkerInheritance};
+
+/// What the test asks a server's worker.
+enum Ask {
+    HandOut,
+    Release,
+    Resume,
+}
+
+/// What a server's worker tells the test.
+#[derive(Debug)]
+enum Told {
+    Package(WorkerInheritance),
+    Closed(CloseReason),
+}
+
+/// Counts the bytes each connection received (carried over as 8 bytes) and answers each read with the count so
+/// far; hands out every connection except one whose count is 7.
+struct Counter {
+    told: Sender<Told>,
+}
+
+impl Handler for Counter {
+    type State = u64;
+    type Message = Ask;
+
+    fn open(&mut self, _: &mut Ctx<'_, Ask>, _: Conn, _: Origin) -> u64 {
+        0
+    }
+
+    fn adopt(&mut self, _: &mut Ctx<'_, Ask>, _: Conn, state: &[u8]) -> Option<u64> {
+        Some(u64::from_be_bytes(state.try_into().ok()?))
+    }
+
+    fn data(&mut self, ctx: &mut Ctx<'_, Ask>, conn: Conn, count: &mut u64, bytes: &[u8]) {
+        *count += bytes.len() as u64;
+        let _ = ctx.send(conn, format!("{count};").as_bytes());
+    }
+
+    fn export(
+        &mut self,
+        _: &mut Ctx<'_, Ask>,
+        _: Conn,
+        count: &mut u64,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        out.extend_from_slice(&count.to_be_bytes());
+        *count != 7
+    }
+
+    fn handed_out(&mut self, _: &mut Ctx<'_, Ask>, package: std::io::Result<WorkerInheritance>) {
+        self.told.send(Told::Package(package.unwrap())).unwrap();
+    }
+
+    fn closed(&mut self, _: &mut Ctx<'_, Ask>, _: Conn, _: u64, reason: CloseReason) {
+        let _ = self.told.send(Told::Closed(reason));
+    }
+
+    fn message(&mut self, ctx: &mut Ctx<'_, Ask>, ask: Ask) {
+        match ask {
+            Ask::HandOut => ctx.hand_out(),
+            Ask::Release => ctx.release_handed_out(),
+            Ask::Resume => ctx.resume(),
+        }
+    }
+}
+
+/// Sends `bytes` and reads `;`-terminated counts until one is `want`.
+fn count_is(s: &mut TcpStream, bytes: &[u8], want: u64) {
+    if !bytes.is_empty() {
+        s.write_all(bytes).unwrap();
+    }
+    let mut got = String::new();
+    let mut b = [0u8; 256];
+    while !got.split(';').any(|c| c.parse::<u64>() == Ok(want)) {
+        let n = s.read(&mut b).expect("the count");
+        assert!(n > 0, "closed; read so far: {got:?}");
+        got.push_str(&String::from_utf8_lossy(&b[..n]));
+    }
+}
+
+fn start(b: ringmux::Backend) -> (Server<Ask>, Receiver<Told>) {
+    let (tx, rx) = channel();
+    let server = Server::start(config(b), move |_| Counter { told: tx.clone() }).unwrap();
+    (server, rx)
+}
+
+fn package(rx: &Receiver<Told>) -> WorkerInheritance {
+    match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+        Told::Package(p) => p,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Three clients with counts 3, 7 (kept by the old server) and 5.
+fn clients(server: &Server<Ask>) -> Vec<TcpStream> {
+    let addr = server.local_addr().unwrap();
+    [b"abc".as_slice(), b"1234567", b"hello"]
+        .iter()
+        .map(|bytes| {
+            let mut c = connect(addr);
+            count_is(&mut c, bytes, bytes.len() as u64);
+            c
+        })
+        .collect()
+}
+
+both_backends! {
+    fn connections_handed_out_go_on_in_the_new_server(b: Backend) {
+        let (old, told) = start(b);
+        let addr = old.local_addr().unwrap();
+        let mut clients = clients(&old);
+        old.post(0, Ask::HandOut).unwrap();
+        let package = package(&told);
+        assert_eq!(package.listeners.len(), 1);
+        assert_eq!(package.conns.len(), 2, "the connection at count 7 stays");
+        // Sent while the old server is frozen and the new one not started: read by the new one.
+        clients[0].write_all(b"de").unwrap();
+        let (tx, _new_told) = channel();
+        let new = Server::start_inheriting(config(b), move |_| Counter { told: tx.clone() }, vec![package]).unwrap();
+        assert_eq!(new.local_addr(), Some(addr));
+        old.post(0, Ask::Release).unwrap();
+        let mut handed = 0;
+        while handed < 2 {
+            match told.recv_timeout(Duration::from_secs(10)).unwrap() {
+                Told::Closed(CloseReason::HandedOver) => handed += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        count_is(&mut clients[0], b"", 5);
+        count_is(&mut clients[2], b"!", 6);
+        // The connection kept reads again in the old server.
+        count_is(&mut clients[1], b"8", 8);
+        // New connections go to the new server only: the old one closed its listener.
+        let mut fresh = connect(addr);
+        count_is(&mut fresh, b"xy", 2);
+        // Shut down, the old server closes only the connection it kept.
+        old.shutdown(Duration::from_millis(500));
+        let stats = old.join().unwrap();
+        assert_eq!(stats[0].accepted, 3, "the fresh connection went to the new server");
+        let kept: Vec<Told> = told.try_iter().collect();
+        assert!(matches!(kept.as_slice(), [Told::Closed(CloseReason::Shutdown)]), "{kept:?}");
+        count_is(&mut clients[0], b"f", 6);
+        new.shutdown(Duration::from_secs(1));
+        new.join().unwrap();
+    }
+
+    fn a_hand_out_resumed_leaves_everything_where_it_was(b: Backend) {
+        let (old, told) = start(b);
+        let addr = old.local_addr().unwrap();
+        let mut clients = clients(&old);
+        old.post(0, Ask::HandOut).unwrap();
+        // The other side failed: what it was given is dropped unused.
+        drop(package(&told));
+        clients[2].write_all(b"12").unwrap();
+        old.post(0, Ask::Resume).unwrap();
+        count_is(&mut clients[2], b"", 7);
+        count_is(&mut clients[0], b"d", 4);
+        let mut fresh = connect(addr);
+        count_is(&mut fresh, b"xyz", 3);
+        assert!(told.try_recv().is_err(), "nothing closed");
+        old.shutdown(Duration::from_secs(1));
+        old.join().unwrap();
+    }
+}
