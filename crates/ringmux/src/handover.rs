@@ -11,6 +11,10 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
+mod package;
+
+pub use package::{BATCH_BYTES, MAX_RECORD, PACKAGE_VERSION, recv_package, send_package};
+
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,
@@ -50,6 +54,9 @@ pub enum HandoverError {
     /// The peer closed the socket between records.
     #[error("hand-over peer closed the socket")]
     Closed,
+    /// A record is not what the format says ([`package`]).
+    #[error("hand-over record malformed: {0}")]
+    Malformed(&'static str),
 }
 
 /// One end of a hand-over: records of bytes and descriptors.
