@@ -23,12 +23,14 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 bin=${SIPEDGED:-$root/target/release/sipedged}
 [ -n "${SIPEDGED:-}" ] || cargo build -q --release -p sipedged
-sed "s#/usr/local/bin/sipedged#$bin#" deploy/systemd/sipedged.service > "$tmp/sipedged.service"
-if out=$(systemd-analyze verify "$tmp/sipedged.service" 2>&1) && [ -z "$out" ]; then
-  echo "ok   systemd-analyze verify deploy/systemd/sipedged.service"
-else
-  echo "FAIL systemd-analyze verify deploy/systemd/sipedged.service"; echo "$out"; fail=1
-fi
+for unit in sipedged.service sipedged@.service; do
+  sed "s#/usr/local/bin/sipedged#$bin#" "deploy/systemd/$unit" > "$tmp/$unit"
+  if out=$(systemd-analyze verify "$tmp/$unit" 2>&1) && [ -z "$out" ]; then
+    echo "ok   systemd-analyze verify deploy/systemd/$unit"
+  else
+    echo "FAIL systemd-analyze verify deploy/systemd/$unit"; echo "$out"; fail=1
+  fi
+done
 while IFS= read -r line; do
   case "$line" in ''|'#'*) continue ;; esac
   key=$(echo "${line%%=*}" | xargs)

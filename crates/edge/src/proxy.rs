@@ -135,6 +135,11 @@ impl Edge {
         &self.registrar
     }
 
+    /// Replace the registrar shard (with bindings another process handed over).
+    pub fn set_registrar(&mut self, registrar: Registrar) {
+        self.registrar = registrar;
+    }
+
     /// Take what a configuration reload may change: the registrar's bounds (see [`Registrar::reconfigure`]) and
     /// the largest SIP message.
     pub fn reconfigure(

@@ -24,6 +24,23 @@ use crate::reload::ReloadAsk;
 use crate::targets::Registry;
 use crate::worker::Msg;
 
+/// Binds `addr`, trying again for up to `wait` while another process holds it (the node this one took over
+/// from, until it exits).
+fn bind_when_free(addr: SocketAddr, wait: std::time::Duration) -> std::io::Result<TcpListener> {
+    let until = std::time::Instant::now() + wait;
+    loop {
+        match TcpListener::bind(addr) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < until =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// What the endpoint reports: every worker's counters, and the core's targets (edge mode).
 #[derive(Debug)]
 pub struct Sources {
@@ -74,8 +91,9 @@ pub fn spawn(
     sources: Sources,
     operator: Operator,
     token: Option<String>,
+    wait: std::time::Duration,
 ) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)?;
+    let listener = bind_when_free(addr, wait)?;
     let local = listener.local_addr()?;
     let app = Arc::new(App {
         sources,

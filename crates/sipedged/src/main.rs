@@ -12,6 +12,7 @@ mod admin;
 mod auth;
 mod capture;
 mod config;
+mod handover;
 mod limits;
 mod metrics;
 mod reload;
@@ -58,6 +59,11 @@ struct Args {
     /// Admin (metrics) listen address; "off" (or "") disables it.
     #[arg(long, value_name = "ADDR")]
     admin: Option<String>,
+    /// Take the listeners and WebSocket connections over from the node running with the same configuration
+    /// (at its `[runtime] handover_socket`): an upgrade browsers do not see. That node exits once this one holds
+    /// them; if this one fails first, it serves on. With no node waiting there, start afresh.
+    #[arg(long)]
+    take_over: bool,
 }
 
 /// The file (or the defaults) with the command line's overrides, as a plan.
@@ -156,11 +162,12 @@ fn main() -> ExitCode {
         return check(&plan);
     }
     let set_log_level = init_logging(&plan);
+    let take_over = args.take_over;
     let reloading = start::Reloading {
         load: Box::new(move || load(&args)),
         set_log_level,
     };
-    match start::run(plan, reloading) {
+    match start::run(plan, reloading, take_over) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

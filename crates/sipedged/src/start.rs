@@ -81,6 +81,9 @@ pub enum StartError {
     /// A worker thread failed.
     #[error("worker failed: {0}")]
     Worker(String),
+    /// Taking over from the running node failed (it serves on).
+    #[error(transparent)]
+    TakeOver(#[from] crate::handover::TakeOverError),
     /// The OS random source failed: the node does not start with a guessable flow-token key or branch salt.
     #[error(
         "cannot read the OS random source for the {what}: {error} (refusing to start with a guessable value)"
@@ -96,27 +99,75 @@ pub enum StartError {
 /// Fills a buffer from a random source: [`getrandom::fill`] (the OS's), or a failing one in tests.
 type Fill = fn(&mut [u8]) -> Result<(), getrandom::Error>;
 
-/// What the node draws from the OS random source at start.
+/// What the node draws from the OS random source at start (or takes over from the node before it).
 struct StartSecrets {
     /// The flow-token key.
     key: FlowTokenKey,
+    /// Its secret, for a node taking over from this one.
+    secret: Vec<u8>,
     /// The salt of the edge's Via branches.
     branch_salt: u64,
+    /// The zero of the edge's clock, when it goes on from the node taken over from.
+    clock_zero: Option<Instant>,
 }
 
 impl StartSecrets {
     /// The flow-token key (from `secret`, or random) and the branch salt, from `fill`; its failure is an error.
     fn draw(secret: Option<&str>, fill: Fill) -> Result<Self, StartError> {
+        let (key, secret) = flow_key(secret, fill)?;
         Ok(Self {
-            key: flow_key(secret, fill)?,
+            key,
+            secret,
             branch_salt: u64::from_le_bytes(random_bytes(fill, "Via branch salt")?),
+            clock_zero: None,
         })
+    }
+
+    /// The secrets of the node taken over from: its tokens and branches go on, and its clock.
+    fn taken(s: &crate::handover::Secrets) -> Self {
+        let ago = Duration::from_millis(s.clock_ms);
+        Self {
+            key: FlowTokenKey::new(&s.secret, Epoch(s.epoch)),
+            secret: s.secret.clone(),
+            branch_salt: s.branch_salt,
+            clock_zero: Some(Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)),
+        }
     }
 }
 
-/// Run the node until SIGTERM or SIGINT, then drain.
-pub fn run(plan: Plan, reloading: Reloading) -> Result<(), StartError> {
-    let secrets = StartSecrets::draw(plan.sip.flow_token_secret.as_deref(), getrandom::fill)?;
+/// Run the node until SIGTERM or SIGINT (or a new process took it over), then drain. With `take_over`, the
+/// node starts on what the running one hands over (see [`crate::handover`]).
+pub fn run(plan: Plan, reloading: Reloading, take_over: bool) -> Result<(), StartError> {
+    let own_hello = crate::handover::Hello::this_build(
+        plan.workers,
+        plan.core.is_some(),
+        plan.listeners
+            .iter()
+            .map(|l| l.address.to_string())
+            .collect(),
+    );
+    let taken = match (take_over, &plan.runtime.handover_socket) {
+        (false, _) => None,
+        (true, None) => return Err(crate::handover::TakeOverError::NoSocket.into()),
+        (true, Some(path)) => match crate::handover::take_over(path, &own_hello) {
+            Ok(taken) => Some(taken),
+            // The first start of a node started with --take-over: nothing to take over.
+            Err(e @ crate::handover::TakeOverError::NobodyWaits(_)) => {
+                tracing::info!("{e}: starting afresh");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let secrets = match &taken {
+        Some(t) => StartSecrets::taken(&t.secrets),
+        None => StartSecrets::draw(plan.sip.flow_token_secret.as_deref(), getrandom::fill)?,
+    };
+    let handover_secret = (
+        secrets.secret.clone(),
+        secrets.key.epoch(),
+        secrets.branch_salt,
+    );
     let mut core = core_side::start(&plan)?;
     let transport = core.as_ref().map(|c| c.side.view.transport);
     let capture_stats = Arc::new(capture::Stats::default());
@@ -141,14 +192,57 @@ pub fn run(plan: Plan, reloading: Reloading) -> Result<(), StartError> {
         .filter_map(|l| l.tls.clone())
         .map(|(acceptor, files, poll)| tls::Reloader::new(acceptor, files, poll))
         .collect();
-    let server = ringmux::Server::start(server_config(&plan), {
-        let shared = shared.clone();
-        move |w| worker::Worker::new(shared.clone(), w)
-    })
-    .map_err(|error| StartError::Server {
+    let started = match taken {
+        None => ringmux::Server::start(server_config(&plan), {
+            let shared = shared.clone();
+            move |w| worker::Worker::new(shared.clone(), w)
+        })
+        .map(|s| (s, None)),
+        Some(mut taken) => {
+            let (inherited, registrars): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut taken.workers).into_iter().unzip();
+            ringmux::Server::start_inheriting(
+                server_config(&plan),
+                {
+                    let shared = shared.clone();
+                    move |w| {
+                        let registrar = registrars.get(w).map_or(&[][..], Vec::as_slice);
+                        worker::Worker::inheriting(shared.clone(), w, registrar)
+                    }
+                },
+                inherited,
+            )
+            .map(|s| (s, Some(taken)))
+        }
+    };
+    let (server, taken) = started.map_err(|error| StartError::Server {
         listeners: describe(&plan),
         error,
     })?;
+    let took_over = taken.is_some();
+    if let Some(taken) = taken {
+        taken.holding()?;
+        tracing::info!("took the listeners and WebSockets over from the running node");
+    }
+    let handed = match &plan.runtime.handover_socket {
+        Some(path) => {
+            let policy = shared.policy.clone();
+            let (secret, epoch, branch_salt) = handover_secret;
+            let secrets = move || crate::handover::Secrets {
+                secret: secret.clone(),
+                epoch: epoch.0,
+                branch_salt,
+                clock_ms: policy.timestamp(Instant::now()).0,
+            };
+            Some(crate::handover::serve(
+                path,
+                own_hello,
+                secrets,
+                server.poster(),
+            )?)
+        }
+        None => None,
+    };
     let (reload_tx, reload_rx) = std::sync::mpsc::channel();
     if let Some(a) = &plan.admin {
         let addr = a.listen;
@@ -164,9 +258,22 @@ pub fn run(plan: Plan, reloading: Reloading) -> Result<(), StartError> {
             standalone: plan.core.is_none(),
             reload: reload_tx,
         };
-        let bound = admin::spawn(addr, sources, operator, a.token.clone())
-            .map_err(|error| StartError::Admin { addr, error })?;
-        tracing::info!("metrics on http://{bound}/metrics, admin API on http://{bound}/admin/");
+        // Taken over, the port is free once the node before exits (after its drain): wait for it, and never
+        // drop the connections this process now holds for want of metrics.
+        let wait = if took_over {
+            plan.runtime.shutdown_grace + Duration::from_secs(5)
+        } else {
+            Duration::ZERO
+        };
+        match admin::spawn(addr, sources, operator, a.token.clone(), wait) {
+            Ok(bound) => tracing::info!(
+                "metrics on http://{bound}/metrics, admin API on http://{bound}/admin/"
+            ),
+            Err(error) if took_over => {
+                tracing::error!(%addr, %error, "serving without the admin endpoint: its port stayed taken")
+            }
+            Err(error) => return Err(StartError::Admin { addr, error }),
+        }
     }
     announce(&plan, &server, core.as_ref().map(|c| &*c.side.view));
     let mut running = reload::Running::new(&plan, shared.policy.clone(), transport, reloading);
@@ -176,7 +283,7 @@ pub fn run(plan: Plan, reloading: Reloading) -> Result<(), StartError> {
         &mut reloaders,
         core.as_mut(),
         &mut running,
-        &reload_rx,
+        (&reload_rx, handed.as_ref()),
     )?;
     server.shutdown(plan.runtime.shutdown_grace.max(MIN_GRACE));
     server
@@ -212,8 +319,12 @@ fn shared(
     transport: Option<targets::Transport>,
     secrets: StartSecrets,
 ) -> Shared {
+    let mut start_policy = policy(plan, transport, None);
+    if let Some(zero) = secrets.clock_zero {
+        start_policy.epoch = zero;
+    }
     Shared {
-        policy: Arc::new(policy(plan, transport, None)),
+        policy: Arc::new(start_policy),
         edge: edge_config(plan, secrets.branch_salt, transport),
         key: secrets.key,
         core,
@@ -393,17 +504,13 @@ fn random_bytes<const N: usize>(fill: Fill, what: &'static str) -> Result<[u8; N
 
 /// The flow-token key: from the configured secret, or random per start (tokens then die with the process), with
 /// a random epoch of this start (tokens of an earlier start are stale even with a fixed secret).
-fn flow_key(secret: Option<&str>, fill: Fill) -> Result<FlowTokenKey, StartError> {
-    let random;
+fn flow_key(secret: Option<&str>, fill: Fill) -> Result<(FlowTokenKey, Vec<u8>), StartError> {
     let secret = match secret {
-        Some(s) => s.as_bytes(),
-        None => {
-            random = random_bytes::<32>(fill, "flow-token key")?;
-            &random[..]
-        }
+        Some(s) => s.as_bytes().to_vec(),
+        None => random_bytes::<32>(fill, "flow-token key")?.to_vec(),
     };
     let epoch = Epoch(u32::from_le_bytes(random_bytes(fill, "flow-token epoch")?));
-    Ok(FlowTokenKey::new(secret, epoch))
+    Ok((FlowTokenKey::new(&secret, epoch), secret))
 }
 
 /// ringmux's configuration.
@@ -474,7 +581,10 @@ fn serve(
     reloaders: &mut [tls::Reloader],
     mut core: Option<&mut core_side::Started>,
     running: &mut reload::Running,
-    asks: &std::sync::mpsc::Receiver<crate::reload::ReloadAsk>,
+    (asks, handed): (
+        &std::sync::mpsc::Receiver<crate::reload::ReloadAsk>,
+        Option<&std::sync::mpsc::Receiver<()>>,
+    ),
 ) -> Result<(), StartError> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
@@ -486,6 +596,10 @@ fn serve(
                 return Ok(());
             }
             reload_all(server, reloaders, core.as_deref_mut(), running, "SIGHUP");
+        }
+        if handed.is_some_and(|h| h.try_recv().is_ok()) {
+            tracing::info!(grace = ?plan.runtime.shutdown_grace, "handed over to the new process: draining what stayed here with 1001");
+            return Ok(());
         }
         for ask in asks.try_iter() {
             let report = reload_all(server, reloaders, core.as_deref_mut(), running, "admin API");

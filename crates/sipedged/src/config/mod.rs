@@ -197,6 +197,9 @@ pub struct Runtime {
     /// CPU per message, at most this much added delay); "0s": a pass per completion.
     #[serde(with = "humantime_serde")]
     pub batch_wait: Duration,
+    /// Where this node waits for a new process to take its connections over (`sipedged --take-over`); `None`:
+    /// no hand-over.
+    pub handover_socket: Option<std::path::PathBuf>,
 }
 
 /// Limits.
@@ -538,6 +541,7 @@ impl Default for Runtime {
             io: Io::Auto,
             shutdown_grace: Duration::from_secs(10),
             batch_wait: ringmux::Config::default().batch_wait,
+            handover_socket: None,
         }
     }
 }

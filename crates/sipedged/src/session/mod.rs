@@ -11,13 +11,6 @@ mod handshake;
 mod open;
 mod policy;
 mod received;
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the hand-over's wiring in the daemon is the next step of issue 21"
-    )
-)]
 mod state;
 #[cfg(test)]
 mod tests;
@@ -33,11 +26,9 @@ use crate::metrics::{Counter, HandshakeRejection, RoutingFailure};
 
 pub use handshake::Refusal;
 pub use policy::{ListenerPolicy, Policy, RequestRate};
-#[cfg_attr(
-    not(test),
-    expect(unused_imports, reason = "used once the daemon hands sessions over")
-)]
-pub use state::{NotMovable, SESSION_STATE_VERSION, StateError};
+pub use state::SESSION_STATE_VERSION;
+#[cfg(test)]
+pub use state::{NotMovable, StateError};
 
 use handshake::Handshake;
 use open::Open;

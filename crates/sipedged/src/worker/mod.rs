@@ -2,6 +2,7 @@
 //! its commands (through the [`Router`]: the edge, the core, other workers, metrics). One per worker thread;
 //! workers share nothing but the read-only [`Shared`] and talk by message ([`Msg`]).
 
+pub mod handover;
 mod link;
 pub mod operate;
 mod retransmit;
@@ -104,6 +105,12 @@ pub enum Msg {
     Admin(operate::Ask),
     /// A configuration reload: the policy and edge settings from now on.
     Reconfigure(Arc<crate::reload::Live>),
+    /// Hand the listeners and WebSockets out to a new process; the package goes to this sender.
+    HandOut(handover::HandedTx),
+    /// The new process holds what was handed out: let go of it.
+    Release,
+    /// The hand-over failed: serve on.
+    Resume,
 }
 
 /// A connection's state in the worker's slab: its session and the timer armed for it.
@@ -129,6 +136,8 @@ pub struct Worker {
     inflate: SharedCodecs,
     /// What the admin API asked and the worker is in the middle of.
     operate: operate::Operate,
+    /// Where a hand-out in progress goes.
+    handing: Option<handover::HandedTx>,
 }
 
 impl Worker {
@@ -142,6 +151,7 @@ impl Worker {
             rx: Vec::with_capacity(16 * 1024),
             inflate: SharedCodecs::new(0).with_pack_dictionary(PACK_DICTIONARY),
             operate: operate::Operate::default(),
+            handing: None,
         }
     }
 
@@ -260,6 +270,10 @@ impl Handler for Worker {
     ) {
         // A close ringmux aborted (close_timeout, shutdown deadline) is counted by the time it is reported.
         self.router.metrics.io_stats(ctx.stats());
+        if reason == CloseReason::HandedOver {
+            self.let_go(conn, state);
+            return;
+        }
         if self.router.core_closed(ctx, conn, reason) {
             return;
         }
@@ -285,6 +299,12 @@ impl Handler for Worker {
                 self.policy = live.policy.clone();
                 self.router.reconfigure(&live);
             }
+            Msg::HandOut(tx) => {
+                self.handing = Some(tx);
+                ctx.hand_out();
+            }
+            Msg::Release => ctx.release_handed_out(),
+            Msg::Resume => ctx.resume(),
             msg => self.router.message(ctx, msg),
         }
     }
@@ -340,6 +360,28 @@ impl Handler for Worker {
     ) -> CloseReason {
         state.session.abandon();
         CloseReason::SlowConsumer
+    }
+
+    fn export(
+        &mut self,
+        ctx: &mut Ctx<'_, Msg>,
+        conn: Conn,
+        state: &mut Connection,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        self.export_connection(ctx, conn, state, out)
+    }
+
+    fn adopt(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &[u8]) -> Option<Connection> {
+        self.adopt_connection(ctx, conn, state)
+    }
+
+    fn handed_out(
+        &mut self,
+        ctx: &mut Ctx<'_, Msg>,
+        package: std::io::Result<ringmux::WorkerInheritance>,
+    ) {
+        self.hand_package(ctx, package);
     }
 
     fn shutdown(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut Connection) {

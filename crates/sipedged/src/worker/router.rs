@@ -310,7 +310,7 @@ impl Router {
             }
             Msg::CoreView(view) => self.view_changed(ctx, view),
             // The worker answers these itself.
-            Msg::Admin(_) | Msg::Reconfigure(_) => {}
+            Msg::Admin(_) | Msg::Reconfigure(_) | Msg::HandOut(_) | Msg::Release | Msg::Resume => {}
             Msg::FlowClosed(flow) => {
                 self.edge.flow_closed(&flow);
                 let now = self.now(ctx);
@@ -394,6 +394,52 @@ impl Router {
     /// A configuration reload: the registrar's bounds and the largest message from now on.
     pub fn reconfigure(&mut self, live: &crate::reload::Live) {
         self.edge.reconfigure(live.registrar, live.max_message_size);
+    }
+
+    /// How the edge compresses what it sends on `conn`: window bits (0: not compressed), bytes kept, and those
+    /// bytes packed (for a hand-over).
+    pub fn deflate_out_of(&self, conn: Conn) -> (u8, u16, &[u8]) {
+        self.deflate_out
+            .get(conn.slot as usize)
+            .map_or((0, 0, &[][..]), |o| {
+                (o.window_bits, o.keep, o.window.packed().unwrap_or_default())
+            })
+    }
+
+    /// A connection handed over from another process: compress what is sent on it as it was there.
+    pub fn adopt_deflate_out(&mut self, conn: Conn, window_bits: u8, keep: u16, packed: &[u8]) {
+        let slot = conn.slot as usize;
+        if self.deflate_out.len() <= slot {
+            self.deflate_out.resize_with(slot + 1, OutDeflate::default);
+        }
+        self.deflate_out[slot] = OutDeflate {
+            window_bits,
+            keep,
+            window: Context::from_packed(packed),
+        };
+    }
+
+    /// The registrar shard's bindings at `now`, for a hand-over (empty in edge mode or when they do not fit).
+    pub fn registrar_state(&self, now: Timestamp) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.shared.core.is_none() && self.edge.registrar().export_state(now, &mut out).is_err()
+        {
+            out.clear();
+        }
+        out
+    }
+
+    /// Take the bindings another process's shard handed over.
+    pub fn adopt_registrar(
+        &mut self,
+        now: Timestamp,
+        bytes: &[u8],
+    ) -> Result<(), edge::registrar::StateError> {
+        let cfg = self.shared.edge.registrar;
+        let shards = u16::try_from(self.shared.metrics.len()).unwrap_or(u16::MAX);
+        let shard = edge::registrar::Registrar::import_state(cfg, shards, now, bytes)?;
+        self.edge.set_registrar(shard);
+        Ok(())
     }
 
     /// A connection closed: what was kept to compress its messages goes.

@@ -1,0 +1,278 @@
+//! The first two records of a hand-over: the new process's hello, and the old node's answer (a refusal, or the
+//! start's secrets).
+//!
+//! Hello, version 1 (integers big-endian): the magic `sipedge-handover`, u8 version, u8 each of the formats read
+//! (WebSocket, session, registrar, package), u64 fingerprint of the pack dictionary, u32 workers, u8 mode
+//! (0: standalone, 1: edge), u16 listeners + each as u16 length + address text.
+//!
+//! Answer: u8 0 + a reason (UTF-8), or u8 1 + u16 length + the flow-token secret, u32 flow-token epoch, u64 Via
+//! branch salt, u64 the edge's clock in milliseconds.
+
+use std::hash::{Hash, Hasher};
+
+const MAGIC: &[u8] = b"sipedge-handover";
+const VERSION: u8 = 1;
+
+/// What a process runs, as a hand-over compares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    /// The state formats it reads: WebSocket, session, registrar, package.
+    pub formats: [u8; 4],
+    /// A fingerprint of the dictionary permessage-deflate windows are packed against.
+    pub dictionary: u64,
+    /// Its workers.
+    pub workers: u32,
+    /// Whether it fronts a SIP core (edge mode).
+    pub edge: bool,
+    /// Its listeners, as configured.
+    pub listeners: Vec<String>,
+}
+
+impl Hello {
+    /// What this build runs, with the configuration's `workers`, mode and `listeners`.
+    pub fn this_build(workers: usize, edge: bool, listeners: Vec<String>) -> Self {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        crate::worker::PACK_DICTIONARY.hash(&mut h);
+        Self {
+            formats: [
+                wsproto::STATE_VERSION,
+                crate::session::SESSION_STATE_VERSION,
+                edge::registrar::REGISTRAR_STATE_VERSION,
+                ringmux::handover::PACKAGE_VERSION,
+            ],
+            dictionary: h.finish(),
+            workers: u32::try_from(workers).unwrap_or(u32::MAX),
+            edge,
+            listeners,
+        }
+    }
+
+    /// Why a process saying `theirs` cannot take over from one saying `self`, if it cannot.
+    pub fn mismatch(&self, theirs: &Hello) -> Option<String> {
+        if self.formats != theirs.formats || self.dictionary != theirs.dictionary {
+            return Some(format!(
+                "state formats {:?} here, {:?} in the new process (drain instead)",
+                self.formats, theirs.formats
+            ));
+        }
+        if self.edge || theirs.edge {
+            return Some("a hand-over in edge mode is not supported yet (drain instead)".into());
+        }
+        if self.workers != theirs.workers {
+            return Some(format!(
+                "{} workers here, {} in the new process",
+                self.workers, theirs.workers
+            ));
+        }
+        if self.listeners != theirs.listeners {
+            return Some(format!(
+                "listeners {:?} here, {:?} in the new process",
+                self.listeners, theirs.listeners
+            ));
+        }
+        None
+    }
+
+    /// The hello's record.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.push(VERSION);
+        out.extend_from_slice(&self.formats);
+        out.extend_from_slice(&self.dictionary.to_be_bytes());
+        out.extend_from_slice(&self.workers.to_be_bytes());
+        out.push(u8::from(self.edge));
+        out.extend_from_slice(&(self.listeners.len() as u16).to_be_bytes());
+        for l in &self.listeners {
+            out.extend_from_slice(&(l.len() as u16).to_be_bytes());
+            out.extend_from_slice(l.as_bytes());
+        }
+        out
+    }
+
+    /// A hello from its record.
+    pub fn decode(bytes: &[u8]) -> Result<Self, &'static str> {
+        let rest = bytes.strip_prefix(MAGIC).ok_or("not a sipedge hand-over")?;
+        let mut r = rest;
+        if take(&mut r, 1)? != [VERSION] {
+            return Err("another hand-over version");
+        }
+        let formats: [u8; 4] = take(&mut r, 4)?.try_into().map_err(|_| "formats")?;
+        let dictionary = u64::from_be_bytes(take(&mut r, 8)?.try_into().map_err(|_| "dictionary")?);
+        let workers = u32::from_be_bytes(take(&mut r, 4)?.try_into().map_err(|_| "workers")?);
+        let edge = match take(&mut r, 1)? {
+            [0] => false,
+            [1] => true,
+            _ => return Err("mode"),
+        };
+        let count = u16::from_be_bytes(take(&mut r, 2)?.try_into().map_err(|_| "listeners")?);
+        let mut listeners = Vec::new();
+        for _ in 0..count {
+            let len = u16::from_be_bytes(take(&mut r, 2)?.try_into().map_err(|_| "listener")?);
+            let text = take(&mut r, usize::from(len))?;
+            listeners.push(String::from_utf8(text.to_vec()).map_err(|_| "listener")?);
+        }
+        if !r.is_empty() {
+            return Err("bytes after the hello");
+        }
+        Ok(Self {
+            formats,
+            dictionary,
+            workers,
+            edge,
+            listeners,
+        })
+    }
+}
+
+/// What the old node gives the new process: what tokens and branches are made with, and its clock.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secrets {
+    /// The flow-token HMAC secret.
+    pub secret: Vec<u8>,
+    /// The flow-token epoch of the old node's start.
+    pub epoch: u32,
+    /// The salt of the edge's Via branches.
+    pub branch_salt: u64,
+    /// The edge's clock (milliseconds since the old node's start): the new one goes on from it.
+    pub clock_ms: u64,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("epoch", &self.epoch)
+            .field("clock_ms", &self.clock_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an answer carries no secrets.
+#[derive(Debug)]
+pub enum Answer {
+    /// The old node refused, for this reason.
+    Refused(String),
+    /// The record is not an answer.
+    Malformed(&'static str),
+}
+
+impl Secrets {
+    /// The answer's record.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![1];
+        out.extend_from_slice(&(self.secret.len() as u16).to_be_bytes());
+        out.extend_from_slice(&self.secret);
+        out.extend_from_slice(&self.epoch.to_be_bytes());
+        out.extend_from_slice(&self.branch_salt.to_be_bytes());
+        out.extend_from_slice(&self.clock_ms.to_be_bytes());
+        out
+    }
+
+    /// Secrets from an answer's record.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Answer> {
+        let malformed = Answer::Malformed;
+        match bytes.split_first() {
+            Some((0, why)) => Err(Answer::Refused(String::from_utf8_lossy(why).into_owned())),
+            Some((1, mut r)) => {
+                let len = u16::from_be_bytes(
+                    take(&mut r, 2)
+                        .map_err(malformed)?
+                        .try_into()
+                        .map_err(|_| malformed("secret"))?,
+                );
+                let secret = take(&mut r, usize::from(len)).map_err(malformed)?.to_vec();
+                let epoch = u32::from_be_bytes(
+                    take(&mut r, 4)
+                        .map_err(malformed)?
+                        .try_into()
+                        .map_err(|_| malformed("epoch"))?,
+                );
+                let branch_salt = u64::from_be_bytes(
+                    take(&mut r, 8)
+                        .map_err(malformed)?
+                        .try_into()
+                        .map_err(|_| malformed("salt"))?,
+                );
+                let clock_ms = u64::from_be_bytes(
+                    take(&mut r, 8)
+                        .map_err(malformed)?
+                        .try_into()
+                        .map_err(|_| malformed("clock"))?,
+                );
+                if !r.is_empty() {
+                    return Err(malformed("bytes after the answer"));
+                }
+                Ok(Self {
+                    secret,
+                    epoch,
+                    branch_salt,
+                    clock_ms,
+                })
+            }
+            _ => Err(malformed("not an answer")),
+        }
+    }
+}
+
+/// A refusal's record.
+pub fn refusal(why: &str) -> Vec<u8> {
+    let mut out = vec![0];
+    out.extend_from_slice(why.as_bytes());
+    out
+}
+
+fn take<'a>(r: &mut &'a [u8], n: usize) -> Result<&'a [u8], &'static str> {
+    let (got, rest) = r.split_at_checked(n).ok_or("cut short")?;
+    *r = rest;
+    Ok(got)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello() -> Hello {
+        Hello::this_build(2, false, vec!["127.0.0.1:8080".into(), "[::1]:8443".into()])
+    }
+
+    #[test]
+    fn a_hello_and_an_answer_read_back() {
+        assert_eq!(Hello::decode(&hello().encode()), Ok(hello()));
+        let s = Secrets {
+            secret: vec![7; 32],
+            epoch: 9,
+            branch_salt: 11,
+            clock_ms: 123_456,
+        };
+        assert!(Secrets::decode(&s.encode()).is_ok_and(|d| d == s));
+        assert!(matches!(Secrets::decode(&refusal("no")), Err(Answer::Refused(w)) if w == "no"));
+        for n in 0..hello().encode().len() {
+            assert!(Hello::decode(&hello().encode()[..n]).is_err());
+        }
+    }
+
+    #[test]
+    fn another_worker_count_listener_or_mode_is_refused() {
+        let own = hello();
+        assert_eq!(own.mismatch(&hello()), None);
+        let more = Hello {
+            workers: 3,
+            ..hello()
+        };
+        assert!(own.mismatch(&more).unwrap().contains("2 workers here, 3"));
+        let moved = Hello {
+            listeners: vec!["127.0.0.1:9090".into()],
+            ..hello()
+        };
+        assert!(own.mismatch(&moved).unwrap().contains("listeners"));
+        let edge = Hello {
+            edge: true,
+            ..hello()
+        };
+        assert!(own.mismatch(&edge).unwrap().contains("edge mode"));
+        let older = Hello {
+            formats: [1, 1, 1, 0],
+            ..hello()
+        };
+        assert!(own.mismatch(&older).unwrap().contains("state formats"));
+    }
+}

@@ -1,0 +1,169 @@
+//! A worker's part in a hand-over to a new process ([`crate::handover`]): each open WebSocket's state written
+//! and read back (its session, and how the edge compresses what it sends it), the registrar shard's bindings
+//! with the hand-out, and a connection let go of without the cleanup of a close (its registrations stay: the new
+//! process holds the flow).
+//!
+//! A connection's state, format version 1 (integers big-endian): u8 version, u32 length + the session's state
+//! ([`crate::session::Session::export_state`]), u8 permessage-deflate window bits toward the browser (0: none),
+//! u16 bytes kept of what was last sent, u32 length + those bytes packed.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ringmux::{Conn, Ctx, WorkerInheritance};
+
+use super::{Connection, Msg, Worker, rearm};
+use crate::session::Session;
+
+/// The version [`Worker::export_connection`] writes.
+const CONNECTION_STATE_VERSION: u8 = 1;
+
+/// What a worker hands the hand-over thread: its hand-out (or why it failed) and its registrar shard's bindings.
+#[derive(Debug)]
+pub struct Handed {
+    /// The worker's index.
+    pub worker: usize,
+    /// The listeners and connections handed out.
+    pub package: std::io::Result<WorkerInheritance>,
+    /// The registrar shard's bindings ([`edge::registrar::Registrar::export_state`]); empty in edge mode.
+    pub registrar: Vec<u8>,
+}
+
+/// Where a worker sends its hand-out.
+pub type HandedTx = std::sync::mpsc::SyncSender<Handed>;
+
+impl Worker {
+    /// A new process's worker `index`, with the registrar bindings the old process's worker handed over.
+    pub fn inheriting(shared: Arc<super::Shared>, index: usize, registrar: &[u8]) -> Self {
+        let mut w = Self::new(shared, index);
+        if !registrar.is_empty() {
+            let now = w.policy.timestamp(std::time::Instant::now());
+            if let Err(e) = w.router.adopt_registrar(now, registrar) {
+                tracing::warn!(worker = index, error = %e, "registrar bindings handed over are unreadable; dropped");
+            }
+        }
+        w
+    }
+
+    /// The state of `conn` for another process: `false` when it stays (a handshake, a SIP stream with the core).
+    pub(super) fn export_connection(
+        &mut self,
+        ctx: &Ctx<'_, Msg>,
+        conn: Conn,
+        state: &Connection,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let mut session = Vec::new();
+        if state
+            .session
+            .export_state(&self.policy, ctx.now(), &mut session)
+            .is_err()
+            || !state.session.is_websocket()
+        {
+            return false;
+        }
+        out.push(CONNECTION_STATE_VERSION);
+        put32(out, &session);
+        let (bits, keep, window) = self.router.deflate_out_of(conn);
+        out.push(bits);
+        out.extend_from_slice(&keep.to_be_bytes());
+        put32(out, window);
+        true
+    }
+
+    /// Takes on `conn` from the state another process's worker wrote; `None` (closed) when it is unreadable.
+    pub(super) fn adopt_connection(
+        &mut self,
+        ctx: &mut Ctx<'_, Msg>,
+        conn: Conn,
+        bytes: &[u8],
+    ) -> Option<Connection> {
+        let (session, bits, keep, window) = match parse(bytes) {
+            Some(p) => p,
+            None => {
+                tracing::warn!(
+                    slot = conn.slot,
+                    "connection state handed over is malformed; closed"
+                );
+                return None;
+            }
+        };
+        let session = match Session::import_state(&self.policy, ctx.now(), session) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(slot = conn.slot, error = %e, "connection state handed over refused; closed");
+                return None;
+            }
+        };
+        let m = &self.router.metrics;
+        m.open.fetch_add(1, Ordering::Relaxed);
+        m.websockets.fetch_add(1, Ordering::Relaxed);
+        self.router.adopt_deflate_out(conn, bits, keep, window);
+        let mut state = Connection {
+            session,
+            timer: None,
+        };
+        rearm(ctx, conn, &mut state);
+        Some(state)
+    }
+
+    /// The hand-out is ready: to the hand-over thread, with the registrar shard's bindings.
+    pub(super) fn hand_package(
+        &mut self,
+        ctx: &mut Ctx<'_, Msg>,
+        package: std::io::Result<WorkerInheritance>,
+    ) {
+        let registrar = self
+            .router
+            .registrar_state(self.policy.timestamp(ctx.now()));
+        let handed = Handed {
+            worker: self.router.index(),
+            package,
+            registrar,
+        };
+        match self.handing.take() {
+            Some(tx) if tx.send(handed).is_ok() => {}
+            _ => ctx.resume(),
+        }
+    }
+
+    /// `conn` was handed over: its counts go, its registrations and flow stay (the new process holds them).
+    pub(super) fn let_go(&mut self, conn: Conn, mut state: Connection) {
+        state.session.closed(&self.policy);
+        let m = &self.router.metrics;
+        m.open.fetch_sub(1, Ordering::Relaxed);
+        m.websockets.fetch_sub(1, Ordering::Relaxed);
+        self.router.connection_closed(conn);
+    }
+}
+
+fn put32(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// The parts of a connection's state: the session's bytes, and the deflate window bits, keep and packed window.
+fn parse(bytes: &[u8]) -> Option<(&[u8], u8, u16, &[u8])> {
+    let (&version, rest) = bytes.split_first()?;
+    if version != CONNECTION_STATE_VERSION {
+        return None;
+    }
+    let (session, rest) = take32(rest)?;
+    let (&bits, rest) = rest.split_first()?;
+    let (keep, rest) = rest.split_at_checked(2)?;
+    let (window, rest) = take32(rest)?;
+    (rest.is_empty() && (bits == 0 || (8..=15).contains(&bits))).then(|| {
+        (
+            session,
+            bits,
+            u16::from_be_bytes([keep[0], keep[1]]),
+            window,
+        )
+    })
+}
+
+fn take32(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = bytes.split_at_checked(4)?;
+    let len = u32::from_be_bytes(len.try_into().ok()?) as usize;
+    rest.split_at_checked(len)
+}
