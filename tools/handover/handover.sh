@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# An upgrade under load: CLIENTS sipload clients registered with sipedged standalone (ws://) exchange MESSAGEs
+# at RATE per second for SECS seconds; after AT seconds a new sipedged process takes the node over
+# (`sipedged --take-over`, the same configuration and [runtime] handover_socket) and the old one exits.
+# PASS: the old node exits 0 having handed every WebSocket over; sipload ends with 0 failed connections, no error
+# (a WebSocket closed would be one: sipload runs without --reconnect) and 0 failed transactions; the new node holds
+# every client afterwards (the admin API lists CLIENTS WebSockets). The pause (from the hand-over's start to the
+# new process holding everything, as the old node logs it) and both processes' memory are reported.
+#
+#   tools/handover/handover.sh                        # CLIENTS=1000 RATE=500 SECS=8 AT=3
+#   CLIENTS=100000 RATE=0 ... tools/handover/handover.sh   (see docs/bench/handover.md)
+set -euo pipefail
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
+cd "$repo_root"
+CLIENTS=${CLIENTS:-1000}
+RATE=${RATE:-500}
+SECS=${SECS:-8}
+AT=${AT:-3}
+PROCS=${PROCS:-2}
+OUT=${OUT:-target/handover}
+abs_dirs OUT
+build_release 1800 sipedged sipload
+port=$(free_port)
+admin=$(free_port)
+cfg=$OUT/sipedge.toml
+cat >"$cfg" <<TOML
+[[listen]]
+address = "127.0.0.1:$port"
+[runtime]
+workers = 2
+shutdown_grace = "2s"
+handover_socket = "$OUT/handover.sock"
+[limits]
+max_connections = 0
+[registrar]
+max_bindings = 1000000
+[admin]
+listen = "127.0.0.1:$admin"
+TOML
+: >"$OUT/handover.txt"
+fail=0
+report() { echo "$*" | tee -a "$OUT/handover.txt"; }
+
+# The node's open WebSockets, from its metrics (sipedge_connections{state="websocket"}, summed over workers).
+open_connections() {
+  python3 - "$admin" <<'PY'
+import sys, urllib.request
+text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode()
+print(sum(int(float(l.rsplit(" ", 1)[1])) for l in text.splitlines()
+          if l.startswith("sipedge_connections{") and 'state="websocket"' in l))
+PY
+}
+
+# Rss of a process, kB.
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+start_sipedged "$OUT/old.log" "$port" --config "$cfg"
+old_pid=$sipedged_pid
+wait_tcp "$admin"
+rate_args=(--rate "$RATE/s")
+[[ $RATE == 0 ]] && rate_args=(--rate 1/s)
+spawn timeout $((SECS + CLIENTS / 1000 + 120)) target/release/sipload message --target "ws://127.0.0.1:$port/" --connections "$CLIENTS" \
+  --procs "$PROCS" --sources 127.0.0.2-127.0.0.41 --ramp 5000/s --duration "$SECS" "${rate_args[@]}" \
+  --json "$OUT/sipload.json" >"$OUT/sipload.txt" 2>&1
+load_pid=$spawned_pid
+for _ in $(seq 1 600); do
+  open=$(open_connections 2>/dev/null || echo 0)
+  [[ $open -ge $CLIENTS ]] && break
+  sleep 0.1
+done
+report "handover: $open of $CLIENTS clients connected; MESSAGEs at $RATE/s for ${SECS}s"
+[[ $open -ge $CLIENTS ]] || { report "FAIL not every client connected"; fail=1; }
+sleep "$AT"
+old_rss=$(rss "$old_pid")
+spawn "$repo_root/target/release/sipedged" --config "$cfg" --take-over >"$OUT/new.log" 2>&1
+new_pid=$spawned_pid
+peak_old=$old_rss
+peak_new=0
+for _ in $(seq 1 600); do
+  kill -0 "$old_pid" 2>/dev/null || break
+  r=$(rss "$old_pid"); ((r > peak_old)) && peak_old=$r
+  r=$(rss "$new_pid"); ((r > peak_new)) && peak_new=$r
+  sleep 0.05
+done
+if wait "$old_pid"; then old_status=0; else old_status=$?; fi
+# The old node's report, without the log's colours.
+line=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/old.log" | grep -a 'handed over pid' | tail -1 || true)
+moved=$(sed -n 's/.*connections=\([0-9]*\).*/\1/p' <<<"$line")
+pause=$(sed -n 's/.*pause=\([0-9.]*[a-zµ]*\).*/\1/p' <<<"$line")
+if [[ $old_status == 0 && ${moved:-0} -ge $CLIENTS ]]; then
+  report "PASS the old node handed ${moved} WebSockets over in ${pause} and exited 0"
+else
+  report "FAIL the old node: exit $old_status, handed over ${moved:-none}: $line"
+  fail=1
+fi
+# The new node's admin endpoint comes up once the old one has released the port.
+wait_tcp "$admin"
+now=$(open_connections 2>/dev/null || echo 0)
+if [[ $now -ge $CLIENTS ]]; then
+  report "PASS the new node holds $now WebSockets"
+else
+  report "FAIL the new node holds $now of $CLIENTS WebSockets"
+  fail=1
+fi
+report "handover: memory before $((old_rss / 1024)) MiB (old); peak during it $((peak_old / 1024)) MiB (old), $((peak_new / 1024)) MiB (new); after $(( $(rss "$new_pid") / 1024 )) MiB (new)"
+wait "$load_pid" || { report "FAIL sipload exited non-zero"; fail=1; }
+cat "$OUT/sipload.txt" >>"$OUT/handover.txt"
+python3 - "$OUT/sipload.json" <<'PY' | tee -a "$OUT/handover.txt" || fail=1
+import json, sys
+r = json.load(open(sys.argv[1]))
+tx = r.get("transactions", {})
+bad = {"connections failed": r.get("connections_failed", 0), "messages failed": r.get("messages_failed", 0),
+       "timed out": sum(t.get("timed_out", 0) for t in tx.values())}
+errors = r.get("errors") or {}
+ok = r.get("messages_ok", 0)
+lat = tx.get("MESSAGE", {}).get("latency", {})
+verdict = "PASS" if ok > 0 and not any(bad.values()) and not errors else "FAIL"
+print(f"{verdict} across the hand-over: {ok} transactions ok, " + ", ".join(f"{k} {v}" for k, v in bad.items())
+      + f", errors {errors or 'none'} (a WebSocket closed would be one); MESSAGE latency p50 "
+      + f"{lat.get('p50_us', 0) / 1000:.1f} ms, p99 {lat.get('p99_us', 0) / 1000:.1f} ms, max {lat.get('max_us', 0) / 1000:.1f} ms")
+sys.exit(0 if verdict == "PASS" else 1)
+PY
+stop_pids "$new_pid"
+exit $fail
