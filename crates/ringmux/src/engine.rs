@@ -144,7 +144,7 @@ impl<H: Handler> Engine<H> {
     }
 
     /// A hand-out is ready: the handler takes the package.
-    pub(crate) fn handed_out(&mut self, package: std::io::Result<crate::WorkerInheritance>) {
+    pub(crate) fn handed_out(&mut self, package: std::io::Result<crate::hand_out::HandOutPart>) {
         self.handler
             .handed_out(&mut Self::ctx(&mut self.core), package);
     }

@@ -5,8 +5,9 @@
 //! stops reading the connections it accepted, while what they queued is still written; once none has a read or
 //! a write in flight (or after [`FREEZE_LIMIT`]), the handler writes each connection's state
 //! ([`Handler::export`](crate::Handler::export)), each socket is made an ordinary descriptor (io_uring: installed
-//! from the direct-descriptor table), and the handler gets the whole as a [`WorkerInheritance`]
-//! ([`Handler::handed_out`](crate::Handler::handed_out)), with the bytes still queued for each connection. A
+//! from the direct-descriptor table), and the handler gets them ([`Handler::handed_out`](crate::Handler::handed_out)):
+//! first the listeners and the slab's generations, then the connections in chunks of [`CHUNK`] with the bytes
+//! still queued for each, then the end ([`HandOutPart`]). A
 //! connection with a write still in flight after the limit (io_uring, a peer that does not read) stays, as do
 //! TLS connections (their record state is not carried) and the ones still in a handshake or a PROXY header.
 //!
@@ -23,10 +24,30 @@ use crate::conn::{CloseReason, Conn};
 use crate::ctx::{Core, Ctx, NO_LISTENER, flag};
 use crate::engine::Engine;
 use crate::worker::IoBackend;
-use crate::{Handler, InheritedConn, WorkerInheritance};
+use crate::{Handler, InheritedConn};
 
 /// How long a worker waits for the reads and writes in flight to end before it hands out what is quiet.
 pub const FREEZE_LIMIT: Duration = Duration::from_secs(1);
+/// Connections a worker hands out at a time: the ordinary descriptors it holds at once (a process may have few,
+/// 20,000 on some hosts, while it hands out hundreds of thousands).
+pub const CHUNK: usize = 1024;
+
+/// One part of a hand-out, as [`Handler::handed_out`](crate::Handler::handed_out) gets it, in this order.
+#[derive(Debug)]
+pub enum HandOutPart {
+    /// The listening sockets (in listener order) and the generation of every slot of the worker's slab.
+    Start {
+        /// The listening sockets.
+        listeners: Vec<OwnedFd>,
+        /// See [`Slab::generations`](crate::slab::Slab::generations).
+        generations: Vec<u32>,
+    },
+    /// A chunk of at most [`CHUNK`] connections.
+    Conns(Vec<InheritedConn>),
+    /// Nothing more comes: the connections handed out wait for
+    /// [`Ctx::release_handed_out`](crate::Ctx::release_handed_out) or [`Ctx::resume`](crate::Ctx::resume).
+    End,
+}
 
 /// What the handler asked of the hand-out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,11 +72,8 @@ enum Phase {
     Idle,
     /// Reads stopped; waiting for the operations in flight to end.
     Freezing { until: Instant },
-    /// Descriptors being installed.
-    Installing {
-        package: WorkerInheritance,
-        pending: Vec<Pending>,
-    },
+    /// A chunk's descriptors being installed.
+    Installing(Chunk),
     /// The handler holds the package; the connections in it wait for its answer.
     Handed { conns: Vec<Conn> },
 }
@@ -136,8 +154,8 @@ pub(crate) fn step<H: Handler, B: IoBackend<H>>(
                 Phase::Freezing { until }
             };
         }
-        (_, Phase::Installing { package, pending }) => {
-            engine.core.hand_out.phase = collect(engine, backend, package, pending);
+        (_, Phase::Installing(chunk)) => {
+            engine.core.hand_out.phase = collect(engine, backend, chunk);
         }
         (_, Phase::Idle) => {
             // Installs that completed after a resume: their descriptors would hold the sockets open.
@@ -159,7 +177,8 @@ fn candidates<M>(core: &Core<M>) -> Vec<Conn> {
         .collect()
 }
 
-/// Writes the quiet connections' states and starts installing their descriptors.
+/// The hand-out starts: the handler gets the listeners and the slab's generations, then the connections in
+/// chunks.
 fn export<H: Handler, B: IoBackend<H>>(engine: &mut Engine<H>, backend: &mut B) -> Phase {
     let listeners = match backend.listener_fds() {
         Ok(l) => l,
@@ -171,8 +190,27 @@ fn export<H: Handler, B: IoBackend<H>>(engine: &mut Engine<H>, backend: &mut B) 
             return Phase::Idle;
         }
     };
+    let generations = engine.core.conns.generations();
+    engine.handed_out(Ok(HandOutPart::Start {
+        listeners,
+        generations,
+    }));
+    let mut queue = candidates(&engine.core);
+    queue.reverse();
+    next_chunk(engine, backend, queue, Vec::new())
+}
+
+/// Writes the states of the next [`CHUNK`] quiet connections of `queue` and starts installing their
+/// descriptors; with none left, the hand-out's end.
+fn next_chunk<H: Handler, B: IoBackend<H>>(
+    engine: &mut Engine<H>,
+    backend: &mut B,
+    mut queue: Vec<Conn>,
+    handed: Vec<Conn>,
+) -> Phase {
     let mut pending = Vec::new();
-    for conn in candidates(&engine.core) {
+    while pending.len() < CHUNK {
+        let Some(conn) = queue.pop() else { break };
         let movable = engine.core.live(conn).is_some_and(|io| io.tls.is_none())
             && backend.quiescent(&engine.core, conn);
         let mut state = Vec::new();
@@ -190,30 +228,50 @@ fn export<H: Handler, B: IoBackend<H>>(engine: &mut Engine<H>, backend: &mut B) 
             unsent,
         });
     }
-    let package = WorkerInheritance {
-        listeners,
-        generations: engine.core.conns.generations(),
-        conns: Vec::with_capacity(pending.len()),
-    };
-    collect(engine, backend, package, pending)
+    if pending.is_empty() {
+        engine.handed_out(Ok(HandOutPart::End));
+        return Phase::Handed { conns: handed };
+    }
+    collect(
+        engine,
+        backend,
+        Chunk {
+            queue,
+            handed,
+            pending,
+            conns: Vec::new(),
+        },
+    )
 }
 
-/// Takes the descriptors installed so far; once every one is in, the handler gets the package.
+/// A chunk of connections being handed out, and what remains.
+#[derive(Debug)]
+struct Chunk {
+    /// Connections not yet looked at.
+    queue: Vec<Conn>,
+    /// Connections handed out in earlier chunks.
+    handed: Vec<Conn>,
+    /// This chunk's connections waiting for their descriptors.
+    pending: Vec<Pending>,
+    /// This chunk's connections ready.
+    conns: Vec<InheritedConn>,
+}
+
+/// Takes the descriptors installed so far; once the chunk is complete, the handler gets it and the next starts.
 fn collect<H: Handler, B: IoBackend<H>>(
     engine: &mut Engine<H>,
     backend: &mut B,
-    mut package: WorkerInheritance,
-    mut pending: Vec<Pending>,
+    mut chunk: Chunk,
 ) -> Phase {
     // A connection closed meanwhile (a write failed) is handed out no more.
-    pending.retain(|p| engine.core.live(p.conn).is_some());
+    chunk.pending.retain(|p| engine.core.live(p.conn).is_some());
     for (conn, fd) in backend.take_installed() {
-        let Some(i) = pending.iter().position(|p| p.conn == conn) else {
+        let Some(i) = chunk.pending.iter().position(|p| p.conn == conn) else {
             continue;
         };
-        let p = pending.swap_remove(i);
+        let p = chunk.pending.swap_remove(i);
         match fd {
-            Ok(fd) => package.conns.push(inherited(&engine.core, p, fd)),
+            Ok(fd) => chunk.conns.push(inherited(&engine.core, p, fd)),
             Err(e) => {
                 tracing::warn!(slot = conn.slot, error = %e, "cannot hand a connection out; it stays");
                 if let Some(io) = engine.core.conns.get_mut(conn.key()) {
@@ -222,12 +280,20 @@ fn collect<H: Handler, B: IoBackend<H>>(
             }
         }
     }
-    if !pending.is_empty() {
-        return Phase::Installing { package, pending };
+    if !chunk.pending.is_empty() {
+        return Phase::Installing(chunk);
     }
-    let conns = package.conns.iter().map(|c| c.conn).collect();
-    engine.handed_out(Ok(package));
-    Phase::Handed { conns }
+    let Chunk {
+        queue,
+        mut handed,
+        conns,
+        ..
+    } = chunk;
+    handed.extend(conns.iter().map(|c| c.conn));
+    if !conns.is_empty() {
+        engine.handed_out(Ok(HandOutPart::Conns(conns)));
+    }
+    next_chunk(engine, backend, queue, handed)
 }
 
 fn inherited<M>(core: &Core<M>, p: Pending, fd: OwnedFd) -> InheritedConn {

@@ -59,17 +59,18 @@ pub trait Handler: 'static {
         false
     }
 
-    /// A hand-out is ready: the listeners and the connections handed out, for another process's
-    /// [`Server::start_inheriting`](crate::Server::start_inheriting). They stay frozen here until
+    /// A part of a hand-out is ready, for another process's
+    /// [`Server::start_inheriting`](crate::Server::start_inheriting): the listeners and slab generations, then
+    /// connections in chunks, then the end. What was handed out stays frozen here until
     /// [`Ctx::release_handed_out`](crate::Ctx::release_handed_out) or [`Ctx::resume`](crate::Ctx::resume). An
-    /// error (the listeners could not be handed out) comes after the worker resumed by itself. The default
-    /// resumes.
+    /// error (the listeners could not be handed out) comes instead of the first part, after the worker resumed by
+    /// itself. The default resumes.
     fn handed_out(
         &mut self,
         ctx: &mut Ctx<'_, Self::Message>,
-        inheritance: io::Result<crate::WorkerInheritance>,
+        part: io::Result<crate::hand_out::HandOutPart>,
     ) {
-        drop(inheritance);
+        drop(part);
         ctx.resume();
     }
 

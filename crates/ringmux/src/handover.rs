@@ -13,7 +13,9 @@ use std::os::unix::net::UnixStream;
 
 mod package;
 
-pub use package::{BATCH_BYTES, MAX_RECORD, PACKAGE_VERSION, recv_package, send_package};
+pub use package::{
+    BATCH_BYTES, MAX_RECORD, PACKAGE_VERSION, Record, recv_record, send_conns, send_end, send_start,
+};
 
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,

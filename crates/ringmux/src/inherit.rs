@@ -17,7 +17,7 @@ use std::os::fd::OwnedFd;
 use crate::conn::{CloseReason, Conn};
 use crate::ctx::{ConnIo, Core, NO_LISTENER, flag};
 use crate::engine::Engine;
-use crate::slab::{RestoreError, Slab};
+use crate::slab::Slab;
 use crate::worker::IoBackend;
 use crate::{Error, Handler};
 
@@ -30,6 +30,18 @@ pub struct WorkerInheritance {
     pub generations: Vec<u32>,
     /// The connections it held.
     pub conns: Vec<InheritedConn>,
+    /// More of them, in batches, until the sender is dropped: the worker takes each batch on (registering its
+    /// descriptors, which then close here) before it serves, so that a process never holds more ordinary
+    /// descriptors than a batch or two while hundreds of thousands move.
+    pub more: Option<std::sync::mpsc::Receiver<Vec<InheritedConn>>>,
+}
+
+/// What a worker takes on at start: [`WorkerInheritance`] without its listeners.
+#[derive(Debug)]
+pub(crate) struct Adoption {
+    pub(crate) conns: Vec<InheritedConn>,
+    pub(crate) more: Option<std::sync::mpsc::Receiver<Vec<InheritedConn>>>,
+    pub(crate) generations: Vec<u32>,
 }
 
 /// One connection taken over.
@@ -90,16 +102,32 @@ pub(crate) fn check(
     Ok(())
 }
 
-/// Takes `inherited`'s connections into `engine` and `backend`: the slab as the old worker left it, each
-/// descriptor registered, each connection offered to the handler. A connection the backend cannot register, one
-/// from a TLS listener (its record state is not carried) and one the handler refuses are closed.
+/// Takes an adoption's connections into `engine` and `backend`: the slab as the old worker left it, each
+/// descriptor registered, each connection offered to the handler, batch by batch. A connection that does not fit
+/// the slab, one the backend cannot register, one from a TLS listener (its record state is not carried) and one
+/// the handler refuses are closed.
 pub(crate) fn adopt<H: Handler, B: IoBackend<H>>(
     engine: &mut Engine<H>,
     backend: &mut B,
-    inherited: Vec<InheritedConn>,
-    generations: &[u32],
-) -> Result<(), RestoreError> {
-    let ios = inherited.iter().map(|c| {
+    adoption: Adoption,
+) {
+    engine.core.conns = Slab::vacant(&adoption.generations);
+    take_on(engine, backend, adoption.conns);
+    for batch in adoption.more.into_iter().flatten() {
+        take_on(engine, backend, batch);
+    }
+    engine.core.conns.relink();
+    engine.settle(backend);
+}
+
+/// Takes on one batch of connections.
+fn take_on<H: Handler, B: IoBackend<H>>(
+    engine: &mut Engine<H>,
+    backend: &mut B,
+    batch: Vec<InheritedConn>,
+) {
+    for c in batch {
+        let conn = c.conn;
         // RAW with no socket until the backend registers one: a close before that tears nothing down.
         let proxied = if c.proxied { flag::PROXIED } else { 0 };
         let mut io = ConnIo::new(-1, flag::RAW | proxied, c.peer);
@@ -107,15 +135,12 @@ pub(crate) fn adopt<H: Handler, B: IoBackend<H>>(
             .listener
             .and_then(|l| u8::try_from(l).ok())
             .unwrap_or(NO_LISTENER);
-        (c.conn.key(), io)
-    });
-    engine.core.conns = Slab::restore(generations, ios.collect::<Vec<_>>())?;
-    for c in inherited {
-        let conn = c.conn;
-        if let Some(io) = engine.core.conns.get_mut(conn.key())
-            && !c.unsent.is_empty()
-        {
+        if !c.unsent.is_empty() {
             io.send.push(&c.unsent, &mut engine.core.pool);
+        }
+        if let Err(e) = engine.core.conns.place(conn.key(), io) {
+            tracing::warn!(error = %e, "connection handed over does not fit the slab; closed");
+            continue;
         }
         if let Some(why) = unfit(&engine.core, &c) {
             tracing::warn!(slot = conn.slot, why, "connection handed over is closed");
@@ -133,8 +158,6 @@ pub(crate) fn adopt<H: Handler, B: IoBackend<H>>(
             engine.core.close_later(conn, CloseReason::Shutdown, false);
         }
     }
-    engine.settle(backend);
-    Ok(())
 }
 
 /// Why a connection handed over cannot be taken on here, if it cannot.

@@ -81,6 +81,7 @@ pub use config::{Backend, Config, IoChoice, Listener, ProxyProtocol};
 pub use conn::{CloseReason, Conn, Origin, SendError, Udp};
 pub use ctx::Ctx;
 pub use error::{Error, Result};
+pub use hand_out::HandOutPart;
 pub use handler::Handler;
 pub use inherit::{InheritedConn, WorkerInheritance};
 pub use proxy_state::ProxyRejection;

@@ -10,9 +10,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::config::{Backend, Config, IoChoice};
 use crate::ctx::Core;
 use crate::engine::Engine;
+use crate::inherit::Adoption;
 use crate::shared::Shared;
 use crate::worker::{IoBackend, Worker, WorkerSetup};
-use crate::{Error, Handler, InheritedConn, Stats, WorkerInheritance};
+use crate::{Error, Handler, Stats, WorkerInheritance};
 
 /// Environment variable that picks the backend when the configuration says [`IoChoice::Auto`].
 pub const IO_ENV: &str = "RINGMUX_IO";
@@ -72,7 +73,7 @@ fn listener(addr: SocketAddr, cfg: &Config) -> Result<TcpListener, Error> {
 
 /// What one worker starts with: its listening sockets, and the connections it takes over with the old worker's
 /// slab generations.
-type Start = (Vec<TcpListener>, Option<(Vec<InheritedConn>, Vec<u32>)>);
+type Start = (Vec<TcpListener>, Option<Adoption>);
 
 /// Runs worker `worker` on this thread with `backend` until it shuts down.
 fn run_worker<H: Handler>(
@@ -106,10 +107,10 @@ fn run_worker<H: Handler>(
 /// Runs `worker`, taking over `inherit` at start.
 fn run<H: Handler, B: IoBackend<H>>(
     worker: Worker<H, B>,
-    inherit: Option<(Vec<InheritedConn>, Vec<u32>)>,
+    inherit: Option<Adoption>,
 ) -> Result<Stats, Error> {
     match inherit {
-        Some((conns, generations)) => worker.inheriting(conns, generations).run(),
+        Some(adoption) => worker.inheriting(adoption).run(),
         None => worker.run(),
     }
 }
@@ -222,7 +223,12 @@ impl<M: Send + 'static> Server<M> {
                 }
                 sockets.push(s);
             }
-            starts.push((sockets, Some((i.conns, i.generations))));
+            let adoption = Adoption {
+                conns: i.conns,
+                more: i.more,
+                generations: i.generations,
+            };
+            starts.push((sockets, Some(adoption)));
         }
         Self::spawn(cfg, factory, starts, local_addrs)
     }

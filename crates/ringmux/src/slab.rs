@@ -181,44 +181,65 @@ impl<T> Slab<T> {
         generations: &[u32],
         occupants: impl IntoIterator<Item = (Key, T)>,
     ) -> Result<Self, RestoreError> {
-        let mut entries: Vec<Entry<T>> = generations
+        let mut slab = Self::vacant(generations);
+        for (key, value) in occupants {
+            slab.place(key, value)?;
+        }
+        slab.relink();
+        Ok(slab)
+    }
+
+    /// A slab with one vacant slot per entry of `generations` and no free list yet: [`place`](Self::place) its
+    /// occupants, then [`relink`](Self::relink) it before anything is inserted.
+    pub fn vacant(generations: &[u32]) -> Self {
+        let entries = generations
             .iter()
             .map(|&generation| Entry::Vacant {
                 generation,
                 next_free: NO_FREE,
             })
             .collect();
-        let mut len = 0;
-        for (key, value) in occupants {
-            let entry = entries
-                .get_mut(key.index as usize)
-                .ok_or(RestoreError::Index(key.index))?;
-            match *entry {
-                Entry::Occupied { .. } => return Err(RestoreError::Twice(key.index)),
-                Entry::Vacant { generation, .. } if generation != key.generation => {
-                    return Err(RestoreError::Generation {
-                        index: key.index,
-                        slot: generation,
-                        key: key.generation,
-                    });
-                }
-                Entry::Vacant { generation, .. } => *entry = Entry::Occupied { generation, value },
-            }
-            len += 1;
+        Self {
+            entries,
+            free_head: NO_FREE,
+            len: 0,
         }
-        // The free list runs through the vacant slots in index order.
+    }
+
+    /// Puts `value` at `key` in a slab made by [`vacant`](Self::vacant): the slot must be vacant and of the key's
+    /// generation.
+    pub fn place(&mut self, key: Key, value: T) -> Result<(), RestoreError> {
+        let entry = self
+            .entries
+            .get_mut(key.index as usize)
+            .ok_or(RestoreError::Index(key.index))?;
+        match *entry {
+            Entry::Occupied { .. } => Err(RestoreError::Twice(key.index)),
+            Entry::Vacant { generation, .. } if generation != key.generation => {
+                Err(RestoreError::Generation {
+                    index: key.index,
+                    slot: generation,
+                    key: key.generation,
+                })
+            }
+            Entry::Vacant { generation, .. } => {
+                *entry = Entry::Occupied { generation, value };
+                self.len += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Links the vacant slots of a slab made by [`vacant`](Self::vacant) into its free list, in index order.
+    pub fn relink(&mut self) {
         let mut free_head = NO_FREE;
-        for (index, entry) in entries.iter_mut().enumerate().rev() {
+        for (index, entry) in self.entries.iter_mut().enumerate().rev() {
             if let Entry::Vacant { next_free, .. } = entry {
                 *next_free = free_head;
                 free_head = index as u32;
             }
         }
-        Ok(Self {
-            entries,
-            free_head,
-            len,
-        })
+        self.free_head = free_head;
     }
 
     /// Keys of all occupied slots, in index order.

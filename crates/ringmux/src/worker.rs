@@ -99,7 +99,7 @@ pub(crate) struct Worker<H: Handler, B> {
     /// The deadline passed and every connection was aborted.
     aborted: bool,
     /// Connections handed over by another process, with the old worker's slab generations: taken on at start.
-    inherit: Option<(Vec<crate::InheritedConn>, Vec<u32>)>,
+    inherit: Option<crate::inherit::Adoption>,
     /// The handler stopped accepting ([`Ctx::stop_accepting`](crate::Ctx::stop_accepting)) and the listeners
     /// are closed.
     listeners_closed: bool,
@@ -117,28 +117,20 @@ impl<H: Handler, B: IoBackend<H>> Worker<H, B> {
         }
     }
 
-    /// The worker takes on `conns` at start, in a slab with `generations` (see [`crate::WorkerInheritance`]).
-    pub(crate) fn inheriting(
-        mut self,
-        conns: Vec<crate::InheritedConn>,
-        generations: Vec<u32>,
-    ) -> Self {
-        self.inherit = Some((conns, generations));
+    /// The worker takes `adoption` on at start (see [`crate::WorkerInheritance`]).
+    pub(crate) fn inheriting(mut self, adoption: crate::inherit::Adoption) -> Self {
+        self.inherit = Some(adoption);
         self
     }
 
     /// Runs until shutdown has closed every connection; returns what the worker did.
     pub(crate) fn run(mut self) -> Result<Stats, Error> {
         self.engine.start();
-        let adopted = match self.inherit.take() {
-            Some((conns, generations)) => {
-                crate::inherit::adopt(&mut self.engine, &mut self.backend, conns, &generations)
-                    .map_err(|e| Error::Inheritance(e.to_string()))
-            }
-            None => Ok(()),
-        };
+        if let Some(adoption) = self.inherit.take() {
+            crate::inherit::adopt(&mut self.engine, &mut self.backend, adoption);
+        }
         self.engine.drain_mail();
-        let outcome = adopted.and_then(|()| self.run_passes());
+        let outcome = self.run_passes();
         let core = &self.engine.core;
         if let Some(mailbox) = core.shared.mailboxes.get(core.worker) {
             mailbox.set_waker(None);

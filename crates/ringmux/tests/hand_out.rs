@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
 use common::{config, connect};
-use ringmux::{CloseReason, Conn, Ctx, Handler, Origin, Server, WorkerInheritance};
+use ringmux::{CloseReason, Conn, Ctx, HandOutPart, Handler, Origin, Server, WorkerInheritance};
 
 /// What the test asks a server's worker.
 enum Ask {
@@ -30,6 +30,8 @@ enum Told {
 /// far; hands out every connection except one whose count is 7.
 struct Counter {
     told: Sender<Told>,
+    /// The hand-out's parts so far.
+    building: Option<WorkerInheritance>,
 }
 
 impl Handler for Counter {
@@ -60,8 +62,27 @@ impl Handler for Counter {
         *count != 7
     }
 
-    fn handed_out(&mut self, _: &mut Ctx<'_, Ask>, package: std::io::Result<WorkerInheritance>) {
-        self.told.send(Told::Package(package.unwrap())).unwrap();
+    fn handed_out(&mut self, _: &mut Ctx<'_, Ask>, part: std::io::Result<HandOutPart>) {
+        match part.unwrap() {
+            HandOutPart::Start {
+                listeners,
+                generations,
+            } => {
+                self.building = Some(WorkerInheritance {
+                    listeners,
+                    generations,
+                    ..WorkerInheritance::default()
+                });
+            }
+            HandOutPart::Conns(conns) => {
+                assert!(conns.len() <= ringmux::hand_out::CHUNK);
+                self.building.as_mut().unwrap().conns.extend(conns);
+            }
+            HandOutPart::End => {
+                let package = self.building.take().unwrap();
+                self.told.send(Told::Package(package)).unwrap();
+            }
+        }
     }
 
     fn closed(&mut self, _: &mut Ctx<'_, Ask>, _: Conn, _: u64, reason: CloseReason) {
@@ -93,7 +114,11 @@ fn count_is(s: &mut TcpStream, bytes: &[u8], want: u64) {
 
 fn start(b: ringmux::Backend) -> (Server<Ask>, Receiver<Told>) {
     let (tx, rx) = channel();
-    let server = Server::start(config(b), move |_| Counter { told: tx.clone() }).unwrap();
+    let server = Server::start(config(b), move |_| Counter {
+        told: tx.clone(),
+        building: None,
+    })
+    .unwrap();
     (server, rx)
 }
 
@@ -129,7 +154,7 @@ both_backends! {
         // Sent while the old server is frozen and the new one not started: read by the new one.
         clients[0].write_all(b"de").unwrap();
         let (tx, _new_told) = channel();
-        let new = Server::start_inheriting(config(b), move |_| Counter { told: tx.clone() }, vec![package]).unwrap();
+        let new = Server::start_inheriting(config(b), move |_| Counter { told: tx.clone(), building: None }, vec![package]).unwrap();
         assert_eq!(new.local_addr(), Some(addr));
         old.post(0, Ask::Release).unwrap();
         let mut handed = 0;
@@ -173,5 +198,55 @@ both_backends! {
         assert!(told.try_recv().is_err(), "nothing closed");
         old.shutdown(Duration::from_secs(1));
         old.join().unwrap();
+    }
+
+    fn more_connections_than_a_chunk_move_in_batches(b: Backend) {
+        let (old, told) = start(b);
+        let addr = old.local_addr().unwrap();
+        let n = ringmux::hand_out::CHUNK + 300;
+        let mut clients: Vec<TcpStream> = (0..n)
+            .map(|_| {
+                let mut c = connect(addr);
+                count_is(&mut c, b"a", 1);
+                c
+            })
+            .collect();
+        old.post(0, Ask::HandOut).unwrap();
+        let mut package = package(&told);
+        assert_eq!(package.conns.len(), n);
+        // The new server takes them on in batches of 200, as they would come off the socket.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let batches: Vec<Vec<ringmux::InheritedConn>> = {
+            let mut all = std::mem::take(&mut package.conns);
+            let mut out = Vec::new();
+            while !all.is_empty() {
+                let rest = all.split_off(all.len().min(200));
+                out.push(all);
+                all = rest;
+            }
+            out
+        };
+        package.more = Some(rx);
+        let feeder = std::thread::spawn(move || {
+            for batch in batches {
+                tx.send(batch).unwrap();
+            }
+        });
+        let (new_tx, _new_told) = channel();
+        let new = Server::start_inheriting(
+            config(b),
+            move |_| Counter { told: new_tx.clone(), building: None },
+            vec![package],
+        )
+        .unwrap();
+        feeder.join().unwrap();
+        old.post(0, Ask::Release).unwrap();
+        for c in &mut clients {
+            count_is(c, b"b", 2);
+        }
+        old.shutdown(Duration::from_millis(200));
+        assert_eq!(old.join().unwrap()[0].accepted as usize, n);
+        new.shutdown(Duration::from_secs(1));
+        new.join().unwrap();
     }
 }

@@ -103,6 +103,7 @@ both_backends! {
             listeners: vec![OwnedFd::from(listener)],
             generations,
             conns,
+            more: None,
         };
         let server = Server::start_inheriting(config(b), move |_| Counter { seen: tx.clone() }, vec![inheritance])
             .unwrap();
@@ -146,6 +147,7 @@ both_backends! {
             listeners: vec![OwnedFd::from(listener)],
             generations: vec![0, 0],
             conns,
+            more: None,
         };
         let server = Server::start_inheriting(config(b), move |_| Counter { seen: tx.clone() }, vec![inheritance])
             .unwrap();
@@ -170,6 +172,7 @@ both_backends! {
             listeners: vec![OwnedFd::from(listener)],
             generations: vec![4],
             conns: vec![inherited(Conn { slot: 0, generation: 3 }, fd, &[])],
+            more: None,
         };
         let e = start(vec![stale]).to_string();
         assert!(e.contains("slot 0 has generation 4"), "{e}");

@@ -22,8 +22,10 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::{Duration, Instant};
 
-use ringmux::handover::{Channel, HandoverError, recv_package, send_package};
-use ringmux::{Poster, WorkerInheritance};
+use ringmux::handover::{
+    Channel, HandoverError, Record, recv_record, send_conns, send_end, send_start,
+};
+use ringmux::{HandOutPart, InheritedConn, Poster, WorkerInheritance};
 
 pub use hello::{Hello, Secrets};
 
@@ -65,26 +67,105 @@ pub enum TakeOverError {
     Protocol(&'static str),
 }
 
-/// What the new process took over.
+/// A worker's start as the new process received it.
+#[derive(Debug)]
+struct Start {
+    listeners: Vec<std::os::fd::OwnedFd>,
+    generations: Vec<u32>,
+    registrar: Vec<u8>,
+}
+
+/// What the new process has taken over once every worker's start arrived; the connections follow.
 #[derive(Debug)]
 pub struct Taken {
-    /// The channel to the old node (to say "holding").
+    /// The channel to the old node.
     channel: Channel,
     /// The start's secrets and clock.
     pub secrets: Secrets,
-    /// Per worker: its listeners and connections, and its registrar shard's bindings.
-    pub workers: Vec<(WorkerInheritance, Vec<u8>)>,
+    /// Per worker, its start.
+    starts: Vec<Start>,
+    /// Connections that came before every start did, per worker.
+    early: Vec<Vec<InheritedConn>>,
+    /// Per worker, whether its end came already.
+    ended: Vec<bool>,
+}
+
+/// What the new process's workers start with, and where the rest of their connections go.
+pub struct Inheritance {
+    /// Per worker: listeners, generations, the connections so far, and the channel for the others.
+    pub workers: Vec<WorkerInheritance>,
+    /// Per worker: its registrar shard's bindings.
+    pub registrars: Vec<Vec<u8>>,
+    /// Per worker: where its next connections go (`None` once its end came).
+    senders: Vec<Option<std::sync::mpsc::SyncSender<Vec<InheritedConn>>>>,
 }
 
 impl Taken {
-    /// Tell the old node that this process holds everything: it lets go and exits.
-    pub fn holding(mut self) -> Result<(), TakeOverError> {
+    /// Splits what arrived so far into the workers' inheritance; the rest comes with [`Taken::stream`].
+    pub fn inheritance(&mut self) -> Inheritance {
+        let mut workers = Vec::new();
+        let mut registrars = Vec::new();
+        let mut senders = Vec::new();
+        let early = std::mem::take(&mut self.early);
+        for ((start, conns), ended) in std::mem::take(&mut self.starts)
+            .into_iter()
+            .zip(early)
+            .zip(&self.ended)
+        {
+            // A worker's batches wait in a short queue: the process holds the descriptors of a few at a time.
+            let (tx, rx) = sync_channel(2);
+            workers.push(WorkerInheritance {
+                listeners: start.listeners,
+                generations: start.generations,
+                conns,
+                more: (!ended).then_some(rx),
+            });
+            registrars.push(start.registrar);
+            senders.push((!ended).then_some(tx));
+        }
+        Inheritance {
+            workers,
+            registrars,
+            senders,
+        }
+    }
+
+    /// Passes the connections still coming to the workers (now started on the inheritance), until every
+    /// worker's end, then tells the old node that this process holds everything: it lets go and exits.
+    pub fn stream(mut self, inheritance: &mut Inheritance) -> Result<usize, TakeOverError> {
+        let mut count = 0;
+        while inheritance.senders.iter().any(Option::is_some) {
+            match recv_record(&mut self.channel)? {
+                Record::Conns { worker, conns } => {
+                    count += conns.len();
+                    let tx = inheritance
+                        .senders
+                        .get(worker as usize)
+                        .and_then(Option::as_ref)
+                        .ok_or(TakeOverError::Protocol(
+                            "connections of a worker that ended",
+                        ))?;
+                    tx.send(conns).map_err(|_| {
+                        TakeOverError::Protocol("a worker stopped taking connections")
+                    })?;
+                }
+                Record::End { worker } => {
+                    let ended = inheritance
+                        .senders
+                        .get_mut(worker as usize)
+                        .and_then(Option::take);
+                    ended.ok_or(TakeOverError::Protocol("an end twice"))?;
+                }
+                Record::Start { .. } => return Err(TakeOverError::Protocol("a start twice")),
+            }
+        }
         self.channel.send(HOLDING, &[])?;
-        Ok(())
+        Ok(count)
     }
 }
 
-/// The new process's side: take over from the node waiting at `path`, saying `hello`.
+/// The new process's side: connects to the node waiting at `path`, says `hello`, and receives the secrets and
+/// every worker's start (the connections follow with [`Taken::stream`]).
 pub fn take_over(path: &Path, hello: &Hello) -> Result<Taken, TakeOverError> {
     let socket = |error| TakeOverError::Socket {
         path: path.display().to_string(),
@@ -107,23 +188,47 @@ pub fn take_over(path: &Path, hello: &Hello) -> Result<Taken, TakeOverError> {
         hello::Answer::Refused(why) => TakeOverError::Refused(why),
         hello::Answer::Malformed(what) => TakeOverError::Protocol(what),
     })?;
-    let mut workers: Vec<Option<(WorkerInheritance, Vec<u8>)>> =
-        (0..hello.workers).map(|_| None).collect();
-    for _ in 0..hello.workers {
-        let (w, package, registrar) = recv_package(&mut channel)?;
-        let slot =
-            workers
-                .get_mut(w as usize)
-                .filter(|s| s.is_none())
-                .ok_or(TakeOverError::Protocol(
-                    "a worker's package twice or out of range",
-                ))?;
-        *slot = Some((package, registrar));
+    let workers = hello.workers as usize;
+    let mut starts: Vec<Option<Start>> = (0..workers).map(|_| None).collect();
+    let mut early: Vec<Vec<InheritedConn>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut ended = vec![false; workers];
+    while starts.iter().any(Option::is_none) {
+        match recv_record(&mut channel)? {
+            Record::Start {
+                worker,
+                listeners,
+                generations,
+                extra,
+            } => {
+                let slot = starts
+                    .get_mut(worker as usize)
+                    .filter(|s| s.is_none())
+                    .ok_or(TakeOverError::Protocol(
+                        "a worker's start twice or out of range",
+                    ))?;
+                *slot = Some(Start {
+                    listeners,
+                    generations,
+                    registrar: extra,
+                });
+            }
+            Record::Conns { worker, conns } => early
+                .get_mut(worker as usize)
+                .ok_or(TakeOverError::Protocol("connections of no worker"))?
+                .extend(conns),
+            Record::End { worker } => {
+                *ended
+                    .get_mut(worker as usize)
+                    .ok_or(TakeOverError::Protocol("an end of no worker"))? = true;
+            }
+        }
     }
     Ok(Taken {
         channel,
         secrets,
-        workers: workers.into_iter().flatten().collect(),
+        starts: starts.into_iter().flatten().collect(),
+        early,
+        ended,
     })
 }
 
@@ -192,6 +297,7 @@ fn hand_over(
     let started = Instant::now();
     channel.send(&secrets().encode(), &[])?;
     let workers = poster.workers();
+    // Each worker blocks on a full queue: the descriptors installed and not yet sent stay few.
     let (tx, rx) = sync_channel(workers);
     for w in 0..workers {
         let _ = poster.post(w, Msg::HandOut(tx.clone()));
@@ -217,24 +323,37 @@ fn hand_over(
     }
 }
 
-/// Sends each worker's package as it comes; returns how many connections went.
+/// Sends each worker's parts as they come, until every worker's end; returns how many connections went.
 fn send_packages(
     channel: &mut Channel,
     rx: &Receiver<Handed>,
     workers: usize,
 ) -> Result<usize, TakeOverError> {
-    let mut count = 0;
-    for _ in 0..workers {
+    let (mut count, mut ended) = (0, 0);
+    while ended < workers {
         let handed = rx
             .recv_timeout(STEP_TIMEOUT)
             .map_err(|_| TakeOverError::Protocol("a worker did not hand out in time"))?;
-        let package = handed.package.map_err(|e| TakeOverError::Socket {
+        let worker = u32::try_from(handed.worker).unwrap_or(u32::MAX);
+        let part = handed.part.map_err(|e| TakeOverError::Socket {
             path: format!("worker {}'s listeners", handed.worker),
             error: e,
         })?;
-        count += package.conns.len();
-        let worker = u32::try_from(handed.worker).unwrap_or(u32::MAX);
-        send_package(channel, worker, &package, &handed.registrar)?;
+        match part {
+            HandOutPart::Start {
+                listeners,
+                generations,
+            } => send_start(channel, worker, &listeners, &generations, &handed.registrar)?,
+            // Sent, the descriptors close here: the other process holds them now.
+            HandOutPart::Conns(conns) => {
+                count += conns.len();
+                send_conns(channel, worker, &conns)?;
+            }
+            HandOutPart::End => {
+                send_end(channel, worker)?;
+                ended += 1;
+            }
+        }
     }
     Ok(count)
 }

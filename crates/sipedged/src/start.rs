@@ -199,8 +199,9 @@ pub fn run(plan: Plan, reloading: Reloading, take_over: bool) -> Result<(), Star
         })
         .map(|s| (s, None)),
         Some(mut taken) => {
-            let (inherited, registrars): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut taken.workers).into_iter().unzip();
+            let mut inheritance = taken.inheritance();
+            let workers = std::mem::take(&mut inheritance.workers);
+            let registrars = std::mem::take(&mut inheritance.registrars);
             ringmux::Server::start_inheriting(
                 server_config(&plan),
                 {
@@ -210,9 +211,9 @@ pub fn run(plan: Plan, reloading: Reloading, take_over: bool) -> Result<(), Star
                         worker::Worker::inheriting(shared.clone(), w, registrar)
                     }
                 },
-                inherited,
+                workers,
             )
-            .map(|s| (s, Some(taken)))
+            .map(|s| (s, Some((taken, inheritance))))
         }
     };
     let (server, taken) = started.map_err(|error| StartError::Server {
@@ -220,9 +221,12 @@ pub fn run(plan: Plan, reloading: Reloading, take_over: bool) -> Result<(), Star
         error,
     })?;
     let took_over = taken.is_some();
-    if let Some(taken) = taken {
-        taken.holding()?;
-        tracing::info!("took the listeners and WebSockets over from the running node");
+    if let Some((taken, mut inheritance)) = taken {
+        let count = taken.stream(&mut inheritance)?;
+        tracing::info!(
+            connections = count,
+            "took the listeners and WebSockets over from the running node"
+        );
     }
     let handed = match &plan.runtime.handover_socket {
         Some(path) => {

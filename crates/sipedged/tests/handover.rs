@@ -213,10 +213,13 @@ fn a_take_over_that_fails_midway_leaves_everyone_on_the_running_node() {
     channel.send(&hello(&setup), &[]).unwrap();
     let (answer, _) = channel.recv(64 * 1024).unwrap();
     assert_eq!(answer.first(), Some(&1), "secrets: {}", text(&answer));
-    let mut connections = 0;
-    for _ in 0..2 {
-        let (_, package, _) = ringmux::handover::recv_package(&mut channel).unwrap();
-        connections += package.conns.len();
+    let (mut connections, mut ends) = (0, 0);
+    while ends < 2 {
+        match ringmux::handover::recv_record(&mut channel).unwrap() {
+            ringmux::handover::Record::Conns { conns, .. } => connections += conns.len(),
+            ringmux::handover::Record::End { .. } => ends += 1,
+            ringmux::handover::Record::Start { .. } => {}
+        }
     }
     assert_eq!(connections, 2, "both WebSockets were handed out");
     drop(channel);

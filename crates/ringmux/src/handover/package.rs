@@ -1,51 +1,99 @@
-//! A worker's hand-out ([`WorkerInheritance`]) as records on a [`Channel`]: one record for the worker (its
-//! listeners' descriptors, its slab generations, and bytes of the handler's own), then its connections in records
-//! of at most [`MAX_FDS`] descriptors and [`BATCH_BYTES`] bytes each, one descriptor per connection.
+//! A worker's hand-out ([`HandOutPart`]s) as records on a [`Channel`], tagged with the worker's index so that
+//! several workers' parts may interleave: its start (its listeners' descriptors, its slab generations and bytes
+//! of the handler's own), its connections in records of at most [`MAX_FDS`] descriptors and [`BATCH_BYTES`]
+//! bytes (one descriptor per connection), and its end.
 //!
-//! Format version 1, integers big-endian:
+//! Format version 1, integers big-endian; each record starts with u8 version, u8 kind, u32 worker:
 //! ```text
-//! worker record:     u8 version, u32 worker, u32 listeners, u32 slots + u32 generation each, u32 connections,
-//!                    u32 length + the handler's bytes; descriptors: the listeners
-//! connection record: u32 count, then each: u32 slot, u32 generation, peer (u8 0, or 4 + 4 bytes + u16 port,
-//!                    or 6 + 16 bytes + u16 port), u8 listener (255: none), u8 proxied,
-//!                    u32 length + state, u32 length + unsent bytes; descriptors: one per connection
+//! start (kind 1):       u32 listeners, u32 slots + u32 generation each, u32 length + the handler's bytes;
+//!                       descriptors: the listeners
+//! connections (kind 2): u32 count, then each: u32 slot, u32 generation, peer (u8 0, or 4 + 4 bytes + u16 port,
+//!                       or 6 + 16 bytes + u16 port), u8 listener (255: none), u8 proxied,
+//!                       u32 length + state, u32 length + unsent bytes; descriptors: one per connection
+//! end (kind 3):         nothing more
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::{Channel, HandoverError, MAX_FDS};
-use crate::{Conn, InheritedConn, WorkerInheritance};
+use crate::{Conn, InheritedConn};
 
-/// The version [`send_package`] writes and [`recv_package`] reads.
+/// The version the records are written and read in.
 pub const PACKAGE_VERSION: u8 = 1;
 /// Bytes of connection state one record carries before the next record starts.
 pub const BATCH_BYTES: usize = 4 << 20;
-/// The largest record [`recv_package`] takes: a batch, and one connection's state beyond it.
+/// The largest record [`recv_record`] takes: a batch, and one connection's state beyond it.
 pub const MAX_RECORD: usize = 2 * BATCH_BYTES + (16 << 20);
-/// Most slots a worker's slab may have in a package.
+/// Most slots a worker's slab may have in a start record.
 const MAX_SLOTS: usize = 1 << 24;
 
-/// Sends worker `worker`'s hand-out with `extra` (the handler's own bytes: a registrar's bindings, say).
-pub fn send_package(
+const START: u8 = 1;
+const CONNS: u8 = 2;
+const END: u8 = 3;
+
+/// One record of a hand-out, as received.
+#[derive(Debug)]
+pub enum Record {
+    /// A worker's start.
+    Start {
+        /// The worker.
+        worker: u32,
+        /// Its listening sockets.
+        listeners: Vec<OwnedFd>,
+        /// Its slab's generations.
+        generations: Vec<u32>,
+        /// The handler's own bytes.
+        extra: Vec<u8>,
+    },
+    /// Connections of a worker.
+    Conns {
+        /// The worker.
+        worker: u32,
+        /// The connections.
+        conns: Vec<InheritedConn>,
+    },
+    /// A worker's end.
+    End {
+        /// The worker.
+        worker: u32,
+    },
+}
+
+fn header(kind: u8, worker: u32) -> Vec<u8> {
+    let mut out = vec![PACKAGE_VERSION, kind];
+    out.extend_from_slice(&worker.to_be_bytes());
+    out
+}
+
+/// Sends worker `worker`'s start: its listeners, slab generations and `extra` (the handler's own bytes: a
+/// registrar's bindings, say).
+pub fn send_start(
     channel: &mut Channel,
     worker: u32,
-    package: &WorkerInheritance,
+    listeners: &[OwnedFd],
+    generations: &[u32],
     extra: &[u8],
 ) -> Result<(), HandoverError> {
-    let mut head = vec![PACKAGE_VERSION];
-    head.extend_from_slice(&worker.to_be_bytes());
-    put_u32(&mut head, package.listeners.len());
-    put_u32(&mut head, package.generations.len());
-    for g in &package.generations {
-        head.extend_from_slice(&g.to_be_bytes());
+    let mut record = header(START, worker);
+    put_u32(&mut record, listeners.len());
+    put_u32(&mut record, generations.len());
+    for g in generations {
+        record.extend_from_slice(&g.to_be_bytes());
     }
-    put_u32(&mut head, package.conns.len());
-    put_u32(&mut head, extra.len());
-    head.extend_from_slice(extra);
-    let listeners: Vec<BorrowedFd<'_>> = package.listeners.iter().map(AsFd::as_fd).collect();
-    channel.send(&head, &listeners)?;
-    let mut rest = package.conns.as_slice();
+    put_u32(&mut record, extra.len());
+    record.extend_from_slice(extra);
+    let fds: Vec<BorrowedFd<'_>> = listeners.iter().map(AsFd::as_fd).collect();
+    channel.send(&record, &fds)
+}
+
+/// Sends connections of worker `worker`, in as many records as they need.
+pub fn send_conns(
+    channel: &mut Channel,
+    worker: u32,
+    conns: &[InheritedConn],
+) -> Result<(), HandoverError> {
+    let mut rest = conns;
     while !rest.is_empty() {
         let mut bytes = 0;
         let n = rest
@@ -58,7 +106,7 @@ pub fn send_package(
             .count()
             .max(1);
         let (batch, after) = rest.split_at(n);
-        let mut record = Vec::new();
+        let mut record = header(CONNS, worker);
         put_u32(&mut record, batch.len());
         for c in batch {
             put_conn(&mut record, c);
@@ -70,47 +118,55 @@ pub fn send_package(
     Ok(())
 }
 
-/// Receives one worker's hand-out: the worker's index, what it handed out, and the handler's own bytes.
-pub fn recv_package(
-    channel: &mut Channel,
-) -> Result<(u32, WorkerInheritance, Vec<u8>), HandoverError> {
-    let (head, mut listeners) = channel.recv(MAX_RECORD)?;
-    let mut r = Reader(&head);
+/// Sends worker `worker`'s end.
+pub fn send_end(channel: &mut Channel, worker: u32) -> Result<(), HandoverError> {
+    channel.send(&header(END, worker), &[])
+}
+
+/// Receives the next record of a hand-out.
+pub fn recv_record(channel: &mut Channel) -> Result<Record, HandoverError> {
+    let (bytes, fds) = channel.recv(MAX_RECORD)?;
+    let mut r = Reader(&bytes);
     if r.u8()? != PACKAGE_VERSION {
         return Err(HandoverError::Malformed("version"));
     }
+    let kind = r.u8()?;
     let worker = r.u32()?;
-    if r.len()? != listeners.len() {
-        return Err(HandoverError::Malformed("listener descriptors"));
-    }
-    let slots = r.len()?;
-    if slots > MAX_SLOTS {
-        return Err(HandoverError::Malformed("slots"));
-    }
-    let generations = (0..slots).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
-    let count = r.len()?;
-    let extra_len = r.len()?;
-    let extra = r.take(extra_len)?.to_vec();
-    r.end()?;
-    let mut conns = Vec::with_capacity(count.min(MAX_FDS));
-    while conns.len() < count {
-        let (record, fds) = channel.recv(MAX_RECORD)?;
-        let mut r = Reader(&record);
-        let n = r.len()?;
-        if n == 0 || n != fds.len() || conns.len() + n > count {
-            return Err(HandoverError::Malformed("connection descriptors"));
+    let record = match kind {
+        START => {
+            if r.len()? != fds.len() {
+                return Err(HandoverError::Malformed("listener descriptors"));
+            }
+            let slots = r.len()?;
+            if slots > MAX_SLOTS {
+                return Err(HandoverError::Malformed("slots"));
+            }
+            let generations = (0..slots).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
+            let extra_len = r.len()?;
+            let extra = r.take(extra_len)?.to_vec();
+            Record::Start {
+                worker,
+                listeners: fds,
+                generations,
+                extra,
+            }
         }
-        for fd in fds {
-            conns.push(conn(&mut r, fd)?);
+        CONNS => {
+            let n = r.len()?;
+            if n == 0 || n != fds.len() {
+                return Err(HandoverError::Malformed("connection descriptors"));
+            }
+            let mut conns = Vec::with_capacity(n);
+            for fd in fds {
+                conns.push(conn(&mut r, fd)?);
+            }
+            Record::Conns { worker, conns }
         }
-        r.end()?;
-    }
-    let package = WorkerInheritance {
-        listeners: std::mem::take(&mut listeners),
-        generations,
-        conns,
+        END if fds.is_empty() => Record::End { worker },
+        _ => return Err(HandoverError::Malformed("kind")),
     };
-    Ok((worker, package, extra))
+    r.end()?;
+    Ok(record)
 }
 
 fn put_u32(out: &mut Vec<u8>, n: usize) {
@@ -240,10 +296,8 @@ mod tests {
         OwnedFd::from(UnixStream::pair().unwrap().0)
     }
 
-    /// 600 connections (three records) with their states, a listener and the handler's bytes arrive whole.
-    #[test]
-    fn a_package_arrives_whole_across_records() {
-        let conns: Vec<InheritedConn> = (0..600u32)
+    fn conns(n: u32) -> Vec<InheritedConn> {
+        (0..n)
             .map(|i| InheritedConn {
                 conn: Conn {
                     slot: i,
@@ -264,25 +318,46 @@ mod tests {
                     Vec::new()
                 },
             })
-            .collect();
-        let package = WorkerInheritance {
-            listeners: vec![socket(), socket()],
-            generations: (0..600).map(|i| i * 3).collect(),
-            conns,
-        };
+            .collect()
+    }
+
+    /// A start, 600 connections (three records) and an end arrive whole.
+    #[test]
+    fn a_hand_out_arrives_whole_across_records() {
         let (a, b) = UnixStream::pair().unwrap();
         let (mut from, mut to) = (Channel::new(a), Channel::new(b));
+        let sent = conns(600);
         let sender = std::thread::spawn(move || {
-            send_package(&mut from, 1, &package, b"bindings").unwrap();
-            package
+            let listeners = [socket(), socket()];
+            send_start(&mut from, 1, &listeners, &[3, 0, 7], b"bindings").unwrap();
+            send_conns(&mut from, 1, &sent).unwrap();
+            send_end(&mut from, 1).unwrap();
+            sent
         });
-        let (worker, got, extra) = recv_package(&mut to).unwrap();
+        let Record::Start {
+            worker,
+            listeners,
+            generations,
+            extra,
+        } = recv_record(&mut to).unwrap()
+        else {
+            panic!("a start first");
+        };
+        assert_eq!(
+            (worker, listeners.len(), generations, extra),
+            (1, 2, vec![3, 0, 7], b"bindings".to_vec())
+        );
+        let mut got = Vec::new();
+        loop {
+            match recv_record(&mut to).unwrap() {
+                Record::Conns { worker: 1, conns } => got.extend(conns),
+                Record::End { worker: 1 } => break,
+                other => panic!("{other:?}"),
+            }
+        }
         let sent = sender.join().unwrap();
-        assert_eq!((worker, extra.as_slice()), (1, b"bindings".as_slice()));
-        assert_eq!(got.listeners.len(), 2);
-        assert_eq!(got.generations, sent.generations);
-        assert_eq!(got.conns.len(), 600);
-        for (g, s) in got.conns.iter().zip(&sent.conns) {
+        assert_eq!(got.len(), 600);
+        for (g, s) in got.iter().zip(&sent) {
             assert_eq!(
                 (g.conn, g.peer, g.listener, g.proxied, &g.state, &g.unsent),
                 (s.conn, s.peer, s.listener, s.proxied, &s.state, &s.unsent)
@@ -290,24 +365,34 @@ mod tests {
         }
     }
 
-    /// A worker record whose descriptor count is not its listener count, or of another version, is refused.
+    /// A record whose descriptor count is not what it says, of another version or kind, is refused.
     #[test]
     fn a_record_that_does_not_match_its_descriptors_is_refused() {
         let (a, b) = UnixStream::pair().unwrap();
         let (mut from, mut to) = (Channel::new(a), Channel::new(b));
-        let mut head = vec![PACKAGE_VERSION, 0, 0, 0, 0];
-        head.extend_from_slice(&2u32.to_be_bytes());
-        head.extend_from_slice(&[0; 12]);
+        let mut start = header(START, 0);
+        start.extend_from_slice(&2u32.to_be_bytes());
+        start.extend_from_slice(&[0; 8]);
         let one = socket();
-        from.send(&head, &[one.as_fd()]).unwrap();
+        from.send(&start, &[one.as_fd()]).unwrap();
         assert!(matches!(
-            recv_package(&mut to),
+            recv_record(&mut to),
             Err(HandoverError::Malformed("listener descriptors"))
         ));
         from.send(&[9], &[]).unwrap();
         assert!(matches!(
-            recv_package(&mut to),
+            recv_record(&mut to),
             Err(HandoverError::Malformed("version"))
+        ));
+        from.send(&header(9, 0), &[]).unwrap();
+        assert!(matches!(
+            recv_record(&mut to),
+            Err(HandoverError::Malformed("kind"))
+        ));
+        from.send(&header(END, 0), &[one.as_fd()]).unwrap();
+        assert!(matches!(
+            recv_record(&mut to),
+            Err(HandoverError::Malformed("kind"))
         ));
     }
 }

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use ringmux::{Conn, Ctx, WorkerInheritance};
+use ringmux::{Conn, Ctx, HandOutPart};
 
 use super::{Connection, Msg, Worker, rearm};
 use crate::session::Session;
@@ -18,14 +18,16 @@ use crate::session::Session;
 /// The version [`Worker::export_connection`] writes.
 const CONNECTION_STATE_VERSION: u8 = 1;
 
-/// What a worker hands the hand-over thread: its hand-out (or why it failed) and its registrar shard's bindings.
+/// What a worker hands the hand-over thread: a part of its hand-out (or why it failed), and with the first its
+/// registrar shard's bindings.
 #[derive(Debug)]
 pub struct Handed {
     /// The worker's index.
     pub worker: usize,
-    /// The listeners and connections handed out.
-    pub package: std::io::Result<WorkerInheritance>,
-    /// The registrar shard's bindings ([`edge::registrar::Registrar::export_state`]); empty in edge mode.
+    /// The listeners and generations, a chunk of connections, or the end.
+    pub part: std::io::Result<HandOutPart>,
+    /// With the first part: the registrar shard's bindings ([`edge::registrar::Registrar::export_state`]); empty
+    /// in edge mode and with the other parts.
     pub registrar: Vec<u8>,
 }
 
@@ -107,23 +109,30 @@ impl Worker {
         Some(state)
     }
 
-    /// The hand-out is ready: to the hand-over thread, with the registrar shard's bindings.
-    pub(super) fn hand_package(
-        &mut self,
-        ctx: &mut Ctx<'_, Msg>,
-        package: std::io::Result<WorkerInheritance>,
-    ) {
-        let registrar = self
-            .router
-            .registrar_state(self.policy.timestamp(ctx.now()));
+    /// A part of the hand-out is ready: to the hand-over thread (with the first, the registrar shard's
+    /// bindings). Without a thread to take it, the worker resumes.
+    pub(super) fn hand_part(&mut self, ctx: &mut Ctx<'_, Msg>, part: std::io::Result<HandOutPart>) {
+        let registrar = match &part {
+            Ok(HandOutPart::Start { .. }) => self
+                .router
+                .registrar_state(self.policy.timestamp(ctx.now())),
+            _ => Vec::new(),
+        };
+        let last = !matches!(part, Ok(HandOutPart::Start { .. } | HandOutPart::Conns(_)));
         let handed = Handed {
             worker: self.router.index(),
-            package,
+            part,
             registrar,
         };
-        match self.handing.take() {
-            Some(tx) if tx.send(handed).is_ok() => {}
-            _ => ctx.resume(),
+        let sent = self
+            .handing
+            .as_ref()
+            .is_some_and(|tx| tx.send(handed).is_ok());
+        if !sent {
+            self.handing = None;
+            ctx.resume();
+        } else if last {
+            self.handing = None;
         }
     }
 

@@ -376,12 +376,8 @@ impl Handler for Worker {
         self.adopt_connection(ctx, conn, state)
     }
 
-    fn handed_out(
-        &mut self,
-        ctx: &mut Ctx<'_, Msg>,
-        package: std::io::Result<ringmux::WorkerInheritance>,
-    ) {
-        self.hand_package(ctx, package);
+    fn handed_out(&mut self, ctx: &mut Ctx<'_, Msg>, part: std::io::Result<ringmux::HandOutPart>) {
+        self.hand_part(ctx, part);
     }
 
     fn shutdown(&mut self, ctx: &mut Ctx<'_, Msg>, conn: Conn, state: &mut Connection) {
