@@ -8,7 +8,8 @@
 # new process holding everything, as the old node logs it) and both processes' memory are reported.
 #
 #   tools/handover/handover.sh                        # CLIENTS=1000 RATE=500 SECS=8 AT=3
-#   CLIENTS=100000 RATE=0 ... tools/handover/handover.sh   (see docs/bench/handover.md)
+#   CLIENTS=100000 PROCS=8 WORKERS=6 MAX_CONNECTIONS=120000 RATE=2000 SECS=15 tools/handover/handover.sh
+#   (the figures in docs/bench/handover.md)
 set -euo pipefail
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -18,6 +19,9 @@ RATE=${RATE:-500}
 SECS=${SECS:-8}
 AT=${AT:-3}
 PROCS=${PROCS:-2}
+# io_uring's per-ring descriptor table is capped by RLIMIT_NOFILE (20,000 here): 6 workers carry 100,000.
+WORKERS=${WORKERS:-2}
+MAX_CONNECTIONS=${MAX_CONNECTIONS:-0}
 OUT=${OUT:-target/handover}
 abs_dirs OUT
 build_release 1800 sipedged sipload
@@ -28,11 +32,11 @@ cat >"$cfg" <<TOML
 [[listen]]
 address = "127.0.0.1:$port"
 [runtime]
-workers = 2
+workers = $WORKERS
 shutdown_grace = "2s"
 handover_socket = "$OUT/handover.sock"
 [limits]
-max_connections = 0
+max_connections = $MAX_CONNECTIONS
 [registrar]
 max_bindings = 1000000
 [admin]

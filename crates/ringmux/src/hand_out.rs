@@ -30,7 +30,7 @@ use crate::{Handler, InheritedConn};
 pub const FREEZE_LIMIT: Duration = Duration::from_secs(1);
 /// Connections a worker hands out at a time: the ordinary descriptors it holds at once (a process may have few,
 /// 20,000 on some hosts, while it hands out hundreds of thousands).
-pub const CHUNK: usize = 1024;
+pub const CHUNK: usize = 512;
 
 /// One part of a hand-out, as [`Handler::handed_out`](crate::Handler::handed_out) gets it, in this order.
 #[derive(Debug)]

@@ -297,12 +297,16 @@ fn hand_over(
     let started = Instant::now();
     channel.send(&secrets().encode(), &[])?;
     let workers = poster.workers();
-    // Each worker blocks on a full queue: the descriptors installed and not yet sent stay few.
-    let (tx, rx) = sync_channel(workers);
-    for w in 0..workers {
-        let _ = poster.post(w, Msg::HandOut(tx.clone()));
-    }
-    let outcome = send_packages(&mut channel, &rx, workers).and_then(|count| {
+    // A queue per worker, of one part: a worker blocks while its last part waits, so that the descriptors
+    // installed and not yet sent stay a chunk or two per worker.
+    let rxs: Vec<Receiver<Handed>> = (0..workers)
+        .map(|w| {
+            let (tx, rx) = sync_channel(1);
+            let _ = poster.post(w, Msg::HandOut(tx));
+            rx
+        })
+        .collect();
+    let outcome = send_packages(&mut channel, &rxs).and_then(|count| {
         let (said, _) = channel.recv(MAX_HELLO)?;
         if said != HOLDING {
             return Err(TakeOverError::Protocol("expected holding"));
@@ -323,37 +327,54 @@ fn hand_over(
     }
 }
 
-/// Sends each worker's parts as they come, until every worker's end; returns how many connections went.
-fn send_packages(
-    channel: &mut Channel,
-    rx: &Receiver<Handed>,
-    workers: usize,
-) -> Result<usize, TakeOverError> {
-    let (mut count, mut ended) = (0, 0);
-    while ended < workers {
-        let handed = rx
-            .recv_timeout(STEP_TIMEOUT)
-            .map_err(|_| TakeOverError::Protocol("a worker did not hand out in time"))?;
-        let worker = u32::try_from(handed.worker).unwrap_or(u32::MAX);
-        let part = handed.part.map_err(|e| TakeOverError::Socket {
-            path: format!("worker {}'s listeners", handed.worker),
-            error: e,
-        })?;
-        match part {
-            HandOutPart::Start {
-                listeners,
-                generations,
-            } => send_start(channel, worker, &listeners, &generations, &handed.registrar)?,
-            // Sent, the descriptors close here: the other process holds them now.
-            HandOutPart::Conns(conns) => {
-                count += conns.len();
-                send_conns(channel, worker, &conns)?;
-            }
-            HandOutPart::End => {
-                send_end(channel, worker)?;
-                ended += 1;
+/// Sends every worker's start, then their connections a part from each worker in turn, until every worker's
+/// end (so that the new process has every worker's listeners before it takes connections, and holds few at a
+/// time); returns how many connections went.
+fn send_packages(channel: &mut Channel, rxs: &[Receiver<Handed>]) -> Result<usize, TakeOverError> {
+    for rx in rxs {
+        let (worker, part, registrar) = next_part(rx)?;
+        let HandOutPart::Start {
+            listeners,
+            generations,
+        } = part
+        else {
+            return Err(TakeOverError::Protocol("a worker's parts out of order"));
+        };
+        send_start(channel, worker, &listeners, &generations, &registrar)?;
+    }
+    let mut count = 0;
+    let mut open: Vec<&Receiver<Handed>> = rxs.iter().collect();
+    while !open.is_empty() {
+        let mut still = Vec::with_capacity(open.len());
+        for rx in open {
+            let (worker, part, _) = next_part(rx)?;
+            match part {
+                // Sent, the descriptors close here: the other process holds them now.
+                HandOutPart::Conns(conns) => {
+                    count += conns.len();
+                    send_conns(channel, worker, &conns)?;
+                    still.push(rx);
+                }
+                HandOutPart::End => send_end(channel, worker)?,
+                HandOutPart::Start { .. } => {
+                    return Err(TakeOverError::Protocol("a worker's parts out of order"));
+                }
             }
         }
+        open = still;
     }
     Ok(count)
+}
+
+/// A worker's next part: its index, the part, and the registrar bindings that come with a start.
+fn next_part(rx: &Receiver<Handed>) -> Result<(u32, HandOutPart, Vec<u8>), TakeOverError> {
+    let handed = rx
+        .recv_timeout(STEP_TIMEOUT)
+        .map_err(|_| TakeOverError::Protocol("a worker did not hand out in time"))?;
+    let worker = u32::try_from(handed.worker).unwrap_or(u32::MAX);
+    let part = handed.part.map_err(|e| TakeOverError::Socket {
+        path: format!("worker {}'s listeners", handed.worker),
+        error: e,
+    })?;
+    Ok((worker, part, handed.registrar))
 }
