@@ -222,11 +222,19 @@ pub fn run(plan: Plan, reloading: Reloading, take_over: bool) -> Result<(), Star
     })?;
     let took_over = taken.is_some();
     if let Some((taken, mut inheritance)) = taken {
-        let count = taken.stream(&mut inheritance)?;
-        tracing::info!(
-            connections = count,
-            "took the listeners and WebSockets over from the running node"
-        );
+        match taken.stream(&mut inheritance) {
+            Ok(count) => tracing::info!(
+                connections = count,
+                "took the listeners and WebSockets over from the running node"
+            ),
+            Err(e) => {
+                // The workers still wait for the rest and read nothing: leave before they could (no destructor
+                // runs, the queues stay open), so that the running node, which serves on, stays the only reader.
+                tracing::error!("{e}; the running node serves on");
+                eprintln!("sipedged: {e}; the running node serves on");
+                std::process::exit(1);
+            }
+        }
     }
     let handed = match &plan.runtime.handover_socket {
         Some(path) => {
