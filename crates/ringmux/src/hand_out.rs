@@ -104,11 +104,10 @@ impl<M> Ctx<'_, M> {
     }
 
     /// The hand-out failed (the other process is gone): every connection reads again and the listeners accept
-    /// again.
+    /// again. Taken at the worker's next pass, from anywhere (also from within
+    /// [`Handler::handed_out`](crate::Handler::handed_out)); ignored when no hand-out is under way.
     pub fn resume(&mut self) {
-        if !matches!(self.core.hand_out.phase, Phase::Idle) {
-            self.core.hand_out.asked = Some(Ask::Resume);
-        }
+        self.core.hand_out.asked = Some(Ask::Resume);
     }
 }
 
@@ -140,6 +139,7 @@ pub(crate) fn step<H: Handler, B: IoBackend<H>>(
             }
             engine.core.accept_stopped = true;
         }
+        (Some(Ask::Resume), Phase::Idle) => {}
         (Some(Ask::Resume), _) => {
             thaw_all(engine, backend, &[]);
             backend.resume_accepting();
@@ -208,6 +208,10 @@ fn next_chunk<H: Handler, B: IoBackend<H>>(
     mut queue: Vec<Conn>,
     handed: Vec<Conn>,
 ) -> Phase {
+    if engine.core.hand_out.asked == Some(Ask::Resume) {
+        // The handler resumed from within its last part: no more parts; the next pass thaws everything.
+        return Phase::Handed { conns: handed };
+    }
     let mut pending = Vec::new();
     while pending.len() < CHUNK {
         let Some(conn) = queue.pop() else { break };

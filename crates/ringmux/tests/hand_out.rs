@@ -32,6 +32,8 @@ struct Counter {
     told: Sender<Told>,
     /// The hand-out's parts so far.
     building: Option<WorkerInheritance>,
+    /// Resume at the first chunk of connections (the other side went away midway).
+    resume_midway: bool,
 }
 
 impl Handler for Counter {
@@ -62,7 +64,7 @@ impl Handler for Counter {
         *count != 7
     }
 
-    fn handed_out(&mut self, _: &mut Ctx<'_, Ask>, part: std::io::Result<HandOutPart>) {
+    fn handed_out(&mut self, ctx: &mut Ctx<'_, Ask>, part: std::io::Result<HandOutPart>) {
         match part.unwrap() {
             HandOutPart::Start {
                 listeners,
@@ -77,6 +79,12 @@ impl Handler for Counter {
             HandOutPart::Conns(conns) => {
                 assert!(conns.len() <= ringmux::hand_out::CHUNK);
                 self.building.as_mut().unwrap().conns.extend(conns);
+                if self.resume_midway {
+                    ctx.resume();
+                    self.told
+                        .send(Told::Package(self.building.take().unwrap()))
+                        .unwrap();
+                }
             }
             HandOutPart::End => {
                 let package = self.building.take().unwrap();
@@ -117,6 +125,7 @@ fn start(b: ringmux::Backend) -> (Server<Ask>, Receiver<Told>) {
     let server = Server::start(config(b), move |_| Counter {
         told: tx.clone(),
         building: None,
+        resume_midway: false,
     })
     .unwrap();
     (server, rx)
@@ -154,7 +163,7 @@ both_backends! {
         // Sent while the old server is frozen and the new one not started: read by the new one.
         clients[0].write_all(b"de").unwrap();
         let (tx, _new_told) = channel();
-        let new = Server::start_inheriting(config(b), move |_| Counter { told: tx.clone(), building: None }, vec![package]).unwrap();
+        let new = Server::start_inheriting(config(b), move |_| Counter { told: tx.clone(), building: None, resume_midway: false }, vec![package]).unwrap();
         assert_eq!(new.local_addr(), Some(addr));
         old.post(0, Ask::Release).unwrap();
         let mut handed = 0;
@@ -235,7 +244,7 @@ both_backends! {
         let (new_tx, _new_told) = channel();
         let new = Server::start_inheriting(
             config(b),
-            move |_| Counter { told: new_tx.clone(), building: None },
+            move |_| Counter { told: new_tx.clone(), building: None, resume_midway: false },
             vec![package],
         )
         .unwrap();
@@ -248,5 +257,34 @@ both_backends! {
         assert_eq!(old.join().unwrap()[0].accepted as usize, n);
         new.shutdown(Duration::from_secs(1));
         new.join().unwrap();
+    }
+
+    fn a_hand_out_resumed_in_the_middle_of_its_chunks_serves_on(b: Backend) {
+        let (tx, told) = channel();
+        let old = Server::start(config(b), move |_| Counter {
+            told: tx.clone(),
+            building: None,
+            resume_midway: true,
+        })
+        .unwrap();
+        let addr = old.local_addr().unwrap();
+        let n = ringmux::hand_out::CHUNK + 10;
+        let mut clients: Vec<TcpStream> = (0..n)
+            .map(|_| {
+                let mut c = connect(addr);
+                count_is(&mut c, b"a", 1);
+                c
+            })
+            .collect();
+        old.post(0, Ask::HandOut).unwrap();
+        drop(package(&told));
+        // Every connection reads again, the ones of the chunk handed out and the ones after it.
+        for c in &mut clients {
+            count_is(c, b"b", 2);
+        }
+        let mut fresh = connect(addr);
+        count_is(&mut fresh, b"xyz", 3);
+        old.shutdown(Duration::from_millis(200));
+        old.join().unwrap();
     }
 }
