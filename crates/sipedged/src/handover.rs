@@ -321,6 +321,8 @@ fn hand_over(
             Ok(())
         }
         Err(e) => {
+            // The queues go first: a worker blocked on a full one sees it gone and resumes by itself.
+            drop(rxs);
             ask(|| Msg::Resume);
             Err(e)
         }

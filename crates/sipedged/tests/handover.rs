@@ -235,6 +235,24 @@ fn a_take_over_that_fails_midway_leaves_everyone_on_the_running_node() {
     );
 }
 
+/// A new process that goes away right after the answer, while the workers are handing their parts out (some of
+/// them waiting for room in their queues): the running node resumes and serves on.
+#[test]
+fn a_take_over_that_dies_at_the_start_leaves_everyone_on_the_running_node() {
+    let setup = Setup::new("auto");
+    let mut old = setup.running();
+    let mut alice = registered("alice", setup.port);
+    let mut bob = registered("bob", setup.port);
+    let mut channel = ringmux::handover::Channel::new(UnixStream::connect(&setup.socket).unwrap());
+    channel.send(&hello(&setup), &[]).unwrap();
+    let (answer, _) = channel.recv(64 * 1024).unwrap();
+    assert_eq!(answer.first(), Some(&1), "secrets: {}", text(&answer));
+    drop(channel);
+    message(&mut alice, &mut bob, "after-early-failure");
+    message(&mut bob, &mut alice, "after-early-failure-2");
+    assert!(old.exits_within(Duration::from_millis(200)).is_none());
+}
+
 #[test]
 fn with_no_running_node_a_take_over_starts_afresh() {
     let setup = Setup::new("auto");
