@@ -3,11 +3,13 @@
 // (INVITE / 200 / ACK, then BYE) and unregister. Each step asserts what the user would see.
 //
 //   node run.mjs --ws ws://127.0.0.1:8080 [--domain example.test] [--stacks jssip,sipjs] [--label sipedge]
-//                [--extensions permessage-deflate|none] [--page-host ::1]
+//                [--extensions permessage-deflate|none] [--page-host ::1] [--hand-over COMMAND]
 //
 // --extensions adds a step asserting what the browser's WebSockets negotiated (`WebSocket.extensions`, without
 // parameters): "none" for an empty answer. --page-host is the address the test's own page is served from (default
-// 127.0.0.1; "::1" for a run where every hop is IPv6).
+// 127.0.0.1; "::1" for a run where every hop is IPv6). --hand-over runs COMMAND (a shell command that makes a new
+// sipedged take the node over, and returns once the old one exited) while the call is up, then asserts that no
+// WebSocket closed or was opened again, that alice's hang-up ends bob's call and that a MESSAGE still goes through.
 //
 // Chromium is Debian's (/usr/bin/chromium, or $CHROMIUM); no browser is downloaded. Prints one line per step and
 // a closing "N passed, N failed" line; exits non-zero when any step failed.
@@ -16,6 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { execSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -32,6 +35,8 @@ const { values: opts } = parseArgs({
     extensions: { type: 'string' },
     // The loopback address the page the SIP stacks run in is served from.
     'page-host': { type: 'string', default: '127.0.0.1' },
+    // A shell command that hands the node over to a new process, run while the call is up.
+    'hand-over': { type: 'string' },
   },
 });
 const stepTimeout = Number(opts.timeout);
@@ -154,6 +159,22 @@ async function scenario(stack) {
       await alice.page.evaluate((t) => window.sipTest.call(t), uri(bob));
       return (await waitEvent(bob, 'call:incoming')) || (await waitEvent(alice, 'call:confirmed')) || (await waitEvent(bob, 'call:confirmed'));
     });
+    if (answered && opts['hand-over'] !== undefined) {
+      await step(`${stack}: the node is handed over during the call; no WebSocket closes or opens again`, async () => {
+        const sockets = async (u) => u.page.evaluate(() => window.sipTestSockets.map((s) => s.readyState));
+        const before = [await sockets(alice), await sockets(bob)];
+        execSync(opts['hand-over'], { stdio: 'inherit', timeout: 60000 });
+        // A closed WebSocket would show within the keepalive's first ping; give the stacks a moment to notice.
+        await new Promise((ok) => setTimeout(ok, 1500));
+        const after = [await sockets(alice), await sockets(bob)];
+        const same = JSON.stringify(after) === JSON.stringify(before) && after.flat().every((r) => r === 1);
+        return same ? null : `WebSocket states before ${JSON.stringify(before)}, after ${JSON.stringify(after)}`;
+      });
+      await step(`${stack}: MESSAGE bob -> alice after the hand-over`, async () => {
+        await bob.page.evaluate(([t, m]) => window.sipTest.message(t, m), [uri(alice), text]);
+        return (await waitEvent(alice, 'message:received', text)) || (await waitEvent(bob, 'message:sent'));
+      });
+    }
     if (answered) {
       await step(`${stack}: alice hangs up, both calls end`, async () => {
         await alice.page.evaluate(() => window.sipTest.hangup());
