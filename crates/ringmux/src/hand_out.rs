@@ -131,17 +131,21 @@ pub(crate) fn step<H: Handler, B: IoBackend<H>>(
             step(engine, backend, now);
         }
         (Some(Ask::Release), Phase::Handed { conns }) => {
-            thaw_all(engine, backend, &conns);
             for conn in conns {
+                // Closed below without reading again; the connections kept are thawed.
+                if let Some(io) = engine.core.conns.get_mut(conn.key()) {
+                    io.flags &= !flag::FROZEN;
+                }
                 engine
                     .core
                     .close_later(conn, CloseReason::HandedOver, false);
             }
+            thaw_all(engine, backend);
             engine.core.accept_stopped = true;
         }
         (Some(Ask::Resume), Phase::Idle) => {}
         (Some(Ask::Resume), _) => {
-            thaw_all(engine, backend, &[]);
+            thaw_all(engine, backend);
             backend.resume_accepting();
         }
         (_, Phase::Freezing { until }) => {
@@ -184,7 +188,7 @@ fn export<H: Handler, B: IoBackend<H>>(engine: &mut Engine<H>, backend: &mut B) 
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(error = %e, "cannot hand the listeners out; resuming");
-            thaw_all(engine, backend, &[]);
+            thaw_all(engine, backend);
             backend.resume_accepting();
             engine.handed_out(Err(e));
             return Phase::Idle;
@@ -316,15 +320,14 @@ fn inherited<M>(core: &Core<M>, p: Pending, fd: OwnedFd) -> InheritedConn {
     }
 }
 
-/// Every frozen connection reads again, except the ones in `handed`.
-fn thaw_all<H: Handler, B: IoBackend<H>>(engine: &mut Engine<H>, backend: &mut B, handed: &[Conn]) {
+/// Every frozen connection reads again.
+fn thaw_all<H: Handler, B: IoBackend<H>>(engine: &mut Engine<H>, backend: &mut B) {
     let frozen: Vec<Conn> = engine
         .core
         .conns
         .keys()
         .map(Conn::from_key)
         .filter(|&c| engine.core.live(c).is_some_and(|io| io.has(flag::FROZEN)))
-        .filter(|c| !handed.contains(c))
         .collect();
     for conn in frozen {
         backend.thaw_conn(&mut engine.core, conn);

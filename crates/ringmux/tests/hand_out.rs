@@ -139,6 +139,17 @@ fn package(rx: &Receiver<Told>) -> WorkerInheritance {
 }
 
 /// Three clients with counts 3, 7 (kept by the old server) and 5.
+/// `n` clients of `addr`, each having sent one byte (count 1).
+fn counted_clients(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut c = connect(addr);
+            count_is(&mut c, b"a", 1);
+            c
+        })
+        .collect()
+}
+
 fn clients(server: &Server<Ask>) -> Vec<TcpStream> {
     let addr = server.local_addr().unwrap();
     [b"abc".as_slice(), b"1234567", b"hello"]
@@ -213,13 +224,7 @@ both_backends! {
         let (old, told) = start(b);
         let addr = old.local_addr().unwrap();
         let n = ringmux::hand_out::CHUNK + 300;
-        let mut clients: Vec<TcpStream> = (0..n)
-            .map(|_| {
-                let mut c = connect(addr);
-                count_is(&mut c, b"a", 1);
-                c
-            })
-            .collect();
+        let mut clients = counted_clients(addr, n);
         old.post(0, Ask::HandOut).unwrap();
         let mut package = package(&told);
         assert_eq!(package.conns.len(), n);
@@ -269,13 +274,7 @@ both_backends! {
         .unwrap();
         let addr = old.local_addr().unwrap();
         let n = ringmux::hand_out::CHUNK + 10;
-        let mut clients: Vec<TcpStream> = (0..n)
-            .map(|_| {
-                let mut c = connect(addr);
-                count_is(&mut c, b"a", 1);
-                c
-            })
-            .collect();
+        let mut clients = counted_clients(addr, n);
         old.post(0, Ask::HandOut).unwrap();
         drop(package(&told));
         // Every connection reads again, the ones of the chunk handed out and the ones after it.

@@ -201,6 +201,16 @@ fn hello(setup: &Setup) -> Vec<u8> {
     out
 }
 
+/// A new process of this build, as far as the running node can tell: connected, greeted, given the secrets.
+fn fake_new_process(setup: &Setup) -> ringmux::handover::Channel {
+    let stream = UnixStream::connect(&setup.socket).unwrap();
+    let mut channel = ringmux::handover::Channel::new(stream);
+    channel.send(&hello(setup), &[]).unwrap();
+    let (answer, _) = channel.recv(64 * 1024).unwrap();
+    assert_eq!(answer.first(), Some(&1), "secrets: {}", text(&answer));
+    channel
+}
+
 #[test]
 fn a_take_over_that_fails_midway_leaves_everyone_on_the_running_node() {
     let setup = Setup::new("auto");
@@ -208,11 +218,7 @@ fn a_take_over_that_fails_midway_leaves_everyone_on_the_running_node() {
     let mut alice = registered("alice", setup.port);
     let mut bob = registered("bob", setup.port);
     // A new process that takes everything and dies before it says it holds it.
-    let stream = UnixStream::connect(&setup.socket).unwrap();
-    let mut channel = ringmux::handover::Channel::new(stream);
-    channel.send(&hello(&setup), &[]).unwrap();
-    let (answer, _) = channel.recv(64 * 1024).unwrap();
-    assert_eq!(answer.first(), Some(&1), "secrets: {}", text(&answer));
+    let mut channel = fake_new_process(&setup);
     let (mut connections, mut ends) = (0, 0);
     while ends < 2 {
         match ringmux::handover::recv_record(&mut channel).unwrap() {
@@ -243,10 +249,7 @@ fn a_take_over_that_dies_at_the_start_leaves_everyone_on_the_running_node() {
     let mut old = setup.running();
     let mut alice = registered("alice", setup.port);
     let mut bob = registered("bob", setup.port);
-    let mut channel = ringmux::handover::Channel::new(UnixStream::connect(&setup.socket).unwrap());
-    channel.send(&hello(&setup), &[]).unwrap();
-    let (answer, _) = channel.recv(64 * 1024).unwrap();
-    assert_eq!(answer.first(), Some(&1), "secrets: {}", text(&answer));
+    let channel = fake_new_process(&setup);
     drop(channel);
     message(&mut alice, &mut bob, "after-early-failure");
     message(&mut bob, &mut alice, "after-early-failure-2");

@@ -10,6 +10,8 @@
 
 use std::hash::{Hash, Hasher};
 
+use bytes::Buf;
+
 const MAGIC: &[u8] = b"sipedge-handover";
 const VERSION: u8 = 1;
 
@@ -91,24 +93,23 @@ impl Hello {
 
     /// A hello from its record.
     pub fn decode(bytes: &[u8]) -> Result<Self, &'static str> {
-        let rest = bytes.strip_prefix(MAGIC).ok_or("not a sipedge hand-over")?;
-        let mut r = rest;
-        if take(&mut r, 1)? != [VERSION] {
+        let mut r = bytes.strip_prefix(MAGIC).ok_or("not a sipedge hand-over")?;
+        if r.try_get_u8().map_err(cut)? != VERSION {
             return Err("another hand-over version");
         }
-        let formats: [u8; 4] = take(&mut r, 4)?.try_into().map_err(|_| "formats")?;
-        let dictionary = u64::from_be_bytes(take(&mut r, 8)?.try_into().map_err(|_| "dictionary")?);
-        let workers = u32::from_be_bytes(take(&mut r, 4)?.try_into().map_err(|_| "workers")?);
-        let edge = match take(&mut r, 1)? {
-            [0] => false,
-            [1] => true,
+        let mut formats = [0; 4];
+        r.try_copy_to_slice(&mut formats).map_err(cut)?;
+        let dictionary = r.try_get_u64().map_err(cut)?;
+        let workers = r.try_get_u32().map_err(cut)?;
+        let edge = match r.try_get_u8().map_err(cut)? {
+            0 => false,
+            1 => true,
             _ => return Err("mode"),
         };
-        let count = u16::from_be_bytes(take(&mut r, 2)?.try_into().map_err(|_| "listeners")?);
         let mut listeners = Vec::new();
-        for _ in 0..count {
-            let len = u16::from_be_bytes(take(&mut r, 2)?.try_into().map_err(|_| "listener")?);
-            let text = take(&mut r, usize::from(len))?;
+        for _ in 0..r.try_get_u16().map_err(cut)? {
+            let len = usize::from(r.try_get_u16().map_err(cut)?);
+            let text = take(&mut r, len)?;
             listeners.push(String::from_utf8(text.to_vec()).map_err(|_| "listener")?);
         }
         if !r.is_empty() {
@@ -169,35 +170,15 @@ impl Secrets {
 
     /// Secrets from an answer's record.
     pub fn decode(bytes: &[u8]) -> Result<Self, Answer> {
-        let malformed = Answer::Malformed;
+        let malformed = |e: &'static str| Answer::Malformed(e);
         match bytes.split_first() {
             Some((0, why)) => Err(Answer::Refused(String::from_utf8_lossy(why).into_owned())),
             Some((1, mut r)) => {
-                let len = u16::from_be_bytes(
-                    take(&mut r, 2)
-                        .map_err(malformed)?
-                        .try_into()
-                        .map_err(|_| malformed("secret"))?,
-                );
-                let secret = take(&mut r, usize::from(len)).map_err(malformed)?.to_vec();
-                let epoch = u32::from_be_bytes(
-                    take(&mut r, 4)
-                        .map_err(malformed)?
-                        .try_into()
-                        .map_err(|_| malformed("epoch"))?,
-                );
-                let branch_salt = u64::from_be_bytes(
-                    take(&mut r, 8)
-                        .map_err(malformed)?
-                        .try_into()
-                        .map_err(|_| malformed("salt"))?,
-                );
-                let clock_ms = u64::from_be_bytes(
-                    take(&mut r, 8)
-                        .map_err(malformed)?
-                        .try_into()
-                        .map_err(|_| malformed("clock"))?,
-                );
+                let len = usize::from(r.try_get_u16().map_err(cut).map_err(malformed)?);
+                let secret = take(&mut r, len).map_err(malformed)?.to_vec();
+                let epoch = r.try_get_u32().map_err(cut).map_err(malformed)?;
+                let branch_salt = r.try_get_u64().map_err(cut).map_err(malformed)?;
+                let clock_ms = r.try_get_u64().map_err(cut).map_err(malformed)?;
                 if !r.is_empty() {
                     return Err(malformed("bytes after the answer"));
                 }
@@ -218,6 +199,10 @@ pub fn refusal(why: &str) -> Vec<u8> {
     let mut out = vec![0];
     out.extend_from_slice(why.as_bytes());
     out
+}
+
+fn cut(_: bytes::TryGetError) -> &'static str {
+    "cut short"
 }
 
 fn take<'a>(r: &mut &'a [u8], n: usize) -> Result<&'a [u8], &'static str> {

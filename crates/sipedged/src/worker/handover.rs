@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use bytes::Buf;
 use ringmux::{Conn, Ctx, HandOutPart};
 
 use super::{Connection, Msg, Worker, rearm};
@@ -153,26 +154,21 @@ fn put32(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// The parts of a connection's state: the session's bytes, and the deflate window bits, keep and packed window.
 fn parse(bytes: &[u8]) -> Option<(&[u8], u8, u16, &[u8])> {
-    let (&version, rest) = bytes.split_first()?;
-    if version != CONNECTION_STATE_VERSION {
+    let mut r = bytes;
+    if r.try_get_u8().ok()? != CONNECTION_STATE_VERSION {
         return None;
     }
-    let (session, rest) = take32(rest)?;
-    let (&bits, rest) = rest.split_first()?;
-    let (keep, rest) = rest.split_at_checked(2)?;
-    let (window, rest) = take32(rest)?;
-    (rest.is_empty() && (bits == 0 || (8..=15).contains(&bits))).then(|| {
-        (
-            session,
-            bits,
-            u16::from_be_bytes([keep[0], keep[1]]),
-            window,
-        )
-    })
+    let session = take32(&mut r)?;
+    let bits = r.try_get_u8().ok()?;
+    let keep = r.try_get_u16().ok()?;
+    let window = take32(&mut r)?;
+    (r.is_empty() && (bits == 0 || (8..=15).contains(&bits)))
+        .then_some((session, bits, keep, window))
 }
 
-fn take32(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (len, rest) = bytes.split_at_checked(4)?;
-    let len = u32::from_be_bytes(len.try_into().ok()?) as usize;
-    rest.split_at_checked(len)
+fn take32<'a>(r: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = r.try_get_u32().ok()? as usize;
+    let (got, rest) = r.split_at_checked(len)?;
+    *r = rest;
+    Some(got)
 }
