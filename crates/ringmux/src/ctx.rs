@@ -50,6 +50,8 @@ pub(crate) mod flag {
     pub const PROXIED: u16 = 4096;
     /// A hand-out stopped its reads ([`crate::hand_out`]).
     pub const FROZEN: u16 = 8192;
+    /// A hand-out wrote its state: nothing more is sent on it until the hand-out ends.
+    pub const HANDED: u16 = 16384;
 }
 
 /// [`ConnIo::listener`] of a connection no listener accepted.
@@ -494,7 +496,7 @@ impl<M> Ctx<'_, M> {
             .get_mut(conn.key())
             .filter(|io| !io.has(flag::CLOSED))
             .ok_or(SendError::Gone)?;
-        if io.has(flag::CLOSING) {
+        if io.has(flag::CLOSING | flag::HANDED) {
             return Err(SendError::Closing);
         }
         if io.queued() + bytes.len() > limit {

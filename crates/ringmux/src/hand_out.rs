@@ -9,7 +9,10 @@
 //! first the listeners and the slab's generations, then the connections in chunks of [`CHUNK`] with the bytes
 //! still queued for each, then the end ([`HandOutPart`]). A
 //! connection with a write still in flight after the limit (io_uring, a peer that does not read) stays, as do
-//! TLS connections (their record state is not carried) and the ones still in a handshake or a PROXY header.
+//! the ones still in a handshake (TLS, WebSocket) or a PROXY header. A TLS connection goes with its record
+//! state ([`TlsState`](crate::TlsState)). From the moment a connection's state is written until the hand-out
+//! ends, nothing more is sent on it ([`Ctx::send`](crate::Ctx::send) says it is closing): what is sent after
+//! would be missing from the state.
 //!
 //! Until the handler answers, every connection stays where it was, frozen. [`Ctx::release_handed_out`] (the new
 //! process holds them) lets go of the connections handed over without closing them (the handler hears
@@ -24,7 +27,7 @@ use crate::conn::{CloseReason, Conn};
 use crate::ctx::{Core, Ctx, NO_LISTENER, flag};
 use crate::engine::Engine;
 use crate::worker::IoBackend;
-use crate::{Handler, InheritedConn};
+use crate::{Handler, InheritedConn, TlsState};
 
 /// How long a worker waits for the reads and writes in flight to end before it hands out what is quiet.
 pub const FREEZE_LIMIT: Duration = Duration::from_secs(1);
@@ -63,6 +66,7 @@ struct Pending {
     conn: Conn,
     state: Vec<u8>,
     unsent: Vec<u8>,
+    tls: TlsState,
 }
 
 /// Where a worker's hand-out stands.
@@ -219,21 +223,30 @@ fn next_chunk<H: Handler, B: IoBackend<H>>(
     let mut pending = Vec::new();
     while pending.len() < CHUNK {
         let Some(conn) = queue.pop() else { break };
-        let movable = engine.core.live(conn).is_some_and(|io| io.tls.is_none())
-            && backend.quiescent(&engine.core, conn);
+        // A TLS session still in its handshake has no record state to carry.
+        let tls = match engine.core.live(conn).map(|io| io.tls.as_deref()) {
+            Some(None) => Some(TlsState::default()),
+            Some(Some(session)) => session.export(),
+            None => None,
+        };
         let mut state = Vec::new();
-        if !movable || !engine.export(conn, &mut state) {
+        let Some(tls) = tls.filter(|_| backend.quiescent(&engine.core, conn)) else {
+            continue;
+        };
+        if !engine.export(conn, &mut state) {
             continue;
         }
         let Some(io) = engine.core.conns.get_mut(conn.key()) else {
             continue;
         };
         let unsent = io.send.take_all(&mut engine.core.pool);
+        io.flags |= flag::HANDED;
         backend.install(&mut engine.core, conn);
         pending.push(Pending {
             conn,
             state,
             unsent,
+            tls,
         });
     }
     if pending.is_empty() {
@@ -284,6 +297,7 @@ fn collect<H: Handler, B: IoBackend<H>>(
                 tracing::warn!(slot = conn.slot, error = %e, "cannot hand a connection out; it stays");
                 if let Some(io) = engine.core.conns.get_mut(conn.key()) {
                     io.send.push(&p.unsent, &mut engine.core.pool);
+                    io.flags &= !flag::HANDED;
                 }
             }
         }
@@ -317,6 +331,7 @@ fn inherited<M>(core: &Core<M>, p: Pending, fd: OwnedFd) -> InheritedConn {
         proxied: io.is_some_and(|io| io.has(flag::PROXIED)),
         state: p.state,
         unsent: p.unsent,
+        tls: p.tls,
     }
 }
 
@@ -330,6 +345,9 @@ fn thaw_all<H: Handler, B: IoBackend<H>>(engine: &mut Engine<H>, backend: &mut B
         .filter(|&c| engine.core.live(c).is_some_and(|io| io.has(flag::FROZEN)))
         .collect();
     for conn in frozen {
+        if let Some(io) = engine.core.conns.get_mut(conn.key()) {
+            io.flags &= !flag::HANDED;
+        }
         backend.thaw_conn(&mut engine.core, conn);
     }
 }

@@ -14,7 +14,8 @@ use std::os::unix::net::UnixStream;
 mod package;
 
 pub use package::{
-    BATCH_BYTES, MAX_RECORD, PACKAGE_VERSION, Record, recv_record, send_conns, send_end, send_start,
+    BATCH_BYTES, MAX_RECORD, PACKAGE_OLDEST, PACKAGE_VERSION, Record, recv_record, send_conns,
+    send_end, send_start,
 };
 
 use rustix::net::{

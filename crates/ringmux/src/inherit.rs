@@ -18,8 +18,9 @@ use crate::conn::{CloseReason, Conn};
 use crate::ctx::{ConnIo, Core, NO_LISTENER, flag};
 use crate::engine::Engine;
 use crate::slab::Slab;
+use crate::tls::session::TlsConn;
 use crate::worker::IoBackend;
-use crate::{Error, Handler};
+use crate::{Error, Handler, TlsState};
 
 /// What one worker takes over.
 #[derive(Debug, Default)]
@@ -61,6 +62,8 @@ pub struct InheritedConn {
     pub state: Vec<u8>,
     /// Bytes the old process had queued and not written: written first.
     pub unsent: Vec<u8>,
+    /// A TLS connection's record state (keys, sequence numbers, unread bytes); empty without TLS.
+    pub tls: TlsState,
 }
 
 /// Checks an inheritance against the server about to start: one per worker, one listener per configured
@@ -104,8 +107,8 @@ pub(crate) fn check(
 
 /// Takes an adoption's connections into `engine` and `backend`: the slab as the old worker left it, each
 /// descriptor registered, each connection offered to the handler, batch by batch. A connection that does not fit
-/// the slab, one the backend cannot register, one from a TLS listener (its record state is not carried) and one
-/// the handler refuses are closed.
+/// the slab, one the backend cannot register, one whose TLS record state is missing, unreadable or not its
+/// listener's, and one the handler refuses are closed.
 pub(crate) fn adopt<H: Handler, B: IoBackend<H>>(
     engine: &mut Engine<H>,
     backend: &mut B,
@@ -142,10 +145,17 @@ fn take_on<H: Handler, B: IoBackend<H>>(
             tracing::warn!(error = %e, "connection handed over does not fit the slab; closed");
             continue;
         }
-        if let Some(why) = unfit(&engine.core, &c) {
-            tracing::warn!(slot = conn.slot, why, "connection handed over is closed");
-            engine.core.close_later(conn, CloseReason::Shutdown, false);
-            continue;
+        match session(&engine.core, &c) {
+            Ok(tls) => {
+                if let Some(io) = engine.core.conns.get_mut(conn.key()) {
+                    io.tls = tls;
+                }
+            }
+            Err(why) => {
+                tracing::warn!(slot = conn.slot, %why, "connection handed over is closed");
+                engine.core.close_later(conn, CloseReason::Shutdown, false);
+                continue;
+            }
         }
         if let Err(e) = backend.adopt_fd(&mut engine.core, conn, c.fd) {
             tracing::warn!(slot = conn.slot, error = %e, "connection handed over cannot be registered; closed");
@@ -160,11 +170,18 @@ fn take_on<H: Handler, B: IoBackend<H>>(
     }
 }
 
-/// Why a connection handed over cannot be taken on here, if it cannot.
-fn unfit<M>(core: &Core<M>, c: &InheritedConn) -> Option<&'static str> {
-    let tls = c
+/// The TLS session a connection handed over goes on with (`None`: it has none), or why it cannot be taken on.
+fn session<M>(core: &Core<M>, c: &InheritedConn) -> Result<Option<Box<TlsConn>>, String> {
+    let tls_listener = c
         .listener
         .and_then(|l| core.tls.get(l))
         .is_some_and(Option::is_some);
-    tls.then_some("it runs TLS, whose record state is not handed over")
+    match (tls_listener, c.tls.is_empty()) {
+        (false, true) => Ok(None),
+        (true, false) => TlsConn::import(&c.tls)
+            .map(|t| Some(Box::new(t)))
+            .map_err(|e| e.to_string()),
+        (true, true) => Err("its listener runs TLS and no record state came with it".into()),
+        (false, false) => Err("a TLS record state came for a listener without TLS".into()),
+    }
 }

@@ -88,7 +88,8 @@ pub use proxy_state::ProxyRejection;
 pub use server::{IO_ENV, Poster, Server, select_backend};
 pub use stats::Stats;
 pub use tls::{
-    Certificates, PemFiles, TlsAcceptor, TlsConnectError, TlsConnector, TlsError, TlsFiles,
+    Certificates, PemFiles, TLS_STATE_VERSION, TlsAcceptor, TlsConnectError, TlsConnector,
+    TlsError, TlsFiles, TlsState, TlsStateError,
 };
 pub use wheel::TimerId;
 

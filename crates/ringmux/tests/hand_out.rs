@@ -107,9 +107,10 @@ impl Handler for Counter {
 }
 
 /// Sends `bytes` and reads `;`-terminated counts until one is `want`.
-fn count_is(s: &mut TcpStream, bytes: &[u8], want: u64) {
+fn count_is<S: Read + Write>(s: &mut S, bytes: &[u8], want: u64) {
     if !bytes.is_empty() {
         s.write_all(bytes).unwrap();
+        s.flush().unwrap();
     }
     let mut got = String::new();
     let mut b = [0u8; 256];
@@ -121,8 +122,12 @@ fn count_is(s: &mut TcpStream, bytes: &[u8], want: u64) {
 }
 
 fn start(b: ringmux::Backend) -> (Server<Ask>, Receiver<Told>) {
+    start_with(config(b))
+}
+
+fn start_with(config: ringmux::Config) -> (Server<Ask>, Receiver<Told>) {
     let (tx, rx) = channel();
-    let server = Server::start(config(b), move |_| Counter {
+    let server = Server::start(config, move |_| Counter {
         told: tx.clone(),
         building: None,
         resume_midway: false,
@@ -285,5 +290,117 @@ both_backends! {
         count_is(&mut fresh, b"xyz", 3);
         old.shutdown(Duration::from_millis(200));
         old.join().unwrap();
+    }
+}
+
+/// TLS: a listener with a self-signed certificate for `edge.test`, and clients of TLS 1.3 and 1.2 trusting it.
+mod tls {
+    use std::net::{SocketAddr, TcpStream};
+    use std::sync::Arc;
+
+    use ringmux::{Certificates, TlsAcceptor};
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+    pub type Client = StreamOwned<ClientConnection, TcpStream>;
+
+    pub fn setup(b: ringmux::Backend) -> (ringmux::Config, Arc<ClientConfig>, Arc<ClientConfig>) {
+        let c = rcgen::generate_simple_self_signed(vec!["edge.test".to_string()]).unwrap();
+        let pem = (c.cert.pem(), c.signing_key.serialize_pem());
+        let acceptor =
+            TlsAcceptor::new(Certificates::from_pem(pem.0.as_bytes(), pem.1.as_bytes()).unwrap())
+                .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(c.cert.der().to_vec()))
+            .unwrap();
+        let client = |v: &'static rustls::SupportedProtocolVersion| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut cfg = ClientConfig::builder_with_provider(provider)
+                .with_protocol_versions(&[v])
+                .unwrap()
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth();
+            cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Arc::new(cfg)
+        };
+        let config = ringmux::Config {
+            listeners: vec![super::common::loopback().with_tls(acceptor)],
+            ..super::config(b)
+        };
+        (
+            config,
+            client(&rustls::version::TLS13),
+            client(&rustls::version::TLS12),
+        )
+    }
+
+    pub fn connect(addr: SocketAddr, cfg: &Arc<ClientConfig>) -> Client {
+        let name = ServerName::try_from("edge.test").unwrap();
+        let conn = ClientConnection::new(cfg.clone(), name).unwrap();
+        let mut s = StreamOwned::new(conn, super::connect(addr));
+        while s.conn.is_handshaking() {
+            s.conn.complete_io(&mut s.sock).unwrap();
+        }
+        s
+    }
+}
+
+both_backends! {
+    fn tls_connections_go_on_in_the_new_server_with_their_keys(b: Backend) {
+        let (config, tls13, tls12) = tls::setup(b);
+        let (old, told) = start_with(config.clone());
+        let addr = old.local_addr().unwrap();
+        let mut clients: Vec<tls::Client> = [(&tls13, b"abc".as_slice()), (&tls12, b"1234567"), (&tls13, b"hello")]
+            .into_iter()
+            .map(|(cfg, bytes)| {
+                let mut c = tls::connect(addr, cfg);
+                count_is(&mut c, bytes, bytes.len() as u64);
+                c
+            })
+            .collect();
+        // A TLS 1.2 client handed over too.
+        let mut tls12_client = tls::connect(addr, &tls12);
+        count_is(&mut tls12_client, b"12", 2);
+        // A key already updated before the hand-over.
+        clients[2].conn.refresh_traffic_keys().unwrap();
+        count_is(&mut clients[2], b"+", 6);
+        old.post(0, Ask::HandOut).unwrap();
+        let package = package(&told);
+        assert_eq!(package.conns.len(), 3, "the connection at count 7 stays");
+        assert!(package.conns.iter().all(|c| !c.tls.is_empty()), "each with its record state");
+        // Sealed while the old server is frozen and the new one not started: read by the new one.
+        clients[0].write_all(b"de").unwrap();
+        clients[0].flush().unwrap();
+        let (tx, new_told) = channel();
+        let new = Server::start_inheriting(config, move |_| Counter { told: tx.clone(), building: None, resume_midway: false }, vec![package]).unwrap();
+        old.post(0, Ask::Release).unwrap();
+        let mut handed = 0;
+        while handed < 3 {
+            match told.recv_timeout(Duration::from_secs(10)).unwrap() {
+                Told::Closed(CloseReason::HandedOver) => handed += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        count_is(&mut clients[0], b"", 5);
+        count_is(&mut tls12_client, b"3", 3);
+        // A client KeyUpdate (update requested) after the hand-over: answered, and records go on both ways.
+        clients[2].conn.refresh_traffic_keys().unwrap();
+        count_is(&mut clients[2], b"!", 7);
+        clients[0].conn.refresh_traffic_keys().unwrap();
+        count_is(&mut clients[0], b"f", 6);
+        // The connection kept reads again in the old server.
+        count_is(&mut clients[1], b"8", 8);
+        // close_notify: the new server hears the client close.
+        clients[2].conn.send_close_notify();
+        clients[2].flush().unwrap();
+        match new_told.recv_timeout(Duration::from_secs(10)).unwrap() {
+            Told::Closed(CloseReason::PeerClosed) => {}
+            other => panic!("{other:?}"),
+        }
+        old.shutdown(Duration::from_millis(500));
+        old.join().unwrap();
+        new.shutdown(Duration::from_secs(1));
+        new.join().unwrap();
     }
 }

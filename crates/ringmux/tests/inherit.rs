@@ -80,6 +80,7 @@ fn inherited(conn: Conn, fd: OwnedFd, state: &[u8]) -> InheritedConn {
         proxied: false,
         state: state.to_vec(),
         unsent: Vec::new(),
+        tls: ringmux::TlsState::default(),
     }
 }
 

@@ -185,12 +185,13 @@ fn hello(setup: &Setup) -> Vec<u8> {
     dictionary.hash(&mut h);
     let listener = format!("127.0.0.1:{}", setup.port);
     let mut out = b"sipedge-handover".to_vec();
-    out.push(1);
+    out.push(2);
     out.extend_from_slice(&[
         wsproto::STATE_VERSION,
         1,
         edge::registrar::REGISTRAR_STATE_VERSION,
         ringmux::handover::PACKAGE_VERSION,
+        ringmux::TLS_STATE_VERSION,
     ]);
     out.extend_from_slice(&h.finish().to_be_bytes());
     out.extend_from_slice(&2u32.to_be_bytes());

@@ -3,24 +3,29 @@
 //! of the handler's own), its connections in records of at most [`MAX_FDS`] descriptors and [`BATCH_BYTES`]
 //! bytes (one descriptor per connection), and its end.
 //!
-//! Format version 1, integers big-endian; each record starts with u8 version, u8 kind, u32 worker:
+//! Format version 2, integers big-endian; each record starts with u8 version, u8 kind, u32 worker:
 //! ```text
 //! start (kind 1):       u32 listeners, u32 slots + u32 generation each, u32 length + the handler's bytes;
 //!                       descriptors: the listeners
 //! connections (kind 2): u32 count, then each: u32 slot, u32 generation, peer (u8 0, or 4 + 4 bytes + u16 port,
 //!                       or 6 + 16 bytes + u16 port), u8 listener (255: none), u8 proxied,
-//!                       u32 length + state, u32 length + unsent bytes; descriptors: one per connection
+//!                       u32 length + state, u32 length + unsent bytes, u32 length + TLS record state
+//!                       ([`TlsState`](crate::TlsState); 0: no TLS); descriptors: one per connection
 //! end (kind 3):         nothing more
 //! ```
+//!
+//! Version 1 (no TLS record state) is read too: a process reads what the previous release wrote.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::{Channel, HandoverError, MAX_FDS};
-use crate::{Conn, InheritedConn};
+use crate::{Conn, InheritedConn, TlsState};
 
-/// The version the records are written and read in.
-pub const PACKAGE_VERSION: u8 = 1;
+/// The version the records are written in.
+pub const PACKAGE_VERSION: u8 = 2;
+/// The oldest version read.
+pub const PACKAGE_OLDEST: u8 = 1;
 /// Bytes of connection state one record carries before the next record starts.
 pub const BATCH_BYTES: usize = 4 << 20;
 /// The largest record [`recv_record`] takes: a batch, and one connection's state beyond it.
@@ -100,7 +105,7 @@ pub fn send_conns(
             .iter()
             .take(MAX_FDS)
             .take_while(|c| {
-                bytes += c.state.len() + c.unsent.len();
+                bytes += c.state.len() + c.unsent.len() + c.tls.as_bytes().len();
                 bytes <= BATCH_BYTES
             })
             .count()
@@ -112,7 +117,10 @@ pub fn send_conns(
             put_conn(&mut record, c);
         }
         let fds: Vec<BorrowedFd<'_>> = batch.iter().map(|c| c.fd.as_fd()).collect();
-        channel.send(&record, &fds)?;
+        let sent = channel.send(&record, &fds);
+        // It holds TLS keys.
+        zeroize::Zeroize::zeroize(&mut record);
+        sent?;
         rest = after;
     }
     Ok(())
@@ -125,9 +133,17 @@ pub fn send_end(channel: &mut Channel, worker: u32) -> Result<(), HandoverError>
 
 /// Receives the next record of a hand-out.
 pub fn recv_record(channel: &mut Channel) -> Result<Record, HandoverError> {
-    let (bytes, fds) = channel.recv(MAX_RECORD)?;
-    let mut r = Reader(&bytes);
-    if r.u8()? != PACKAGE_VERSION {
+    let (mut bytes, fds) = channel.recv(MAX_RECORD)?;
+    let record = read_record(&bytes, fds);
+    // It may hold TLS keys.
+    zeroize::Zeroize::zeroize(&mut bytes);
+    record
+}
+
+fn read_record(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<Record, HandoverError> {
+    let mut r = Reader(bytes);
+    let version = r.u8()?;
+    if !(PACKAGE_OLDEST..=PACKAGE_VERSION).contains(&version) {
         return Err(HandoverError::Malformed("version"));
     }
     let kind = r.u8()?;
@@ -158,7 +174,7 @@ pub fn recv_record(channel: &mut Channel) -> Result<Record, HandoverError> {
             }
             let mut conns = Vec::with_capacity(n);
             for fd in fds {
-                conns.push(conn(&mut r, fd)?);
+                conns.push(conn(&mut r, fd, version)?);
             }
             Record::Conns { worker, conns }
         }
@@ -199,9 +215,11 @@ fn put_conn(out: &mut Vec<u8>, c: &InheritedConn) {
     out.extend_from_slice(&c.state);
     put_u32(out, c.unsent.len());
     out.extend_from_slice(&c.unsent);
+    put_u32(out, c.tls.as_bytes().len());
+    out.extend_from_slice(c.tls.as_bytes());
 }
 
-fn conn(r: &mut Reader<'_>, fd: OwnedFd) -> Result<InheritedConn, HandoverError> {
+fn conn(r: &mut Reader<'_>, fd: OwnedFd, version: u8) -> Result<InheritedConn, HandoverError> {
     let conn = Conn {
         slot: r.u32()?,
         generation: r.u32()?,
@@ -235,6 +253,12 @@ fn conn(r: &mut Reader<'_>, fd: OwnedFd) -> Result<InheritedConn, HandoverError>
     let state = r.take(state_len)?.to_vec();
     let unsent_len = r.len()?;
     let unsent = r.take(unsent_len)?.to_vec();
+    let tls = if version >= 2 {
+        let len = r.len()?;
+        TlsState::from_bytes(r.take(len)?.to_vec())
+    } else {
+        TlsState::default()
+    };
     Ok(InheritedConn {
         conn,
         fd,
@@ -243,6 +267,7 @@ fn conn(r: &mut Reader<'_>, fd: OwnedFd) -> Result<InheritedConn, HandoverError>
         proxied,
         state,
         unsent,
+        tls,
     })
 }
 
@@ -317,6 +342,11 @@ mod tests {
                 } else {
                     Vec::new()
                 },
+                tls: if i % 4 == 1 {
+                    TlsState::from_bytes(vec![i as u8; 90])
+                } else {
+                    TlsState::default()
+                },
             })
             .collect()
     }
@@ -359,10 +389,60 @@ mod tests {
         assert_eq!(got.len(), 600);
         for (g, s) in got.iter().zip(&sent) {
             assert_eq!(
-                (g.conn, g.peer, g.listener, g.proxied, &g.state, &g.unsent),
-                (s.conn, s.peer, s.listener, s.proxied, &s.state, &s.unsent)
+                (
+                    g.conn, g.peer, g.listener, g.proxied, &g.state, &g.unsent, &g.tls
+                ),
+                (
+                    s.conn, s.peer, s.listener, s.proxied, &s.state, &s.unsent, &s.tls
+                )
             );
         }
+    }
+
+    /// Connections as the previous release (version 1, no TLS record state) wrote them are read.
+    #[test]
+    fn a_version_1_record_is_read() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (mut from, mut to) = (Channel::new(a), Channel::new(b));
+        let mut record = vec![1, CONNS, 0, 0, 0, 4];
+        put_u32(&mut record, 1);
+        record.extend_from_slice(&9u32.to_be_bytes());
+        record.extend_from_slice(&2u32.to_be_bytes());
+        record.extend_from_slice(&[4, 192, 0, 2, 1, 0x13, 0xc4, 0, 0]);
+        put_u32(&mut record, 3);
+        record.extend_from_slice(b"abc");
+        put_u32(&mut record, 0);
+        let fd = socket();
+        from.send(&record, &[fd.as_fd()]).unwrap();
+        let Record::Conns { worker: 4, conns } = recv_record(&mut to).unwrap() else {
+            panic!("connections of worker 4");
+        };
+        let c = &conns[0];
+        assert_eq!(
+            (
+                c.conn,
+                c.peer,
+                c.listener,
+                c.proxied,
+                &c.state[..],
+                c.tls.is_empty()
+            ),
+            (
+                Conn {
+                    slot: 9,
+                    generation: 2
+                },
+                Some(SocketAddr::from(([192, 0, 2, 1], 5060))),
+                Some(0),
+                false,
+                &b"abc"[..],
+                true
+            )
+        );
+        // The same bytes as version 2 are cut short (the TLS state's length is missing).
+        record[0] = 2;
+        from.send(&record, &[socket().as_fd()]).unwrap();
+        assert!(recv_record(&mut to).is_err());
     }
 
     /// A record whose descriptor count is not what it says, of another version or kind, is refused.

@@ -46,7 +46,7 @@ enum Format {
 }
 
 /// An AEAD whose encrypters and decrypters hold the key bytes only.
-struct CompactAead {
+pub(super) struct CompactAead {
     alg: &'static aead::Algorithm,
     format: Format,
 }
@@ -69,9 +69,84 @@ impl CompactAead {
         Direction {
             alg: self.alg,
             format: self.format,
-            key,
+            key: KeyBytes::new(key.as_ref()),
             iv,
         }
+    }
+
+    /// A direction from a key's and an IV's bytes (the record layer that goes on after the handshake); `None`
+    /// when the key's length is not this AEAD's.
+    pub(super) fn direction_of(&self, key: &[u8], iv: [u8; NONCE_LEN]) -> Option<Direction> {
+        (key.len() == self.alg.key_len()).then(|| Direction {
+            alg: self.alg,
+            format: self.format,
+            key: KeyBytes::new(key),
+            iv: Iv::from(iv),
+        })
+    }
+
+    /// Bytes of this AEAD's key.
+    pub(super) fn key_len(&self) -> usize {
+        self.alg.key_len()
+    }
+
+    /// `true` for a TLS 1.3 suite's AEAD.
+    pub(super) fn tls13(&self) -> bool {
+        self.format == Format::Tls13
+    }
+
+    /// The traffic key and IV as rustls hands them out of a session ([`ConnectionTrafficSecrets`]).
+    fn secrets(&self, key: AeadKey, iv: Iv) -> ConnectionTrafficSecrets {
+        if self.alg == &aead::CHACHA20_POLY1305 {
+            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv }
+        } else if self.alg == &aead::AES_256_GCM {
+            ConnectionTrafficSecrets::Aes256Gcm { key, iv }
+        } else {
+            ConnectionTrafficSecrets::Aes128Gcm { key, iv }
+        }
+    }
+}
+
+/// Secret bytes (at most `N`), wiped on drop: a traffic key (32) or a TLS 1.3 traffic secret (48).
+pub(super) struct Wiped<const N: usize> {
+    buf: [u8; N],
+    len: u8,
+}
+
+/// A traffic key's bytes.
+type KeyBytes = Wiped<32>;
+
+impl<const N: usize> Wiped<N> {
+    /// The first `N` bytes of `bytes` (all of them when shorter).
+    pub(super) fn new(bytes: &[u8]) -> Self {
+        let mut buf = [0u8; N];
+        let len = bytes.len().min(N).min(usize::from(u8::MAX));
+        buf[..len].copy_from_slice(&bytes[..len]);
+        Self {
+            buf,
+            len: len as u8,
+        }
+    }
+}
+
+impl<const N: usize> Default for Wiped<N> {
+    fn default() -> Self {
+        Self {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+}
+
+impl<const N: usize> AsRef<[u8]> for Wiped<N> {
+    fn as_ref(&self) -> &[u8] {
+        self.buf.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> Drop for Wiped<N> {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.buf);
     }
 }
 
@@ -99,11 +174,11 @@ impl Tls13AeadAlgorithm for CompactAead {
 
     fn extract_keys(
         &self,
-        _: AeadKey,
-        _: Iv,
+        key: AeadKey,
+        iv: Iv,
     ) -> Result<ConnectionTrafficSecrets, UnsupportedOperationError> {
-        // Secret extraction (kTLS) is not enabled on ringmux's configuration.
-        Err(UnsupportedOperationError)
+        // Once the handshake is done, a server session's record layer goes on without rustls (`records`).
+        Ok(self.secrets(key, iv))
     }
 
     fn fips(&self) -> bool {
@@ -133,11 +208,13 @@ impl Tls12AeadAlgorithm for CompactAead {
 
     fn extract_keys(
         &self,
-        _: AeadKey,
-        _: &[u8],
-        _: &[u8],
+        key: AeadKey,
+        iv: &[u8],
+        explicit: &[u8],
     ) -> Result<ConnectionTrafficSecrets, UnsupportedOperationError> {
-        Err(UnsupportedOperationError)
+        // AES-GCM: salt || the explicit nonce offset (the sending side's nonce; a receiving side reads only the
+        // salt); ChaCha20: the 12-byte IV. As `encrypter` makes it.
+        Ok(self.secrets(key, iv_of(&[iv, explicit])))
     }
 
     fn fips(&self) -> bool {
@@ -146,14 +223,26 @@ impl Tls12AeadAlgorithm for CompactAead {
 }
 
 /// One direction's traffic key.
-struct Direction {
+pub(super) struct Direction {
     alg: &'static aead::Algorithm,
     format: Format,
-    key: AeadKey,
+    key: KeyBytes,
     iv: Iv,
 }
 
 impl Direction {
+    /// The key's bytes.
+    pub(super) fn key(&self) -> &[u8] {
+        self.key.as_ref()
+    }
+
+    /// The IV's bytes.
+    pub(super) fn iv(&self) -> [u8; NONCE_LEN] {
+        let mut iv = [0u8; NONCE_LEN];
+        iv.copy_from_slice(self.iv.as_ref());
+        iv
+    }
+
     /// The AEAD key for one record. rustls hands over keys of `key_len()` bytes, so this does not fail in
     /// practice; if it did, the record would fail like any record that does not encrypt or decrypt.
     fn aead_key(&self, failure: Error) -> Result<aead::LessSafeKey, Error> {
@@ -285,7 +374,7 @@ impl MessageDecrypter for Direction {
 }
 
 /// The compact record protection for a suite, if it is one of the AEADs above.
-fn aead_for(suite: CipherSuite) -> Option<&'static CompactAead> {
+pub(super) fn aead_for(suite: CipherSuite) -> Option<&'static CompactAead> {
     use CipherSuite as S;
     Some(match suite {
         S::TLS13_AES_128_GCM_SHA256 => &TLS13_AES_128_GCM,

@@ -11,14 +11,20 @@
 //! [`TlsConnectError`] in [`Handler::connect_failed`](crate::Handler::connect_failed).
 //!
 //! An idle session holds no I/O buffer (rustls's unbuffered API) and keeps its record keys as bytes, not as
-//! expanded AEAD keys (`compact`): about 2.3 KiB of heap in all, measured by `tests/tls_memory.rs`.
+//! expanded AEAD keys (`compact`). Once a server session's handshake is done, its record layer leaves rustls
+//! (`records`): what an established session holds is its keys, sequence numbers and TLS 1.3 traffic secrets
+//! (measured by `tests/tls_memory.rs`), and that is what a hand-over carries to another process
+//! ([`TlsState`]).
 
 mod certs;
 mod compact;
 mod connector;
+mod keylog;
+mod records;
 pub(crate) mod session;
 #[cfg(test)]
 mod session_tests;
+mod state;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +33,7 @@ use rustls::server::{ServerConfig, ServerSessionMemoryCache};
 
 pub use certs::{Certificates, PemFiles, TlsFiles};
 pub use connector::{TlsConnectError, TlsConnector};
+pub use state::{TLS_STATE_VERSION, TlsState, TlsStateError};
 
 /// TLS 1.2 sessions remembered by id (clients that do not take tickets), shared by all workers.
 const SESSION_CACHE: usize = 16 * 1024;
@@ -110,6 +117,10 @@ impl TlsAcceptor {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::Config)?;
         config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
+        // Once a handshake is done, the session's record layer goes on without rustls (`records`): it needs
+        // the traffic keys out of rustls, and for a TLS 1.3 KeyUpdate the traffic secrets as they are logged.
+        config.enable_secret_extraction = true;
+        config.key_log = Arc::new(keylog::CatchTrafficSecrets);
         Ok(Self {
             config: Arc::new(config),
             store,

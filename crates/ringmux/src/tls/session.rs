@@ -2,7 +2,8 @@
 //! connections from `Ctx::connect_tls`): the worker lends the receive buffer (records are decrypted where they
 //! arrived) and the connection's send queue (records are written straight into it), so an idle session holds no
 //! buffer of its own. Bytes of an incomplete record are kept until the rest arrives, and plaintext queued before
-//! the handshake finished waits in a buffer that exists only then.
+//! the handshake finished waits in a buffer that exists only then. Once a server session's handshake is done,
+//! its records go through [`Records`] and the rustls session is dropped.
 
 use std::sync::Arc;
 
@@ -13,6 +14,10 @@ use rustls::unbuffered::{
 };
 use rustls::{CommonState, HandshakeKind, ProtocolVersion};
 use rustls_pki_types::ServerName;
+
+use super::keylog::{self, TrafficSecrets};
+use super::records::Records;
+use super::state::{self, TlsState, TlsStateError};
 
 /// Most bytes kept for an incomplete record or handshake message (a record is at most 16 KiB + 2 KiB; a
 /// handshake message the server accepts is smaller than 64 KiB).
@@ -29,23 +34,27 @@ pub(crate) struct Outcome {
     pub(crate) error: Option<rustls::Error>,
 }
 
-/// The rustls session of either side. The client's is boxed: outbound connections are few, while the server's
-/// stays inline so that an accepted connection's session is one heap block, as small as before.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "the server session is deliberately inline: boxing it would add a block to every accepted TLS connection"
-)]
+/// The rustls session of either side while it runs, or a server session's own record layer after its
+/// handshake.
 enum Side {
-    Server(UnbufferedServerConnection),
+    Server(Box<UnbufferedServerConnection>),
     Client(Box<UnbufferedClientConnection>),
+    Records(Box<Records>),
+    /// Between the rustls session and the record layer (or when that step failed).
+    Gone,
 }
 
 impl Side {
-    fn common(&self) -> &CommonState {
+    fn common(&self) -> Option<&CommonState> {
         match self {
-            Side::Server(c) => c,
-            Side::Client(c) => c,
+            Side::Server(c) => Some(c),
+            Side::Client(c) => Some(c),
+            Side::Records(_) | Side::Gone => None,
         }
+    }
+
+    fn is_handshaking(&self) -> bool {
+        self.common().is_some_and(CommonState::is_handshaking)
     }
 }
 
@@ -56,6 +65,8 @@ pub(crate) struct TlsConn {
     partial: Vec<u8>,
     /// Plaintext queued before the handshake allowed encrypting it.
     early: Vec<u8>,
+    /// TLS 1.3 traffic secrets logged during the handshake, until the record layer takes them.
+    secrets: Option<Box<TrafficSecrets>>,
     handshake_seen: bool,
     close_notify_sent: bool,
     failed: bool,
@@ -65,7 +76,7 @@ impl std::fmt::Debug for TlsConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsConn")
             .field("client", &self.is_client())
-            .field("handshaking", &self.conn.common().is_handshaking())
+            .field("handshaking", &self.conn.is_handshaking())
             .field("partial", &self.partial.len())
             .field("early", &self.early.len())
             .field("failed", &self.failed)
@@ -115,9 +126,9 @@ fn sealed_size(len: usize) -> usize {
 
 impl TlsConn {
     pub(crate) fn new(config: &Arc<ServerConfig>) -> Result<Self, rustls::Error> {
-        Ok(Self::with(Side::Server(UnbufferedServerConnection::new(
-            config.clone(),
-        )?)))
+        Ok(Self::with(Side::Server(Box::new(
+            UnbufferedServerConnection::new(config.clone())?,
+        ))))
     }
 
     /// A client session toward `name` (SNI, and the name the server's certificate must carry).
@@ -134,6 +145,7 @@ impl TlsConn {
             conn,
             partial: Vec::new(),
             early: Vec::new(),
+            secrets: None,
             handshake_seen: false,
             close_notify_sent: false,
             failed: false,
@@ -163,7 +175,68 @@ impl TlsConn {
 
     /// The negotiated protocol version, once known.
     pub(crate) fn version(&self) -> Option<ProtocolVersion> {
-        self.conn.common().protocol_version()
+        match &self.conn {
+            Side::Records(r) => Some(r.version()),
+            other => other.common()?.protocol_version(),
+        }
+    }
+
+    /// The record state of an established server session, for another process to go on with
+    /// ([`TlsConn::import`]); `None` while rustls runs the session (a handshake), or once it failed or is
+    /// closing.
+    pub(crate) fn export(&self) -> Option<TlsState> {
+        match &self.conn {
+            Side::Records(r) if !self.failed && !self.close_notify_sent => {
+                Some(state::encode(r, &self.partial))
+            }
+            _ => None,
+        }
+    }
+
+    /// A server session going on from an [`export`](Self::export)ed state.
+    pub(crate) fn import(state: &TlsState) -> Result<Self, TlsStateError> {
+        let (records, partial) = state::decode(state, MAX_PARTIAL)?;
+        let mut conn = Self::with(Side::Records(Box::new(records)));
+        conn.partial = partial;
+        conn.handshake_seen = true;
+        Ok(conn)
+    }
+
+    /// A server session whose handshake just ended leaves rustls for [`Records`]. Should rustls refuse to give
+    /// its keys up, the session fails.
+    fn settle(&mut self, out: &mut Vec<u8>, outcome: &mut Outcome) {
+        if !matches!(self.conn, Side::Server(_)) {
+            return;
+        }
+        let Side::Server(c) = std::mem::replace(&mut self.conn, Side::Gone) else {
+            return;
+        };
+        let version = c.protocol_version();
+        let suite = c.negotiated_cipher_suite().map(|s| s.suite());
+        let secrets = self.secrets.take().unwrap_or_default();
+        let TrafficSecrets { client, server } = *secrets;
+        let records = match (version, suite) {
+            (Some(version), Some(suite)) => c
+                .dangerous_into_kernel_connection()
+                // The key updates the kernel connection would derive, `Records` derives itself.
+                .map(|(x, _)| x)
+                .and_then(|x| Records::new(version, suite, x, client, server)),
+            _ => Err(rustls::Error::HandshakeNotComplete),
+        };
+        match records {
+            Ok(r) => self.conn = Side::Records(Box::new(r)),
+            Err(e) => {
+                self.failed = true;
+                outcome.error = Some(e);
+                return;
+            }
+        }
+        if !self.early.is_empty() {
+            let early = std::mem::take(&mut self.early);
+            if let Err(e) = self.send(&early, out) {
+                outcome.error = Some(e);
+            }
+        }
     }
 
     /// Feeds received bytes: decrypted application data is appended to `plain`, records to send to `out`.
@@ -177,6 +250,21 @@ impl TlsConn {
         if self.failed {
             return outcome;
         }
+        if let Side::Records(r) = &mut self.conn {
+            let mut buf = std::mem::take(&mut self.partial);
+            let used = if buf.is_empty() {
+                let used = r.receive(incoming, plain, out, &mut outcome);
+                buf = incoming.get(used..).unwrap_or_default().to_vec();
+                0
+            } else {
+                buf.extend_from_slice(incoming);
+                r.receive(&mut buf, plain, out, &mut outcome)
+            };
+            buf.drain(..used.min(buf.len()));
+            self.failed = outcome.error.is_some();
+            self.keep_partial(buf, &mut outcome);
+            return outcome;
+        }
         if self.partial.is_empty() {
             let used = self.pump(incoming, Action::Receive, plain, out, &mut outcome);
             let rest = incoming.get(used..).unwrap_or_default();
@@ -188,10 +276,16 @@ impl TlsConn {
             buf.drain(..used.min(buf.len()));
             self.keep_partial(buf, &mut outcome);
         }
-        let common = self.conn.common();
+        if let Some(caught) = keylog::take() {
+            self.secrets = Some(caught);
+        }
+        let Some(common) = self.conn.common() else {
+            return outcome;
+        };
         if !self.handshake_seen && !self.failed && !common.is_handshaking() {
             self.handshake_seen = true;
             outcome.handshake_done = Some(common.handshake_kind() == Some(HandshakeKind::Resumed));
+            self.settle(out, &mut outcome);
         }
         outcome
     }
@@ -215,7 +309,10 @@ impl TlsConn {
         if self.failed || self.close_notify_sent {
             return Err(rustls::Error::General("session is closed".into()));
         }
-        if self.conn.common().is_handshaking() || !self.early.is_empty() {
+        if let Side::Records(r) = &mut self.conn {
+            return r.send(bytes, out);
+        }
+        if self.conn.is_handshaking() || !self.early.is_empty() {
             self.early.extend_from_slice(bytes);
             return Ok(());
         }
@@ -239,7 +336,12 @@ impl TlsConn {
 
     /// Queues close_notify (once), after any waiting plaintext that can still go.
     pub(crate) fn close_notify(&mut self, out: &mut Vec<u8>) {
-        if self.failed || self.close_notify_sent || self.conn.common().is_handshaking() {
+        if self.failed || self.close_notify_sent || self.conn.is_handshaking() {
+            return;
+        }
+        if let Side::Records(r) = &mut self.conn {
+            r.close_notify(out);
+            self.close_notify_sent = true;
             return;
         }
         let mut rest = std::mem::take(&mut self.partial);
@@ -275,6 +377,8 @@ impl TlsConn {
                     let UnbufferedStatus { discard, state } = c.process_tls_records(incoming);
                     (discard, step(state, early, action, plain, out, outcome))
                 }
+                // Not reached: these sessions are driven without rustls.
+                Side::Records(_) | Side::Gone => return used,
             };
             used += discard;
             match next {
@@ -296,12 +400,13 @@ impl TlsConn {
     /// would fail on the same bytes once more).
     fn flush_alert(&mut self, out: &mut Vec<u8>) {
         for _ in 0..4 {
-            if !self.conn.common().wants_write() {
+            if !self.conn.common().is_some_and(CommonState::wants_write) {
                 return;
             }
             let more = match &mut self.conn {
                 Side::Server(c) => alert_step(c.process_tls_records(&mut []).state, out),
                 Side::Client(c) => alert_step(c.process_tls_records(&mut []).state, out),
+                Side::Records(_) | Side::Gone => false,
             };
             if !more {
                 return;

@@ -1,8 +1,8 @@
 //! The first two records of a hand-over: the new process's hello, and the old node's answer (a refusal, or the
 //! start's secrets).
 //!
-//! Hello, version 1 (integers big-endian): the magic `sipedge-handover`, u8 version, u8 each of the formats read
-//! (WebSocket, session, registrar, package), u64 fingerprint of the pack dictionary, u32 workers, u8 mode
+//! Hello, version 2 (integers big-endian): the magic `sipedge-handover`, u8 version, u8 each of the formats read
+//! (WebSocket, session, registrar, package, TLS record state), u64 fingerprint of the pack dictionary, u32 workers, u8 mode
 //! (0: standalone, 1: edge), u16 listeners + each as u16 length + address text.
 //!
 //! Answer: u8 0 + a reason (UTF-8), or u8 1 + u16 length + the flow-token secret, u32 flow-token epoch, u64 Via
@@ -13,13 +13,13 @@ use std::hash::{Hash, Hasher};
 use bytes::Buf;
 
 const MAGIC: &[u8] = b"sipedge-handover";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// What a process runs, as a hand-over compares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hello {
-    /// The state formats it reads: WebSocket, session, registrar, package.
-    pub formats: [u8; 4],
+    /// The state formats it reads: WebSocket, session, registrar, package, TLS record state.
+    pub formats: [u8; 5],
     /// A fingerprint of the dictionary permessage-deflate windows are packed against.
     pub dictionary: u64,
     /// Its workers.
@@ -41,6 +41,7 @@ impl Hello {
                 crate::session::SESSION_STATE_VERSION,
                 edge::registrar::REGISTRAR_STATE_VERSION,
                 ringmux::handover::PACKAGE_VERSION,
+                ringmux::TLS_STATE_VERSION,
             ],
             dictionary: h.finish(),
             workers: u32::try_from(workers).unwrap_or(u32::MAX),
@@ -49,9 +50,13 @@ impl Hello {
         }
     }
 
-    /// Why a process saying `theirs` cannot take over from one saying `self`, if it cannot.
+    /// Why a process saying `theirs` cannot take over from one saying `self`, if it cannot. Every state
+    /// format must be the same, except the package's: a process reads the packages of earlier releases.
     pub fn mismatch(&self, theirs: &Hello) -> Option<String> {
-        if self.formats != theirs.formats || self.dictionary != theirs.dictionary {
+        let [ws, session, registrar, package, tls] = self.formats;
+        let [ws2, session2, registrar2, package2, tls2] = theirs.formats;
+        let same = (ws, session, registrar, tls) == (ws2, session2, registrar2, tls2);
+        if !same || package > package2 || self.dictionary != theirs.dictionary {
             return Some(format!(
                 "state formats {:?} here, {:?} in the new process (drain instead)",
                 self.formats, theirs.formats
@@ -97,7 +102,7 @@ impl Hello {
         if r.try_get_u8().map_err(cut)? != VERSION {
             return Err("another hand-over version");
         }
-        let mut formats = [0; 4];
+        let mut formats = [0; 5];
         r.try_copy_to_slice(&mut formats).map_err(cut)?;
         let dictionary = r.try_get_u64().map_err(cut)?;
         let workers = r.try_get_u32().map_err(cut)?;
@@ -254,10 +259,22 @@ mod tests {
             ..hello()
         };
         assert!(own.mismatch(&edge).unwrap().contains("edge mode"));
+        let [ws, session, registrar, package, tls] = own.formats;
         let older = Hello {
-            formats: [1, 1, 1, 0],
+            formats: [ws, session, registrar, package - 1, tls],
             ..hello()
         };
         assert!(own.mismatch(&older).unwrap().contains("state formats"));
+        let other_tls = Hello {
+            formats: [ws, session, registrar, package, tls + 1],
+            ..hello()
+        };
+        assert!(own.mismatch(&other_tls).unwrap().contains("state formats"));
+        // A newer release reads this one's package.
+        let newer = Hello {
+            formats: [ws, session, registrar, package + 1, tls],
+            ..hello()
+        };
+        assert_eq!(own.mismatch(&newer), None);
     }
 }
