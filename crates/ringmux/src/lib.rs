@@ -89,7 +89,7 @@ pub use server::{IO_ENV, Poster, Server, select_backend};
 pub use stats::Stats;
 pub use tls::{
     Certificates, PemFiles, TLS_STATE_VERSION, TlsAcceptor, TlsConnectError, TlsConnector,
-    TlsError, TlsFiles, TlsState, TlsStateError,
+    TlsError, TlsFiles, TlsState, TlsStateError, fuzz_tls_state,
 };
 pub use wheel::TimerId;
 

@@ -148,3 +148,32 @@ impl TlsAcceptor {
         session::TlsConn::new(&self.config)
     }
 }
+
+/// Fuzzing entry (`fuzz/fuzz_targets/tls_state.rs`): `data` is a u16 length, a [`TlsState`] of that length and
+/// records the session it gives receives (in pieces), then sends and closes. Panics when a state read is not
+/// written back the same.
+#[doc(hidden)]
+pub fn fuzz_tls_state(data: &[u8]) {
+    let Some((len, rest)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    let Some((state, records)) = rest.split_at_checked(usize::from(u16::from_be_bytes(*len)))
+    else {
+        return;
+    };
+    let state = TlsState::from_bytes(state.to_vec());
+    let Ok(mut conn) = session::TlsConn::import(&state) else {
+        return;
+    };
+    assert_eq!(
+        conn.export().as_ref(),
+        Some(&state),
+        "a state read is written back the same"
+    );
+    let (mut plain, mut out) = (Vec::new(), Vec::new());
+    for piece in records.chunks(97) {
+        let _ = conn.receive(&mut piece.to_vec(), &mut plain, &mut out);
+    }
+    let _ = conn.send(&[b'x'; 20_000], &mut out);
+    conn.close_notify(&mut out);
+}

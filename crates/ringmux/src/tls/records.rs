@@ -34,6 +34,8 @@ const KEY_UPDATE: u8 = 24;
 const RENEW_AFTER: u64 = 1 << 23;
 /// TLS 1.2 cannot renew its keys: the session fails before it seals this many records.
 const TLS12_LIMIT: u64 = 1 << 24;
+/// Sequence numbers stay below this (they do not wrap, RFC 8446 §5.3; a key is renewed long before).
+pub(super) const MAX_SEQ: u64 = 1 << 62;
 /// The longest traffic secret (SHA-384).
 pub(super) const MAX_SECRET: usize = 48;
 
@@ -258,7 +260,13 @@ impl Records {
             return Err(Fault::unexpected("record type"));
         }
         let seq = self.rx.seq;
-        self.rx.seq = seq.wrapping_add(1);
+        if seq >= MAX_SEQ {
+            return Err(Fault::send(
+                AlertDescription::InternalError,
+                Error::DecryptError,
+            ));
+        }
+        self.rx.seq = seq + 1;
         let msg = self
             .rx
             .cipher
@@ -370,7 +378,8 @@ impl Records {
         if self.tls13 && self.tx.seq >= RENEW_AFTER && typ != ContentType::Handshake {
             self.renew_tx(out)?;
         }
-        if !self.tls13 && self.tx.seq >= TLS12_LIMIT {
+        let limit = if self.tls13 { MAX_SEQ } else { TLS12_LIMIT };
+        if self.tx.seq >= limit {
             return Err(Fault::send(
                 AlertDescription::InternalError,
                 Error::EncryptError,

@@ -258,13 +258,15 @@ fn a_state_cut_short_or_altered_is_refused() {
     longer.push(0);
     assert!(TlsConn::import(&TlsState::from_bytes(longer)).is_err());
     // Another format version, another protocol version, an unknown suite, a TLS 1.2 suite with a TLS 1.3
-    // version, a key of another length.
-    let cases: [(usize, &[u8]); 5] = [
+    // version, a key of another length, a sequence number about to wrap (found by fuzzing: sealing the
+    // KeyUpdate it forced overflowed).
+    let cases: [(usize, &[u8]); 6] = [
         (0, &[2]),
         (2, &[2]),
         (4, &[0x7f]),
         (3, &[0xc0, 0x2c]),
         (13, &[16]),
+        (5, &[0xff; 8]),
     ];
     for (at, value) in cases {
         let mut altered = bytes.to_vec();

@@ -13,7 +13,7 @@ use rustls::crypto::cipher::NONCE_LEN;
 use rustls::{CipherSuite, ProtocolVersion};
 
 use super::compact;
-use super::records::{Half, MAX_SECRET, Records, Secret, secret_len};
+use super::records::{Half, MAX_SECRET, MAX_SEQ, Records, Secret, secret_len};
 
 /// The version [`TlsState`] is written and read in.
 pub const TLS_STATE_VERSION: u8 = 1;
@@ -103,6 +103,9 @@ pub(super) fn decode(
     let secret_len = if tls13 { secret_len(suite) } else { 0 };
     let mut half = || -> Result<Half, TlsStateError> {
         let seq = r.u64()?;
+        if seq >= MAX_SEQ {
+            return Err(TlsStateError("sequence number out of range"));
+        }
         let key_len = usize::from(r.u8()?);
         let key = r.take(key_len)?;
         let mut iv = [0u8; NONCE_LEN];
