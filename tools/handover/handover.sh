@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# An upgrade under load: CLIENTS sipload clients registered with sipedged standalone (ws://) exchange MESSAGEs
-# at RATE per second for SECS seconds; after AT seconds a new sipedged process takes the node over
-# (`sipedged --take-over`, the same configuration and [runtime] handover_socket) and the old one exits.
-# PASS: the old node exits 0 having handed every WebSocket over; sipload ends with 0 failed connections, no error
-# (a WebSocket closed would be one: sipload runs without --reconnect) and 0 failed transactions; the new node holds
-# every client afterwards (the admin API lists CLIENTS WebSockets). The pause (from the hand-over's start to the
-# new process holding everything, as the old node logs it) and both processes' memory are reported.
+# An upgrade under load: CLIENTS sipload clients registered with sipedged standalone, WSS of them over wss://
+# (a TLS listener with a certificate made here) and the others over ws://, exchange MESSAGEs at RATE per second
+# in all for SECS seconds; after AT seconds a new sipedged process takes the node over (`sipedged --take-over`,
+# the same configuration and [runtime] handover_socket) and the old one exits.
+# PASS: the old node exits 0 having handed every WebSocket over; both sipload runs end with 0 failed connections,
+# no error (a WebSocket or TLS session closed would be one: sipload runs without --reconnect) and 0 failed
+# transactions; the new node holds every client afterwards (its metrics count CLIENTS WebSockets). The pause
+# (from the hand-over's start to the new process holding everything, as the old node logs it) and both
+# processes' memory are reported.
 #
-#   tools/handover/handover.sh                        # CLIENTS=1000 RATE=500 SECS=8 AT=3
-#   CLIENTS=100000 PROCS=8 WORKERS=6 MAX_CONNECTIONS=120000 RATE=2000 SECS=15 tools/handover/handover.sh
+#   tools/handover/handover.sh                        # CLIENTS=1000 WSS=500 RATE=500 SECS=8 AT=3
+#   CLIENTS=100000 WSS=50000 PROCS=8 WORKERS=6 MAX_CONNECTIONS=120000 RATE=2000 SECS=15 tools/handover/handover.sh
 #   (the figures in docs/bench/handover.md)
 set -euo pipefail
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 cd "$repo_root"
 CLIENTS=${CLIENTS:-1000}
+WSS=${WSS:-$((CLIENTS / 2))}
 RATE=${RATE:-500}
 SECS=${SECS:-8}
 AT=${AT:-3}
@@ -26,11 +29,18 @@ OUT=${OUT:-target/handover}
 abs_dirs OUT
 build_release 1800 sipedged sipload
 port=$(free_port)
+tls_port=$(free_port)
 admin=$(free_port)
 cfg=$OUT/sipedge.toml
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE \
+  -keyout "$OUT/key.pem" -out "$OUT/cert.pem" 2>/dev/null
 cat >"$cfg" <<TOML
 [[listen]]
 address = "127.0.0.1:$port"
+[[listen]]
+address = "127.0.0.1:$tls_port"
+tls = { cert = "$OUT/cert.pem", key = "$OUT/key.pem" }
 [runtime]
 workers = $WORKERS
 shutdown_grace = "2s"
@@ -62,18 +72,31 @@ rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 start_sipedged "$OUT/old.log" "$port" --config "$cfg"
 old_pid=$sipedged_pid
 wait_tcp "$admin"
-rate_args=(--rate "$RATE/s")
-[[ $RATE == 0 ]] && rate_args=(--rate 1/s)
-spawn timeout $((SECS + CLIENTS / 1000 + 120)) target/release/sipload message --target "ws://127.0.0.1:$port/" --connections "$CLIENTS" \
-  --procs "$PROCS" --sources 127.0.0.2-127.0.0.41 --ramp 5000/s --duration "$SECS" "${rate_args[@]}" \
-  --json "$OUT/sipload.json" >"$OUT/sipload.txt" 2>&1
-load_pid=$spawned_pid
+# The rate split as the clients are; each run gets at least 1/s.
+load() { # scheme port clients sources
+  local name=$1 clients=$3 rate=$((RATE * $3 / CLIENTS)) tls=()
+  ((rate > 0)) || rate=1
+  [[ $1 == wss ]] && tls=(--ca "$OUT/cert.pem")
+  spawn timeout $((SECS + CLIENTS / 1000 + 120)) target/release/sipload message --target "$1://127.0.0.1:$2/" \
+    "${tls[@]}" --connections "$clients" --procs "$PROCS" --sources "$4" --ramp 5000/s --duration "$SECS" \
+    --rate "$rate/s" --json "$OUT/sipload-$name.json" >"$OUT/sipload-$name.txt" 2>&1
+}
+load_pids=()
+runs=()
+if ((CLIENTS > WSS)); then
+  load ws "$port" $((CLIENTS - WSS)) 127.0.0.2-127.0.0.41
+  load_pids+=("$spawned_pid"); runs+=(ws)
+fi
+if ((WSS > 0)); then
+  load wss "$tls_port" "$WSS" 127.0.0.42-127.0.0.81
+  load_pids+=("$spawned_pid"); runs+=(wss)
+fi
 for _ in $(seq 1 600); do
   open=$(open_connections 2>/dev/null || echo 0)
   [[ $open -ge $CLIENTS ]] && break
   sleep 0.1
 done
-report "handover: $open of $CLIENTS clients connected; MESSAGEs at $RATE/s for ${SECS}s"
+report "handover: $open of $CLIENTS clients connected ($WSS over wss://); MESSAGEs at $RATE/s for ${SECS}s"
 [[ $open -ge $CLIENTS ]] || { report "FAIL not every client connected"; fail=1; }
 sleep "$AT"
 old_rss=$(rss "$old_pid")
@@ -108,9 +131,11 @@ else
   fail=1
 fi
 report "handover: memory before $((old_rss / 1024)) MiB (old); peak during it $((peak_old / 1024)) MiB (old), $((peak_new / 1024)) MiB (new); after $(( $(rss "$new_pid") / 1024 )) MiB (new)"
-wait "$load_pid" || { report "FAIL sipload exited non-zero"; fail=1; }
-cat "$OUT/sipload.txt" >>"$OUT/handover.txt"
-python3 - "$OUT/sipload.json" <<'PY' | tee -a "$OUT/handover.txt" || fail=1
+for i in "${!runs[@]}"; do
+  name=${runs[$i]}
+  wait "${load_pids[$i]}" || { report "FAIL sipload ($name) exited non-zero"; fail=1; }
+  cat "$OUT/sipload-$name.txt" >>"$OUT/handover.txt"
+  python3 - "$OUT/sipload-$name.json" "$name" <<'PY' | tee -a "$OUT/handover.txt" || fail=1
 import json, sys
 r = json.load(open(sys.argv[1]))
 tx = r.get("transactions", {})
@@ -120,10 +145,11 @@ errors = r.get("errors") or {}
 ok = r.get("messages_ok", 0)
 lat = tx.get("MESSAGE", {}).get("latency", {})
 verdict = "PASS" if ok > 0 and not any(bad.values()) and not errors else "FAIL"
-print(f"{verdict} across the hand-over: {ok} transactions ok, " + ", ".join(f"{k} {v}" for k, v in bad.items())
+print(f"{verdict} across the hand-over ({sys.argv[2]}://): {ok} transactions ok, " + ", ".join(f"{k} {v}" for k, v in bad.items())
       + f", errors {errors or 'none'} (a WebSocket closed would be one); MESSAGE latency p50 "
       + f"{lat.get('p50_us', 0) / 1000:.1f} ms, p99 {lat.get('p99_us', 0) / 1000:.1f} ms, max {lat.get('max_us', 0) / 1000:.1f} ms")
 sys.exit(0 if verdict == "PASS" else 1)
 PY
+done
 stop_pids "$new_pid"
 exit $fail
