@@ -87,6 +87,8 @@ enum Phase {
 pub(crate) struct HandOut {
     asked: Option<Ask>,
     phase: Phase,
+    /// When the hand-out began (for the log).
+    began: Option<Instant>,
 }
 
 impl<M> Ctx<'_, M> {
@@ -131,6 +133,7 @@ pub(crate) fn step<H: Handler, B: IoBackend<H>>(
             engine.core.hand_out.phase = Phase::Freezing {
                 until: now + FREEZE_LIMIT,
             };
+            engine.core.hand_out.began = Some(now);
             // A backend with nothing in flight hands out at once.
             step(engine, backend, now);
         }
@@ -157,6 +160,7 @@ pub(crate) fn step<H: Handler, B: IoBackend<H>>(
                 .into_iter()
                 .all(|c| backend.quiescent(&engine.core, c));
             engine.core.hand_out.phase = if quiet || now >= until {
+                tracing::debug!(quiet, took = ?now.saturating_duration_since(until - FREEZE_LIMIT), "hand-out: frozen");
                 export(engine, backend)
             } else {
                 Phase::Freezing { until }
@@ -250,6 +254,8 @@ fn next_chunk<H: Handler, B: IoBackend<H>>(
         });
     }
     if pending.is_empty() {
+        let took = engine.core.hand_out.began.map(|b| b.elapsed());
+        tracing::debug!(connections = handed.len(), ?took, "hand-out: all parts given");
         engine.handed_out(Ok(HandOutPart::End));
         return Phase::Handed { conns: handed };
     }

@@ -114,12 +114,14 @@ pub(crate) fn adopt<H: Handler, B: IoBackend<H>>(
     backend: &mut B,
     adoption: Adoption,
 ) {
+    let began = std::time::Instant::now();
     engine.core.conns = Slab::vacant(&adoption.generations);
     take_on(engine, backend, adoption.conns);
     for batch in adoption.more.into_iter().flatten() {
         take_on(engine, backend, batch);
     }
     engine.core.conns.relink();
+    tracing::debug!(connections = engine.core.conns.len(), took = ?began.elapsed(), "inheritance taken on");
     engine.settle(backend);
 }
 

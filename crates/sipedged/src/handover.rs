@@ -9,7 +9,7 @@
 //! 3. old: each worker stops accepting and reading, and hands out its listeners, its open WebSockets with their
 //!    state, and its registrar shard ([`ringmux::hand_out`]); old → new: each worker's package.
 //! 4. new: starts its workers on them; new → old: "holding".
-//! 5. old: lets go of what it handed out, drains what it kept (handshakes, `wss://`) with 1001, and exits.
+//! 5. old: lets go of what it handed out, drains what it kept (handshakes) with 1001, and exits.
 //!
 //! Until step 4 the old node serves on if anything fails (the new process exits, a package cannot be made):
 //! every connection reads again there, and nobody is dropped.
