@@ -156,6 +156,10 @@ pub(crate) struct Core<M> {
     pub(crate) udp: Vec<UdpSocket>,
     /// UDP sockets bound since the backend last looked.
     pub(crate) udp_new: Vec<Udp>,
+    /// UDP sockets another process handed over, until the handler binds their addresses at start.
+    pub(crate) udp_inherited: Vec<UdpSocket>,
+    /// A hand-out stopped the reads of the UDP sockets ([`crate::hand_out`]).
+    pub(crate) udp_frozen: bool,
     /// Rings to wake with MSG_RING (io_uring backend only).
     pub(crate) ring_wakes: Vec<RawFd>,
     pub(crate) is_ring: bool,
@@ -220,6 +224,8 @@ impl<M> Core<M> {
             outbound: Vec::new(),
             udp: Vec::new(),
             udp_new: Vec::new(),
+            udp_inherited: Vec::new(),
+            udp_frozen: false,
             ring_wakes: Vec::new(),
             is_ring,
             shared,
@@ -650,9 +656,19 @@ impl<M> Ctx<'_, M> {
     }
 
     /// Binds a UDP socket on this worker; datagrams arrive through
-    /// [`Handler::datagram`](crate::Handler::datagram).
+    /// [`Handler::datagram`](crate::Handler::datagram). In a server started on another process's hand-over
+    /// ([`Server::start_inheriting`](crate::Server::start_inheriting)), a bind at start to an address the old
+    /// worker had bound takes that socket over instead, datagrams waiting in it included.
     pub fn bind_udp(&mut self, addr: SocketAddr) -> Result<Udp, Error> {
-        let sock = UdpSocket::bind(addr)
+        let inherited = self.core.udp_inherited.iter().position(|s| {
+            s.local_addr()
+                .is_ok_and(|l| l == addr || (addr.port() == 0 && l.ip() == addr.ip()))
+        });
+        let sock = match inherited {
+            Some(i) => Ok(self.core.udp_inherited.swap_remove(i)),
+            None => UdpSocket::bind(addr),
+        };
+        let sock = sock
             .and_then(|s| s.set_nonblocking(true).map(|()| s))
             .map_err(|source| Error::Socket {
                 what: "udp",

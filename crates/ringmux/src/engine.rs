@@ -309,7 +309,8 @@ impl<H: Handler> Engine<H> {
 
     /// Reads every datagram waiting on `udp` (a non-blocking socket) into `buf` and hands each to the handler.
     pub(crate) fn drain_udp(&mut self, udp: Udp, buf: &mut [u8]) {
-        loop {
+        // A hand-out leaves what arrives in the socket, for the process it goes to (or for after a resume).
+        while !self.core.udp_frozen {
             let Some(sock) = self.core.udp.get(udp.0 as usize) else {
                 return;
             };

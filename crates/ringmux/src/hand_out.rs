@@ -38,10 +38,13 @@ pub const CHUNK: usize = 512;
 /// One part of a hand-out, as [`Handler::handed_out`](crate::Handler::handed_out) gets it, in this order.
 #[derive(Debug)]
 pub enum HandOutPart {
-    /// The listening sockets (in listener order) and the generation of every slot of the worker's slab.
+    /// The listening sockets (in listener order), the UDP sockets and the generation of every slot of the
+    /// worker's slab.
     Start {
         /// The listening sockets.
         listeners: Vec<OwnedFd>,
+        /// The UDP sockets the handler bound ([`Ctx::bind_udp`](crate::Ctx::bind_udp)), in the order bound.
+        udp: Vec<OwnedFd>,
         /// See [`Slab::generations`](crate::slab::Slab::generations).
         generations: Vec<u32>,
     },
@@ -127,6 +130,7 @@ pub(crate) fn step<H: Handler, B: IoBackend<H>>(
     match (asked, std::mem::take(&mut engine.core.hand_out.phase)) {
         (Some(Ask::Begin), Phase::Idle) => {
             backend.freeze(&mut engine.core);
+            engine.core.udp_frozen = true;
             for conn in candidates(&engine.core) {
                 backend.freeze_conn(&mut engine.core, conn);
             }
@@ -153,6 +157,7 @@ pub(crate) fn step<H: Handler, B: IoBackend<H>>(
         (Some(Ask::Resume), Phase::Idle) => {}
         (Some(Ask::Resume), _) => {
             thaw_all(engine, backend);
+            thaw_udp(engine);
             backend.resume_accepting();
         }
         (_, Phase::Freezing { until }) => {
@@ -197,6 +202,24 @@ fn export<H: Handler, B: IoBackend<H>>(engine: &mut Engine<H>, backend: &mut B) 
         Err(e) => {
             tracing::warn!(error = %e, "cannot hand the listeners out; resuming");
             thaw_all(engine, backend);
+            thaw_udp(engine);
+            backend.resume_accepting();
+            engine.handed_out(Err(e));
+            return Phase::Idle;
+        }
+    };
+    let udp = engine
+        .core
+        .udp
+        .iter()
+        .map(|s| s.try_clone().map(OwnedFd::from))
+        .collect::<std::io::Result<Vec<_>>>();
+    let udp = match udp {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot hand the UDP sockets out; resuming");
+            thaw_all(engine, backend);
+            thaw_udp(engine);
             backend.resume_accepting();
             engine.handed_out(Err(e));
             return Phase::Idle;
@@ -205,6 +228,7 @@ fn export<H: Handler, B: IoBackend<H>>(engine: &mut Engine<H>, backend: &mut B) 
     let generations = engine.core.conns.generations();
     engine.handed_out(Ok(HandOutPart::Start {
         listeners,
+        udp,
         generations,
     }));
     let mut queue = candidates(&engine.core);
@@ -255,7 +279,11 @@ fn next_chunk<H: Handler, B: IoBackend<H>>(
     }
     if pending.is_empty() {
         let took = engine.core.hand_out.began.map(|b| b.elapsed());
-        tracing::debug!(connections = handed.len(), ?took, "hand-out: all parts given");
+        tracing::debug!(
+            connections = handed.len(),
+            ?took,
+            "hand-out: all parts given"
+        );
         engine.handed_out(Ok(HandOutPart::End));
         return Phase::Handed { conns: handed };
     }
@@ -338,6 +366,19 @@ fn inherited<M>(core: &Core<M>, p: Pending, fd: OwnedFd) -> InheritedConn {
         state: p.state,
         unsent: p.unsent,
         tls: p.tls,
+    }
+}
+
+/// The UDP sockets are read again (a hand-out resumed; one released leaves them to the other process).
+fn thaw_udp<H: Handler>(engine: &mut Engine<H>) {
+    if !engine.core.udp_frozen {
+        return;
+    }
+    engine.core.udp_frozen = false;
+    // What arrived meanwhile announces itself no more: read it now.
+    let mut buf = vec![0u8; 65_536];
+    for i in 0..engine.core.udp.len() {
+        engine.drain_udp(crate::Udp(i as u32), &mut buf);
     }
 }
 

@@ -27,6 +27,9 @@ use crate::{Error, Handler, TlsState};
 pub struct WorkerInheritance {
     /// Its listening sockets, one per [`Config::listeners`](crate::Config::listeners) entry, in that order.
     pub listeners: Vec<OwnedFd>,
+    /// Its UDP sockets: the handler's binds at start take them over by address
+    /// ([`Ctx::bind_udp`](crate::Ctx::bind_udp)).
+    pub udp: Vec<OwnedFd>,
     /// The generation of every slot of the old worker's slab ([`Slab::generations`]).
     pub generations: Vec<u32>,
     /// The connections it held.
@@ -41,6 +44,7 @@ pub struct WorkerInheritance {
 #[derive(Debug)]
 pub(crate) struct Adoption {
     pub(crate) conns: Vec<InheritedConn>,
+    pub(crate) udp: Vec<std::net::UdpSocket>,
     pub(crate) more: Option<std::sync::mpsc::Receiver<Vec<InheritedConn>>>,
     pub(crate) generations: Vec<u32>,
 }

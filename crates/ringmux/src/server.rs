@@ -225,6 +225,7 @@ impl<M: Send + 'static> Server<M> {
             }
             let adoption = Adoption {
                 conns: i.conns,
+                udp: i.udp.into_iter().map(std::net::UdpSocket::from).collect(),
                 more: i.more,
                 generations: i.generations,
             };

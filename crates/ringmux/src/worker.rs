@@ -125,7 +125,13 @@ impl<H: Handler, B: IoBackend<H>> Worker<H, B> {
 
     /// Runs until shutdown has closed every connection; returns what the worker did.
     pub(crate) fn run(mut self) -> Result<Stats, Error> {
+        if let Some(adoption) = self.inherit.as_mut() {
+            // Taken by the handler's binds at start (`Ctx::bind_udp`).
+            self.engine.core.udp_inherited = std::mem::take(&mut adoption.udp);
+        }
         self.engine.start();
+        // Sockets the handler did not bind again close here.
+        self.engine.core.udp_inherited.clear();
         if let Some(adoption) = self.inherit.take() {
             crate::inherit::adopt(&mut self.engine, &mut self.backend, adoption);
         }

@@ -68,10 +68,12 @@ impl Handler for Counter {
         match part.unwrap() {
             HandOutPart::Start {
                 listeners,
+                udp,
                 generations,
             } => {
                 self.building = Some(WorkerInheritance {
                     listeners,
+                    udp,
                     generations,
                     ..WorkerInheritance::default()
                 });

@@ -105,6 +105,7 @@ both_backends! {
             generations,
             conns,
             more: None,
+            udp: Vec::new(),
         };
         let server = Server::start_inheriting(config(b), move |_| Counter { seen: tx.clone() }, vec![inheritance])
             .unwrap();
@@ -149,6 +150,7 @@ both_backends! {
             generations: vec![0, 0],
             conns,
             more: None,
+            udp: Vec::new(),
         };
         let server = Server::start_inheriting(config(b), move |_| Counter { seen: tx.clone() }, vec![inheritance])
             .unwrap();
@@ -174,6 +176,7 @@ both_backends! {
             generations: vec![4],
             conns: vec![inherited(Conn { slot: 0, generation: 3 }, fd, &[])],
             more: None,
+            udp: Vec::new(),
         };
         let e = start(vec![stale]).to_string();
         assert!(e.contains("slot 0 has generation 4"), "{e}");

@@ -71,6 +71,7 @@ pub enum TakeOverError {
 #[derive(Debug)]
 struct Start {
     listeners: Vec<std::os::fd::OwnedFd>,
+    udp: Vec<std::os::fd::OwnedFd>,
     generations: Vec<u32>,
     registrar: Vec<u8>,
 }
@@ -116,6 +117,7 @@ impl Taken {
             let (tx, rx) = sync_channel(2);
             workers.push(WorkerInheritance {
                 listeners: start.listeners,
+                udp: start.udp,
                 generations: start.generations,
                 conns,
                 more: (!ended).then_some(rx),
@@ -197,6 +199,7 @@ pub fn take_over(path: &Path, hello: &Hello) -> Result<Taken, TakeOverError> {
             Record::Start {
                 worker,
                 listeners,
+                udp,
                 generations,
                 extra,
             } => {
@@ -208,6 +211,7 @@ pub fn take_over(path: &Path, hello: &Hello) -> Result<Taken, TakeOverError> {
                     ))?;
                 *slot = Some(Start {
                     listeners,
+                    udp,
                     generations,
                     registrar: extra,
                 });
@@ -337,12 +341,19 @@ fn send_packages(channel: &mut Channel, rxs: &[Receiver<Handed>]) -> Result<usiz
         let (worker, part, registrar) = next_part(rx)?;
         let HandOutPart::Start {
             listeners,
+            udp,
             generations,
         } = part
         else {
             return Err(TakeOverError::Protocol("a worker's parts out of order"));
         };
-        send_start(channel, worker, &listeners, &generations, &registrar)?;
+        send_start(
+            channel,
+            worker,
+            (&listeners, &udp),
+            &generations,
+            &registrar,
+        )?;
     }
     let mut count = 0;
     let mut open: Vec<&Receiver<Handed>> = rxs.iter().collect();

@@ -5,8 +5,8 @@
 //!
 //! Format version 2, integers big-endian; each record starts with u8 version, u8 kind, u32 worker:
 //! ```text
-//! start (kind 1):       u32 listeners, u32 slots + u32 generation each, u32 length + the handler's bytes;
-//!                       descriptors: the listeners
+//! start (kind 1):       u32 listeners, u32 UDP sockets, u32 slots + u32 generation each, u32 length + the
+//!                       handler's bytes; descriptors: the listeners, then the UDP sockets
 //! connections (kind 2): u32 count, then each: u32 slot, u32 generation, peer (u8 0, or 4 + 4 bytes + u16 port,
 //!                       or 6 + 16 bytes + u16 port), u8 listener (255: none), u8 proxied,
 //!                       u32 length + state, u32 length + unsent bytes, u32 length + TLS record state
@@ -14,7 +14,7 @@
 //! end (kind 3):         nothing more
 //! ```
 //!
-//! Version 1 (no TLS record state) is read too: a process reads what the previous release wrote.
+//! Version 1 (no UDP sockets, no TLS record state) is read too: a process reads what the previous release wrote.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -46,6 +46,8 @@ pub enum Record {
         worker: u32,
         /// Its listening sockets.
         listeners: Vec<OwnedFd>,
+        /// Its UDP sockets.
+        udp: Vec<OwnedFd>,
         /// Its slab's generations.
         generations: Vec<u32>,
         /// The handler's own bytes.
@@ -76,19 +78,20 @@ fn header(kind: u8, worker: u32) -> Vec<u8> {
 pub fn send_start(
     channel: &mut Channel,
     worker: u32,
-    listeners: &[OwnedFd],
+    (listeners, udp): (&[OwnedFd], &[OwnedFd]),
     generations: &[u32],
     extra: &[u8],
 ) -> Result<(), HandoverError> {
     let mut record = header(START, worker);
     put_u32(&mut record, listeners.len());
+    put_u32(&mut record, udp.len());
     put_u32(&mut record, generations.len());
     for g in generations {
         record.extend_from_slice(&g.to_be_bytes());
     }
     put_u32(&mut record, extra.len());
     record.extend_from_slice(extra);
-    let fds: Vec<BorrowedFd<'_>> = listeners.iter().map(AsFd::as_fd).collect();
+    let fds: Vec<BorrowedFd<'_>> = listeners.iter().chain(udp).map(AsFd::as_fd).collect();
     channel.send(&record, &fds)
 }
 
@@ -150,9 +153,13 @@ fn read_record(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<Record, HandoverError>
     let worker = r.u32()?;
     let record = match kind {
         START => {
-            if r.len()? != fds.len() {
+            let mut listeners = fds;
+            let count = r.len()?;
+            let udp_count = if version >= 2 { r.len()? } else { 0 };
+            if count.checked_add(udp_count) != Some(listeners.len()) {
                 return Err(HandoverError::Malformed("listener descriptors"));
             }
+            let udp = listeners.split_off(count);
             let slots = r.len()?;
             if slots > MAX_SLOTS {
                 return Err(HandoverError::Malformed("slots"));
@@ -162,7 +169,8 @@ fn read_record(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<Record, HandoverError>
             let extra = r.take(extra_len)?.to_vec();
             Record::Start {
                 worker,
-                listeners: fds,
+                listeners,
+                udp,
                 generations,
                 extra,
             }
@@ -358,8 +366,15 @@ mod tests {
         let (mut from, mut to) = (Channel::new(a), Channel::new(b));
         let sent = conns(600);
         let sender = std::thread::spawn(move || {
-            let listeners = [socket(), socket()];
-            send_start(&mut from, 1, &listeners, &[3, 0, 7], b"bindings").unwrap();
+            let listeners = [socket(), socket(), socket()];
+            send_start(
+                &mut from,
+                1,
+                (&listeners[..2], &listeners[2..]),
+                &[3, 0, 7],
+                b"bindings",
+            )
+            .unwrap();
             send_conns(&mut from, 1, &sent).unwrap();
             send_end(&mut from, 1).unwrap();
             sent
@@ -367,6 +382,7 @@ mod tests {
         let Record::Start {
             worker,
             listeners,
+            udp,
             generations,
             extra,
         } = recv_record(&mut to).unwrap()
@@ -374,8 +390,8 @@ mod tests {
             panic!("a start first");
         };
         assert_eq!(
-            (worker, listeners.len(), generations, extra),
-            (1, 2, vec![3, 0, 7], b"bindings".to_vec())
+            (worker, listeners.len(), udp.len(), generations, extra),
+            (1, 2, 1, vec![3, 0, 7], b"bindings".to_vec())
         );
         let mut got = Vec::new();
         loop {
