@@ -8,8 +8,14 @@
 # transactions; the new node holds every client afterwards (its metrics count CLIENTS WebSockets). The pause
 # (from the hand-over's start to the new process holding everything, as the old node logs it) and both
 # processes' memory are reported.
+# CORE=udp: sipedged runs in edge mode in front of a Kamailio core over UDP (deploy/kamailio/core.cfg, WORKERS=2):
+# the clients register with the core through the edge and their MESSAGEs go through the core, which reaches each
+# client along the Path (flow token) it registered with. Also PASS: the core accepted no REGISTER from the
+# hand-over to 2 s after it (kamcmd stats: the flows kept their registrations), and its MESSAGEs along Paths
+# minted before the hand-over reached the clients after it (0 failed).
 #
 #   tools/handover/handover.sh                        # CLIENTS=1000 WSS=500 RATE=500 SECS=8 AT=3
+#   CORE=udp tools/handover/handover.sh               # edge mode in front of Kamailio
 #   CLIENTS=100000 WSS=50000 PROCS=8 WORKERS=6 MAX_CONNECTIONS=120000 RATE=2000 SECS=15 tools/handover/handover.sh
 #   (the figures in docs/bench/handover.md)
 set -euo pipefail
@@ -26,6 +32,7 @@ PROCS=${PROCS:-2}
 WORKERS=${WORKERS:-2}
 MAX_CONNECTIONS=${MAX_CONNECTIONS:-0}
 OUT=${OUT:-target/handover}
+CORE=${CORE:-}
 abs_dirs OUT
 build_release 1800 sipedged sipload
 port=$(free_port)
@@ -52,6 +59,24 @@ max_bindings = 1000000
 [admin]
 listen = "127.0.0.1:$admin"
 TOML
+core_ctl="unix:$OUT/core.ctl"
+# REGISTERs the core accepted so far.
+core_registers() {
+  kamcmd -s "$core_ctl" stats.get_statistics accepted_regs 2>/dev/null | awk -F'= ' '/accepted_regs/ {print $2; f=1} END {if (!f) print -1}'
+}
+if [[ $CORE == udp ]]; then
+  ((WORKERS == 2)) || { echo "CORE=udp needs WORKERS=2 (two consecutive free UDP ports)" >&2; exit 2; }
+  core=$(free_port)
+  # Stopped by the exit trap (lib.sh), through its pid file.
+  kamailio -f "$repo_root/deploy/kamailio/core.cfg" -P "$work/kamailio.pid" -m 512 -M 16 \
+    -A "CORE_LISTEN=udp:127.0.0.1:$core" -A "CORE_CTL=\"$core_ctl\"" -E >"$OUT/core.log" 2>&1
+  cat >>"$cfg" <<TOML
+[core]
+uri = "sip:127.0.0.1:$core;transport=udp"
+local_address = "127.0.0.1:$(free_udp_pair)"
+TOML
+  sed -i '/^\[registrar\]/,/^max_bindings/d' "$cfg"
+fi
 : >"$OUT/handover.txt"
 fail=0
 report() { echo "$*" | tee -a "$OUT/handover.txt"; }
@@ -99,6 +124,7 @@ done
 report "handover: $open of $CLIENTS clients connected ($WSS over wss://); MESSAGEs at $RATE/s for ${SECS}s"
 [[ $open -ge $CLIENTS ]] || { report "FAIL not every client connected"; fail=1; }
 sleep "$AT"
+regs_before=$(core_registers)
 old_rss=$(rss "$old_pid")
 spawn "$repo_root/target/release/sipedged" --config "$cfg" --take-over >"$OUT/new.log" 2>&1
 new_pid=$spawned_pid
@@ -129,6 +155,16 @@ if [[ $now -ge $CLIENTS ]]; then
 else
   report "FAIL the new node holds $now of $CLIENTS WebSockets"
   fail=1
+fi
+if [[ $CORE == udp ]]; then
+  sleep 2
+  regs_after=$(core_registers)
+  if ((regs_before >= CLIENTS && regs_after == regs_before)); then
+    report "PASS the core accepted $regs_before REGISTERs before the hand-over and none from it to 2 s after"
+  else
+    report "FAIL the core's accepted REGISTERs: $regs_before before the hand-over, $regs_after 2 s after"
+    fail=1
+  fi
 fi
 report "handover: memory before $((old_rss / 1024)) MiB (old); peak during it $((peak_old / 1024)) MiB (old), $((peak_new / 1024)) MiB (new); after $(( $(rss "$new_pid") / 1024 )) MiB (new)"
 for i in "${!runs[@]}"; do

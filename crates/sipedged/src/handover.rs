@@ -3,11 +3,13 @@
 //!
 //! The conversation, in records of a [`Channel`] (the peer must run as this process's user):
 //! 1. new → old: a hello naming what the new process runs: the formats it reads, its workers, listeners and mode.
-//! 2. old → new: a refusal with its reason (formats, workers, listeners or mode differ; edge mode), or the
+//! 2. old → new: a refusal with its reason (formats, workers, listeners or mode differ; edge mode over TCP or
+//!    TLS), or the
 //!    start's secrets: the flow-token key and epoch (every token already in the core's Path and in dialogs names
 //!    the same connection), the Via branch salt, and the reading of the edge's clock.
-//! 3. old: each worker stops accepting and reading, and hands out its listeners, its open WebSockets with their
-//!    state, and its registrar shard ([`ringmux::hand_out`]); old → new: each worker's package.
+//! 3. old: each worker stops accepting and reading, and hands out its listeners, its UDP socket toward the core
+//!    (edge mode), its open WebSockets with their state, and its registrar shard ([`ringmux::hand_out`]);
+//!    old → new: each worker's package.
 //! 4. new: starts its workers on them; new → old: "holding".
 //! 5. old: lets go of what it handed out, drains what it kept (handshakes) with 1001, and exits.
 //!
@@ -27,7 +29,7 @@ use ringmux::handover::{
 };
 use ringmux::{HandOutPart, InheritedConn, Poster, WorkerInheritance};
 
-pub use hello::{Hello, Secrets};
+pub use hello::{Hello, Mode, Secrets};
 
 use crate::worker::Msg;
 use crate::worker::handover::Handed;

@@ -140,7 +140,7 @@ impl StartSecrets {
 pub fn run(plan: Plan, reloading: Reloading, take_over: bool) -> Result<(), StartError> {
     let own_hello = crate::handover::Hello::this_build(
         plan.workers,
-        plan.core.is_some(),
+        crate::handover::Mode::of(plan.core.as_ref()),
         plan.listeners
             .iter()
             .map(|l| l.address.to_string())
@@ -168,7 +168,7 @@ pub fn run(plan: Plan, reloading: Reloading, take_over: bool) -> Result<(), Star
         secrets.key.epoch(),
         secrets.branch_salt,
     );
-    let mut core = core_side::start(&plan)?;
+    let mut core = core_side::start(&plan, taken.is_some())?;
     let transport = core.as_ref().map(|c| c.side.view.transport);
     let capture_stats = Arc::new(capture::Stats::default());
     let capture = capture_side(&plan, &capture_stats)?;

@@ -8,7 +8,7 @@ mod env;
 mod plan;
 mod uri;
 
-pub use core_plan::client_config;
+pub use core_plan::{CorePlan, client_config};
 pub use core_side::{Core, CoreTls, Uris};
 pub use plan::Plan;
 pub use uri::CoreTransport;

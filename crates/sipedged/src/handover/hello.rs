@@ -3,7 +3,8 @@
 //!
 //! Hello, version 2 (integers big-endian): the magic `sipedge-handover`, u8 version, u8 each of the formats read
 //! (WebSocket, session, registrar, package, TLS record state), u64 fingerprint of the pack dictionary, u32 workers, u8 mode
-//! (0: standalone, 1: edge), u16 listeners + each as u16 length + address text.
+//! (0: standalone, 1: edge with a core over UDP, 2: edge with a core over TCP or TLS), u16 listeners + each as u16
+//! length + address text.
 //!
 //! Answer: u8 0 + a reason (UTF-8), or u8 1 + u16 length + the flow-token secret, u32 flow-token epoch, u64 Via
 //! branch salt, u64 the edge's clock in milliseconds.
@@ -24,15 +25,15 @@ pub struct Hello {
     pub dictionary: u64,
     /// Its workers.
     pub workers: u32,
-    /// Whether it fronts a SIP core (edge mode).
-    pub edge: bool,
+    /// Standalone, or in front of a SIP core (edge mode) over UDP or over streams.
+    pub mode: Mode,
     /// Its listeners, as configured.
     pub listeners: Vec<String>,
 }
 
 impl Hello {
     /// What this build runs, with the configuration's `workers`, mode and `listeners`.
-    pub fn this_build(workers: usize, edge: bool, listeners: Vec<String>) -> Self {
+    pub fn this_build(workers: usize, mode: Mode, listeners: Vec<String>) -> Self {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         crate::worker::PACK_DICTIONARY.hash(&mut h);
         Self {
@@ -45,7 +46,7 @@ impl Hello {
             ],
             dictionary: h.finish(),
             workers: u32::try_from(workers).unwrap_or(u32::MAX),
-            edge,
+            mode,
             listeners,
         }
     }
@@ -62,8 +63,17 @@ impl Hello {
                 self.formats, theirs.formats
             ));
         }
-        if self.edge || theirs.edge {
-            return Some("a hand-over in edge mode is not supported yet (drain instead)".into());
+        if self.mode != theirs.mode {
+            return Some(format!(
+                "{} here, {} in the new process",
+                self.mode, theirs.mode
+            ));
+        }
+        if self.mode == Mode::EdgeStreams {
+            return Some(
+                "a hand-over in edge mode with a core over TCP or TLS is not supported yet (drain instead)"
+                    .into(),
+            );
         }
         if self.workers != theirs.workers {
             return Some(format!(
@@ -87,7 +97,7 @@ impl Hello {
         out.extend_from_slice(&self.formats);
         out.extend_from_slice(&self.dictionary.to_be_bytes());
         out.extend_from_slice(&self.workers.to_be_bytes());
-        out.push(u8::from(self.edge));
+        out.push(self.mode as u8);
         out.extend_from_slice(&(self.listeners.len() as u16).to_be_bytes());
         for l in &self.listeners {
             out.extend_from_slice(&(l.len() as u16).to_be_bytes());
@@ -106,9 +116,10 @@ impl Hello {
         r.try_copy_to_slice(&mut formats).map_err(cut)?;
         let dictionary = r.try_get_u64().map_err(cut)?;
         let workers = r.try_get_u32().map_err(cut)?;
-        let edge = match r.try_get_u8().map_err(cut)? {
-            0 => false,
-            1 => true,
+        let mode = match r.try_get_u8().map_err(cut)? {
+            0 => Mode::Standalone,
+            1 => Mode::EdgeUdp,
+            2 => Mode::EdgeStreams,
             _ => return Err("mode"),
         };
         let mut listeners = Vec::new();
@@ -124,8 +135,49 @@ impl Hello {
             formats,
             dictionary,
             workers,
-            edge,
+            mode,
             listeners,
+        })
+    }
+}
+
+/// What a node runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Without a core: the embedded registrar.
+    Standalone = 0,
+    /// In front of a core reached over UDP: the workers' sockets toward it move with the hand-over.
+    EdgeUdp = 1,
+    /// In front of a core reached over TCP or TLS (or a name whose records may choose them).
+    EdgeStreams = 2,
+}
+
+impl Mode {
+    /// The mode of a node with `core` (`None`: standalone). A core counts as reached over UDP when every URI
+    /// says so, or names an IP address with no transport and no `sips:` (no NAPTR lookup can choose another).
+    pub fn of(core: Option<&crate::config::CorePlan>) -> Self {
+        use crate::config::{CoreTransport, Host};
+        let Some(core) = core else {
+            return Self::Standalone;
+        };
+        let udp = core.uris.iter().all(|u| match u.transport {
+            Some(t) => t == CoreTransport::Udp,
+            None => !u.secure && matches!(u.host, Host::Ip(_)),
+        });
+        if udp && core.tls.is_none() {
+            Self::EdgeUdp
+        } else {
+            Self::EdgeStreams
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Standalone => "standalone",
+            Self::EdgeUdp => "edge mode over UDP",
+            Self::EdgeStreams => "edge mode over TCP or TLS",
         })
     }
 }
@@ -221,7 +273,11 @@ mod tests {
     use super::*;
 
     fn hello() -> Hello {
-        Hello::this_build(2, false, vec!["127.0.0.1:8080".into(), "[::1]:8443".into()])
+        Hello::this_build(
+            2,
+            Mode::Standalone,
+            vec!["127.0.0.1:8080".into(), "[::1]:8443".into()],
+        )
     }
 
     #[test]
@@ -255,10 +311,28 @@ mod tests {
         };
         assert!(own.mismatch(&moved).unwrap().contains("listeners"));
         let edge = Hello {
-            edge: true,
+            mode: Mode::EdgeUdp,
             ..hello()
         };
-        assert!(own.mismatch(&edge).unwrap().contains("edge mode"));
+        assert!(
+            own.mismatch(&edge)
+                .unwrap()
+                .contains("standalone here, edge mode")
+        );
+        let udp = Hello {
+            mode: Mode::EdgeUdp,
+            ..hello()
+        };
+        assert_eq!(
+            udp.mismatch(&edge),
+            None,
+            "edge mode over UDP is handed over"
+        );
+        let streams = Hello {
+            mode: Mode::EdgeStreams,
+            ..hello()
+        };
+        assert!(streams.mismatch(&streams).unwrap().contains("TCP or TLS"));
         let [ws, session, registrar, package, tls] = own.formats;
         let older = Hello {
             formats: [ws, session, registrar, package - 1, tls],

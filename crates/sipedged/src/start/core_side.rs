@@ -22,7 +22,7 @@ pub struct Started {
 }
 
 /// Resolve the core and start the manager (`None`: standalone).
-pub fn start(plan: &Plan) -> Result<Option<Started>, StartError> {
+pub fn start(plan: &Plan, taking_over: bool) -> Result<Option<Started>, StartError> {
     let Some(c) = &plan.core else {
         return Ok(None);
     };
@@ -44,8 +44,9 @@ pub fn start(plan: &Plan) -> Result<Option<Started>, StartError> {
     if view.transport == Transport::Tls && !plan.listeners.iter().any(|l| l.tls.is_some()) {
         return Err(StartError::TlsCoreListener);
     }
-    if view.transport == Transport::Udp {
-        // Fail now, with a clear message, if a worker's port toward the core is taken.
+    if view.transport == Transport::Udp && !taking_over {
+        // Fail now, with a clear message, if a worker's port toward the core is taken (after a take-over, the
+        // running node's sockets on these ports are the workers' own).
         for w in 0..plan.workers {
             let local = c.local_address;
             let addr = SocketAddr::new(local.ip(), local.port() + w as u16);
