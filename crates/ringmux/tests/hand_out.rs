@@ -17,6 +17,8 @@ enum Ask {
     HandOut,
     Release,
     Resume,
+    /// Send a byte on every connection this worker opened or adopted; tell what each send said.
+    Poke,
 }
 
 /// What a server's worker tells the test.
@@ -24,6 +26,7 @@ enum Ask {
 enum Told {
     Package(WorkerInheritance),
     Closed(CloseReason),
+    Poked(Vec<Result<(), ringmux::SendError>>),
 }
 
 /// Counts the bytes each connection received (carried over as 8 bytes) and answers each read with the count so
@@ -34,17 +37,32 @@ struct Counter {
     building: Option<WorkerInheritance>,
     /// Resume at the first chunk of connections (the other side went away midway).
     resume_midway: bool,
+    /// The connections opened or adopted here.
+    conns: Vec<Conn>,
+}
+
+impl Counter {
+    fn new(told: Sender<Told>, resume_midway: bool) -> Self {
+        Self {
+            told,
+            building: None,
+            resume_midway,
+            conns: Vec::new(),
+        }
+    }
 }
 
 impl Handler for Counter {
     type State = u64;
     type Message = Ask;
 
-    fn open(&mut self, _: &mut Ctx<'_, Ask>, _: Conn, _: Origin) -> u64 {
+    fn open(&mut self, _: &mut Ctx<'_, Ask>, conn: Conn, _: Origin) -> u64 {
+        self.conns.push(conn);
         0
     }
 
-    fn adopt(&mut self, _: &mut Ctx<'_, Ask>, _: Conn, state: &[u8]) -> Option<u64> {
+    fn adopt(&mut self, _: &mut Ctx<'_, Ask>, conn: Conn, state: &[u8]) -> Option<u64> {
+        self.conns.push(conn);
         Some(u64::from_be_bytes(state.try_into().ok()?))
     }
 
@@ -104,6 +122,10 @@ impl Handler for Counter {
             Ask::HandOut => ctx.hand_out(),
             Ask::Release => ctx.release_handed_out(),
             Ask::Resume => ctx.resume(),
+            Ask::Poke => {
+                let sent = self.conns.iter().map(|&c| ctx.send(c, b"!")).collect();
+                self.told.send(Told::Poked(sent)).unwrap();
+            }
         }
     }
 }
@@ -129,12 +151,7 @@ fn start(b: ringmux::Backend) -> (Server<Ask>, Receiver<Told>) {
 
 fn start_with(config: ringmux::Config) -> (Server<Ask>, Receiver<Told>) {
     let (tx, rx) = channel();
-    let server = Server::start(config, move |_| Counter {
-        told: tx.clone(),
-        building: None,
-        resume_midway: false,
-    })
-    .unwrap();
+    let server = Server::start(config, move |_| Counter::new(tx.clone(), false)).unwrap();
     (server, rx)
 }
 
@@ -181,7 +198,7 @@ both_backends! {
         // Sent while the old server is frozen and the new one not started: read by the new one.
         clients[0].write_all(b"de").unwrap();
         let (tx, _new_told) = channel();
-        let new = Server::start_inheriting(config(b), move |_| Counter { told: tx.clone(), building: None, resume_midway: false }, vec![package]).unwrap();
+        let new = Server::start_inheriting(config(b), move |_| Counter::new(tx.clone(), false), vec![package]).unwrap();
         assert_eq!(new.local_addr(), Some(addr));
         old.post(0, Ask::Release).unwrap();
         let mut handed = 0;
@@ -216,10 +233,25 @@ both_backends! {
         old.post(0, Ask::HandOut).unwrap();
         // The other side failed: what it was given is dropped unused.
         drop(package(&told));
+        // While the hand-out waits for its answer, nothing is sent on a connection whose state went out (it
+        // would be missing from that state: a TLS record sealed twice with one sequence number); the one kept
+        // (count 7) sends.
+        old.post(0, Ask::Poke).unwrap();
+        let Told::Poked(sent) = told.recv_timeout(Duration::from_secs(10)).unwrap() else {
+            panic!("the sends");
+        };
+        let closing = Err(ringmux::SendError::Closing);
+        assert_eq!(sent, [closing, Ok(()), closing]);
         clients[2].write_all(b"12").unwrap();
         old.post(0, Ask::Resume).unwrap();
         count_is(&mut clients[2], b"", 7);
         count_is(&mut clients[0], b"d", 4);
+        // Resumed, every connection sends again.
+        old.post(0, Ask::Poke).unwrap();
+        let Told::Poked(sent) = told.recv_timeout(Duration::from_secs(10)).unwrap() else {
+            panic!("the sends");
+        };
+        assert_eq!(sent, [Ok(()), Ok(()), Ok(())]);
         let mut fresh = connect(addr);
         count_is(&mut fresh, b"xyz", 3);
         assert!(told.try_recv().is_err(), "nothing closed");
@@ -256,7 +288,7 @@ both_backends! {
         let (new_tx, _new_told) = channel();
         let new = Server::start_inheriting(
             config(b),
-            move |_| Counter { told: new_tx.clone(), building: None, resume_midway: false },
+            move |_| Counter::new(new_tx.clone(), false),
             vec![package],
         )
         .unwrap();
@@ -273,11 +305,7 @@ both_backends! {
 
     fn a_hand_out_resumed_in_the_middle_of_its_chunks_serves_on(b: Backend) {
         let (tx, told) = channel();
-        let old = Server::start(config(b), move |_| Counter {
-            told: tx.clone(),
-            building: None,
-            resume_midway: true,
-        })
+        let old = Server::start(config(b), move |_| Counter::new(tx.clone(), true))
         .unwrap();
         let addr = old.local_addr().unwrap();
         let n = ringmux::hand_out::CHUNK + 10;
@@ -375,7 +403,7 @@ both_backends! {
         clients[0].write_all(b"de").unwrap();
         clients[0].flush().unwrap();
         let (tx, new_told) = channel();
-        let new = Server::start_inheriting(config, move |_| Counter { told: tx.clone(), building: None, resume_midway: false }, vec![package]).unwrap();
+        let new = Server::start_inheriting(config, move |_| Counter::new(tx.clone(), false), vec![package]).unwrap();
         old.post(0, Ask::Release).unwrap();
         let mut handed = 0;
         while handed < 3 {
