@@ -36,6 +36,9 @@ const RENEW_AFTER: u64 = 1 << 23;
 const TLS12_LIMIT: u64 = 1 << 24;
 /// Sequence numbers stay below this (they do not wrap, RFC 8446 §5.3; a key is renewed long before).
 pub(super) const MAX_SEQ: u64 = 1 << 62;
+/// Records in a row without application data (empty ones, warning alerts, KeyUpdates, refused renegotiations)
+/// a peer may send before the session fails: each costs a decryption, and some an answer.
+const MAX_IDLE_RECORDS: u8 = 32;
 /// The longest traffic secret (SHA-384).
 pub(super) const MAX_SECRET: usize = 48;
 
@@ -57,6 +60,8 @@ pub(crate) struct Records {
     pub(super) rx: Half,
     /// To the client.
     pub(super) tx: Half,
+    /// Records in a row that carried no application data (empty ones, warnings, KeyUpdates).
+    pub(super) idle_records: u8,
 }
 
 /// Why a session ends here, and the alert it sends (none when the peer's alert ended it).
@@ -180,6 +185,7 @@ impl Records {
             suite,
             rx: half(suite, extracted.rx, client_secret)?,
             tx: half(suite, extracted.tx, server_secret)?,
+            idle_records: 0,
         })
     }
 
@@ -276,6 +282,13 @@ impl Records {
                 Error::PeerMisbehaved(_) => Fault::send(AlertDescription::UnexpectedMessage, e),
                 _ => Fault::send(AlertDescription::BadRecordMac, Error::DecryptError),
             })?;
+        if msg.typ == ContentType::ApplicationData && !msg.payload.is_empty() {
+            self.idle_records = 0;
+        } else if self.idle_records >= MAX_IDLE_RECORDS {
+            return Err(Fault::unexpected("run of records without application data"));
+        } else {
+            self.idle_records += 1;
+        }
         match msg.typ {
             ContentType::ApplicationData => {
                 plain.extend_from_slice(msg.payload);

@@ -277,3 +277,49 @@ fn a_state_cut_short_or_altered_is_refused() {
         );
     }
 }
+
+/// The client's side of an established session: the server's record state with its directions swapped, so that
+/// a test seals what rustls would not send.
+fn client_side(server: &TlsConn) -> super::Records {
+    let state = server.export().unwrap();
+    let (mut records, _) = super::super::state::decode(&state, 0).unwrap();
+    std::mem::swap(&mut records.rx, &mut records.tx);
+    records
+}
+
+#[test]
+fn a_run_of_records_without_data_ends_the_session() {
+    for suite in [TLS13[0], TLS12[2]] {
+        let (mut client, mut server) = established(suite);
+        let mut peer = client_side(&server);
+        let mut records = Vec::new();
+        // Runs of empty records as long as allowed, data in between: all fine.
+        for _ in 0..3 {
+            for _ in 0..super::MAX_IDLE_RECORDS {
+                assert!(
+                    peer.seal(rustls::ContentType::ApplicationData, &[], &mut records)
+                        .is_ok()
+                );
+            }
+            assert!(
+                peer.seal(rustls::ContentType::ApplicationData, b"x", &mut records)
+                    .is_ok()
+            );
+        }
+        let (mut plain, mut out) = (Vec::new(), Vec::new());
+        let outcome = server.receive(&mut records, &mut plain, &mut out);
+        assert!(outcome.error.is_none(), "{suite:?}: {outcome:?}");
+        assert_eq!(plain, b"xxx");
+        // One more than allowed in a row: the session fails with unexpected_message.
+        let mut records = Vec::new();
+        for _ in 0..=super::MAX_IDLE_RECORDS {
+            assert!(
+                peer.seal(rustls::ContentType::ApplicationData, &[], &mut records)
+                    .is_ok()
+            );
+        }
+        let outcome = server.receive(&mut records, &mut plain, &mut out);
+        assert!(outcome.error.is_some(), "{suite:?}");
+        deliver_err(&mut client, &out, "UnexpectedMessage");
+    }
+}

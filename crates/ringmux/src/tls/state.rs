@@ -140,6 +140,7 @@ pub(super) fn decode(
         suite,
         rx,
         tx,
+        idle_records: 0,
     };
     Ok((records, partial))
 }
