@@ -126,16 +126,37 @@ report "handover: $open of $CLIENTS clients connected ($WSS over wss://); MESSAG
 sleep "$AT"
 regs_before=$(core_registers)
 old_rss=$(rss "$old_pid")
+rm -f "$OUT/new.pid"
+# Both processes' VmRSS every 50 ms until the old one is gone (at most 30 s), by one process started before the
+# new one: forking a reader per sample would take CPU from the hand-over it measures.
+python3 - "$old_pid" "$OUT/new.pid" >"$OUT/peaks.txt" <<'PY' &
+import os, sys, time
+def rss(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next((int(l.split()[1]) for l in f if l.startswith("VmRSS")), 0)
+    except (OSError, ValueError):
+        return 0
+old, new_file, peaks = sys.argv[1], sys.argv[2], [0, 0]
+for _ in range(600):
+    if not os.path.exists(f"/proc/{old}"):
+        break
+    peaks[0] = max(peaks[0], rss(old))
+    if os.path.exists(new_file):
+        peaks[1] = max(peaks[1], rss(open(new_file).read().strip() or 0))
+    time.sleep(0.05)
+print(*peaks)
+PY
+sampler=$!
+sleep 0.5
 spawn "$repo_root/target/release/sipedged" --config "$cfg" --take-over >"$OUT/new.log" 2>&1
 new_pid=$spawned_pid
-peak_old=$old_rss
-peak_new=0
-for _ in $(seq 1 600); do
-  kill -0 "$old_pid" 2>/dev/null || break
-  r=$(rss "$old_pid"); ((r > peak_old)) && peak_old=$r
-  r=$(rss "$new_pid"); ((r > peak_new)) && peak_new=$r
-  sleep 0.05
-done
+echo "$new_pid" >"$OUT/new.pid"
+wait "$sampler" || true
+read -r peak_old peak_new <"$OUT/peaks.txt"
+((peak_old > old_rss)) || peak_old=$old_rss
+# Still there after 30 s: the hand-over did not happen (reported below); stopped so that this run ends.
+kill -0 "$old_pid" 2>/dev/null && kill "$old_pid"
 if wait "$old_pid"; then old_status=0; else old_status=$?; fi
 # The old node's report, without the log's colours.
 line=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/old.log" | grep -a 'handed over pid' | tail -1 || true)

@@ -35,6 +35,13 @@ fn hand_over(conn: &Connection, now: Instant) -> Connection {
     Connection::import_state(&state, Config::default(), now).expect("its own state reads back")
 }
 
+/// Sends whatever the connection queued, as either role may (a damaged state can name the client's role, whose
+/// frames need a mask key: refused without one, and that is an answer too).
+fn drain(conn: &mut Connection) {
+    let mut out = Vec::new();
+    while let Ok(true) = conn.poll_transmit(&mut out, None) {}
+}
+
 proptest! {
     #[test]
     fn a_handed_over_connection_goes_on_as_the_original(
@@ -71,7 +78,7 @@ proptest! {
         if let Ok(mut c) = Connection::import_state(&bytes, Config::default(), Instant::now()) {
             // Whatever it accepted behaves as a connection.
             let _ = feed(&mut c, &client_frame(true, 1, b"after"));
-            let _ = transmit(&mut c);
+            drain(&mut c);
         }
     }
 
@@ -91,7 +98,7 @@ proptest! {
         state[i] = byte;
         if let Ok(mut c) = Connection::import_state(&state, Config::default(), Instant::now()) {
             let _ = feed(&mut c, &wire[cut.min(wire.len())..]);
-            let _ = transmit(&mut c);
+            drain(&mut c);
         }
     }
 }
