@@ -62,7 +62,8 @@ TOML
 core_ctl="unix:$OUT/core.ctl"
 # REGISTERs the core accepted so far.
 core_registers() {
-  kamcmd -s "$core_ctl" stats.get_statistics accepted_regs 2>/dev/null | awk -F'= ' '/accepted_regs/ {print $2; f=1} END {if (!f) print -1}'
+  { kamcmd -s "$core_ctl" stats.get_statistics accepted_regs 2>/dev/null || true; } |
+    awk -F'= ' '/accepted_regs/ {print $2; f=1} END {if (!f) print -1}'
 }
 if [[ $CORE == udp ]]; then
   ((WORKERS == 2)) || { echo "CORE=udp needs WORKERS=2 (two consecutive free UDP ports)" >&2; exit 2; }
@@ -124,7 +125,8 @@ done
 report "handover: $open of $CLIENTS clients connected ($WSS over wss://); MESSAGEs at $RATE/s for ${SECS}s"
 [[ $open -ge $CLIENTS ]] || { report "FAIL not every client connected"; fail=1; }
 sleep "$AT"
-regs_before=$(core_registers)
+regs_before=-1
+[[ $CORE == udp ]] && regs_before=$(core_registers)
 old_rss=$(rss "$old_pid")
 rm -f "$OUT/new.pid"
 # Both processes' VmRSS every 50 ms until the old one is gone (at most 30 s), by one process started before the
