@@ -114,9 +114,16 @@ impl<M> Ctx<'_, M> {
 
     /// The hand-out failed (the other process is gone): every connection reads again and the listeners accept
     /// again. Taken at the worker's next pass, from anywhere (also from within
-    /// [`Handler::handed_out`](crate::Handler::handed_out)); ignored when no hand-out is under way.
+    /// [`Handler::handed_out`](crate::Handler::handed_out)); ignored when no hand-out is under way. Sends are
+    /// taken at once: what the handler sends from now on is written once the connection is thawed.
     pub fn resume(&mut self) {
         self.core.hand_out.asked = Some(Ask::Resume);
+        let keys: Vec<_> = self.core.conns.keys().collect();
+        for key in keys {
+            if let Some(io) = self.core.conns.get_mut(key) {
+                io.flags &= !flag::HANDED;
+            }
+        }
     }
 }
 

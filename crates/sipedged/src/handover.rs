@@ -8,7 +8,7 @@
 //!    start's secrets: the flow-token key and epoch (every token already in the core's Path and in dialogs names
 //!    the same connection), the Via branch salt, and the reading of the edge's clock.
 //! 3. old: each worker stops accepting and reading, and hands out its listeners, its UDP socket toward the core
-//!    (edge mode), its open WebSockets with their state, and its registrar shard ([`ringmux::hand_out`]);
+//!    (edge mode), its open WebSockets with their state, and its registrar shard or client transactions toward the core ([`ringmux::hand_out`]);
 //!    old → new: each worker's package.
 //! 4. new: starts its workers on them; new → old: "holding".
 //! 5. old: lets go of what it handed out, drains what it kept (handshakes) with 1001, and exits.
@@ -75,7 +75,7 @@ struct Start {
     listeners: Vec<std::os::fd::OwnedFd>,
     udp: Vec<std::os::fd::OwnedFd>,
     generations: Vec<u32>,
-    registrar: Vec<u8>,
+    worker_state: Vec<u8>,
 }
 
 /// What the new process has taken over once every worker's start arrived; the connections follow.
@@ -97,8 +97,8 @@ pub struct Taken {
 pub struct Inheritance {
     /// Per worker: listeners, generations, the connections so far, and the channel for the others.
     pub workers: Vec<WorkerInheritance>,
-    /// Per worker: its registrar shard's bindings.
-    pub registrars: Vec<Vec<u8>>,
+    /// Per worker: its registrar shard's bindings, or its client transactions toward the core.
+    pub worker_states: Vec<Vec<u8>>,
     /// Per worker: where its next connections go (`None` once its end came).
     senders: Vec<Option<std::sync::mpsc::SyncSender<Vec<InheritedConn>>>>,
 }
@@ -107,7 +107,7 @@ impl Taken {
     /// Splits what arrived so far into the workers' inheritance; the rest comes with [`Taken::stream`].
     pub fn inheritance(&mut self) -> Inheritance {
         let mut workers = Vec::new();
-        let mut registrars = Vec::new();
+        let mut worker_states = Vec::new();
         let mut senders = Vec::new();
         let early = std::mem::take(&mut self.early);
         for ((start, conns), ended) in std::mem::take(&mut self.starts)
@@ -124,12 +124,12 @@ impl Taken {
                 conns,
                 more: (!ended).then_some(rx),
             });
-            registrars.push(start.registrar);
+            worker_states.push(start.worker_state);
             senders.push((!ended).then_some(tx));
         }
         Inheritance {
             workers,
-            registrars,
+            worker_states,
             senders,
         }
     }
@@ -215,7 +215,7 @@ pub fn take_over(path: &Path, hello: &Hello) -> Result<Taken, TakeOverError> {
                     listeners,
                     udp,
                     generations,
-                    registrar: extra,
+                    worker_state: extra,
                 });
             }
             Record::Conns { worker, conns } => early
@@ -340,7 +340,7 @@ fn hand_over(
 /// time); returns how many connections went.
 fn send_packages(channel: &mut Channel, rxs: &[Receiver<Handed>]) -> Result<usize, TakeOverError> {
     for rx in rxs {
-        let (worker, part, registrar) = next_part(rx)?;
+        let (worker, part, worker_state) = next_part(rx)?;
         let HandOutPart::Start {
             listeners,
             udp,
@@ -354,7 +354,7 @@ fn send_packages(channel: &mut Channel, rxs: &[Receiver<Handed>]) -> Result<usiz
             worker,
             (&listeners, &udp),
             &generations,
-            &registrar,
+            &worker_state,
         )?;
     }
     let mut count = 0;
@@ -381,7 +381,7 @@ fn send_packages(channel: &mut Channel, rxs: &[Receiver<Handed>]) -> Result<usiz
     Ok(count)
 }
 
-/// A worker's next part: its index, the part, and the registrar bindings that come with a start.
+/// A worker's next part: its index, the part, and the worker's own state that comes with a start.
 fn next_part(rx: &Receiver<Handed>) -> Result<(u32, HandOutPart, Vec<u8>), TakeOverError> {
     let handed = rx
         .recv_timeout(STEP_TIMEOUT)
@@ -391,5 +391,5 @@ fn next_part(rx: &Receiver<Handed>) -> Result<(u32, HandOutPart, Vec<u8>), TakeO
         path: format!("worker {}'s listeners", handed.worker),
         error: e,
     })?;
-    Ok((worker, part, handed.registrar))
+    Ok((worker, part, handed.worker_state))
 }

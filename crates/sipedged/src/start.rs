@@ -201,14 +201,14 @@ pub fn run(plan: Plan, reloading: Reloading, take_over: bool) -> Result<(), Star
         Some(mut taken) => {
             let mut inheritance = taken.inheritance();
             let workers = std::mem::take(&mut inheritance.workers);
-            let registrars = std::mem::take(&mut inheritance.registrars);
+            let worker_states = std::mem::take(&mut inheritance.worker_states);
             ringmux::Server::start_inheriting(
                 server_config(&plan),
                 {
                     let shared = shared.clone();
                     move |w| {
-                        let registrar = registrars.get(w).map_or(&[][..], Vec::as_slice);
-                        worker::Worker::inheriting(shared.clone(), w, registrar)
+                        let state = worker_states.get(w).map_or(&[][..], Vec::as_slice);
+                        worker::Worker::inheriting(shared.clone(), w, state)
                     }
                 },
                 workers,

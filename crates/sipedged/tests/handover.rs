@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TempDir, Ua, answer, free_tcp_port, status, text, wait_listening};
+use common::{TempDir, Ua, answer, free_tcp_port, free_udp_pair, status, text, wait_listening};
 
 /// A sipedged process on `cfg`, killed on drop.
 struct Node {
@@ -69,6 +69,11 @@ struct Setup {
 
 impl Setup {
     fn new(io: &'static str) -> Self {
+        Self::with(io, "")
+    }
+
+    /// The same with `extra` configuration after it.
+    fn with(io: &'static str, extra: &str) -> Self {
         let dir = TempDir::new("handover");
         let (port, admin) = (free_tcp_port(), free_tcp_port());
         let socket = dir.0.join("handover.sock");
@@ -77,7 +82,7 @@ impl Setup {
             &cfg,
             format!(
                 "[[listen]]\naddress = \"127.0.0.1:{port}\"\n[runtime]\nworkers = 2\nshutdown_grace = \"2s\"\n\
-                 handover_socket = \"{}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n",
+                 handover_socket = \"{}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n{extra}",
                 socket.display()
             ),
         )
@@ -192,6 +197,7 @@ fn hello(setup: &Setup) -> Vec<u8> {
         edge::registrar::REGISTRAR_STATE_VERSION,
         ringmux::handover::PACKAGE_VERSION,
         ringmux::TLS_STATE_VERSION,
+        1,
     ]);
     out.extend_from_slice(&h.finish().to_be_bytes());
     out.extend_from_slice(&2u32.to_be_bytes());
@@ -285,4 +291,51 @@ fn a_new_process_the_running_node_refuses_exits_and_nobody_moves() {
     );
     message(&mut alice, &mut bob, "after-refusal");
     assert!(old.exits_within(Duration::from_millis(200)).is_none());
+}
+
+/// Edge mode over UDP: a request the core has not answered when the node is handed over is sent again by the
+/// new process, whose answer reaches the browser (the client transaction went with the worker).
+#[test]
+fn a_request_the_core_has_not_answered_is_sent_again_by_the_new_process() {
+    let core = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+    let core_port = core.local_addr().unwrap().port();
+    let setup = Setup::with(
+        "auto",
+        &format!(
+            "[core]\nuri = \"sip:127.0.0.2:{core_port};transport=udp\"\nlocal_address = \"127.0.0.1:{}\"\n\
+             probes = false\nt1 = \"100ms\"\n",
+            free_udp_pair()
+        ),
+    );
+    let mut old = setup.running();
+    let mut alice = Ua::new("alice", setup.port);
+    let request = common::message(&mut alice, "across");
+    alice.ws.send(&request);
+    let mut buf = vec![0u8; 65536];
+    core.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // The core does not answer the first copy.
+    let (n, _) = core
+        .recv_from(&mut buf)
+        .expect("the MESSAGE reaches the core");
+    let first = buf[..n].to_vec();
+    let new = setup.node("new", &["--take-over"]);
+    let exited = old.exits_within(Duration::from_secs(20));
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "{exited:?}\n{}\n---\n{}",
+        old.log(),
+        new.log()
+    );
+    // Copies the old node sent before it exited are read away; the next one can come from the new one only.
+    core.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    while core.recv_from(&mut buf).is_ok() {}
+    core.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let (n, edge) = core
+        .recv_from(&mut buf)
+        .expect("the new process sends the request again");
+    assert_eq!(buf[..n], first[..], "the same request, the same branch");
+    core.send_to(answer(&first, 200, "OK", "").as_bytes(), edge)
+        .unwrap();
+    assert_eq!(status(&alice.ws.recv_final()), 200, "{}", new.log());
 }

@@ -2,7 +2,7 @@
 //! start's secrets).
 //!
 //! Hello, version 2 (integers big-endian): the magic `sipedge-handover`, u8 version, u8 each of the formats read
-//! (WebSocket, session, registrar, package, TLS record state), u64 fingerprint of the pack dictionary, u32 workers, u8 mode
+//! (WebSocket, session, registrar, package, TLS record state, client transactions), u64 fingerprint of the pack dictionary, u32 workers, u8 mode
 //! (0: standalone, 1: edge with a core over UDP, 2: edge with a core over TCP or TLS), u16 listeners + each as u16
 //! length + address text.
 //!
@@ -19,8 +19,9 @@ const VERSION: u8 = 2;
 /// What a process runs, as a hand-over compares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hello {
-    /// The state formats it reads: WebSocket, session, registrar, package, TLS record state.
-    pub formats: [u8; 5],
+    /// The state formats it reads: WebSocket, session, registrar, package, TLS record state, client
+    /// transactions toward a UDP core.
+    pub formats: [u8; 6],
     /// A fingerprint of the dictionary permessage-deflate windows are packed against.
     pub dictionary: u64,
     /// Its workers.
@@ -43,6 +44,7 @@ impl Hello {
                 edge::registrar::REGISTRAR_STATE_VERSION,
                 ringmux::handover::PACKAGE_VERSION,
                 ringmux::TLS_STATE_VERSION,
+                crate::worker::TRANSACTIONS_STATE_VERSION,
             ],
             dictionary: h.finish(),
             workers: u32::try_from(workers).unwrap_or(u32::MAX),
@@ -54,9 +56,10 @@ impl Hello {
     /// Why a process saying `theirs` cannot take over from one saying `self`, if it cannot. Every state
     /// format must be the same, except the package's: a process reads the packages of earlier releases.
     pub fn mismatch(&self, theirs: &Hello) -> Option<String> {
-        let [ws, session, registrar, package, tls] = self.formats;
-        let [ws2, session2, registrar2, package2, tls2] = theirs.formats;
-        let same = (ws, session, registrar, tls) == (ws2, session2, registrar2, tls2);
+        let [ws, session, registrar, package, tls, transactions] = self.formats;
+        let [ws2, session2, registrar2, package2, tls2, transactions2] = theirs.formats;
+        let same = (ws, session, registrar, tls, transactions)
+            == (ws2, session2, registrar2, tls2, transactions2);
         if !same || package > package2 || self.dictionary != theirs.dictionary {
             return Some(format!(
                 "state formats {:?} here, {:?} in the new process (drain instead)",
@@ -112,7 +115,7 @@ impl Hello {
         if r.try_get_u8().map_err(cut)? != VERSION {
             return Err("another hand-over version");
         }
-        let mut formats = [0; 5];
+        let mut formats = [0; 6];
         r.try_copy_to_slice(&mut formats).map_err(cut)?;
         let dictionary = r.try_get_u64().map_err(cut)?;
         let workers = r.try_get_u32().map_err(cut)?;
@@ -333,20 +336,20 @@ mod tests {
             ..hello()
         };
         assert!(streams.mismatch(&streams).unwrap().contains("TCP or TLS"));
-        let [ws, session, registrar, package, tls] = own.formats;
+        let [ws, session, registrar, package, tls, transactions] = own.formats;
         let older = Hello {
-            formats: [ws, session, registrar, package - 1, tls],
+            formats: [ws, session, registrar, package - 1, tls, transactions],
             ..hello()
         };
         assert!(own.mismatch(&older).unwrap().contains("state formats"));
         let other_tls = Hello {
-            formats: [ws, session, registrar, package, tls + 1],
+            formats: [ws, session, registrar, package, tls + 1, transactions],
             ..hello()
         };
         assert!(own.mismatch(&other_tls).unwrap().contains("state formats"));
         // A newer release reads this one's package.
         let newer = Hello {
-            formats: [ws, session, registrar, package + 1, tls],
+            formats: [ws, session, registrar, package + 1, tls, transactions],
             ..hello()
         };
         assert_eq!(own.mismatch(&newer), None);

@@ -1,5 +1,6 @@
 //! A worker's part in a hand-over to a new process ([`crate::handover`]): each open WebSocket's state written
-//! and read back (its session, and how the edge compresses what it sends it), the registrar shard's bindings
+//! and read back (its session, and how the edge compresses what it sends it), the registrar shard's bindings (in
+//! edge mode, the client transactions toward the core)
 //! with the hand-out, and a connection let go of without the cleanup of a close (its registrations stay: the new
 //! process holds the flow).
 //!
@@ -20,29 +21,30 @@ use crate::session::Session;
 const CONNECTION_STATE_VERSION: u8 = 1;
 
 /// What a worker hands the hand-over thread: a part of its hand-out (or why it failed), and with the first its
-/// registrar shard's bindings.
+/// own state.
 #[derive(Debug)]
 pub struct Handed {
     /// The worker's index.
     pub worker: usize,
     /// The listeners and generations, a chunk of connections, or the end.
     pub part: std::io::Result<HandOutPart>,
-    /// With the first part: the registrar shard's bindings ([`edge::registrar::Registrar::export_state`]); empty
-    /// in edge mode and with the other parts.
-    pub registrar: Vec<u8>,
+    /// With the first part: the worker's own state ([`super::Router::hand_over_state`]: the registrar shard's
+    /// bindings, or in edge mode the client transactions toward the core); empty with the other parts.
+    pub worker_state: Vec<u8>,
 }
 
 /// Where a worker sends its hand-out.
 pub type HandedTx = std::sync::mpsc::SyncSender<Handed>;
 
 impl Worker {
-    /// A new process's worker `index`, with the registrar bindings the old process's worker handed over.
-    pub fn inheriting(shared: Arc<super::Shared>, index: usize, registrar: &[u8]) -> Self {
+    /// A new process's worker `index`, with the state the old process's worker handed over besides its
+    /// connections ([`super::Router::hand_over_state`]).
+    pub fn inheriting(shared: Arc<super::Shared>, index: usize, state: &[u8]) -> Self {
         let mut w = Self::new(shared, index);
-        if !registrar.is_empty() {
+        if !state.is_empty() {
             let now = w.policy.timestamp(std::time::Instant::now());
-            if let Err(e) = w.router.adopt_registrar(now, registrar) {
-                tracing::warn!(worker = index, error = %e, "registrar bindings handed over are unreadable; dropped");
+            if let Err(e) = w.router.adopt_hand_over_state(now, state) {
+                tracing::warn!(worker = index, error = %e, "worker state handed over is unreadable; dropped");
             }
         }
         w
@@ -110,20 +112,20 @@ impl Worker {
         Some(state)
     }
 
-    /// A part of the hand-out is ready: to the hand-over thread (with the first, the registrar shard's
-    /// bindings). Without a thread to take it, the worker resumes.
+    /// A part of the hand-out is ready: to the hand-over thread (with the first, the worker's own
+    /// state). Without a thread to take it, the worker resumes.
     pub(super) fn hand_part(&mut self, ctx: &mut Ctx<'_, Msg>, part: std::io::Result<HandOutPart>) {
-        let registrar = match &part {
+        let worker_state = match &part {
             Ok(HandOutPart::Start { .. }) => self
                 .router
-                .registrar_state(self.policy.timestamp(ctx.now())),
+                .hand_over_state(self.policy.timestamp(ctx.now())),
             _ => Vec::new(),
         };
         let last = !matches!(part, Ok(HandOutPart::Start { .. } | HandOutPart::Conns(_)));
         let handed = Handed {
             worker: self.router.index(),
             part,
-            registrar,
+            worker_state,
         };
         let sent = self
             .handing

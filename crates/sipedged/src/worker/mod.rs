@@ -22,6 +22,7 @@ use crate::metrics::{Counter, WorkerMetrics};
 use crate::session::{Command, Output, Peer, Policy, Session};
 use crate::targets::{CoreView, Feedback};
 
+pub use retransmit::TRANSACTIONS_STATE_VERSION;
 pub use router::Router;
 
 /// What permessage-deflate contexts are packed against between messages: common SIP and SDP text (it never

@@ -6,12 +6,16 @@
 //! (an INVITE: until the first response; another request: until its final one), and at most [`MAX_PENDING`] of them
 //! per worker: beyond, a request goes once, as before, and is counted.
 
+mod state;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Transactions tracked per worker at most.
 pub const MAX_PENDING: usize = 16_384;
+
+pub use state::TRANSACTIONS_STATE_VERSION;
 
 /// RFC 3261 §17.1.2.2: the longest interval between retransmissions of a non-INVITE request.
 const T2: Duration = Duration::from_secs(4);

@@ -136,8 +136,13 @@ impl Router {
         self.index
     }
 
-    /// Bind the worker's UDP socket toward the core (UDP transport).
+    /// Bind the worker's UDP socket toward the core (UDP transport); client transactions handed over from
+    /// another process go on being retransmitted.
     pub fn start(&mut self, ctx: &mut Ctx<'_, Msg>) {
+        if self.transactions.as_ref().is_some_and(|t| t.len() > 0) && !self.tick_armed {
+            ctx.arm_worker_timer(transactions::TICK, TICK_TOKEN);
+            self.tick_armed = true;
+        }
         let udp_core = self
             .shared
             .core
@@ -419,25 +424,37 @@ impl Router {
         };
     }
 
-    /// The registrar shard's bindings at `now`, for a hand-over (empty in edge mode or when they do not fit).
-    pub fn registrar_state(&self, now: Timestamp) -> Vec<u8> {
+    /// What this worker hands over besides its connections, at `now`: standalone, the registrar shard's
+    /// bindings (empty when they do not fit); in edge mode over UDP, the client transactions toward the core.
+    pub fn hand_over_state(&self, now: Timestamp) -> Vec<u8> {
         let mut out = Vec::new();
-        if self.shared.core.is_none() && self.edge.registrar().export_state(now, &mut out).is_err()
-        {
-            out.clear();
+        match &self.transactions {
+            Some(t) if self.shared.core.is_some() => t.export_state(&mut out),
+            Some(_) => {}
+            None if self.shared.core.is_some() => {}
+            None => {
+                if self.edge.registrar().export_state(now, &mut out).is_err() {
+                    out.clear();
+                }
+            }
         }
         out
     }
 
-    /// Take the bindings another process's shard handed over.
-    pub fn adopt_registrar(
-        &mut self,
-        now: Timestamp,
-        bytes: &[u8],
-    ) -> Result<(), edge::registrar::StateError> {
+    /// Take what another process's worker handed over besides its connections ([`Router::hand_over_state`]).
+    pub fn adopt_hand_over_state(&mut self, now: Timestamp, bytes: &[u8]) -> Result<(), String> {
+        if self.shared.core.is_some() {
+            let Some(t) = self.transactions.as_mut() else {
+                return Ok(());
+            };
+            return t
+                .import_state(bytes)
+                .map_err(|e| format!("client transactions: {e}"));
+        }
         let cfg = self.shared.edge.registrar;
         let shards = u16::try_from(self.shared.metrics.len()).unwrap_or(u16::MAX);
-        let shard = edge::registrar::Registrar::import_state(cfg, shards, now, bytes)?;
+        let shard = edge::registrar::Registrar::import_state(cfg, shards, now, bytes)
+            .map_err(|e| e.to_string())?;
         self.edge.set_registrar(shard);
         Ok(())
     }
