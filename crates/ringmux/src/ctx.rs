@@ -660,10 +660,11 @@ impl<M> Ctx<'_, M> {
     /// ([`Server::start_inheriting`](crate::Server::start_inheriting)), a bind at start to an address the old
     /// worker had bound takes that socket over instead, datagrams waiting in it included.
     pub fn bind_udp(&mut self, addr: SocketAddr) -> Result<Udp, Error> {
-        let inherited = self.core.udp_inherited.iter().position(|s| {
-            s.local_addr()
-                .is_ok_and(|l| l == addr || (addr.port() == 0 && l.ip() == addr.ip()))
-        });
+        let inherited = self
+            .core
+            .udp_inherited
+            .iter()
+            .position(|s| s.local_addr().is_ok_and(|l| l == addr));
         let sock = match inherited {
             Some(i) => Ok(self.core.udp_inherited.swap_remove(i)),
             None => UdpSocket::bind(addr),

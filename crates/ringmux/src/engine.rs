@@ -474,7 +474,9 @@ impl<H: Handler> Engine<H> {
             if c.has(flag::CLOSED) {
                 continue;
             }
+            // A connection handed out says nothing more: its TLS session goes on in the other process.
             if order.graceful
+                && !c.has(flag::HANDED)
                 && !matches!(
                     order.reason,
                     CloseReason::PeerClosed | CloseReason::Io(_) | CloseReason::Tls

@@ -92,6 +92,9 @@ pub(crate) struct HandOut {
     phase: Phase,
     /// When the hand-out began (for the log).
     began: Option<Instant>,
+    /// The bytes taken out of send queues for the other process, kept until it holds them: a resume puts
+    /// them back (on TLS they are records already sealed; the session breaks without them).
+    unsent: Vec<(Conn, Vec<u8>)>,
 }
 
 impl<M> Ctx<'_, M> {
@@ -118,6 +121,8 @@ impl<M> Ctx<'_, M> {
     /// taken at once: what the handler sends from now on is written once the connection is thawed.
     pub fn resume(&mut self) {
         self.core.hand_out.asked = Some(Ask::Resume);
+        // Before anything sent from now on.
+        restore_unsent(self.core);
         let keys: Vec<_> = self.core.conns.keys().collect();
         for key in keys {
             if let Some(io) = self.core.conns.get_mut(key) {
@@ -145,10 +150,12 @@ pub(crate) fn step<H: Handler, B: IoBackend<H>>(
                 until: now + FREEZE_LIMIT,
             };
             engine.core.hand_out.began = Some(now);
+            engine.core.hand_out.unsent.clear();
             // A backend with nothing in flight hands out at once.
             step(engine, backend, now);
         }
         (Some(Ask::Release), Phase::Handed { conns }) => {
+            engine.core.hand_out.unsent.clear();
             for conn in conns {
                 // Closed below without reading again; the connections kept are thawed.
                 if let Some(io) = engine.core.conns.get_mut(conn.key()) {
@@ -276,6 +283,9 @@ fn next_chunk<H: Handler, B: IoBackend<H>>(
         };
         let unsent = io.send.take_all(&mut engine.core.pool);
         io.flags |= flag::HANDED;
+        if !unsent.is_empty() {
+            engine.core.hand_out.unsent.push((conn, unsent.clone()));
+        }
         backend.install(&mut engine.core, conn);
         pending.push(Pending {
             conn,
@@ -340,6 +350,7 @@ fn collect<H: Handler, B: IoBackend<H>>(
                     io.send.push(&p.unsent, &mut engine.core.pool);
                     io.flags &= !flag::HANDED;
                 }
+                engine.core.hand_out.unsent.retain(|(c, _)| *c != conn);
             }
         }
     }
@@ -373,6 +384,24 @@ fn inherited<M>(core: &Core<M>, p: Pending, fd: OwnedFd) -> InheritedConn {
         state: p.state,
         unsent: p.unsent,
         tls: p.tls,
+    }
+}
+
+/// A resumed hand-out: the bytes taken out of the send queues go back in, to be written.
+fn restore_unsent<M>(core: &mut Core<M>) {
+    for (conn, bytes) in std::mem::take(&mut core.hand_out.unsent) {
+        let Some(io) = core
+            .conns
+            .get_mut(conn.key())
+            .filter(|io| !io.has(flag::CLOSED))
+        else {
+            continue;
+        };
+        io.send.push(&bytes, &mut core.pool);
+        if !io.has(flag::DIRTY) {
+            io.flags |= flag::DIRTY;
+            core.dirty.push(conn);
+        }
     }
 }
 

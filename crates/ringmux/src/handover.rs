@@ -108,8 +108,16 @@ impl Channel {
             SendFlags::NOSIGNAL,
         )
         .map_err(std::io::Error::from)?;
-        let rest: Vec<u8> = head.iter().chain(bytes).skip(sent).copied().collect();
-        self.stream.write_all(&rest)?;
+        // What one call did not write goes after it, from where it stopped (no copy: records may hold keys).
+        if sent < head.len() {
+            self.stream
+                .write_all(head.get(sent..).unwrap_or_default())?;
+        }
+        self.stream.write_all(
+            bytes
+                .get(sent.saturating_sub(head.len())..)
+                .unwrap_or_default(),
+        )?;
         Ok(())
     }
 

@@ -10,10 +10,11 @@
 //! 3. old: each worker stops accepting and reading, and hands out its listeners, its UDP socket toward the core
 //!    (edge mode), its open WebSockets with their state, and its registrar shard or client transactions toward the core ([`ringmux::hand_out`]);
 //!    old → new: each worker's package.
-//! 4. new: starts its workers on them; new → old: "holding".
-//! 5. old: lets go of what it handed out, drains what it kept (handshakes) with 1001, and exits.
+//! 4. new: starts its workers on them, which take the connections on and wait; new → old: "holding".
+//! 5. old → new: "released" (the commit); old: lets go of what it handed out, drains what it kept (handshakes)
+//!    with 1001, and exits; new: the workers start reading and writing.
 //!
-//! Until step 4 the old node serves on if anything fails (the new process exits, a package cannot be made):
+//! Until step 5 the old node serves on if anything fails (the new process exits, a package cannot be made):
 //! every connection reads again there, and nobody is dropped.
 
 mod hello;
@@ -40,6 +41,8 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_HELLO: usize = 64 * 1024;
 /// What the new process says once it holds everything.
 const HOLDING: &[u8] = b"holding";
+/// The old node's last word: it let go of everything; the new process's workers may start reading.
+const RELEASED: &[u8] = b"released";
 
 /// Why a hand-over did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -99,8 +102,12 @@ pub struct Inheritance {
     pub workers: Vec<WorkerInheritance>,
     /// Per worker: its registrar shard's bindings, or its client transactions toward the core.
     pub worker_states: Vec<Vec<u8>>,
-    /// Per worker: where its next connections go (`None` once its end came).
-    senders: Vec<Option<std::sync::mpsc::SyncSender<Vec<InheritedConn>>>>,
+    /// Per worker: where its next connections go. Each is dropped only once the old node released
+    /// everything: until then a worker waits, its connections taken on and none read or written, so that a
+    /// hand-over failing before its end leaves the old node the only one to touch them.
+    senders: Vec<std::sync::mpsc::SyncSender<Vec<InheritedConn>>>,
+    /// Per worker: whether its end came.
+    ended: Vec<bool>,
 }
 
 impl Taken {
@@ -110,11 +117,7 @@ impl Taken {
         let mut worker_states = Vec::new();
         let mut senders = Vec::new();
         let early = std::mem::take(&mut self.early);
-        for ((start, conns), ended) in std::mem::take(&mut self.starts)
-            .into_iter()
-            .zip(early)
-            .zip(&self.ended)
-        {
+        for (start, conns) in std::mem::take(&mut self.starts).into_iter().zip(early) {
             // A worker's batches wait in a short queue: the process holds the descriptors of a few at a time.
             let (tx, rx) = sync_channel(2);
             workers.push(WorkerInheritance {
@@ -122,30 +125,33 @@ impl Taken {
                 udp: start.udp,
                 generations: start.generations,
                 conns,
-                more: (!ended).then_some(rx),
+                more: Some(rx),
             });
             worker_states.push(start.worker_state);
-            senders.push((!ended).then_some(tx));
+            senders.push(tx);
         }
         Inheritance {
             workers,
             worker_states,
             senders,
+            ended: self.ended.clone(),
         }
     }
 
     /// Passes the connections still coming to the workers (now started on the inheritance), until every
-    /// worker's end, then tells the old node that this process holds everything: it lets go and exits.
+    /// worker's end, then tells the old node that this process holds everything and waits for it to let go;
+    /// only then do the workers start reading and writing.
     pub fn stream(mut self, inheritance: &mut Inheritance) -> Result<usize, TakeOverError> {
         let mut count = 0;
-        while inheritance.senders.iter().any(Option::is_some) {
+        while inheritance.ended.iter().any(|e| !e) {
             match recv_record(&mut self.channel)? {
                 Record::Conns { worker, conns } => {
                     count += conns.len();
+                    let w = worker as usize;
                     let tx = inheritance
                         .senders
-                        .get(worker as usize)
-                        .and_then(Option::as_ref)
+                        .get(w)
+                        .filter(|_| inheritance.ended.get(w) == Some(&false))
                         .ok_or(TakeOverError::Protocol(
                             "connections of a worker that ended",
                         ))?;
@@ -155,15 +161,22 @@ impl Taken {
                 }
                 Record::End { worker } => {
                     let ended = inheritance
-                        .senders
+                        .ended
                         .get_mut(worker as usize)
-                        .and_then(Option::take);
-                    ended.ok_or(TakeOverError::Protocol("an end twice"))?;
+                        .filter(|e| !**e)
+                        .ok_or(TakeOverError::Protocol("an end twice"))?;
+                    *ended = true;
                 }
                 Record::Start { .. } => return Err(TakeOverError::Protocol("a start twice")),
             }
         }
         self.channel.send(HOLDING, &[])?;
+        let (said, _) = self.channel.recv(MAX_HELLO)?;
+        if said != RELEASED {
+            return Err(TakeOverError::Protocol("expected released"));
+        }
+        // The workers start.
+        inheritance.senders.clear();
         Ok(count)
     }
 }
@@ -317,6 +330,8 @@ fn hand_over(
         if said != HOLDING {
             return Err(TakeOverError::Protocol("expected holding"));
         }
+        // The commit: once the new process reads this, its workers start; until it is sent, it never does.
+        channel.send(RELEASED, &[])?;
         Ok(count)
     });
     let ask = |msg: fn() -> Msg| (0..workers).for_each(|w| drop(poster.post(w, msg())));

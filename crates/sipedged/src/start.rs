@@ -138,13 +138,22 @@ impl StartSecrets {
 /// Run the node until SIGTERM or SIGINT (or a new process took it over), then drain. With `take_over`, the
 /// node starts on what the running one hands over (see [`crate::handover`]).
 pub fn run(plan: Plan, reloading: Reloading, take_over: bool) -> Result<(), StartError> {
+    // The addresses both processes must share: the listeners, and the workers' first port toward a core (its
+    // sockets are taken over by address).
+    let addresses = plan
+        .listeners
+        .iter()
+        .map(|l| l.address.to_string())
+        .chain(
+            plan.core
+                .iter()
+                .map(|c| format!("core side {}", c.local_address)),
+        )
+        .collect();
     let own_hello = crate::handover::Hello::this_build(
         plan.workers,
         crate::handover::Mode::of(plan.core.as_ref()),
-        plan.listeners
-            .iter()
-            .map(|l| l.address.to_string())
-            .collect(),
+        addresses,
     );
     let taken = match (take_over, &plan.runtime.handover_socket) {
         (false, _) => None,
@@ -228,8 +237,9 @@ pub fn run(plan: Plan, reloading: Reloading, take_over: bool) -> Result<(), Star
                 "took the listeners and WebSockets over from the running node"
             ),
             Err(e) => {
-                // The workers still wait for the rest and read nothing: leave before they could (no destructor
-                // runs, the queues stay open), so that the running node, which serves on, stays the only reader.
+                // The workers wait until the old node released everything, and have read and written nothing:
+                // leave before they could (no destructor runs, the queues stay open), so that the running node,
+                // which serves on, stays the only one on these connections.
                 tracing::error!("{e}; the running node serves on");
                 eprintln!("sipedged: {e}; the running node serves on");
                 std::process::exit(1);

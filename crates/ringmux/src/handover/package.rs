@@ -14,7 +14,8 @@
 //! end (kind 3):         nothing more
 //! ```
 //!
-//! Version 1 (no UDP sockets, no TLS record state) is read too: a process reads what the previous release wrote.
+//! Version 1 records (no UDP sockets, no TLS record state) are read too; whether two processes meet at all is for
+//! their own handshake to say (sipedged's hello).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -114,7 +115,13 @@ pub fn send_conns(
             .count()
             .max(1);
         let (batch, after) = rest.split_at(n);
-        let mut record = header(CONNS, worker);
+        // Sized for the whole batch, so that no key is left behind in a smaller block grown out of.
+        let size: usize = batch
+            .iter()
+            .map(|c| 64 + c.state.len() + c.unsent.len() + c.tls.as_bytes().len())
+            .sum();
+        let mut record = Vec::with_capacity(10 + size);
+        record.extend_from_slice(&header(CONNS, worker));
         put_u32(&mut record, batch.len());
         for c in batch {
             put_conn(&mut record, c);

@@ -62,6 +62,11 @@ pub(crate) struct Records {
     pub(super) tx: Half,
     /// Records in a row that carried no application data (empty ones, warnings, KeyUpdates).
     pub(super) idle_records: u8,
+    /// The peer asked for a KeyUpdate: one goes before the next application data (RFC 8446 §4.6.3), however
+    /// many it asked for.
+    pub(super) update_owed: bool,
+    /// The peer sent close_notify: nothing it sends after is read (RFC 8446 §6.1).
+    pub(super) peer_closed: bool,
 }
 
 /// Why a session ends here, and the alert it sends (none when the peer's alert ended it).
@@ -152,7 +157,10 @@ fn half(
         }
     };
     let mut nonce = [0u8; NONCE_LEN];
-    nonce.copy_from_slice(iv.get(..NONCE_LEN).unwrap_or(&[0; NONCE_LEN]));
+    let iv = iv
+        .get(..NONCE_LEN)
+        .ok_or_else(|| Error::General("IV of the wrong length".into()))?;
+    nonce.copy_from_slice(iv);
     let cipher = compact::aead_for(suite)
         .and_then(|aead| aead.direction_of(key, nonce))
         .ok_or_else(|| Error::General("unsupported cipher suite for the record layer".into()))?;
@@ -186,6 +194,8 @@ impl Records {
             rx: half(suite, extracted.rx, client_secret)?,
             tx: half(suite, extracted.tx, server_secret)?,
             idle_records: 0,
+            update_owed: false,
+            peer_closed: false,
         })
     }
 
@@ -214,6 +224,9 @@ impl Records {
         out: &mut Vec<u8>,
         outcome: &mut Outcome,
     ) -> usize {
+        if self.peer_closed {
+            return buf.len();
+        }
         let mut used = 0;
         loop {
             let rest = buf.get_mut(used..).unwrap_or_default();
@@ -229,7 +242,7 @@ impl Records {
             } else if let Some(body) = rest.get_mut(HEADER..HEADER + len) {
                 used += HEADER + len;
                 let version = ProtocolVersion::from(u16::from_be_bytes([v0, v1]));
-                self.record(ContentType::from(typ), version, body, plain, out, outcome)
+                self.record(ContentType::from(typ), version, body, plain, outcome)
             } else {
                 return used;
             };
@@ -251,7 +264,6 @@ impl Records {
         version: ProtocolVersion,
         body: &mut [u8],
         plain: &mut Vec<u8>,
-        out: &mut Vec<u8>,
         outcome: &mut Outcome,
     ) -> Result<bool, Fault> {
         let protected = if self.tls13 {
@@ -295,7 +307,7 @@ impl Records {
                 Ok(true)
             }
             ContentType::Alert => self.alert(msg.payload, outcome),
-            ContentType::Handshake => self.handshake(msg.payload, out).map(|()| true),
+            ContentType::Handshake => self.handshake(msg.payload).map(|()| true),
             _ => Err(Fault::unexpected("content type")),
         }
     }
@@ -312,6 +324,7 @@ impl Records {
         let desc = AlertDescription::from(desc);
         if desc == AlertDescription::CloseNotify {
             outcome.peer_closed = true;
+            self.peer_closed = true;
             return Ok(false);
         }
         let warning = if self.tls13 {
@@ -328,11 +341,14 @@ impl Records {
         })
     }
 
-    /// Handshake messages after the handshake: a TLS 1.3 KeyUpdate; in TLS 1.2 a renegotiation, refused.
-    fn handshake(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Fault> {
+    /// Handshake messages after the handshake: a TLS 1.3 KeyUpdate (its answer goes before our next application
+    /// data); in TLS 1.2 a renegotiation, refused with a fatal handshake_failure (RFC 5746 §4.4 allows it).
+    fn handshake(&mut self, payload: &[u8]) -> Result<(), Fault> {
         if !self.tls13 {
-            // RFC 5746 §4.4 / RFC 5246 §7.2.2: no_renegotiation is a warning; the session goes on.
-            return self.seal(ContentType::Alert, &[1, 100], out);
+            return Err(Fault::send(
+                AlertDescription::HandshakeFailure,
+                Error::General("renegotiation is not supported".into()),
+            ));
         }
         let [typ, l0, l1, l2, body @ ..] = payload else {
             return Err(Fault::unexpected("partial handshake message"));
@@ -341,25 +357,24 @@ impl Records {
         if *typ != KEY_UPDATE {
             return Err(Fault::unexpected("handshake message"));
         }
-        // A KeyUpdate ends its record (RFC 8446 §5.1): its one byte, and nothing after it.
-        let &[request] = body else {
+        if len != 1 {
             return Err(Fault::send(
                 AlertDescription::DecodeError,
-                Error::General(format!(
-                    "KeyUpdate of {len} bytes, or not at a record's end"
-                )),
+                Error::General(format!("KeyUpdate of {len} bytes")),
             ));
+        }
+        // A KeyUpdate ends its record (RFC 8446 §5.1): its one byte, and nothing after it.
+        let &[request] = body else {
+            return Err(Fault::unexpected("message after a KeyUpdate in its record"));
         };
-        if len != 1 || request > 1 {
+        if request > 1 {
             return Err(Fault::send(
                 AlertDescription::IllegalParameter,
                 Error::General("KeyUpdate request out of range".into()),
             ));
         }
         self.rx = self.next(&self.rx)?;
-        if request == 1 {
-            self.renew_tx(out)?;
-        }
+        self.update_owed |= request == 1;
         Ok(())
     }
 
@@ -388,7 +403,9 @@ impl Records {
 
     /// Seals `payload` (at most one fragment) as one record of `typ` into `out`.
     fn seal(&mut self, typ: ContentType, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Fault> {
-        if self.tls13 && self.tx.seq >= RENEW_AFTER && typ != ContentType::Handshake {
+        let renew = self.update_owed || self.tx.seq >= RENEW_AFTER;
+        if self.tls13 && renew && typ == ContentType::ApplicationData {
+            self.update_owed = false;
             self.renew_tx(out)?;
         }
         let limit = if self.tls13 { MAX_SEQ } else { TLS12_LIMIT };

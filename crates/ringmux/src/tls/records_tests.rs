@@ -10,7 +10,7 @@ use rustls::crypto::ring::{cipher_suite as suites, default_provider};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, SupportedCipherSuite};
 
-use super::super::session::TlsConn;
+use super::super::session::{Outcome, TlsConn};
 use super::super::{Certificates, TlsAcceptor, TlsState};
 
 const TLS13: [SupportedCipherSuite; 3] = [
@@ -322,4 +322,90 @@ fn a_run_of_records_without_data_ends_the_session() {
         assert!(outcome.error.is_some(), "{suite:?}");
         deliver_err(&mut client, &out, "UnexpectedMessage");
     }
+}
+
+/// The records in `bytes`, by their headers.
+fn records_in(bytes: &[u8]) -> usize {
+    let (mut n, mut at) = (0, 0);
+    while let Some(h) = bytes.get(at..at + 5) {
+        at += 5 + usize::from(u16::from_be_bytes([h[3], h[4]]));
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn key_updates_asked_for_are_answered_once_before_the_next_data() {
+    let (_, mut server) = established(TLS13[2]);
+    let mut peer = client_side(&server);
+    let mut records = Vec::new();
+    for _ in 0..3 {
+        assert!(
+            peer.seal(
+                rustls::ContentType::Handshake,
+                &[24, 0, 0, 1, 1],
+                &mut records
+            )
+            .is_ok()
+        );
+        peer.tx = peer
+            .next(&peer.tx)
+            .ok()
+            .expect("the client's secret is known");
+    }
+    let (mut plain, mut out) = (Vec::new(), Vec::new());
+    let outcome = server.receive(&mut records, &mut plain, &mut out);
+    assert!(
+        outcome.error.is_none() && out.is_empty(),
+        "nothing sent until there is data: {outcome:?}"
+    );
+    server.send(b"x", &mut out).unwrap();
+    assert_eq!(records_in(&out), 2, "one KeyUpdate, then the data");
+    let (mut got, mut back, mut outcome) = (Vec::new(), Vec::new(), Outcome::default());
+    peer.receive(&mut out, &mut got, &mut back, &mut outcome);
+    assert!(outcome.error.is_none(), "{outcome:?}");
+    assert_eq!(got, b"x");
+}
+
+#[test]
+fn nothing_is_read_after_close_notify() {
+    let (_, mut server) = established(TLS13[0]);
+    let mut peer = client_side(&server);
+    let mut records = Vec::new();
+    assert!(
+        peer.seal(rustls::ContentType::Alert, &[1, 0], &mut records)
+            .is_ok()
+    );
+    let (mut plain, mut out) = (Vec::new(), Vec::new());
+    assert!(
+        server
+            .receive(&mut records, &mut plain, &mut out)
+            .peer_closed
+    );
+    let mut late = Vec::new();
+    assert!(
+        peer.seal(rustls::ContentType::ApplicationData, b"late", &mut late)
+            .is_ok()
+    );
+    let outcome = server.receive(&mut late, &mut plain, &mut out);
+    assert!(plain.is_empty() && outcome.error.is_none(), "{outcome:?}");
+}
+
+#[test]
+fn a_tls12_renegotiation_is_refused_with_handshake_failure() {
+    let (mut client, mut server) = established(TLS12[0]);
+    let mut peer = client_side(&server);
+    let mut records = Vec::new();
+    assert!(
+        peer.seal(rustls::ContentType::Handshake, &[1, 0, 0, 0], &mut records)
+            .is_ok()
+    );
+    let (mut plain, mut out) = (Vec::new(), Vec::new());
+    assert!(
+        server
+            .receive(&mut records, &mut plain, &mut out)
+            .error
+            .is_some()
+    );
+    deliver_err(&mut client, &out, "HandshakeFailure");
 }

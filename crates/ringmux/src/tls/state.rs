@@ -59,7 +59,8 @@ pub struct TlsStateError(pub &'static str);
 
 /// Writes `records` and `partial`.
 pub(super) fn encode(records: &Records, partial: &[u8]) -> TlsState {
-    let mut out = Vec::with_capacity(128 + partial.len());
+    // Room for the largest state, so that the keys are never left behind in a smaller block grown out of.
+    let mut out = Vec::with_capacity(9 + 2 * (10 + 32 + 12 + 1 + MAX_SECRET) + partial.len());
     out.push(TLS_STATE_VERSION);
     out.extend_from_slice(&u16::from(records.version()).to_be_bytes());
     out.extend_from_slice(&u16::from(records.suite).to_be_bytes());
@@ -141,6 +142,8 @@ pub(super) fn decode(
         rx,
         tx,
         idle_records: 0,
+        update_owed: false,
+        peer_closed: false,
     };
     Ok((records, partial))
 }

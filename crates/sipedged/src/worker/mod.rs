@@ -304,7 +304,11 @@ impl Handler for Worker {
                 self.handing = Some(tx);
                 ctx.hand_out();
             }
-            Msg::Release => ctx.release_handed_out(),
+            Msg::Release => {
+                ctx.release_handed_out();
+                // The new process retransmits and gives up the client transactions now.
+                self.router.transactions_handed_over();
+            }
             Msg::Resume => ctx.resume(),
             msg => self.router.message(ctx, msg),
         }

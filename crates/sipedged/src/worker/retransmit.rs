@@ -108,6 +108,14 @@ impl Transactions {
         }
     }
 
+    /// Forgets every transaction (they went to another process, which retransmits and gives up now).
+    pub fn clear(&mut self) {
+        self.pending.clear();
+        self.schedule.clear();
+        self.completed.clear();
+        self.completed_order.clear();
+    }
+
     /// How many requests wait for an answer.
     pub fn len(&self) -> usize {
         self.pending.len()

@@ -441,6 +441,13 @@ impl Router {
         out
     }
 
+    /// The hand-over is done: the client transactions are the new process's.
+    pub fn transactions_handed_over(&mut self) {
+        if let Some(t) = self.transactions.as_mut().filter(|_| self.shared.core.is_some()) {
+            t.clear();
+        }
+    }
+
     /// Take what another process's worker handed over besides its connections ([`Router::hand_over_state`]).
     pub fn adopt_hand_over_state(&mut self, now: Timestamp, bytes: &[u8]) -> Result<(), String> {
         if self.shared.core.is_some() {
