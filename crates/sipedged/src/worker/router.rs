@@ -443,7 +443,11 @@ impl Router {
 
     /// The hand-over is done: the client transactions are the new process's.
     pub fn transactions_handed_over(&mut self) {
-        if let Some(t) = self.transactions.as_mut().filter(|_| self.shared.core.is_some()) {
+        if let Some(t) = self
+            .transactions
+            .as_mut()
+            .filter(|_| self.shared.core.is_some())
+        {
             t.clear();
         }
     }
