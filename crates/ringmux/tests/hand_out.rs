@@ -83,33 +83,21 @@ impl Handler for Counter {
     }
 
     fn handed_out(&mut self, ctx: &mut Ctx<'_, Ask>, part: std::io::Result<HandOutPart>) {
-        match part.unwrap() {
-            HandOutPart::Start {
-                listeners,
-                udp,
-                generations,
-            } => {
-                self.building = Some(WorkerInheritance {
-                    listeners,
-                    udp,
-                    generations,
-                    ..WorkerInheritance::default()
-                });
-            }
+        let part = part.unwrap();
+        let chunk = match &part {
             HandOutPart::Conns(conns) => {
                 assert!(conns.len() <= ringmux::hand_out::CHUNK);
-                self.building.as_mut().unwrap().conns.extend(conns);
-                if self.resume_midway {
-                    ctx.resume();
-                    self.told
-                        .send(Told::Package(self.building.take().unwrap()))
-                        .unwrap();
-                }
+                true
             }
-            HandOutPart::End => {
-                let package = self.building.take().unwrap();
-                self.told.send(Told::Package(package)).unwrap();
-            }
+            _ => false,
+        };
+        let ended = common::add_part(&mut self.building, part);
+        if chunk && self.resume_midway {
+            ctx.resume();
+        }
+        if ended || (chunk && self.resume_midway) {
+            let package = self.building.take().unwrap();
+            self.told.send(Told::Package(package)).unwrap();
         }
     }
 

@@ -45,21 +45,8 @@ impl Handler for Tagged {
     }
 
     fn handed_out(&mut self, _: &mut Ctx<'_, Ask>, part: std::io::Result<HandOutPart>) {
-        match part.unwrap() {
-            HandOutPart::Start {
-                listeners,
-                udp,
-                generations,
-            } => {
-                self.building = Some(WorkerInheritance {
-                    listeners,
-                    udp,
-                    generations,
-                    ..WorkerInheritance::default()
-                });
-            }
-            HandOutPart::Conns(_) => {}
-            HandOutPart::End => self.told.send(self.building.take().unwrap()).unwrap(),
+        if common::add_part(&mut self.building, part.unwrap()) {
+            self.told.send(self.building.take().unwrap()).unwrap();
         }
     }
 

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::crypto::ring::{cipher_suite as suites, default_provider};
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, SupportedCipherSuite};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, SupportedCipherSuite};
 
 use super::super::session::{Outcome, TlsConn};
-use super::super::{Certificates, TlsAcceptor, TlsState};
+use super::super::{TlsAcceptor, TlsState};
 
 const TLS13: [SupportedCipherSuite; 3] = [
     suites::TLS13_AES_128_GCM_SHA256,
@@ -26,16 +26,7 @@ const TLS12: [SupportedCipherSuite; 3] = [
 
 /// A server (ECDSA certificate) and a rustls client offering only `suite`.
 fn setup(suite: SupportedCipherSuite) -> (TlsAcceptor, ClientConnection) {
-    let c = rcgen::generate_simple_self_signed(vec!["edge.test".to_string()]).unwrap();
-    let certs = Certificates::from_pem(
-        c.cert.pem().as_bytes(),
-        c.signing_key.serialize_pem().as_bytes(),
-    )
-    .unwrap();
-    let mut roots = RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(c.cert.der().to_vec()))
-        .unwrap();
+    let (certs, roots) = super::super::session_tests::self_signed(&["edge.test"]);
     let provider = CryptoProvider {
         cipher_suites: vec![suite],
         ..default_provider()

@@ -250,32 +250,20 @@ impl TlsConn {
         if self.failed {
             return outcome;
         }
-        if let Side::Records(r) = &mut self.conn {
-            let mut buf = std::mem::take(&mut self.partial);
-            let used = if buf.is_empty() {
-                let used = r.receive(incoming, plain, out, &mut outcome);
-                buf = incoming.get(used..).unwrap_or_default().to_vec();
-                0
-            } else {
-                buf.extend_from_slice(incoming);
-                r.receive(&mut buf, plain, out, &mut outcome)
-            };
-            buf.drain(..used.min(buf.len()));
-            self.failed = outcome.error.is_some();
-            self.keep_partial(buf, &mut outcome);
+        if matches!(self.conn, Side::Records(_)) {
+            self.through_partial(incoming, &mut outcome, |s, buf, outcome| {
+                let Side::Records(r) = &mut s.conn else {
+                    return buf.len();
+                };
+                let used = r.receive(buf, plain, out, outcome);
+                s.failed = outcome.error.is_some();
+                used
+            });
             return outcome;
         }
-        if self.partial.is_empty() {
-            let used = self.pump(incoming, Action::Receive, plain, out, &mut outcome);
-            let rest = incoming.get(used..).unwrap_or_default();
-            self.keep_partial(rest.to_vec(), &mut outcome);
-        } else {
-            let mut buf = std::mem::take(&mut self.partial);
-            buf.extend_from_slice(incoming);
-            let used = self.pump(&mut buf, Action::Receive, plain, out, &mut outcome);
-            buf.drain(..used.min(buf.len()));
-            self.keep_partial(buf, &mut outcome);
-        }
+        self.through_partial(incoming, &mut outcome, |s, buf, outcome| {
+            s.pump(buf, Action::Receive, plain, out, outcome)
+        });
         if let Some(caught) = keylog::take() {
             self.secrets = Some(caught);
         }
@@ -288,6 +276,27 @@ impl TlsConn {
             self.settle(out, &mut outcome);
         }
         outcome
+    }
+
+    /// Runs `step` over the bytes of an incomplete record kept from before and `incoming` (without a copy when
+    /// nothing was kept); keeps what it leaves unused.
+    fn through_partial(
+        &mut self,
+        incoming: &mut [u8],
+        outcome: &mut Outcome,
+        step: impl FnOnce(&mut Self, &mut [u8], &mut Outcome) -> usize,
+    ) {
+        if self.partial.is_empty() {
+            let used = step(self, incoming, outcome);
+            let rest = incoming.get(used..).unwrap_or_default().to_vec();
+            self.keep_partial(rest, outcome);
+        } else {
+            let mut buf = std::mem::take(&mut self.partial);
+            buf.extend_from_slice(incoming);
+            let used = step(self, &mut buf, outcome);
+            buf.drain(..used.min(buf.len()));
+            self.keep_partial(buf, outcome);
+        }
     }
 
     fn keep_partial(&mut self, rest: Vec<u8>, outcome: &mut Outcome) {

@@ -9,8 +9,8 @@ use rustls::{CertificateError, ClientConfig, RootCertStore};
 use super::session::{Outcome, TlsConn};
 use super::{Certificates, TlsAcceptor};
 
-/// A server for `names` and a client configuration trusting it (self-signed), offering `alpn`.
-fn pair_config(names: &[&str], alpn: &[u8]) -> (TlsAcceptor, Arc<ClientConfig>) {
+/// A self-signed certificate for `names`, and roots that trust it.
+pub(super) fn self_signed(names: &[&str]) -> (Certificates, RootCertStore) {
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     let c = rcgen::generate_simple_self_signed(names).unwrap();
     let certs = Certificates::from_pem(
@@ -22,6 +22,12 @@ fn pair_config(names: &[&str], alpn: &[u8]) -> (TlsAcceptor, Arc<ClientConfig>) 
     roots
         .add(CertificateDer::from(c.cert.der().to_vec()))
         .unwrap();
+    (certs, roots)
+}
+
+/// A server for `names` and a client configuration trusting it (self-signed), offering `alpn`.
+fn pair_config(names: &[&str], alpn: &[u8]) -> (TlsAcceptor, Arc<ClientConfig>) {
+    let (certs, roots) = self_signed(names);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -86,3 +86,35 @@ pub fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
         }
     }
 }
+
+/// Adds one part of a hand-out to the package being built (a start begins it, connections join it); `true` at
+/// its end.
+pub fn add_part(
+    building: &mut Option<ringmux::WorkerInheritance>,
+    part: ringmux::HandOutPart,
+) -> bool {
+    match part {
+        ringmux::HandOutPart::Start {
+            listeners,
+            udp,
+            generations,
+        } => {
+            *building = Some(ringmux::WorkerInheritance {
+                listeners,
+                udp,
+                generations,
+                ..ringmux::WorkerInheritance::default()
+            });
+            false
+        }
+        ringmux::HandOutPart::Conns(conns) => {
+            building
+                .as_mut()
+                .expect("a start first")
+                .conns
+                .extend(conns);
+            false
+        }
+        ringmux::HandOutPart::End => true,
+    }
+}
